@@ -1,0 +1,162 @@
+//! Domain errors. Each variant carries typed fields; its `Display` is the message a client
+//! sees. `kms-api` maps each variant to exactly one AWS exception name and HTTP status.
+
+use crate::ids::{AliasArn, AliasNameError, KeyArn};
+use crate::key::KeyState;
+use crate::policy::PolicyError;
+use crate::tag::TagError;
+use crate::validation::Violations;
+
+/// Everything a KMS request can fail with in the domain (not I/O, not authentication).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KmsError {
+    /// The key or alias does not exist, or the reference is malformed (`NotFoundException`).
+    #[error("{0}")]
+    NotFound(NotFound),
+    /// The key is disabled (`DisabledException`).
+    #[error("{0} is disabled.")]
+    Disabled(KeyArn),
+    /// The key's state forbids the operation (`KMSInvalidStateException`).
+    #[error("{arn} is {}.", state.described())]
+    InvalidState {
+        /// The key.
+        arn: KeyArn,
+        /// Its current state.
+        state: KeyState,
+    },
+    /// CancelKeyDeletion on a key that is not pending deletion (`KMSInvalidStateException`).
+    #[error("{0} is not pending deletion.")]
+    NotPendingDeletion(KeyArn),
+    /// The ciphertext is not ours, was altered, or the encryption context differs
+    /// (`InvalidCiphertextException`). Deliberately one message for all causes.
+    #[error("")]
+    InvalidCiphertext,
+    /// The key named in the request is not the key that produced the ciphertext
+    /// (`IncorrectKeyException`).
+    #[error("The key ID in the request does not identify a CMK that can perform this operation.")]
+    IncorrectKey,
+    /// Request members violate their constraints (`ValidationException`).
+    #[error("{0}")]
+    Validation(Violations),
+    /// A request-level rule is broken (`ValidationException` with a free-form message).
+    #[error("{0}")]
+    InvalidRequest(RequestRule),
+    /// The key cannot be used this way (`InvalidKeyUsageException`).
+    #[error("{0}")]
+    InvalidKeyUsage(KeyUsageError),
+    /// The alias already exists (`AlreadyExistsException`).
+    #[error("An alias with the name {0} already exists")]
+    AlreadyExists(AliasArn),
+    /// The alias name breaks the naming rules (`InvalidAliasNameException`).
+    #[error("{0}")]
+    InvalidAliasName(AliasNameError),
+    /// A quota is exceeded (`LimitExceededException`).
+    #[error("{0}")]
+    LimitExceeded(Limit),
+    /// The key policy document is not acceptable (`MalformedPolicyDocumentException`).
+    #[error("{0}")]
+    MalformedPolicyDocument(PolicyError),
+    /// A tag is not acceptable (`TagException`).
+    #[error("{0}")]
+    Tag(TagError),
+    /// A pagination marker we did not issue (`InvalidMarkerException`).
+    #[error("Invalid marker")]
+    InvalidMarker,
+    /// A grant token we did not issue (`InvalidGrantTokenException`).
+    #[error("Invalid grant token")]
+    InvalidGrantToken,
+    /// A valid AWS feature ferrokms does not offer yet (`UnsupportedOperationException`).
+    #[error("{0}")]
+    Unsupported(Unsupported),
+}
+
+/// Why a key or alias was not found.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotFound {
+    /// No such key.
+    #[error("Key '{0}' does not exist")]
+    Key(KeyArn),
+    /// No such alias.
+    #[error("Alias {0} is not found.")]
+    Alias(AliasArn),
+    /// The `KeyId` member is not a key id (or not one this operation accepts).
+    #[error("Invalid keyId '{0}'")]
+    InvalidKeyId(String),
+    /// The `KeyId` member looks like an ARN but is not a KMS key or alias ARN.
+    #[error("Invalid arn {0}")]
+    InvalidArn(String),
+    /// The ARN names a different region than the request's (AWS names just that region).
+    #[error("Invalid arn {0}")]
+    ForeignRegion(crate::ids::Region),
+}
+
+/// Request-level rules that AWS reports as `ValidationException` with their own wording.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum RequestRule {
+    /// GenerateDataKey: exactly one of KeySpec and NumberOfBytes.
+    #[error("Please specify either number of bytes or key spec.")]
+    KeySpecXorNumberOfBytes,
+    /// A key in another account was named for an operation that only works in the caller's.
+    #[error("Cross-account access is not supported for this operation.")]
+    CrossAccount,
+    /// ScheduleKeyDeletion: the window must be 7–30 days.
+    #[error("PendingWindowInDays should be between 7 and 30, but it is {0}")]
+    PendingWindow(i64),
+    /// An alias name without the `alias/` prefix.
+    #[error("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")]
+    AliasPrefix,
+    /// GenerateRandom without NumberOfBytes.
+    #[error("NumberOfBytes is required.")]
+    NumberOfBytesRequired,
+}
+
+/// Why a key cannot be used the way the request asks.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeyUsageError {
+    /// The algorithm is not one the key supports.
+    #[error("{arn} key usage is {usage} which is not valid for {operation} with algorithm {algorithm}.")]
+    Algorithm {
+        /// The key.
+        arn: KeyArn,
+        /// The key's usage, as on the wire.
+        usage: &'static str,
+        /// The operation.
+        operation: &'static str,
+        /// The requested algorithm, as on the wire.
+        algorithm: String,
+    },
+}
+
+/// A quota that a request would exceed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum Limit {
+    /// A key policy larger than the service quota.
+    #[error("The key policy exceeds the maximum size of {0} bytes.")]
+    PolicySize(usize),
+    /// Too many aliases in the account and region.
+    #[error("The number of aliases would exceed the limit of {0}.")]
+    Aliases(usize),
+}
+
+/// An AWS feature ferrokms does not implement yet.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unsupported {
+    /// A whole operation.
+    #[error("ferrokms does not implement the {0} operation yet.")]
+    Operation(String),
+    /// A key spec other than the ones implemented.
+    #[error("ferrokms does not support KeySpec {0} yet; only SYMMETRIC_DEFAULT keys can be created.")]
+    KeySpec(&'static str),
+    /// A key usage other than the ones implemented.
+    #[error("ferrokms does not support KeyUsage {0} for this key spec.")]
+    KeyUsage(&'static str),
+    /// A key origin other than AWS_KMS.
+    #[error("ferrokms does not support Origin {0} yet; only AWS_KMS keys can be created.")]
+    Origin(&'static str),
+    /// Custom key stores.
+    #[error("ferrokms does not support custom key stores.")]
+    CustomKeyStore,
+    /// Multi-Region keys.
+    #[error("ferrokms does not support multi-Region keys yet.")]
+    MultiRegion,
+}
