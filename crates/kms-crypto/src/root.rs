@@ -1,0 +1,172 @@
+//! The root key: the one key that wraps every other secret at rest.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+use crate::secret::{KeyMaterial, SecretBytes};
+
+/// Wraps and unwraps secrets under a root key held somewhere safe (a file, a passphrase-derived
+/// key, an HSM). Implementations never hand out the root key itself.
+pub trait RootKeyProvider: Send + Sync {
+    /// A short, non-secret description for logs (`file:/path`, `pkcs11:slot=…`).
+    fn describe(&self) -> String;
+
+    /// Encrypts `secret`, binding `aad` (which callers make unique to the secret's owner, such as
+    /// the key ARN and material id, so a wrapped value cannot be moved to another owner).
+    ///
+    /// # Errors
+    /// [`RootKeyError`] if the provider cannot wrap.
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError>;
+
+    /// Decrypts what [`RootKeyProvider::wrap`] produced with the same `aad`.
+    ///
+    /// # Errors
+    /// [`RootKeyError::Unwrap`] when the bytes were not wrapped by this root key for this `aad`.
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError>;
+}
+
+/// Root-key failures.
+#[derive(Debug, thiserror::Error)]
+pub enum RootKeyError {
+    /// Reading or creating the key file failed.
+    #[error("root key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The key file's contents are not a root key.
+    #[error("root key file {0} is not a ferrokms root key")]
+    Format(PathBuf),
+    /// A wrapped value did not authenticate under this root key: wrong root key or corruption.
+    #[error("a wrapped secret did not authenticate under the root key (wrong root key, or corrupted data)")]
+    Unwrap,
+    /// The cipher refused to wrap.
+    #[error("the root key cipher refused to wrap")]
+    Wrap,
+}
+
+const FILE_HEADER: &str = "ferrokms-root-key-v1";
+const WRAP_VERSION: u8 = 0x01;
+const NONCE_LEN: usize = 12;
+
+/// A root key kept in a file of its own (mode 0600), created by `ferrokms init` or on first
+/// start. Wrapped values are `0x01 ‖ nonce(12) ‖ AES-256-GCM(secret) ‖ tag(16)`.
+pub struct FileRootKey {
+    path: PathBuf,
+    cipher: LessSafeKey,
+}
+
+impl FileRootKey {
+    /// Loads the root key at `path`.
+    ///
+    /// # Errors
+    /// [`RootKeyError::Io`] if it cannot be read, [`RootKeyError::Format`] if it is not a key.
+    pub fn load(path: &Path) -> Result<Self, RootKeyError> {
+        let io = |source| RootKeyError::Io { path: path.to_owned(), source };
+        let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io)?);
+        let mut lines = text.lines();
+        if lines.next() != Some(FILE_HEADER) {
+            return Err(RootKeyError::Format(path.to_owned()));
+        }
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(lines.next().unwrap_or_default().trim(), bytes.as_mut())
+            .map_err(|_| RootKeyError::Format(path.to_owned()))?;
+        Self::from_material(path.to_owned(), &KeyMaterial::new(*bytes))
+    }
+
+    /// Creates a new root key file at `path` with mode 0600; refuses to overwrite one.
+    ///
+    /// # Errors
+    /// [`RootKeyError::Io`], including when the file already exists.
+    pub fn create(path: &Path, rng: &dyn kms_core::Rng) -> Result<Self, RootKeyError> {
+        let io = |source| RootKeyError::Io { path: path.to_owned(), source };
+        let material = KeyMaterial::generate(rng);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(io)?;
+        let text = zeroize::Zeroizing::new(format!("{FILE_HEADER}\n{}\n", hex::encode(material.expose_secret())));
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        if let Some(dir) = path.parent() {
+            // Make the new directory entry durable too.
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Self::from_material(path.to_owned(), &material)
+    }
+
+    fn from_material(path: PathBuf, material: &KeyMaterial) -> Result<Self, RootKeyError> {
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, material.expose_secret()).map_err(|_| RootKeyError::Format(path.clone()))?;
+        Ok(Self { path, cipher: LessSafeKey::new(unbound) })
+    }
+}
+
+impl RootKeyProvider for FileRootKey {
+    fn describe(&self) -> String {
+        format!("file:{}", self.path.display())
+    }
+
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        let nonce: [u8; NONCE_LEN] = crate::random_array(&crate::SystemRng);
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
+        out.push(WRAP_VERSION);
+        out.extend_from_slice(&nonce);
+        let mut body = secret.to_vec();
+        let tag = self
+            .cipher
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .map_err(|_| RootKeyError::Wrap)?;
+        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
+        zeroize::Zeroize::zeroize(&mut body);
+        Ok(out)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError> {
+        let (&version, rest) = wrapped.split_first().ok_or(RootKeyError::Unwrap)?;
+        if version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
+            return Err(RootKeyError::Unwrap);
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RootKeyError::Unwrap)?;
+        let mut plain = zeroize::Zeroizing::new(sealed.to_vec());
+        let len = self.cipher.open_in_place(nonce, Aad::from(aad), &mut plain).map_err(|_| RootKeyError::Unwrap)?.len();
+        Ok(SecretBytes::new(plain.get(..len).unwrap_or_default().to_vec()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::SystemRng;
+
+    #[test]
+    fn create_load_wrap_unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.key");
+        let created = FileRootKey::create(&path, &SystemRng).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(FileRootKey::create(&path, &SystemRng).is_err(), "must not overwrite");
+        let wrapped = created.wrap(b"owner-1", b"secret").unwrap();
+        let loaded = FileRootKey::load(&path).unwrap();
+        assert_eq!(loaded.unwrap(b"owner-1", &wrapped).unwrap().expose_secret(), b"secret");
+        assert!(loaded.unwrap(b"owner-2", &wrapped).is_err(), "aad binds the owner");
+        let other = FileRootKey::create(&dir.path().join("other.key"), &SystemRng).unwrap();
+        assert!(other.unwrap(b"owner-1", &wrapped).is_err());
+        assert!(loaded.unwrap(b"owner-1", &[]).is_err());
+    }
+}

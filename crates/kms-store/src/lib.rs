@@ -1,0 +1,115 @@
+//! ferrokms persistence.
+//!
+//! The [`Store`] trait is everything the service needs from a database, expressed in records
+//! (never wire DTOs). Backends: SQLite in a data directory (the default); PostgreSQL follows.
+//! Stores hold secrets only wrapped by the root key: they never see key material, plaintext or
+//! secret access keys in the clear. Every method is one transaction.
+
+mod records;
+mod sqlite;
+
+pub mod conformance;
+
+use async_trait::async_trait;
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::key::KeyRecord;
+use kms_core::tag::Tag;
+
+pub use records::{AccessKeyRecord, AliasRecord, MaterialRecord};
+pub use sqlite::SqliteStore;
+
+/// Store failures, each a distinct case the service decides how to answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique record already exists (alias name, key id, access key id).
+    #[error("the record already exists")]
+    AlreadyExists,
+    /// The record to change does not exist.
+    #[error("the record does not exist")]
+    NotFound,
+    /// The record changed since it was read (compare-and-swap on its revision failed).
+    #[error("the record was changed concurrently")]
+    Conflict,
+    /// A per-record quota would be exceeded (tags per key).
+    #[error("the limit of {0} would be exceeded")]
+    LimitExceeded(usize),
+    /// A stored record could not be decoded.
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything ferrokms persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A non-secret description for logs and start-up output (`sqlite:/path/ferrokms.db`).
+    fn describe(&self) -> String;
+
+    /// Reads a server-wide setting.
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Writes a server-wide setting unless it is already set; returns whether it wrote.
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool>;
+
+    /// Creates a key with its first material, its policy and its tags, atomically.
+    async fn create_key(&self, key: &KeyRecord, material: &MaterialRecord, policy: &str, tags: &[Tag])
+    -> StoreResult<()>;
+    /// Reads a key.
+    async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>>;
+    /// Replaces a key whose stored revision is `key.revision - 1`.
+    ///
+    /// [`StoreError::Conflict`] if it changed meanwhile, [`StoreError::NotFound`] if it is gone.
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()>;
+    /// Key ids of an account in a region, in key-id order, after `after`, at most `limit`.
+    async fn list_keys(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<KeyId>>;
+    /// Every material of a key, oldest first.
+    async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>>;
+
+    /// Creates an alias; [`StoreError::AlreadyExists`] if the name is taken in its account and
+    /// region.
+    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
+    /// Points an existing alias at another key; [`StoreError::NotFound`] if there is none.
+    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
+    /// Deletes an alias; returns whether it existed.
+    async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool>;
+    /// Reads an alias.
+    async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>>;
+    /// Aliases of an account in a region (optionally only those naming `target`), in name order,
+    /// after `after`, at most `limit`.
+    async fn list_aliases(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        target: Option<KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> StoreResult<Vec<AliasRecord>>;
+
+    /// A key's tags in key order.
+    async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>>;
+    /// Adds or overwrites tags; [`StoreError::LimitExceeded`] if the key would carry more than
+    /// `max` tags (and nothing changes).
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()>;
+    /// Removes tags by key (absent keys are ignored).
+    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()>;
+
+    /// A key's policy document.
+    async fn policy(&self, id: KeyId) -> StoreResult<Option<String>>;
+    /// Replaces a key's policy document.
+    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()>;
+
+    /// Reads an access key.
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>>;
+    /// Creates an access key; [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
+}
