@@ -65,6 +65,12 @@ pub enum KmsError {
     /// A grant token we did not issue (`InvalidGrantTokenException`).
     #[error("Invalid grant token")]
     InvalidGrantToken,
+    /// The caller may not do this (`AccessDeniedException`).
+    #[error("User: {} is not authorized to perform: {} on resource: {} because no resource-based policy allows the {} action", .0.principal, .0.action, .0.resource, .0.action)]
+    AccessDenied(AccessDenied),
+    /// The request would have succeeded but asked for a dry run (`DryRunOperationException`).
+    #[error("The request would have succeeded, but the DryRun option is set.")]
+    DryRun,
     /// A valid AWS feature ferrokms does not offer yet (`UnsupportedOperationException`).
     #[error("{0}")]
     Unsupported(Unsupported),
@@ -85,13 +91,16 @@ pub enum NotFound {
     /// The `KeyId` member looks like an ARN but is not a KMS key or alias ARN.
     #[error("Invalid arn {0}")]
     InvalidArn(String),
+    /// A key policy name other than `default`.
+    #[error("No such policy exists: {0}")]
+    Policy(String),
     /// The ARN names a different region than the request's (AWS names just that region).
     #[error("Invalid arn {0}")]
     ForeignRegion(crate::ids::Region),
 }
 
 /// Request-level rules that AWS reports as `ValidationException` with their own wording.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RequestRule {
     /// GenerateDataKey: exactly one of KeySpec and NumberOfBytes.
     #[error("Please specify either number of bytes or key spec.")]
@@ -105,6 +114,12 @@ pub enum RequestRule {
     /// An alias name without the `alias/` prefix.
     #[error("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")]
     AliasPrefix,
+    /// CreateKey with both KeySpec and the deprecated CustomerMasterKeySpec.
+    #[error("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")]
+    BothKeySpecs,
+    /// UpdateAlias to a key of a different type or usage.
+    #[error("{0} cannot be the target of this alias: it differs in key type or key usage from the alias's current key.")]
+    AliasTargetMismatch(crate::ids::KeyArn),
     /// GenerateRandom without NumberOfBytes.
     #[error("NumberOfBytes is required.")]
     NumberOfBytesRequired,
@@ -121,7 +136,7 @@ pub enum KeyUsageError {
         /// The key's usage, as on the wire.
         usage: &'static str,
         /// The operation.
-        operation: &'static str,
+        operation: String,
         /// The requested algorithm, as on the wire.
         algorithm: String,
     },
@@ -130,6 +145,9 @@ pub enum KeyUsageError {
 /// A quota that a request would exceed.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 pub enum Limit {
+    /// Too many tags on one key after a TagResource.
+    #[error("The request would exceed the limit of {0} tags per KMS key.")]
+    TagsPerKey(usize),
     /// A key policy larger than the service quota.
     #[error("The key policy exceeds the maximum size of {0} bytes.")]
     PolicySize(usize),
@@ -159,4 +177,15 @@ pub enum Unsupported {
     /// Multi-Region keys.
     #[error("ferrokms does not support multi-Region keys yet.")]
     MultiRegion,
+}
+
+/// Who was refused what on which resource.
+#[derive(Debug, Clone)]
+pub struct AccessDenied {
+    /// The caller's ARN.
+    pub principal: String,
+    /// The IAM action (`kms:Encrypt`).
+    pub action: String,
+    /// The resource ARN.
+    pub resource: String,
 }

@@ -284,7 +284,7 @@ impl KeyRecord {
     /// `InvalidKeyUsageException` when the key does not support the algorithm.
     pub fn ensure_encryption_algorithm(
         &self,
-        operation: &'static str,
+        operation: &str,
         algorithm: EncryptionAlgorithm,
     ) -> Result<(), KmsError> {
         if self.encryption_algorithms().contains(&algorithm) {
@@ -293,7 +293,7 @@ impl KeyRecord {
             Err(KmsError::InvalidKeyUsage(crate::error::KeyUsageError::Algorithm {
                 arn: self.arn(),
                 usage: self.key_usage.as_str(),
-                operation,
+                operation: operation.to_owned(),
                 algorithm: algorithm.as_str().to_owned(),
             }))
         }

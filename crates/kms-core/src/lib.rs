@@ -20,7 +20,7 @@ pub mod time;
 pub mod validation;
 
 pub use error::KmsError;
-pub use time::{Clock, Timestamp};
+pub use time::{Clock, ManualClock, Timestamp};
 
 /// A source of cryptographically secure random bytes.
 ///

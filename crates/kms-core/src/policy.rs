@@ -3,7 +3,7 @@
 //! Evaluation (principals, actions, conditions) is a separate concern; here a policy is
 //! accepted when it is a well-formed IAM policy document.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::ids::AccountId;
 
@@ -77,18 +77,12 @@ impl KeyPolicy {
     /// The key policy AWS gives a key created without one: the account's root principal may do
     /// anything with the key, which delegates access to the account's IAM policies.
     pub fn default_for(account: &AccountId) -> Self {
-        let doc = json!({
-            "Version": "2012-10-17",
-            "Id": "key-default-1",
-            "Statement": [{
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
-                "Action": "kms:*",
-                "Resource": "*"
-            }]
-        });
-        Self(serde_json::to_string_pretty(&doc).unwrap_or_default())
+        // Laid out the way AWS renders its default policy, member order included.
+        Self(format!(
+            "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \
+             \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \
+             \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+        ))
     }
 
     /// Wraps a document that was validated when it was stored.

@@ -1,6 +1,7 @@
 //! Field-constraint violations, rendered the way AWS renders `ValidationException` messages:
 //! `1 validation error detected: Value 'x' at 'field' failed to satisfy constraint: Member must …`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A constraint on a request member, as AWS's service model states it.
@@ -39,8 +40,9 @@ impl fmt::Display for Constraint {
 /// One violated constraint on one request member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The member's name as AWS spells it in messages (camelCase, e.g. `plaintext`).
-    pub field: &'static str,
+    /// The member's name as AWS spells it in messages (camelCase, e.g. `plaintext`, or a path
+    /// such as `tags.1.member.tagKey`).
+    pub field: Cow<'static, str>,
     /// The offending value, when it may be echoed (never for secrets or blobs).
     pub value: Option<String>,
     /// What was violated.
@@ -49,19 +51,22 @@ pub struct Violation {
 
 impl Violation {
     /// A violation that echoes `value` in the message.
-    pub fn with_value(field: &'static str, value: impl Into<String>, constraint: Constraint) -> Self {
-        Self { field, value: Some(value.into()), constraint }
+    pub fn with_value(field: impl Into<Cow<'static, str>>, value: impl Into<String>, constraint: Constraint) -> Self {
+        Self { field: field.into(), value: Some(value.into()), constraint }
     }
 
     /// A violation that does not echo the value (plaintext, blobs, missing members).
-    pub fn without_value(field: &'static str, constraint: Constraint) -> Self {
-        Self { field, value: None, constraint }
+    pub fn without_value(field: impl Into<Cow<'static, str>>, constraint: Constraint) -> Self {
+        Self { field: field.into(), value: None, constraint }
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
+            None if self.constraint == Constraint::NotNull => {
+                write!(f, "Value null at '{}' failed to satisfy constraint: {}", self.field, self.constraint)
+            }
             Some(v) => write!(f, "Value '{v}' at '{}' failed to satisfy constraint: {}", self.field, self.constraint),
             None => write!(f, "Value at '{}' failed to satisfy constraint: {}", self.field, self.constraint),
         }
@@ -84,7 +89,14 @@ impl Violations {
     }
 
     /// Checks a length range, recording a violation if it is outside.
-    pub fn length(&mut self, field: &'static str, echo: Option<&str>, len: usize, min: usize, max: usize) {
+    pub fn length(
+        &mut self,
+        field: impl Into<Cow<'static, str>>,
+        echo: Option<&str>,
+        len: usize,
+        min: usize,
+        max: usize,
+    ) {
         let constraint = if len < min {
             Constraint::MinLength(min)
         } else if len > max {
@@ -92,7 +104,7 @@ impl Violations {
         } else {
             return;
         };
-        self.push(Violation { field, value: echo.map(str::to_owned), constraint });
+        self.push(Violation { field: field.into(), value: echo.map(str::to_owned), constraint });
     }
 
     /// Checks an integer range, recording a violation (which echoes the value) if it is outside.

@@ -1,0 +1,59 @@
+//! Base64 blob members (`CiphertextBlob`, `Plaintext`, …).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+/// A non-secret blob member (ciphertext).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+/// A secret blob member (plaintext, data keys): zeroized on drop, never printed.
+#[derive(Clone, Default)]
+pub struct SecretBlob(pub Zeroizing<Vec<u8>>);
+
+impl SecretBlob {
+    /// The secret bytes.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBlob([REDACTED])")
+    }
+}
+
+fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = Zeroizing::new(String::deserialize(d)?);
+    STANDARD.decode(text.as_bytes()).map_err(|_| serde::de::Error::custom("blob member is not valid base64"))
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        decode(d).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBlob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        decode(d).map(|v| Self(Zeroizing::new(v)))
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl Serialize for SecretBlob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let encoded = Zeroizing::new(STANDARD.encode(self.0.as_slice()));
+        s.serialize_str(&encoded)
+    }
+}

@@ -1,0 +1,366 @@
+//! Request and response members, named as in the AWS KMS API reference.
+//!
+//! Requests keep every member optional and typed loosely (strings for enums, `i64` for
+//! numbers) so that the service, not serde, reports constraint violations with AWS's
+//! `ValidationException` wording. Unknown members are ignored, as AWS does.
+
+#![allow(missing_docs)] // members are documented by the AWS KMS API reference of the same name
+
+use std::collections::BTreeMap;
+
+use kms_core::key::{EncryptionAlgorithm, KeyRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{Blob, SecretBlob};
+
+/// `EncryptionContext` members.
+pub type ContextMap = BTreeMap<String, String>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WireTag {
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagOut {
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+// ---- keys ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyRequest {
+    pub policy: Option<String>,
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub key_spec: Option<String>,
+    pub origin: Option<String>,
+    pub custom_key_store_id: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub tags: Option<Vec<WireTag>>,
+    pub multi_region: Option<bool>,
+    pub xks_key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date: f64,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: &'static str,
+    pub key_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<f64>,
+    pub origin: &'static str,
+    pub key_manager: &'static str,
+    pub customer_master_key_spec: &'static str,
+    pub key_spec: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encryption_algorithms: Vec<&'static str>,
+    pub multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+}
+
+impl From<&KeyRecord> for KeyMetadata {
+    fn from(k: &KeyRecord) -> Self {
+        Self {
+            aws_account_id: k.account.to_string(),
+            key_id: k.key_id.to_string(),
+            arn: k.arn().to_string(),
+            creation_date: k.created.epoch_seconds_f64(),
+            enabled: k.enabled(),
+            description: k.description.clone(),
+            key_usage: k.key_usage.as_str(),
+            key_state: k.state.as_str(),
+            deletion_date: k.deletion.map(|d| d.date.epoch_seconds_f64()),
+            origin: k.origin.as_str(),
+            key_manager: k.key_manager.as_str(),
+            customer_master_key_spec: k.key_spec.as_str(),
+            key_spec: k.key_spec.as_str(),
+            encryption_algorithms: k.encryption_algorithms().iter().map(|a| a.as_str()).collect(),
+            multi_region: k.multi_region,
+            current_key_material_id: Some(k.current_material.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadataResponse {
+    pub key_metadata: KeyMetadata,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdRequest {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRequest {
+    pub key_id: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyListEntry {
+    pub key_id: String,
+    pub key_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysResponse {
+    pub keys: Vec<KeyListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateKeyDescriptionRequest {
+    pub key_id: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionRequest {
+    pub key_id: Option<String>,
+    pub pending_window_in_days: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionResponse {
+    pub key_id: String,
+    pub deletion_date: f64,
+    pub key_state: &'static str,
+    pub pending_window_in_days: u16,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdResponse {
+    pub key_id: String,
+}
+
+/// The empty response of operations that return nothing.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+// ---- cryptographic operations ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptRequest {
+    pub key_id: Option<String>,
+    pub plaintext: Option<SecretBlob>,
+    pub encryption_context: Option<ContextMap>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub encryption_algorithm: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptResponse {
+    pub ciphertext_blob: Blob,
+    pub key_id: String,
+    pub encryption_algorithm: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptRequest {
+    pub ciphertext_blob: Option<Blob>,
+    pub encryption_context: Option<ContextMap>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub key_id: Option<String>,
+    pub encryption_algorithm: Option<String>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptResponse {
+    pub key_id: String,
+    pub plaintext: SecretBlob,
+    pub encryption_algorithm: &'static str,
+    pub key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptRequest {
+    pub ciphertext_blob: Option<Blob>,
+    pub source_encryption_context: Option<ContextMap>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: Option<String>,
+    pub destination_encryption_context: Option<ContextMap>,
+    pub source_encryption_algorithm: Option<String>,
+    pub destination_encryption_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptResponse {
+    pub ciphertext_blob: Blob,
+    pub source_key_id: String,
+    pub key_id: String,
+    pub source_encryption_algorithm: &'static str,
+    pub destination_encryption_algorithm: &'static str,
+    pub source_key_material_id: String,
+    pub destination_key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyRequest {
+    pub key_id: Option<String>,
+    pub encryption_context: Option<ContextMap>,
+    pub number_of_bytes: Option<i64>,
+    pub key_spec: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    pub ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<SecretBlob>,
+    pub key_id: String,
+    pub key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomRequest {
+    pub number_of_bytes: Option<i64>,
+    pub custom_key_store_id: Option<String>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    pub plaintext: SecretBlob,
+}
+
+// ---- aliases ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasRequest {
+    pub alias_name: Option<String>,
+    pub target_key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_date: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub aliases: Vec<AliasListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+// ---- tags ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceRequest {
+    pub key_id: Option<String>,
+    pub tags: Option<Vec<WireTag>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceRequest {
+    pub key_id: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    pub tags: Vec<TagOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+// ---- policies ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutKeyPolicyRequest {
+    pub key_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyRequest {
+    pub key_id: Option<String>,
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyResponse {
+    pub policy: String,
+    pub policy_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesResponse {
+    pub policy_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+/// The wire name of an encryption algorithm.
+pub fn algorithm_name(a: EncryptionAlgorithm) -> &'static str {
+    a.as_str()
+}

@@ -1,0 +1,206 @@
+//! First start and every start: the data directory, its lock, the root key, the store, the
+//! account, and the admin credentials (created once, shown once).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use kms_core::ids::AccountId;
+use kms_core::{Clock, Rng};
+use kms_crypto::{FileRootKey, RootKeyError, RootKeyProvider, SecretBytes, SystemRng, random_array};
+use kms_store::{AccessKeyRecord, SqliteStore, Store, StoreError};
+
+use crate::auth::secret_aad;
+use crate::config::ServerConfig;
+
+const ACCOUNT_SETTING: &str = "account_id";
+const ADMIN_KEY_SETTING: &str = "admin_access_key_id";
+const LOCK_FILE: &str = "ferrokms.lock";
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory cannot be created or used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another process holds the data directory.
+    #[error(
+        "data directory {0} is in use by another ferrokms process (it holds {LOCK_FILE}); \
+         two servers must not share one SQLite data directory"
+    )]
+    Locked(PathBuf),
+    /// The database exists but its root key does not.
+    #[error(
+        "the database {database} exists but the root key file {root_key} does not; refusing to create a new \
+         root key that could not decrypt the existing keys (restore the root key file or point --root-key-file at it)"
+    )]
+    MissingRootKey {
+        /// The database file.
+        database: PathBuf,
+        /// The missing root key file.
+        root_key: PathBuf,
+    },
+    /// The root key could not be loaded or created.
+    #[error(transparent)]
+    RootKey(#[from] RootKeyError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Admin credentials created on the first start.
+pub struct AdminCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretBytes,
+    /// Where they were written (mode 0600).
+    pub file: PathBuf,
+}
+
+/// What start-up prepared.
+pub struct Prepared {
+    /// The data directory lock, held for the life of the server.
+    pub lock: fs::File,
+    /// The root key.
+    pub root: Arc<dyn RootKeyProvider>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The account that owns the admin principal (and the dev credentials).
+    pub account: AccountId,
+    /// Present only on the first start.
+    pub new_admin: Option<AdminCredentials>,
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
+    move |source| StartError::DataDir { path: path.to_owned(), source }
+}
+
+/// Creates the data directory (mode 0700) and takes its exclusive lock.
+fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(data_dir_error(dir))?;
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(data_dir_error(dir))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => Err(StartError::Locked(dir.to_owned())),
+        Err(fs::TryLockError::Error(e)) => Err(StartError::DataDir { path: dir.to_owned(), source: e }),
+    }
+}
+
+/// Loads the root key, creating it only for a brand-new data directory.
+pub fn root_key(config: &ServerConfig) -> Result<FileRootKey, StartError> {
+    let path = config.root_key_path();
+    if path.exists() {
+        return Ok(FileRootKey::load(&path)?);
+    }
+    let database = config.database_path();
+    if database.exists() {
+        return Err(StartError::MissingRootKey { database, root_key: path });
+    }
+    Ok(FileRootKey::create(&path, &SystemRng)?)
+}
+
+/// Prepares everything the server needs from its data directory.
+///
+/// # Errors
+/// [`StartError`] describing what is wrong, for the operator.
+pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, StartError> {
+    let lock = lock_data_dir(&config.data_dir)?;
+    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config)?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
+    let account = account(store.as_ref(), rng).await?;
+    let new_admin = admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
+    Ok(Prepared { lock, root, store, account, new_admin })
+}
+
+async fn account(store: &dyn Store, rng: &dyn Rng) -> Result<AccountId, StartError> {
+    if store.setting(ACCOUNT_SETTING).await?.is_none() {
+        let digits: [u8; 12] = random_array(rng);
+        let mut id: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
+        if id.starts_with('0') {
+            id.replace_range(..1, "1");
+        }
+        store.init_setting(ACCOUNT_SETTING, &id).await?;
+    }
+    let stored = store.setting(ACCOUNT_SETTING).await?.unwrap_or_default();
+    AccountId::parse(&stored).map_err(|_| StoreError::Corrupt(format!("account id setting '{stored}'")).into())
+}
+
+/// An access key id: `AKIA` and 16 characters of base32.
+fn new_access_key_id(rng: &dyn Rng) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bytes: [u8; 16] = random_array(rng);
+    let tail: String = bytes.iter().map(|b| char::from(*ALPHABET.get(usize::from(b % 32)).unwrap_or(&b'A'))).collect();
+    format!("AKIA{tail}")
+}
+
+async fn admin_credentials(
+    config: &ServerConfig,
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    clock: &dyn Clock,
+    account: &AccountId,
+    rng: &dyn Rng,
+) -> Result<Option<AdminCredentials>, StartError> {
+    if store.setting(ADMIN_KEY_SETTING).await?.is_some() {
+        return Ok(None);
+    }
+    let access_key_id = new_access_key_id(rng);
+    let raw: [u8; 30] = random_array(rng);
+    let secret = SecretBytes::new(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes());
+    let record = AccessKeyRecord {
+        access_key_id: access_key_id.clone(),
+        account: account.clone(),
+        principal_arn: format!("arn:aws:iam::{account}:user/admin"),
+        wrapped_secret: root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
+        created: clock.now(),
+    };
+    store.create_access_key(&record).await?;
+    let file = config.credentials_path();
+    write_credentials_file(&file, &access_key_id, &secret, account).map_err(data_dir_error(&config.data_dir))?;
+    store.init_setting(ADMIN_KEY_SETTING, &access_key_id).await?;
+    Ok(Some(AdminCredentials { access_key_id, secret_access_key: secret, file }))
+}
+
+/// Writes the admin credentials in the AWS shared-credentials format (profile `ferrokms`),
+/// mode 0600, replacing a stale file from an interrupted first start.
+fn write_credentials_file(path: &Path, id: &str, secret: &SecretBytes, account: &AccountId) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let text = zeroize::Zeroizing::new(format!(
+        "# ferrokms admin credentials for account {account}. Keep this file secret.\n\
+         # Use with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=ferrokms\n\
+         [ferrokms]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
+        path.display(),
+        String::from_utf8_lossy(secret.expose_secret())
+    ));
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}

@@ -1,0 +1,64 @@
+//! Server configuration, as assembled by the CLI from flags, environment and config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kms_core::Clock;
+use kms_core::ids::Region;
+
+/// Everything `start` needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:4599`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Data directory holding the SQLite database (and, by default, the root key file).
+    pub data_dir: PathBuf,
+    /// Root key file; defaults to `<data_dir>/root.key`.
+    pub root_key_file: Option<PathBuf>,
+    /// Region assumed where a request carries none (admin tooling); requests use their SigV4
+    /// credential scope.
+    pub default_region: Region,
+    /// Accept the well-known access key `test` / secret `test` (local development only).
+    pub insecure_dev_credentials: bool,
+    /// Most keys held unwrapped in memory.
+    pub key_cache_capacity: usize,
+    /// The clock (the system clock in production; tests inject a manual one).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory: loopback port 4599, us-east-1, system clock.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4599)),
+            data_dir,
+            root_key_file: None,
+            default_region: Region::parse("us-east-1").unwrap_or_else(|_| unreachable_region()),
+            insecure_dev_credentials: false,
+            key_cache_capacity: 10_000,
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
+
+    /// The root key file in use.
+    pub fn root_key_path(&self) -> PathBuf {
+        self.root_key_file.clone().unwrap_or_else(|| self.data_dir.join("root.key"))
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("ferrokms.db")
+    }
+
+    /// The file the first start writes the admin credentials to.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir.join("admin-credentials")
+    }
+}
+
+// INVARIANT: "us-east-1" is a valid region name, so this is never called.
+#[allow(clippy::panic)]
+fn unreachable_region() -> Region {
+    panic!("us-east-1 must parse as a region")
+}

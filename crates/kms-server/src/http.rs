@@ -1,0 +1,220 @@
+//! The HTTP listener: AWS JSON 1.1 on `POST /`, health on `GET /healthz` and `/readyz`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use kms_api::{ApiError, CONTENT_TYPE, Exception, Operation};
+use kms_core::Rng;
+use kms_core::ids::AccountId;
+use kms_crypto::SystemRng;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+pub use crate::bootstrap::{AdminCredentials, StartError};
+use crate::config::ServerConfig;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+/// Largest request body accepted (a key policy of 128 KiB, JSON-escaped, fits).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The account of the admin principal.
+    pub account: AccountId,
+    /// The store, described for the operator.
+    pub store_description: String,
+    /// The root key provider, described for the operator.
+    pub root_key_description: String,
+    /// Credentials created by this (first) start; `None` on later starts.
+    pub new_admin: Option<AdminCredentials>,
+    /// The service, for in-process inspection.
+    pub service: Arc<Service>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and returns when all connections closed.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.task.await {
+            error!("server task ended abnormally: {e}");
+        }
+    }
+
+    /// Waits until the server stops (it stops only through [`RunningServer::shutdown`]).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Prepares the data directory and starts serving.
+///
+/// # Errors
+/// [`StartError`] when the data directory, root key, store or listen address is unusable.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let rng: Arc<dyn Rng> = Arc::new(SystemRng);
+    let prepared = crate::bootstrap::prepare(&config, rng.as_ref()).await?;
+    let dev_account = config.insecure_dev_credentials.then(|| prepared.account.clone());
+    let service = Arc::new(Service::new(
+        Arc::clone(&prepared.store),
+        Arc::clone(&prepared.root),
+        Arc::clone(&config.clock),
+        rng,
+        config.key_cache_capacity,
+        dev_account,
+    ));
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let (shutdown, signal) = watch::channel(false);
+    let lock = prepared.lock;
+    let task = tokio::spawn(serve(listener, Arc::clone(&service), signal, lock));
+    Ok(RunningServer {
+        local_addr,
+        account: prepared.account,
+        store_description: prepared.store.describe(),
+        root_key_description: prepared.root.describe(),
+        new_admin: prepared.new_admin,
+        service,
+        shutdown,
+        task,
+    })
+}
+
+async fn serve(listener: TcpListener, service: Arc<Service>, mut signal: watch::Receiver<bool>, lock: std::fs::File) {
+    let graceful = GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = Arc::clone(&service);
+                let handler = service_fn(move |req| {
+                    let svc = Arc::clone(&svc);
+                    async move { Ok::<_, Infallible>(route(&svc, req, peer).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection from {peer} ended: {e}");
+                    }
+                });
+            }
+            _ = signal.changed() => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    // The data directory lock is released only after the last request finished.
+    drop(lock);
+}
+
+fn response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = header::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn error_response(e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    response(status, request_id, e.body())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn route(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/") => kms(svc, req, peer).await,
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => match svc.store.setting("account_id").await {
+            Ok(Some(_)) => plain(StatusCode::OK, "ready\n"),
+            _ => plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
+        },
+        _ => {
+            let e = ApiError::with_message(
+                Exception::UnknownOperation,
+                "ferrokms serves the AWS KMS API with POST / (and GET /healthz, /readyz)",
+            );
+            let mut resp = error_response(&e, "-");
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            resp
+        }
+    }
+}
+
+async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let request_id = uuid::Builder::from_random_bytes(kms_crypto::random_array(svc.rng.as_ref()))
+        .into_uuid()
+        .hyphenated()
+        .to_string();
+    let (parts, body) = req.into_parts();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let result = async {
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return Err(ServiceError::Api(ApiError::with_message(
+                    Exception::RequestEntityTooLarge,
+                    format!("Request body must be at most {MAX_BODY_BYTES} bytes"),
+                )));
+            }
+        };
+        let (caller, region) = svc.auth.authenticate(&parts, &body).await?;
+        let op = Operation::from_target(&target).ok_or_else(|| {
+            ServiceError::Api(ApiError::with_message(
+                Exception::UnknownOperation,
+                format!("'{target}' is not an operation of the AWS KMS API (expected TrentService.<Operation>)"),
+            ))
+        })?;
+        let ctx = RequestContext { caller, region, request_id: request_id.clone() };
+        crate::ops::dispatch(svc, &ctx, op, &body).await
+    }
+    .await;
+    let elapsed = started.elapsed().as_micros();
+    match result {
+        Ok(body) => {
+            tracing::debug!(request_id, target, %peer, status = 200, micros = elapsed, "request");
+            response(StatusCode::OK, &request_id, body)
+        }
+        Err(e) => {
+            let api = e.to_api(&request_id);
+            if e.is_internal() {
+                error!(request_id, target, %peer, error = %e, "internal error");
+            }
+            tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros = elapsed, "request");
+            error_response(&api, &request_id)
+        }
+    }
+}

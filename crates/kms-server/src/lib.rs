@@ -1,0 +1,27 @@
+//! ferrokms service wiring.
+//!
+//! Turns an HTTP request into a KMS answer: the listener ([`http`]), SigV4 authentication
+//! against access keys that ferrokms issues ([`auth`]), key resolution through an in-memory key
+//! cache ([`cache`]) so that cryptographic operations need no database read once a key is warm,
+//! one handler per AWS operation ([`ops`]), and first-start bootstrap of the root key and the
+//! admin credentials ([`bootstrap`]).
+
+pub mod auth;
+pub mod bootstrap;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ops;
+pub mod service;
+
+pub use config::ServerConfig;
+pub use error::ServiceError;
+pub use http::{RunningServer, start};
+pub use service::{Caller, RequestContext, Service};
+
+/// The system CSPRNG, for callers outside the service (the CLI's `init`).
+pub fn system_rng() -> kms_crypto::SystemRng {
+    kms_crypto::SystemRng
+}

@@ -1,0 +1,34 @@
+//! CreateAlias: a new alias name (unique in the account and region) for a key.
+
+use kms_api::dto::{AliasRequest, Empty};
+use kms_core::KmsError;
+use kms_core::ids::AliasArn;
+use kms_store::{AliasRecord, StoreError};
+
+use super::validate::{alias_name, managed_key};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
+    let name = alias_name(req.alias_name)?;
+    name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
+    let target = managed_key(svc, ctx, req.target_key_id, "kms:CreateAlias").await?;
+    target.record.ensure_manageable()?;
+    let now = svc.clock.now();
+    let record = AliasRecord {
+        account: ctx.caller.account.clone(),
+        region: ctx.region.clone(),
+        name: name.clone(),
+        target: target.record.key_id,
+        created: now,
+        updated: now,
+    };
+    match svc.store.create_alias(&record).await {
+        Ok(()) => Ok(Empty {}),
+        Err(StoreError::AlreadyExists) => {
+            let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
+            Err(KmsError::AlreadyExists(arn).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,165 @@
+//! CreateKey: a new symmetric encryption key with fresh material from the CSPRNG.
+
+use kms_api::dto::{CreateKeyRequest, KeyMetadata, KeyMetadataResponse, WireTag};
+use kms_core::KmsError;
+use kms_core::error::{Limit, RequestRule, Unsupported};
+use kms_core::ids::{KeyId, MaterialId};
+use kms_core::key::{KeyManager, KeyRecord, KeyRequest, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
+use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
+use kms_core::validation::{Constraint, Violation, Violations};
+use kms_crypto::{KeyMaterial, random_array};
+
+use super::validate::{length, violation};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+/// Largest policy document the wire accepts (the service quota is smaller; see
+/// [`MAX_POLICY_LEN`]).
+const POLICY_MEMBER_MAX: usize = 131_072;
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: CreateKeyRequest,
+) -> Result<KeyMetadataResponse, ServiceError> {
+    let description = req.description.unwrap_or_default();
+    length("description", &description, 0, 8192)?;
+    let kind = key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)?;
+    if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        return Err(KmsError::Unsupported(Unsupported::CustomKeyStore).into());
+    }
+    kind.ensure_supported()?;
+    let policy = match req.policy {
+        Some(text) => policy_document(&text)?,
+        None => KeyPolicy::default_for(&ctx.caller.account),
+    };
+    let tags = tags(req.tags.unwrap_or_default())?;
+
+    let record = KeyRecord {
+        key_id: KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
+        account: ctx.caller.account.clone(),
+        region: ctx.region.clone(),
+        created: svc.clock.now(),
+        description,
+        state: KeyState::Enabled,
+        key_spec: kind.key_spec,
+        key_usage: kind.key_usage,
+        origin: kind.origin,
+        key_manager: KeyManager::Customer,
+        multi_region: false,
+        deletion: None,
+        current_material: MaterialId::from_bytes(random_array(svc.rng.as_ref())),
+        revision: 0,
+    };
+    let material = KeyMaterial::generate(svc.rng.as_ref());
+    let wrapped = svc.wrap_material(&record, &material)?;
+    svc.store.create_key(&record, &wrapped, policy.as_str(), &tags).await?;
+    let metadata = KeyMetadata::from(&record);
+    svc.cache_new_key(record, material)?;
+    Ok(KeyMetadataResponse { key_metadata: metadata })
+}
+
+fn key_request(
+    key_spec: &Option<String>,
+    legacy_spec: &Option<String>,
+    usage: &Option<String>,
+    origin: &Option<String>,
+    multi_region: Option<bool>,
+) -> Result<KeyRequest, KmsError> {
+    let key_spec = match (key_spec, legacy_spec) {
+        (Some(_), Some(_)) => return Err(KmsError::InvalidRequest(RequestRule::BothKeySpecs)),
+        (Some(s), None) => KeySpec::parse(s).map_err(violation)?,
+        (None, Some(s)) => {
+            KeySpec::parse(s).map_err(|v| violation(Violation { field: "customerMasterKeySpec".into(), ..v }))?
+        }
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    Ok(KeyRequest {
+        key_spec,
+        key_usage: usage.as_deref().map(KeyUsage::parse).transpose().map_err(violation)?.unwrap_or(KeyUsage::EncryptDecrypt),
+        origin: origin.as_deref().map(Origin::parse).transpose().map_err(violation)?.unwrap_or(Origin::AwsKms),
+        multi_region: multi_region.unwrap_or(false),
+    })
+}
+
+/// Checks a `Policy` member: wire length, service quota, then structure.
+pub(super) fn policy_document(text: &str) -> Result<KeyPolicy, KmsError> {
+    let mut v = Violations::default();
+    v.length("policy", None, text.chars().count(), 1, POLICY_MEMBER_MAX);
+    if !v.is_empty() {
+        return Err(KmsError::Validation(v));
+    }
+    if text.len() > MAX_POLICY_LEN {
+        return Err(KmsError::LimitExceeded(Limit::PolicySize(MAX_POLICY_LEN)));
+    }
+    KeyPolicy::parse(text).map_err(KmsError::MalformedPolicyDocument)
+}
+
+/// Checks a `Tags` member (CreateKey and TagResource): each key 1–128 and value 0–256
+/// characters, at most 50, none reserved or repeated.
+pub(super) fn tags(wire: Vec<WireTag>) -> Result<Vec<Tag>, KmsError> {
+    let mut violations = Violations::default();
+    let mut out = Vec::with_capacity(wire.len());
+    for (i, t) in wire.into_iter().enumerate() {
+        let n = i + 1;
+        let (key, value) = match (t.tag_key, t.tag_value) {
+            (Some(k), Some(v)) => (k, v),
+            (k, _) => {
+                let field = if k.is_none() { "tagKey" } else { "tagValue" };
+                let v = Violation::without_value(format!("tags.{n}.member.{field}"), Constraint::NotNull);
+                return Err(KmsError::Validation(Violations(vec![v])));
+            }
+        };
+        violations.length(format!("tags.{n}.member.tagKey"), Some(&key), key.chars().count(), 1, 128);
+        violations.length(format!("tags.{n}.member.tagValue"), Some(&value), value.chars().count(), 0, 256);
+        out.push(Tag { key, value });
+    }
+    if !violations.is_empty() {
+        return Err(KmsError::Validation(violations));
+    }
+    if out.len() > MAX_TAGS_PER_KEY {
+        return Err(KmsError::Tag(TagError::TooMany));
+    }
+    tag::check_all(&out).map_err(KmsError::Tag)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_rules() {
+        let t = |k: &str, v: &str| WireTag { tag_key: Some(k.into()), tag_value: Some(v.into()) };
+        assert_eq!(tags(vec![t("a", "1")]).unwrap().len(), 1);
+        assert!(matches!(tags(vec![t("", "1")]), Err(KmsError::Validation(_))));
+        assert!(matches!(tags(vec![t("aws:x", "1")]), Err(KmsError::Tag(TagError::ReservedPrefix(_)))));
+        let many: Vec<_> = (0..51).map(|i| t(&format!("k{i}"), "v")).collect();
+        assert!(matches!(tags(many), Err(KmsError::Tag(TagError::TooMany))));
+        assert!(matches!(
+            tags(vec![WireTag { tag_key: Some("k".into()), tag_value: Some("v".repeat(257)) }]),
+            Err(KmsError::Validation(_))
+        ));
+    }
+
+    #[test]
+    fn policy_limits() {
+        assert!(matches!(policy_document(""), Err(KmsError::Validation(_))));
+        assert!(matches!(policy_document("not json"), Err(KmsError::MalformedPolicyDocument(_))));
+        let big = format!("{{\"Statement\":[],\"pad\":\"{}\"}}", "x".repeat(40_000));
+        assert!(matches!(policy_document(&big), Err(KmsError::LimitExceeded(_))));
+    }
+
+    #[test]
+    fn both_key_specs_refused() {
+        let s = Some("SYMMETRIC_DEFAULT".to_owned());
+        assert!(matches!(key_request(&s, &s, &None, &None, None), Err(KmsError::InvalidRequest(_))));
+        let bad = Some("AES".to_owned());
+        let err = key_request(&bad, &None, &None, &None, None).unwrap_err();
+        assert!(err.to_string().contains("at 'keySpec'"));
+        let err = key_request(&None, &bad, &None, &None, None).unwrap_err();
+        assert!(err.to_string().contains("at 'customerMasterKeySpec'"));
+    }
+}

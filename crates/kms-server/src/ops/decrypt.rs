@@ -1,0 +1,98 @@
+//! Decrypt: finds the key in the blob (or checks the one named), then authenticates the
+//! ciphertext with the encryption context.
+
+use std::sync::Arc;
+
+use kms_api::blob::{Blob, SecretBlob};
+use kms_api::dto::{DecryptRequest, DecryptResponse};
+use kms_core::KmsError;
+use kms_core::blob;
+use kms_core::context::EncryptionContext;
+use kms_core::error::AccessDenied;
+use kms_core::ids::MaterialId;
+use kms_core::key::EncryptionAlgorithm;
+use kms_core::validation::Violations;
+use kms_crypto::SecretBytes;
+
+use super::validate::{MAX_CIPHERTEXT, algorithm, context, dry_run, grant_tokens, required, usable_key};
+use crate::cache::CachedKey;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: DecryptRequest) -> Result<DecryptResponse, ServiceError> {
+    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
+    let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let source = Source { field: "keyId", key_id: req.key_id, algorithm };
+    let opened = open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
+    dry_run(req.dry_run)?;
+    Ok(DecryptResponse {
+        key_id: opened.key.record.arn().to_string(),
+        plaintext: SecretBlob(zeroize::Zeroizing::new(opened.plaintext.expose_secret().to_vec())),
+        encryption_algorithm: algorithm.as_str(),
+        key_material_id: opened.material.to_string(),
+    })
+}
+
+/// The optional key and algorithm a caller names for the ciphertext.
+pub(super) struct Source {
+    pub field: &'static str,
+    pub key_id: Option<String>,
+    pub algorithm: EncryptionAlgorithm,
+}
+
+/// A decrypted ciphertext.
+pub(super) struct Opened {
+    pub key: Arc<CachedKey>,
+    pub material: MaterialId,
+    pub plaintext: SecretBytes,
+}
+
+/// Authenticates and decrypts a ciphertext blob (Decrypt, and ReEncrypt's source side).
+pub(super) async fn open(
+    svc: &Service,
+    ctx: &RequestContext,
+    blob_field: &'static str,
+    ciphertext: &Blob,
+    encryption_context: &EncryptionContext,
+    source: Source,
+    action: &str,
+) -> Result<Opened, ServiceError> {
+    let mut v = Violations::default();
+    v.length(blob_field, None, ciphertext.0.len(), 1, MAX_CIPHERTEXT);
+    if !v.is_empty() {
+        return Err(KmsError::Validation(v).into());
+    }
+    let decoded = blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
+    let key = match source.key_id {
+        Some(raw) => {
+            let named = usable_key(svc, ctx, source.field, Some(raw), action).await?;
+            if named.record.key_id != decoded.header.key_id {
+                return Err(KmsError::IncorrectKey.into());
+            }
+            named
+        }
+        None => {
+            // The key comes from the blob. It must live in the request's region; a blob naming a
+            // key we do not have is indistinguishable from a forged one.
+            let key = svc.load_key(decoded.header.key_id).await?.ok_or(KmsError::InvalidCiphertext)?;
+            if key.record.region != ctx.region {
+                return Err(KmsError::InvalidCiphertext.into());
+            }
+            if key.record.account != ctx.caller.account {
+                return Err(KmsError::AccessDenied(AccessDenied {
+                    principal: ctx.caller.principal_arn.clone(),
+                    action: action.to_owned(),
+                    resource: key.record.arn().to_string(),
+                })
+                .into());
+            }
+            key
+        }
+    };
+    key.record.ensure_usable()?;
+    key.record.ensure_encryption_algorithm(action.trim_start_matches("kms:"), source.algorithm)?;
+    let material = key.material(decoded.header.material_id).ok_or(KmsError::InvalidCiphertext)?;
+    let plaintext = material.open(&decoded, encryption_context).map_err(|_| KmsError::InvalidCiphertext)?;
+    Ok(Opened { material: decoded.header.material_id, key, plaintext })
+}

@@ -1,0 +1,17 @@
+//! DescribeKey: the key's metadata.
+
+use kms_api::dto::{KeyIdRequest, KeyMetadata, KeyMetadataResponse};
+
+use super::validate::{grant_tokens, usable_key};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: KeyIdRequest,
+) -> Result<KeyMetadataResponse, ServiceError> {
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:DescribeKey").await?;
+    Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
+}

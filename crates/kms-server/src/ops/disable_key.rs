@@ -1,0 +1,14 @@
+//! DisableKey: takes effect for the very next request on this node (the cache is updated in
+//! the same step as the store).
+
+use kms_api::dto::{Empty, KeyIdRequest};
+
+use super::validate::managed_key;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
+    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKey").await?;
+    svc.update_key(key.record.key_id, |k| k.disable()).await?;
+    Ok(Empty {})
+}

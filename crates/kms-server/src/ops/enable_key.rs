@@ -1,0 +1,13 @@
+//! EnableKey.
+
+use kms_api::dto::{Empty, KeyIdRequest};
+
+use super::validate::managed_key;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
+    let key = managed_key(svc, ctx, req.key_id, "kms:EnableKey").await?;
+    svc.update_key(key.record.key_id, |k| k.enable()).await?;
+    Ok(Empty {})
+}

@@ -1,0 +1,45 @@
+//! Encrypt: up to 4096 bytes under a symmetric key, bound to the encryption context.
+
+use kms_api::blob::Blob;
+use kms_api::dto::{EncryptRequest, EncryptResponse};
+use kms_core::KmsError;
+use kms_core::context::EncryptionContext;
+use kms_core::validation::Violations;
+
+use super::validate::{MAX_PLAINTEXT, algorithm, context, dry_run, grant_tokens, required, usable_key};
+use crate::cache::CachedKey;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse, ServiceError> {
+    let plaintext = required("plaintext", req.plaintext)?;
+    let mut v = Violations::default();
+    v.length("plaintext", None, plaintext.expose_secret().len(), 1, MAX_PLAINTEXT);
+    if !v.is_empty() {
+        return Err(KmsError::Validation(v).into());
+    }
+    let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let encryption_context = context(req.encryption_context);
+    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:Encrypt").await?;
+    key.record.ensure_usable()?;
+    key.record.ensure_encryption_algorithm("Encrypt", algorithm)?;
+    dry_run(req.dry_run)?;
+    let ciphertext = seal(svc, &key, &encryption_context, plaintext.expose_secret())?;
+    Ok(EncryptResponse {
+        ciphertext_blob: Blob(ciphertext),
+        key_id: key.record.arn().to_string(),
+        encryption_algorithm: algorithm.as_str(),
+    })
+}
+
+/// Seals `plaintext` under the key's current material.
+pub(super) fn seal(
+    svc: &Service,
+    key: &CachedKey,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, ServiceError> {
+    let material = key.current().ok_or(ServiceError::Crypto(kms_crypto::CryptoError::KeyLength))?;
+    material.seal(svc.rng.as_ref(), context, plaintext).map_err(ServiceError::Crypto)
+}

@@ -1,0 +1,59 @@
+//! GenerateDataKey and GenerateDataKeyWithoutPlaintext: a fresh data key from the CSPRNG,
+//! returned encrypted under the KMS key (and in plaintext for the first).
+
+use kms_api::blob::{Blob, SecretBlob};
+use kms_api::dto::{GenerateDataKeyRequest, GenerateDataKeyResponse};
+use kms_core::KmsError;
+use kms_core::error::RequestRule;
+use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
+use zeroize::Zeroizing;
+
+use super::encrypt::seal;
+use super::validate::{context, dry_run, grant_tokens, number_of_bytes, usable_key, violation};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn with_plaintext(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: GenerateDataKeyRequest,
+) -> Result<GenerateDataKeyResponse, ServiceError> {
+    generate(svc, ctx, req, "GenerateDataKey", true).await
+}
+
+pub(super) async fn without_plaintext(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: GenerateDataKeyRequest,
+) -> Result<GenerateDataKeyResponse, ServiceError> {
+    generate(svc, ctx, req, "GenerateDataKeyWithoutPlaintext", false).await
+}
+
+async fn generate(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: GenerateDataKeyRequest,
+    operation: &'static str,
+    return_plaintext: bool,
+) -> Result<GenerateDataKeyResponse, ServiceError> {
+    let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
+        (Some(spec), None) => DataKeySpec::parse(spec).map_err(violation)?.len(),
+        (None, Some(n)) => number_of_bytes(n)?,
+        _ => return Err(KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes).into()),
+    };
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let encryption_context = context(req.encryption_context);
+    let key = usable_key(svc, ctx, "keyId", req.key_id, &format!("kms:{operation}")).await?;
+    key.record.ensure_usable()?;
+    key.record.ensure_encryption_algorithm(operation, EncryptionAlgorithm::SymmetricDefault)?;
+    dry_run(req.dry_run)?;
+    let mut data_key = Zeroizing::new(vec![0u8; len]);
+    svc.rng.fill(&mut data_key);
+    let ciphertext = seal(svc, &key, &encryption_context, &data_key)?;
+    Ok(GenerateDataKeyResponse {
+        ciphertext_blob: Blob(ciphertext),
+        plaintext: return_plaintext.then(|| SecretBlob(data_key)),
+        key_id: key.record.arn().to_string(),
+        key_material_id: key.record.current_material.to_string(),
+    })
+}

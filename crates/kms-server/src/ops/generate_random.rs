@@ -1,0 +1,26 @@
+//! GenerateRandom: bytes from the system CSPRNG.
+
+use kms_api::blob::SecretBlob;
+use kms_api::dto::{GenerateRandomRequest, GenerateRandomResponse};
+use kms_core::KmsError;
+use kms_core::error::{RequestRule, Unsupported};
+use zeroize::Zeroizing;
+
+use super::validate::number_of_bytes;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    _ctx: &RequestContext,
+    req: GenerateRandomRequest,
+) -> Result<GenerateRandomResponse, ServiceError> {
+    let n = req.number_of_bytes.ok_or(KmsError::InvalidRequest(RequestRule::NumberOfBytesRequired))?;
+    let len = number_of_bytes(n)?;
+    if req.custom_key_store_id.is_some() {
+        return Err(KmsError::Unsupported(Unsupported::CustomKeyStore).into());
+    }
+    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    svc.rng.fill(&mut bytes);
+    Ok(GenerateRandomResponse { plaintext: SecretBlob(bytes) })
+}

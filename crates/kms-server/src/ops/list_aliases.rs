@@ -1,0 +1,44 @@
+//! ListAliases: the account's aliases in the region, optionally only those of one key.
+
+use kms_api::dto::{AliasListEntry, ListAliasesResponse, ListRequest};
+use kms_core::KmsError;
+use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
+
+use super::validate::{key_id_member, limit, marker};
+use crate::error::ServiceError;
+use crate::service::{AccountScope, RequestContext, Service};
+
+/// AWS documents 1–100 for ListAliases (the wire model allows up to 1000; larger limits are
+/// answered with at most 100 entries, which AWS also permits).
+const PAGE_MAX: usize = 100;
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ListRequest) -> Result<ListAliasesResponse, ServiceError> {
+    let limit = limit(req.limit, 1000, 50)?.min(PAGE_MAX);
+    let after = marker(req.marker)?.map(|m| AliasName::parse(&m).map_err(|_| KmsError::InvalidMarker)).transpose()?;
+    let target = match req.key_id {
+        Some(raw) => {
+            let raw = key_id_member("keyId", Some(raw))?;
+            let key = svc
+                .resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, "kms:ListAliases")
+                .await?;
+            Some(key.record.key_id)
+        }
+        None => None,
+    };
+    let mut records =
+        svc.store.list_aliases(&ctx.caller.account, &ctx.region, target, after.as_ref(), limit + 1).await?;
+    let truncated = records.len() > limit;
+    records.truncate(limit);
+    let next_marker = if truncated { records.last().map(|r| r.name.to_string()) } else { None };
+    let aliases = records
+        .into_iter()
+        .map(|r| AliasListEntry {
+            alias_arn: AliasArn { region: r.region, account: r.account, name: r.name.clone() }.to_string(),
+            alias_name: r.name.to_string(),
+            target_key_id: Some(r.target.to_string()),
+            creation_date: Some(r.created.epoch_seconds_f64()),
+            last_updated_date: Some(r.updated.epoch_seconds_f64()),
+        })
+        .collect();
+    Ok(ListAliasesResponse { aliases, next_marker, truncated })
+}

@@ -1,0 +1,21 @@
+//! ListKeyPolicies: every key has exactly one policy, named `default`.
+
+use kms_api::dto::{ListKeyPoliciesResponse, ListRequest};
+use kms_core::policy::DEFAULT_POLICY_NAME;
+
+use super::validate::{limit, managed_key, marker};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ListRequest,
+) -> Result<ListKeyPoliciesResponse, ServiceError> {
+    limit(req.limit, 1000, 100)?;
+    let after = marker(req.marker)?;
+    managed_key(svc, ctx, req.key_id, "kms:ListKeyPolicies").await?;
+    let policy_names =
+        if after.as_deref() >= Some(DEFAULT_POLICY_NAME) { vec![] } else { vec![DEFAULT_POLICY_NAME.to_owned()] };
+    Ok(ListKeyPoliciesResponse { policy_names, next_marker: None, truncated: false })
+}

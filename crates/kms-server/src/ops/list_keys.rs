@@ -1,0 +1,24 @@
+//! ListKeys: the caller's keys in the request's region, paginated.
+
+use kms_api::dto::{KeyListEntry, ListKeysResponse, ListRequest};
+use kms_core::KmsError;
+use kms_core::ids::KeyId;
+
+use super::validate::{limit, marker};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ListRequest) -> Result<ListKeysResponse, ServiceError> {
+    let limit = limit(req.limit, 1000, 100)?;
+    // Our marker is the last key id of the previous page.
+    let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
+    let mut ids = svc.store.list_keys(&ctx.caller.account, &ctx.region, after, limit + 1).await?;
+    let truncated = ids.len() > limit;
+    ids.truncate(limit);
+    let next_marker = if truncated { ids.last().map(ToString::to_string) } else { None };
+    let keys = ids
+        .into_iter()
+        .map(|id| KeyListEntry { key_id: id.to_string(), key_arn: ctx.key_arn(id).to_string() })
+        .collect();
+    Ok(ListKeysResponse { keys, next_marker, truncated })
+}

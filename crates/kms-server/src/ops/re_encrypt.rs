@@ -1,0 +1,44 @@
+//! ReEncrypt: decrypts under the source key and context and encrypts under the destination
+//! key and context, without the plaintext leaving the service.
+
+use kms_api::blob::Blob;
+use kms_api::dto::{ReEncryptRequest, ReEncryptResponse};
+
+use super::decrypt::{Source, open};
+use super::encrypt::seal;
+use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ReEncryptRequest) -> Result<ReEncryptResponse, ServiceError> {
+    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
+    let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;
+    let destination_algorithm =
+        algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref())?;
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let destination = usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, "kms:ReEncryptTo").await?;
+    let source = Source { field: "sourceKeyId", key_id: req.source_key_id, algorithm: source_algorithm };
+    let opened = open(
+        svc,
+        ctx,
+        "ciphertextBlob",
+        &ciphertext,
+        &context(req.source_encryption_context),
+        source,
+        "kms:ReEncryptFrom",
+    )
+    .await?;
+    destination.record.ensure_usable()?;
+    destination.record.ensure_encryption_algorithm("ReEncrypt", destination_algorithm)?;
+    dry_run(req.dry_run)?;
+    let sealed = seal(svc, &destination, &context(req.destination_encryption_context), opened.plaintext.expose_secret())?;
+    Ok(ReEncryptResponse {
+        ciphertext_blob: Blob(sealed),
+        source_key_id: opened.key.record.arn().to_string(),
+        key_id: destination.record.arn().to_string(),
+        source_encryption_algorithm: source_algorithm.as_str(),
+        destination_encryption_algorithm: destination_algorithm.as_str(),
+        source_key_material_id: opened.material.to_string(),
+        destination_key_material_id: destination.record.current_material.to_string(),
+    })
+}

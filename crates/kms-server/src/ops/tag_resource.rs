@@ -1,0 +1,23 @@
+//! TagResource: adds or overwrites tags, at most 50 per key.
+
+use kms_api::dto::{Empty, TagResourceRequest};
+use kms_core::KmsError;
+use kms_core::error::Limit;
+use kms_core::tag::MAX_TAGS_PER_KEY;
+use kms_store::StoreError;
+
+use super::create_key::tags;
+use super::validate::{managed_key, required};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: TagResourceRequest) -> Result<Empty, ServiceError> {
+    let tags = tags(required("tags", req.tags)?)?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:TagResource").await?;
+    key.record.ensure_manageable()?;
+    match svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY).await {
+        Ok(()) => Ok(Empty {}),
+        Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::TagsPerKey(n)).into()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,24 @@
+//! UntagResource.
+
+use kms_api::dto::{Empty, UntagResourceRequest};
+use kms_core::KmsError;
+use kms_core::validation::Violations;
+
+use super::validate::{managed_key, required};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: UntagResourceRequest) -> Result<Empty, ServiceError> {
+    let keys = required("tagKeys", req.tag_keys)?;
+    let mut v = Violations::default();
+    for (i, k) in keys.iter().enumerate() {
+        v.length(format!("tagKeys.{}.member", i + 1), Some(k), k.chars().count(), 1, 128);
+    }
+    if !v.is_empty() {
+        return Err(KmsError::Validation(v).into());
+    }
+    let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource").await?;
+    key.record.ensure_manageable()?;
+    svc.store.remove_tags(key.record.key_id, &keys).await?;
+    Ok(Empty {})
+}

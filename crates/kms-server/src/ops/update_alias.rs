@@ -1,0 +1,35 @@
+//! UpdateAlias: points an existing alias at another key of the same type and usage.
+
+use kms_api::dto::{AliasRequest, Empty};
+use kms_core::KmsError;
+use kms_core::error::{NotFound, RequestRule};
+use kms_core::ids::AliasArn;
+use kms_store::AliasRecord;
+
+use super::validate::{alias_name, managed_key};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
+    let name = alias_name(req.alias_name)?;
+    name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
+    let target = managed_key(svc, ctx, req.target_key_id, "kms:UpdateAlias").await?;
+    let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
+    let current = svc
+        .store
+        .alias(&arn.account, &arn.region, &arn.name)
+        .await?
+        .ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
+    target.record.ensure_manageable()?;
+    if let Some(old) = svc.load_key(current.target).await? {
+        let same_kind =
+            old.record.key_spec == target.record.key_spec && old.record.key_usage == target.record.key_usage;
+        if !same_kind {
+            return Err(KmsError::InvalidRequest(RequestRule::AliasTargetMismatch(target.record.arn())).into());
+        }
+    }
+    let record = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
+    svc.store.update_alias(&record).await?;
+    svc.cache.forget_alias(&arn.account, &arn.region, &arn.name);
+    Ok(Empty {})
+}

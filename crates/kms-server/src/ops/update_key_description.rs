@@ -1,0 +1,19 @@
+//! UpdateKeyDescription.
+
+use kms_api::dto::{Empty, UpdateKeyDescriptionRequest};
+
+use super::validate::{length, managed_key, required};
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: UpdateKeyDescriptionRequest,
+) -> Result<Empty, ServiceError> {
+    let description = required("description", req.description)?;
+    length("description", &description, 0, 8192)?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription").await?;
+    svc.update_key(key.record.key_id, |k| k.describe(description.clone())).await?;
+    Ok(Empty {})
+}

@@ -1,0 +1,147 @@
+//! AWS's request-member constraints, shared by the handlers.
+
+use kms_core::KmsError;
+use kms_core::context::EncryptionContext;
+use kms_core::error::RequestRule;
+use kms_core::grant_token;
+use kms_core::ids::AcceptedReferences;
+use kms_core::key::EncryptionAlgorithm;
+use kms_core::validation::{Constraint, Violation, Violations};
+use kms_api::dto::ContextMap;
+
+use crate::service::{AccountScope, RequestContext, Service};
+use crate::cache::CachedKey;
+use crate::error::ServiceError;
+
+/// Longest `KeyId` member.
+pub const KEY_ID_MAX_LEN: usize = 2048;
+/// Largest plaintext Encrypt accepts.
+pub const MAX_PLAINTEXT: usize = 4096;
+/// Largest ciphertext blob accepted.
+pub const MAX_CIPHERTEXT: usize = 6144;
+/// Largest NumberOfBytes for data keys and random bytes.
+pub const MAX_NUMBER_OF_BYTES: i64 = 1024;
+
+/// A required member, or AWS's "must not be null" violation.
+pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, KmsError> {
+    value.ok_or_else(|| KmsError::Validation(Violations(vec![Violation::without_value(field, Constraint::NotNull)])))
+}
+
+/// One violation as an error.
+pub fn violation(v: Violation) -> KmsError {
+    KmsError::Validation(Violations(vec![v]))
+}
+
+/// Checks a length, echoing the value in the message.
+pub fn length(field: &'static str, value: &str, min: usize, max: usize) -> Result<(), KmsError> {
+    let mut v = Violations::default();
+    v.length(field, Some(value), value.chars().count(), min, max);
+    if v.is_empty() { Ok(()) } else { Err(KmsError::Validation(v)) }
+}
+
+/// Checks an integer range.
+pub fn range(field: &'static str, value: i64, min: i64, max: i64) -> Result<(), KmsError> {
+    let mut v = Violations::default();
+    v.range(field, value, min, max);
+    if v.is_empty() { Ok(()) } else { Err(KmsError::Validation(v)) }
+}
+
+/// A required `KeyId`-like member: present and 1–2048 characters.
+pub fn key_id_member(field: &'static str, value: Option<String>) -> Result<String, KmsError> {
+    let value = required(field, value)?;
+    length(field, &value, 1, KEY_ID_MAX_LEN)?;
+    Ok(value)
+}
+
+/// An optional pagination `Limit` in `min..=max`, defaulting to `default`.
+pub fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, KmsError> {
+    match value {
+        None => Ok(default),
+        Some(n) => {
+            range("limit", n, 1, max)?;
+            usize::try_from(n).map_err(|_| KmsError::InvalidMarker)
+        }
+    }
+}
+
+/// An optional `Marker`: 1–1024 characters.
+pub fn marker(value: Option<String>) -> Result<Option<String>, KmsError> {
+    if let Some(m) = &value {
+        length("marker", m, 1, 1024)?;
+    }
+    Ok(value)
+}
+
+/// The encryption context member.
+pub fn context(value: Option<ContextMap>) -> EncryptionContext {
+    value.map(EncryptionContext::from).unwrap_or_default()
+}
+
+/// The `GrantTokens` member: checked for form (grants are not issued yet).
+pub fn grant_tokens(value: Option<&Vec<String>>) -> Result<(), KmsError> {
+    grant_token::parse_all(value.map(Vec::as_slice).unwrap_or_default()).map(|_| ())
+}
+
+/// An optional `EncryptionAlgorithm`-like member, defaulting to SYMMETRIC_DEFAULT.
+pub fn algorithm(field: &'static str, value: Option<&str>) -> Result<EncryptionAlgorithm, KmsError> {
+    match value {
+        None => Ok(EncryptionAlgorithm::SymmetricDefault),
+        Some(s) => EncryptionAlgorithm::parse(s).map_err(|v| violation(Violation { field: field.into(), ..v })),
+    }
+}
+
+/// `DryRun`: after every check passed, say so instead of acting.
+pub fn dry_run(value: Option<bool>) -> Result<(), KmsError> {
+    if value == Some(true) { Err(KmsError::DryRun) } else { Ok(()) }
+}
+
+/// `NumberOfBytes` in 1–1024.
+pub fn number_of_bytes(n: i64) -> Result<usize, KmsError> {
+    range("numberOfBytes", n, 1, MAX_NUMBER_OF_BYTES)?;
+    usize::try_from(n).map_err(|_| KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes))
+}
+
+/// Resolves a key for a management operation: key id or key ARN, own account.
+pub async fn managed_key(
+    svc: &Service,
+    ctx: &RequestContext,
+    key_id: Option<String>,
+    action: &str,
+) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
+    let raw = key_id_member("keyId", key_id)?;
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, action).await
+}
+
+/// Resolves a key for a cryptographic operation or DescribeKey: any of the four forms, other
+/// accounts by ARN.
+pub async fn usable_key(
+    svc: &Service,
+    ctx: &RequestContext,
+    field: &'static str,
+    key_id: Option<String>,
+    action: &str,
+) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
+    let raw = key_id_member(field, key_id)?;
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysAndAliases, AccountScope::CrossAccount, action).await
+}
+
+/// A required `AliasName` member, checked as AWS does (the reserved prefix is the caller's
+/// decision).
+pub fn alias_name(value: Option<String>) -> Result<kms_core::ids::AliasName, KmsError> {
+    let raw = required("aliasName", value)?;
+    kms_core::ids::AliasName::parse(&raw).map_err(|e| e.into_kms_error(&raw))
+}
+
+/// An optional `PolicyName`: 1–128 word characters, and the only policy is `default`.
+pub fn policy_name(value: Option<String>) -> Result<(), KmsError> {
+    let Some(name) = value else { return Ok(()) };
+    length("policyName", &name, 1, 128)?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(violation(Violation::with_value("policyName", name, Constraint::Pattern("[\\w]+"))));
+    }
+    if name == kms_core::policy::DEFAULT_POLICY_NAME {
+        Ok(())
+    } else {
+        Err(KmsError::NotFound(kms_core::error::NotFound::Policy(name)))
+    }
+}

@@ -1,0 +1,256 @@
+//! The service: shared state and the operations every handler builds on (key loading through
+//! the cache, key-reference resolution, compare-and-swap key updates, material wrapping).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kms_core::error::{AccessDenied, NotFound};
+use kms_core::ids::{AcceptedReferences, AccountId, AliasArn, KeyArn, KeyId, KeyReference, MaterialId, Region};
+use kms_core::key::KeyRecord;
+use kms_core::{Clock, KmsError, Rng};
+use kms_crypto::{KeyMaterial, RootKeyProvider, SymmetricKey};
+use kms_store::{MaterialRecord, Store, StoreError};
+
+use crate::auth::Authenticator;
+use crate::cache::{CachedKey, KeyCache};
+use crate::error::ServiceError;
+
+/// Who sent a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The caller's account.
+    pub account: AccountId,
+    /// The caller's principal ARN.
+    pub principal_arn: String,
+    /// The access key that signed the request.
+    pub access_key_id: String,
+}
+
+/// One authenticated request's context.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The caller.
+    pub caller: Caller,
+    /// The region from the SigV4 credential scope.
+    pub region: Region,
+    /// The request id returned in `x-amzn-RequestId`.
+    pub request_id: String,
+}
+
+impl RequestContext {
+    /// The ARN a key id would have in the caller's account and region.
+    pub fn key_arn(&self, key_id: KeyId) -> KeyArn {
+        KeyArn { region: self.region.clone(), account: self.caller.account.clone(), key_id }
+    }
+}
+
+/// Whether an operation may use a key in another account (given by ARN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountScope {
+    /// Management operations: the caller's own account only.
+    OwnAccount,
+    /// Cryptographic operations and DescribeKey: other accounts' keys by ARN, subject to their
+    /// key policies.
+    CrossAccount,
+}
+
+/// How many times a read-modify-write of a key is retried when another writer got there first.
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// The KMS service.
+pub struct Service {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) root: Arc<dyn RootKeyProvider>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Rng>,
+    pub(crate) cache: KeyCache,
+    pub(crate) auth: Authenticator,
+}
+
+/// The AAD binding wrapped key material to its key and material id.
+pub fn material_aad(arn: &KeyArn, material: MaterialId) -> Vec<u8> {
+    let mut aad = arn.to_string().into_bytes();
+    aad.push(0);
+    aad.extend_from_slice(material.as_bytes());
+    aad
+}
+
+impl Service {
+    /// Assembles a service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        root: Arc<dyn RootKeyProvider>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        key_cache_capacity: usize,
+        dev_account: Option<AccountId>,
+    ) -> Self {
+        let auth = Authenticator::new(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock), dev_account);
+        Self { store, root, clock, rng, cache: KeyCache::new(key_cache_capacity), auth }
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Number of keys currently cached.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Wraps fresh key material for storage.
+    pub(crate) fn wrap_material(
+        &self,
+        record: &KeyRecord,
+        material: &KeyMaterial,
+    ) -> Result<MaterialRecord, ServiceError> {
+        let aad = material_aad(&record.arn(), record.current_material);
+        Ok(MaterialRecord {
+            key_id: record.key_id,
+            material_id: record.current_material,
+            wrapped: self.root.wrap(&aad, material.expose_secret())?,
+            created: self.clock.now(),
+        })
+    }
+
+    /// Builds a cache entry from a record and its stored materials.
+    fn assemble(&self, record: KeyRecord, materials: Vec<MaterialRecord>) -> Result<CachedKey, ServiceError> {
+        let arn = record.arn();
+        let mut ready = HashMap::with_capacity(materials.len());
+        for m in materials {
+            let secret = self.root.unwrap(&material_aad(&arn, m.material_id), &m.wrapped)?;
+            let material = KeyMaterial::from_slice(secret.expose_secret())
+                .ok_or(ServiceError::Crypto(kms_crypto::CryptoError::KeyLength))?;
+            let key = SymmetricKey::new(record.key_id, m.material_id, material).map_err(ServiceError::Crypto)?;
+            ready.insert(m.material_id, Arc::new(key));
+        }
+        Ok(CachedKey::new(record, ready))
+    }
+
+    /// Caches a key just created with `material`.
+    pub(crate) fn cache_new_key(&self, record: KeyRecord, material: KeyMaterial) -> Result<(), ServiceError> {
+        let key = SymmetricKey::new(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
+        let materials = HashMap::from([(record.current_material, Arc::new(key))]);
+        self.cache.put_key(Arc::new(CachedKey::new(record, materials)));
+        Ok(())
+    }
+
+    /// A key by id, from the cache or else the store (then cached).
+    pub(crate) async fn load_key(&self, id: KeyId) -> Result<Option<Arc<CachedKey>>, ServiceError> {
+        if let Some(hit) = self.cache.key(id) {
+            return Ok(Some(hit));
+        }
+        let Some(record) = self.store.key(id).await? else {
+            return Ok(None);
+        };
+        let materials = self.store.materials(id).await?;
+        let entry = Arc::new(self.assemble(record, materials)?);
+        self.cache.put_key(Arc::clone(&entry));
+        Ok(Some(entry))
+    }
+
+    /// Resolves a `KeyId` member to a key, as AWS does for the operation: which forms it
+    /// accepts, whether another account's key may be named, and the region of the request.
+    ///
+    /// # Errors
+    /// `NotFoundException` for unknown or unacceptable references; `AccessDeniedException` for
+    /// another account's key (until key policies are evaluated, no other account is allowed).
+    pub(crate) async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        raw: &str,
+        accepted: AcceptedReferences,
+        scope: AccountScope,
+        action: &str,
+    ) -> Result<Arc<CachedKey>, ServiceError> {
+        let (account, region, key_id) = match KeyReference::parse(raw, accepted)? {
+            KeyReference::Id(id) => (ctx.caller.account.clone(), ctx.region.clone(), id),
+            KeyReference::KeyArn(arn) => (arn.account, arn.region, arn.key_id),
+            KeyReference::AliasName(name) => {
+                let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
+                let target = self.alias_target(&arn).await?;
+                (arn.account, arn.region, target)
+            }
+            KeyReference::AliasArn(arn) => {
+                if arn.region != ctx.region {
+                    return Err(KmsError::NotFound(NotFound::ForeignRegion(arn.region)).into());
+                }
+                self.check_account(ctx, &arn.account, scope, action, &arn.to_string())?;
+                let target = self.alias_target(&arn).await?;
+                (arn.account, arn.region, target)
+            }
+        };
+        if region != ctx.region {
+            return Err(KmsError::NotFound(NotFound::ForeignRegion(region)).into());
+        }
+        let arn = KeyArn { region, account, key_id };
+        self.check_account(ctx, &arn.account, scope, action, &arn.to_string())?;
+        match self.load_key(key_id).await? {
+            Some(key) if key.record.account == arn.account && key.record.region == arn.region => Ok(key),
+            _ => Err(KmsError::NotFound(NotFound::Key(arn)).into()),
+        }
+    }
+
+    fn check_account(
+        &self,
+        ctx: &RequestContext,
+        account: &AccountId,
+        scope: AccountScope,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), ServiceError> {
+        if *account == ctx.caller.account {
+            return Ok(());
+        }
+        match scope {
+            // Management operations never reach into another account: to the caller, the key
+            // simply is not there.
+            AccountScope::OwnAccount => Err(KmsError::NotFound(NotFound::InvalidArn(resource.to_owned())).into()),
+            AccountScope::CrossAccount => Err(KmsError::AccessDenied(AccessDenied {
+                principal: ctx.caller.principal_arn.clone(),
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+            })
+            .into()),
+        }
+    }
+
+    async fn alias_target(&self, arn: &AliasArn) -> Result<KeyId, ServiceError> {
+        if let Some(id) = self.cache.alias(&arn.account, &arn.region, &arn.name) {
+            return Ok(id);
+        }
+        let record = self.store.alias(&arn.account, &arn.region, &arn.name).await?;
+        let record = record.ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
+        self.cache.put_alias(&arn.account, &arn.region, &arn.name, record.target);
+        Ok(record.target)
+    }
+
+    /// Read-modify-write of a key record: reads the stored record (not the cache, which may
+    /// trail another writer), applies `change`, and stores the result if nobody changed the key
+    /// meanwhile, retrying a few times if someone did. Updates the cache.
+    pub(crate) async fn update_key(
+        &self,
+        key_id: KeyId,
+        change: impl Fn(&KeyRecord) -> Result<KeyRecord, KmsError>,
+    ) -> Result<KeyRecord, ServiceError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.store.key(key_id).await?.ok_or(StoreError::NotFound)?;
+            let next = change(&current)?;
+            match self.store.update_key(&next).await {
+                Ok(()) => {
+                    self.cache.update_record(&next);
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+}

@@ -1,0 +1,494 @@
+//! Server-side verification of AWS Signature Version 4 (`AWS4-HMAC-SHA256`,
+//! header form), as used by AWS JSON-protocol clients talking to KMS.
+//!
+//! Verification is split in two so that the caller can look up the secret
+//! asynchronously and cache derived keys:
+//!
+//! 1. [`parse`] reads the `Authorization`, `X-Amz-Date` (or `Date`) and
+//!    `X-Amz-Security-Token` headers into a [`PendingRequest`], which exposes
+//!    the access key id, credential scope and request time.
+//! 2. The caller finds the secret for [`PendingRequest::access_key_id`],
+//!    derives (or fetches from its cache) a [`SigningKey`] for the scope, and
+//!    calls [`PendingRequest::verify`] with the request, body and current time.
+//!
+//! Failures are [`SigV4Error`]s carrying the AWS error code and message.
+//!
+//! What this crate does not do: it performs no I/O, never reads the clock
+//! (the caller passes the current time as unix seconds), does not look up
+//! secrets or validate security tokens (it only exposes them), and does not
+//! support presigned (query-string) authentication, SigV4a, S3's single
+//! URI encoding or `UNSIGNED-PAYLOAD`.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let now_unix = 1_440_938_160;
+//! # let authorization = "AWS4-HMAC-SHA256 \
+//! #     Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+//! #     SignedHeaders=host;x-amz-date, \
+//! #     Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b";
+//! # let (parts, body) = http::Request::post("/")
+//! #     .header("host", "example.amazonaws.com")
+//! #     .header("x-amz-date", "20150830T123600Z")
+//! #     .header("authorization", authorization)
+//! #     .body(Vec::new())?
+//! #     .into_parts();
+//! # let lookup_secret = |_: &str| Some(b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_vec());
+//! use kms_sigv4::{SigV4Error, SigningKey};
+//!
+//! let pending = kms_sigv4::parse(&parts)?;
+//! let secret = lookup_secret(pending.access_key_id()).ok_or(SigV4Error::UnrecognizedClient)?;
+//! let key = SigningKey::derive(&secret, pending.scope_date(), pending.region(), pending.service());
+//! pending.verify(&parts, &body, &key, now_unix, "service")?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod canonical;
+mod error;
+mod time;
+
+pub use error::SigV4Error;
+
+use aws_lc_rs::{digest, hmac};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use canonical::RequestParts;
+
+/// The only supported signing algorithm.
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+/// The fixed last element of a SigV4 credential scope.
+const TERMINATOR: &str = "aws4_request";
+
+/// How far the request time may be from the server's time, in seconds: AWS
+/// accepts requests up to 15 minutes early or late.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+/// AWS's message for a signature that does not match.
+const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the \
+     signature you provided. Check your AWS Secret Access Key and signing method. Consult the \
+     service documentation for details.";
+
+/// A SigV4 signing key (`kSigning`): the secret access key folded with the
+/// credential scope's date, region and service.
+///
+/// A key is valid for one access key, day, region and service, so callers may
+/// cache it under that tuple instead of keeping the secret around. The bytes
+/// are zeroed on drop and never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SigningKey([u8; 32]);
+
+impl SigningKey {
+    /// Derives the signing key: `kDate = HMAC("AWS4" + secret, date)`,
+    /// `kRegion = HMAC(kDate, region)`, `kService = HMAC(kRegion, service)`,
+    /// `kSigning = HMAC(kService, "aws4_request")`, all HMAC-SHA256.
+    ///
+    /// `date` is the credential scope date, `YYYYMMDD`.
+    #[must_use]
+    pub fn derive(secret_access_key: &[u8], date: &str, region: &str, service: &str) -> Self {
+        let mut k_secret = Zeroizing::new(Vec::with_capacity(secret_access_key.len() + 4));
+        k_secret.extend_from_slice(b"AWS4");
+        k_secret.extend_from_slice(secret_access_key);
+        let k_date = hmac_sha256(&k_secret, date.as_bytes());
+        let k_region = hmac_sha256(&*k_date, region.as_bytes());
+        let k_service = hmac_sha256(&*k_region, service.as_bytes());
+        let k_signing = hmac_sha256(&*k_service, TERMINATOR.as_bytes());
+        Self(*k_signing)
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey([REDACTED])")
+    }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = Zeroizing::new([0u8; 32]);
+    for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
+        *dst = *src;
+    }
+    out
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, data))
+}
+
+/// A request whose SigV4 headers have been parsed but whose signature has not
+/// been checked yet. Obtained from [`parse`]; finish with
+/// [`verify`](Self::verify).
+#[derive(Clone)]
+pub struct PendingRequest {
+    access_key_id: String,
+    scope_date: String,
+    region: String,
+    service: String,
+    signed_headers: String,
+    signature: [u8; 32],
+    request_time: String,
+    request_time_unix: i64,
+    security_token: Option<String>,
+}
+
+impl std::fmt::Debug for PendingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRequest")
+            .field("access_key_id", &self.access_key_id)
+            .field("scope_date", &self.scope_date)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("signed_headers", &self.signed_headers)
+            .field("request_time", &self.request_time)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingRequest {
+    /// The access key id from the credential.
+    #[must_use]
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The region of the credential scope.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The service of the credential scope (`kms` for KMS clients).
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The date of the credential scope, `YYYYMMDD` (equal to the date of the
+    /// request time).
+    #[must_use]
+    pub fn scope_date(&self) -> &str {
+        &self.scope_date
+    }
+
+    /// The request time (`X-Amz-Date`, or `Date` without it) in unix seconds.
+    #[must_use]
+    pub fn request_time_unix(&self) -> i64 {
+        self.request_time_unix
+    }
+
+    /// The `X-Amz-Security-Token` header, if any, for the caller to validate
+    /// (this crate does not check it, nor whether it was signed).
+    #[must_use]
+    pub fn security_token(&self) -> Option<&str> {
+        self.security_token.as_deref()
+    }
+
+    /// Checks that the credential scope names `expected_region`.
+    ///
+    /// # Errors
+    ///
+    /// [`SigV4Error::WrongRegion`] if it names another region.
+    pub fn check_region(&self, expected_region: &str) -> Result<(), SigV4Error> {
+        if self.region == expected_region {
+            Ok(())
+        } else {
+            Err(SigV4Error::WrongRegion {
+                region: self.region.clone(),
+            })
+        }
+    }
+
+    /// Verifies the signature of the request `parts` + `body` with `key`
+    /// (derived for this request's access key and scope), at server time
+    /// `now_unix`, for service `expected_service`.
+    ///
+    /// `parts` must be the same request that was given to [`parse`]; its path
+    /// is used as received on the wire.
+    ///
+    /// # Errors
+    ///
+    /// - [`SigV4Error::SignatureExpired`] / [`SigV4Error::SignatureNotYetCurrent`]
+    ///   if the request time is more than [`MAX_CLOCK_SKEW_SECS`] from
+    ///   `now_unix`;
+    /// - [`SigV4Error::WrongService`] if the scope's service differs;
+    /// - [`SigV4Error::DuplicateHeader`] / [`SigV4Error::ContentSha256Mismatch`]
+    ///   if `X-Amz-Content-Sha256` is repeated or is not the body's SHA-256;
+    /// - [`SigV4Error::SignedHeaderMissing`] if a signed header is absent;
+    /// - [`SigV4Error::SignatureMismatch`] if the signature does not match.
+    pub fn verify(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        key: &SigningKey,
+        now_unix: i64,
+        expected_service: &str,
+    ) -> Result<(), SigV4Error> {
+        let skew = now_unix.saturating_sub(self.request_time_unix);
+        if skew > MAX_CLOCK_SKEW_SECS {
+            return Err(SigV4Error::SignatureExpired {
+                request_time: self.request_time_unix,
+                now: now_unix,
+            });
+        }
+        if skew < -MAX_CLOCK_SKEW_SECS {
+            return Err(SigV4Error::SignatureNotYetCurrent {
+                request_time: self.request_time_unix,
+                now: now_unix,
+            });
+        }
+        if self.service != expected_service {
+            return Err(SigV4Error::WrongService {
+                expected: expected_service.to_owned(),
+            });
+        }
+        let payload_hash = sha256_hex(body);
+        if let Some(claimed) = single_header(&parts.headers, "x-amz-content-sha256")?
+            && claimed.as_bytes() != payload_hash.as_bytes()
+        {
+            return Err(SigV4Error::ContentSha256Mismatch);
+        }
+        let expected = self.signature_for(&request_parts(parts), &payload_hash, key)?;
+        if bool::from(expected.ct_eq(&self.signature)) {
+            Ok(())
+        } else {
+            Err(SigV4Error::SignatureMismatch)
+        }
+    }
+
+    /// The signature of `req` with payload hash `payload_hash` under `key`,
+    /// for this request's time and credential scope.
+    fn signature_for(
+        &self,
+        req: &RequestParts<'_>,
+        payload_hash: &str,
+        key: &SigningKey,
+    ) -> Result<[u8; 32], SigV4Error> {
+        let canonical_request =
+            canonical::canonical_request(req, &self.signed_headers, payload_hash)?;
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{}",
+            self.request_time,
+            self.scope_date,
+            self.region,
+            self.service,
+            sha256_hex(&canonical_request)
+        );
+        Ok(*hmac_sha256(&key.0, string_to_sign.as_bytes()))
+    }
+}
+
+fn request_parts(parts: &Parts) -> RequestParts<'_> {
+    RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        authority: parts.uri.authority().map(http::uri::Authority::as_str),
+    }
+}
+
+/// The value of a header that may appear at most once.
+fn single_header<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a HeaderValue>, SigV4Error> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(SigV4Error::DuplicateHeader { name }),
+    }
+}
+
+/// An `Authorization` parameter counts as missing when empty, as in AWS.
+fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parses the SigV4 `Authorization` header and date of a request.
+///
+/// The checks follow the order of AWS's JSON-protocol services: presence of
+/// the header, its `key=value` syntax, presence of `Credential`, `Signature`,
+/// `SignedHeaders` and a date header, date format, `SignedHeaders` syntax and
+/// `host` being signed,
+/// algorithm, credential shape, credential scope (terminator, and date equal
+/// to the request date), then the signed headers' presence and the
+/// signature's shape. The date is `X-Amz-Date` in ISO 8601 basic format
+/// (`20150830T123600Z`); without `X-Amz-Date`, AWS accepts a `Date` header,
+/// here in ISO 8601 basic format or as an HTTP date
+/// (`Sun, 30 Aug 2015 12:36:00 GMT`).
+///
+/// # Errors
+///
+/// - [`SigV4Error::MissingAuthenticationToken`] if there is no
+///   `Authorization` header or it does not start with `AWS4-`;
+/// - `IncompleteSignatureException` errors ([`SigV4Error::MissingParameters`],
+///   [`SigV4Error::InvalidKeyValuePair`], [`SigV4Error::DuplicateParameter`],
+///   [`SigV4Error::DuplicateHeader`], [`SigV4Error::MalformedAuthorization`],
+///   [`SigV4Error::MalformedDate`], [`SigV4Error::UnsupportedAlgorithm`],
+///   [`SigV4Error::MalformedCredential`], [`SigV4Error::MalformedSignedHeaders`])
+///   for a header that is not well formed;
+/// - `InvalidSignatureException` errors ([`SigV4Error::HostNotSigned`],
+///   [`SigV4Error::InvalidTerminator`], [`SigV4Error::ScopeDateMismatch`],
+///   [`SigV4Error::SignedHeaderMissing`], and
+///   [`SigV4Error::SignatureMismatch`] for a signature that is not 64
+///   lowercase hex digits);
+/// - [`SigV4Error::UnrecognizedClient`] for a security token that is not
+///   visible ASCII.
+pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
+    let headers = &parts.headers;
+    let authorization = single_header(headers, "authorization")?
+        .filter(|value| value.as_bytes().trim_ascii_start().starts_with(b"AWS4-"))
+        .ok_or(SigV4Error::MissingAuthenticationToken)?;
+    let authorization = authorization
+        .to_str()
+        .map_err(|_| SigV4Error::MalformedAuthorization {
+            authorization: lossy(authorization.as_bytes()),
+        })?
+        .trim();
+    let (algorithm, params) = authorization
+        .split_once([' ', '\t'])
+        .unwrap_or((authorization, ""));
+
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for item in params.split(',').map(|item| item.trim_matches([' ', '\t'])) {
+        if item.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = item.split_once('=') else {
+            return Err(SigV4Error::InvalidKeyValuePair {
+                pair: item.to_owned(),
+                authorization: authorization.to_owned(),
+            });
+        };
+        let slot = match name.trim_end() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        if slot.replace(value.trim_start()).is_some() {
+            return Err(SigV4Error::DuplicateParameter {
+                name: name.trim_end().to_owned(),
+                authorization: authorization.to_owned(),
+            });
+        }
+    }
+
+    let x_amz_date = single_header(headers, "x-amz-date")?;
+    let date_header = match x_amz_date {
+        Some(_) => None,
+        None => single_header(headers, "date")?,
+    };
+    let (Some(credential), Some(signature), Some(signed_headers), Some(date)) = (
+        present(credential),
+        present(signature),
+        present(signed_headers),
+        x_amz_date.or(date_header),
+    ) else {
+        return Err(SigV4Error::MissingParameters {
+            credential: present(credential).is_none(),
+            signature: present(signature).is_none(),
+            signed_headers: present(signed_headers).is_none(),
+            date: x_amz_date.is_none() && date_header.is_none(),
+            authorization: authorization.to_owned(),
+        });
+    };
+
+    let date = date.as_bytes();
+    let request_time_unix = time::parse_iso_basic(date)
+        .or_else(|| date_header.and_then(|_| time::parse_http_date(date)))
+        .ok_or_else(|| SigV4Error::MalformedDate { value: lossy(date) })?;
+    let request_time = time::format_iso_basic(request_time_unix);
+
+    let valid_name = |name: &str| {
+        !name.is_empty()
+            && name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+            })
+    };
+    if !signed_headers.split(';').all(valid_name) {
+        return Err(SigV4Error::MalformedSignedHeaders {
+            signed_headers: signed_headers.to_owned(),
+        });
+    }
+    if !signed_headers.split(';').any(|name| name == "host") {
+        return Err(SigV4Error::HostNotSigned);
+    }
+    if algorithm != ALGORITHM {
+        return Err(SigV4Error::UnsupportedAlgorithm {
+            algorithm: algorithm.to_owned(),
+        });
+    }
+
+    let scope: Vec<&str> = credential.split('/').collect();
+    let (&[access_key_id, scope_date, region, service, terminator], false) =
+        (scope.as_slice(), scope.contains(&""))
+    else {
+        return Err(SigV4Error::MalformedCredential {
+            credential: credential.to_owned(),
+        });
+    };
+    if terminator != TERMINATOR {
+        return Err(SigV4Error::InvalidTerminator {
+            terminator: terminator.to_owned(),
+        });
+    }
+    let request_date = request_time.get(..8).unwrap_or_default();
+    if scope_date != request_date {
+        return Err(SigV4Error::ScopeDateMismatch {
+            scope_date: scope_date.to_owned(),
+            request_date: request_date.to_owned(),
+            request_time,
+        });
+    }
+
+    let request = request_parts(parts);
+    if let Some(name) = signed_headers
+        .split(';')
+        .find(|name| canonical::header_value(&request, name).is_none())
+    {
+        return Err(SigV4Error::SignedHeaderMissing {
+            name: name.to_owned(),
+        });
+    }
+
+    let mut signature_bytes = [0u8; 32];
+    let lowercase_hex = signature
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !lowercase_hex || hex::decode_to_slice(signature, &mut signature_bytes).is_err() {
+        return Err(SigV4Error::SignatureMismatch);
+    }
+
+    let security_token = single_header(headers, "x-amz-security-token")?
+        .map(|token| token.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| SigV4Error::UnrecognizedClient)?;
+
+    Ok(PendingRequest {
+        access_key_id: access_key_id.to_owned(),
+        scope_date: scope_date.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        signed_headers: signed_headers.to_owned(),
+        signature: signature_bytes,
+        request_time,
+        request_time_unix,
+        security_token,
+    })
+}
+
+#[cfg(test)]
+mod tests;
