@@ -86,8 +86,7 @@ fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
 
 fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let file = read_config(args.common.config.as_deref())?;
-    let data_dir =
-        args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
+    let data_dir = args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
     let mut config = ServerConfig::new(data_dir);
     config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file);
     if let Some(listen) = args.listen.or(file.listen) {
@@ -125,6 +124,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(admin) = &server.new_admin {
         print_admin(admin, &server.account);
     }
+    println!("ready; press Ctrl-C to stop");
     tokio::select! {
         () = shutdown_signal() => {
             println!("shutting down: finishing in-flight requests");

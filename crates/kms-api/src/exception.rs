@@ -149,8 +149,7 @@ impl ApiError {
 
     /// The JSON body: `{"__type": "...", "message": "..."}`.
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body { kind: self.exception.name(), message: self.message.as_deref() })
-            .unwrap_or_default()
+        serde_json::to_vec(&Body { kind: self.exception.name(), message: self.message.as_deref() }).unwrap_or_default()
     }
 }
 
@@ -182,7 +181,7 @@ impl From<KmsError> for ApiError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -43,7 +43,7 @@ pub enum KmsError {
     InvalidRequest(RequestRule),
     /// The key cannot be used this way (`InvalidKeyUsageException`).
     #[error("{0}")]
-    InvalidKeyUsage(KeyUsageError),
+    InvalidKeyUsage(Box<KeyUsageError>),
     /// The alias already exists (`AlreadyExistsException`).
     #[error("An alias with the name {0} already exists")]
     AlreadyExists(AliasArn),
@@ -112,13 +112,19 @@ pub enum RequestRule {
     #[error("PendingWindowInDays should be between 7 and 30, but it is {0}")]
     PendingWindow(i64),
     /// An alias name without the `alias/` prefix.
-    #[error("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")]
+    #[error(
+        "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+    )]
     AliasPrefix,
     /// CreateKey with both KeySpec and the deprecated CustomerMasterKeySpec.
-    #[error("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")]
+    #[error(
+        "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
+    )]
     BothKeySpecs,
     /// UpdateAlias to a key of a different type or usage.
-    #[error("{0} cannot be the target of this alias: it differs in key type or key usage from the alias's current key.")]
+    #[error(
+        "{0} cannot be the target of this alias: it differs in key type or key usage from the alias's current key."
+    )]
     AliasTargetMismatch(crate::ids::KeyArn),
     /// GenerateRandom without NumberOfBytes.
     #[error("NumberOfBytes is required.")]

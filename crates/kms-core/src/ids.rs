@@ -235,9 +235,8 @@ impl AliasNameError {
     /// `InvalidAliasNameException` for the reserved prefix.
     pub fn into_kms_error(self, value: &str) -> KmsError {
         use crate::validation::{Constraint, Violation, Violations};
-        let violation = |constraint| {
-            KmsError::Validation(Violations(vec![Violation::with_value("aliasName", value, constraint)]))
-        };
+        let violation =
+            |constraint| KmsError::Validation(Violations(vec![Violation::with_value("aliasName", value, constraint)]));
         match self {
             Self::Length(0) => violation(Constraint::MinLength(1)),
             Self::Length(_) => violation(Constraint::MaxLength(ALIAS_NAME_MAX_LEN)),
@@ -348,8 +347,7 @@ impl KeyReference {
         let parsed = if let Some(rest) = s.strip_prefix("arn:") {
             parse_arn(rest).ok_or_else(|| KmsError::NotFound(NotFound::InvalidArn(s.to_owned())))?
         } else if s.starts_with(ALIAS_PREFIX) {
-            let name =
-                AliasName::parse(s).map_err(|_| KmsError::NotFound(NotFound::InvalidKeyId(s.to_owned())))?;
+            let name = AliasName::parse(s).map_err(|_| KmsError::NotFound(NotFound::InvalidKeyId(s.to_owned())))?;
             Self::AliasName(name)
         } else {
             let id = KeyId::parse(s).ok_or_else(|| KmsError::NotFound(NotFound::InvalidKeyId(s.to_owned())))?;

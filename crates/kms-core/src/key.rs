@@ -156,7 +156,7 @@ wire_enum!(
 
 impl DataKeySpec {
     /// The data key's length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn byte_len(self) -> usize {
         match self {
             Self::Aes256 => 32,
             Self::Aes128 => 16,
@@ -282,20 +282,16 @@ impl KeyRecord {
     ///
     /// # Errors
     /// `InvalidKeyUsageException` when the key does not support the algorithm.
-    pub fn ensure_encryption_algorithm(
-        &self,
-        operation: &str,
-        algorithm: EncryptionAlgorithm,
-    ) -> Result<(), KmsError> {
+    pub fn ensure_encryption_algorithm(&self, operation: &str, algorithm: EncryptionAlgorithm) -> Result<(), KmsError> {
         if self.encryption_algorithms().contains(&algorithm) {
             Ok(())
         } else {
-            Err(KmsError::InvalidKeyUsage(crate::error::KeyUsageError::Algorithm {
+            Err(KmsError::InvalidKeyUsage(Box::new(crate::error::KeyUsageError::Algorithm {
                 arn: self.arn(),
                 usage: self.key_usage.as_str(),
                 operation: operation.to_owned(),
                 algorithm: algorithm.as_str().to_owned(),
-            }))
+            })))
         }
     }
 

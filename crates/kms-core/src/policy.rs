@@ -53,10 +53,10 @@ impl KeyPolicy {
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
         let doc = value.as_object().ok_or(PolicyError::NotAnObject)?;
-        if let Some(version) = doc.get("Version") {
-            if !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17")) {
-                return Err(PolicyError::Version);
-            }
+        if let Some(version) = doc.get("Version")
+            && !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17"))
+        {
+            return Err(PolicyError::Version);
         }
         let statements: Vec<&Value> = match doc.get("Statement") {
             Some(Value::Array(items)) if !items.is_empty() => items.iter().collect(),

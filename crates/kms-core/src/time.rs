@@ -48,9 +48,7 @@ impl Timestamp {
     pub fn rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         match ::time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(t) => t
-                .format(&::time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| self.0.to_string()),
+            Ok(t) => t.format(&::time::format_description::well_known::Rfc3339).unwrap_or_else(|_| self.0.to_string()),
             Err(_) => self.0.to_string(),
         }
     }

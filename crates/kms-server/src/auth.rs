@@ -73,30 +73,21 @@ impl Authenticator {
                 secret: SecretBytes::new(DEV_SECRET.to_vec()),
             })
         });
-        Self {
-            store,
-            root,
-            clock,
-            dev,
-            credentials: RwLock::default(),
-            signing_keys: RwLock::default(),
-        }
+        Self { store, root, clock, dev, credentials: RwLock::default(), signing_keys: RwLock::default() }
     }
 
     async fn credential(&self, access_key_id: &str) -> Result<Option<Arc<Credential>>, ServiceError> {
         if access_key_id == DEV_ACCESS_KEY_ID {
             return Ok(self.dev.clone());
         }
-        if let Some(c) = self.credentials.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(access_key_id)
-        {
+        if let Some(c) = self.credentials.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(access_key_id) {
             return Ok(Some(Arc::clone(c)));
         }
         let Some(record) = self.store.access_key(access_key_id).await? else {
             return Ok(None);
         };
         let secret = self.root.unwrap(&secret_aad(access_key_id), &record.wrapped_secret)?;
-        let credential =
-            Arc::new(Credential { account: record.account, principal_arn: record.principal_arn, secret });
+        let credential = Arc::new(Credential { account: record.account, principal_arn: record.principal_arn, secret });
         self.credentials
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

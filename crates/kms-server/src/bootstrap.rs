@@ -133,7 +133,8 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config)?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
     let account = account(store.as_ref(), rng).await?;
-    let new_admin = admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
+    let new_admin =
+        admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
     Ok(Prepared { lock, root, store, account, new_admin })
 }
 

@@ -51,10 +51,11 @@ pub struct KeyCache {
 }
 
 fn bounded_insert<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>, capacity: usize, k: K, v: V) {
-    if map.len() >= capacity && !map.contains_key(&k) {
-        if let Some(victim) = map.keys().next().cloned() {
-            map.remove(&victim);
-        }
+    if map.len() >= capacity
+        && !map.contains_key(&k)
+        && let Some(victim) = map.keys().next().cloned()
+    {
+        map.remove(&victim);
     }
     map.insert(k, v);
 }

@@ -37,9 +37,7 @@ pub(crate) fn canonical_request(
     canonical_query(req.query.unwrap_or_default(), &mut out);
     out.push(b'\n');
     for name in signed_headers.split(';') {
-        let value = header_value(req, name).ok_or_else(|| SigV4Error::SignedHeaderMissing {
-            name: name.to_owned(),
-        })?;
+        let value = header_value(req, name).ok_or_else(|| SigV4Error::SignedHeaderMissing { name: name.to_owned() })?;
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
         out.extend_from_slice(&value);
@@ -76,14 +74,8 @@ pub(crate) fn header_value(req: &RequestParts<'_>, name: &str) -> Option<Vec<u8>
 /// of spaces collapsed to one space.
 fn trim_all(value: &[u8], out: &mut Vec<u8>) {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value
-        .iter()
-        .position(|b| !is_blank(b))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_blank(b))
-        .map_or(start, |i| i + 1);
+    let start = value.iter().position(|b| !is_blank(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_blank(b)).map_or(start, |i| i + 1);
     let mut previous_space = false;
     for &b in value.get(start..end).unwrap_or_default() {
         if b == b' ' && previous_space {
@@ -162,11 +154,7 @@ fn uri_encode(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 fn hex_upper(nibble: u8) -> u8 {
-    if nibble < 10 {
-        b'0' + nibble
-    } else {
-        b'A' + (nibble - 10)
-    }
+    if nibble < 10 { b'0' + nibble } else { b'A' + (nibble - 10) }
 }
 
 /// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept as is.
@@ -188,9 +176,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 fn hex_value(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
@@ -237,14 +223,8 @@ mod tests {
     #[test]
     fn query_canonicalization() {
         assert_eq!(query(""), "");
-        assert_eq!(
-            query("Param2=value2&Param1=value1"),
-            "Param1=value1&Param2=value2"
-        );
-        assert_eq!(
-            query("Param1=value2&Param1=Value1"),
-            "Param1=Value1&Param1=value2"
-        );
+        assert_eq!(query("Param2=value2&Param1=value1"), "Param1=value1&Param2=value2");
+        assert_eq!(query("Param1=value2&Param1=Value1"), "Param1=Value1&Param1=value2");
         assert_eq!(query("c+d"), "c%2Bd=");
         assert_eq!(query("%E1%88%B4=bar"), "%E1%88%B4=bar");
         assert_eq!(query("a=b%20c&&x"), "a=b%20c&x=");

@@ -47,9 +47,7 @@ pub enum SigV4Error {
     },
 
     /// A parameter appears more than once in the `Authorization` header.
-    #[error(
-        "Authorization header has more than one '{name}' parameter. Authorization={authorization}"
-    )]
+    #[error("Authorization header has more than one '{name}' parameter. Authorization={authorization}")]
     DuplicateParameter {
         /// The repeated parameter name.
         name: String,
@@ -84,9 +82,7 @@ pub enum SigV4Error {
 
     /// `X-Amz-Date` (or the `Date` fallback) is not a valid date in the
     /// accepted formats.
-    #[error(
-        "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
-    )]
+    #[error("Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601")]
     MalformedDate {
         /// The header value, lossily decoded as UTF-8.
         value: String,
@@ -125,9 +121,7 @@ pub enum SigV4Error {
     },
 
     /// The credential scope does not end in `aws4_request`.
-    #[error(
-        "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
-    )]
+    #[error("Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")]
     InvalidTerminator {
         /// The terminator given.
         terminator: String,
@@ -247,21 +241,13 @@ fn missing_parameters_message(
     authorization: &str,
 ) -> String {
     let mut message = String::new();
-    for (missing, name) in [
-        (credential, "Credential"),
-        (signature, "Signature"),
-        (signed_headers, "SignedHeaders"),
-    ] {
+    for (missing, name) in [(credential, "Credential"), (signature, "Signature"), (signed_headers, "SignedHeaders")] {
         if missing {
-            message.push_str(&format!(
-                "Authorization header requires '{name}' parameter. "
-            ));
+            message.push_str(&format!("Authorization header requires '{name}' parameter. "));
         }
     }
     if date {
-        message.push_str(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
-        );
+        message.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
     }
     message + "Authorization=" + authorization
 }

@@ -144,10 +144,7 @@ impl std::fmt::Debug for PendingRequest {
             .field("service", &self.service)
             .field("signed_headers", &self.signed_headers)
             .field("request_time", &self.request_time)
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "[REDACTED]"),
-            )
+            .field("security_token", &self.security_token.as_ref().map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
 }
@@ -200,9 +197,7 @@ impl PendingRequest {
         if self.region == expected_region {
             Ok(())
         } else {
-            Err(SigV4Error::WrongRegion {
-                region: self.region.clone(),
-            })
+            Err(SigV4Error::WrongRegion { region: self.region.clone() })
         }
     }
 
@@ -233,21 +228,13 @@ impl PendingRequest {
     ) -> Result<(), SigV4Error> {
         let skew = now_unix.saturating_sub(self.request_time_unix);
         if skew > MAX_CLOCK_SKEW_SECS {
-            return Err(SigV4Error::SignatureExpired {
-                request_time: self.request_time_unix,
-                now: now_unix,
-            });
+            return Err(SigV4Error::SignatureExpired { request_time: self.request_time_unix, now: now_unix });
         }
         if skew < -MAX_CLOCK_SKEW_SECS {
-            return Err(SigV4Error::SignatureNotYetCurrent {
-                request_time: self.request_time_unix,
-                now: now_unix,
-            });
+            return Err(SigV4Error::SignatureNotYetCurrent { request_time: self.request_time_unix, now: now_unix });
         }
         if self.service != expected_service {
-            return Err(SigV4Error::WrongService {
-                expected: expected_service.to_owned(),
-            });
+            return Err(SigV4Error::WrongService { expected: expected_service.to_owned() });
         }
         let payload_hash = sha256_hex(body);
         if let Some(claimed) = single_header(&parts.headers, "x-amz-content-sha256")?
@@ -256,11 +243,7 @@ impl PendingRequest {
             return Err(SigV4Error::ContentSha256Mismatch);
         }
         let expected = self.signature_for(&request_parts(parts), &payload_hash, key)?;
-        if bool::from(expected.ct_eq(&self.signature)) {
-            Ok(())
-        } else {
-            Err(SigV4Error::SignatureMismatch)
-        }
+        if bool::from(expected.ct_eq(&self.signature)) { Ok(()) } else { Err(SigV4Error::SignatureMismatch) }
     }
 
     /// The signature of `req` with payload hash `payload_hash` under `key`,
@@ -271,8 +254,7 @@ impl PendingRequest {
         payload_hash: &str,
         key: &SigningKey,
     ) -> Result<[u8; 32], SigV4Error> {
-        let canonical_request =
-            canonical::canonical_request(req, &self.signed_headers, payload_hash)?;
+        let canonical_request = canonical::canonical_request(req, &self.signed_headers, payload_hash)?;
         let string_to_sign = format!(
             "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{}",
             self.request_time,
@@ -296,10 +278,7 @@ fn request_parts(parts: &Parts) -> RequestParts<'_> {
 }
 
 /// The value of a header that may appear at most once.
-fn single_header<'a>(
-    headers: &'a HeaderMap,
-    name: &'static str,
-) -> Result<Option<&'a HeaderValue>, SigV4Error> {
+fn single_header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a HeaderValue>, SigV4Error> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (first, None) => Ok(first),
@@ -353,13 +332,9 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         .ok_or(SigV4Error::MissingAuthenticationToken)?;
     let authorization = authorization
         .to_str()
-        .map_err(|_| SigV4Error::MalformedAuthorization {
-            authorization: lossy(authorization.as_bytes()),
-        })?
+        .map_err(|_| SigV4Error::MalformedAuthorization { authorization: lossy(authorization.as_bytes()) })?
         .trim();
-    let (algorithm, params) = authorization
-        .split_once([' ', '\t'])
-        .unwrap_or((authorization, ""));
+    let (algorithm, params) = authorization.split_once([' ', '\t']).unwrap_or((authorization, ""));
 
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for item in params.split(',').map(|item| item.trim_matches([' ', '\t'])) {
@@ -391,12 +366,9 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         Some(_) => None,
         None => single_header(headers, "date")?,
     };
-    let (Some(credential), Some(signature), Some(signed_headers), Some(date)) = (
-        present(credential),
-        present(signature),
-        present(signed_headers),
-        x_amz_date.or(date_header),
-    ) else {
+    let (Some(credential), Some(signature), Some(signed_headers), Some(date)) =
+        (present(credential), present(signature), present(signed_headers), x_amz_date.or(date_header))
+    else {
         return Err(SigV4Error::MissingParameters {
             credential: present(credential).is_none(),
             signature: present(signature).is_none(),
@@ -414,36 +386,25 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
 
     let valid_name = |name: &str| {
         !name.is_empty()
-            && name.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
-            })
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b))
     };
     if !signed_headers.split(';').all(valid_name) {
-        return Err(SigV4Error::MalformedSignedHeaders {
-            signed_headers: signed_headers.to_owned(),
-        });
+        return Err(SigV4Error::MalformedSignedHeaders { signed_headers: signed_headers.to_owned() });
     }
     if !signed_headers.split(';').any(|name| name == "host") {
         return Err(SigV4Error::HostNotSigned);
     }
     if algorithm != ALGORITHM {
-        return Err(SigV4Error::UnsupportedAlgorithm {
-            algorithm: algorithm.to_owned(),
-        });
+        return Err(SigV4Error::UnsupportedAlgorithm { algorithm: algorithm.to_owned() });
     }
 
     let scope: Vec<&str> = credential.split('/').collect();
-    let (&[access_key_id, scope_date, region, service, terminator], false) =
-        (scope.as_slice(), scope.contains(&""))
+    let (&[access_key_id, scope_date, region, service, terminator], false) = (scope.as_slice(), scope.contains(&""))
     else {
-        return Err(SigV4Error::MalformedCredential {
-            credential: credential.to_owned(),
-        });
+        return Err(SigV4Error::MalformedCredential { credential: credential.to_owned() });
     };
     if terminator != TERMINATOR {
-        return Err(SigV4Error::InvalidTerminator {
-            terminator: terminator.to_owned(),
-        });
+        return Err(SigV4Error::InvalidTerminator { terminator: terminator.to_owned() });
     }
     let request_date = request_time.get(..8).unwrap_or_default();
     if scope_date != request_date {
@@ -455,19 +416,12 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
     }
 
     let request = request_parts(parts);
-    if let Some(name) = signed_headers
-        .split(';')
-        .find(|name| canonical::header_value(&request, name).is_none())
-    {
-        return Err(SigV4Error::SignedHeaderMissing {
-            name: name.to_owned(),
-        });
+    if let Some(name) = signed_headers.split(';').find(|name| canonical::header_value(&request, name).is_none()) {
+        return Err(SigV4Error::SignedHeaderMissing { name: name.to_owned() });
     }
 
     let mut signature_bytes = [0u8; 32];
-    let lowercase_hex = signature
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let lowercase_hex = signature.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !lowercase_hex || hex::decode_to_slice(signature, &mut signature_bytes).is_err() {
         return Err(SigV4Error::SignatureMismatch);
     }

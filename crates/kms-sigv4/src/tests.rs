@@ -20,17 +20,12 @@ const SCOPE: &str = "AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
 const STS_TOKEN: &str = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
 
 fn authorization(scope: &str, signed_headers: &str, signature: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={signed_headers}, Signature={signature}"
-    )
+    format!("AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={signed_headers}, Signature={signature}")
 }
 
 /// Builds a request from its method, wire path-and-query and headers.
 fn request(method: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Parts {
-    let uri = http::Uri::builder()
-        .path_and_query(path_and_query)
-        .build()
-        .unwrap();
+    let uri = http::Uri::builder().path_and_query(path_and_query).build().unwrap();
     let mut builder = http::Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
@@ -48,29 +43,15 @@ fn suite_request(
     signature: &str,
 ) -> Parts {
     let auth = authorization(SCOPE, signed_headers, signature);
-    let mut headers = vec![
-        ("host", "example.amazonaws.com"),
-        ("x-amz-date", "20150830T123600Z"),
-        ("authorization", auth.as_str()),
-    ];
+    let mut headers =
+        vec![("host", "example.amazonaws.com"), ("x-amz-date", "20150830T123600Z"), ("authorization", auth.as_str())];
     headers.extend_from_slice(extra);
     request(method, path_and_query, &headers)
 }
 
-fn verify(
-    parts: &Parts,
-    body: &[u8],
-    secret: &[u8],
-    now: i64,
-    service: &str,
-) -> Result<(), SigV4Error> {
+fn verify(parts: &Parts, body: &[u8], secret: &[u8], now: i64, service: &str) -> Result<(), SigV4Error> {
     let pending = parse(parts)?;
-    let key = SigningKey::derive(
-        secret,
-        pending.scope_date(),
-        pending.region(),
-        pending.service(),
-    );
+    let key = SigningKey::derive(secret, pending.scope_date(), pending.region(), pending.service());
     pending.verify(parts, body, &key, now, service)
 }
 
@@ -85,21 +66,10 @@ fn assert_suite_vector(
     signature: &str,
 ) {
     let parts = suite_request(method, path_and_query, extra, signed_headers, signature);
-    assert_eq!(
-        verify(&parts, body, SECRET, NOW, "service"),
-        Ok(()),
-        "{path_and_query}"
-    );
-    let flipped = format!(
-        "{}{}",
-        if signature.starts_with('0') { "1" } else { "0" },
-        &signature[1..]
-    );
+    assert_eq!(verify(&parts, body, SECRET, NOW, "service"), Ok(()), "{path_and_query}");
+    let flipped = format!("{}{}", if signature.starts_with('0') { "1" } else { "0" }, &signature[1..]);
     let parts = suite_request(method, path_and_query, extra, signed_headers, &flipped);
-    assert_eq!(
-        verify(&parts, body, SECRET, NOW, "service"),
-        Err(SigV4Error::SignatureMismatch)
-    );
+    assert_eq!(verify(&parts, body, SECRET, NOW, "service"), Err(SigV4Error::SignatureMismatch));
 }
 
 /// Suite: `get-vanilla`.
@@ -113,11 +83,7 @@ fn get_vanilla() {
 #[test]
 fn get_header_key_duplicate() {
     let sig = "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea";
-    let extra = [
-        ("my-header1", "value2"),
-        ("my-header1", "value2"),
-        ("my-header1", "value1"),
-    ];
+    let extra = [("my-header1", "value2"), ("my-header1", "value2"), ("my-header1", "value1")];
     assert_suite_vector("GET", "/", &extra, b"", "host;my-header1;x-amz-date", sig);
 }
 
@@ -125,12 +91,8 @@ fn get_header_key_duplicate() {
 #[test]
 fn get_header_value_order() {
     let sig = "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01";
-    let extra = [
-        ("my-header1", "value4"),
-        ("my-header1", "value1"),
-        ("my-header1", "value3"),
-        ("my-header1", "value2"),
-    ];
+    let extra =
+        [("my-header1", "value4"), ("my-header1", "value1"), ("my-header1", "value3"), ("my-header1", "value2")];
     assert_suite_vector("GET", "/", &extra, b"", "host;my-header1;x-amz-date", sig);
 }
 
@@ -139,14 +101,7 @@ fn get_header_value_order() {
 fn get_header_value_trim() {
     let sig = "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736";
     let extra = [("my-header1", " value1"), ("my-header2", "\"a   b   c\"")];
-    assert_suite_vector(
-        "GET",
-        "/",
-        &extra,
-        b"",
-        "host;my-header1;my-header2;x-amz-date",
-        sig,
-    );
+    assert_suite_vector("GET", "/", &extra, b"", "host;my-header1;my-header2;x-amz-date", sig);
 }
 
 /// Suite: `get-unreserved`.
@@ -172,34 +127,13 @@ fn get_utf8() {
 fn get_vanilla_queries() {
     let unreserved = "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let cases = [
-        (
-            "/?Param1=value1",
-            "a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb",
-        ),
-        (
-            "/?Param1=value2&Param1=Value1",
-            "eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1",
-        ),
-        (
-            "/?Param2=value2&Param1=value1",
-            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
-        ),
-        (
-            "/?Param1=value2&Param1=value1",
-            "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694",
-        ),
-        (
-            &format!("/?{unreserved}={unreserved}"),
-            "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197",
-        ),
-        (
-            "/?\u{1234}=bar",
-            "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04",
-        ),
-        (
-            "/?%E1%88%B4=bar",
-            "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04",
-        ),
+        ("/?Param1=value1", "a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb"),
+        ("/?Param1=value2&Param1=Value1", "eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1"),
+        ("/?Param2=value2&Param1=value1", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+        ("/?Param1=value2&Param1=value1", "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694"),
+        (&format!("/?{unreserved}={unreserved}"), "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"),
+        ("/?\u{1234}=bar", "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"),
+        ("/?%E1%88%B4=bar", "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"),
     ];
     for (path_and_query, sig) in cases {
         assert_suite_vector("GET", path_and_query, &[], b"", "host;x-amz-date", sig);
@@ -220,14 +154,7 @@ fn post_vanilla_and_headers() {
     let extra = [("my-header1", "VALUE1")];
     assert_suite_vector("POST", "/", &extra, b"", "host;my-header1;x-amz-date", case);
     let query = "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11";
-    assert_suite_vector(
-        "POST",
-        "/?Param1=value1",
-        &[],
-        b"",
-        "host;x-amz-date",
-        query,
-    );
+    assert_suite_vector("POST", "/?Param1=value1", &[], b"", "host;x-amz-date", query);
 }
 
 /// Suite: `post-x-www-form-urlencoded` (the body is hashed; `Content-Length`
@@ -235,23 +162,10 @@ fn post_vanilla_and_headers() {
 #[test]
 fn post_x_www_form_urlencoded() {
     let sig = "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a";
-    let extra = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("content-length", "13"),
-    ];
-    assert_suite_vector(
-        "POST",
-        "/",
-        &extra,
-        b"Param1=value1",
-        "content-type;host;x-amz-date",
-        sig,
-    );
+    let extra = [("content-type", "application/x-www-form-urlencoded"), ("content-length", "13")];
+    assert_suite_vector("POST", "/", &extra, b"Param1=value1", "content-type;host;x-amz-date", sig);
     let parts = suite_request("POST", "/", &extra, "content-type;host;x-amz-date", sig);
-    assert_eq!(
-        verify(&parts, b"Param1=value2", SECRET, NOW, "service"),
-        Err(SigV4Error::SignatureMismatch)
-    );
+    assert_eq!(verify(&parts, b"Param1=value2", SECRET, NOW, "service"), Err(SigV4Error::SignatureMismatch));
 }
 
 /// Suite: `normalize-path/get-relative`, `get-relative-relative`,
@@ -278,10 +192,7 @@ fn normalize_path_get_space() {
     let parts = suite_request("GET", "/", &[], "host;x-amz-date", sig);
     let pending = parse(&parts).unwrap();
     let key = SigningKey::derive(SECRET, "20150830", "us-east-1", "service");
-    let raw = RequestParts {
-        path: "/example space/",
-        ..request_parts(&parts)
-    };
+    let raw = RequestParts { path: "/example space/", ..request_parts(&parts) };
     let computed = pending.signature_for(&raw, EMPTY_SHA256, &key).unwrap();
     assert_eq!(hex::encode(computed), sig);
 }
@@ -292,14 +203,7 @@ fn normalize_path_get_space() {
 fn post_sts_token() {
     let before = "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead";
     let token = [("x-amz-security-token", STS_TOKEN)];
-    assert_suite_vector(
-        "POST",
-        "/",
-        &token,
-        b"",
-        "host;x-amz-date;x-amz-security-token",
-        before,
-    );
+    assert_suite_vector("POST", "/", &token, b"", "host;x-amz-date;x-amz-security-token", before);
     let after = "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b";
     assert_suite_vector("POST", "/", &token, b"", "host;x-amz-date", after);
     let parts = suite_request("POST", "/", &token, "host;x-amz-date", after);
@@ -311,18 +215,8 @@ fn post_sts_token() {
 #[test]
 fn get_vanilla_with_session_token() {
     let sig = "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8";
-    let token = [(
-        "x-amz-security-token",
-        "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267",
-    )];
-    assert_suite_vector(
-        "GET",
-        "/",
-        &token,
-        b"",
-        "host;x-amz-date;x-amz-security-token",
-        sig,
-    );
+    let token = [("x-amz-security-token", "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267")];
+    assert_suite_vector("GET", "/", &token, b"", "host;x-amz-date;x-amz-security-token", sig);
 }
 
 /// `get-query-plus` from the same newer suite (`awslabs/aws-c-auth`, also in
@@ -339,19 +233,11 @@ fn get_query_plus() {
 #[test]
 fn suite_2011_date_header() {
     let sig = "b27ccfbfa7df52a200ff74193ca6e32d4b48b8856fab7ebf1c595d0670a7e470";
-    let auth = authorization(
-        "AKIDEXAMPLE/20110909/us-east-1/host/aws4_request",
-        "date;host",
-        sig,
-    );
+    let auth = authorization("AKIDEXAMPLE/20110909/us-east-1/host/aws4_request", "date;host", sig);
     let parts = request(
         "GET",
         "/",
-        &[
-            ("host", "host.foo.com"),
-            ("date", "Mon, 09 Sep 2011 23:36:00 GMT"),
-            ("authorization", &auth),
-        ],
+        &[("host", "host.foo.com"), ("date", "Mon, 09 Sep 2011 23:36:00 GMT"), ("authorization", &auth)],
     );
     let now = time::parse_iso_basic(b"20110909T233600Z").unwrap();
     assert_eq!(parse(&parts).unwrap().request_time_unix(), now);
@@ -365,44 +251,24 @@ fn suite_2011_date_header() {
 #[test]
 fn iam_list_users_documentation_example() {
     let key = SigningKey::derive(SECRET, "20150830", "us-east-1", "iam");
-    assert_eq!(
-        hex::encode(key.0),
-        "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
-    );
+    assert_eq!(hex::encode(key.0), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
     let sig = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
-    let auth = authorization(
-        "AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request",
-        "content-type;host;x-amz-date",
-        sig,
-    );
+    let auth = authorization("AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request", "content-type;host;x-amz-date", sig);
     let parts = request(
         "GET",
         "/?Action=ListUsers&Version=2010-05-08",
         &[
-            (
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
             ("host", "iam.amazonaws.com"),
             ("x-amz-date", "20150830T123600Z"),
             ("authorization", &auth),
         ],
     );
-    let creq = canonical::canonical_request(
-        &request_parts(&parts),
-        "content-type;host;x-amz-date",
-        EMPTY_SHA256,
-    )
-    .unwrap();
-    assert_eq!(
-        sha256_hex(&creq),
-        "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
-    );
+    let creq =
+        canonical::canonical_request(&request_parts(&parts), "content-type;host;x-amz-date", EMPTY_SHA256).unwrap();
+    assert_eq!(sha256_hex(&creq), "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59");
     assert_eq!(verify(&parts, b"", SECRET, NOW, "iam"), Ok(()));
-    assert_eq!(
-        verify(&parts, b"", b"wrong secret", NOW, "iam"),
-        Err(SigV4Error::SignatureMismatch)
-    );
+    assert_eq!(verify(&parts, b"", b"wrong secret", NOW, "iam"), Err(SigV4Error::SignatureMismatch));
 }
 
 #[test]
@@ -443,41 +309,26 @@ fn missing_parameters_message() {
     );
     let err = parse_err(&[
         ("x-amz-date", "20150830T123600Z"),
-        (
-            "authorization",
-            &format!("AWS4-HMAC-SHA256 Credential={SCOPE}, Signature="),
-        ),
+        ("authorization", &format!("AWS4-HMAC-SHA256 Credential={SCOPE}, Signature=")),
     ]);
     assert!(matches!(
         err,
-        SigV4Error::MissingParameters {
-            credential: false,
-            signature: true,
-            signed_headers: true,
-            date: false,
-            ..
-        }
+        SigV4Error::MissingParameters { credential: false, signature: true, signed_headers: true, date: false, .. }
     ));
 }
 
 #[test]
 fn malformed_authorization_headers() {
     let date = ("x-amz-date", "20150830T123600Z");
-    let auth =
-        format!("AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders, Signature={VANILLA_SIG}");
+    let auth = format!("AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders, Signature={VANILLA_SIG}");
     let err = parse_err(&[date, ("authorization", &auth)]);
     assert_eq!(err.aws_error_code(), "IncompleteSignatureException");
     assert_eq!(
         err.to_string(),
-        format!(
-            "'SignedHeaders' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."
-        )
+        format!("'SignedHeaders' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'.")
     );
 
-    let auth = format!(
-        "{}, Signature=00",
-        authorization(SCOPE, "host;x-amz-date", VANILLA_SIG)
-    );
+    let auth = format!("{}, Signature=00", authorization(SCOPE, "host;x-amz-date", VANILLA_SIG));
     assert!(matches!(
         parse_err(&[date, ("authorization", &auth)]),
         SigV4Error::DuplicateParameter { ref name, .. } if name == "Signature"
@@ -486,27 +337,16 @@ fn malformed_authorization_headers() {
     let auth = authorization(SCOPE, "host;x-amz-date", VANILLA_SIG).replace("SHA256", "SHA512");
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
     assert_eq!(err.aws_error_code(), "IncompleteSignatureException");
-    assert_eq!(
-        err.to_string(),
-        "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now). "
-    );
+    assert_eq!(err.to_string(), "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now). ");
 
-    let auth = authorization(
-        "AKID/20150830/us-east-1/kms",
-        "host;x-amz-date",
-        VANILLA_SIG,
-    );
+    let auth = authorization("AKID/20150830/us-east-1/kms", "host;x-amz-date", VANILLA_SIG);
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
     assert_eq!(
         err.to_string(),
         "Credential must have exactly 5 slash-delimited elements, e.g. \
          keyid/date/region/service/term, got 'AKID/20150830/us-east-1/kms'"
     );
-    let auth = authorization(
-        "/20150830/us-east-1/kms/aws4_request",
-        "host;x-amz-date",
-        VANILLA_SIG,
-    );
+    let auth = authorization("/20150830/us-east-1/kms/aws4_request", "host;x-amz-date", VANILLA_SIG);
     assert!(matches!(
         parse_err(&[("host", "h"), date, ("authorization", &auth)]),
         SigV4Error::MalformedCredential { .. }
@@ -519,48 +359,27 @@ fn malformed_authorization_headers() {
     ));
 
     let mut parts = request("POST", "/", &[("host", "h"), date]);
-    parts.headers.insert(
-        "authorization",
-        HeaderValue::from_bytes(b"AWS4-HMAC-SHA256 Credential=\xff").unwrap(),
-    );
+    parts.headers.insert("authorization", HeaderValue::from_bytes(b"AWS4-HMAC-SHA256 Credential=\xff").unwrap());
     let err = parse(&parts).unwrap_err();
     assert!(matches!(err, SigV4Error::MalformedAuthorization { .. }));
     assert_eq!(err.aws_error_code(), "IncompleteSignatureException");
 
     let auth = authorization(SCOPE, "host;x-amz-date", VANILLA_SIG);
-    let err = parse_err(&[
-        ("host", "h"),
-        date,
-        ("authorization", &auth),
-        ("authorization", &auth),
-    ]);
-    assert_eq!(
-        err,
-        SigV4Error::DuplicateHeader {
-            name: "authorization"
-        }
-    );
+    let err = parse_err(&[("host", "h"), date, ("authorization", &auth), ("authorization", &auth)]);
+    assert_eq!(err, SigV4Error::DuplicateHeader { name: "authorization" });
 }
 
 #[test]
 fn malformed_date() {
     let auth = authorization(SCOPE, "host;x-amz-date", VANILLA_SIG);
-    let err = parse_err(&[
-        ("host", "h"),
-        ("x-amz-date", "2015-08-30T12:36:00Z"),
-        ("authorization", &auth),
-    ]);
+    let err = parse_err(&[("host", "h"), ("x-amz-date", "2015-08-30T12:36:00Z"), ("authorization", &auth)]);
     assert_eq!(err.aws_error_code(), "IncompleteSignatureException");
     assert_eq!(
         err.to_string(),
         "Date must be in ISO-8601 'basic format'. Got '2015-08-30T12:36:00Z'. See http://en.wikipedia.org/wiki/ISO_8601"
     );
     // X-Amz-Date must be ISO 8601 basic; only the Date fallback may be an HTTP date.
-    let err = parse_err(&[
-        ("host", "h"),
-        ("x-amz-date", "Sun, 30 Aug 2015 12:36:00 GMT"),
-        ("authorization", &auth),
-    ]);
+    let err = parse_err(&[("host", "h"), ("x-amz-date", "Sun, 30 Aug 2015 12:36:00 GMT"), ("authorization", &auth)]);
     assert!(matches!(err, SigV4Error::MalformedDate { .. }));
 }
 
@@ -571,16 +390,9 @@ fn scope_errors() {
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
     assert_eq!(err, SigV4Error::HostNotSigned);
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
-    assert_eq!(
-        err.to_string(),
-        "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-    );
+    assert_eq!(err.to_string(), "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
 
-    let auth = authorization(
-        "AKIDEXAMPLE/20150830/us-east-1/service/aws5_request",
-        "host;x-amz-date",
-        VANILLA_SIG,
-    );
+    let auth = authorization("AKIDEXAMPLE/20150830/us-east-1/service/aws5_request", "host;x-amz-date", VANILLA_SIG);
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
     assert_eq!(
@@ -588,11 +400,7 @@ fn scope_errors() {
         "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'."
     );
 
-    let auth = authorization(
-        "AKIDEXAMPLE/20150831/us-east-1/service/aws4_request",
-        "host;x-amz-date",
-        VANILLA_SIG,
-    );
+    let auth = authorization("AKIDEXAMPLE/20150831/us-east-1/service/aws4_request", "host;x-amz-date", VANILLA_SIG);
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
     assert_eq!(
@@ -603,12 +411,7 @@ fn scope_errors() {
 
     let auth = authorization(SCOPE, "host;my-header;x-amz-date", VANILLA_SIG);
     let err = parse_err(&[("host", "h"), date, ("authorization", &auth)]);
-    assert_eq!(
-        err,
-        SigV4Error::SignedHeaderMissing {
-            name: "my-header".into()
-        }
-    );
+    assert_eq!(err, SigV4Error::SignedHeaderMissing { name: "my-header".into() });
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
 
     let parts = suite_request("POST", "/", &[], "host;x-amz-date", VANILLA_SIG);
@@ -616,16 +419,10 @@ fn scope_errors() {
     assert_eq!(pending.check_region("us-east-1"), Ok(()));
     let err = pending.check_region("eu-west-1").unwrap_err();
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
-    assert_eq!(
-        err.to_string(),
-        "Credential should be scoped to a valid region, not 'us-east-1'. "
-    );
+    assert_eq!(err.to_string(), "Credential should be scoped to a valid region, not 'us-east-1'. ");
     let key = SigningKey::derive(SECRET, "20150830", "us-east-1", "service");
     let err = pending.verify(&parts, b"", &key, NOW, "kms").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Credential should be scoped to correct service: 'kms'. "
-    );
+    assert_eq!(err.to_string(), "Credential should be scoped to correct service: 'kms'. ");
 }
 
 #[test]
@@ -664,14 +461,8 @@ fn bad_signature_shapes() {
 #[test]
 fn clock_skew_window() {
     let parts = suite_request("POST", "/", &[], "host;x-amz-date", VANILLA_SIG);
-    assert_eq!(
-        verify(&parts, b"", SECRET, NOW + 15 * 60, "service"),
-        Ok(())
-    );
-    assert_eq!(
-        verify(&parts, b"", SECRET, NOW - 15 * 60, "service"),
-        Ok(())
-    );
+    assert_eq!(verify(&parts, b"", SECRET, NOW + 15 * 60, "service"), Ok(()));
+    assert_eq!(verify(&parts, b"", SECRET, NOW - 15 * 60, "service"), Ok(()));
 
     let err = verify(&parts, b"", SECRET, NOW + 20 * 60, "service").unwrap_err();
     assert_eq!(err.aws_error_code(), "InvalidSignatureException");
@@ -686,12 +477,7 @@ fn clock_skew_window() {
         "Signature not yet current: 20150830T123600Z is still later than 20150830T123100Z (20150830T121600Z + 15 min.)"
     );
     for now in [i64::MIN, i64::MAX] {
-        assert!(
-            !verify(&parts, b"", SECRET, now, "service")
-                .unwrap_err()
-                .to_string()
-                .is_empty()
-        );
+        assert!(!verify(&parts, b"", SECRET, now, "service").unwrap_err().to_string().is_empty());
     }
 }
 
@@ -721,10 +507,7 @@ fn pending_request_accessors_and_debug() {
     assert!(!format!("{pending:?}").contains("very-secret-token"));
 
     let mut parts = suite_request("POST", "/", &[], "host;x-amz-date", VANILLA_SIG);
-    parts.headers.insert(
-        "x-amz-security-token",
-        HeaderValue::from_bytes(b"tok\xffen").unwrap(),
-    );
+    parts.headers.insert("x-amz-security-token", HeaderValue::from_bytes(b"tok\xffen").unwrap());
     let err = parse(&parts).unwrap_err();
     assert_eq!(err.aws_error_code(), "UnrecognizedClientException");
 }
@@ -732,12 +515,6 @@ fn pending_request_accessors_and_debug() {
 #[test]
 fn non_utf8_signed_header_value_is_a_mismatch() {
     let mut parts = suite_request("POST", "/", &[], "host;my-header;x-amz-date", VANILLA_SIG);
-    parts.headers.insert(
-        "my-header",
-        HeaderValue::from_bytes(b"\xff\xfe  x").unwrap(),
-    );
-    assert_eq!(
-        verify(&parts, b"", SECRET, NOW, "service"),
-        Err(SigV4Error::SignatureMismatch)
-    );
+    parts.headers.insert("my-header", HeaderValue::from_bytes(b"\xff\xfe  x").unwrap());
+    assert_eq!(verify(&parts, b"", SECRET, NOW, "service"), Err(SigV4Error::SignatureMismatch));
 }

@@ -6,34 +6,15 @@
 const DAY: i64 = 86_400;
 
 /// Month abbreviations used by the HTTP `Date` header (IMF-fixdate).
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+const MONTHS: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 /// Weekday abbreviations used by the HTTP `Date` header (IMF-fixdate).
 const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
 
 /// Parses ISO 8601 basic format, `YYYYMMDDTHHMMSSZ`, into unix seconds.
 pub(crate) fn parse_iso_basic(s: &[u8]) -> Option<i64> {
-    let [
-        y0,
-        y1,
-        y2,
-        y3,
-        mo0,
-        mo1,
-        d0,
-        d1,
-        b'T',
-        h0,
-        h1,
-        mi0,
-        mi1,
-        s0,
-        s1,
-        b'Z',
-    ] = s
-    else {
+    let [y0, y1, y2, y3, mo0, mo1, d0, d1, b'T', h0, h1, mi0, mi1, s0, s1, b'Z'] = s else {
         return None;
     };
     to_unix(
@@ -51,15 +32,9 @@ pub(crate) fn parse_iso_basic(s: &[u8]) -> Option<i64> {
 pub(crate) fn parse_http_date(s: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(s).ok()?;
     let mut fields = s.split(' ');
-    let (Some(weekday), Some(day), Some(month), Some(year), Some(hms), Some("GMT"), None) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
+    let (Some(weekday), Some(day), Some(month), Some(year), Some(hms), Some("GMT"), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return None;
     };
     let weekday = weekday.strip_suffix(',')?.as_bytes();
@@ -84,29 +59,18 @@ pub(crate) fn parse_http_date(s: &[u8]) -> Option<i64> {
 pub(crate) fn format_iso_basic(unix: i64) -> String {
     let (year, month, day) = civil_from_days(unix.div_euclid(DAY));
     let secs = unix.rem_euclid(DAY);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Parses a run of ASCII digits.
 fn digits(ds: &[u8]) -> Option<u32> {
-    ds.iter().try_fold(0u32, |acc, d| {
-        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-    })
+    ds.iter().try_fold(0u32, |acc, d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
 }
 
 /// Validates a UTC civil date-time and converts it to unix seconds.
 fn to_unix(year: u32, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
-    let valid = (1..=12).contains(&month)
-        && day >= 1
-        && day <= days_in_month(year, month)
-        && hour < 24
-        && min < 60
-        && sec < 60;
+    let valid =
+        (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month) && hour < 24 && min < 60 && sec < 60;
     valid.then(|| {
         days_from_civil(i64::from(year), month, day) * DAY
             + i64::from(hour) * 3600
@@ -181,21 +145,13 @@ mod tests {
             b"+0150830T123600Z",
             b"",
         ] {
-            assert_eq!(
-                parse_iso_basic(bad),
-                None,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(parse_iso_basic(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn http_date() {
-        assert_eq!(
-            parse_http_date(b"Mon, 09 Sep 2011 23:36:00 GMT"),
-            parse_iso_basic(b"20110909T233600Z")
-        );
+        assert_eq!(parse_http_date(b"Mon, 09 Sep 2011 23:36:00 GMT"), parse_iso_basic(b"20110909T233600Z"));
         assert_eq!(parse_http_date(b"Mon, 09 Sep 2011 23:36:00 UTC"), None);
         assert_eq!(parse_http_date(b"Xyz, 09 Sep 2011 23:36:00 GMT"), None);
         assert_eq!(parse_http_date(b"Mon, 31 Sep 2011 23:36:00 GMT"), None);

@@ -8,9 +8,7 @@ use proptest::prelude::*;
 
 /// Builds a request carrying every header value that `http` accepts.
 fn request_with(headers: &[(&'static str, Vec<u8>)], path_and_query: &str) -> http::request::Parts {
-    let uri = path_and_query
-        .parse::<http::Uri>()
-        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    let uri = path_and_query.parse::<http::Uri>().unwrap_or_else(|_| http::Uri::from_static("/"));
     let mut parts = Request::post(uri).body(()).unwrap().into_parts().0;
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_bytes(value) {
@@ -22,12 +20,7 @@ fn request_with(headers: &[(&'static str, Vec<u8>)], path_and_query: &str) -> ht
 
 fn parse_and_verify(parts: &http::request::Parts, now: i64) {
     if let Ok(pending) = parse(parts) {
-        let key = SigningKey::derive(
-            b"secret",
-            pending.scope_date(),
-            pending.region(),
-            pending.service(),
-        );
+        let key = SigningKey::derive(b"secret", pending.scope_date(), pending.region(), pending.service());
         let _ = pending.verify(parts, b"body", &key, now, pending.service());
         let _ = pending.verify(parts, b"", &key, now, "kms");
     }

@@ -33,12 +33,7 @@ fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
 }
 
 fn material(k: &KeyRecord) -> MaterialRecord {
-    MaterialRecord {
-        key_id: k.key_id,
-        material_id: k.current_material,
-        wrapped: vec![1, 2, 3],
-        created: k.created,
-    }
+    MaterialRecord { key_id: k.key_id, material_id: k.current_material, wrapped: vec![1, 2, 3], created: k.created }
 }
 
 fn tag(k: &str, v: &str) -> Tag {

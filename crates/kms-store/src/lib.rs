@@ -56,8 +56,13 @@ pub trait Store: Send + Sync + 'static {
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool>;
 
     /// Creates a key with its first material, its policy and its tags, atomically.
-    async fn create_key(&self, key: &KeyRecord, material: &MaterialRecord, policy: &str, tags: &[Tag])
-    -> StoreResult<()>;
+    async fn create_key(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialRecord,
+        policy: &str,
+        tags: &[Tag],
+    ) -> StoreResult<()>;
     /// Reads a key.
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>>;
     /// Replaces a key whose stored revision is `key.revision - 1`.

@@ -231,9 +231,8 @@ impl Store for SqliteStore {
 
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
         self.run(move |c| {
-            let text: Option<String> = c
-                .query_row("SELECT record FROM keys WHERE key_id = ?1", [id.to_string()], |r| r.get(0))
-                .optional()?;
+            let text: Option<String> =
+                c.query_row("SELECT record FROM keys WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
             text.as_deref().map(decode_key).transpose()
         })
         .await
@@ -330,7 +329,13 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let n = c.execute(
                 "UPDATE aliases SET key_id = ?1, updated = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
-                params![a.target.to_string(), a.updated.unix_millis(), a.account.as_str(), a.region.as_str(), a.name.as_str()],
+                params![
+                    a.target.to_string(),
+                    a.updated.unix_millis(),
+                    a.account.as_str(),
+                    a.region.as_str(),
+                    a.name.as_str()
+                ],
             )?;
             if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
         })
@@ -340,8 +345,10 @@ impl Store for SqliteStore {
     async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
         self.run(move |c| {
-            Ok(c.execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3", [account, region, name])?
-                == 1)
+            Ok(c.execute(
+                "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
+                [account, region, name],
+            )? == 1)
         })
         .await
     }
@@ -378,8 +385,9 @@ impl Store for SqliteStore {
                 "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = ?1 AND region = ?2 \
                  AND (?3 IS NULL OR key_id = ?3) AND name > ?4 ORDER BY name LIMIT ?5"
             ))?;
-            let rows =
-                stmt.query_map(params![account, region, target, after, limit], alias_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            let rows = stmt
+                .query_map(params![account, region, target, after, limit], alias_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter().map(alias_record).collect()
         })
         .await
@@ -387,7 +395,8 @@ impl Store for SqliteStore {
 
     async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
         self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
+            let mut stmt =
+                c.prepare_cached("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
             let tags = stmt
                 .query_map([id.to_string()], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -473,7 +482,8 @@ impl Store for SqliteStore {
             row.map(|(access_key_id, account, principal_arn, wrapped_secret, created)| {
                 Ok(AccessKeyRecord {
                     access_key_id,
-                    account: AccountId::parse(&account).map_err(|_| StoreError::Corrupt("access key account".into()))?,
+                    account: AccountId::parse(&account)
+                        .map_err(|_| StoreError::Corrupt("access key account".into()))?,
                     principal_arn,
                     wrapped_secret,
                     created: Timestamp::from_unix_millis(created),
@@ -490,7 +500,13 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO access_keys (access_key_id, account, principal_arn, wrapped_secret, created) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.access_key_id, r.account.as_str(), r.principal_arn, r.wrapped_secret, r.created.unix_millis()],
+                params![
+                    r.access_key_id,
+                    r.account.as_str(),
+                    r.principal_arn,
+                    r.wrapped_secret,
+                    r.created.unix_millis()
+                ],
             )?;
             Ok(())
         })

@@ -6,7 +6,11 @@ use super::validate::managed_key;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<KeyIdResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: KeyIdRequest,
+) -> Result<KeyIdResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, "kms:CancelKeyDeletion").await?;
     let next = svc.update_key(key.record.key_id, |k| k.cancel_deletion()).await?;
     Ok(KeyIdResponse { key_id: next.arn().to_string() })

@@ -25,7 +25,8 @@ pub(super) async fn handle(
 ) -> Result<KeyMetadataResponse, ServiceError> {
     let description = req.description.unwrap_or_default();
     length("description", &description, 0, 8192)?;
-    let kind = key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)?;
+    let kind =
+        key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)?;
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
         return Err(KmsError::Unsupported(Unsupported::CustomKeyStore).into());
     }
@@ -77,7 +78,12 @@ fn key_request(
     };
     Ok(KeyRequest {
         key_spec,
-        key_usage: usage.as_deref().map(KeyUsage::parse).transpose().map_err(violation)?.unwrap_or(KeyUsage::EncryptDecrypt),
+        key_usage: usage
+            .as_deref()
+            .map(KeyUsage::parse)
+            .transpose()
+            .map_err(violation)?
+            .unwrap_or(KeyUsage::EncryptDecrypt),
         origin: origin.as_deref().map(Origin::parse).transpose().map_err(violation)?.unwrap_or(Origin::AwsKms),
         multi_region: multi_region.unwrap_or(false),
     })

@@ -19,12 +19,17 @@ use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: DecryptRequest) -> Result<DecryptResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: DecryptRequest,
+) -> Result<DecryptResponse, ServiceError> {
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;
     let source = Source { field: "keyId", key_id: req.key_id, algorithm };
-    let opened = open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
+    let opened =
+        open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
         key_id: opened.key.record.arn().to_string(),

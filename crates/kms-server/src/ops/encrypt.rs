@@ -11,7 +11,11 @@ use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: EncryptRequest,
+) -> Result<EncryptResponse, ServiceError> {
     let plaintext = required("plaintext", req.plaintext)?;
     let mut v = Violations::default();
     v.length("plaintext", None, plaintext.expose_secret().len(), 1, MAX_PLAINTEXT);

@@ -37,7 +37,7 @@ async fn generate(
     return_plaintext: bool,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
     let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
-        (Some(spec), None) => DataKeySpec::parse(spec).map_err(violation)?.len(),
+        (Some(spec), None) => DataKeySpec::parse(spec).map_err(violation)?.byte_len(),
         (None, Some(n)) => number_of_bytes(n)?,
         _ => return Err(KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes).into()),
     };

@@ -12,7 +12,11 @@ use crate::service::{AccountScope, RequestContext, Service};
 /// answered with at most 100 entries, which AWS also permits).
 const PAGE_MAX: usize = 100;
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ListRequest) -> Result<ListAliasesResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ListRequest,
+) -> Result<ListAliasesResponse, ServiceError> {
     let limit = limit(req.limit, 1000, 50)?.min(PAGE_MAX);
     let after = marker(req.marker)?.map(|m| AliasName::parse(&m).map_err(|_| KmsError::InvalidMarker)).transpose()?;
     let target = match req.key_id {

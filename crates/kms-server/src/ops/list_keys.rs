@@ -8,7 +8,11 @@ use super::validate::{limit, marker};
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ListRequest) -> Result<ListKeysResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ListRequest,
+) -> Result<ListKeysResponse, ServiceError> {
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;

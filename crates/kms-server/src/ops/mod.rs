@@ -40,7 +40,12 @@ use crate::service::{RequestContext, Service};
 /// # Errors
 /// Whatever the operation fails with; unimplemented operations answer
 /// `UnsupportedOperationException` naming the operation.
-pub async fn dispatch(svc: &Service, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
+pub async fn dispatch(
+    svc: &Service,
+    ctx: &RequestContext,
+    op: Operation,
+    body: &[u8],
+) -> Result<Vec<u8>, ServiceError> {
     macro_rules! call {
         ($handler:path) => {
             encode_response(&$handler(svc, ctx, decode_request(body)?).await?)

@@ -10,7 +10,11 @@ use super::validate::{algorithm, context, dry_run, grant_tokens, required, usabl
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ReEncryptRequest) -> Result<ReEncryptResponse, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ReEncryptRequest,
+) -> Result<ReEncryptResponse, ServiceError> {
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;
     let destination_algorithm =
@@ -31,7 +35,8 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: ReEncryptRe
     destination.record.ensure_usable()?;
     destination.record.ensure_encryption_algorithm("ReEncrypt", destination_algorithm)?;
     dry_run(req.dry_run)?;
-    let sealed = seal(svc, &destination, &context(req.destination_encryption_context), opened.plaintext.expose_secret())?;
+    let sealed =
+        seal(svc, &destination, &context(req.destination_encryption_context), opened.plaintext.expose_secret())?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Blob(sealed),
         source_key_id: opened.key.record.arn().to_string(),

@@ -11,7 +11,11 @@ use super::validate::{managed_key, required};
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: TagResourceRequest) -> Result<Empty, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: TagResourceRequest,
+) -> Result<Empty, ServiceError> {
     let tags = tags(required("tags", req.tags)?)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:TagResource").await?;
     key.record.ensure_manageable()?;

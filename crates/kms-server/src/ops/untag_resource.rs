@@ -8,7 +8,11 @@ use super::validate::{managed_key, required};
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: UntagResourceRequest) -> Result<Empty, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: UntagResourceRequest,
+) -> Result<Empty, ServiceError> {
     let keys = required("tagKeys", req.tag_keys)?;
     let mut v = Violations::default();
     for (i, k) in keys.iter().enumerate() {

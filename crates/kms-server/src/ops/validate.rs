@@ -1,5 +1,6 @@
 //! AWS's request-member constraints, shared by the handlers.
 
+use kms_api::dto::ContextMap;
 use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
 use kms_core::error::RequestRule;
@@ -7,11 +8,10 @@ use kms_core::grant_token;
 use kms_core::ids::AcceptedReferences;
 use kms_core::key::EncryptionAlgorithm;
 use kms_core::validation::{Constraint, Violation, Violations};
-use kms_api::dto::ContextMap;
 
-use crate::service::{AccountScope, RequestContext, Service};
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
+use crate::service::{AccountScope, RequestContext, Service};
 
 /// Longest `KeyId` member.
 pub const KEY_ID_MAX_LEN: usize = 2048;

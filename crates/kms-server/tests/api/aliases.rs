@@ -40,7 +40,10 @@ async fn alias_lifecycle_survives_retargeting() {
     assert_eq!(code, "NotFoundException");
     assert_eq!(message, format!("Alias arn:aws:kms:us-east-1:{account}:alias/orders is not found."));
     assert_eq!(code_of(kms.delete_alias().alias_name("alias/orders").send().await), "NotFoundException");
-    assert_eq!(code_of(kms.update_alias().alias_name("alias/orders").target_key_id(&first).send().await), "NotFoundException");
+    assert_eq!(
+        code_of(kms.update_alias().alias_name("alias/orders").target_key_id(&first).send().await),
+        "NotFoundException"
+    );
 }
 
 #[tokio::test]
@@ -66,7 +69,10 @@ async fn alias_naming_rules() {
     );
     // A key pending deletion takes no new aliases.
     kms.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.unwrap();
-    assert_eq!(code_of(kms.create_alias().alias_name("alias/late").target_key_id(&id).send().await), "KMSInvalidStateException");
+    assert_eq!(
+        code_of(kms.create_alias().alias_name("alias/late").target_key_id(&id).send().await),
+        "KMSInvalidStateException"
+    );
 }
 
 #[tokio::test]

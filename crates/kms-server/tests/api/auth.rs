@@ -122,10 +122,8 @@ impl std::io::Write for Captured {
 async fn no_secrets_in_logs_or_on_disk() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).try_init();
     let t = start().await;
     let kms = t.client();
     let id = t.create_key().await;

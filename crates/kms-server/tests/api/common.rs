@@ -27,7 +27,10 @@ pub fn config(dir: &Path) -> ServerConfig {
 pub fn admin_from_file(dir: &Path) -> (String, String) {
     let text = std::fs::read_to_string(dir.join("admin-credentials")).unwrap();
     let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start_matches([' ', '=']).trim().to_owned()).unwrap()
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            .unwrap()
     };
     (field("aws_access_key_id"), field("aws_secret_access_key"))
 }
@@ -79,7 +82,9 @@ impl TestServer {
 }
 
 /// The AWS error code and message of a failed call.
-pub fn error_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(result: Result<impl std::fmt::Debug, SdkError<E, R>>) -> (String, String) {
+pub fn error_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    result: Result<impl std::fmt::Debug, SdkError<E, R>>,
+) -> (String, String) {
     match result {
         Ok(v) => panic!("expected an error, got {v:?}"),
         Err(SdkError::ServiceError(e)) => {
@@ -90,6 +95,8 @@ pub fn error_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(r
     }
 }
 
-pub fn code_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(result: Result<impl std::fmt::Debug, SdkError<E, R>>) -> String {
+pub fn code_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    result: Result<impl std::fmt::Debug, SdkError<E, R>>,
+) -> String {
     error_of(result).0
 }

@@ -72,20 +72,31 @@ async fn tampered_truncated_foreign_and_misdirected_ciphertext() {
     for i in [0, 3, 10, 30, 60, bytes.len() - 1] {
         let mut tampered = bytes.clone();
         tampered[i] ^= 0x80;
-        assert_eq!(code_of(kms.decrypt().ciphertext_blob(Blob::new(tampered)).send().await), "InvalidCiphertextException", "byte {i}");
+        assert_eq!(
+            code_of(kms.decrypt().ciphertext_blob(Blob::new(tampered)).send().await),
+            "InvalidCiphertextException",
+            "byte {i}"
+        );
     }
     for cut in [1, 20, 64, bytes.len() - 1] {
         let truncated = bytes[..cut].to_vec();
-        assert_eq!(code_of(kms.decrypt().ciphertext_blob(Blob::new(truncated)).send().await), "InvalidCiphertextException");
+        assert_eq!(
+            code_of(kms.decrypt().ciphertext_blob(Blob::new(truncated)).send().await),
+            "InvalidCiphertextException"
+        );
     }
-    let foreign = b"AQICAHhWp6Iv0pZz-not-ours-at-all-but-long-enough-to-look-like-a-blob-xxxxxxxxxxxxxxxxxxxxxxxxxx".to_vec();
+    let foreign =
+        b"AQICAHhWp6Iv0pZz-not-ours-at-all-but-long-enough-to-look-like-a-blob-xxxxxxxxxxxxxxxxxxxxxxxxxx".to_vec();
     assert_eq!(code_of(kms.decrypt().ciphertext_blob(Blob::new(foreign)).send().await), "InvalidCiphertextException");
     let (code, message) = error_of(kms.decrypt().key_id(&other).ciphertext_blob(ct.clone()).send().await);
     assert_eq!(code, "IncorrectKeyException");
     assert!(message.contains("does not identify"), "{message}");
     assert_eq!(code_of(kms.decrypt().ciphertext_blob(Blob::new(vec![0u8; 6145])).send().await), "ValidationException");
     // Another region does not know the key.
-    assert_eq!(code_of(t.client_in("eu-west-1").decrypt().ciphertext_blob(ct).send().await), "InvalidCiphertextException");
+    assert_eq!(
+        code_of(t.client_in("eu-west-1").decrypt().ciphertext_blob(ct).send().await),
+        "InvalidCiphertextException"
+    );
 }
 
 #[tokio::test]
@@ -119,7 +130,14 @@ async fn data_keys_decrypt_to_their_plaintext() {
     let kms = t.client();
     let id = t.create_key().await;
     for (spec, len) in [(DataKeySpec::Aes256, 32), (DataKeySpec::Aes128, 16)] {
-        let dk = kms.generate_data_key().key_id(&id).key_spec(spec).encryption_context("file", "a.bin").send().await.unwrap();
+        let dk = kms
+            .generate_data_key()
+            .key_id(&id)
+            .key_spec(spec)
+            .encryption_context("file", "a.bin")
+            .send()
+            .await
+            .unwrap();
         let plain = dk.plaintext().unwrap().as_ref().to_vec();
         assert_eq!(plain.len(), len);
         assert_eq!(dk.key_material_id().map(str::len), Some(64));
@@ -135,13 +153,17 @@ async fn data_keys_decrypt_to_their_plaintext() {
     let dk = kms.generate_data_key().key_id(&id).number_of_bytes(1024).send().await.unwrap();
     assert_eq!(dk.plaintext().unwrap().as_ref().len(), 1024);
     let (code, message) = error_of(kms.generate_data_key().key_id(&id).send().await);
-    assert_eq!((code.as_str(), message.as_str()), ("ValidationException", "Please specify either number of bytes or key spec."));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("ValidationException", "Please specify either number of bytes or key spec.")
+    );
     let both = kms.generate_data_key().key_id(&id).number_of_bytes(32).key_spec(DataKeySpec::Aes256).send().await;
     assert_eq!(code_of(both), "ValidationException");
     assert_eq!(code_of(kms.generate_data_key().key_id(&id).number_of_bytes(1025).send().await), "ValidationException");
     assert_eq!(code_of(kms.generate_data_key().key_id(&id).number_of_bytes(0).send().await), "ValidationException");
 
-    let without = kms.generate_data_key_without_plaintext().key_id(&id).key_spec(DataKeySpec::Aes256).send().await.unwrap();
+    let without =
+        kms.generate_data_key_without_plaintext().key_id(&id).key_spec(DataKeySpec::Aes256).send().await.unwrap();
     let ct = without.ciphertext_blob.unwrap();
     let back = kms.decrypt().ciphertext_blob(ct).send().await.unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref().len(), 32);

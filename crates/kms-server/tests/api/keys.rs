@@ -47,7 +47,10 @@ async fn create_key_refuses_what_it_cannot_do() {
     let kms = t.client();
     let (code, message) = error_of(kms.create_key().key_spec(KeySpec::from("AES")).send().await);
     assert_eq!(code, "ValidationException");
-    assert!(message.contains("at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set"), "{message}");
+    assert!(
+        message.contains("at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set"),
+        "{message}"
+    );
     let (code, message) = error_of(kms.create_key().key_spec(KeySpec::Rsa2048).send().await);
     assert_eq!(code, "UnsupportedOperationException");
     assert!(message.contains("RSA_2048"));
@@ -77,7 +80,8 @@ async fn list_keys_paginates_and_is_scoped_to_region() {
     let rest = kms.list_keys().marker(marker).send().await.unwrap();
     assert!(!rest.truncated());
     assert!(rest.next_marker().is_none());
-    let mut listed: Vec<String> = first.keys().iter().chain(rest.keys()).map(|k| k.key_id().unwrap().to_owned()).collect();
+    let mut listed: Vec<String> =
+        first.keys().iter().chain(rest.keys()).map(|k| k.key_id().unwrap().to_owned()).collect();
     listed.sort();
     ids.sort();
     assert_eq!(listed, ids);

@@ -16,7 +16,12 @@ async fn restart_keeps_keys_aliases_tags_policies_and_ciphertext() {
     let disabled = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
     kms.disable_key().key_id(&disabled).send().await.unwrap();
     kms.create_alias().alias_name("alias/kept").target_key_id(&key).send().await.unwrap();
-    kms.tag_resource().key_id(&key).tags(Tag::builder().tag_key("t").tag_value("v").build().unwrap()).send().await.unwrap();
+    kms.tag_resource()
+        .key_id(&key)
+        .tags(Tag::builder().tag_key("t").tag_value("v").build().unwrap())
+        .send()
+        .await
+        .unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}"#;
     kms.put_key_policy().key_id(&key).policy(policy).send().await.unwrap();
     let ct = kms

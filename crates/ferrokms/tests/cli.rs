@@ -1,0 +1,252 @@
+//! The `ferrokms` binary itself: first start, kill -9 and restart, the data-directory lock,
+//! configuration sources, and the README's aws CLI walkthrough.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::print_stdout, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::primitives::Blob;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrokms");
+
+struct Server {
+    child: Child,
+    addr: String,
+    first_output: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ferrokms serve` and waits for its "listening" line.
+fn serve(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first_output = Vec::new();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("ferrokms listening on http://") {
+            addr = Some(a.to_owned());
+        }
+        let ready = line.starts_with("ready;");
+        first_output.push(line);
+        if ready {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr: addr.expect("server printed its address"), first_output }
+}
+
+fn credentials(dir: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(dir.join("admin-credentials")).unwrap();
+    let field = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start_matches([' ', '=']).trim().to_owned()).unwrap()
+    };
+    (field("aws_access_key_id"), field("aws_secret_access_key"))
+}
+
+fn client(addr: &str, (id, secret): &(String, String)) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{addr}"))
+        .credentials_provider(Credentials::new(id, secret, None, None, "cli-test"))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = serve(&data, &[], &[]);
+    assert!(server.first_output.iter().any(|l| l.starts_with("Created admin credentials")), "{:?}", server.first_output);
+    let creds = credentials(&data);
+    assert!(server.first_output.iter().any(|l| l.contains(&creds.0)), "the access key is printed once");
+    let kms = client(&server.addr, &creds);
+    let mut ciphertexts = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        kms.create_alias().alias_name(format!("alias/k{i}")).target_key_id(&key).send().await.unwrap();
+        let ct = kms
+            .encrypt()
+            .key_id(format!("alias/k{i}"))
+            .plaintext(Blob::new(format!("message {i}")))
+            .encryption_context("i", i.to_string())
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob
+            .unwrap();
+        keys.push(key);
+        ciphertexts.push(ct);
+    }
+    kms.disable_key().key_id(&keys[4]).send().await.unwrap();
+    server.child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = serve(&data, &[], &[]);
+    assert!(!server.first_output.iter().any(|l| l.starts_with("Created admin")), "credentials are not re-created");
+    let kms = client(&server.addr, &creds);
+    for (i, ct) in ciphertexts.into_iter().enumerate().take(4) {
+        let back = kms.decrypt().ciphertext_blob(ct).encryption_context("i", i.to_string()).send().await.unwrap();
+        assert_eq!(back.plaintext().unwrap().as_ref(), format!("message {i}").as_bytes());
+    }
+    let md = kms.describe_key().key_id("alias/k4").send().await.unwrap().key_metadata.unwrap();
+    assert!(!md.enabled(), "the acknowledged DisableKey survived");
+    assert_eq!(kms.list_aliases().send().await.unwrap().aliases().len(), 5);
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = serve(dir.path(), &[], &[]);
+    let second = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another ferrokms process"), "{stderr}");
+}
+
+#[test]
+fn init_then_config_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-env");
+    let out = Command::new(BIN).arg("init").env("FERROKMS_DATA_DIR", &data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("root.key").exists() && data.join("admin-credentials").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("export AWS_ACCESS_KEY_ID=AKIA"), "{stdout}");
+
+    let config = dir.path().join("ferrokms.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\nregion = \"eu-west-1\"\n", data.display().to_string())).unwrap();
+    let server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child: server, addr: String::new(), first_output: vec![] };
+    let mut lines = BufReader::new(server.child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref().take(5) {
+        seen.push(line.unwrap());
+    }
+    assert!(seen.iter().any(|l| l.contains(&data.display().to_string())), "config file's data_dir is used: {seen:?}");
+    assert!(!seen.iter().any(|l| l.starts_with("Created admin")), "init already created the credentials");
+
+    let bad = Command::new(BIN).args(["serve", "--config"]).arg(dir.path().join("missing.toml")).output().unwrap();
+    assert!(!bad.status.success());
+    let help = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--listen", "--data-dir", "--region", "--insecure-dev-credentials", "FERROKMS_LISTEN", "FERROKMS_DATA_DIR"] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path(), &[], &[]);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(status.expect("exited within 5 s").success());
+}
+
+/// The README's walkthrough with the real aws CLI: create a key and an alias, encrypt and
+/// decrypt with an encryption context, restart, decrypt the old ciphertext again.
+#[test]
+fn readme_walkthrough_with_the_aws_cli() {
+    if Command::new("aws").arg("--version").output().is_err() {
+        println!("SKIPPED: the aws CLI is not installed (pip install awscli)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ferrokms-data");
+    let server = serve(&data, &[], &[]);
+    let endpoint = format!("http://{}", server.addr);
+    let aws = |args: &[&str]| {
+        let out = Command::new("aws")
+            .args(args)
+            .env("AWS_ENDPOINT_URL_KMS", &endpoint)
+            .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
+            .env("AWS_PROFILE", "ferrokms")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let key = aws(&["kms", "create-key", "--description", "demo", "--query", "KeyMetadata.KeyId", "--output", "text"]);
+    aws(&["kms", "create-alias", "--alias-name", "alias/demo", "--target-key-id", &key]);
+    std::fs::write(dir.path().join("secret.txt"), "hello, kms").unwrap();
+    let ct = aws(&[
+        "kms", "encrypt", "--key-id", "alias/demo", "--plaintext", "fileb://secret.txt",
+        "--encryption-context", "app=demo", "--query", "CiphertextBlob", "--output", "text",
+    ]);
+    let ct_bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ct).unwrap();
+    std::fs::write(dir.path().join("secret.bin"), ct_bytes).unwrap();
+    let decrypt = [
+        "kms", "decrypt", "--ciphertext-blob", "fileb://secret.bin", "--encryption-context", "app=demo",
+        "--query", "Plaintext", "--output", "text",
+    ];
+    let plain = aws(&decrypt);
+    assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &plain).unwrap(), b"hello, kms");
+    drop(server);
+    let server = serve(&data, &[], &[]);
+    let endpoint_again = format!("http://{}", server.addr);
+    let out = Command::new("aws")
+        .args(decrypt)
+        .env("AWS_ENDPOINT_URL_KMS", &endpoint_again)
+        .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
+        .env("AWS_PROFILE", "ferrokms")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, plain.trim()).unwrap(), b"hello, kms");
+}
