@@ -1,7 +1,14 @@
 //! The `ferrokms` binary itself: first start, kill -9 and restart, the data-directory lock,
 //! configuration sources, and the README's aws CLI walkthrough.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::print_stdout, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    missing_docs
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -60,7 +67,10 @@ fn serve(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
 fn credentials(dir: &Path) -> (String, String) {
     let text = std::fs::read_to_string(dir.join("admin-credentials")).unwrap();
     let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start_matches([' ', '=']).trim().to_owned()).unwrap()
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            .unwrap()
     };
     (field("aws_access_key_id"), field("aws_secret_access_key"))
 }
@@ -80,7 +90,11 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut server = serve(&data, &[], &[]);
-    assert!(server.first_output.iter().any(|l| l.starts_with("Created admin credentials")), "{:?}", server.first_output);
+    assert!(
+        server.first_output.iter().any(|l| l.starts_with("Created admin credentials")),
+        "{:?}",
+        server.first_output
+    );
     let creds = credentials(&data);
     assert!(server.first_output.iter().any(|l| l.contains(&creds.0)), "the access key is printed once");
     let kms = client(&server.addr, &creds);
@@ -123,11 +137,8 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
 fn a_second_server_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = serve(dir.path(), &[], &[]);
-    let second = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let second =
+        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("in use by another ferrokms process"), "{stderr}");
@@ -165,7 +176,9 @@ fn init_then_config_file_and_environment() {
     assert!(!bad.status.success());
     let help = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--listen", "--data-dir", "--region", "--insecure-dev-credentials", "FERROKMS_LISTEN", "FERROKMS_DATA_DIR"] {
+    for flag in
+        ["--listen", "--data-dir", "--region", "--insecure-dev-credentials", "FERROKMS_LISTEN", "FERROKMS_DATA_DIR"]
+    {
         assert!(help.contains(flag), "--help mentions {flag}");
     }
 }
@@ -220,14 +233,32 @@ fn readme_walkthrough_with_the_aws_cli() {
     aws(&["kms", "create-alias", "--alias-name", "alias/demo", "--target-key-id", &key]);
     std::fs::write(dir.path().join("secret.txt"), "hello, kms").unwrap();
     let ct = aws(&[
-        "kms", "encrypt", "--key-id", "alias/demo", "--plaintext", "fileb://secret.txt",
-        "--encryption-context", "app=demo", "--query", "CiphertextBlob", "--output", "text",
+        "kms",
+        "encrypt",
+        "--key-id",
+        "alias/demo",
+        "--plaintext",
+        "fileb://secret.txt",
+        "--encryption-context",
+        "app=demo",
+        "--query",
+        "CiphertextBlob",
+        "--output",
+        "text",
     ]);
     let ct_bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ct).unwrap();
     std::fs::write(dir.path().join("secret.bin"), ct_bytes).unwrap();
     let decrypt = [
-        "kms", "decrypt", "--ciphertext-blob", "fileb://secret.bin", "--encryption-context", "app=demo",
-        "--query", "Plaintext", "--output", "text",
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        "fileb://secret.bin",
+        "--encryption-context",
+        "app=demo",
+        "--query",
+        "Plaintext",
+        "--output",
+        "text",
     ];
     let plain = aws(&decrypt);
     assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &plain).unwrap(), b"hello, kms");
@@ -248,5 +279,8 @@ fn readme_walkthrough_with_the_aws_cli() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let plain = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, plain.trim()).unwrap(), b"hello, kms");
+    assert_eq!(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, plain.trim()).unwrap(),
+        b"hello, kms"
+    );
 }
