@@ -1,0 +1,188 @@
+//! The cryptographic hot path needs no database read once a key is warm, and a disable is
+//! enforced on the very next request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use kms_api::Operation;
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::key::KeyRecord;
+use kms_core::tag::Tag;
+use kms_server::ops::dispatch;
+use kms_server::{Caller, RequestContext, Service};
+use kms_store::{AccessKeyRecord, AliasRecord, MaterialRecord, SqliteStore, Store, StoreResult};
+
+/// A store that counts every call.
+struct Counting {
+    inner: SqliteStore,
+    calls: AtomicUsize,
+}
+
+impl Counting {
+    fn tick(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        self.tick();
+        self.inner.setting(name).await
+    }
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
+        self.tick();
+        self.inner.init_setting(name, value).await
+    }
+    async fn create_key(&self, k: &KeyRecord, m: &MaterialRecord, p: &str, t: &[Tag]) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_key(k, m, p, t).await
+    }
+    async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
+        self.tick();
+        self.inner.key(id).await
+    }
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.update_key(key).await
+    }
+    async fn list_keys(&self, a: &AccountId, r: &Region, after: Option<KeyId>, n: usize) -> StoreResult<Vec<KeyId>> {
+        self.tick();
+        self.inner.list_keys(a, r, after, n).await
+    }
+    async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
+        self.tick();
+        self.inner.materials(id).await
+    }
+    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_alias(alias).await
+    }
+    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.update_alias(alias).await
+    }
+    async fn delete_alias(&self, a: &AccountId, r: &Region, n: &AliasName) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_alias(a, r, n).await
+    }
+    async fn alias(&self, a: &AccountId, r: &Region, n: &AliasName) -> StoreResult<Option<AliasRecord>> {
+        self.tick();
+        self.inner.alias(a, r, n).await
+    }
+    async fn list_aliases(
+        &self,
+        a: &AccountId,
+        r: &Region,
+        target: Option<KeyId>,
+        after: Option<&AliasName>,
+        n: usize,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        self.tick();
+        self.inner.list_aliases(a, r, target, after, n).await
+    }
+    async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
+        self.tick();
+        self.inner.tags(id).await
+    }
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()> {
+        self.tick();
+        self.inner.put_tags(id, tags, max).await
+    }
+    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()> {
+        self.tick();
+        self.inner.remove_tags(id, keys).await
+    }
+    async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
+        self.tick();
+        self.inner.policy(id).await
+    }
+    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
+        self.tick();
+        self.inner.put_policy(id, document).await
+    }
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        self.tick();
+        self.inner.access_key(id).await
+    }
+    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_access_key(record).await
+    }
+}
+
+async fn call(svc: &Service, ctx: &RequestContext, op: Operation, body: serde_json::Value) -> serde_json::Value {
+    let out = dispatch(svc, ctx, op, body.to_string().as_bytes()).await.map_err(|e| e.to_string()).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn service(store: Arc<Counting>, dir: &std::path::Path) -> Service {
+    let root_path = dir.join("root.key");
+    let root = if root_path.exists() {
+        kms_crypto::FileRootKey::load(&root_path).unwrap()
+    } else {
+        kms_crypto::FileRootKey::create(&root_path, &kms_crypto::SystemRng).unwrap()
+    };
+    Service::new(
+        store,
+        Arc::new(root),
+        Arc::new(kms_server::clock::SystemClock),
+        Arc::new(kms_crypto::SystemRng),
+        100,
+        None,
+    )
+}
+
+#[tokio::test]
+async fn warm_keys_cost_no_store_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Counting { inner: SqliteStore::open(&dir.path().join("db")).unwrap(), calls: AtomicUsize::new(0) });
+    let svc = service(store.clone(), dir.path());
+    let ctx = RequestContext {
+        caller: Caller {
+            account: AccountId::parse("111122223333").unwrap(),
+            principal_arn: "arn:aws:iam::111122223333:root".into(),
+            access_key_id: "AKIATEST".into(),
+        },
+        region: Region::parse("us-east-1").unwrap(),
+        request_id: "r".into(),
+    };
+    let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    call(&svc, &ctx, Operation::CreateAlias, serde_json::json!({"AliasName": "alias/hot", "TargetKeyId": key_id}))
+        .await;
+    let plaintext = base64::engine::general_purpose::STANDARD.encode(b"hot path");
+    let encrypt = serde_json::json!({"KeyId": "alias/hot", "Plaintext": plaintext, "EncryptionContext": {"a": "b"}});
+    let first = call(&svc, &ctx, Operation::Encrypt, encrypt.clone()).await;
+
+    let before = store.calls.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        let ct = call(&svc, &ctx, Operation::Encrypt, encrypt.clone()).await;
+        let dec = serde_json::json!({"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": {"a": "b"}});
+        let back = call(&svc, &ctx, Operation::Decrypt, dec).await;
+        assert_eq!(back["Plaintext"], plaintext);
+        call(&svc, &ctx, Operation::GenerateDataKey, serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"})).await;
+    }
+    assert_eq!(store.calls.load(Ordering::SeqCst), before, "no store call once the key and alias are warm");
+
+    // A fresh service over the same store reads the key once, then never again.
+    let cold = service(store.clone(), dir.path());
+    let dec = serde_json::json!({"CiphertextBlob": first["CiphertextBlob"], "EncryptionContext": {"a": "b"}});
+    call(&cold, &ctx, Operation::Decrypt, dec.clone()).await;
+    let warmed = store.calls.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        call(&cold, &ctx, Operation::Decrypt, dec.clone()).await;
+    }
+    assert_eq!(store.calls.load(Ordering::SeqCst), warmed);
+
+    // Disabling is seen by the next request.
+    call(&svc, &ctx, Operation::DisableKey, serde_json::json!({"KeyId": key_id})).await;
+    let refused = dispatch(&svc, &ctx, Operation::Encrypt, encrypt.to_string().as_bytes()).await;
+    assert!(refused.unwrap_err().to_string().contains("is disabled"));
+}
