@@ -212,40 +212,30 @@ fn readme_walkthrough_with_the_aws_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ferrokms-data");
     let server = serve(&data, &[], &[]);
-    let endpoint = format!("http://{}", server.addr);
-    let aws = |args: &[&str]| {
-        let out = Command::new("aws")
-            .args(args)
-            .env("AWS_ENDPOINT_URL_KMS", &endpoint)
-            .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
-            .env("AWS_PROFILE", "ferrokms")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let key = aws(&["kms", "create-key", "--description", "demo", "--query", "KeyMetadata.KeyId", "--output", "text"]);
-    aws(&["kms", "create-alias", "--alias-name", "alias/demo", "--target-key-id", &key]);
+    let aws = |server: &Server, args: &[&str]| aws_cli(&server.addr, &data, dir.path(), args);
+    let key = aws(
+        &server,
+        &["kms", "create-key", "--description", "demo", "--query", "KeyMetadata.KeyId", "--output", "text"],
+    );
+    aws(&server, &["kms", "create-alias", "--alias-name", "alias/demo", "--target-key-id", &key]);
     std::fs::write(dir.path().join("secret.txt"), "hello, kms").unwrap();
-    let ct = aws(&[
-        "kms",
-        "encrypt",
-        "--key-id",
-        "alias/demo",
-        "--plaintext",
-        "fileb://secret.txt",
-        "--encryption-context",
-        "app=demo",
-        "--query",
-        "CiphertextBlob",
-        "--output",
-        "text",
-    ]);
+    let ct = aws(
+        &server,
+        &[
+            "kms",
+            "encrypt",
+            "--key-id",
+            "alias/demo",
+            "--plaintext",
+            "fileb://secret.txt",
+            "--encryption-context",
+            "app=demo",
+            "--query",
+            "CiphertextBlob",
+            "--output",
+            "text",
+        ],
+    );
     let ct_bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ct).unwrap();
     std::fs::write(dir.path().join("secret.bin"), ct_bytes).unwrap();
     let decrypt = [
@@ -260,27 +250,27 @@ fn readme_walkthrough_with_the_aws_cli() {
         "--output",
         "text",
     ];
-    let plain = aws(&decrypt);
-    assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &plain).unwrap(), b"hello, kms");
+    let b64 = |text: &str| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).unwrap();
+    assert_eq!(b64(&aws(&server, &decrypt)), b"hello, kms");
     drop(server);
     let server = serve(&data, &[], &[]);
-    let endpoint_again = format!("http://{}", server.addr);
+    assert_eq!(b64(&aws(&server, &decrypt)), b"hello, kms", "old ciphertext decrypts after a restart");
+}
+
+/// Runs the aws CLI against `addr` with the admin credentials of `data` and returns its stdout.
+fn aws_cli(addr: &str, data: &Path, cwd: &Path, args: &[&str]) -> String {
     let out = Command::new("aws")
-        .args(decrypt)
-        .env("AWS_ENDPOINT_URL_KMS", &endpoint_again)
+        .args(args)
+        .env("AWS_ENDPOINT_URL_KMS", format!("http://{addr}"))
         .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
         .env("AWS_PROFILE", "ferrokms")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .current_dir(dir.path())
+        .current_dir(cwd)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let plain = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, plain.trim()).unwrap(),
-        b"hello, kms"
-    );
+    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

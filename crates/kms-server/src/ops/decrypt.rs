@@ -11,10 +11,9 @@ use kms_core::context::EncryptionContext;
 use kms_core::error::AccessDenied;
 use kms_core::ids::MaterialId;
 use kms_core::key::EncryptionAlgorithm;
-use kms_core::validation::Violations;
 use kms_crypto::SecretBytes;
 
-use super::validate::{MAX_CIPHERTEXT, algorithm, context, dry_run, grant_tokens, required, usable_key};
+use super::validate::{MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, required, usable_key};
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -63,11 +62,7 @@ pub(super) async fn open(
     source: Source,
     action: &str,
 ) -> Result<Opened, ServiceError> {
-    let mut v = Violations::default();
-    v.length(blob_field, None, ciphertext.0.len(), 1, MAX_CIPHERTEXT);
-    if !v.is_empty() {
-        return Err(KmsError::Validation(v).into());
-    }
+    blob_length(blob_field, ciphertext.0.len(), 1, MAX_CIPHERTEXT)?;
     let decoded = blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
     let key = match source.key_id {
         Some(raw) => {

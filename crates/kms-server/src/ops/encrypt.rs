@@ -2,11 +2,9 @@
 
 use kms_api::blob::Blob;
 use kms_api::dto::{EncryptRequest, EncryptResponse};
-use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
-use kms_core::validation::Violations;
 
-use super::validate::{MAX_PLAINTEXT, algorithm, context, dry_run, grant_tokens, required, usable_key};
+use super::validate::{MAX_PLAINTEXT, algorithm, blob_length, context, dry_run, grant_tokens, required, usable_key};
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -17,11 +15,7 @@ pub(super) async fn handle(
     req: EncryptRequest,
 ) -> Result<EncryptResponse, ServiceError> {
     let plaintext = required("plaintext", req.plaintext)?;
-    let mut v = Violations::default();
-    v.length("plaintext", None, plaintext.expose_secret().len(), 1, MAX_PLAINTEXT);
-    if !v.is_empty() {
-        return Err(KmsError::Validation(v).into());
-    }
+    blob_length("plaintext", plaintext.expose_secret().len(), 1, MAX_PLAINTEXT)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;
     let encryption_context = context(req.encryption_context);

@@ -39,6 +39,13 @@ pub fn length(field: &'static str, value: &str, min: usize, max: usize) -> Resul
     if v.is_empty() { Ok(()) } else { Err(KmsError::Validation(v)) }
 }
 
+/// Checks a blob member's length in bytes, without echoing its value.
+pub fn blob_length(field: &'static str, len: usize, min: usize, max: usize) -> Result<(), KmsError> {
+    let mut v = Violations::default();
+    v.length(field, None, len, min, max);
+    if v.is_empty() { Ok(()) } else { Err(KmsError::Validation(v)) }
+}
+
 /// Checks an integer range.
 pub fn range(field: &'static str, value: i64, min: i64, max: i64) -> Result<(), KmsError> {
     let mut v = Violations::default();

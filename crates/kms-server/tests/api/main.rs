@@ -1,7 +1,14 @@
 //! End-to-end tests: the real server on 127.0.0.1:0, driven over HTTP by `aws-sdk-kms` with
 //! real SigV4 signatures.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::disallowed_methods, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::disallowed_methods,
+    missing_docs
+)]
 
 mod aliases;
 mod auth;
