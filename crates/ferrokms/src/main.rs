@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod admin;
+
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
 use kms_server::ServerConfig;
@@ -29,6 +31,14 @@ enum Command {
     Serve(ServeArgs),
     /// Create the data directory, root key and admin credentials without serving.
     Init(CommonArgs),
+    /// Manage users, roles, service principals, access keys and identity policies on a running
+    /// server.
+    Admin {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 #[derive(Args, Clone, Default)]
@@ -192,6 +202,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Init(args) => init(args).await,
+            Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
+                println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            }),
         }
     });
     match result {

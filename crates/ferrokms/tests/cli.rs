@@ -274,3 +274,76 @@ fn aws_cli(addr: &str, data: &Path, cwd: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// `ferrokms admin` against a running server, then the new user through the aws CLI's STS
+/// commands and the SDK.
+#[tokio::test]
+async fn admin_commands_manage_principals_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve(&data, &[], &[]);
+    let endpoint = format!("http://{}", server.addr);
+    let admin = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("admin")
+            .args(["--endpoint", &endpoint, "--credentials-file"])
+            .arg(data.join("admin-credentials"))
+            .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, out, err) = admin(&["create-user", "alice"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(":user/alice"), "{out}");
+    let (ok, out, err) = admin(&["create-access-key", "--user", "alice"]);
+    assert!(ok, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let creds = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned(),
+    );
+    let kms_admin = client(&server.addr, &credentials(&data));
+    let key_id = kms_admin.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let alice = client(&server.addr, &creds);
+    let denied = alice.encrypt().key_id(&key_id).plaintext(Blob::new("x")).send().await;
+    assert!(denied.is_err(), "no identity policy yet");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    let (ok, _, err) = admin(&["put-user-policy", "alice", "encrypt", "--document", policy]);
+    assert!(ok, "{err}");
+    alice.encrypt().key_id(&key_id).plaintext(Blob::new("x")).send().await.unwrap();
+    let (ok, out, _) = admin(&["list"]);
+    assert!(ok && out.contains("alice") && out.contains("admin"), "{out}");
+    let (ok, _, err) = admin(&["create-user", "alice"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    // A user without iam permissions cannot administer.
+    let out = Command::new(BIN)
+        .args(["admin", "--endpoint", &endpoint, "create-user", "eve"])
+        .env("AWS_ACCESS_KEY_ID", &creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDeniedException"));
+
+    if Command::new("aws").arg("--version").output().is_err() {
+        println!("SKIPPED (aws CLI part): the aws CLI is not installed (pip install awscli)");
+        return;
+    }
+    let out = Command::new("aws")
+        .args(["sts", "get-caller-identity", "--endpoint-url", &endpoint, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", &creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let identity: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(identity["Arn"].as_str().unwrap().ends_with(":user/alice"), "{identity}");
+}

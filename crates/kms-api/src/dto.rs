@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use kms_core::key::{EncryptionAlgorithm, KeyRecord};
+use kms_core::key::KeyRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{Blob, SecretBlob};
@@ -360,7 +360,79 @@ pub struct ListKeyPoliciesResponse {
     pub truncated: bool,
 }
 
-/// The wire name of an encryption algorithm.
-pub fn algorithm_name(a: EncryptionAlgorithm) -> &'static str {
-    a.as_str()
+// ---- grants ----
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<ContextMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<ContextMap>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantRequest {
+    pub key_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub operations: Option<Vec<String>>,
+    pub constraints: Option<GrantConstraints>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantResponse {
+    pub grant_token: String,
+    pub grant_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsRequest {
+    pub key_id: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+    pub grant_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub creation_date: f64,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsResponse {
+    pub grants: Vec<GrantListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetireGrantRequest {
+    pub grant_token: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub dry_run: Option<bool>,
 }

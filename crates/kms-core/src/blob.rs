@@ -9,12 +9,15 @@
 //! | 3 | 1 | algorithm, `0x01` = AES-256-GCM under a symmetric KMS key |
 //! | 4 | 16 | key id (UUID bytes) |
 //! | 20 | 32 | key-material id |
-//! | 52 | 12 | GCM nonce |
-//! | 64 | n + 16 | GCM ciphertext followed by the 16-byte tag |
+//! | 52 | 16 | key-derivation salt |
+//! | 68 | 12 | GCM nonce |
+//! | 80 | n + 16 | GCM ciphertext followed by the 16-byte tag |
 //!
-//! The 64-byte header is authenticated: the GCM additional data is the header followed by the
-//! canonical encryption context, so any change to the header, the sealed bytes or the context
-//! fails authentication.
+//! Each blob is sealed under its own key, derived from the material and the random salt, so
+//! one material can seal far more than the 2^32 messages a single GCM key may take with random
+//! nonces. The 80-byte header is authenticated: the GCM additional data is the header followed
+//! by the canonical encryption context, so any change to the header, the sealed bytes or the
+//! context fails authentication.
 
 use crate::ids::{KeyId, MaterialId};
 
@@ -23,7 +26,9 @@ pub const MAGIC: [u8; 2] = [0xFE, 0x4B];
 /// The current format version.
 pub const VERSION_1: u8 = 0x01;
 /// Length of the fixed header.
-pub const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 80;
+/// Length of the per-blob key-derivation salt.
+pub const SALT_LEN: usize = 16;
 /// Length of the AES-GCM nonce.
 pub const NONCE_LEN: usize = 12;
 /// Length of the AES-GCM tag.
@@ -60,20 +65,23 @@ pub struct BlobHeader {
     pub key_id: KeyId,
     /// Which of the key's materials sealed it.
     pub material_id: MaterialId,
+    /// The salt from which the blob's own key is derived.
+    pub salt: [u8; SALT_LEN],
     /// The GCM nonce.
     pub nonce: [u8; NONCE_LEN],
 }
 
 impl BlobHeader {
-    /// The 64-byte encoded header, which is also the first part of the additional data.
+    /// The 80-byte encoded header, which is also the first part of the additional data.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        let fields: [&[u8]; 6] = [
+        let fields: [&[u8]; 7] = [
             &MAGIC,
             &[VERSION_1],
             &[self.algorithm.code()],
             self.key_id.as_bytes(),
             self.material_id.as_bytes(),
+            &self.salt,
             &self.nonce,
         ];
         let mut at = 0;
@@ -151,12 +159,14 @@ pub fn decode(bytes: &[u8]) -> Result<Blob<'_>, BlobError> {
     let algorithm = BlobAlgorithm::from_code(algorithm).ok_or(BlobError::Algorithm(algorithm))?;
     let (key_id, rest) = split_array::<16>(rest);
     let (material, rest) = split_array::<32>(rest);
+    let (salt, rest) = split_array::<SALT_LEN>(rest);
     let (nonce, _) = split_array::<NONCE_LEN>(rest);
     Ok(Blob {
         header: BlobHeader {
             algorithm,
             key_id: KeyId::from_bytes(key_id),
             material_id: MaterialId::from_bytes(material),
+            salt,
             nonce,
         },
         sealed,
@@ -187,6 +197,7 @@ mod tests {
             algorithm: BlobAlgorithm::SymmetricAes256Gcm,
             key_id: KeyId::from_bytes([0x11; 16]),
             material_id: MaterialId::from_bytes([0x22; 32]),
+            salt: [0x44; 16],
             nonce: [0x33; 12],
         }
     }
@@ -194,11 +205,12 @@ mod tests {
     #[test]
     fn layout_is_stable() {
         let blob = encode(&header(), &[0xAA; 20]);
-        assert_eq!(blob.len(), 84);
+        assert_eq!(blob.len(), 100);
         assert_eq!(&blob[..4], &[0xFE, 0x4B, 0x01, 0x01]);
         assert_eq!(&blob[4..20], &[0x11; 16]);
         assert_eq!(&blob[20..52], &[0x22; 32]);
-        assert_eq!(&blob[52..64], &[0x33; 12]);
+        assert_eq!(&blob[52..68], &[0x44; 16]);
+        assert_eq!(&blob[68..80], &[0x33; 12]);
         let decoded = decode(&blob).unwrap();
         assert_eq!(decoded.header, header());
         assert_eq!(decoded.sealed, &[0xAA; 20]);

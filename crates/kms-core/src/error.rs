@@ -56,6 +56,9 @@ pub enum KmsError {
     /// The key policy document is not acceptable (`MalformedPolicyDocumentException`).
     #[error("{0}")]
     MalformedPolicyDocument(PolicyError),
+    /// The new key policy would lock the caller out (`MalformedPolicyDocumentException`).
+    #[error("The new key policy will not allow you to update the key policy in the future.")]
+    PolicyLockout,
     /// A tag is not acceptable (`TagException`).
     #[error("{0}")]
     Tag(TagError),
@@ -66,8 +69,8 @@ pub enum KmsError {
     #[error("Invalid grant token")]
     InvalidGrantToken,
     /// The caller may not do this (`AccessDeniedException`).
-    #[error("User: {} is not authorized to perform: {} on resource: {} because no resource-based policy allows the {} action", .0.principal, .0.action, .0.resource, .0.action)]
-    AccessDenied(AccessDenied),
+    #[error("User: {} is not authorized to perform: {} on resource: {} {}", .0.principal, .0.action, .0.resource, .0.reason)]
+    AccessDenied(Box<AccessDenied>),
     /// The request would have succeeded but asked for a dry run (`DryRunOperationException`).
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
@@ -91,6 +94,9 @@ pub enum NotFound {
     /// The `KeyId` member looks like an ARN but is not a KMS key or alias ARN.
     #[error("Invalid arn {0}")]
     InvalidArn(String),
+    /// No such grant.
+    #[error("Grant ID {0} not found")]
+    Grant(String),
     /// A key policy name other than `default`.
     #[error("No such policy exists: {0}")]
     Policy(String),
@@ -126,6 +132,15 @@ pub enum RequestRule {
         "{0} cannot be the target of this alias: it differs in key type or key usage from the alias's current key."
     )]
     AliasTargetMismatch(crate::ids::KeyArn),
+    /// A grant operation the key type does not support.
+    #[error("Grant operation {0} is not permitted for this key type.")]
+    GrantOperation(String),
+    /// A grant with both kinds of encryption-context constraint.
+    #[error("A grant constraint may specify EncryptionContextEquals or EncryptionContextSubset, not both.")]
+    GrantConstraints,
+    /// RetireGrant needs a grant token, or a key id with a grant id.
+    #[error("Specify either a GrantToken, or both KeyId and GrantId.")]
+    RetireGrantTarget,
     /// GenerateRandom without NumberOfBytes.
     #[error("NumberOfBytes is required.")]
     NumberOfBytesRequired,
@@ -154,6 +169,9 @@ pub enum Limit {
     /// Too many tags on one key after a TagResource.
     #[error("The request would exceed the limit of {0} tags per KMS key.")]
     TagsPerKey(usize),
+    /// Too many grants on one key.
+    #[error("The request would exceed the limit of {0} grants per KMS key.")]
+    GrantsPerKey(usize),
     /// A key policy larger than the service quota.
     #[error("The key policy exceeds the maximum size of {0} bytes.")]
     PolicySize(usize),
@@ -180,6 +198,10 @@ pub enum Unsupported {
     /// Custom key stores.
     #[error("ferrokms does not support custom key stores.")]
     CustomKeyStore,
+    /// `Recipient` (Nitro Enclaves attestation): AWS would return only enclave-encrypted
+    /// output, so answering in the clear would be wrong.
+    #[error("ferrokms does not support the Recipient parameter (Nitro Enclaves attestation).")]
+    Recipient,
     /// Multi-Region keys.
     #[error("ferrokms does not support multi-Region keys yet.")]
     MultiRegion,
@@ -194,4 +216,6 @@ pub struct AccessDenied {
     pub action: String,
     /// The resource ARN.
     pub resource: String,
+    /// Why, in AWS's words ("because no resource-based policy allows the kms:Encrypt action").
+    pub reason: String,
 }

@@ -1,6 +1,12 @@
 //! AES-256-GCM with a KMS key's material: seal and open ciphertext blobs.
+//!
+//! Every blob gets its own AES key, derived from the material and a random 128-bit salt with
+//! HMAC-SHA256 in the NIST SP 800-108 counter-mode construction (one block). A (key, nonce)
+//! pair therefore repeats only if 224 random bits repeat, so one material can seal far more
+//! than the 2^32 messages NIST allows a single GCM key with random nonces.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use kms_core::Rng;
 use kms_core::blob::{self, BlobAlgorithm, BlobHeader, NONCE_LEN};
 use kms_core::context::EncryptionContext;
@@ -22,12 +28,12 @@ pub enum CryptoError {
     KeyLength,
 }
 
-/// One version of a symmetric KMS key's material, ready to use: the AES key schedule is built
-/// once, so sealing from the cache costs no key setup.
+/// One version of a symmetric KMS key's material, ready to use: the HMAC key that derives
+/// per-blob keys is set up once.
 pub struct SymmetricKey {
     key_id: KeyId,
     material_id: MaterialId,
-    cipher: LessSafeKey,
+    kdf: hmac::Key,
 }
 
 impl std::fmt::Debug for SymmetricKey {
@@ -46,8 +52,23 @@ impl SymmetricKey {
     /// [`CryptoError::KeyLength`] cannot happen for 32-byte material but is reported, not
     /// panicked on.
     pub fn new(key_id: KeyId, material_id: MaterialId, material: KeyMaterial) -> Result<Self, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, material.expose_secret()).map_err(|_| CryptoError::KeyLength)?;
-        Ok(Self { key_id, material_id, cipher: LessSafeKey::new(unbound) })
+        let kdf = hmac::Key::new(hmac::HMAC_SHA256, material.expose_secret());
+        Ok(Self { key_id, material_id, kdf })
+    }
+
+    /// The AES-256-GCM key of one blob: `HMAC-SHA256(material, 0x00000001 ‖ "ferrokms blob
+    /// key" ‖ 0x00 ‖ key id ‖ material id ‖ salt ‖ 0x00000100)`.
+    fn blob_key(&self, salt: &[u8; blob::SALT_LEN]) -> Result<LessSafeKey, CryptoError> {
+        let mut ctx = hmac::Context::with_key(&self.kdf);
+        ctx.update(&1u32.to_be_bytes());
+        ctx.update(b"ferrokms blob key\0");
+        ctx.update(self.key_id.as_bytes());
+        ctx.update(self.material_id.as_bytes());
+        ctx.update(salt);
+        ctx.update(&256u32.to_be_bytes());
+        let tag = ctx.sign();
+        let unbound = UnboundKey::new(&AES_256_GCM, tag.as_ref()).map_err(|_| CryptoError::KeyLength)?;
+        Ok(LessSafeKey::new(unbound))
     }
 
     /// The material id.
@@ -64,13 +85,14 @@ impl SymmetricKey {
             algorithm: BlobAlgorithm::SymmetricAes256Gcm,
             key_id: self.key_id,
             material_id: self.material_id,
+            salt: crate::random_array::<{ blob::SALT_LEN }>(rng),
             nonce: crate::random_array::<NONCE_LEN>(rng),
         };
+        let cipher = self.blob_key(&header.salt)?;
         let aad = header.aad(&context.canonical_bytes());
         let mut sealed = Vec::with_capacity(plaintext.len() + blob::TAG_LEN);
         sealed.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
+        let tag = cipher
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(header.nonce), Aad::from(&aad), &mut sealed)
             .map_err(|_| CryptoError::Seal)?;
         sealed.extend_from_slice(tag.as_ref());
@@ -88,9 +110,19 @@ impl SymmetricKey {
         let aad = blob.header.aad(&context.canonical_bytes());
         let mut buf = blob.sealed.to_vec();
         let nonce = Nonce::assume_unique_for_key(blob.header.nonce);
-        let len = self.cipher.open_in_place(nonce, Aad::from(&aad), &mut buf).map_err(|_| CryptoError::Open)?.len();
-        buf.truncate(len);
-        Ok(SecretBytes::new(buf))
+        let cipher = self.blob_key(&blob.header.salt)?;
+        match cipher.open_in_place(nonce, Aad::from(&aad), &mut buf) {
+            Ok(plain) => {
+                let len = plain.len();
+                buf.truncate(len);
+                Ok(SecretBytes::new(buf))
+            }
+            Err(_) => {
+                // Whatever the failed open left in the buffer is unauthenticated: wipe it.
+                zeroize::Zeroize::zeroize(&mut buf);
+                Err(CryptoError::Open)
+            }
+        }
     }
 }
 

@@ -12,12 +12,15 @@ use kms_core::ids::{KeyId, MaterialId};
 use kms_crypto::{KeyMaterial, SymmetricKey};
 use serde_json::Value;
 
-/// Hands out fixed bytes: the recorded nonce.
-struct FixedRng(Vec<u8>);
+/// Hands out the recorded random bytes in order: the salt, then the nonce.
+struct FixedRng(std::sync::Mutex<Vec<u8>>);
 
 impl kms_core::Rng for FixedRng {
     fn fill(&self, buf: &mut [u8]) {
-        buf.copy_from_slice(&self.0[..buf.len()]);
+        let mut left = self.0.lock().unwrap();
+        let rest = left.split_off(buf.len());
+        buf.copy_from_slice(&left);
+        *left = rest;
     }
 }
 
@@ -43,7 +46,8 @@ fn version_1_vectors() {
             .collect();
         let plaintext = hex::decode(v["plaintext"].as_str().unwrap()).unwrap();
         let expected = hex::decode(v["blob"].as_str().unwrap()).unwrap();
-        let rng = FixedRng(hex::decode(v["nonce"].as_str().unwrap()).unwrap());
+        let random = [v["salt"].as_str().unwrap(), v["nonce"].as_str().unwrap()].concat();
+        let rng = FixedRng(std::sync::Mutex::new(hex::decode(random).unwrap()));
         let sealed = key.seal(&rng, &context, &plaintext).unwrap();
         assert_eq!(hex::encode(&sealed), hex::encode(&expected), "{name}: encoding changed");
         let decoded = blob::decode(&expected).unwrap();

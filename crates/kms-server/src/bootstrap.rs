@@ -10,7 +10,9 @@ use base64::Engine as _;
 use kms_core::ids::AccountId;
 use kms_core::{Clock, Rng};
 use kms_crypto::{FileRootKey, RootKeyError, RootKeyProvider, SecretBytes, SystemRng, random_array};
-use kms_store::{AccessKeyRecord, SqliteStore, Store, StoreError};
+use kms_store::{
+    AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, SqliteStore, Store, StoreError,
+};
 
 use crate::auth::secret_aad;
 use crate::config::ServerConfig;
@@ -47,6 +49,12 @@ pub enum StartError {
         /// The missing root key file.
         root_key: PathBuf,
     },
+    /// Well-known development credentials were asked for on a non-loopback address.
+    #[error(
+        "--insecure-dev-credentials accepts the well-known key test/test and is refused on the non-loopback \
+         address {0}; listen on 127.0.0.1 or drop the flag"
+    )]
+    InsecureOnNetwork(std::net::SocketAddr),
     /// The root key could not be loaded or created.
     #[error(transparent)]
     RootKey(#[from] RootKeyError),
@@ -151,12 +159,8 @@ async fn account(store: &dyn Store, rng: &dyn Rng) -> Result<AccountId, StartErr
     AccountId::parse(&stored).map_err(|_| StoreError::Corrupt(format!("account id setting '{stored}'")).into())
 }
 
-/// An access key id: `AKIA` and 16 characters of base32.
 fn new_access_key_id(rng: &dyn Rng) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let bytes: [u8; 16] = random_array(rng);
-    let tail: String = bytes.iter().map(|b| char::from(*ALPHABET.get(usize::from(b % 32)).unwrap_or(&b'A'))).collect();
-    format!("AKIA{tail}")
+    crate::principals::new_principal_id("AKIA", rng)
 }
 
 async fn admin_credentials(
@@ -179,12 +183,43 @@ async fn admin_credentials(
         principal_arn: format!("arn:aws:iam::{account}:user/admin"),
         wrapped_secret: root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
         created: clock.now(),
+        session: None,
     };
+    create_admin_principal(store, account, clock, rng).await?;
     store.create_access_key(&record).await?;
     let file = config.credentials_path();
     write_credentials_file(&file, &access_key_id, &secret, account).map_err(data_dir_error(&config.data_dir))?;
     store.init_setting(ADMIN_KEY_SETTING, &access_key_id).await?;
     Ok(Some(AdminCredentials { access_key_id, secret_access_key: secret, file }))
+}
+
+/// The admin user and its identity policy: everything, like AWS's AdministratorAccess.
+async fn create_admin_principal(
+    store: &dyn Store,
+    account: &AccountId,
+    clock: &dyn Clock,
+    rng: &dyn Rng,
+) -> Result<(), StartError> {
+    let arn = format!("arn:aws:iam::{account}:user/admin");
+    if store.principal(&arn).await?.is_none() {
+        let record = PrincipalRecord {
+            arn: arn.clone(),
+            account: account.clone(),
+            kind: PrincipalType::User,
+            name: "admin".into(),
+            principal_id: crate::principals::new_principal_id("AIDA", rng),
+            trust_policy: None,
+            created: clock.now(),
+        };
+        store.create_principal(&record).await?;
+    }
+    let policy = IdentityPolicyRecord {
+        principal_arn: arn,
+        name: "AdministratorAccess".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into(),
+    };
+    store.put_identity_policy(&policy).await?;
+    Ok(())
 }
 
 /// Writes the admin credentials in the AWS shared-credentials format (profile `ferrokms`),
@@ -195,6 +230,9 @@ fn write_credentials_file(path: &Path, id: &str, secret: &SecretBytes, account: 
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    // A pre-existing file keeps its mode through `open`; make sure it is ours alone.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let text = zeroize::Zeroizing::new(format!(
         "# ferrokms admin credentials for account {account}. Keep this file secret.\n\
          # Use with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=ferrokms\n\

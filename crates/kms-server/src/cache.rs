@@ -9,20 +9,43 @@ use std::sync::{Arc, RwLock};
 
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
+use kms_core::policy::KeyPolicy;
+use kms_core::tag::Tag;
 use kms_crypto::SymmetricKey;
+use kms_store::GrantRecord;
 
-/// A key as the hot path uses it.
+/// A key as the hot path uses it: record, ready materials, parsed key policy and grants.
 #[derive(Debug)]
 pub struct CachedKey {
     /// The key's record.
     pub record: KeyRecord,
+    /// The key policy, parsed.
+    pub policy: Arc<KeyPolicy>,
+    /// The key's grants.
+    pub grants: Arc<Vec<GrantRecord>>,
+    /// The key's tags (`aws:ResourceTag/…`).
+    pub tags: Vec<Tag>,
+    /// The names of the aliases pointing at the key (`kms:ResourceAliases`).
+    pub aliases: Vec<String>,
     materials: HashMap<MaterialId, Arc<SymmetricKey>>,
 }
 
 impl CachedKey {
     /// Assembles a cache entry.
-    pub fn new(record: KeyRecord, materials: HashMap<MaterialId, Arc<SymmetricKey>>) -> Self {
-        Self { record, materials }
+    pub fn new(
+        record: KeyRecord,
+        policy: Arc<KeyPolicy>,
+        grants: Arc<Vec<GrantRecord>>,
+        materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+    ) -> Self {
+        Self { record, policy, grants, tags: Vec::new(), aliases: Vec::new(), materials }
+    }
+
+    /// The same entry with the key's tags and alias names.
+    pub fn with_tags_and_aliases(mut self, tags: Vec<Tag>, aliases: Vec<String>) -> Self {
+        self.tags = tags;
+        self.aliases = aliases;
+        self
     }
 
     /// The material that new ciphertext uses.
@@ -34,11 +57,6 @@ impl CachedKey {
     pub fn material(&self, id: MaterialId) -> Option<&SymmetricKey> {
         self.materials.get(&id).map(Arc::as_ref)
     }
-
-    /// The same materials under a changed record.
-    pub fn with_record(&self, record: KeyRecord) -> Self {
-        Self { record, materials: self.materials.clone() }
-    }
 }
 
 type AliasKey = (AccountId, Region, AliasName);
@@ -48,6 +66,9 @@ pub struct KeyCache {
     keys: RwLock<HashMap<KeyId, Arc<CachedKey>>>,
     aliases: RwLock<HashMap<AliasKey, KeyId>>,
     capacity: usize,
+    /// Bumped before every mutation; a loader that read the store before a bump must not cache
+    /// what it read, or a concurrent change could be overwritten by the older state.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 fn bounded_insert<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>, capacity: usize, k: K, v: V) {
@@ -63,7 +84,53 @@ fn bounded_insert<K: std::hash::Hash + Eq + Clone, V>(map: &mut HashMap<K, V>, c
 impl KeyCache {
     /// A cache holding at most `capacity` keys (and as many aliases).
     pub fn new(capacity: usize) -> Self {
-        Self { keys: RwLock::default(), aliases: RwLock::default(), capacity: capacity.max(1) }
+        Self {
+            keys: RwLock::default(),
+            aliases: RwLock::default(),
+            capacity: capacity.max(1),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The current mutation epoch; pass it to [`KeyCache::put_key_if_current`] after loading.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets a key before it is changed in the store: whatever happens next (the change
+    /// commits, fails, or the request is cancelled half-way), the next use reloads it.
+    pub fn invalidate_key(&self, id: KeyId) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    }
+
+    /// Forgets an alias before it is changed in the store.
+    pub fn invalidate_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.forget_alias(account, region, name);
+    }
+
+    /// Caches a key loaded from the store, unless something changed since `epoch` was read.
+    pub fn put_key_if_current(&self, key: Arc<CachedKey>, epoch: u64) {
+        let mut map = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.epoch() == epoch {
+            bounded_insert(&mut map, self.capacity, key.record.key_id, key);
+        }
+    }
+
+    /// Caches an alias resolved from the store, unless something changed since `epoch`.
+    pub fn put_alias_if_current(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &AliasName,
+        target: KeyId,
+        epoch: u64,
+    ) {
+        let mut map = self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.epoch() == epoch {
+            bounded_insert(&mut map, self.capacity, (account.clone(), region.clone(), name.clone()), target);
+        }
     }
 
     /// A cached key.
@@ -77,29 +144,14 @@ impl KeyCache {
         bounded_insert(&mut map, self.capacity, key.record.key_id, key);
     }
 
-    /// Replaces the record of a cached key, keeping its materials; drops the entry if the
-    /// materials are not cached (the next use reloads it).
-    pub fn update_record(&self, record: &KeyRecord) {
-        let mut map = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = map.get(&record.key_id).cloned() {
-            map.insert(record.key_id, Arc::new(entry.with_record(record.clone())));
-        }
-    }
-
     /// The key an alias points to, if cached.
     pub fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> Option<KeyId> {
         let key = (account.clone(), region.clone(), name.clone());
         self.aliases.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied()
     }
 
-    /// Caches an alias.
-    pub fn put_alias(&self, account: &AccountId, region: &Region, name: &AliasName, target: KeyId) {
-        let mut map = self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        bounded_insert(&mut map, self.capacity, (account.clone(), region.clone(), name.clone()), target);
-    }
-
-    /// Forgets an alias (after it changed or was deleted).
-    pub fn forget_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
+    /// Forgets an alias.
+    fn forget_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
         let key = (account.clone(), region.clone(), name.clone());
         self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
     }

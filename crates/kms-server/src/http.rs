@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
+use crate::admin::ADMIN_TARGET_PREFIX;
+use crate::auth::Endpoint;
 pub use crate::bootstrap::{AdminCredentials, StartError};
 use crate::config::ServerConfig;
 use crate::error::ServiceError;
@@ -66,6 +68,9 @@ impl RunningServer {
 /// # Errors
 /// [`StartError`] when the data directory, root key, store or listen address is unusable.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    if config.insecure_dev_credentials && !config.listen.ip().is_loopback() {
+        return Err(StartError::InsecureOnNetwork(config.listen));
+    }
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
     let prepared = crate::bootstrap::prepare(&config, rng.as_ref()).await?;
     let dev_account = config.insecure_dev_credentials.then(|| prepared.account.clone());
@@ -173,6 +178,21 @@ async fn route(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respo
     }
 }
 
+fn sts_status(e: &ApiError) -> StatusCode {
+    match e.exception {
+        Exception::UnrecognizedClient
+        | Exception::InvalidSignature
+        | Exception::IncompleteSignature
+        | Exception::MissingAuthenticationToken
+        | Exception::AccessDenied => StatusCode::FORBIDDEN,
+        other => StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
+    }
+}
+
+fn header_value(parts: &http::request::Parts, name: &str) -> Option<String> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
 async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
@@ -181,7 +201,10 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
         .hyphenated()
         .to_string();
     let (parts, body) = req.into_parts();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let target = header_value(&parts, "x-amz-target").unwrap_or_default();
+    // STS speaks the query protocol: form-encoded requests, XML answers.
+    let query_protocol =
+        header_value(&parts, "content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let result = async {
         let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -192,22 +215,45 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                 )));
             }
         };
-        let (caller, region) = svc.auth.authenticate(&parts, &body).await?;
-        let op = Operation::from_target(&target).ok_or_else(|| {
-            ServiceError::Api(ApiError::with_message(
-                Exception::UnknownOperation,
-                format!("'{target}' is not an operation of the AWS KMS API (expected TrentService.<Operation>)"),
-            ))
-        })?;
-        let ctx = RequestContext { caller, region, request_id: request_id.clone() };
-        crate::ops::dispatch(svc, &ctx, op, &body).await
+        let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
+        // A service principal acting for a resource says which (aws:SourceArn/SourceAccount).
+        let acting_for = matches!(caller.principal.kind, kms_core::policy::PrincipalKind::Service { .. });
+        let ctx = RequestContext {
+            caller,
+            region,
+            request_id: request_id.clone(),
+            source_ip: peer.ip(),
+            source_arn: acting_for.then(|| header_value(&parts, "x-ferrokms-source-arn")).flatten(),
+            source_account: acting_for.then(|| header_value(&parts, "x-ferrokms-source-account")).flatten(),
+        };
+        match endpoint {
+            Endpoint::Sts => svc.sts(&ctx, &body).await,
+            Endpoint::Kms => {
+                if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
+                    return svc.admin(&ctx, admin_op, &body).await;
+                }
+                let op = Operation::from_target(&target).ok_or_else(|| {
+                    ServiceError::Api(ApiError::with_message(
+                        Exception::UnknownOperation,
+                        format!(
+                            "'{target}' is not an operation of the AWS KMS API (expected TrentService.<Operation>)"
+                        ),
+                    ))
+                })?;
+                crate::ops::dispatch(svc, &ctx, op, &body).await
+            }
+        }
     }
     .await;
     let elapsed = started.elapsed().as_micros();
     match result {
         Ok(body) => {
             tracing::debug!(request_id, target, %peer, status = 200, micros = elapsed, "request");
-            response(StatusCode::OK, &request_id, body)
+            let mut resp = response(StatusCode::OK, &request_id, body);
+            if query_protocol {
+                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
+            }
+            resp
         }
         Err(e) => {
             let api = e.to_api(&request_id);
@@ -215,7 +261,13 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                 error!(request_id, target, %peer, error = %e, "internal error");
             }
             tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros = elapsed, "request");
-            error_response(&api, &request_id)
+            if query_protocol {
+                let mut resp = response(sts_status(&api), &request_id, crate::sts::error_body(&api, &request_id));
+                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
+                resp
+            } else {
+                error_response(&api, &request_id)
+            }
         }
     }
 }

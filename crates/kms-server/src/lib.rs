@@ -6,7 +6,9 @@
 //! one handler per AWS operation ([`ops`]), and first-start bootstrap of the root key and the
 //! admin credentials ([`bootstrap`]).
 
+pub mod admin;
 pub mod auth;
+pub mod authz;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
@@ -14,7 +16,9 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ops;
+pub mod principals;
 pub mod service;
+pub mod sts;
 
 pub use config::ServerConfig;
 pub use error::ServiceError;

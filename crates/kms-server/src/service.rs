@@ -4,24 +4,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kms_core::error::{AccessDenied, NotFound};
+use kms_core::error::NotFound;
 use kms_core::ids::{AcceptedReferences, AccountId, AliasArn, KeyArn, KeyId, KeyReference, MaterialId, Region};
 use kms_core::key::KeyRecord;
+use kms_core::policy::KeyPolicy;
+use kms_core::policy::Principal;
 use kms_core::{Clock, KmsError, Rng};
 use kms_crypto::{KeyMaterial, RootKeyProvider, SymmetricKey};
-use kms_store::{MaterialRecord, Store, StoreError};
+use kms_store::{GrantRecord, MaterialRecord, Store, StoreError};
 
 use crate::auth::Authenticator;
+use crate::authz::{IdentityPolicyCache, RequestKeys};
 use crate::cache::{CachedKey, KeyCache};
 use crate::error::ServiceError;
 
 /// Who sent a request.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// The caller's account.
-    pub account: AccountId,
-    /// The caller's principal ARN.
-    pub principal_arn: String,
+    /// The principal, as the policy evaluator sees it.
+    pub principal: Principal,
     /// The access key that signed the request.
     pub access_key_id: String,
 }
@@ -35,12 +36,18 @@ pub struct RequestContext {
     pub region: Region,
     /// The request id returned in `x-amzn-RequestId`.
     pub request_id: String,
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: std::net::IpAddr,
+    /// For a service principal acting for a resource: that resource (`aws:SourceArn`).
+    pub source_arn: Option<String>,
+    /// For a service principal acting for a resource: its account (`aws:SourceAccount`).
+    pub source_account: Option<String>,
 }
 
 impl RequestContext {
     /// The ARN a key id would have in the caller's account and region.
     pub fn key_arn(&self, key_id: KeyId) -> KeyArn {
-        KeyArn { region: self.region.clone(), account: self.caller.account.clone(), key_id }
+        KeyArn { region: self.region.clone(), account: self.caller.principal.account.clone(), key_id }
     }
 }
 
@@ -65,6 +72,7 @@ pub struct Service {
     pub(crate) rng: Arc<dyn Rng>,
     pub(crate) cache: KeyCache,
     pub(crate) auth: Authenticator,
+    pub(crate) identity: IdentityPolicyCache,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -86,7 +94,15 @@ impl Service {
         dev_account: Option<AccountId>,
     ) -> Self {
         let auth = Authenticator::new(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock), dev_account);
-        Self { store, root, clock, rng, cache: KeyCache::new(key_cache_capacity), auth }
+        Self {
+            store,
+            root,
+            clock,
+            rng,
+            cache: KeyCache::new(key_cache_capacity),
+            auth,
+            identity: IdentityPolicyCache::default(),
+        }
     }
 
     /// The authenticator.
@@ -119,8 +135,14 @@ impl Service {
         })
     }
 
-    /// Builds a cache entry from a record and its stored materials.
-    fn assemble(&self, record: KeyRecord, materials: Vec<MaterialRecord>) -> Result<CachedKey, ServiceError> {
+    /// Builds a cache entry from a record and its stored materials, policy and grants.
+    fn assemble(
+        &self,
+        record: KeyRecord,
+        materials: Vec<MaterialRecord>,
+        policy: KeyPolicy,
+        grants: Vec<GrantRecord>,
+    ) -> Result<CachedKey, ServiceError> {
         let arn = record.arn();
         let mut ready = HashMap::with_capacity(materials.len());
         for m in materials {
@@ -130,14 +152,19 @@ impl Service {
             let key = SymmetricKey::new(record.key_id, m.material_id, material).map_err(ServiceError::Crypto)?;
             ready.insert(m.material_id, Arc::new(key));
         }
-        Ok(CachedKey::new(record, ready))
+        Ok(CachedKey::new(record, Arc::new(policy), Arc::new(grants), ready))
     }
 
-    /// Caches a key just created with `material`.
-    pub(crate) fn cache_new_key(&self, record: KeyRecord, material: KeyMaterial) -> Result<(), ServiceError> {
+    /// Caches a key just created with `material` and `policy`.
+    pub(crate) fn cache_new_key(
+        &self,
+        record: KeyRecord,
+        material: KeyMaterial,
+        policy: KeyPolicy,
+    ) -> Result<(), ServiceError> {
         let key = SymmetricKey::new(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
         let materials = HashMap::from([(record.current_material, Arc::new(key))]);
-        self.cache.put_key(Arc::new(CachedKey::new(record, materials)));
+        self.cache.put_key(Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)));
         Ok(())
     }
 
@@ -146,21 +173,33 @@ impl Service {
         if let Some(hit) = self.cache.key(id) {
             return Ok(Some(hit));
         }
+        let epoch = self.cache.epoch();
         let Some(record) = self.store.key(id).await? else {
             return Ok(None);
         };
         let materials = self.store.materials(id).await?;
-        let entry = Arc::new(self.assemble(record, materials)?);
-        self.cache.put_key(Arc::clone(&entry));
+        let policy = KeyPolicy::from_stored(self.store.policy(id).await?.unwrap_or_default());
+        let grants = self.store.grants(id).await?;
+        let tags = self.store.tags(id).await?;
+        let aliases = self
+            .store
+            .list_aliases(&record.account, &record.region, Some(id), None, usize::MAX >> 1)
+            .await?
+            .into_iter()
+            .map(|a| a.name.to_string())
+            .collect();
+        let entry = Arc::new(self.assemble(record, materials, policy, grants)?.with_tags_and_aliases(tags, aliases));
+        self.cache.put_key_if_current(Arc::clone(&entry), epoch);
         Ok(Some(entry))
     }
 
-    /// Resolves a `KeyId` member to a key, as AWS does for the operation: which forms it
-    /// accepts, whether another account's key may be named, and the region of the request.
+    /// Resolves a `KeyId` member to a key and authorizes `action` on it, as AWS does for the
+    /// operation: which forms it accepts, whether another account's key may be named, and the
+    /// region of the request.
     ///
     /// # Errors
-    /// `NotFoundException` for unknown or unacceptable references; `AccessDeniedException` for
-    /// another account's key (until key policies are evaluated, no other account is allowed).
+    /// `NotFoundException` for unknown or unacceptable references; `AccessDeniedException` when
+    /// the policies do not allow the caller.
     pub(crate) async fn resolve(
         &self,
         ctx: &RequestContext,
@@ -168,21 +207,28 @@ impl Service {
         accepted: AcceptedReferences,
         scope: AccountScope,
         action: &str,
+        request: RequestKeys,
     ) -> Result<Arc<CachedKey>, ServiceError> {
+        let mut request = request;
+        let caller_account = &ctx.caller.principal.account;
         let (account, region, key_id) = match KeyReference::parse(raw, accepted)? {
-            KeyReference::Id(id) => (ctx.caller.account.clone(), ctx.region.clone(), id),
+            KeyReference::Id(id) => (caller_account.clone(), ctx.region.clone(), id),
             KeyReference::KeyArn(arn) => (arn.account, arn.region, arn.key_id),
             KeyReference::AliasName(name) => {
-                let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
+                let arn = AliasArn { region: ctx.region.clone(), account: caller_account.clone(), name };
                 let target = self.alias_target(&arn).await?;
+                request = request.with("kms:RequestAlias", arn.name.to_string());
                 (arn.account, arn.region, target)
             }
             KeyReference::AliasArn(arn) => {
                 if arn.region != ctx.region {
                     return Err(KmsError::NotFound(NotFound::ForeignRegion(arn.region)).into());
                 }
-                self.check_account(ctx, &arn.account, scope, action, &arn.to_string())?;
+                if arn.account != *caller_account && scope == AccountScope::OwnAccount {
+                    return Err(KmsError::NotFound(NotFound::InvalidArn(raw.to_owned())).into());
+                }
                 let target = self.alias_target(&arn).await?;
+                request = request.with("kms:RequestAlias", arn.name.to_string());
                 (arn.account, arn.region, target)
             }
         };
@@ -190,44 +236,27 @@ impl Service {
             return Err(KmsError::NotFound(NotFound::ForeignRegion(region)).into());
         }
         let arn = KeyArn { region, account, key_id };
-        self.check_account(ctx, &arn.account, scope, action, &arn.to_string())?;
-        match self.load_key(key_id).await? {
-            Some(key) if key.record.account == arn.account && key.record.region == arn.region => Ok(key),
-            _ => Err(KmsError::NotFound(NotFound::Key(arn)).into()),
-        }
-    }
-
-    fn check_account(
-        &self,
-        ctx: &RequestContext,
-        account: &AccountId,
-        scope: AccountScope,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), ServiceError> {
-        if *account == ctx.caller.account {
-            return Ok(());
-        }
-        match scope {
+        if arn.account != *caller_account && scope == AccountScope::OwnAccount {
             // Management operations never reach into another account: to the caller, the key
             // simply is not there.
-            AccountScope::OwnAccount => Err(KmsError::NotFound(NotFound::InvalidArn(resource.to_owned())).into()),
-            AccountScope::CrossAccount => Err(KmsError::AccessDenied(AccessDenied {
-                principal: ctx.caller.principal_arn.clone(),
-                action: action.to_owned(),
-                resource: resource.to_owned(),
-            })
-            .into()),
+            return Err(KmsError::NotFound(NotFound::InvalidArn(raw.to_owned())).into());
         }
+        let key = match self.load_key(key_id).await? {
+            Some(key) if key.record.account == arn.account && key.record.region == arn.region => key,
+            _ => return Err(KmsError::NotFound(NotFound::Key(arn)).into()),
+        };
+        self.authorize(ctx, &key, action, request).await?;
+        Ok(key)
     }
 
     async fn alias_target(&self, arn: &AliasArn) -> Result<KeyId, ServiceError> {
         if let Some(id) = self.cache.alias(&arn.account, &arn.region, &arn.name) {
             return Ok(id);
         }
+        let epoch = self.cache.epoch();
         let record = self.store.alias(&arn.account, &arn.region, &arn.name).await?;
         let record = record.ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
-        self.cache.put_alias(&arn.account, &arn.region, &arn.name, record.target);
+        self.cache.put_alias_if_current(&arn.account, &arn.region, &arn.name, record.target, epoch);
         Ok(record.target)
     }
 
@@ -242,11 +271,9 @@ impl Service {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self.store.key(key_id).await?.ok_or(StoreError::NotFound)?;
             let next = change(&current)?;
+            self.cache.invalidate_key(key_id);
             match self.store.update_key(&next).await {
-                Ok(()) => {
-                    self.cache.update_record(&next);
-                    return Ok(next);
-                }
+                Ok(()) => return Ok(next),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -181,6 +181,12 @@ impl PendingRequest {
         self.request_time_unix
     }
 
+    /// Whether `name` (lowercase) is among the signed headers.
+    #[must_use]
+    pub fn is_signed(&self, name: &str) -> bool {
+        self.signed_headers.split(';').any(|h| h == name)
+    }
+
     /// The `X-Amz-Security-Token` header, if any, for the caller to validate
     /// (this crate does not check it, nor whether it was signed).
     #[must_use]

@@ -11,7 +11,10 @@ use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 use kms_core::tag::Tag;
 
-use crate::{AccessKeyRecord, AliasRecord, MaterialRecord, Store, StoreError};
+use crate::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
+    SessionRecord, Store, StoreError,
+};
 
 fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
     KeyRecord {
@@ -48,6 +51,8 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
     tags_upsert_and_limit(store, seed).await;
     policies_and_settings(store, seed).await;
     access_keys(store, seed).await;
+    principals_and_identity_policies(store, seed).await;
+    grants_are_limited_per_key(store, seed).await;
 }
 
 async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
@@ -146,12 +151,104 @@ async fn access_keys(store: &dyn Store, seed: u8) {
     let record = AccessKeyRecord {
         access_key_id: format!("AKIACONFORMANCE{seed:05}"),
         account: AccountId::parse("777777777777").unwrap(),
-        principal_arn: "arn:aws:iam::777777777777:user/admin".into(),
+        principal_arn: format!("arn:aws:iam::777777777777:user/admin{seed}"),
         wrapped_secret: vec![9; 40],
         created: Timestamp::from_unix_millis(1),
+        session: None,
     };
     store.create_access_key(&record).await.unwrap();
     assert!(matches!(store.create_access_key(&record).await, Err(StoreError::AlreadyExists)));
-    assert_eq!(store.access_key(&record.access_key_id).await.unwrap(), Some(record));
+    assert_eq!(store.access_key(&record.access_key_id).await.unwrap(), Some(record.clone()));
     assert!(store.access_key("AKIANOSUCHKEY0000000").await.unwrap().is_none());
+    let temporary = AccessKeyRecord {
+        access_key_id: format!("ASIACONFORMANCE{seed:05}"),
+        session: Some(SessionRecord {
+            session_name: "job-1".into(),
+            token_digest: vec![7; 32],
+            expires: Timestamp::from_unix_millis(3_600_000),
+        }),
+        ..record.clone()
+    };
+    store.create_access_key(&temporary).await.unwrap();
+    assert_eq!(store.access_key(&temporary.access_key_id).await.unwrap(), Some(temporary.clone()));
+    assert_eq!(store.access_keys_of(&record.principal_arn).await.unwrap().len(), 2);
+    assert!(store.delete_access_key(&temporary.access_key_id).await.unwrap());
+    assert!(!store.delete_access_key(&temporary.access_key_id).await.unwrap());
+}
+
+async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
+    let account = AccountId::parse(&format!("8888888888{seed:02}")).unwrap();
+    let user = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/alice"),
+        account: account.clone(),
+        kind: PrincipalType::User,
+        name: "alice".into(),
+        principal_id: format!("AIDACONFORMANCE{seed:05}"),
+        trust_policy: None,
+        created: Timestamp::from_unix_millis(5),
+    };
+    store.create_principal(&user).await.unwrap();
+    assert!(matches!(store.create_principal(&user).await, Err(StoreError::AlreadyExists)));
+    let role = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:role/deployer"),
+        kind: PrincipalType::Role,
+        name: "deployer".into(),
+        principal_id: format!("AROACONFORMANCE{seed:05}"),
+        trust_policy: Some("{}".into()),
+        ..user.clone()
+    };
+    store.create_principal(&role).await.unwrap();
+    assert_eq!(store.principal(&role.arn).await.unwrap(), Some(role.clone()));
+    assert_eq!(store.list_principals(&account).await.unwrap().len(), 2);
+    let policy =
+        IdentityPolicyRecord { principal_arn: user.arn.clone(), name: "p".into(), document: "{\"a\":1}".into() };
+    store.put_identity_policy(&policy).await.unwrap();
+    let replaced = IdentityPolicyRecord { document: "{\"a\":2}".into(), ..policy.clone() };
+    store.put_identity_policy(&replaced).await.unwrap();
+    assert_eq!(store.identity_policies(&user.arn).await.unwrap(), vec![replaced]);
+    let orphan = IdentityPolicyRecord { principal_arn: "arn:aws:iam::000000000000:user/none".into(), ..policy.clone() };
+    assert!(matches!(store.put_identity_policy(&orphan).await, Err(StoreError::NotFound)));
+    let key = AccessKeyRecord {
+        access_key_id: format!("AKIAALICE{seed:011}"),
+        account: account.clone(),
+        principal_arn: user.arn.clone(),
+        wrapped_secret: vec![1],
+        created: Timestamp::from_unix_millis(1),
+        session: None,
+    };
+    store.create_access_key(&key).await.unwrap();
+    assert!(store.delete_principal(&user.arn).await.unwrap());
+    assert!(store.access_key(&key.access_key_id).await.unwrap().is_none(), "keys go with their principal");
+    assert!(store.identity_policies(&user.arn).await.unwrap().is_empty());
+    assert!(!store.delete_principal(&user.arn).await.unwrap());
+}
+
+async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
+    let k = key(seed, 60, "999999999999");
+    store.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    let grant = |n: u8| GrantRecord {
+        grant_id: format!("{seed:02x}{n:02x}{}", "0".repeat(60)),
+        key_id: k.key_id,
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: None,
+        grantee_principal: "arn:aws:iam::999999999999:role/app".into(),
+        retiring_principal: Some(format!("arn:aws:iam::999999999999:role/ops{seed}")),
+        operations: vec!["Decrypt".into()],
+        context_equals: None,
+        context_subset: Some([("tenant".to_owned(), "a".to_owned())].into_iter().collect()),
+        issuing_principal: "arn:aws:iam::999999999999:root".into(),
+        created: Timestamp::from_unix_millis(9),
+    };
+    store.create_grant(&grant(1), 2).await.unwrap();
+    store.create_grant(&grant(2), 2).await.unwrap();
+    assert!(matches!(store.create_grant(&grant(3), 2).await, Err(StoreError::LimitExceeded(2))));
+    assert_eq!(store.grants(k.key_id).await.unwrap(), vec![grant(1), grant(2)]);
+    assert_eq!(store.grant(&grant(2).grant_id).await.unwrap(), Some(grant(2)));
+    let ops = format!("arn:aws:iam::999999999999:role/ops{seed}");
+    let retirable = store.grants_for_retiring(&k.account, &ops).await.unwrap();
+    assert_eq!(retirable.len(), 2);
+    assert!(store.delete_grant(&grant(1).grant_id).await.unwrap());
+    assert!(!store.delete_grant(&grant(1).grant_id).await.unwrap());
+    store.create_grant(&grant(3), 2).await.unwrap();
 }

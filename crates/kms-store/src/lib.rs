@@ -15,7 +15,10 @@ use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 
-pub use records::{AccessKeyRecord, AliasRecord, MaterialRecord};
+pub use records::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
+    SessionRecord,
+};
 pub use sqlite::SqliteStore;
 
 /// Store failures, each a distinct case the service decides how to answer.
@@ -117,4 +120,35 @@ pub trait Store: Send + Sync + 'static {
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     /// Creates an access key; [`StoreError::AlreadyExists`] if the id is taken.
     async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
+    /// Deletes an access key; returns whether it existed.
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool>;
+    /// The access keys of a principal.
+    async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>>;
+
+    /// Creates a principal; [`StoreError::AlreadyExists`] if its ARN or name is taken.
+    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()>;
+    /// Reads a principal by ARN.
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
+    /// The principals of an account.
+    async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>>;
+    /// Deletes a principal with its access keys and identity policies; returns whether it existed.
+    async fn delete_principal(&self, arn: &str) -> StoreResult<bool>;
+
+    /// Adds or replaces an identity policy; [`StoreError::NotFound`] if the principal is unknown.
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()>;
+    /// Removes an identity policy; returns whether it existed.
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool>;
+    /// A principal's identity policies.
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>>;
+
+    /// Creates a grant unless its key already has `max_per_key` ([`StoreError::LimitExceeded`]).
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()>;
+    /// A key's grants.
+    async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>>;
+    /// A grant by id.
+    async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Grants in `account` whose retiring principal is `principal`.
+    async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>>;
+    /// Deletes a grant; returns whether it existed.
+    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool>;
 }

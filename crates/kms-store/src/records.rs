@@ -40,10 +40,114 @@ pub struct AccessKeyRecord {
     pub access_key_id: String,
     /// The account of the principal.
     pub account: AccountId,
-    /// The principal's ARN.
+    /// The principal's ARN (for temporary credentials, the role's ARN).
     pub principal_arn: String,
     /// The secret access key, wrapped by the root key with AAD = the access key id.
     pub wrapped_secret: Vec<u8>,
     /// When it was issued.
+    pub created: Timestamp,
+    /// For temporary credentials from AssumeRole: the session.
+    pub session: Option<SessionRecord>,
+}
+
+/// The session behind temporary credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session name given to AssumeRole.
+    pub session_name: String,
+    /// SHA-256 of the session token (the token itself is never stored).
+    pub token_digest: Vec<u8>,
+    /// When the credentials stop working.
+    pub expires: Timestamp,
+}
+
+/// What kind of principal a record describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalType {
+    /// An IAM-style user.
+    User,
+    /// A role, assumed through AssumeRole.
+    Role,
+    /// A service principal such as `logs.us-east-1.amazonaws.com`.
+    Service,
+}
+
+impl PrincipalType {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Role => "role",
+            Self::Service => "service",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "role" => Some(Self::Role),
+            "service" => Some(Self::Service),
+            _ => None,
+        }
+    }
+}
+
+/// A principal that ferrokms knows: user, role or service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    /// `arn:aws:iam::<acct>:user/<name>`, `…:role/<name>`, or the service name.
+    pub arn: String,
+    /// The owning account.
+    pub account: AccountId,
+    /// User, role or service.
+    pub kind: PrincipalType,
+    /// The user, role or service name.
+    pub name: String,
+    /// The unique id (`AIDA…` for users, `AROA…` for roles).
+    pub principal_id: String,
+    /// A role's trust policy (who may assume it).
+    pub trust_policy: Option<String>,
+    /// When it was created.
+    pub created: Timestamp,
+}
+
+/// An inline identity policy attached to a user or role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityPolicyRecord {
+    /// The principal it is attached to.
+    pub principal_arn: String,
+    /// The policy's name.
+    pub name: String,
+    /// The policy document.
+    pub document: String,
+}
+
+/// A grant: permission for a grantee principal to use a key for some operations.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GrantRecord {
+    /// The grant id (64 hex digits).
+    pub grant_id: String,
+    /// The key.
+    pub key_id: KeyId,
+    /// The key's account (grants live with the key).
+    pub account: AccountId,
+    /// The key's region.
+    pub region: Region,
+    /// The optional idempotency name.
+    pub name: Option<String>,
+    /// Who may use the grant.
+    pub grantee_principal: String,
+    /// Who may retire it, besides the grantee where AWS allows.
+    pub retiring_principal: Option<String>,
+    /// The operations it allows (`Encrypt`, `Decrypt`, …).
+    pub operations: Vec<String>,
+    /// Encryption context the request must equal.
+    pub context_equals: Option<std::collections::BTreeMap<String, String>>,
+    /// Encryption context the request must include.
+    pub context_subset: Option<std::collections::BTreeMap<String, String>>,
+    /// The principal that created the grant.
+    pub issuing_principal: String,
+    /// When it was created.
     pub created: Timestamp,
 }

@@ -15,10 +15,14 @@ use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{AccessKeyRecord, AliasRecord, MaterialRecord, Store, StoreError, StoreResult};
+use crate::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
+    SessionRecord, Store, StoreError, StoreResult,
+};
 
 /// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE keys (
     key_id   TEXT PRIMARY KEY,
@@ -62,7 +66,36 @@ CREATE TABLE access_keys (
     wrapped_secret BLOB NOT NULL,
     created        INTEGER NOT NULL
 );
-"];
+",
+    r"
+CREATE TABLE principals (
+    arn          TEXT PRIMARY KEY,
+    account      TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    trust_policy TEXT,
+    created      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX principals_by_name ON principals (account, kind, name);
+CREATE TABLE identity_policies (
+    principal_arn TEXT NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    document      TEXT NOT NULL,
+    PRIMARY KEY (principal_arn, name)
+);
+ALTER TABLE access_keys ADD COLUMN session_name TEXT;
+ALTER TABLE access_keys ADD COLUMN token_digest BLOB;
+ALTER TABLE access_keys ADD COLUMN expires INTEGER;
+CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
+CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    key_id   TEXT NOT NULL REFERENCES keys (key_id),
+    record   TEXT NOT NULL
+);
+CREATE INDEX grants_by_key ON grants (key_id);
+",
+];
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -78,8 +111,14 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
                 Self::AlreadyExists
+            }
+            rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                Self::NotFound
             }
             other => backend(other),
         }
@@ -465,31 +504,12 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let row = c
                 .query_row(
-                    "SELECT access_key_id, account, principal_arn, wrapped_secret, created FROM access_keys \
-                     WHERE access_key_id = ?1",
+                    &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?1"),
                     [id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
+                    access_key_row,
                 )
                 .optional()?;
-            row.map(|(access_key_id, account, principal_arn, wrapped_secret, created)| {
-                Ok(AccessKeyRecord {
-                    access_key_id,
-                    account: AccountId::parse(&account)
-                        .map_err(|_| StoreError::Corrupt("access key account".into()))?,
-                    principal_arn,
-                    wrapped_secret,
-                    created: Timestamp::from_unix_millis(created),
-                })
-            })
-            .transpose()
+            row.map(access_key_record).transpose()
         })
         .await
     }
@@ -497,14 +517,54 @@ impl Store for SqliteStore {
     async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
         let r = record.clone();
         self.run(move |c| {
+            let session = r.session.as_ref();
             c.execute(
-                "INSERT INTO access_keys (access_key_id, account, principal_arn, wrapped_secret, created) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     r.access_key_id,
                     r.account.as_str(),
                     r.principal_arn,
                     r.wrapped_secret,
+                    r.created.unix_millis(),
+                    session.map(|s| s.session_name.as_str()),
+                    session.map(|s| s.token_digest.as_slice()),
+                    session.map(|s| s.expires.unix_millis()),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run(move |c| Ok(c.execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])? == 1)).await
+    }
+
+    async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
+        let arn = principal_arn.to_owned();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = ?1 ORDER BY access_key_id"
+            ))?;
+            let rows = stmt.query_map([arn], access_key_row)?.collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(access_key_record).collect()
+        })
+        .await
+    }
+
+    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
+        let r = record.clone();
+        self.run(move |c| {
+            c.execute(
+                &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    r.arn,
+                    r.account.as_str(),
+                    r.kind.as_str(),
+                    r.name,
+                    r.principal_id,
+                    r.trust_policy,
                     r.created.unix_millis()
                 ],
             )?;
@@ -512,4 +572,188 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
+        let arn = arn.to_owned();
+        self.run(move |c| {
+            c.query_row(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE arn = ?1"), [arn], principal_row)
+                .optional()?
+                .map(principal_record)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
+        let account = account.to_string();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE account = ?1 ORDER BY kind, name"
+            ))?;
+            let rows = stmt.query_map([account], principal_row)?.collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(principal_record).collect()
+        })
+        .await
+    }
+
+    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
+        let arn = arn.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM access_keys WHERE principal_arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1", [&arn])?;
+            let n = tx.execute("DELETE FROM principals WHERE arn = ?1", [&arn])?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
+        let r = record.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO identity_policies (principal_arn, name, document) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
+                params![r.principal_arn, r.name, r.document],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+        let (arn, name) = (principal_arn.to_owned(), name.to_owned());
+        self.run(move |c| {
+            Ok(c.execute("DELETE FROM identity_policies WHERE principal_arn = ?1 AND name = ?2", [arn, name])? == 1)
+        })
+        .await
+    }
+
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
+        let arn = principal_arn.to_owned();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT principal_arn, name, document FROM identity_policies WHERE principal_arn = ?1 ORDER BY name",
+            )?;
+            let rows = stmt
+                .query_map([arn], |r| {
+                    Ok(IdentityPolicyRecord { principal_arn: r.get(0)?, name: r.get(1)?, document: r.get(2)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+        let g = grant.clone();
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let key = g.key_id.to_string();
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM grants WHERE key_id = ?1", [&key], |r| r.get(0))?;
+            if usize::try_from(count).map_err(backend)? >= max_per_key {
+                return Err(StoreError::LimitExceeded(max_per_key));
+            }
+            let record = serde_json::to_string(&g).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO grants (grant_id, key_id, record) VALUES (?1, ?2, ?3)",
+                params![g.grant_id, key, record],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT record FROM grants WHERE key_id = ?1 ORDER BY grant_id")?;
+            let rows =
+                stmt.query_map([key_id.to_string()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            rows.iter().map(|t| decode_grant(t)).collect()
+        })
+        .await
+    }
+
+    async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        let id = grant_id.to_owned();
+        self.run(move |c| {
+            let text: Option<String> =
+                c.query_row("SELECT record FROM grants WHERE grant_id = ?1", [id], |r| r.get(0)).optional()?;
+            text.as_deref().map(decode_grant).transpose()
+        })
+        .await
+    }
+
+    async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>> {
+        let (account, principal) = (account.clone(), principal.to_owned());
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT record FROM grants ORDER BY grant_id")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let all = rows.iter().map(|t| decode_grant(t)).collect::<StoreResult<Vec<_>>>()?;
+            Ok(all
+                .into_iter()
+                .filter(|g| g.account == account && g.retiring_principal.as_deref() == Some(principal.as_str()))
+                .collect())
+        })
+        .await
+    }
+
+    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
+        let id = grant_id.to_owned();
+        self.run(move |c| Ok(c.execute("DELETE FROM grants WHERE grant_id = ?1", [id])? == 1)).await
+    }
+}
+
+fn decode_grant(text: &str) -> StoreResult<GrantRecord> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("grant record: {e}")))
+}
+
+const ACCESS_KEY_COLUMNS: &str =
+    "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires";
+
+type AccessKeyRow = (String, String, String, Vec<u8>, i64, Option<String>, Option<Vec<u8>>, Option<i64>);
+
+fn access_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+}
+
+fn access_key_record(row: AccessKeyRow) -> StoreResult<AccessKeyRecord> {
+    let (access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires) = row;
+    let session = match (session_name, token_digest, expires) {
+        (Some(session_name), Some(token_digest), Some(expires)) => {
+            Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
+        }
+        _ => None,
+    };
+    Ok(AccessKeyRecord {
+        access_key_id,
+        account: AccountId::parse(&account).map_err(|_| StoreError::Corrupt("access key account".into()))?,
+        principal_arn,
+        wrapped_secret,
+        created: Timestamp::from_unix_millis(created),
+        session,
+    })
+}
+
+const PRINCIPAL_COLUMNS: &str = "arn, account, kind, name, principal_id, trust_policy, created";
+
+type PrincipalRow = (String, String, String, String, String, Option<String>, i64);
+
+fn principal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrincipalRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn principal_record(row: PrincipalRow) -> StoreResult<PrincipalRecord> {
+    let (arn, account, kind, name, principal_id, trust_policy, created) = row;
+    Ok(PrincipalRecord {
+        arn,
+        account: AccountId::parse(&account).map_err(|_| StoreError::Corrupt("principal account".into()))?,
+        kind: PrincipalType::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind {kind}")))?,
+        name,
+        principal_id,
+        trust_policy,
+        created: Timestamp::from_unix_millis(created),
+    })
 }

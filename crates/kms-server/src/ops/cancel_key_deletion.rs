@@ -3,6 +3,7 @@
 use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 
 use super::validate::managed_key;
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -11,7 +12,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:CancelKeyDeletion").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:CancelKeyDeletion", RequestKeys::none()).await?;
     let next = svc.update_key(key.record.key_id, |k| k.cancel_deletion()).await?;
     Ok(KeyIdResponse { key_id: next.arn().to_string() })
 }

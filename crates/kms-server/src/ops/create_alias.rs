@@ -6,29 +6,31 @@ use kms_core::ids::AliasArn;
 use kms_store::{AliasRecord, StoreError};
 
 use super::validate::{alias_name, managed_key};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
-    let target = managed_key(svc, ctx, req.target_key_id, "kms:CreateAlias").await?;
+    let alias_arn =
+        AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name: name.clone() };
+    svc.authorize_iam(ctx, "kms:CreateAlias", &alias_arn.to_string(), RequestKeys::none()).await?;
+    let target = managed_key(svc, ctx, req.target_key_id, "kms:CreateAlias", RequestKeys::none()).await?;
     target.record.ensure_manageable()?;
     let now = svc.clock.now();
     let record = AliasRecord {
-        account: ctx.caller.account.clone(),
+        account: ctx.caller.principal.account.clone(),
         region: ctx.region.clone(),
         name: name.clone(),
         target: target.record.key_id,
         created: now,
         updated: now,
     };
+    svc.cache.invalidate_key(target.record.key_id);
     match svc.store.create_alias(&record).await {
         Ok(()) => Ok(Empty {}),
-        Err(StoreError::AlreadyExists) => {
-            let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
-            Err(KmsError::AlreadyExists(arn).into())
-        }
+        Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(alias_arn).into()),
         Err(e) => Err(e.into()),
     }
 }

@@ -11,6 +11,7 @@ use kms_core::validation::{Constraint, Violation, Violations};
 use kms_crypto::{KeyMaterial, random_array};
 
 use super::validate::{length, violation};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -33,13 +34,25 @@ pub(super) async fn handle(
     kind.ensure_supported()?;
     let policy = match req.policy {
         Some(text) => policy_document(&text)?,
-        None => KeyPolicy::default_for(&ctx.caller.account),
+        None => KeyPolicy::default_for(&ctx.caller.principal.account),
     };
     let tags = tags(req.tags.unwrap_or_default())?;
+    let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+    let mut request = RequestKeys::none()
+        .with("kms:KeySpec", kind.key_spec.as_str())
+        .with("kms:KeyUsage", kind.key_usage.as_str())
+        .with("kms:KeyOrigin", kind.origin.as_str())
+        .with("kms:MultiRegion", "false")
+        .with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string())
+        .with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
+    for t in &tags {
+        request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());
+    }
+    svc.authorize_iam(ctx, "kms:CreateKey", "*", request).await?;
 
     let record = KeyRecord {
         key_id: KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
-        account: ctx.caller.account.clone(),
+        account: ctx.caller.principal.account.clone(),
         region: ctx.region.clone(),
         created: svc.clock.now(),
         description,
@@ -53,11 +66,14 @@ pub(super) async fn handle(
         current_material: MaterialId::from_bytes(random_array(svc.rng.as_ref())),
         revision: 0,
     };
+    if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
+        return Err(KmsError::PolicyLockout.into());
+    }
     let material = KeyMaterial::generate(svc.rng.as_ref());
     let wrapped = svc.wrap_material(&record, &material)?;
     svc.store.create_key(&record, &wrapped, policy.as_str(), &tags).await?;
     let metadata = KeyMetadata::from(&record);
-    svc.cache_new_key(record, material)?;
+    svc.cache_new_key(record, material, policy)?;
     Ok(KeyMetadataResponse { key_metadata: metadata })
 }
 

@@ -8,12 +8,14 @@ use kms_api::dto::{DecryptRequest, DecryptResponse};
 use kms_core::KmsError;
 use kms_core::blob;
 use kms_core::context::EncryptionContext;
-use kms_core::error::AccessDenied;
 use kms_core::ids::MaterialId;
 use kms_core::key::EncryptionAlgorithm;
 use kms_crypto::SecretBytes;
 
-use super::validate::{MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, required, usable_key};
+use super::validate::{
+    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, no_recipient, required, usable_key,
+};
+use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -26,6 +28,7 @@ pub(super) async fn handle(
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;
+    no_recipient(req.recipient.as_ref())?;
     let source = Source { field: "keyId", key_id: req.key_id, algorithm };
     let opened =
         open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
@@ -64,9 +67,14 @@ pub(super) async fn open(
 ) -> Result<Opened, ServiceError> {
     blob_length(blob_field, ciphertext.0.len(), 1, MAX_CIPHERTEXT)?;
     let decoded = blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
+    let request = || {
+        RequestKeys::none()
+            .encryption_context(encryption_context)
+            .with("kms:EncryptionAlgorithm", source.algorithm.as_str())
+    };
     let key = match source.key_id {
         Some(raw) => {
-            let named = usable_key(svc, ctx, source.field, Some(raw), action).await?;
+            let named = usable_key(svc, ctx, source.field, Some(raw), action, request()).await?;
             if named.record.key_id != decoded.header.key_id {
                 return Err(KmsError::IncorrectKey.into());
             }
@@ -79,14 +87,7 @@ pub(super) async fn open(
             if key.record.region != ctx.region {
                 return Err(KmsError::InvalidCiphertext.into());
             }
-            if key.record.account != ctx.caller.account {
-                return Err(KmsError::AccessDenied(AccessDenied {
-                    principal: ctx.caller.principal_arn.clone(),
-                    action: action.to_owned(),
-                    resource: key.record.arn().to_string(),
-                })
-                .into());
-            }
+            svc.authorize(ctx, &key, action, request()).await?;
             key
         }
     };

@@ -6,14 +6,26 @@ use kms_core::error::NotFound;
 use kms_core::ids::AliasArn;
 
 use super::validate::alias_name;
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
-    let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
-    let existed = svc.store.delete_alias(&arn.account, &arn.region, &arn.name).await?;
-    svc.cache.forget_alias(&arn.account, &arn.region, &arn.name);
+    let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
+    svc.authorize_iam(ctx, "kms:DeleteAlias", &arn.to_string(), RequestKeys::none()).await?;
+    let current = svc.store.alias(&arn.account, &arn.region, &arn.name).await?;
+    if let Some(key) = match &current {
+        Some(alias) => svc.load_key(alias.target).await?,
+        None => None,
+    } {
+        svc.authorize(ctx, &key, "kms:DeleteAlias", RequestKeys::none()).await?;
+    }
+    svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
+    if let Some(alias) = &current {
+        svc.cache.invalidate_key(alias.target);
+    }
+    let existed = current.is_some() && svc.store.delete_alias(&arn.account, &arn.region, &arn.name).await?;
     if existed { Ok(Empty {}) } else { Err(KmsError::NotFound(NotFound::Alias(arn)).into()) }
 }

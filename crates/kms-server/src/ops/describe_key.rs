@@ -3,6 +3,7 @@
 use kms_api::dto::{KeyIdRequest, KeyMetadata, KeyMetadataResponse};
 
 use super::validate::{grant_tokens, usable_key};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -12,6 +13,6 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<KeyMetadataResponse, ServiceError> {
     grant_tokens(req.grant_tokens.as_ref())?;
-    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:DescribeKey").await?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:DescribeKey", RequestKeys::none()).await?;
     Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
 }

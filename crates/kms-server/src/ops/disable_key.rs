@@ -4,11 +4,12 @@
 use kms_api::dto::{Empty, KeyIdRequest};
 
 use super::validate::managed_key;
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKey").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKey", RequestKeys::none()).await?;
     svc.update_key(key.record.key_id, |k| k.disable()).await?;
     Ok(Empty {})
 }

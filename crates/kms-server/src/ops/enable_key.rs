@@ -3,11 +3,12 @@
 use kms_api::dto::{Empty, KeyIdRequest};
 
 use super::validate::managed_key;
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:EnableKey").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:EnableKey", RequestKeys::none()).await?;
     svc.update_key(key.record.key_id, |k| k.enable()).await?;
     Ok(Empty {})
 }

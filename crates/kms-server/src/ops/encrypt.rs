@@ -5,6 +5,7 @@ use kms_api::dto::{EncryptRequest, EncryptResponse};
 use kms_core::context::EncryptionContext;
 
 use super::validate::{MAX_PLAINTEXT, algorithm, blob_length, context, dry_run, grant_tokens, required, usable_key};
+use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -19,7 +20,9 @@ pub(super) async fn handle(
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;
     let encryption_context = context(req.encryption_context);
-    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:Encrypt").await?;
+    let request =
+        RequestKeys::none().encryption_context(&encryption_context).with("kms:EncryptionAlgorithm", algorithm.as_str());
+    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:Encrypt", request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_encryption_algorithm("Encrypt", algorithm)?;
     dry_run(req.dry_run)?;

@@ -9,7 +9,8 @@ use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
 use zeroize::Zeroizing;
 
 use super::encrypt::seal;
-use super::validate::{context, dry_run, grant_tokens, number_of_bytes, usable_key, violation};
+use super::validate::{context, dry_run, grant_tokens, no_recipient, number_of_bytes, usable_key, violation};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -42,8 +43,10 @@ async fn generate(
         _ => return Err(KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes).into()),
     };
     grant_tokens(req.grant_tokens.as_ref())?;
+    no_recipient(req.recipient.as_ref())?;
     let encryption_context = context(req.encryption_context);
-    let key = usable_key(svc, ctx, "keyId", req.key_id, &format!("kms:{operation}")).await?;
+    let request = RequestKeys::none().encryption_context(&encryption_context);
+    let key = usable_key(svc, ctx, "keyId", req.key_id, &format!("kms:{operation}"), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_encryption_algorithm(operation, EncryptionAlgorithm::SymmetricDefault)?;
     dry_run(req.dry_run)?;

@@ -5,6 +5,7 @@ use kms_core::policy::DEFAULT_POLICY_NAME;
 use kms_store::StoreError;
 
 use super::validate::{managed_key, policy_name};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -14,7 +15,7 @@ pub(super) async fn handle(
     req: GetKeyPolicyRequest,
 ) -> Result<GetKeyPolicyResponse, ServiceError> {
     policy_name(req.policy_name)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyPolicy").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyPolicy", RequestKeys::none()).await?;
     let policy = svc.store.policy(key.record.key_id).await?.ok_or(StoreError::NotFound)?;
     Ok(GetKeyPolicyResponse { policy, policy_name: DEFAULT_POLICY_NAME.to_owned() })
 }

@@ -5,6 +5,7 @@ use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
 use super::validate::{key_id_member, limit, marker};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
 
@@ -23,14 +24,24 @@ pub(super) async fn handle(
         Some(raw) => {
             let raw = key_id_member("keyId", Some(raw))?;
             let key = svc
-                .resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, "kms:ListAliases")
+                .resolve(
+                    ctx,
+                    &raw,
+                    AcceptedReferences::KeysOnly,
+                    AccountScope::OwnAccount,
+                    "kms:ListAliases",
+                    RequestKeys::none(),
+                )
                 .await?;
             Some(key.record.key_id)
         }
-        None => None,
+        None => {
+            svc.authorize_iam(ctx, "kms:ListAliases", "*", RequestKeys::none()).await?;
+            None
+        }
     };
     let mut records =
-        svc.store.list_aliases(&ctx.caller.account, &ctx.region, target, after.as_ref(), limit + 1).await?;
+        svc.store.list_aliases(&ctx.caller.principal.account, &ctx.region, target, after.as_ref(), limit + 1).await?;
     let truncated = records.len() > limit;
     records.truncate(limit);
     let next_marker = if truncated { records.last().map(|r| r.name.to_string()) } else { None };

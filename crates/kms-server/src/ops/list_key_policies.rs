@@ -4,6 +4,7 @@ use kms_api::dto::{ListKeyPoliciesResponse, ListRequest};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
 use super::validate::{limit, managed_key, marker};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -14,7 +15,7 @@ pub(super) async fn handle(
 ) -> Result<ListKeyPoliciesResponse, ServiceError> {
     limit(req.limit, 1000, 100)?;
     let after = marker(req.marker)?;
-    managed_key(svc, ctx, req.key_id, "kms:ListKeyPolicies").await?;
+    managed_key(svc, ctx, req.key_id, "kms:ListKeyPolicies", RequestKeys::none()).await?;
     let policy_names =
         if after.as_deref() >= Some(DEFAULT_POLICY_NAME) { vec![] } else { vec![DEFAULT_POLICY_NAME.to_owned()] };
     Ok(ListKeyPoliciesResponse { policy_names, next_marker: None, truncated: false })

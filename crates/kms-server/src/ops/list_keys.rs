@@ -5,6 +5,7 @@ use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
 use super::validate::{limit, marker};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -16,7 +17,8 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
-    let mut ids = svc.store.list_keys(&ctx.caller.account, &ctx.region, after, limit + 1).await?;
+    svc.authorize_iam(ctx, "kms:ListKeys", "*", RequestKeys::none()).await?;
+    let mut ids = svc.store.list_keys(&ctx.caller.principal.account, &ctx.region, after, limit + 1).await?;
     let truncated = ids.len() > limit;
     ids.truncate(limit);
     let next_marker = if truncated { ids.last().map(ToString::to_string) } else { None };

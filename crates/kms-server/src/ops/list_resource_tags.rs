@@ -3,6 +3,7 @@
 use kms_api::dto::{ListRequest, ListResourceTagsResponse, TagOut};
 
 use super::validate::{limit, managed_key, marker};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -14,7 +15,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 50, 50)?;
     // Our marker is the last tag key of the previous page; tags are listed in key order.
     let after = marker(req.marker)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:ListResourceTags").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:ListResourceTags", RequestKeys::none()).await?;
     let all = svc.store.tags(key.record.key_id).await?;
     let mut page: Vec<_> =
         all.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.key.as_str() > a)).take(limit + 1).collect();

@@ -5,6 +5,7 @@
 
 mod cancel_key_deletion;
 mod create_alias;
+mod create_grant;
 mod create_key;
 mod decrypt;
 mod delete_alias;
@@ -15,12 +16,17 @@ mod encrypt;
 mod generate_data_key;
 mod generate_random;
 mod get_key_policy;
+mod grants;
 mod list_aliases;
+mod list_grants;
 mod list_key_policies;
 mod list_keys;
 mod list_resource_tags;
+mod list_retirable_grants;
 mod put_key_policy;
 mod re_encrypt;
+mod retire_grant;
+mod revoke_grant;
 mod schedule_key_deletion;
 mod tag_resource;
 mod untag_resource;
@@ -76,9 +82,13 @@ pub async fn dispatch(
         Operation::PutKeyPolicy => call!(put_key_policy::handle),
         Operation::GetKeyPolicy => call!(get_key_policy::handle),
         Operation::ListKeyPolicies => call!(list_key_policies::handle),
+        Operation::CreateGrant => call!(create_grant::handle),
+        Operation::ListGrants => call!(list_grants::handle),
+        Operation::ListRetirableGrants => call!(list_retirable_grants::handle),
+        Operation::RetireGrant => call!(retire_grant::handle),
+        Operation::RevokeGrant => call!(revoke_grant::handle),
         Operation::ConnectCustomKeyStore
         | Operation::CreateCustomKeyStore
-        | Operation::CreateGrant
         | Operation::DeleteCustomKeyStore
         | Operation::DeleteImportedKeyMaterial
         | Operation::DeriveSharedSecret
@@ -94,12 +104,8 @@ pub async fn dispatch(
         | Operation::GetParametersForImport
         | Operation::GetPublicKey
         | Operation::ImportKeyMaterial
-        | Operation::ListGrants
         | Operation::ListKeyRotations
-        | Operation::ListRetirableGrants
         | Operation::ReplicateKey
-        | Operation::RetireGrant
-        | Operation::RevokeGrant
         | Operation::RotateKeyOnDemand
         | Operation::Sign
         | Operation::UpdateCustomKeyStore

@@ -4,8 +4,10 @@ use kms_api::dto::{Empty, PutKeyPolicyRequest};
 
 use super::create_key::policy_document;
 use super::validate::{managed_key, policy_name, required};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
+use kms_core::KmsError;
 
 pub(super) async fn handle(
     svc: &Service,
@@ -14,7 +16,13 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     policy_name(req.policy_name)?;
     let policy = policy_document(&required("policy", req.policy)?)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:PutKeyPolicy").await?;
+    let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+    let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());
+    let key = managed_key(svc, ctx, req.key_id, "kms:PutKeyPolicy", request).await?;
+    if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn().to_string(), &key.record.account).await? {
+        return Err(KmsError::PolicyLockout.into());
+    }
+    svc.cache.invalidate_key(key.record.key_id);
     svc.store.put_policy(key.record.key_id, policy.as_str()).await?;
     Ok(Empty {})
 }

@@ -7,6 +7,7 @@ use kms_api::dto::{ReEncryptRequest, ReEncryptResponse};
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
 use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -20,7 +21,12 @@ pub(super) async fn handle(
     let destination_algorithm =
         algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;
-    let destination = usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, "kms:ReEncryptTo").await?;
+    let destination_context = context(req.destination_encryption_context);
+    let request = RequestKeys::none()
+        .encryption_context(&destination_context)
+        .with("kms:EncryptionAlgorithm", destination_algorithm.as_str());
+    let destination =
+        usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, "kms:ReEncryptTo", request).await?;
     let source = Source { field: "sourceKeyId", key_id: req.source_key_id, algorithm: source_algorithm };
     let opened = open(
         svc,
@@ -35,8 +41,7 @@ pub(super) async fn handle(
     destination.record.ensure_usable()?;
     destination.record.ensure_encryption_algorithm("ReEncrypt", destination_algorithm)?;
     dry_run(req.dry_run)?;
-    let sealed =
-        seal(svc, &destination, &context(req.destination_encryption_context), opened.plaintext.expose_secret())?;
+    let sealed = seal(svc, &destination, &destination_context, opened.plaintext.expose_secret())?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Blob(sealed),
         source_key_id: opened.key.record.arn().to_string(),

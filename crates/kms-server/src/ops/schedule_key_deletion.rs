@@ -6,6 +6,7 @@ use kms_core::error::RequestRule;
 use kms_core::key::DELETION_WINDOW_DAYS;
 
 use super::validate::{managed_key, range};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -22,7 +23,7 @@ pub(super) async fn handle(
         return Err(KmsError::InvalidRequest(RequestRule::PendingWindow(days)).into());
     }
     let days = u16::try_from(days).map_err(|_| KmsError::InvalidRequest(RequestRule::PendingWindow(days)))?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:ScheduleKeyDeletion").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:ScheduleKeyDeletion", RequestKeys::none()).await?;
     let now = svc.clock.now();
     let next = svc.update_key(key.record.key_id, |k| k.schedule_deletion(now, days)).await?;
     let deletion_date = next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64();

@@ -8,6 +8,7 @@ use kms_store::StoreError;
 
 use super::create_key::tags;
 use super::validate::{managed_key, required};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -17,8 +18,13 @@ pub(super) async fn handle(
     req: TagResourceRequest,
 ) -> Result<Empty, ServiceError> {
     let tags = tags(required("tags", req.tags)?)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:TagResource").await?;
+    let mut request = RequestKeys::none().with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
+    for t in &tags {
+        request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());
+    }
+    let key = managed_key(svc, ctx, req.key_id, "kms:TagResource", request).await?;
     key.record.ensure_manageable()?;
+    svc.cache.invalidate_key(key.record.key_id);
     match svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY).await {
         Ok(()) => Ok(Empty {}),
         Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::TagsPerKey(n)).into()),

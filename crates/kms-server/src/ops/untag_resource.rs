@@ -5,6 +5,7 @@ use kms_core::KmsError;
 use kms_core::validation::Violations;
 
 use super::validate::{managed_key, required};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -21,8 +22,10 @@ pub(super) async fn handle(
     if !v.is_empty() {
         return Err(KmsError::Validation(v).into());
     }
-    let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource").await?;
+    let request = RequestKeys::none().with_all("aws:TagKeys", keys.clone());
+    let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource", request).await?;
     key.record.ensure_manageable()?;
+    svc.cache.invalidate_key(key.record.key_id);
     svc.store.remove_tags(key.record.key_id, &keys).await?;
     Ok(Empty {})
 }

@@ -7,14 +7,16 @@ use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;
 
 use super::validate::{alias_name, managed_key};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
-    let target = managed_key(svc, ctx, req.target_key_id, "kms:UpdateAlias").await?;
-    let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.account.clone(), name };
+    let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
+    svc.authorize_iam(ctx, "kms:UpdateAlias", &arn.to_string(), RequestKeys::none()).await?;
+    let target = managed_key(svc, ctx, req.target_key_id, "kms:UpdateAlias", RequestKeys::none()).await?;
     let current = svc
         .store
         .alias(&arn.account, &arn.region, &arn.name)
@@ -22,6 +24,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         .ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
     target.record.ensure_manageable()?;
     if let Some(old) = svc.load_key(current.target).await? {
+        svc.authorize(ctx, &old, "kms:UpdateAlias", RequestKeys::none()).await?;
         let same_kind =
             old.record.key_spec == target.record.key_spec && old.record.key_usage == target.record.key_usage;
         if !same_kind {
@@ -29,7 +32,9 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         }
     }
     let record = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
+    svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
+    svc.cache.invalidate_key(current.target);
+    svc.cache.invalidate_key(target.record.key_id);
     svc.store.update_alias(&record).await?;
-    svc.cache.forget_alias(&arn.account, &arn.region, &arn.name);
     Ok(Empty {})
 }

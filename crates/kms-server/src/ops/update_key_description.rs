@@ -3,6 +3,7 @@
 use kms_api::dto::{Empty, UpdateKeyDescriptionRequest};
 
 use super::validate::{length, managed_key, required};
+use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -13,7 +14,7 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     let description = required("description", req.description)?;
     length("description", &description, 0, 8192)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription").await?;
+    let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription", RequestKeys::none()).await?;
     svc.update_key(key.record.key_id, |k| k.describe(description.clone())).await?;
     Ok(Empty {})
 }

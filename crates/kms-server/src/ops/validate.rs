@@ -9,6 +9,7 @@ use kms_core::ids::AcceptedReferences;
 use kms_core::key::EncryptionAlgorithm;
 use kms_core::validation::{Constraint, Violation, Violations};
 
+use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
@@ -102,6 +103,12 @@ pub fn dry_run(value: Option<bool>) -> Result<(), KmsError> {
     if value == Some(true) { Err(KmsError::DryRun) } else { Ok(()) }
 }
 
+/// `Recipient`: refused before any crypto, since AWS would then return only
+/// enclave-encrypted output and never plaintext.
+pub fn no_recipient(value: Option<&serde_json::Value>) -> Result<(), KmsError> {
+    if value.is_some() { Err(KmsError::Unsupported(kms_core::error::Unsupported::Recipient)) } else { Ok(()) }
+}
+
 /// `NumberOfBytes` in 1–1024.
 pub fn number_of_bytes(n: i64) -> Result<usize, KmsError> {
     range("numberOfBytes", n, 1, MAX_NUMBER_OF_BYTES)?;
@@ -114,9 +121,23 @@ pub async fn managed_key(
     ctx: &RequestContext,
     key_id: Option<String>,
     action: &str,
+    request: RequestKeys,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
     let raw = key_id_member("keyId", key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, action).await
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, action, request).await
+}
+
+/// Resolves a key for an operation that takes a key id or key ARN and allows another
+/// account's key by ARN (the grant operations).
+pub async fn managed_key_or_arn(
+    svc: &Service,
+    ctx: &RequestContext,
+    key_id: Option<String>,
+    action: &str,
+    request: RequestKeys,
+) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
+    let raw = key_id_member("keyId", key_id)?;
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::CrossAccount, action, request).await
 }
 
 /// Resolves a key for a cryptographic operation or DescribeKey: any of the four forms, other
@@ -127,9 +148,10 @@ pub async fn usable_key(
     field: &'static str,
     key_id: Option<String>,
     action: &str,
+    request: RequestKeys,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
     let raw = key_id_member(field, key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysAndAliases, AccountScope::CrossAccount, action).await
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysAndAliases, AccountScope::CrossAccount, action, request).await
 }
 
 /// A required `AliasName` member, checked as AWS does (the reserved prefix is the caller's

@@ -100,3 +100,87 @@ pub fn code_of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 ) -> String {
     error_of(result).0
 }
+
+/// Sends a request signed for real with the official `aws-sigv4` signer over a raw socket and
+/// returns (status line, body). `creds` is (access key id, secret, session token).
+pub async fn signed(
+    addr: std::net::SocketAddr,
+    creds: (&str, &str, Option<&str>),
+    service: &str,
+    target: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (String, String) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut builder = http::Request::post(format!("http://{addr}/"))
+        .header("host", addr.to_string())
+        .header("content-type", content_type);
+    if let Some(target) = target {
+        builder = builder.header("x-amz-target", target);
+    }
+    let mut request = builder.body(body.to_vec()).unwrap();
+    let identity: Identity = Credentials::new(creds.0, creds.1, creds.2.map(str::to_owned), None, "signed").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        request.uri().to_string(),
+        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
+        SignableBody::Bytes(request.body()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(&mut request);
+    let mut raw = String::from("POST / HTTP/1.1\r\n");
+    for (name, value) in request.headers() {
+        raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    raw.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+impl TestServer {
+    /// Calls the admin API as the admin and returns the JSON answer (panics on failure).
+    pub async fn admin(&self, operation: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, text) = signed(
+            self.server.local_addr,
+            (&self.admin_id, &self.admin_secret, None),
+            "kms",
+            Some(&format!("FerrokmsAdmin.{operation}")),
+            "application/x-amz-json-1.1",
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert!(status.contains("200"), "{operation}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A user with an access key; returns an SDK client acting as that user.
+    pub async fn user(&self, name: &str) -> (Client, String) {
+        let created = self.admin("CreateUser", serde_json::json!({ "UserName": name })).await;
+        let arn = created["Principal"]["Arn"].as_str().unwrap().to_owned();
+        let key = self.admin("CreateAccessKey", serde_json::json!({ "UserName": name })).await;
+        let id = key["AccessKey"]["AccessKeyId"].as_str().unwrap();
+        let secret = key["AccessKey"]["SecretAccessKey"].as_str().unwrap();
+        (client_for(self.server.local_addr, id, secret, "us-east-1"), arn)
+    }
+}

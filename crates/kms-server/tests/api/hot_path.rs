@@ -12,7 +12,10 @@ use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use kms_server::ops::dispatch;
 use kms_server::{Caller, RequestContext, Service};
-use kms_store::{AccessKeyRecord, AliasRecord, MaterialRecord, SqliteStore, Store, StoreResult};
+use kms_store::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, SqliteStore,
+    Store, StoreResult,
+};
 
 /// A store that counts every call.
 struct Counting {
@@ -114,6 +117,62 @@ impl Store for Counting {
         self.tick();
         self.inner.create_access_key(record).await
     }
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_access_key(id).await
+    }
+    async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.tick();
+        self.inner.access_keys_of(principal_arn).await
+    }
+    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_principal(record).await
+    }
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
+        self.tick();
+        self.inner.principal(arn).await
+    }
+    async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
+        self.tick();
+        self.inner.list_principals(account).await
+    }
+    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_principal(arn).await
+    }
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
+        self.tick();
+        self.inner.put_identity_policy(record).await
+    }
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_identity_policy(principal_arn, name).await
+    }
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
+        self.tick();
+        self.inner.identity_policies(principal_arn).await
+    }
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_grant(grant, max_per_key).await
+    }
+    async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
+        self.tick();
+        self.inner.grants(key_id).await
+    }
+    async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        self.tick();
+        self.inner.grant(grant_id).await
+    }
+    async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>> {
+        self.tick();
+        self.inner.grants_for_retiring(account, principal).await
+    }
+    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_grant(grant_id).await
+    }
 }
 
 async fn call(svc: &Service, ctx: &RequestContext, op: Operation, body: serde_json::Value) -> serde_json::Value {
@@ -144,14 +203,17 @@ async fn warm_keys_cost_no_store_calls() {
     let store =
         Arc::new(Counting { inner: SqliteStore::open(&dir.path().join("db")).unwrap(), calls: AtomicUsize::new(0) });
     let svc = service(store.clone(), dir.path());
+    let account = AccountId::parse("111122223333").unwrap();
     let ctx = RequestContext {
         caller: Caller {
-            account: AccountId::parse("111122223333").unwrap(),
-            principal_arn: "arn:aws:iam::111122223333:root".into(),
+            principal: kms_server::principals::root_principal(&account),
             access_key_id: "AKIATEST".into(),
         },
         region: Region::parse("us-east-1").unwrap(),
         request_id: "r".into(),
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        source_arn: None,
+        source_account: None,
     };
     let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();

@@ -177,12 +177,12 @@ async fn unknown_and_malformed_key_references() {
     assert_eq!(code_of(kms.enable_key().key_id("alias/mgmt").send().await), "NotFoundException");
     assert_eq!(code_of(kms.list_resource_tags().key_id("alias/mgmt").send().await), "NotFoundException");
     kms.enable_key().key_id(&arn).send().await.unwrap();
-    // Another account's key cannot be managed, and cannot be used without a key policy
-    // granting it (none can, until policies are evaluated).
+    // Another account's key cannot be managed; an ARN naming this key under another account
+    // names nothing.
     let foreign = format!("arn:aws:kms:us-east-1:999999999999:key/{id}");
     assert_eq!(code_of(kms.disable_key().key_id(&foreign).send().await), "NotFoundException");
     let (code, _) = error_of(kms.encrypt().key_id(&foreign).plaintext(Blob::new("x")).send().await);
-    assert_eq!(code, "AccessDeniedException");
+    assert_eq!(code, "NotFoundException", "no such key in that account");
     let (code, _) = error_of(kms.describe_key().key_id("x".repeat(2049)).send().await);
     assert_eq!(code, "ValidationException");
 }
@@ -191,15 +191,7 @@ async fn unknown_and_malformed_key_references() {
 async fn unimplemented_operations_say_so() {
     let t = start().await;
     let id = t.create_key().await;
-    let (code, message) = error_of(
-        t.client()
-            .create_grant()
-            .key_id(&id)
-            .grantee_principal("arn:aws:iam::111122223333:role/x")
-            .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
-            .send()
-            .await,
-    );
+    let (code, message) = error_of(t.client().enable_key_rotation().key_id(&id).send().await);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(message.contains("CreateGrant"), "{message}");
+    assert!(message.contains("EnableKeyRotation"), "{message}");
 }

@@ -12,6 +12,7 @@
 
 mod aliases;
 mod auth;
+mod authz;
 mod common;
 mod crypto;
 mod hot_path;

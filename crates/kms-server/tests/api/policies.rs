@@ -18,7 +18,7 @@ async fn default_policy_then_replace_it() {
     assert!(policy.find("\"Version\"") < policy.find("\"Id\""), "AWS's member order");
 
     let custom = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Logs","Effect":"Allow","Principal":{{"Service":"logs.us-east-1.amazonaws.com"}},"Action":["kms:Encrypt*","kms:Decrypt*"],"Resource":"*","Condition":{{"ArnLike":{{"kms:EncryptionContext:aws:logs:arn":"arn:aws:logs:us-east-1:{account}:*"}}}}}}]}}"#
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Admin","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"Logs","Effect":"Allow","Principal":{{"Service":"logs.us-east-1.amazonaws.com"}},"Action":["kms:Encrypt*","kms:Decrypt*"],"Resource":"*","Condition":{{"ArnLike":{{"kms:EncryptionContext:aws:logs:arn":"arn:aws:logs:us-east-1:{account}:*"}}}}}}]}}"#
     );
     kms.put_key_policy().key_id(&id).policy(&custom).send().await.unwrap();
     let got = kms.get_key_policy().key_id(&id).policy_name("default").send().await.unwrap();

@@ -1,60 +1,11 @@
 //! The wire protocol below the SDK: requests the SDK would never send, signed for real with the
 //! official `aws-sigv4` signer and sent over a raw socket.
 
-use std::time::SystemTime;
+use crate::common::{TestServer, signed, start};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-use crate::common::{TestServer, start};
-
-/// Signs `body` for `target` with the admin credentials and returns (status line, body).
 async fn send(t: &TestServer, target: Option<&str>, body: &[u8]) -> (String, String) {
-    let addr = t.server.local_addr;
-    let mut builder = http::Request::post(format!("http://{addr}/"))
-        .header("host", addr.to_string())
-        .header("content-type", "application/x-amz-json-1.1");
-    if let Some(target) = target {
-        builder = builder.header("x-amz-target", target);
-    }
-    let mut request = builder.body(body.to_vec()).unwrap();
-    let identity: Identity = Credentials::new(&t.admin_id, &t.admin_secret, None, None, "wire-test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("kms")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        request.uri().to_string(),
-        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(request.body()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-
-    let mut raw = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    raw.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(raw.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    let (id, secret) = (t.admin_id.clone(), t.admin_secret.clone());
+    signed(t.server.local_addr, (&id, &secret, None), "kms", target, "application/x-amz-json-1.1", body).await
 }
 
 fn error_type(body: &str) -> String {

@@ -1,0 +1,347 @@
+//! The admin API: principals, access keys and identity policies, managed while the server runs.
+//!
+//! AWS JSON 1.1 like KMS, on the same endpoint, with targets `FerrokmsAdmin.<Operation>`, SigV4
+//! signed and authorized by the caller's identity policies (`iam:CreateUser`, …). The
+//! `ferrokms admin` commands speak it.
+
+use kms_api::dto::Empty;
+use kms_api::{ApiError, Exception, decode_request, encode_response};
+use kms_core::KmsError;
+use kms_core::policy::{PolicyDocument, PolicyKind};
+use kms_store::{AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::secret_aad;
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::principals::{new_principal_id, new_secret};
+use crate::service::{RequestContext, Service};
+
+/// The `X-Amz-Target` prefix of admin operations.
+pub const ADMIN_TARGET_PREFIX: &str = "FerrokmsAdmin.";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminRequest {
+    user_name: Option<String>,
+    role_name: Option<String>,
+    service_name: Option<String>,
+    assume_role_policy_document: Option<String>,
+    policy_name: Option<String>,
+    policy_document: Option<String>,
+    access_key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrincipalOut {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    name: String,
+    arn: String,
+    id: String,
+    create_date: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrincipalResponse {
+    principal: PrincipalOut,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListResponse {
+    principals: Vec<PrincipalOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessKeyOut {
+    access_key_id: String,
+    secret_access_key: String,
+    principal_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessKeyResponse {
+    access_key: AccessKeyOut,
+}
+
+fn out(p: &PrincipalRecord) -> PrincipalOut {
+    PrincipalOut {
+        kind: p.kind.as_str(),
+        name: p.name.clone(),
+        arn: if p.kind == PrincipalType::Service { p.name.clone() } else { p.arn.clone() },
+        id: p.principal_id.clone(),
+        create_date: p.created.epoch_seconds_f64(),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ServiceError {
+    ServiceError::Api(ApiError::with_message(Exception::Validation, message))
+}
+
+fn not_found(what: &str) -> ServiceError {
+    ServiceError::Api(ApiError::with_message(Exception::NotFound, format!("{what} does not exist")))
+}
+
+/// Checks an IAM-style user or role name: 1–64 of letters, digits and `+=,.@_-`.
+fn principal_name(field: &str, value: Option<String>) -> Result<String, ServiceError> {
+    let name = value.ok_or_else(|| invalid(format!("{field} is required")))?;
+    let ok = (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok { Ok(name) } else { Err(invalid(format!("{field} must be 1-64 characters of letters, digits and +=,.@_-"))) }
+}
+
+/// Checks a service principal name such as `logs.us-east-1.amazonaws.com`.
+fn service_name(value: Option<String>) -> Result<String, ServiceError> {
+    let name = value.ok_or_else(|| invalid("ServiceName is required"))?;
+    let ok = (3..=128).contains(&name.len())
+        && name.contains('.')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    if ok { Ok(name) } else { Err(invalid("ServiceName must look like logs.us-east-1.amazonaws.com")) }
+}
+
+/// Checks an identity policy or a role's trust policy.
+fn policy_document(value: Option<String>, field: &str, kind: PolicyKind) -> Result<String, ServiceError> {
+    let text = value.ok_or_else(|| invalid(format!("{field} is required")))?;
+    PolicyDocument::parse(&text, kind).map_err(KmsError::MalformedPolicyDocument)?;
+    Ok(text)
+}
+
+impl Service {
+    fn principal_arn(&self, ctx: &RequestContext, kind: PrincipalType, name: &str) -> String {
+        let account = &ctx.caller.principal.account;
+        match kind {
+            PrincipalType::User => format!("arn:aws:iam::{account}:user/{name}"),
+            PrincipalType::Role => format!("arn:aws:iam::{account}:role/{name}"),
+            PrincipalType::Service => format!("arn:aws:iam::{account}:service/{name}"),
+        }
+    }
+
+    async fn create_principal(
+        &self,
+        ctx: &RequestContext,
+        kind: PrincipalType,
+        name: String,
+        trust_policy: Option<String>,
+    ) -> Result<PrincipalRecord, ServiceError> {
+        let arn = self.principal_arn(ctx, kind, &name);
+        let action = match kind {
+            PrincipalType::User => "iam:CreateUser",
+            PrincipalType::Role => "iam:CreateRole",
+            PrincipalType::Service => "iam:CreateServicePrincipal",
+        };
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        let prefix = match kind {
+            PrincipalType::User => "AIDA",
+            PrincipalType::Role => "AROA",
+            PrincipalType::Service => "ASVC",
+        };
+        let record = PrincipalRecord {
+            arn,
+            account: ctx.caller.principal.account.clone(),
+            kind,
+            name,
+            principal_id: new_principal_id(prefix, self.rng.as_ref()),
+            trust_policy,
+            created: self.clock.now(),
+        };
+        match self.store.create_principal(&record).await {
+            Ok(()) => Ok(record),
+            Err(StoreError::AlreadyExists) => Err(ServiceError::Api(ApiError::with_message(
+                Exception::AlreadyExists,
+                format!("{} {} already exists", kind.as_str(), record.name),
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_principal(
+        &self,
+        ctx: &RequestContext,
+        kind: PrincipalType,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        let arn = self.principal_arn(ctx, kind, name);
+        let action = match kind {
+            PrincipalType::User => "iam:DeleteUser",
+            PrincipalType::Role => "iam:DeleteRole",
+            PrincipalType::Service => "iam:DeleteServicePrincipal",
+        };
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        let keys: Vec<String> = self.store.access_keys_of(&arn).await?.into_iter().map(|k| k.access_key_id).collect();
+        if !self.store.delete_principal(&arn).await? {
+            return Err(not_found(&format!("{} {name}", kind.as_str())));
+        }
+        self.auth.forget(&keys);
+        self.identity.forget(&arn);
+        Ok(())
+    }
+
+    async fn put_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: PrincipalType,
+        req: AdminRequest,
+    ) -> Result<(), ServiceError> {
+        let (field, name, action) = match kind {
+            PrincipalType::Role => ("RoleName", req.role_name, "iam:PutRolePolicy"),
+            _ => ("UserName", req.user_name, "iam:PutUserPolicy"),
+        };
+        let name = principal_name(field, name)?;
+        let policy_name = principal_name("PolicyName", req.policy_name)?;
+        let document = policy_document(req.policy_document, "PolicyDocument", PolicyKind::Identity)?;
+        let arn = self.principal_arn(ctx, kind, &name);
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        let record = IdentityPolicyRecord { principal_arn: arn.clone(), name: policy_name, document };
+        match self.store.put_identity_policy(&record).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(not_found(&format!("{} {name}", kind.as_str()))),
+            Err(e) => return Err(e.into()),
+        }
+        self.identity.forget(&arn);
+        Ok(())
+    }
+
+    async fn delete_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: PrincipalType,
+        req: AdminRequest,
+    ) -> Result<(), ServiceError> {
+        let (field, name, action) = match kind {
+            PrincipalType::Role => ("RoleName", req.role_name, "iam:DeleteRolePolicy"),
+            _ => ("UserName", req.user_name, "iam:DeleteUserPolicy"),
+        };
+        let name = principal_name(field, name)?;
+        let policy_name = principal_name("PolicyName", req.policy_name)?;
+        let arn = self.principal_arn(ctx, kind, &name);
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        if !self.store.delete_identity_policy(&arn, &policy_name).await? {
+            return Err(not_found(&format!("policy {policy_name} of {name}")));
+        }
+        self.identity.forget(&arn);
+        Ok(())
+    }
+
+    async fn create_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: AdminRequest,
+    ) -> Result<AccessKeyResponse, ServiceError> {
+        let (kind, name) = match (req.user_name, req.service_name) {
+            (Some(user), None) => (PrincipalType::User, principal_name("UserName", Some(user))?),
+            (None, Some(service)) => (PrincipalType::Service, service_name(Some(service))?),
+            _ => return Err(invalid("give exactly one of UserName and ServiceName")),
+        };
+        let arn = self.principal_arn(ctx, kind, &name);
+        self.authorize_iam(ctx, "iam:CreateAccessKey", &arn, RequestKeys::none()).await?;
+        if self.store.principal(&arn).await?.is_none() {
+            return Err(not_found(&format!("{} {name}", kind.as_str())));
+        }
+        let access_key_id = new_principal_id("AKIA", self.rng.as_ref());
+        let secret = new_secret(self.rng.as_ref());
+        let record = AccessKeyRecord {
+            access_key_id: access_key_id.clone(),
+            account: ctx.caller.principal.account.clone(),
+            principal_arn: arn.clone(),
+            wrapped_secret: self.root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
+            created: self.clock.now(),
+            session: None,
+        };
+        self.store.create_access_key(&record).await?;
+        let secret_access_key = String::from_utf8_lossy(secret.expose_secret()).into_owned();
+        Ok(AccessKeyResponse { access_key: AccessKeyOut { access_key_id, secret_access_key, principal_arn: arn } })
+    }
+
+    async fn delete_access_key(&self, ctx: &RequestContext, req: AdminRequest) -> Result<(), ServiceError> {
+        let id = req.access_key_id.ok_or_else(|| invalid("AccessKeyId is required"))?;
+        let record = self.store.access_key(&id).await?.ok_or_else(|| not_found(&format!("access key {id}")))?;
+        if record.account != ctx.caller.principal.account {
+            return Err(not_found(&format!("access key {id}")));
+        }
+        self.authorize_iam(ctx, "iam:DeleteAccessKey", &record.principal_arn, RequestKeys::none()).await?;
+        self.store.delete_access_key(&id).await?;
+        self.auth.forget(&[id]);
+        Ok(())
+    }
+
+    /// Runs an admin operation.
+    ///
+    /// # Errors
+    /// `UnknownOperationException` for an unknown admin operation; validation, not-found,
+    /// already-exists and access-denied errors as the operation finds them.
+    pub async fn admin(&self, ctx: &RequestContext, operation: &str, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        let req: AdminRequest = decode_request(body)?;
+        let principal = |p: PrincipalRecord| encode_response(&PrincipalResponse { principal: out(&p) });
+        Ok(match operation {
+            "CreateUser" => {
+                let name = principal_name("UserName", req.user_name)?;
+                principal(self.create_principal(ctx, PrincipalType::User, name, None).await?)
+            }
+            "CreateRole" => {
+                let name = principal_name("RoleName", req.role_name)?;
+                let trust = policy_document(
+                    req.assume_role_policy_document,
+                    "AssumeRolePolicyDocument",
+                    PolicyKind::RoleTrust,
+                )?;
+                principal(self.create_principal(ctx, PrincipalType::Role, name, Some(trust)).await?)
+            }
+            "CreateServicePrincipal" => {
+                let name = service_name(req.service_name)?;
+                principal(self.create_principal(ctx, PrincipalType::Service, name, None).await?)
+            }
+            "DeleteUser" => {
+                let name = principal_name("UserName", req.user_name)?;
+                self.delete_principal(ctx, PrincipalType::User, &name).await?;
+                encode_response(&Empty {})
+            }
+            "DeleteRole" => {
+                let name = principal_name("RoleName", req.role_name)?;
+                self.delete_principal(ctx, PrincipalType::Role, &name).await?;
+                encode_response(&Empty {})
+            }
+            "DeleteServicePrincipal" => {
+                let name = service_name(req.service_name)?;
+                self.delete_principal(ctx, PrincipalType::Service, &name).await?;
+                encode_response(&Empty {})
+            }
+            "PutUserPolicy" => {
+                self.put_policy(ctx, PrincipalType::User, req).await?;
+                encode_response(&Empty {})
+            }
+            "PutRolePolicy" => {
+                self.put_policy(ctx, PrincipalType::Role, req).await?;
+                encode_response(&Empty {})
+            }
+            "DeleteUserPolicy" => {
+                self.delete_policy(ctx, PrincipalType::User, req).await?;
+                encode_response(&Empty {})
+            }
+            "DeleteRolePolicy" => {
+                self.delete_policy(ctx, PrincipalType::Role, req).await?;
+                encode_response(&Empty {})
+            }
+            "CreateAccessKey" => encode_response(&self.create_access_key(ctx, req).await?),
+            "DeleteAccessKey" => {
+                self.delete_access_key(ctx, req).await?;
+                encode_response(&Empty {})
+            }
+            "ListPrincipals" => {
+                let account = &ctx.caller.principal.account;
+                self.authorize_iam(ctx, "iam:ListPrincipals", "*", RequestKeys::none()).await?;
+                let all = self.store.list_principals(account).await?;
+                encode_response(&ListResponse { principals: all.iter().map(out).collect() })
+            }
+            other => {
+                return Err(ServiceError::Api(ApiError::with_message(
+                    Exception::UnknownOperation,
+                    format!("'{ADMIN_TARGET_PREFIX}{other}' is not an admin operation"),
+                )));
+            }
+        })
+    }
+}

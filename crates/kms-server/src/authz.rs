@@ -1,0 +1,249 @@
+//! Authorization: every request that names a key is checked against the key policy, the
+//! caller's identity policies and the key's grants, with the AWS condition keys of the request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kms_core::KmsError;
+use kms_core::context::EncryptionContext;
+use kms_core::error::AccessDenied;
+use kms_core::policy::{
+    AuthzRequest, ConditionContext, Decision, KeyPolicy, PolicyDocument, PolicyKind, Principal, PrincipalKind, evaluate,
+};
+use kms_store::GrantRecord;
+
+use crate::cache::CachedKey;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+/// The request-specific condition keys an operation contributes (encryption context,
+/// algorithm, grant details…). Global and key-derived keys are added by [`Service::authorize`].
+#[derive(Default)]
+pub struct RequestKeys {
+    pub(crate) context: ConditionContext,
+    pub(crate) encryption_context: Option<EncryptionContext>,
+}
+
+impl RequestKeys {
+    /// No request-specific keys.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `kms:EncryptionContext:<k>` and `kms:EncryptionContextKeys` from a request's context
+    /// (also used to check grant constraints).
+    pub fn encryption_context(mut self, ctx: &EncryptionContext) -> Self {
+        for (k, v) in ctx.pairs() {
+            self.context.insert(format!("kms:EncryptionContext:{k}"), v.clone());
+        }
+        self.context.insert_multi("kms:EncryptionContextKeys", ctx.pairs().keys().cloned().collect::<Vec<String>>());
+        self.encryption_context = Some(ctx.clone());
+        self
+    }
+
+    /// Any other condition key.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.context.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A multi-valued condition key.
+    pub fn with_all(mut self, key: &str, values: Vec<String>) -> Self {
+        self.context.insert_multi(key.to_owned(), values);
+        self
+    }
+}
+
+/// Parsed identity policies per principal ARN, invalidated by the admin operations.
+#[derive(Default)]
+pub struct IdentityPolicyCache(RwLock<HashMap<String, Arc<Vec<PolicyDocument>>>>);
+
+impl IdentityPolicyCache {
+    /// Forgets one principal's policies.
+    pub fn forget(&self, principal_arn: &str) {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(principal_arn);
+    }
+}
+
+/// The ARN whose identity policies apply to a principal (a session uses its role's).
+fn policy_owner(principal: &Principal) -> Option<&str> {
+    match &principal.kind {
+        PrincipalKind::User => Some(&principal.arn),
+        PrincipalKind::AssumedRole { role_arn, .. } => Some(role_arn),
+        PrincipalKind::Root | PrincipalKind::Service { .. } => None,
+    }
+}
+
+/// Whether a grant lets `principal` perform `operation` with `context`.
+fn grant_allows(
+    grant: &GrantRecord,
+    principal: &Principal,
+    operation: &str,
+    context: Option<&EncryptionContext>,
+) -> bool {
+    let grantee_matches = grant.grantee_principal == principal.arn
+        || matches!(&principal.kind, PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal);
+    if !grantee_matches || !grant.operations.iter().any(|o| o == operation) {
+        return false;
+    }
+    let empty = EncryptionContext::empty();
+    let request = context.unwrap_or(&empty).pairs();
+    let equals_ok = grant.context_equals.as_ref().is_none_or(|equals| request == equals);
+    let subset_ok =
+        grant.context_subset.as_ref().is_none_or(|subset| subset.iter().all(|(k, v)| request.get(k) == Some(v)));
+    equals_ok && subset_ok
+}
+
+impl Service {
+    /// The caller's identity policies, parsed (cached until an admin operation changes them).
+    pub(crate) async fn identity_policies(
+        &self,
+        principal: &Principal,
+    ) -> Result<Arc<Vec<PolicyDocument>>, ServiceError> {
+        let Some(owner) = policy_owner(principal) else {
+            return Ok(Arc::new(Vec::new()));
+        };
+        if let Some(hit) = self.identity.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(owner) {
+            return Ok(Arc::clone(hit));
+        }
+        let records = self.store.identity_policies(owner).await?;
+        // Documents were validated when they were attached; one that no longer parses allows
+        // nothing.
+        let docs: Vec<PolicyDocument> = records
+            .iter()
+            .map(|r| {
+                PolicyDocument::parse(&r.document, PolicyKind::Identity).unwrap_or_else(|_| PolicyDocument::empty())
+            })
+            .collect();
+        let docs = Arc::new(docs);
+        self.identity
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(owner.to_owned(), Arc::clone(&docs));
+        Ok(docs)
+    }
+
+    fn global_keys(&self, ctx: &RequestContext, keys: &mut ConditionContext) {
+        let now = self.clock.now();
+        keys.insert("aws:CurrentTime".to_owned(), now.rfc3339());
+        keys.insert("aws:EpochTime".to_owned(), now.unix_seconds().to_string());
+        keys.insert("aws:SourceIp".to_owned(), ctx.source_ip.to_string());
+        keys.insert("aws:SecureTransport".to_owned(), "false".to_owned());
+        keys.insert("kms:CallerAccount".to_owned(), ctx.caller.principal.account.to_string());
+        if let Some(arn) = &ctx.source_arn {
+            keys.insert("aws:SourceArn".to_owned(), arn.clone());
+        }
+        if let Some(account) = &ctx.source_account {
+            keys.insert("aws:SourceAccount".to_owned(), account.clone());
+        }
+    }
+
+    /// Checks that the caller may perform `action` on `key`.
+    ///
+    /// # Errors
+    /// `AccessDeniedException` naming the principal, action, key and the policy that did not
+    /// allow it.
+    pub(crate) async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        key: &CachedKey,
+        action: &str,
+        request: RequestKeys,
+    ) -> Result<(), ServiceError> {
+        let mut keys = request.context;
+        self.global_keys(ctx, &mut keys);
+        keys.insert("kms:KeySpec".to_owned(), key.record.key_spec.as_str().to_owned());
+        keys.insert("kms:KeyUsage".to_owned(), key.record.key_usage.as_str().to_owned());
+        keys.insert("kms:KeyOrigin".to_owned(), key.record.origin.as_str().to_owned());
+        keys.insert_multi("kms:ResourceAliases".to_owned(), key.aliases.clone());
+        for tag in &key.tags {
+            keys.insert(format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
+        }
+        let identity = self.identity_policies(&ctx.caller.principal).await?;
+        let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
+        let operation = action.trim_start_matches("kms:");
+        let grants = key
+            .grants
+            .iter()
+            .any(|g| grant_allows(g, &ctx.caller.principal, operation, request.encryption_context.as_ref()));
+        let resource = key.record.arn().to_string();
+        let req = AuthzRequest {
+            principal: &ctx.caller.principal,
+            action,
+            resource: &resource,
+            resource_account: &key.record.account,
+            context: &keys,
+        };
+        decide(evaluate(&req, key.policy.document(), &identity_refs, grants), ctx, action, resource)
+    }
+
+    /// Checks an action that IAM policies alone govern (CreateKey, ListKeys, GenerateRandom,
+    /// ListAliases, the alias side of alias operations).
+    pub(crate) async fn authorize_iam(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource: &str,
+        request: RequestKeys,
+    ) -> Result<(), ServiceError> {
+        let mut keys = request.context;
+        self.global_keys(ctx, &mut keys);
+        let identity = self.identity_policies(&ctx.caller.principal).await?;
+        let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
+        // An account-wide resource policy that delegates everything to IAM.
+        let delegate = delegate_to_iam(&ctx.caller.principal.account);
+        let req = AuthzRequest {
+            principal: &ctx.caller.principal,
+            action,
+            resource,
+            resource_account: &ctx.caller.principal.account,
+            context: &keys,
+        };
+        decide(evaluate(&req, &delegate, &identity_refs, false), ctx, action, resource.to_owned())
+    }
+
+    /// The policy-lockout safety check: would `policy` still let the caller change the key
+    /// policy later?
+    pub(crate) async fn lockout_safe(
+        &self,
+        ctx: &RequestContext,
+        policy: &KeyPolicy,
+        key_arn: &str,
+        key_account: &kms_core::ids::AccountId,
+    ) -> Result<bool, ServiceError> {
+        let mut keys = ConditionContext::default();
+        self.global_keys(ctx, &mut keys);
+        let identity = self.identity_policies(&ctx.caller.principal).await?;
+        let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
+        let req = AuthzRequest {
+            principal: &ctx.caller.principal,
+            action: "kms:PutKeyPolicy",
+            resource: key_arn,
+            resource_account: key_account,
+            context: &keys,
+        };
+        Ok(matches!(evaluate(&req, policy.document(), &identity_refs, false), Decision::Allow))
+    }
+}
+
+/// A resource policy that hands every decision to the account's IAM policies.
+fn delegate_to_iam(account: &kms_core::ids::AccountId) -> PolicyDocument {
+    let text = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"*","Resource":"*"}}]}}"#
+    );
+    PolicyDocument::parse(&text, PolicyKind::Key).unwrap_or_else(|_| PolicyDocument::empty())
+}
+
+fn decide(decision: Decision, ctx: &RequestContext, action: &str, resource: String) -> Result<(), ServiceError> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::Deny(denial) => Err(KmsError::AccessDenied(Box::new(AccessDenied {
+            principal: ctx.caller.principal.arn.clone(),
+            action: action.to_owned(),
+            resource,
+            reason: denial.reason(action),
+        }))
+        .into()),
+    }
+}

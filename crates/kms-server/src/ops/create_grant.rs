@@ -1,0 +1,77 @@
+//! CreateGrant: lets a grantee principal use a key for some operations, optionally only with a
+//! given encryption context.
+
+use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
+use kms_core::KmsError;
+use kms_core::error::{Limit, RequestRule};
+use kms_store::{GrantRecord, StoreError};
+
+use super::grants::{MAX_GRANTS_PER_KEY, operations, token_for};
+use super::validate::{dry_run, grant_tokens, length, required, usable_key};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: CreateGrantRequest,
+) -> Result<CreateGrantResponse, ServiceError> {
+    let grantee = required("granteePrincipal", req.grantee_principal)?;
+    length("granteePrincipal", &grantee, 1, 256)?;
+    if let Some(r) = &req.retiring_principal {
+        length("retiringPrincipal", r, 1, 256)?;
+    }
+    let ops = operations(required("operations", req.operations)?)?;
+    if let Some(name) = &req.name {
+        length("name", name, 1, 256)?;
+    }
+    let constraints = req.constraints.unwrap_or_default();
+    if constraints.encryption_context_equals.is_some() && constraints.encryption_context_subset.is_some() {
+        return Err(KmsError::InvalidRequest(RequestRule::GrantConstraints).into());
+    }
+    grant_tokens(req.grant_tokens.as_ref())?;
+    let mut request = RequestKeys::none()
+        .with_all("kms:GrantOperations", ops.clone())
+        .with("kms:GranteePrincipal", grantee.clone())
+        .with("kms:GrantIsForAWSResource", "false");
+    if let Some(r) = &req.retiring_principal {
+        request = request.with("kms:RetiringPrincipal", r.clone());
+    }
+    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:CreateGrant", request).await?;
+    key.record.ensure_usable()?;
+    dry_run(req.dry_run)?;
+    let candidate = |grant_id: String| GrantRecord {
+        grant_id,
+        key_id: key.record.key_id,
+        account: key.record.account.clone(),
+        region: key.record.region.clone(),
+        name: req.name.clone(),
+        grantee_principal: grantee.clone(),
+        retiring_principal: req.retiring_principal.clone(),
+        operations: ops.clone(),
+        context_equals: constraints.encryption_context_equals.clone(),
+        context_subset: constraints.encryption_context_subset.clone(),
+        issuing_principal: ctx.caller.principal.arn.clone(),
+        created: svc.clock.now(),
+    };
+    // A retry with the same name and parameters returns the same grant.
+    if req.name.is_some() {
+        for existing in svc.store.grants(key.record.key_id).await? {
+            let same = GrantRecord { created: existing.created, ..candidate(existing.grant_id.clone()) };
+            if same == existing {
+                return Ok(CreateGrantResponse {
+                    grant_token: token_for(&existing.grant_id),
+                    grant_id: existing.grant_id,
+                });
+            }
+        }
+    }
+    let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
+    svc.cache.invalidate_key(key.record.key_id);
+    match svc.store.create_grant(&candidate(grant_id.clone()), MAX_GRANTS_PER_KEY).await {
+        Ok(()) => Ok(CreateGrantResponse { grant_token: token_for(&grant_id), grant_id }),
+        Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::GrantsPerKey(n)).into()),
+        Err(e) => Err(e.into()),
+    }
+}

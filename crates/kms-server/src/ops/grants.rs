@@ -1,0 +1,131 @@
+//! Shared pieces of the grant operations: grant ids and tokens, the wire view of a grant, and
+//! AWS's rules for grant operations.
+
+use kms_api::dto::{GrantConstraints, GrantListEntry};
+use kms_core::KmsError;
+use kms_core::grant_token::GrantToken;
+use kms_core::validation::{Constraint, Violation};
+use kms_store::GrantRecord;
+
+use super::validate::violation;
+
+/// Most grants one key may have (AWS's quota).
+pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+/// Operations a grant on a symmetric encryption key may allow.
+pub const SYMMETRIC_GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+];
+
+/// Every grant operation AWS knows.
+pub const ALL_GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+];
+
+/// The token that names a grant (ours: the grant id and a check digest).
+pub fn token_for(grant_id: &str) -> String {
+    let mut id = [0u8; 32];
+    let _ = hex::decode_to_slice(grant_id, &mut id);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &id);
+    let mut check = [0u8; 16];
+    check.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0u8; 16]));
+    GrantToken { grant_id: id, check }.encode()
+}
+
+/// The grant id a token names.
+///
+/// # Errors
+/// `InvalidGrantTokenException` for a token that is not ours.
+pub fn grant_id_of(token: &str) -> Result<String, KmsError> {
+    let t = GrantToken::parse(token)?;
+    if token_for(&hex::encode(t.grant_id)) != token {
+        return Err(KmsError::InvalidGrantToken);
+    }
+    Ok(hex::encode(t.grant_id))
+}
+
+/// Checks a request's `Operations` against what a symmetric key supports.
+pub fn operations(ops: Vec<String>) -> Result<Vec<String>, KmsError> {
+    if ops.is_empty() {
+        return Err(violation(Violation::without_value("operations", Constraint::NotNull)));
+    }
+    for op in &ops {
+        if !ALL_GRANT_OPERATIONS.contains(&op.as_str()) {
+            return Err(violation(Violation::with_value(
+                "operations",
+                op.clone(),
+                Constraint::Enum(ALL_GRANT_OPERATIONS),
+            )));
+        }
+        if !SYMMETRIC_GRANT_OPERATIONS.contains(&op.as_str()) {
+            return Err(KmsError::InvalidRequest(kms_core::error::RequestRule::GrantOperation(op.clone())));
+        }
+    }
+    let mut ops = ops;
+    ops.sort();
+    ops.dedup();
+    Ok(ops)
+}
+
+/// The wire view of a grant.
+pub fn entry(g: &GrantRecord, key_arn: String) -> GrantListEntry {
+    let constraints = (g.context_equals.is_some() || g.context_subset.is_some()).then(|| GrantConstraints {
+        encryption_context_subset: g.context_subset.clone(),
+        encryption_context_equals: g.context_equals.clone(),
+    });
+    GrantListEntry {
+        key_id: key_arn,
+        grant_id: g.grant_id.clone(),
+        name: g.name.clone(),
+        creation_date: g.created.epoch_seconds_f64(),
+        grantee_principal: g.grantee_principal.clone(),
+        retiring_principal: g.retiring_principal.clone(),
+        issuing_account: format!("arn:aws:iam::{}:root", g.account),
+        operations: g.operations.clone(),
+        constraints,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_forgeries_fail() {
+        let id = "ab".repeat(32);
+        let token = token_for(&id);
+        assert_eq!(grant_id_of(&token).unwrap(), id);
+        let forged = GrantToken { grant_id: [0xab; 32], check: [0; 16] }.encode();
+        assert!(grant_id_of(&forged).is_err());
+        assert!(operations(vec!["Sign".into()]).is_err());
+        assert!(operations(vec!["Nope".into()]).is_err());
+        assert_eq!(operations(vec!["Encrypt".into(), "Decrypt".into(), "Encrypt".into()]).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,34 @@
+//! ListGrants: a key's grants, optionally filtered by grant id or grantee.
+
+use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
+
+use super::grants::entry;
+use super::validate::{limit, managed_key_or_arn, marker};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ListGrantsRequest,
+) -> Result<ListGrantsResponse, ServiceError> {
+    let limit = limit(req.limit, 100, 50)?;
+    let after = marker(req.marker)?;
+    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:ListGrants", RequestKeys::none()).await?;
+    let arn = key.record.arn().to_string();
+    let mut page: Vec<_> = svc
+        .store
+        .grants(key.record.key_id)
+        .await?
+        .into_iter()
+        .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.grant_id))
+        .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee_principal))
+        .filter(|g| after.as_deref().is_none_or(|a| g.grant_id.as_str() > a))
+        .take(limit + 1)
+        .collect();
+    let truncated = page.len() > limit;
+    page.truncate(limit);
+    let next_marker = if truncated { page.last().map(|g| g.grant_id.clone()) } else { None };
+    Ok(ListGrantsResponse { grants: page.iter().map(|g| entry(g, arn.clone())).collect(), next_marker, truncated })
+}

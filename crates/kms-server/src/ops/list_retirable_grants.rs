@@ -1,0 +1,42 @@
+//! ListRetirableGrants: the grants a principal may retire.
+
+use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
+use kms_core::ids::KeyArn;
+
+use super::grants::entry;
+use super::validate::{length, limit, marker, required};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: ListGrantsRequest,
+) -> Result<ListGrantsResponse, ServiceError> {
+    let limit = limit(req.limit, 100, 50)?;
+    let after = marker(req.marker)?;
+    let principal = required("retiringPrincipal", req.retiring_principal)?;
+    length("retiringPrincipal", &principal, 1, 256)?;
+    svc.authorize_iam(ctx, "kms:ListRetirableGrants", "*", RequestKeys::none()).await?;
+    let mut page: Vec<_> = svc
+        .store
+        .grants_for_retiring(&ctx.caller.principal.account, &principal)
+        .await?
+        .into_iter()
+        .filter(|g| g.region == ctx.region)
+        .filter(|g| after.as_deref().is_none_or(|a| g.grant_id.as_str() > a))
+        .take(limit + 1)
+        .collect();
+    let truncated = page.len() > limit;
+    page.truncate(limit);
+    let next_marker = if truncated { page.last().map(|g| g.grant_id.clone()) } else { None };
+    let grants = page
+        .iter()
+        .map(|g| {
+            let arn = KeyArn { region: g.region.clone(), account: g.account.clone(), key_id: g.key_id };
+            entry(g, arn.to_string())
+        })
+        .collect();
+    Ok(ListGrantsResponse { grants, next_marker, truncated })
+}

@@ -1,0 +1,25 @@
+//! RevokeGrant: a key administrator ends a grant.
+
+use kms_api::dto::{Empty, RetireGrantRequest};
+use kms_core::KmsError;
+use kms_core::error::NotFound;
+
+use super::validate::{dry_run, managed_key_or_arn, required};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: RetireGrantRequest,
+) -> Result<Empty, ServiceError> {
+    let grant_id = required("grantId", req.grant_id)?;
+    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:RevokeGrant", RequestKeys::none()).await?;
+    let grant = svc.store.grant(&grant_id).await?.filter(|g| g.key_id == key.record.key_id);
+    let grant = grant.ok_or(KmsError::NotFound(NotFound::Grant(grant_id)))?;
+    dry_run(req.dry_run)?;
+    svc.cache.invalidate_key(grant.key_id);
+    svc.store.delete_grant(&grant.grant_id).await?;
+    Ok(Empty {})
+}
