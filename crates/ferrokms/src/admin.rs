@@ -86,6 +86,8 @@ pub enum AdminCommand {
     DeleteRolePolicy { role: String, policy_name: String },
     /// List the account's principals.
     List,
+    /// Create another account with its own `admin` user and access key (shown once).
+    CreateAccount,
 }
 
 fn document(arg: &str) -> Result<String, String> {
@@ -122,6 +124,7 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
             ("DeleteRolePolicy", json!({ "RoleName": role, "PolicyName": policy_name }))
         }
         AdminCommand::List => ("ListPrincipals", json!({})),
+        AdminCommand::CreateAccount => ("CreateAccount", json!({})),
     })
 }
 

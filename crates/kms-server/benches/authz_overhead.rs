@@ -40,6 +40,7 @@ fn ctx(principal: Principal) -> RequestContext {
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         source_arn: None,
         source_account: None,
+        via_service: None,
     }
 }
 

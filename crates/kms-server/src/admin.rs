@@ -69,6 +69,13 @@ struct AccessKeyResponse {
     access_key: AccessKeyOut,
 }
 
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountResponse {
+    account_id: String,
+    access_key: AccessKeyOut,
+}
+
 fn out(p: &PrincipalRecord) -> PrincipalOut {
     PrincipalOut {
         kind: p.kind.as_str(),
@@ -256,6 +263,30 @@ impl Service {
         Ok(AccessKeyResponse { access_key: AccessKeyOut { access_key_id, secret_access_key, principal_arn: arn } })
     }
 
+    /// A new account with an `admin` user (AdministratorAccess) and an access key for it.
+    async fn create_account(&self, ctx: &RequestContext) -> Result<AccountResponse, ServiceError> {
+        self.authorize_iam(ctx, "organizations:CreateAccount", "*", RequestKeys::none()).await?;
+        let account = crate::bootstrap::new_account_id(self.rng.as_ref());
+        crate::bootstrap::create_admin_principal(self.store.as_ref(), &account, self.clock.as_ref(), self.rng.as_ref())
+            .await
+            .map_err(|e| match e {
+                crate::bootstrap::StartError::Store(s) => ServiceError::Store(s),
+                crate::bootstrap::StartError::RootKey(r) => ServiceError::RootKey(r),
+                other => ServiceError::Store(StoreError::Backend(Box::new(std::io::Error::other(other.to_string())))),
+            })?;
+        let sub = RequestContext {
+            caller: crate::service::Caller {
+                principal: crate::principals::root_principal(&account),
+                access_key_id: ctx.caller.access_key_id.clone(),
+            },
+            ..ctx.clone()
+        };
+        let key = self
+            .create_access_key(&sub, AdminRequest { user_name: Some("admin".into()), ..AdminRequest::default() })
+            .await?;
+        Ok(AccountResponse { account_id: account.to_string(), access_key: key.access_key })
+    }
+
     async fn delete_access_key(&self, ctx: &RequestContext, req: AdminRequest) -> Result<(), ServiceError> {
         let id = req.access_key_id.ok_or_else(|| invalid("AccessKeyId is required"))?;
         let record = self.store.access_key(&id).await?.ok_or_else(|| not_found(&format!("access key {id}")))?;
@@ -326,6 +357,7 @@ impl Service {
                 encode_response(&Empty {})
             }
             "CreateAccessKey" => encode_response(&self.create_access_key(ctx, req).await?),
+            "CreateAccount" => encode_response(&self.create_account(ctx).await?),
             "DeleteAccessKey" => {
                 self.delete_access_key(ctx, req).await?;
                 encode_response(&Empty {})

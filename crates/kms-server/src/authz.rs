@@ -137,6 +137,10 @@ impl Service {
         if let Some(account) = &ctx.source_account {
             keys.insert("aws:SourceAccount".to_owned(), account.clone());
         }
+        if let Some(service) = &ctx.via_service {
+            keys.insert("kms:ViaService".to_owned(), service.clone());
+            keys.insert_multi("aws:CalledVia".to_owned(), vec![service.clone()]);
+        }
     }
 
     /// Checks that the caller may perform `action` on `key`.

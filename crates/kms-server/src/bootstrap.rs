@@ -146,14 +146,25 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     Ok(Prepared { lock, root, store, account, new_admin })
 }
 
+/// A fresh random 12-digit account id (not starting with 0).
+pub(crate) fn new_account_id(rng: &dyn Rng) -> AccountId {
+    let digits: [u8; 12] = random_array(rng);
+    let mut id: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
+    if id.starts_with('0') {
+        id.replace_range(..1, "1");
+    }
+    AccountId::parse(&id).unwrap_or_else(|_| unreachable_account())
+}
+
+// INVARIANT: twelve ASCII digits always parse as an account id.
+#[allow(clippy::panic)]
+fn unreachable_account() -> AccountId {
+    panic!("twelve digits are an account id")
+}
+
 async fn account(store: &dyn Store, rng: &dyn Rng) -> Result<AccountId, StartError> {
     if store.setting(ACCOUNT_SETTING).await?.is_none() {
-        let digits: [u8; 12] = random_array(rng);
-        let mut id: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
-        if id.starts_with('0') {
-            id.replace_range(..1, "1");
-        }
-        store.init_setting(ACCOUNT_SETTING, &id).await?;
+        store.init_setting(ACCOUNT_SETTING, new_account_id(rng).as_str()).await?;
     }
     let stored = store.setting(ACCOUNT_SETTING).await?.unwrap_or_default();
     AccountId::parse(&stored).map_err(|_| StoreError::Corrupt(format!("account id setting '{stored}'")).into())
@@ -194,7 +205,7 @@ async fn admin_credentials(
 }
 
 /// The admin user and its identity policy: everything, like AWS's AdministratorAccess.
-async fn create_admin_principal(
+pub(crate) async fn create_admin_principal(
     store: &dyn Store,
     account: &AccountId,
     clock: &dyn Clock,

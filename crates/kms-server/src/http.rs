@@ -216,15 +216,28 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             }
         };
         let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
-        // A service principal acting for a resource says which (aws:SourceArn/SourceAccount).
-        let acting_for = matches!(caller.principal.kind, kms_core::policy::PrincipalKind::Service { .. });
+        // A service principal acting for a resource says which (aws:SourceArn/SourceAccount),
+        // and may act on a principal's behalf (kms:ViaService).
+        let service = match &caller.principal.kind {
+            kms_core::policy::PrincipalKind::Service { name } => Some(name.clone()),
+            _ => None,
+        };
+        let via = match (&service, header_value(&parts, "x-ferrokms-via-principal")) {
+            (Some(service), Some(arn)) => Some((service.clone(), svc.on_behalf_of(&caller, &arn).await?)),
+            _ => None,
+        };
+        let (caller, via_service) = match via {
+            Some((service, principal)) => (principal, Some(service)),
+            None => (caller, None),
+        };
         let ctx = RequestContext {
             caller,
             region,
             request_id: request_id.clone(),
             source_ip: peer.ip(),
-            source_arn: acting_for.then(|| header_value(&parts, "x-ferrokms-source-arn")).flatten(),
-            source_account: acting_for.then(|| header_value(&parts, "x-ferrokms-source-account")).flatten(),
+            source_arn: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-arn")),
+            source_account: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-account")),
+            via_service,
         };
         match endpoint {
             Endpoint::Sts => svc.sts(&ctx, &body).await,

@@ -42,6 +42,8 @@ pub struct RequestContext {
     pub source_arn: Option<String>,
     /// For a service principal acting for a resource: its account (`aws:SourceAccount`).
     pub source_account: Option<String>,
+    /// When a service calls on a principal's behalf: the service (`kms:ViaService`).
+    pub via_service: Option<String>,
 }
 
 impl RequestContext {
@@ -279,5 +281,39 @@ impl Service {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+}
+
+impl Service {
+    /// The principal a service principal acts for (`x-ferrokms-via-principal`): a user of the
+    /// service principal's own account. The request is then evaluated as that user, with
+    /// `kms:ViaService` naming the service, as AWS does for requests an integrated service makes
+    /// with a caller's forward-access session.
+    ///
+    /// # Errors
+    /// `AccessDeniedException` for a principal that is not a user of the service's account.
+    pub(crate) async fn on_behalf_of(&self, service: &Caller, arn: &str) -> Result<Caller, ServiceError> {
+        let denied = || {
+            ServiceError::Kms(KmsError::AccessDenied(Box::new(kms_core::error::AccessDenied {
+                principal: service.principal.arn.clone(),
+                action: "kms:ViaService".into(),
+                resource: arn.to_owned(),
+                reason: "because a service may act only for a user of its own account".into(),
+            })))
+        };
+        let record = self.store.principal(arn).await?.ok_or_else(denied)?;
+        if record.account != service.principal.account || record.kind != kms_store::PrincipalType::User {
+            return Err(denied());
+        }
+        let key = kms_store::AccessKeyRecord {
+            access_key_id: service.access_key_id.clone(),
+            account: record.account.clone(),
+            principal_arn: record.arn.clone(),
+            wrapped_secret: Vec::new(),
+            created: record.created,
+            session: None,
+        };
+        let principal = crate::principals::principal_of(&key, Some(&record)).ok_or_else(denied)?;
+        Ok(Caller { principal, access_key_id: service.access_key_id.clone() })
     }
 }

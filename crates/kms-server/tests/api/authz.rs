@@ -385,3 +385,141 @@ async fn assumed_role_credentials_work_until_they_expire() {
     let (code, _) = error_of(role.encrypt().key_id(&key).plaintext(Blob::new("late")).send().await);
     assert_eq!(code, "ExpiredTokenException");
 }
+
+/// Cross-account use needs both sides: the key policy must allow the other account, and the
+/// other account's identity policy must allow the caller.
+#[tokio::test]
+async fn cross_account_use_needs_both_policies() {
+    let t = start().await;
+    let a = t.server.account.to_string();
+    let key_arn = t.client().create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let other = t.admin("CreateAccount", json!({})).await;
+    let b = other["AccountId"].as_str().unwrap().to_owned();
+    assert_ne!(a, b);
+    let b_admin = client_for(
+        t.server.local_addr,
+        other["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        other["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        "us-east-1",
+    );
+    // B's admin may do anything in B by identity policy, but A's key policy does not name B.
+    let r = b_admin.encrypt().key_id(&key_arn).plaintext(Blob::new("x")).send().await;
+    let (code, message) = error_of(r);
+    assert_eq!(code, "AccessDeniedException");
+    assert!(message.contains("no resource-based policy allows"), "{message}");
+    // Management by ARN from another account: the key is not there for B.
+    assert_eq!(code_of(b_admin.disable_key().key_id(&key_arn).send().await), "NotFoundException");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{a}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{b}:root")}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}
+    ]});
+    t.client().put_key_policy().key_id(&key_arn).policy(policy.to_string()).send().await.unwrap();
+    let ct = b_admin
+        .encrypt()
+        .key_id(&key_arn)
+        .plaintext(Blob::new("shared"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let back = b_admin.decrypt().ciphertext_blob(ct.clone()).send().await.unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), b"shared");
+    b_admin.describe_key().key_id(&key_arn).send().await.unwrap();
+    assert_eq!(code_of(b_admin.schedule_key_deletion().key_id(&key_arn).send().await), "NotFoundException");
+    // A user in B without an identity policy is refused even though A's key policy allows B.
+    let carol = {
+        let body = json!({"UserName": "carol"}).to_string();
+        let id = other["AccessKey"]["AccessKeyId"].as_str().unwrap();
+        let secret = other["AccessKey"]["SecretAccessKey"].as_str().unwrap();
+        let call = |op: &'static str, body: String| async move {
+            signed(
+                t.server.local_addr,
+                (id, secret, None),
+                "kms",
+                Some(&format!("FerrokmsAdmin.{op}")),
+                "application/x-amz-json-1.1",
+                body.as_bytes(),
+            )
+            .await
+        };
+        let (status, _) = call("CreateUser", body.clone()).await;
+        assert!(status.contains("200"));
+        let (_, key) = call("CreateAccessKey", body).await;
+        let key: serde_json::Value = serde_json::from_str(&key).unwrap();
+        client_for(
+            t.server.local_addr,
+            key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+            key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+            "us-east-1",
+        )
+    };
+    let (code, message) = error_of(carol.decrypt().ciphertext_blob(ct).send().await);
+    assert_eq!(code, "AccessDeniedException");
+    assert!(message.contains("no identity-based policy allows"), "{message}");
+}
+
+/// A service acting for a user: evaluated as the user, with `kms:ViaService` set.
+#[tokio::test]
+async fn via_service_requests_carry_the_service_name() {
+    let t = start().await;
+    let account = t.server.account.to_string();
+    let (alice, alice_arn) = t.user("alice").await;
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": account}}}]});
+    t.admin("PutUserPolicy", json!({"UserName": "alice", "PolicyName": "via-s3", "PolicyDocument": allow.to_string()}))
+        .await;
+    let key = t.create_key().await;
+    assert_eq!(code_of(alice.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await), "AccessDeniedException");
+    t.admin("CreateServicePrincipal", json!({"ServiceName": "s3.us-east-1.amazonaws.com"})).await;
+    let creds = t.admin("CreateAccessKey", json!({"ServiceName": "s3.us-east-1.amazonaws.com"})).await;
+    let (id, secret) =
+        (creds["AccessKey"]["AccessKeyId"].as_str().unwrap(), creds["AccessKey"]["SecretAccessKey"].as_str().unwrap());
+    let body = json!({"KeyId": key, "Plaintext": "eA=="}).to_string();
+    let via = |principal: Option<String>| {
+        let body = body.clone();
+        async move {
+            let addr = t.server.local_addr;
+            match principal {
+                Some(p) => signed_with_header(addr, (id, secret), ("x-ferrokms-via-principal", &p), &body).await,
+                None => {
+                    signed(
+                        addr,
+                        (id, secret, None),
+                        "kms",
+                        Some("TrentService.Encrypt"),
+                        "application/x-amz-json-1.1",
+                        body.as_bytes(),
+                    )
+                    .await
+                }
+            }
+        }
+    };
+    let (status, text) = via(Some(alice_arn.clone())).await;
+    assert!(status.contains("200"), "{status} {text}");
+    // The service on its own is not named by the key policy.
+    let (status, text) = via(None).await;
+    assert!(status.contains("400") && text.contains("AccessDeniedException"), "{status} {text}");
+    // A service cannot act for a principal outside its account, or for nobody.
+    let (status, text) = via(Some("arn:aws:iam::999999999999:user/mallory".into())).await;
+    assert!(text.contains("AccessDeniedException"), "{status} {text}");
+}
+
+async fn signed_with_header(
+    addr: std::net::SocketAddr,
+    creds: (&str, &str),
+    header: (&str, &str),
+    body: &str,
+) -> (String, String) {
+    crate::common::signed_extra(
+        addr,
+        (creds.0, creds.1, None),
+        "kms",
+        Some("TrentService.Encrypt"),
+        "application/x-amz-json-1.1",
+        &[header],
+        body.as_bytes(),
+    )
+    .await
+}

@@ -111,6 +111,19 @@ pub async fn signed(
     content_type: &str,
     body: &[u8],
 ) -> (String, String) {
+    signed_extra(addr, creds, service, target, content_type, &[], body).await
+}
+
+/// [`signed`] with extra (signed) headers.
+pub async fn signed_extra(
+    addr: std::net::SocketAddr,
+    creds: (&str, &str, Option<&str>),
+    service: &str,
+    target: Option<&str>,
+    content_type: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> (String, String) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
     use aws_smithy_runtime_api::client::identity::Identity;
@@ -121,6 +134,9 @@ pub async fn signed(
         .header("content-type", content_type);
     if let Some(target) = target {
         builder = builder.header("x-amz-target", target);
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
     }
     let mut request = builder.body(body.to_vec()).unwrap();
     let identity: Identity = Credentials::new(creds.0, creds.1, creds.2.map(str::to_owned), None, "signed").into();

@@ -214,6 +214,7 @@ async fn warm_keys_cost_no_store_calls() {
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         source_arn: None,
         source_account: None,
+        via_service: None,
     };
     let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
