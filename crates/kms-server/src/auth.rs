@@ -197,6 +197,15 @@ impl Authenticator {
             // A session key without its token, or a long-term key with one.
             _ => return Err(unrecognized()),
         }
+        // Headers that change who the request acts as or for must be signed too.
+        for name in ["x-ferrokms-via-principal", "x-ferrokms-source-arn", "x-ferrokms-source-account"] {
+            if parts.headers.contains_key(name) && !pending.is_signed(name) {
+                return Err(ServiceError::Api(ApiError::with_message(
+                    Exception::IncompleteSignature,
+                    format!("'{name}' must be a 'SignedHeader' in the AWS Authorization."),
+                )));
+            }
+        }
         if endpoint == Endpoint::Kms && parts.headers.contains_key("x-amz-target") && !pending.is_signed("x-amz-target")
         {
             // The body is signed but would not bind the operation: a captured DisableKey could
