@@ -1,0 +1,868 @@
+//! The PostgreSQL backend: several stateless ferrokms nodes share one database.
+//!
+//! It mirrors the SQLite backend table for table and behaviour for behaviour (the conformance
+//! suite runs on both). What differs is concurrency, since other nodes write at the same time:
+//!
+//! - Every statement runs in PostgreSQL's default `READ COMMITTED` isolation.
+//! - Uniqueness (key ids, alias names, access keys, principals) is left to primary keys and unique
+//!   indexes: the loser of a race gets SQLSTATE 23505, which becomes [`StoreError::AlreadyExists`].
+//! - `update_key` is a compare-and-swap in one `UPDATE … WHERE revision = $previous`; a concurrent
+//!   writer that committed first makes PostgreSQL re-check the condition, so exactly one wins.
+//! - Per-key limits (tags, grants) are counted in a transaction that first locks the key's row
+//!   (`FOR NO KEY UPDATE`): two writers for one key take turns, so they cannot both pass the check.
+//! - Text columns that are ordered or compared use `COLLATE "C"`, byte order, as SQLite does;
+//!   listings and pagination tokens are identical on both backends.
+//!
+//! Migrations run at [`PostgresStore::connect`], forward only, in one transaction that holds a
+//! transaction-scoped advisory lock, so nodes starting together apply them exactly once.
+//!
+//! Connections come from a small pool (deadpool-postgres). TLS to the database is not supported
+//! yet: `sslmode=require` in the URL fails at connect rather than falling back to plaintext.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use kms_core::Timestamp;
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::key::KeyRecord;
+use kms_core::tag::Tag;
+use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{NoTls, Row};
+
+use crate::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
+    SessionRecord, Store, StoreError, StoreResult,
+};
+
+/// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
+///
+/// Version numbers match the SQLite backend's: version N means the same tables on both.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE settings (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE keys (
+    key_id   TEXT COLLATE "C" PRIMARY KEY,
+    account  TEXT COLLATE "C" NOT NULL,
+    region   TEXT COLLATE "C" NOT NULL,
+    revision BIGINT NOT NULL,
+    record   TEXT NOT NULL
+);
+CREATE INDEX keys_by_owner ON keys (account, region, key_id);
+CREATE TABLE key_materials (
+    key_id      TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
+    material_id BYTEA NOT NULL,
+    wrapped     BYTEA NOT NULL,
+    created     BIGINT NOT NULL,
+    PRIMARY KEY (key_id, material_id)
+);
+CREATE TABLE key_policies (
+    key_id   TEXT COLLATE "C" PRIMARY KEY REFERENCES keys (key_id),
+    document TEXT NOT NULL
+);
+CREATE TABLE key_tags (
+    key_id    TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
+    tag_key   TEXT COLLATE "C" NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (key_id, tag_key)
+);
+CREATE TABLE aliases (
+    account TEXT COLLATE "C" NOT NULL,
+    region  TEXT COLLATE "C" NOT NULL,
+    name    TEXT COLLATE "C" NOT NULL,
+    key_id  TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
+    created BIGINT NOT NULL,
+    updated BIGINT NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+CREATE INDEX aliases_by_key ON aliases (key_id);
+CREATE TABLE access_keys (
+    access_key_id  TEXT COLLATE "C" PRIMARY KEY,
+    account        TEXT COLLATE "C" NOT NULL,
+    principal_arn  TEXT COLLATE "C" NOT NULL,
+    wrapped_secret BYTEA NOT NULL,
+    created        BIGINT NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE principals (
+    arn          TEXT COLLATE "C" PRIMARY KEY,
+    account      TEXT COLLATE "C" NOT NULL,
+    kind         TEXT COLLATE "C" NOT NULL,
+    name         TEXT COLLATE "C" NOT NULL,
+    principal_id TEXT NOT NULL,
+    trust_policy TEXT,
+    created      BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX principals_by_name ON principals (account, kind, name);
+CREATE TABLE identity_policies (
+    principal_arn TEXT COLLATE "C" NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
+    name          TEXT COLLATE "C" NOT NULL,
+    document      TEXT NOT NULL,
+    PRIMARY KEY (principal_arn, name)
+);
+ALTER TABLE access_keys ADD COLUMN session_name TEXT;
+ALTER TABLE access_keys ADD COLUMN token_digest BYTEA;
+ALTER TABLE access_keys ADD COLUMN expires BIGINT;
+CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
+CREATE TABLE grants (
+    grant_id TEXT COLLATE "C" PRIMARY KEY,
+    key_id   TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
+    record   TEXT NOT NULL
+);
+CREATE INDEX grants_by_key ON grants (key_id);
+"#,
+];
+
+/// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
+/// Other advisory locks (the scheduler leader) must use different keys.
+const MIGRATION_LOCK: i64 = 0x6665_7272_6f6b_6d73;
+
+/// Connections per node. With PostgreSQL's default `max_connections` of 100, six nodes fit.
+const POOL_SIZE: usize = 16;
+
+/// How long to wait for a TCP connection when the URL does not say (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a free pooled connection before failing.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL store: a connection pool to one database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    description: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore").field("database", &self.description).finish_non_exhaustive()
+    }
+}
+
+/// A database failure, displayed with the server's message and SQLSTATE (tokio-postgres alone
+/// says only "db error"). The server's DETAIL line, which can quote row values, is left out.
+#[derive(Debug)]
+struct PostgresError(tokio_postgres::Error);
+
+impl fmt::Display for PostgresError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
+        }
+    }
+}
+
+impl std::error::Error for PostgresError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(code) if *code == SqlState::UNIQUE_VIOLATION => Self::AlreadyExists,
+            Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => Self::NotFound,
+            _ => backend(PostgresError(e)),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => backend(PostgresError(e)),
+            other => backend(other),
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The schema version this build creates and expects.
+    // INVARIANT: a handful of migrations, far below u32::MAX.
+    #[allow(clippy::cast_possible_truncation)]
+    pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+    /// Connects to the database at `url` (`postgres://user[:password]@host:port/dbname`, or the
+    /// `key=value` form) and applies pending migrations.
+    ///
+    /// Safe to call from several nodes at once: one applies the migrations, the others wait for it
+    /// and find nothing left to do.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the URL is invalid or the database cannot be reached or
+    /// migrated; [`StoreError::Corrupt`] if its schema is newer than this build.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| backend(PostgresError(e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let description = describe(&config);
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(backend)?;
+        let store = Self { pool, description };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version of the database.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the database cannot be read.
+    pub async fn schema_version(&self) -> StoreResult<u32> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[]).await?;
+        u32::try_from(column::<i64>(&row, 0)?).map_err(backend)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Everything below, including creating the version table, happens under the lock: two
+        // concurrent `CREATE TABLE IF NOT EXISTS` can otherwise both try to create it.
+        tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version BIGINT PRIMARY KEY,
+                applied TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+        let row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[]).await?;
+        let current = usize::try_from(column::<i64>(&row, 0)?).map_err(backend)?;
+        if current > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database schema is version {current}, newer than this build knows ({}); upgrade ferrokms",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            tx.batch_execute(sql).await?;
+            let version = i64::try_from(index + 1).map_err(backend)?;
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// `postgres://host:port/dbname`: where the store is, never who connects or with what password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let hosts = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            // libpq semantics: one port applies to every host, otherwise one port per host.
+            let port = ports.get(i).or_else(|| ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}:{port}", path.display().to_string().replace('/', "%2F")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    // Like libpq, the database defaults to the user's name.
+    let dbname = config.get_dbname().or_else(|| config.get_user()).unwrap_or_default();
+    format!("postgres://{hosts}/{dbname}")
+}
+
+/// Reads a column, reporting a value of the wrong type as a corrupt row.
+fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> StoreResult<T> {
+    row.try_get(index).map_err(|e| StoreError::Corrupt(format!("{e}: {}", PostgresError(e.clone_kind()))))
+}
+
+/// Runs a statement through the connection's prepared-statement cache.
+async fn execute(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.execute(&statement, params).await?)
+}
+
+async fn query(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
+async fn query_opt(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Option<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_opt(&statement, params).await?)
+}
+
+async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<usize> {
+    let statement = client.prepare_cached(sql).await?;
+    let row = client.query_one(&statement, params).await?;
+    usize::try_from(column::<i64>(&row, 0)?).map_err(backend)
+}
+
+/// Locks a key's row until the end of the transaction, so that writers that count the key's
+/// tags or grants take turns. A missing key is not an error here: the insert that follows fails
+/// on the foreign key and reports [`StoreError::NotFound`], as on SQLite.
+///
+/// `FOR NO KEY UPDATE` rather than `FOR UPDATE`: it still excludes the other counters and
+/// `update_key`, but not inserts elsewhere that merely reference the key (aliases, materials).
+async fn lock_key(client: &impl GenericClient, id: &str) -> StoreResult<()> {
+    query_opt(client, "SELECT 1 FROM keys WHERE key_id = $1 FOR NO KEY UPDATE", &[&id]).await?;
+    Ok(())
+}
+
+fn decode_key(text: &str) -> StoreResult<KeyRecord> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
+}
+
+fn encode_key(key: &KeyRecord) -> StoreResult<String> {
+    serde_json::to_string(key).map_err(backend)
+}
+
+fn revision(key: &KeyRecord) -> StoreResult<i64> {
+    i64::try_from(key.revision).map_err(backend)
+}
+
+fn key_id_column(s: &str) -> StoreResult<KeyId> {
+    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
+}
+
+fn limit_param(limit: usize) -> StoreResult<i64> {
+    i64::try_from(limit).map_err(backend)
+}
+
+const ALIAS_COLUMNS: &str = "account, region, name, key_id, created, updated";
+
+fn alias_record(row: &Row) -> StoreResult<AliasRecord> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("alias {what}"));
+    Ok(AliasRecord {
+        account: AccountId::parse(column(row, 0)?).map_err(|_| corrupt("account"))?,
+        region: Region::parse(column(row, 1)?).map_err(|_| corrupt("region"))?,
+        name: AliasName::parse(column(row, 2)?).map_err(|_| corrupt("name"))?,
+        target: key_id_column(column(row, 3)?)?,
+        created: Timestamp::from_unix_millis(column(row, 4)?),
+        updated: Timestamp::from_unix_millis(column(row, 5)?),
+    })
+}
+
+fn decode_grant(text: &str) -> StoreResult<GrantRecord> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("grant record: {e}")))
+}
+
+fn grant_rows(rows: &[Row]) -> StoreResult<Vec<GrantRecord>> {
+    rows.iter().map(|row| decode_grant(column(row, 0)?)).collect()
+}
+
+const ACCESS_KEY_COLUMNS: &str =
+    "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires";
+
+fn access_key_record(row: &Row) -> StoreResult<AccessKeyRecord> {
+    let session = match (column(row, 5)?, column(row, 6)?, column::<Option<i64>>(row, 7)?) {
+        (Some(session_name), Some(token_digest), Some(expires)) => {
+            Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
+        }
+        _ => None,
+    };
+    Ok(AccessKeyRecord {
+        access_key_id: column(row, 0)?,
+        account: AccountId::parse(column(row, 1)?)
+            .map_err(|_| StoreError::Corrupt("access key account".into()))?,
+        principal_arn: column(row, 2)?,
+        wrapped_secret: column(row, 3)?,
+        created: Timestamp::from_unix_millis(column(row, 4)?),
+        session,
+    })
+}
+
+const PRINCIPAL_COLUMNS: &str = "arn, account, kind, name, principal_id, trust_policy, created";
+
+fn principal_record(row: &Row) -> StoreResult<PrincipalRecord> {
+    let kind: &str = column(row, 2)?;
+    Ok(PrincipalRecord {
+        arn: column(row, 0)?,
+        account: AccountId::parse(column(row, 1)?).map_err(|_| StoreError::Corrupt("principal account".into()))?,
+        kind: PrincipalType::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind {kind}")))?,
+        name: column(row, 3)?,
+        principal_id: column(row, 4)?,
+        trust_policy: column(row, 5)?,
+        created: Timestamp::from_unix_millis(column(row, 6)?),
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let client = self.client().await?;
+        let row = query_opt(&client, "SELECT value FROM settings WHERE name = $1", &[&name]).await?;
+        row.map(|r| column(&r, 0)).transpose()
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        Ok(execute(&client, sql, &[&name, &value]).await? == 1)
+    }
+
+    async fn create_key(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialRecord,
+        policy: &str,
+        tags: &[Tag],
+    ) -> StoreResult<()> {
+        let (record, rev) = (encode_key(key)?, revision(key)?);
+        let id = key.key_id.to_string();
+        let tag_keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+        let tag_values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        execute(
+            &tx,
+            "INSERT INTO keys (key_id, account, region, revision, record) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &key.account.as_str(), &key.region.as_str(), &rev, &record],
+        )
+        .await?;
+        execute(
+            &tx,
+            "INSERT INTO key_materials (key_id, material_id, wrapped, created) VALUES ($1, $2, $3, $4)",
+            &[&id, &material.material_id.as_bytes().as_slice(), &material.wrapped, &material.created.unix_millis()],
+        )
+        .await?;
+        execute(&tx, "INSERT INTO key_policies (key_id, document) VALUES ($1, $2)", &[&id, &policy]).await?;
+        // A repeated tag key fails on the primary key (AlreadyExists), as on SQLite.
+        execute(
+            &tx,
+            "INSERT INTO key_tags (key_id, tag_key, tag_value) \
+             SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t (k, v)",
+            &[&id, &tag_keys, &tag_values],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
+        let client = self.client().await?;
+        let row = query_opt(&client, "SELECT record FROM keys WHERE key_id = $1", &[&id.to_string()]).await?;
+        row.map(|r| decode_key(column(&r, 0)?)).transpose()
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let rev = revision(key)?;
+        let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let (record, id) = (encode_key(key)?, key.key_id.to_string());
+        let client = self.client().await?;
+        // One statement: if another writer committed the same row first, READ COMMITTED re-checks
+        // `revision = $4` against its version, so exactly one of them changes the row.
+        let row = client
+            .query_one(
+                &client
+                    .prepare_cached(
+                        "WITH changed AS (
+                            UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4
+                            RETURNING 1
+                         )
+                         SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
+                    )
+                    .await?,
+                &[&record, &rev, &id, &previous],
+            )
+            .await?;
+        if column::<i64>(&row, 0)? == 1 {
+            Ok(())
+        } else if column::<bool>(&row, 1)? {
+            Err(StoreError::Conflict)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn list_keys(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<KeyId>> {
+        let after = after.map(|k| k.to_string()).unwrap_or_default();
+        let limit = limit_param(limit)?;
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT key_id FROM keys WHERE account = $1 AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4",
+            &[&account.as_str(), &region.as_str(), &after, &limit],
+        )
+        .await?;
+        rows.iter().map(|r| key_id_column(column(r, 0)?)).collect()
+    }
+
+    async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT material_id, wrapped, created FROM key_materials WHERE key_id = $1 ORDER BY created, material_id",
+            &[&id.to_string()],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let mid: [u8; 32] = column::<&[u8]>(row, 0)?
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("material id length".into()))?;
+                Ok(MaterialRecord {
+                    key_id: id,
+                    material_id: MaterialId::from_bytes(mid),
+                    wrapped: column(row, 1)?,
+                    created: Timestamp::from_unix_millis(column(row, 2)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &[
+                &alias.account.as_str(),
+                &alias.region.as_str(),
+                &alias.name.as_str(),
+                &alias.target.to_string(),
+                &alias.created.unix_millis(),
+                &alias.updated.unix_millis(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        let n = execute(
+            &client,
+            "UPDATE aliases SET key_id = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
+            &[
+                &alias.target.to_string(),
+                &alias.updated.unix_millis(),
+                &alias.account.as_str(),
+                &alias.region.as_str(),
+                &alias.name.as_str(),
+            ],
+        )
+        .await?;
+        if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = execute(
+            &client,
+            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
+            &[&account.as_str(), &region.as_str(), &name.as_str()],
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
+    async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>> {
+        let client = self.client().await?;
+        let row = query_opt(
+            &client,
+            &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = $1 AND region = $2 AND name = $3"),
+            &[&account.as_str(), &region.as_str(), &name.as_str()],
+        )
+        .await?;
+        row.as_ref().map(alias_record).transpose()
+    }
+
+    async fn list_aliases(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        target: Option<KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        let target = target.map(|k| k.to_string());
+        let after = after.map(AliasName::as_str).unwrap_or_default();
+        let limit = limit_param(limit)?;
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            &format!(
+                "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = $1 AND region = $2 \
+                 AND ($3::text IS NULL OR key_id = $3) AND name > $4 ORDER BY name LIMIT $5"
+            ),
+            &[&account.as_str(), &region.as_str(), &target, &after, &limit],
+        )
+        .await?;
+        rows.iter().map(alias_record).collect()
+    }
+
+    async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT tag_key, tag_value FROM key_tags WHERE key_id = $1 ORDER BY tag_key",
+            &[&id.to_string()],
+        )
+        .await?;
+        rows.iter().map(|r| Ok(Tag { key: column(r, 0)?, value: column(r, 1)? })).collect()
+    }
+
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()> {
+        // The last value of a repeated key wins, as with SQLite's one upsert per tag. Writing in
+        // key order (Rust's byte order, the index's "C" order) keeps concurrent writers' row
+        // locks in one order, so they cannot deadlock.
+        let merged: BTreeMap<&str, &str> = tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+        let keys: Vec<&str> = merged.keys().copied().collect();
+        let values: Vec<&str> = merged.values().copied().collect();
+        let id = id.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_key(&tx, &id).await?;
+        execute(
+            &tx,
+            "INSERT INTO key_tags (key_id, tag_key, tag_value) \
+             SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t (k, v) \
+             ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            &[&id, &keys, &values],
+        )
+        .await?;
+        if count(&tx, "SELECT COUNT(*) FROM key_tags WHERE key_id = $1", &[&id]).await? > max {
+            return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(&client, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.to_string(), &keys])
+            .await?;
+        Ok(())
+    }
+
+    async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
+        let client = self.client().await?;
+        let row =
+            query_opt(&client, "SELECT document FROM key_policies WHERE key_id = $1", &[&id.to_string()]).await?;
+        row.map(|r| column(&r, 0)).transpose()
+    }
+
+    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        let n = execute(
+            &client,
+            "UPDATE key_policies SET document = $1 WHERE key_id = $2",
+            &[&document, &id.to_string()],
+        )
+        .await?;
+        if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let client = self.client().await?;
+        let row = query_opt(
+            &client,
+            &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1"),
+            &[&id],
+        )
+        .await?;
+        row.as_ref().map(access_key_record).transpose()
+    }
+
+    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
+        let session = record.session.as_ref();
+        let client = self.client().await?;
+        execute(
+            &client,
+            &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+            &[
+                &record.access_key_id,
+                &record.account.as_str(),
+                &record.principal_arn,
+                &record.wrapped_secret,
+                &record.created.unix_millis(),
+                &session.map(|s| s.session_name.as_str()),
+                &session.map(|s| s.token_digest.as_slice()),
+                &session.map(|s| s.expires.unix_millis()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        Ok(execute(&client, "DELETE FROM access_keys WHERE access_key_id = $1", &[&id]).await? == 1)
+    }
+
+    async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = $1 ORDER BY access_key_id"),
+            &[&principal_arn],
+        )
+        .await?;
+        rows.iter().map(access_key_record).collect()
+    }
+
+    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &[
+                &record.arn,
+                &record.account.as_str(),
+                &record.kind.as_str(),
+                &record.name,
+                &record.principal_id,
+                &record.trust_policy,
+                &record.created.unix_millis(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
+        let client = self.client().await?;
+        let row =
+            query_opt(&client, &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE arn = $1"), &[&arn]).await?;
+        row.as_ref().map(principal_record).transpose()
+    }
+
+    async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE account = $1 ORDER BY kind, name"),
+            &[&account.as_str()],
+        )
+        .await?;
+        rows.iter().map(principal_record).collect()
+    }
+
+    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
+        execute(&tx, "DELETE FROM identity_policies WHERE principal_arn = $1", &[&arn]).await?;
+        let n = execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO identity_policies (principal_arn, name, document) VALUES ($1, $2, $3) \
+             ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
+            &[&record.principal_arn, &record.name, &record.document],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let sql = "DELETE FROM identity_policies WHERE principal_arn = $1 AND name = $2";
+        Ok(execute(&client, sql, &[&principal_arn, &name]).await? == 1)
+    }
+
+    async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT principal_arn, name, document FROM identity_policies WHERE principal_arn = $1 ORDER BY name",
+            &[&principal_arn],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityPolicyRecord { principal_arn: column(r, 0)?, name: column(r, 1)?, document: column(r, 2)? })
+            })
+            .collect()
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+        let record = serde_json::to_string(grant).map_err(backend)?;
+        let key = grant.key_id.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_key(&tx, &key).await?;
+        if count(&tx, "SELECT COUNT(*) FROM grants WHERE key_id = $1", &[&key]).await? >= max_per_key {
+            return Err(StoreError::LimitExceeded(max_per_key));
+        }
+        execute(
+            &tx,
+            "INSERT INTO grants (grant_id, key_id, record) VALUES ($1, $2, $3)",
+            &[&grant.grant_id, &key, &record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
+        let client = self.client().await?;
+        let rows =
+            query(&client, "SELECT record FROM grants WHERE key_id = $1 ORDER BY grant_id", &[&key_id.to_string()])
+                .await?;
+        grant_rows(&rows)
+    }
+
+    async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        let client = self.client().await?;
+        let row = query_opt(&client, "SELECT record FROM grants WHERE grant_id = $1", &[&grant_id]).await?;
+        row.map(|r| decode_grant(column(&r, 0)?)).transpose()
+    }
+
+    async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>> {
+        // The retiring principal lives only inside the JSON record, as on SQLite: read every
+        // grant and filter here, so that a corrupt record is reported the same way on both.
+        let client = self.client().await?;
+        let rows = query(&client, "SELECT record FROM grants ORDER BY grant_id", &[]).await?;
+        Ok(grant_rows(&rows)?
+            .into_iter()
+            .filter(|g| &g.account == account && g.retiring_principal.as_deref() == Some(principal))
+            .collect())
+    }
+
+    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        Ok(execute(&client, "DELETE FROM grants WHERE grant_id = $1", &[&grant_id]).await? == 1)
+    }
+}
