@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod admin;
+mod audit_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
@@ -31,6 +32,11 @@ enum Command {
     Serve(ServeArgs),
     /// Create the data directory, root key and admin credentials without serving.
     Init(CommonArgs),
+    /// Verify, export and search the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
+    },
     /// Manage users, roles, service principals, access keys and identity policies on a running
     /// server.
     Admin {
@@ -202,6 +208,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Init(args) => init(args).await,
+            Command::Audit { command } => audit_cmd::run(&command).await.map(|text| println!("{text}")),
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
             }),

@@ -8,6 +8,7 @@
 //! never generates randomness itself. Time comes in through [`Clock`], randomness through
 //! [`Rng`]; the edges (`kms-crypto`, `kms-server`) implement them.
 
+pub mod audit;
 pub mod blob;
 pub mod context;
 pub mod error;

@@ -41,6 +41,7 @@ fn ctx(principal: Principal) -> RequestContext {
         source_arn: None,
         source_account: None,
         via_service: None,
+        key_arn: std::sync::OnceLock::new(),
     }
 }
 

@@ -132,6 +132,8 @@ async fn serve(listener: TcpListener, service: Arc<Service>, mut signal: watch::
     }
     drop(listener);
     graceful.shutdown().await;
+    // Every answered request's audit event is durable before shutdown completes.
+    service.close_audit().await;
     // The data directory lock is released only after the last request finished.
     drop(lock);
 }
@@ -193,6 +195,32 @@ fn header_value(parts: &http::request::Parts, name: &str) -> Option<String> {
     parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+/// What the audit event needs to know about a request once it is answered.
+#[derive(Default)]
+struct Seen {
+    body: Bytes,
+    ctx: Option<RequestContext>,
+    event_name: String,
+    event_source: &'static str,
+    read_only: bool,
+}
+
+/// Whether an operation only reads (CloudTrail's `readOnly`).
+fn read_only(name: &str) -> bool {
+    name.starts_with("Describe")
+        || name.starts_with("List")
+        || name.starts_with("Get")
+        || name == "GenerateRandom"
+        || kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&name)
+}
+
+/// The access key named in an Authorization header, for auditing failed authentication.
+fn presented_access_key(parts: &http::request::Parts) -> Option<String> {
+    let auth = header_value(parts, "authorization")?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_owned)
+}
+
 async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
@@ -205,6 +233,11 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
     // STS speaks the query protocol: form-encoded requests, XML answers.
     let query_protocol =
         header_value(&parts, "content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let mut seen = Seen {
+        event_name: target.rsplit('.').next().unwrap_or_default().to_owned(),
+        event_source: if target.starts_with(ADMIN_TARGET_PREFIX) { "ferrokms.admin" } else { "kms.amazonaws.com" },
+        ..Seen::default()
+    };
     let result = async {
         let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -215,6 +248,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                 )));
             }
         };
+        seen.body = body.clone();
         let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
         // A service principal acting for a resource says which (aws:SourceArn/SourceAccount),
         // and may act on a principal's behalf (kms:ViaService).
@@ -238,12 +272,19 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             source_arn: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-arn")),
             source_account: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-account")),
             via_service,
+            key_arn: std::sync::OnceLock::new(),
         };
+        seen.ctx = Some(ctx.clone());
+        let ctx = seen.ctx.as_ref().unwrap_or(&ctx);
         match endpoint {
-            Endpoint::Sts => svc.sts(&ctx, &body).await,
+            Endpoint::Sts => {
+                seen.event_source = "sts.amazonaws.com";
+                seen.event_name = crate::sts::action_of(&body);
+                svc.sts(ctx, &body).await
+            }
             Endpoint::Kms => {
                 if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
-                    return svc.admin(&ctx, admin_op, &body).await;
+                    return svc.admin(ctx, admin_op, &body).await;
                 }
                 let op = Operation::from_target(&target).ok_or_else(|| {
                     ServiceError::Api(ApiError::with_message(
@@ -253,20 +294,22 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                         ),
                     ))
                 })?;
-                crate::ops::dispatch(svc, &ctx, op, &body).await
+                crate::ops::dispatch(svc, ctx, op, &body).await
             }
         }
     }
     .await;
     let elapsed = started.elapsed().as_micros();
-    match result {
+    seen.read_only = read_only(&seen.event_name);
+    let (response, error) = match result {
         Ok(body) => {
             tracing::debug!(request_id, target, %peer, status = 200, micros = elapsed, "request");
+            let json = if seen.read_only || query_protocol { None } else { serde_json::from_slice(&body).ok() };
             let mut resp = response(StatusCode::OK, &request_id, body);
             if query_protocol {
                 resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
             }
-            resp
+            (resp, Ok(json))
         }
         Err(e) => {
             let api = e.to_api(&request_id);
@@ -274,13 +317,63 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                 error!(request_id, target, %peer, error = %e, "internal error");
             }
             tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros = elapsed, "request");
-            if query_protocol {
+            let resp = if query_protocol {
                 let mut resp = response(sts_status(&api), &request_id, crate::sts::error_body(&api, &request_id));
                 resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
                 resp
             } else {
                 error_response(&api, &request_id)
-            }
+            };
+            (resp, Err(api))
         }
-    }
+    };
+    audit(svc, &parts, &seen, &request_id, peer, query_protocol, error).await;
+    response
+}
+
+/// Records the request in the audit trail (off the request path: the writer batches).
+async fn audit(
+    svc: &Service,
+    parts: &http::request::Parts,
+    seen: &Seen,
+    request_id: &str,
+    peer: SocketAddr,
+    query_protocol: bool,
+    outcome: Result<Option<serde_json::Value>, ApiError>,
+) {
+    let request: Option<serde_json::Value> = if query_protocol {
+        Some(crate::sts::form_as_json(&seen.body))
+    } else {
+        serde_json::from_slice(&seen.body).ok()
+    };
+    let ctx = seen.ctx.as_ref();
+    let (response, error) = match &outcome {
+        Ok(json) => (json.as_ref(), None),
+        Err(api) => (None, Some(api)),
+    };
+    let region = ctx.map_or("-".to_owned(), |c| c.region.to_string());
+    let user_agent = header_value(parts, "user-agent").unwrap_or_default();
+    let presented = presented_access_key(parts);
+    let event = crate::audit::event(crate::audit::EventInput {
+        event_id: uuid::Builder::from_random_bytes(kms_crypto::random_array(svc.rng.as_ref()))
+            .into_uuid()
+            .hyphenated()
+            .to_string(),
+        request_id,
+        time: svc.clock.now(),
+        event_name: if seen.event_name.is_empty() { "Unknown" } else { &seen.event_name },
+        event_source: seen.event_source,
+        caller: ctx.map(|c| &c.caller),
+        via_service: ctx.and_then(|c| c.via_service.as_deref()),
+        presented_access_key: presented.as_deref(),
+        region: &region,
+        source_ip: peer.ip().to_string(),
+        user_agent: &user_agent,
+        request: request.as_ref(),
+        response,
+        error,
+        key_arn: ctx.and_then(|c| c.key_arn.get().map(String::as_str)),
+        read_only: seen.read_only,
+    });
+    svc.audit.record(event).await;
 }

@@ -7,6 +7,7 @@
 //! admin credentials ([`bootstrap`]).
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;

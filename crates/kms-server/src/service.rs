@@ -44,6 +44,8 @@ pub struct RequestContext {
     pub source_account: Option<String>,
     /// When a service calls on a principal's behalf: the service (`kms:ViaService`).
     pub via_service: Option<String>,
+    /// The key the request turned out to concern, for the audit record.
+    pub key_arn: std::sync::OnceLock<String>,
 }
 
 impl RequestContext {
@@ -75,6 +77,7 @@ pub struct Service {
     pub(crate) cache: KeyCache,
     pub(crate) auth: Authenticator,
     pub(crate) identity: IdentityPolicyCache,
+    pub(crate) audit: crate::audit::AuditTrail,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -96,6 +99,7 @@ impl Service {
         dev_account: Option<AccountId>,
     ) -> Self {
         let auth = Authenticator::new(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock), dev_account);
+        let audit = crate::audit::AuditTrail::start(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock));
         Self {
             store,
             root,
@@ -104,12 +108,23 @@ impl Service {
             cache: KeyCache::new(key_cache_capacity),
             auth,
             identity: IdentityPolicyCache::default(),
+            audit,
         }
     }
 
     /// The authenticator.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// Writes every queued audit event and stops the audit writer (part of a clean shutdown).
+    pub async fn close_audit(&self) {
+        self.audit.close().await;
+    }
+
+    /// Audit events queued but not yet committed.
+    pub fn audit_backlog(&self) -> i64 {
+        self.audit.backlog()
     }
 
     /// The store.
@@ -247,6 +262,7 @@ impl Service {
             Some(key) if key.record.account == arn.account && key.record.region == arn.region => key,
             _ => return Err(KmsError::NotFound(NotFound::Key(arn)).into()),
         };
+        let _ = ctx.key_arn.set(key.record.arn().to_string());
         self.authorize(ctx, &key, action, request).await?;
         Ok(key)
     }

@@ -67,6 +67,22 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `Action` of an STS request, for the audit record.
+pub fn action_of(body: &[u8]) -> String {
+    form(body).into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v).unwrap_or_default()
+}
+
+/// An STS request's parameters as a JSON object (for the audit record; `Action` and `Version`
+/// left out).
+pub fn form_as_json(body: &[u8]) -> serde_json::Value {
+    let map = form(body)
+        .into_iter()
+        .filter(|(k, _)| k != "Action" && k != "Version")
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::Value::Object(map)
+}
+
 /// The STS error code for an exception.
 fn sts_code(e: Exception) -> &'static str {
     match e {

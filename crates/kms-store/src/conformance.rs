@@ -252,3 +252,55 @@ async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     assert!(!store.delete_grant(&grant(1).grant_id).await.unwrap());
     store.create_grant(&grant(3), 2).await.unwrap();
 }
+
+fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_core::audit::AuditEvent {
+    kms_core::audit::AuditEvent {
+        event_id: format!("event-{n}"),
+        time: Timestamp::from_unix_millis(1_700_000_000_000 + i64::try_from(n).unwrap() * 1000),
+        event_name: name.into(),
+        key_arn: key.map(str::to_owned),
+        principal: "arn:aws:iam::111122223333:user/alice".into(),
+        error_code: error.map(str::to_owned),
+        record: serde_json::json!({"eventName": name, "n": n}),
+    }
+}
+
+/// The audit trail: appended in order and chained, queried, verified. Needs a fresh database
+/// (the chain is global).
+pub async fn run_audit(store: &dyn Store) {
+    use crate::audit::{AuditDigest, AuditFilter, verify_run};
+    let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
+    store.append_audit(&[event(1, "CreateKey", Some(key), None), event(2, "Encrypt", Some(key), None)]).await.unwrap();
+    store.append_audit(&[event(3, "Decrypt", Some(key), Some("InvalidCiphertextException"))]).await.unwrap();
+    store.append_audit(&[event(4, "ListKeys", None, None)]).await.unwrap();
+    let rows = store.audit_after(0, 100).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(rows[1].event_name, "Encrypt");
+    verify_run(None, &rows).unwrap();
+    assert_eq!(store.audit_after(2, 1).await.unwrap()[0].seq, 3);
+    let (head_seq, head_hash) = store.audit_head().await.unwrap().unwrap();
+    assert_eq!((head_seq, &head_hash), (4, &rows[3].hash));
+
+    let by_key = AuditFilter { key_arn: Some(key.into()), limit: 10, ..AuditFilter::default() };
+    assert_eq!(store.audit_query(&by_key).await.unwrap().len(), 3);
+    let failures =
+        AuditFilter { error_code: Some("InvalidCiphertextException".into()), limit: 10, ..AuditFilter::default() };
+    assert_eq!(store.audit_query(&failures).await.unwrap()[0].seq, 3);
+    let successes = AuditFilter { error_code: Some("-".into()), limit: 10, ..AuditFilter::default() };
+    assert_eq!(store.audit_query(&successes).await.unwrap().len(), 3);
+    let window = AuditFilter {
+        from: Some(Timestamp::from_unix_millis(1_700_000_002_000)),
+        to: Some(Timestamp::from_unix_millis(1_700_000_004_000)),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_query(&window).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 2]);
+    let last = store.last_key_usage(key).await.unwrap().unwrap();
+    assert_eq!(last.seq, 2, "the failed Decrypt and CreateKey do not count as use");
+    assert!(store.last_key_usage("arn:aws:kms:us-east-1:111122223333:key/none").await.unwrap().is_none());
+
+    let digest =
+        AuditDigest { seq: 4, hash: head_hash, created: Timestamp::from_unix_millis(5), signature: vec![1, 2] };
+    store.put_audit_digest(&digest).await.unwrap();
+    assert_eq!(store.audit_digests().await.unwrap(), vec![digest]);
+}

@@ -5,16 +5,22 @@
 //! Stores hold secrets only wrapped by the root key: they never see key material, plaintext or
 //! secret access keys in the clear. Every method is one transaction.
 
+pub mod audit;
+mod postgres;
 mod records;
 mod sqlite;
 
 pub mod conformance;
 
 use async_trait::async_trait;
+use kms_core::audit::AuditEvent;
 use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+
+use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 
+pub use postgres::PostgresStore;
 pub use records::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
     SessionRecord,
@@ -39,6 +45,9 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The backend does not implement this yet.
+    #[error("the store does not support {0} yet")]
+    Unsupported(&'static str),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -151,4 +160,33 @@ pub trait Store: Send + Sync + 'static {
     async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>>;
     /// Deletes a grant; returns whether it existed.
     async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool>;
+
+    /// Appends events to the audit chain, in order, in one transaction.
+    async fn append_audit(&self, _events: &[AuditEvent]) -> StoreResult<()> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// Audit records after `after_seq`, in chain order, at most `limit`.
+    async fn audit_after(&self, _after_seq: u64, _limit: usize) -> StoreResult<Vec<AuditRow>> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// Audit records matching `filter`, newest first.
+    async fn audit_query(&self, _filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// The newest successful cryptographic operation on a key.
+    async fn last_key_usage(&self, _key_arn: &str) -> StoreResult<Option<AuditRow>> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// The chain's last record: its sequence number and hash.
+    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// Stores a signed digest.
+    async fn put_audit_digest(&self, _digest: &AuditDigest) -> StoreResult<()> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
+    /// Every signed digest, oldest first.
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
+        Err(StoreError::Unsupported("the audit trail"))
+    }
 }

@@ -192,8 +192,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 impl PostgresStore {
     /// The schema version this build creates and expects.
-    // INVARIANT: a handful of migrations, far below u32::MAX.
-    #[allow(clippy::cast_possible_truncation)]
+    // INVARIANT: a handful of migrations, far below u32::MAX, so the cast cannot truncate.
     pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/dbname`, or the
@@ -211,8 +210,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let description = describe(&config);
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -294,7 +292,7 @@ fn describe(config: &tokio_postgres::Config) -> String {
 
 /// Reads a column, reporting a value of the wrong type as a corrupt row.
 fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> StoreResult<T> {
-    row.try_get(index).map_err(|e| StoreError::Corrupt(format!("{e}: {}", PostgresError(e.clone_kind()))))
+    row.try_get(index).map_err(|e| StoreError::Corrupt(PostgresError(e).to_string()))
 }
 
 /// Runs a statement through the connection's prepared-statement cache.
@@ -308,18 +306,18 @@ async fn query(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + S
     Ok(client.query(&statement, params).await?)
 }
 
-async fn query_opt(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<Row>> {
+async fn query_opt(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_opt(&statement, params).await?)
 }
 
-async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<usize> {
+async fn query_one(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Row> {
     let statement = client.prepare_cached(sql).await?;
-    let row = client.query_one(&statement, params).await?;
+    Ok(client.query_one(&statement, params).await?)
+}
+
+async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<usize> {
+    let row = query_one(client, sql, params).await?;
     usize::try_from(column::<i64>(&row, 0)?).map_err(backend)
 }
 
@@ -388,8 +386,7 @@ fn access_key_record(row: &Row) -> StoreResult<AccessKeyRecord> {
     };
     Ok(AccessKeyRecord {
         access_key_id: column(row, 0)?,
-        account: AccountId::parse(column(row, 1)?)
-            .map_err(|_| StoreError::Corrupt("access key account".into()))?,
+        account: AccountId::parse(column(row, 1)?).map_err(|_| StoreError::Corrupt("access key account".into()))?,
         principal_arn: column(row, 2)?,
         wrapped_secret: column(row, 3)?,
         created: Timestamp::from_unix_millis(column(row, 4)?),
@@ -481,20 +478,15 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         // One statement: if another writer committed the same row first, READ COMMITTED re-checks
         // `revision = $4` against its version, so exactly one of them changes the row.
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "WITH changed AS (
-                            UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4
-                            RETURNING 1
-                         )
-                         SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
-                    )
-                    .await?,
-                &[&record, &rev, &id, &previous],
-            )
-            .await?;
+        let row = query_one(
+            &client,
+            "WITH changed AS (
+                UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
+             )
+             SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
+            &[&record, &rev, &id, &previous],
+        )
+        .await?;
         if column::<i64>(&row, 0)? == 1 {
             Ok(())
         } else if column::<bool>(&row, 1)? {
@@ -673,19 +665,15 @@ impl Store for PostgresStore {
 
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
         let client = self.client().await?;
-        let row =
-            query_opt(&client, "SELECT document FROM key_policies WHERE key_id = $1", &[&id.to_string()]).await?;
+        let row = query_opt(&client, "SELECT document FROM key_policies WHERE key_id = $1", &[&id.to_string()]).await?;
         row.map(|r| column(&r, 0)).transpose()
     }
 
     async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
         let client = self.client().await?;
-        let n = execute(
-            &client,
-            "UPDATE key_policies SET document = $1 WHERE key_id = $2",
-            &[&document, &id.to_string()],
-        )
-        .await?;
+        let n =
+            execute(&client, "UPDATE key_policies SET document = $1 WHERE key_id = $2", &[&document, &id.to_string()])
+                .await?;
         if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }
 

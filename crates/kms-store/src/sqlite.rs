@@ -15,6 +15,9 @@ use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use kms_core::audit::AuditEvent;
+
+use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
     SessionRecord, Store, StoreError, StoreResult,
@@ -94,6 +97,28 @@ CREATE TABLE grants (
     record   TEXT NOT NULL
 );
 CREATE INDEX grants_by_key ON grants (key_id);
+",
+    r"
+CREATE TABLE audit_log (
+    seq        INTEGER PRIMARY KEY,
+    event_id   TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    event_name TEXT NOT NULL,
+    key_arn    TEXT,
+    principal  TEXT NOT NULL,
+    error_code TEXT,
+    record     TEXT NOT NULL,
+    prev_hash  BLOB NOT NULL,
+    hash       BLOB NOT NULL
+);
+CREATE INDEX audit_by_key ON audit_log (key_arn, seq);
+CREATE INDEX audit_by_time ON audit_log (event_time);
+CREATE TABLE audit_digests (
+    seq       INTEGER PRIMARY KEY,
+    hash      BLOB NOT NULL,
+    created   INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
 ",
 ];
 
@@ -704,6 +729,170 @@ impl Store for SqliteStore {
         let id = grant_id.to_owned();
         self.run(move |c| Ok(c.execute("DELETE FROM grants WHERE grant_id = ?1", [id])? == 1)).await
     }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let events = events.to_vec();
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            append_audit_tx(&tx, &events)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let after = i64::try_from(after_seq).map_err(backend)?;
+        let limit = i64::try_from(limit).map_err(backend)?;
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after, limit], audit_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        let f = filter.clone();
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE (?1 IS NULL OR key_arn = ?1) AND (?2 IS NULL OR principal = ?2) \
+                 AND (?3 IS NULL OR event_name = ?3) AND (?4 IS NULL OR (?4 = '-' AND error_code IS NULL) OR error_code = ?4) \
+                 AND (?5 IS NULL OR event_time >= ?5) AND (?6 IS NULL OR event_time < ?6) ORDER BY seq DESC LIMIT ?7"
+            ))?;
+            let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+            let rows = stmt
+                .query_map(
+                    params![
+                        f.key_arn,
+                        f.principal,
+                        f.event_name,
+                        f.error_code,
+                        f.from.map(Timestamp::unix_millis),
+                        f.to.map(Timestamp::unix_millis),
+                        limit
+                    ],
+                    audit_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
+        let arn = key_arn.to_owned();
+        let names =
+            kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(",");
+        self.run(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE key_arn = ?1 AND error_code IS NULL \
+                     AND event_name IN ({names}) ORDER BY seq DESC LIMIT 1"
+                ),
+                [arn],
+                audit_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.run(move |c| {
+            let head: Option<(i64, Vec<u8>)> = c
+                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            head.map(|(s, h)| Ok((u64::try_from(s).map_err(backend)?, h))).transpose()
+        })
+        .await
+    }
+
+    async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
+        let d = digest.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO audit_digests (seq, hash, created, signature) VALUES (?1, ?2, ?3, ?4)",
+                params![i64::try_from(d.seq).map_err(backend)?, d.hash, d.created.unix_millis(), d.signature],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT seq, hash, created, signature FROM audit_digests ORDER BY seq")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(AuditDigest {
+                        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
+                        hash: r.get(1)?,
+                        created: Timestamp::from_unix_millis(r.get(2)?),
+                        signature: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+/// Appends events to the chain inside an open transaction.
+pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+    let head: Option<(i64, Vec<u8>)> = tx
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (mut seq, mut prev) = match head {
+        Some((seq, hash)) => (u64::try_from(seq).map_err(backend)?, hash),
+        None => (0, crate::audit::GENESIS.to_vec()),
+    };
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO audit_log (seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for e in events {
+        seq += 1;
+        let record = e.canonical_json();
+        let hash = crate::audit::chain_hash(&prev, seq, &record);
+        stmt.execute(params![
+            i64::try_from(seq).map_err(backend)?,
+            e.event_id,
+            e.time.unix_millis(),
+            e.event_name,
+            e.key_arn,
+            e.principal,
+            e.error_code,
+            record,
+            prev,
+            hash
+        ])?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+const AUDIT_COLUMNS: &str =
+    "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
+        event_id: r.get(1)?,
+        time: Timestamp::from_unix_millis(r.get(2)?),
+        event_name: r.get(3)?,
+        key_arn: r.get(4)?,
+        principal: r.get(5)?,
+        error_code: r.get(6)?,
+        record: r.get(7)?,
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
 }
 
 fn decode_grant(text: &str) -> StoreResult<GrantRecord> {

@@ -24,3 +24,10 @@ async fn data_survives_reopening_and_migrations_are_idempotent() {
     assert_eq!(reopened.setting("account").await.unwrap().as_deref(), Some("111122223333"));
     assert!(reopened.describe().starts_with("sqlite:"));
 }
+
+#[tokio::test]
+async fn sqlite_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+    kms_store::conformance::run_audit(&store).await;
+}

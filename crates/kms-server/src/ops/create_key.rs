@@ -69,6 +69,7 @@ pub(super) async fn handle(
     if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
+    let _ = ctx.key_arn.set(record.arn().to_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());
     let wrapped = svc.wrap_material(&record, &material)?;
     svc.store.create_key(&record, &wrapped, policy.as_str(), &tags).await?;

@@ -215,6 +215,7 @@ async fn warm_keys_cost_no_store_calls() {
         source_arn: None,
         source_account: None,
         via_service: None,
+        key_arn: std::sync::OnceLock::new(),
     };
     let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
@@ -224,6 +225,8 @@ async fn warm_keys_cost_no_store_calls() {
     let encrypt = serde_json::json!({"KeyId": "alias/hot", "Plaintext": plaintext, "EncryptionContext": {"a": "b"}});
     let first = call(&svc, &ctx, Operation::Encrypt, encrypt.clone()).await;
 
+    // Let the audit writer finish its start-up reads before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let before = store.calls.load(Ordering::SeqCst);
     for _ in 0..50 {
         let ct = call(&svc, &ctx, Operation::Encrypt, encrypt.clone()).await;
@@ -236,6 +239,7 @@ async fn warm_keys_cost_no_store_calls() {
 
     // A fresh service over the same store reads the key once, then never again.
     let cold = service(store.clone(), dir.path());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let dec = serde_json::json!({"CiphertextBlob": first["CiphertextBlob"], "EncryptionContext": {"a": "b"}});
     call(&cold, &ctx, Operation::Decrypt, dec.clone()).await;
     let warmed = store.calls.load(Ordering::SeqCst);

@@ -1,0 +1,456 @@
+//! The conformance suite on PostgreSQL, migrations under concurrent start-up, races between
+//! nodes, and agreement with SQLite on ordering.
+//!
+//! Each test creates its own database (`ferrokms_test_<random>`) on the server at
+//! `FERROKMS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and drops
+//! it afterwards, also when the test fails. If the server is unreachable the tests print
+//! `SKIPPED: …` and pass, unless `FERROKMS_REQUIRE_POSTGRES` is set (CI sets it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use std::hash::{BuildHasher, RandomState};
+
+use kms_core::Timestamp;
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::tag::Tag;
+use kms_store::{AliasRecord, GrantRecord, MaterialRecord, PostgresStore, SqliteStore, Store, StoreError};
+use tokio_postgres::NoTls;
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of its own for one test, dropped when this guard is.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates the database, or returns `None` (after saying so) when PostgreSQL is unreachable.
+    async fn create(label: &str) -> Option<Self> {
+        Self::create_with(label, &[""]).await
+    }
+
+    /// Like [`Self::create`], with the first of `options` (`CREATE DATABASE` clauses) that the
+    /// server accepts.
+    async fn create_with(label: &str, options: &[&str]) -> Option<Self> {
+        let admin_url = std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let admin = match admin_client(&admin_url).await {
+            Ok(client) => client,
+            Err(e) if std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none() => {
+                eprintln!("SKIPPED: PostgreSQL not reachable at {}: {}", redacted(&admin_url), chain(&e));
+                return None;
+            }
+            Err(e) => {
+                panic!(
+                    "PostgreSQL not reachable at {} (FERROKMS_REQUIRE_POSTGRES is set): {}",
+                    redacted(&admin_url),
+                    chain(&e)
+                )
+            }
+        };
+        let random = RandomState::new().hash_one((std::process::id(), label));
+        let name = format!("ferrokms_test_{label}_{random:016x}");
+        let mut created = Err(None);
+        for option in options {
+            created = admin.batch_execute(&format!("CREATE DATABASE {name} {option}")).await.map_err(Some);
+            if created.is_ok() {
+                break;
+            }
+        }
+        created.unwrap();
+        let url = with_database(&admin_url, &name);
+        Some(Self { admin_url, name, url })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime (possibly while unwinding), which cannot be blocked
+        // on: drop the database from a thread with a runtime of its own. FORCE ends the sessions
+        // that the test's pools still hold.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let admin = admin_client(&admin_url).await?;
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+async fn admin_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// `url` with its database replaced by `name` (`postgres://u@h:p/old?x=y` → `…/name?x=y`).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+    format!("{}/{name}{query}", &base[..path_start])
+}
+
+/// An error with its causes (tokio-postgres alone says only "error connecting to server").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+/// `url` without a password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let user = url[scheme_end + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn postgres_passes_the_conformance_suite() {
+    let Some(db) = TestDatabase::create("conformance").await else { return };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    kms_store::conformance::run_all(&store, 1).await;
+    kms_store::conformance::run_all(&store, 2).await;
+}
+
+#[tokio::test]
+async fn describe_names_the_database_but_never_the_password() {
+    let Some(db) = TestDatabase::create("describe").await else { return };
+    // The server trusts local connections, so it ignores the password; the store must not print it.
+    let with_password = db.url.replacen("://postgres@", "://postgres:hunter2-secret@", 1);
+    assert_ne!(with_password, db.url, "the test URL names the user postgres");
+    let store = PostgresStore::connect(&with_password).await.unwrap();
+    let described = store.describe();
+    assert!(described.starts_with("postgres://") && described.ends_with(&format!("/{}", db.name)), "{described}");
+    assert!(!described.contains("hunter2") && !described.contains("postgres@"), "{described}");
+    assert!(!format!("{store:?}").contains("hunter2"));
+    if db.url.contains("@127.0.0.1:5432/") {
+        assert_eq!(described, format!("postgres://127.0.0.1:5432/{}", db.name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_are_idempotent_and_safe_when_nodes_start_together() {
+    let Some(db) = TestDatabase::create("migrations").await else { return };
+    let (a, b, c) =
+        tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    for store in [&a, &b, &c] {
+        assert_eq!(store.schema_version().await.unwrap(), PostgresStore::SCHEMA_VERSION);
+    }
+    const { assert!(PostgresStore::SCHEMA_VERSION >= 2) };
+    assert!(a.init_setting("account", "111122223333").await.unwrap());
+    assert!(!b.init_setting("account", "444455556666").await.unwrap());
+
+    // Connecting again applies nothing and loses nothing.
+    let again = PostgresStore::connect(&db.url).await.unwrap();
+    assert_eq!(again.schema_version().await.unwrap(), PostgresStore::SCHEMA_VERSION);
+    assert_eq!(again.setting("account").await.unwrap().as_deref(), Some("111122223333"));
+    let admin = admin_client(&db.url).await.unwrap();
+    let applied: i64 = admin.query_one("SELECT COUNT(*) FROM schema_version", &[]).await.unwrap().get(0);
+    assert_eq!(applied, i64::from(PostgresStore::SCHEMA_VERSION), "each migration applied once");
+
+    // A database from a newer build is refused, not misread.
+    admin.batch_execute("INSERT INTO schema_version (version) VALUES (1000)").await.unwrap();
+    assert!(matches!(PostgresStore::connect(&db.url).await, Err(StoreError::Corrupt(_))));
+}
+
+#[tokio::test]
+async fn unreachable_or_invalid_databases_are_backend_errors() {
+    // Port 1 on loopback refuses connections; nothing here needs a server.
+    let refused = PostgresStore::connect("postgres://postgres:pw@127.0.0.1:1/ferrokms").await;
+    let Err(StoreError::Backend(e)) = refused else { panic!("expected a backend error") };
+    assert!(!e.to_string().contains("pw@"), "{e}");
+    for url in ["", "postgres://", "not a url", "postgres://h:notaport/db", "host=127.0.0.1 port=1 dbname=x"] {
+        assert!(matches!(PostgresStore::connect(url).await, Err(StoreError::Backend(_))), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_not_panicked_on() {
+    let Some(db) = TestDatabase::create("corrupt").await else { return };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let k = key(1, "111111111111");
+    store.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    let admin = admin_client(&db.url).await.unwrap();
+    admin.batch_execute("UPDATE keys SET record = '{not json'").await.unwrap();
+    assert!(matches!(store.key(k.key_id).await, Err(StoreError::Corrupt(_))));
+    admin.batch_execute("UPDATE key_materials SET material_id = '\\x0102'").await.unwrap();
+    assert!(matches!(store.materials(k.key_id).await, Err(StoreError::Corrupt(_))));
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO aliases VALUES ('111111111111', 'us-east-1', 'no-prefix', '{}', 0, 0)",
+            k.key_id
+        ))
+        .await
+        .unwrap();
+    let (account, region) = (k.account.clone(), k.region.clone());
+    assert!(matches!(store.list_aliases(&account, &region, None, None, 10).await, Err(StoreError::Corrupt(_))));
+}
+
+/// Two nodes (two stores, two pools) race on the same rows; PostgreSQL must pick one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
+    let Some(db) = TestDatabase::create("races").await else { return };
+    let (one, two) = tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    const ROUNDS: u8 = 25;
+
+    // update_key from the same revision: one wins, the other gets Conflict.
+    let k = key(1, "111111111111");
+    one.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    for round in 0..ROUNDS {
+        let current = one.key(k.key_id).await.unwrap().unwrap();
+        let next = |by: &str| KeyRecord {
+            description: format!("{by} {round}"),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        let (a, b) = (next("one"), next("two"));
+        let (ra, rb) = tokio::join!(one.update_key(&a), two.update_key(&b));
+        let stored = one.key(k.key_id).await.unwrap().unwrap();
+        match (ra, rb) {
+            (Ok(()), Err(StoreError::Conflict)) => assert_eq!(stored, a),
+            (Err(StoreError::Conflict), Ok(())) => assert_eq!(stored, b),
+            other => panic!("round {round}: expected one winner and one Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(one.key(k.key_id).await.unwrap().unwrap().revision, u64::from(ROUNDS));
+
+    // create_alias with one name: one wins, the other gets AlreadyExists.
+    for round in 0..ROUNDS {
+        let alias = AliasRecord {
+            account: k.account.clone(),
+            region: k.region.clone(),
+            name: AliasName::parse(&format!("alias/race-{round}")).unwrap(),
+            target: k.key_id,
+            created: k.created,
+            updated: k.created,
+        };
+        let (ra, rb) = tokio::join!(one.create_alias(&alias), two.create_alias(&alias));
+        assert!(
+            matches!((&ra, &rb), (Ok(()), Err(StoreError::AlreadyExists)) | (Err(StoreError::AlreadyExists), Ok(()))),
+            "round {round}: {ra:?} {rb:?}"
+        );
+    }
+
+    // put_tags that fit alone but not together: the limit holds.
+    for round in 0..ROUNDS {
+        let k = key(round + 10, "222222222222");
+        one.create_key(&k, &material(&k), "{}", &[tag("base", "0")]).await.unwrap();
+        let (first, second) = ([tag("a", "1"), tag("b", "1")], [tag("c", "2"), tag("d", "2")]);
+        let (ra, rb) = tokio::join!(one.put_tags(k.key_id, &first, 3), two.put_tags(k.key_id, &second, 3));
+        assert!(
+            matches!(
+                (&ra, &rb),
+                (Ok(()), Err(StoreError::LimitExceeded(3))) | (Err(StoreError::LimitExceeded(3)), Ok(()))
+            ),
+            "round {round}: {ra:?} {rb:?}"
+        );
+        assert_eq!(one.tags(k.key_id).await.unwrap().len(), 3, "round {round}");
+    }
+
+    // create_grant with room for one more: one wins, the other gets LimitExceeded.
+    for round in 0..ROUNDS {
+        let k = key(round + 100, "333333333333");
+        one.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+        let (first, second) = (grant(&k, 1), grant(&k, 2));
+        let (ra, rb) = tokio::join!(one.create_grant(&first, 1), two.create_grant(&second, 1));
+        assert!(
+            matches!(
+                (&ra, &rb),
+                (Ok(()), Err(StoreError::LimitExceeded(1))) | (Err(StoreError::LimitExceeded(1)), Ok(()))
+            ),
+            "round {round}: {ra:?} {rb:?}"
+        );
+        assert_eq!(one.grants(k.key_id).await.unwrap().len(), 1, "round {round}");
+    }
+}
+
+/// Ordering and pagination must not depend on the backend (or on the database's collation):
+/// the same writes give the same listings on SQLite and PostgreSQL.
+#[tokio::test]
+async fn listings_match_sqlite_byte_order() {
+    // A natural-language default collation, under which "alias/a" < "alias/B": the store must
+    // not depend on the database's default.
+    let icu = "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' TEMPLATE template0";
+    let Some(db) = TestDatabase::create_with("ordering", &[icu, ""]).await else { return };
+    let postgres = PostgresStore::connect(&db.url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+    // Names whose order differs between byte order and natural-language collations.
+    let names =
+        ["alias/b", "alias/B", "alias/a", "alias/_x", "alias/-y", "alias/A-1", "alias/a1", "alias/Z", "alias/z"];
+    let tag_keys = ["b", "B", "a", "_x", "-y", "A-1", "a1", "Z", "é", "a b"];
+    let mut listings = Vec::new();
+    for store in [&postgres as &dyn Store, &sqlite] {
+        let keys: Vec<KeyRecord> = (0..7).map(|n| key(200 - n * 30, "444444444444")).collect();
+        for k in &keys {
+            store.create_key(k, &material(k), "{}", &[]).await.unwrap();
+        }
+        let target = &keys[0];
+        for name in names {
+            let alias = AliasRecord {
+                account: target.account.clone(),
+                region: target.region.clone(),
+                name: AliasName::parse(name).unwrap(),
+                target: target.key_id,
+                created: target.created,
+                updated: target.created,
+            };
+            store.create_alias(&alias).await.unwrap();
+        }
+        let tags: Vec<Tag> = tag_keys.iter().map(|k| tag(k, "v")).collect();
+        store.put_tags(target.key_id, &tags, 50).await.unwrap();
+
+        let (account, region) = (target.account.clone(), target.region.clone());
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_keys(&account, &region, after, 3).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().copied();
+            pages.push(page);
+        }
+        let mut alias_pages = Vec::new();
+        let mut after: Option<AliasName> = None;
+        loop {
+            let page = store.list_aliases(&account, &region, None, after.as_ref(), 4).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|a| a.name.clone());
+            alias_pages.push(page.into_iter().map(|a| a.name.to_string()).collect::<Vec<_>>());
+        }
+        let tags = store.tags(target.key_id).await.unwrap();
+        listings.push((pages, alias_pages, tags));
+    }
+    assert_eq!(listings[0], listings[1]);
+    let (_, alias_pages, tags) = &listings[0];
+    let mut sorted: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    sorted.sort();
+    assert_eq!(alias_pages.concat(), sorted, "byte order");
+    let mut sorted_tags: Vec<&str> = tag_keys.to_vec();
+    sorted_tags.sort_unstable();
+    assert_eq!(tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), sorted_tags);
+}
+
+/// Inputs SQLite accepts must not make PostgreSQL fail differently: repeated tag keys in one
+/// call, an empty tag list, and writes to keys that do not exist.
+#[tokio::test]
+async fn edge_cases_behave_like_sqlite() {
+    let Some(db) = TestDatabase::create("edges").await else { return };
+    let postgres = PostgresStore::connect(&db.url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+    let mut outcomes = Vec::new();
+    for store in [&postgres as &dyn Store, &sqlite] {
+        let k = key(7, "555555555555");
+        let ghost = key(8, "555555555555");
+        let mut seen = Vec::new();
+        let mut record = |what: &str, r: Result<(), StoreError>| seen.push(format!("{what}: {r:?}"));
+        record(
+            "create with repeated tag",
+            store.create_key(&k, &material(&k), "{}", &[tag("a", "1"), tag("a", "2")]).await,
+        );
+        record("create", store.create_key(&k, &material(&k), "{}", &[tag("z", "0")]).await);
+        record("put repeated", store.put_tags(k.key_id, &[tag("a", "1"), tag("a", "2"), tag("b", "")], 3).await);
+        record("put empty over limit", store.put_tags(k.key_id, &[], 1).await);
+        record("put empty", store.put_tags(k.key_id, &[], 3).await);
+        record("put to ghost", store.put_tags(ghost.key_id, &[tag("a", "1")], 3).await);
+        record("put empty to ghost", store.put_tags(ghost.key_id, &[], 3).await);
+        record("remove from ghost", store.remove_tags(ghost.key_id, &["a".into()]).await);
+        record("remove none", store.remove_tags(k.key_id, &[]).await);
+        record("policy of ghost", store.put_policy(ghost.key_id, "{}").await);
+        record("grant on ghost", store.create_grant(&grant(&ghost, 1), 5).await);
+        record("grant with no room", store.create_grant(&grant(&k, 1), 0).await);
+        record("grant", store.create_grant(&grant(&k, 1), 5).await);
+        record("grant again", store.create_grant(&grant(&k, 1), 5).await);
+        record("revision zero", store.update_key(&k).await);
+        record("ghost revision zero", store.update_key(&ghost).await);
+        let alias = AliasRecord {
+            account: k.account.clone(),
+            region: k.region.clone(),
+            name: AliasName::parse("alias/to-ghost").unwrap(),
+            target: ghost.key_id,
+            created: k.created,
+            updated: k.created,
+        };
+        record("alias to ghost", store.create_alias(&alias).await);
+        seen.push(format!("tags: {:?}", store.tags(k.key_id).await.unwrap()));
+        seen.push(format!("ghost: {:?}", store.key(ghost.key_id).await.unwrap()));
+        seen.push(format!("ghost materials: {:?}", store.materials(ghost.key_id).await.unwrap()));
+        seen.push(format!("setting: {:?}", store.setting("absent").await.unwrap()));
+        seen.push(format!("limit zero: {:?}", store.list_keys(&k.account, &k.region, None, 0).await.unwrap()));
+        outcomes.push(seen);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
+fn key(n: u8, account: &str) -> KeyRecord {
+    KeyRecord {
+        key_id: KeyId::from_bytes([0xfe, n, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, n]),
+        account: AccountId::parse(account).unwrap(),
+        region: Region::parse("us-east-1").unwrap(),
+        created: Timestamp::from_unix_millis(1_700_000_000_000),
+        description: format!("key {n}"),
+        state: KeyState::Enabled,
+        key_spec: KeySpec::SymmetricDefault,
+        key_usage: KeyUsage::EncryptDecrypt,
+        origin: Origin::AwsKms,
+        key_manager: KeyManager::Customer,
+        multi_region: false,
+        deletion: None,
+        current_material: MaterialId::from_bytes([n; 32]),
+        revision: 0,
+    }
+}
+
+fn material(k: &KeyRecord) -> MaterialRecord {
+    MaterialRecord { key_id: k.key_id, material_id: k.current_material, wrapped: vec![1, 2, 3], created: k.created }
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag { key: k.into(), value: v.into() }
+}
+
+fn grant(k: &KeyRecord, n: u8) -> GrantRecord {
+    GrantRecord {
+        grant_id: format!("{n:02x}{}", hex_of(&k.key_id)),
+        key_id: k.key_id,
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: None,
+        grantee_principal: "arn:aws:iam::111111111111:role/app".into(),
+        retiring_principal: None,
+        operations: vec!["Decrypt".into()],
+        context_equals: None,
+        context_subset: None,
+        issuing_principal: "arn:aws:iam::111111111111:root".into(),
+        created: Timestamp::from_unix_millis(9),
+    }
+}
+
+fn hex_of(id: &KeyId) -> String {
+    id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
