@@ -11,6 +11,7 @@
 )]
 
 mod aliases;
+mod audit;
 mod auth;
 mod authz;
 mod common;

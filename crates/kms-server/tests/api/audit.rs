@@ -1,0 +1,151 @@
+//! The audit trail end to end: every request leaves one CloudTrail-shaped record, allowed or
+//! denied, authenticated or not; records carry no secrets; the chain detects tampering.
+
+use aws_sdk_kms::primitives::Blob;
+use kms_store::audit::{ChainBreak, verify_store};
+use kms_store::{SqliteStore, Store};
+use serde_json::{Value, json};
+
+use crate::common::{client_for, code_of, signed, start};
+
+async fn records(dir: &std::path::Path) -> Vec<Value> {
+    let store = SqliteStore::open(&dir.join("ferrokms.db")).unwrap();
+    let rows = store.audit_after(0, 10_000).await.unwrap();
+    rows.iter().map(|r| serde_json::from_str(&r.record).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_without_secrets() {
+    let t = start().await;
+    let kms = t.client();
+    let key = kms.create_key().description("audited").send().await.unwrap().key_metadata.unwrap();
+    let plaintext = "AUDIT-PLAINTEXT-CANARY-91ab";
+    let ct = kms
+        .encrypt()
+        .key_id(key.key_id())
+        .plaintext(Blob::new(plaintext))
+        .encryption_context("tenant", "a")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let dk = kms.generate_data_key().key_id(key.key_id()).number_of_bytes(32).send().await.unwrap();
+    let data_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, dk.plaintext().unwrap().as_ref());
+    assert_eq!(code_of(kms.decrypt().ciphertext_blob(ct).send().await), "InvalidCiphertextException");
+    assert_eq!(code_of(kms.describe_key().key_id("alias/none").send().await), "NotFoundException");
+    let (alice, alice_arn) = t.user("alice").await;
+    assert_eq!(
+        code_of(alice.encrypt().key_id(key.key_id()).plaintext(Blob::new("x")).send().await),
+        "AccessDeniedException"
+    );
+    let stranger = client_for(t.server.local_addr, "AKIASTRANGER00000000", "nope", "us-east-1");
+    assert_eq!(code_of(stranger.list_keys().send().await), "UnrecognizedClientException");
+    let (status, _) = signed(
+        t.server.local_addr,
+        (&t.admin_id, &t.admin_secret, None),
+        "sts",
+        None,
+        "application/x-www-form-urlencoded",
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    )
+    .await;
+    assert!(status.contains("200"));
+    let alice_secret = {
+        let k = t.admin("CreateAccessKey", json!({"UserName": "alice"})).await;
+        k["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned()
+    };
+    let dir = t.dir.path().to_path_buf();
+    let admin_secret = t.admin_secret.clone();
+    t.server.shutdown().await;
+
+    let all = records(&dir).await;
+    let find = |name: &str, error: Option<&str>| {
+        all.iter()
+            .find(|r| r["eventName"] == name && r["errorCode"].as_str() == error)
+            .unwrap_or_else(|| panic!("no {name} / {error:?} record in {all:#?}"))
+            .clone()
+    };
+    let created = find("CreateKey", None);
+    assert_eq!(created["eventSource"], "kms.amazonaws.com");
+    assert_eq!(created["userIdentity"]["type"], "IAMUser");
+    assert_eq!(created["userIdentity"]["userName"], "admin");
+    assert_eq!(created["requestParameters"]["description"], "audited");
+    assert_eq!(created["responseElements"]["keyMetadata"]["keyId"], key.key_id());
+    assert_eq!(created["resources"][0]["ARN"], key.arn().unwrap());
+    assert_eq!(created["readOnly"], false);
+    let encrypt = find("Encrypt", None);
+    assert_eq!(encrypt["requestParameters"]["encryptionContext"]["tenant"], "a");
+    assert_eq!(encrypt["readOnly"], true);
+    assert!(encrypt["responseElements"].is_null());
+    assert_eq!(encrypt["awsRegion"], "us-east-1");
+    assert!(encrypt["sourceIPAddress"].as_str().unwrap().starts_with("127."));
+    assert!(encrypt["userAgent"].as_str().unwrap().contains("aws-sdk-rust"));
+    find("GenerateDataKey", None);
+    find("Decrypt", Some("InvalidCiphertextException"));
+    find("DescribeKey", Some("NotFoundException"));
+    let denied = find("Encrypt", Some("AccessDeniedException"));
+    assert_eq!(denied["userIdentity"]["arn"], alice_arn.as_str());
+    let unknown = find("ListKeys", Some("UnrecognizedClientException"));
+    assert_eq!(unknown["userIdentity"]["type"], "Unknown");
+    assert_eq!(unknown["userIdentity"]["accessKeyId"], "AKIASTRANGER00000000");
+    let sts = find("GetCallerIdentity", None);
+    assert_eq!(sts["eventSource"], "sts.amazonaws.com");
+    let admin = find("CreateUser", None);
+    assert_eq!(admin["eventSource"], "ferrokms.admin");
+    find("CreateAccessKey", None);
+    let ids: std::collections::HashSet<_> = all.iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), all.len(), "one record per request, each with its own id");
+
+    let text = all.iter().map(Value::to_string).collect::<String>();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, plaintext);
+    for secret in [plaintext, b64.as_str(), data_key.as_str(), admin_secret.as_str(), alice_secret.as_str()] {
+        assert!(!text.contains(secret), "a secret is in the audit trail");
+    }
+    let store = SqliteStore::open(&dir.join("ferrokms.db")).unwrap();
+    let public_key = hex::decode(store.setting("audit_public_key").await.unwrap().unwrap()).unwrap();
+    let report = verify_store(&store, Some(&public_key)).await.unwrap();
+    assert_eq!(report.records, all.len() as u64);
+    assert!(report.digests >= 1, "a clean shutdown signs a digest");
+}
+
+#[tokio::test]
+async fn tampering_with_the_stored_trail_is_detected() {
+    let t = start().await;
+    let kms = t.client();
+    for i in 0..6 {
+        kms.create_key().description(format!("k{i}")).send().await.unwrap();
+    }
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+    let db = dir.join("ferrokms.db");
+    let store = SqliteStore::open(&db).unwrap();
+    assert!(verify_store(&store, None).await.is_ok());
+    let sql = |q: &str| rusqlite::Connection::open(&db).unwrap().execute_batch(q).unwrap();
+
+    sql("UPDATE audit_log SET record = replace(record, '\"k3\"', '\"k9\"') WHERE seq = 4");
+    assert_eq!(verify_store(&store, None).await.err().unwrap().unwrap(), ChainBreak::Edited(4));
+    sql("UPDATE audit_log SET record = replace(record, '\"k9\"', '\"k3\"') WHERE seq = 4");
+    assert!(verify_store(&store, None).await.is_ok(), "restored");
+
+    sql("CREATE TABLE saved AS SELECT * FROM audit_log WHERE seq = 3; DELETE FROM audit_log WHERE seq = 3");
+    let broken = verify_store(&store, None).await.err().unwrap().unwrap();
+    assert!(matches!(broken, ChainBreak::Removed { first_missing: 3, .. }), "{broken}");
+    sql("INSERT INTO audit_log SELECT * FROM saved; DROP TABLE saved");
+
+    // Swap the contents of two records (a reordering).
+    sql(
+        "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2",
+    );
+    let broken = verify_store(&store, None).await.err().unwrap().unwrap();
+    assert_eq!(broken, ChainBreak::Unlinked(2));
+    sql(
+        "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2",
+    );
+
+    // Removing the newest records is caught by the signed digest of the clean shutdown.
+    let count = store.audit_after(0, 100).await.unwrap().len();
+    sql(&format!("DELETE FROM audit_log WHERE seq = {count}"));
+    let broken = verify_store(&store, None).await.err().unwrap().unwrap();
+    assert_eq!(broken, ChainBreak::DigestMismatch(count as u64));
+}
