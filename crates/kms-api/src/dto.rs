@@ -436,3 +436,24 @@ pub struct RetireGrantRequest {
     pub grant_id: Option<String>,
     pub dry_run: Option<bool>,
 }
+
+// ---- key usage ----
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsageData {
+    pub operation: String,
+    pub timestamp: f64,
+    pub cloud_trail_event_id: String,
+    pub kms_request_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageResponse {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_last_usage: Option<KeyLastUsageData>,
+    pub tracking_start_date: f64,
+    pub key_creation_date: f64,
+}

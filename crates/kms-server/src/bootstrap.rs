@@ -141,6 +141,7 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config)?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
     let account = account(store.as_ref(), rng).await?;
+    store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =
         admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
     Ok(Prepared { lock, root, store, account, new_admin })

@@ -164,6 +164,12 @@ async fn route(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respo
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/") => kms(svc, req, peer).await,
         (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => {
+            let mut resp = Response::new(Full::new(Bytes::from(svc.metrics_text().await)));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; version=0.0.4"));
+            resp
+        }
         (&Method::GET, "/readyz") => match svc.store.setting("account_id").await {
             Ok(Some(_)) => plain(StatusCode::OK, "ready\n"),
             _ => plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
@@ -327,6 +333,13 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             (resp, Err(api))
         }
     };
+    let outcome = match &error {
+        Ok(_) => "Success",
+        Err(api) => api.exception.name(),
+    };
+    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
+    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
+    svc.metrics.observe(name, outcome, elapsed as f64 / 1e6);
     audit(svc, &parts, &seen, &request_id, peer, query_protocol, error).await;
     response
 }

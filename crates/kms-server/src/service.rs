@@ -78,6 +78,7 @@ pub struct Service {
     pub(crate) auth: Authenticator,
     pub(crate) identity: IdentityPolicyCache,
     pub(crate) audit: crate::audit::AuditTrail,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -109,6 +110,7 @@ impl Service {
             auth,
             identity: IdentityPolicyCache::default(),
             audit,
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -120,6 +122,12 @@ impl Service {
     /// Writes every queued audit event and stops the audit writer (part of a clean shutdown).
     pub async fn close_audit(&self) {
         self.audit.close().await;
+    }
+
+    /// The Prometheus exposition text.
+    pub async fn metrics_text(&self) -> String {
+        let states = self.store.key_states().await.unwrap_or_default();
+        self.metrics.render(&states, self.audit.backlog(), self.cache.len())
     }
 
     /// Audit events queued but not yet committed.
@@ -188,8 +196,10 @@ impl Service {
     /// A key by id, from the cache or else the store (then cached).
     pub(crate) async fn load_key(&self, id: KeyId) -> Result<Option<Arc<CachedKey>>, ServiceError> {
         if let Some(hit) = self.cache.key(id) {
+            self.metrics.cache(true);
             return Ok(Some(hit));
         }
+        self.metrics.cache(false);
         let epoch = self.cache.epoch();
         let Some(record) = self.store.key(id).await? else {
             return Ok(None);

@@ -161,6 +161,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a grant; returns whether it existed.
     async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool>;
 
+    /// How many keys are in each state (for metrics).
+    async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
+        Err(StoreError::Unsupported("key state counts"))
+    }
+
     /// Appends events to the audit chain, in order, in one transaction.
     async fn append_audit(&self, _events: &[AuditEvent]) -> StoreResult<()> {
         Err(StoreError::Unsupported("the audit trail"))

@@ -730,6 +730,20 @@ impl Store for SqliteStore {
         self.run(move |c| Ok(c.execute("DELETE FROM grants WHERE grant_id = ?1", [id])? == 1)).await
     }
 
+    async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.run(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT json_extract(record, '$.state'), COUNT(*) FROM keys GROUP BY 1 ORDER BY 1")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or_default()))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
         let events = events.to_vec();
         self.run(move |c| {

@@ -15,6 +15,7 @@ mod enable_key;
 mod encrypt;
 mod generate_data_key;
 mod generate_random;
+mod get_key_last_usage;
 mod get_key_policy;
 mod grants;
 mod list_aliases;
@@ -83,6 +84,7 @@ pub async fn dispatch(
         Operation::GetKeyPolicy => call!(get_key_policy::handle),
         Operation::ListKeyPolicies => call!(list_key_policies::handle),
         Operation::CreateGrant => call!(create_grant::handle),
+        Operation::GetKeyLastUsage => call!(get_key_last_usage::handle),
         Operation::ListGrants => call!(list_grants::handle),
         Operation::ListRetirableGrants => call!(list_retirable_grants::handle),
         Operation::RetireGrant => call!(retire_grant::handle),
@@ -99,7 +101,6 @@ pub async fn dispatch(
         | Operation::GenerateDataKeyPair
         | Operation::GenerateDataKeyPairWithoutPlaintext
         | Operation::GenerateMac
-        | Operation::GetKeyLastUsage
         | Operation::GetKeyRotationStatus
         | Operation::GetParametersForImport
         | Operation::GetPublicKey

@@ -149,3 +149,53 @@ async fn tampering_with_the_stored_trail_is_detected() {
     let broken = verify_store(&store, None).await.err().unwrap().unwrap();
     assert_eq!(broken, ChainBreak::DigestMismatch(count as u64));
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn key_last_usage_and_metrics_come_from_the_same_requests() {
+    let t = start().await;
+    let kms = t.client();
+    let key = t.create_key().await;
+    let before = kms.get_key_last_usage().key_id(&key).send().await.unwrap();
+    assert!(before.key_last_usage().is_none(), "never used");
+    assert!(before.tracking_start_date().is_some() && before.key_creation_date().is_some());
+    for _ in 0..3 {
+        kms.encrypt().key_id(&key).plaintext(Blob::new("m")).send().await.unwrap();
+    }
+    let (alice, _) = t.user("alice").await;
+    assert_eq!(code_of(alice.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await), "AccessDeniedException");
+    // Usage comes from the audit trail, which trails requests by the writer's linger interval.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = kms.get_key_last_usage().key_id(&key).send().await.unwrap();
+    let usage = after.key_last_usage().unwrap();
+    assert_eq!(usage.operation().unwrap().as_str(), "Encrypt");
+    let event_id = usage.cloud_trail_event_id().unwrap().to_owned();
+    assert!(after.key_id().unwrap().ends_with(&key));
+
+    let metrics = http_get(t.server.local_addr, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 3"), "{metrics}");
+    assert!(metrics.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"AccessDeniedException\"} 1"));
+    assert!(metrics.contains("ferrokms_request_duration_seconds_count{operation=\"Encrypt\"} 4"));
+    assert!(metrics.contains("ferrokms_keys{state=\"Enabled\"} 1"), "{metrics}");
+    assert!(metrics.contains("ferrokms_key_cache_hit_ratio"));
+    assert!(metrics.contains("ferrokms_audit_backlog"));
+
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+    let all = records(&dir).await;
+    let used = all.iter().find(|r| r["eventID"] == event_id.as_str()).unwrap();
+    assert_eq!(used["eventName"], "Encrypt");
+    assert!(used["errorCode"].is_null());
+}

@@ -1,0 +1,130 @@
+//! Prometheus metrics, rendered by hand in the text exposition format (no registry crate: the
+//! set is small and fixed).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Latency histogram bucket bounds, in seconds.
+const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    buckets: [u64; BOUNDS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Counters and histograms of the request path.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Counts one answered request and its latency. `outcome` is `Success` or the exception.
+    pub fn observe(&self, operation: &str, outcome: &str, seconds: f64) {
+        *lock(&self.requests).entry((operation.to_owned(), outcome.to_owned())).or_default() += 1;
+        let mut latency = lock(&self.latency);
+        let h = latency.entry(operation.to_owned()).or_default();
+        for (bucket, bound) in h.buckets.iter_mut().zip(BOUNDS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    /// Counts a key-cache lookup.
+    pub fn cache(&self, hit: bool) {
+        let counter = if hit { &self.cache_hits } else { &self.cache_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text, with the gauges the caller read from elsewhere.
+    pub fn render(&self, keys_by_state: &[(String, u64)], audit_backlog: i64, cached_keys: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP ferrokms_requests_total Requests answered, by operation and outcome.");
+        let _ = writeln!(out, "# TYPE ferrokms_requests_total counter");
+        for ((op, outcome), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "ferrokms_requests_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
+                label(op),
+                label(outcome)
+            );
+        }
+        let _ = writeln!(out, "# HELP ferrokms_request_duration_seconds Time to answer, by operation.");
+        let _ = writeln!(out, "# TYPE ferrokms_request_duration_seconds histogram");
+        for (op, h) in lock(&self.latency).iter() {
+            let op = label(op);
+            for (bound, n) in BOUNDS.iter().zip(h.buckets) {
+                let _ =
+                    writeln!(out, "ferrokms_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}");
+            }
+            let _ =
+                writeln!(out, "ferrokms_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "ferrokms_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
+            let _ = writeln!(out, "ferrokms_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
+        }
+        let _ = writeln!(out, "# HELP ferrokms_keys KMS keys, by state.");
+        let _ = writeln!(out, "# TYPE ferrokms_keys gauge");
+        for (state, n) in keys_by_state {
+            let _ = writeln!(out, "ferrokms_keys{{state=\"{}\"}} {n}", label(state));
+        }
+        let hits = self.cache_hits.load(Ordering::Relaxed);
+        let misses = self.cache_misses.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP ferrokms_key_cache_lookups_total Key-cache lookups, by result.");
+        let _ = writeln!(out, "# TYPE ferrokms_key_cache_lookups_total counter");
+        let _ = writeln!(out, "ferrokms_key_cache_lookups_total{{result=\"hit\"}} {hits}");
+        let _ = writeln!(out, "ferrokms_key_cache_lookups_total{{result=\"miss\"}} {misses}");
+        let _ = writeln!(out, "# HELP ferrokms_key_cache_hit_ratio Share of key-cache lookups that hit.");
+        let _ = writeln!(out, "# TYPE ferrokms_key_cache_hit_ratio gauge");
+        #[allow(clippy::cast_precision_loss)] // counters far below 2^52
+        let ratio = if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 };
+        let _ = writeln!(out, "ferrokms_key_cache_hit_ratio {ratio}");
+        let _ = writeln!(out, "# HELP ferrokms_key_cache_entries Keys held unwrapped in memory.");
+        let _ = writeln!(out, "# TYPE ferrokms_key_cache_entries gauge");
+        let _ = writeln!(out, "ferrokms_key_cache_entries {cached_keys}");
+        let _ = writeln!(out, "# HELP ferrokms_audit_backlog Audit events answered but not yet committed.");
+        let _ = writeln!(out, "# TYPE ferrokms_audit_backlog gauge");
+        let _ = writeln!(out, "ferrokms_audit_backlog {audit_backlog}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.observe("Encrypt", "Success", 0.002);
+        m.observe("Encrypt", "AccessDeniedException", 0.0004);
+        m.cache(true);
+        m.cache(false);
+        let text = m.render(&[("Enabled".into(), 3)], 0, 1);
+        assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 1"));
+        assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"AccessDeniedException\"} 1"));
+        assert!(text.contains("ferrokms_request_duration_seconds_bucket{operation=\"Encrypt\",le=\"0.0005\"} 1"));
+        assert!(text.contains("ferrokms_request_duration_seconds_bucket{operation=\"Encrypt\",le=\"0.0025\"} 2"));
+        assert!(text.contains("ferrokms_request_duration_seconds_count{operation=\"Encrypt\"} 2"));
+        assert!(text.contains("ferrokms_keys{state=\"Enabled\"} 3"));
+        assert!(text.contains("ferrokms_key_cache_hit_ratio 0.5"));
+    }
+}
