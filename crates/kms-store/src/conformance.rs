@@ -70,6 +70,8 @@ async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     assert!(matches!(store.update_key(&ghost).await, Err(StoreError::NotFound)));
     assert_eq!(store.materials(k.key_id).await.unwrap(), vec![material(&k)]);
     assert!(store.key(key(seed, 98, "111111111111").key_id).await.unwrap().is_none());
+    let states = store.key_states().await.unwrap();
+    assert!(states.iter().any(|(s, n)| s == "Disabled" && *n >= 1), "{states:?}");
 }
 
 async fn listing_is_scoped_and_paged(store: &dyn Store, seed: u8) {

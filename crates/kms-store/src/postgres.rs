@@ -12,6 +12,9 @@
 //!   (`FOR NO KEY UPDATE`): two writers for one key take turns, so they cannot both pass the check.
 //! - Text columns that are ordered or compared use `COLLATE "C"`, byte order, as SQLite does;
 //!   listings and pagination tokens are identical on both backends.
+//! - Audit appends take a transaction-scoped advisory lock before reading the chain's head, so
+//!   appenders on all nodes take turns and each batch extends the head the previous one left (see
+//!   [`append_audit_tx`]).
 //!
 //! Migrations run at [`PostgresStore::connect`], forward only, in one transaction that holds a
 //! transaction-scoped advisory lock, so nodes starting together apply them exactly once.
@@ -26,6 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use kms_core::Timestamp;
+use kms_core::audit::{AuditEvent, CRYPTOGRAPHIC_OPERATIONS};
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
@@ -34,6 +38,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
+use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
     SessionRecord, Store, StoreError, StoreResult,
@@ -116,11 +121,36 @@ CREATE TABLE grants (
 );
 CREATE INDEX grants_by_key ON grants (key_id);
 "#,
+    r#"
+CREATE TABLE audit_log (
+    seq        BIGINT PRIMARY KEY,
+    event_id   TEXT NOT NULL,
+    event_time BIGINT NOT NULL,
+    event_name TEXT COLLATE "C" NOT NULL,
+    key_arn    TEXT COLLATE "C",
+    principal  TEXT COLLATE "C" NOT NULL,
+    error_code TEXT COLLATE "C",
+    record     TEXT NOT NULL,
+    prev_hash  BYTEA NOT NULL,
+    hash       BYTEA NOT NULL
+);
+CREATE INDEX audit_by_key ON audit_log (key_arn, seq);
+CREATE INDEX audit_by_time ON audit_log (event_time);
+CREATE TABLE audit_digests (
+    seq       BIGINT PRIMARY KEY,
+    hash      BYTEA NOT NULL,
+    created   BIGINT NOT NULL,
+    signature BYTEA NOT NULL
+);
+"#,
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
 /// Other advisory locks (the scheduler leader) must use different keys.
 const MIGRATION_LOCK: i64 = 0x6665_7272_6f6b_6d73;
+
+/// The advisory-lock key that serializes audit appenders across nodes: "ferroaud" in ASCII.
+const AUDIT_LOCK: i64 = 0x6665_7272_6f61_7564;
 
 /// Connections per node. With PostgreSQL's default `max_connections` of 100, six nodes fit.
 const POOL_SIZE: usize = 16;
@@ -406,6 +436,92 @@ fn principal_record(row: &Row) -> StoreResult<PrincipalRecord> {
         principal_id: column(row, 4)?,
         trust_policy: column(row, 5)?,
         created: Timestamp::from_unix_millis(column(row, 6)?),
+    })
+}
+
+/// Appends events to the audit chain inside an open transaction, which the caller commits.
+///
+/// Appenders on every node take turns: the transaction first takes the [`AUDIT_LOCK`] advisory
+/// lock, held until it commits or rolls back, and only then reads the head. Under `READ
+/// COMMITTED` (every transaction here) that read is a fresh snapshot taken after the previous
+/// holder committed, so the batch gets the next sequence numbers and links to the real head.
+/// Should the lock ever be bypassed (another isolation level, a manual insert), the primary key
+/// on `seq` turns a would-be fork into [`StoreError::Conflict`] instead of a second chain.
+///
+/// Callers embedding this in another mutation call it last, just before committing: the lock
+/// then is held only briefly, and its holder never waits for another lock (such as a key's
+/// row), so it cannot deadlock with transactions that hold such a lock while waiting for it.
+pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    execute(tx, "SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).await?;
+    // A statement of its own, so that its snapshot is taken after the lock was granted.
+    let head = query_opt(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await?;
+    let (mut seq, mut prev) = match head {
+        Some(row) => (seq_column(&row, 0)?, column::<Vec<u8>>(&row, 1)?),
+        None => (0, GENESIS.to_vec()),
+    };
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut records = Vec::with_capacity(events.len());
+    let mut prev_hashes = Vec::with_capacity(events.len());
+    let mut hashes = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let record = event.canonical_json();
+        let hash = chain_hash(&prev, seq, &record);
+        seqs.push(seq_param(seq)?);
+        records.push(record);
+        prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
+        hashes.push(hash);
+    }
+    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let times: Vec<i64> = events.iter().map(|e| e.time.unix_millis()).collect();
+    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let key_arns: Vec<Option<&str>> = events.iter().map(|e| e.key_arn.as_deref()).collect();
+    let principals: Vec<&str> = events.iter().map(|e| e.principal.as_str()).collect();
+    let error_codes: Vec<Option<&str>> = events.iter().map(|e| e.error_code.as_deref()).collect();
+    // One statement for the whole batch: the lock is held for as few round trips as possible.
+    let inserted = execute(
+        tx,
+        &format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::bytea[], $10::bytea[])"
+        ),
+        &[&seqs, &event_ids, &times, &names, &key_arns, &principals, &error_codes, &records, &prev_hashes, &hashes],
+    )
+    .await;
+    match inserted {
+        Err(StoreError::AlreadyExists) => Err(StoreError::Conflict),
+        other => other.map(drop),
+    }
+}
+
+const AUDIT_COLUMNS: &str =
+    "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
+
+fn seq_param(seq: u64) -> StoreResult<i64> {
+    i64::try_from(seq).map_err(backend)
+}
+
+fn seq_column(row: &Row, index: usize) -> StoreResult<u64> {
+    let seq: i64 = column(row, index)?;
+    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))
+}
+
+fn audit_row(row: &Row) -> StoreResult<AuditRow> {
+    Ok(AuditRow {
+        seq: seq_column(row, 0)?,
+        event_id: column(row, 1)?,
+        time: Timestamp::from_unix_millis(column(row, 2)?),
+        event_name: column(row, 3)?,
+        key_arn: column(row, 4)?,
+        principal: column(row, 5)?,
+        error_code: column(row, 6)?,
+        record: column(row, 7)?,
+        prev_hash: column(row, 8)?,
+        hash: column(row, 9)?,
     })
 }
 
@@ -852,5 +968,124 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
         let client = self.client().await?;
         Ok(execute(&client, "DELETE FROM grants WHERE grant_id = $1", &[&grant_id]).await? == 1)
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        append_audit_tx(&tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let after = seq_param(after_seq)?;
+        let limit = limit_param(limit)?;
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&after, &limit],
+        )
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        // Only the filters that are set become conditions (rather than `$n IS NULL OR …`), so
+        // that each cached statement's plan can use the key and time indexes.
+        let from = filter.from.map(Timestamp::unix_millis);
+        let to = filter.to.map(Timestamp::unix_millis);
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        // As on SQLite, "-" matches successes (and a stored code "-", which never occurs).
+        let error_condition = if filter.error_code.as_deref() == Some("-") {
+            "(error_code IS NULL OR error_code = ?)"
+        } else {
+            "error_code = ?"
+        };
+        let candidates: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
+            ("key_arn = ?", filter.key_arn.as_ref().map(|v| v as _)),
+            ("principal = ?", filter.principal.as_ref().map(|v| v as _)),
+            ("event_name = ?", filter.event_name.as_ref().map(|v| v as _)),
+            (error_condition, filter.error_code.as_ref().map(|v| v as _)),
+            ("event_time >= ?", from.as_ref().map(|v| v as _)),
+            ("event_time < ?", to.as_ref().map(|v| v as _)),
+        ];
+        let mut conditions = Vec::new();
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        for (condition, value) in candidates {
+            if let Some(value) = value {
+                params.push(value);
+                conditions.push(condition.replace('?', &format!("${}", params.len())));
+            }
+        }
+        params.push(&limit);
+        let filter_clause =
+            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_log {filter_clause} ORDER BY seq DESC LIMIT ${}", params.len());
+        let client = self.client().await?;
+        let rows = query(&client, &sql, &params).await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
+        let client = self.client().await?;
+        let row = query_opt(
+            &client,
+            &format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE key_arn = $1 AND error_code IS NULL \
+                 AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1"
+            ),
+            &[&key_arn, &CRYPTOGRAPHIC_OPERATIONS],
+        )
+        .await?;
+        row.as_ref().map(audit_row).transpose()
+    }
+
+    async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
+        let client = self.client().await?;
+        let rows =
+            query(&client, "SELECT (record::json)->>'state' AS state, COUNT(*) FROM keys GROUP BY 1 ORDER BY 1", &[])
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = column(r, 0)?;
+                let count: i64 = column(r, 1)?;
+                Ok((state, u64::try_from(count).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let client = self.client().await?;
+        let row = query_opt(&client, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await?;
+        row.map(|r| Ok((seq_column(&r, 0)?, column(&r, 1)?))).transpose()
+    }
+
+    async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO audit_digests (seq, hash, created, signature) VALUES ($1, $2, $3, $4)",
+            &[&seq_param(digest.seq)?, &digest.hash, &digest.created.unix_millis(), &digest.signature],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
+        let client = self.client().await?;
+        let rows = query(&client, "SELECT seq, hash, created, signature FROM audit_digests ORDER BY seq", &[]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditDigest {
+                    seq: seq_column(r, 0)?,
+                    hash: column(r, 1)?,
+                    created: Timestamp::from_unix_millis(column(r, 2)?),
+                    signature: column(r, 3)?,
+                })
+            })
+            .collect()
     }
 }

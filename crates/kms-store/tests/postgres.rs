@@ -11,9 +11,11 @@
 use std::hash::{BuildHasher, RandomState};
 
 use kms_core::Timestamp;
+use kms_core::audit::AuditEvent;
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 use kms_core::tag::Tag;
+use kms_store::audit::{AuditDigest, AuditFilter};
 use kms_store::{AliasRecord, GrantRecord, MaterialRecord, PostgresStore, SqliteStore, Store, StoreError};
 use tokio_postgres::NoTls;
 
@@ -132,6 +134,158 @@ async fn postgres_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn postgres_audit_trail() {
+    let Some(db) = TestDatabase::create("audit").await else { return };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    kms_store::conformance::run_audit(&store).await;
+    let report = kms_store::audit::verify_store(&store, None).await.unwrap();
+    assert_eq!((report.records, report.digests), (4, 1));
+}
+
+/// Nodes append at the same time; the chain must stay one chain, each batch contiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_on_two_nodes_keep_one_chain() {
+    let Some(db) = TestDatabase::create("audit_race").await else { return };
+    let (one, two) = tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    const BATCHES: usize = 50;
+    const PER_BATCH: usize = 3;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (node, store) in [(1, one.clone()), (2, two.clone())] {
+        for batch in 0..BATCHES {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let events: Vec<AuditEvent> =
+                    (0..PER_BATCH).map(|i| audit_event(&format!("node{node}-batch{batch}-{i}"))).collect();
+                store.append_audit(&events).await
+            });
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    for store in [&one, &two] {
+        let report = kms_store::audit::verify_store(store, None).await.unwrap();
+        assert_eq!(report.records, (2 * BATCHES * PER_BATCH) as u64);
+    }
+    let rows = one.audit_after(0, 1000).await.unwrap();
+    assert_eq!(rows.len(), 2 * BATCHES * PER_BATCH);
+    assert_eq!(one.audit_head().await.unwrap().unwrap(), (rows.len() as u64, rows.last().unwrap().hash.clone()));
+    // Every event once, and each batch's events consecutive and in order.
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+    for batch in rows.chunks(PER_BATCH) {
+        let prefix = batch[0].event_id.strip_suffix("-0").unwrap();
+        let expected: Vec<String> = (0..PER_BATCH).map(|i| format!("{prefix}-{i}")).collect();
+        assert_eq!(batch.iter().map(|r| r.event_id.clone()).collect::<Vec<_>>(), expected);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2 * BATCHES * PER_BATCH);
+}
+
+/// The same events give the same chain (hashes included) and the same query answers on both
+/// backends.
+#[tokio::test]
+async fn audit_trail_matches_sqlite() {
+    let Some(db) = TestDatabase::create("audit_same").await else { return };
+    let postgres = PostgresStore::connect(&db.url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+    let key_a = "arn:aws:kms:us-east-1:111122223333:key/a";
+    let key_b = "arn:aws:kms:us-east-1:111122223333:key/B";
+    let mut answers = Vec::new();
+    for store in [&postgres as &dyn Store, &sqlite] {
+        let mut seen = Vec::new();
+        seen.push(format!("empty head: {:?}", store.audit_head().await.unwrap()));
+        seen.push(format!("empty append: {:?}", store.append_audit(&[]).await));
+        seen.push(format!("empty after: {:?}", store.audit_after(0, 10).await.unwrap()));
+        let mut events = Vec::new();
+        for (n, (name, key, error)) in [
+            ("Encrypt", Some(key_a), None),
+            ("Decrypt", Some(key_b), Some("AccessDeniedException")),
+            ("Sign", Some(key_b), None),
+            ("DescribeKey", Some(key_a), None),
+            ("GenerateDataKey", Some(key_a), Some("DisabledException")),
+            ("ListKeys", None, None),
+            ("Encrypt", Some("arn:aws:kms:us-east-1:111122223333:key/A"), None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut e = audit_event(&format!("e{n}"));
+            e.time = Timestamp::from_unix_millis(1_700_000_000_000 + n as i64 * 1000);
+            e.event_name = name.into();
+            e.key_arn = key.map(str::to_owned);
+            e.error_code = error.map(str::to_owned);
+            e.principal = format!("arn:aws:iam::111122223333:user/u{}", n % 2);
+            e.record = serde_json::json!({"eventName": name, "n": n, "é": "\u{0}\"", "b": [1, {"z": null}]});
+            events.push(e);
+        }
+        store.append_audit(&events[..3]).await.unwrap();
+        store.append_audit(&events[3..4]).await.unwrap();
+        store.append_audit(&events[4..]).await.unwrap();
+        seen.push(format!("chain: {:?}", store.audit_after(0, 100).await.unwrap()));
+        seen.push(format!("page: {:?}", store.audit_after(2, 3).await.unwrap()));
+        seen.push(format!("past the end: {:?}", store.audit_after(7, 3).await.unwrap()));
+        seen.push(format!("head: {:?}", store.audit_head().await.unwrap()));
+        let filters = [
+            AuditFilter { limit: 100, ..AuditFilter::default() },
+            AuditFilter { limit: 0, ..AuditFilter::default() },
+            AuditFilter { limit: 2, ..AuditFilter::default() },
+            AuditFilter { key_arn: Some(key_a.into()), limit: 100, ..AuditFilter::default() },
+            AuditFilter {
+                key_arn: Some("arn:aws:kms:us-east-1:111122223333:key/A".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                principal: Some("arn:aws:iam::111122223333:user/u1".into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+            AuditFilter { event_name: Some("Encrypt".into()), limit: 100, ..AuditFilter::default() },
+            AuditFilter { error_code: Some("-".into()), limit: 100, ..AuditFilter::default() },
+            AuditFilter { error_code: Some("DisabledException".into()), limit: 100, ..AuditFilter::default() },
+            AuditFilter {
+                key_arn: Some(key_b.into()),
+                error_code: Some("-".into()),
+                from: Some(Timestamp::from_unix_millis(1_700_000_001_000)),
+                to: Some(Timestamp::from_unix_millis(1_700_000_003_000)),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                from: Some(Timestamp::from_unix_millis(1_700_000_005_000)),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+            AuditFilter {
+                to: Some(Timestamp::from_unix_millis(1_700_000_001_000)),
+                limit: usize::MAX,
+                ..AuditFilter::default()
+            },
+        ];
+        for filter in &filters {
+            let seqs: Vec<u64> = store.audit_query(filter).await.unwrap().iter().map(|r| r.seq).collect();
+            seen.push(format!("{filter:?}: {seqs:?}"));
+        }
+        for key in [key_a, key_b, "arn:aws:kms:us-east-1:111122223333:key/A", "none"] {
+            seen.push(format!("last use of {key}: {:?}", store.last_key_usage(key).await.unwrap().map(|r| r.seq)));
+        }
+        let digest =
+            AuditDigest { seq: 7, hash: vec![7; 32], created: Timestamp::from_unix_millis(5), signature: vec![1, 2] };
+        seen.push(format!("digest: {:?}", store.put_audit_digest(&digest).await));
+        seen.push(format!("digest again: {:?}", store.put_audit_digest(&digest).await));
+        let early = AuditDigest { seq: 3, ..digest.clone() };
+        seen.push(format!("earlier digest: {:?}", store.put_audit_digest(&early).await));
+        seen.push(format!("digests: {:?}", store.audit_digests().await.unwrap()));
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].iter().any(|a| a.starts_with("last use of") && a.ends_with("Some(3)")), "{:?}", answers[0]);
+}
+
+#[tokio::test]
 async fn describe_names_the_database_but_never_the_password() {
     let Some(db) = TestDatabase::create("describe").await else { return };
     // The server trusts local connections, so it ignores the password; the store must not print it.
@@ -156,7 +310,7 @@ async fn migrations_are_idempotent_and_safe_when_nodes_start_together() {
     for store in [&a, &b, &c] {
         assert_eq!(store.schema_version().await.unwrap(), PostgresStore::SCHEMA_VERSION);
     }
-    const { assert!(PostgresStore::SCHEMA_VERSION >= 2) };
+    const { assert!(PostgresStore::SCHEMA_VERSION >= 3) };
     assert!(a.init_setting("account", "111122223333").await.unwrap());
     assert!(!b.init_setting("account", "444455556666").await.unwrap());
 
@@ -405,6 +559,18 @@ async fn edge_cases_behave_like_sqlite() {
         outcomes.push(seen);
     }
     assert_eq!(outcomes[0], outcomes[1]);
+}
+
+fn audit_event(id: &str) -> AuditEvent {
+    AuditEvent {
+        event_id: id.into(),
+        time: Timestamp::from_unix_millis(1_700_000_000_000),
+        event_name: "Encrypt".into(),
+        key_arn: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
+        principal: "arn:aws:iam::111122223333:user/alice".into(),
+        error_code: None,
+        record: serde_json::json!({"eventID": id, "eventName": "Encrypt"}),
+    }
 }
 
 fn key(n: u8, account: &str) -> KeyRecord {
