@@ -42,6 +42,7 @@ fn ctx(principal: Principal) -> RequestContext {
         source_account: None,
         via_service: None,
         key_arn: std::sync::OnceLock::new(),
+        audit: None,
     }
 }
 
@@ -98,15 +99,18 @@ async fn main() {
 
     let alice_arn = "arn:aws:iam::111122223333:user/alice".to_owned();
     store
-        .create_principal(&PrincipalRecord {
-            arn: alice_arn.clone(),
-            account: account.clone(),
-            kind: PrincipalType::User,
-            name: "alice".into(),
-            principal_id: "AIDABENCH".into(),
-            trust_policy: None,
-            created: kms_core::Timestamp::from_unix_millis(0),
-        })
+        .create_principal(
+            &PrincipalRecord {
+                arn: alice_arn.clone(),
+                account: account.clone(),
+                kind: PrincipalType::User,
+                name: "alice".into(),
+                principal_id: "AIDABENCH".into(),
+                trust_policy: None,
+                created: kms_core::Timestamp::from_unix_millis(0),
+            },
+            &[],
+        )
         .await
         .unwrap();
     store
@@ -114,7 +118,7 @@ async fn main() {
             principal_arn: alice_arn.clone(),
             name: "use".into(),
             document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"arn:aws:kms:us-east-1:111122223333:key/*"}]}"#.into(),
-        })
+        }, &[])
         .await
         .unwrap();
     let alice = ctx(Principal {

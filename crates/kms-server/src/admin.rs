@@ -155,8 +155,12 @@ impl Service {
             trust_policy,
             created: self.clock.now(),
         };
-        match self.store.create_principal(&record).await {
-            Ok(()) => Ok(record),
+        let audit = self.control_event_for(ctx, &PrincipalResponse { principal: out(&record) });
+        match self.store.create_principal(&record, &audit).await {
+            Ok(()) => {
+                audit.committed();
+                Ok(record)
+            }
             Err(StoreError::AlreadyExists) => Err(ServiceError::Api(ApiError::with_message(
                 Exception::AlreadyExists,
                 format!("{} {} already exists", kind.as_str(), record.name),
@@ -179,9 +183,11 @@ impl Service {
         };
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let keys: Vec<String> = self.store.access_keys_of(&arn).await?.into_iter().map(|k| k.access_key_id).collect();
-        if !self.store.delete_principal(&arn).await? {
+        let audit = self.control_event_for(ctx, &Empty {});
+        if !self.store.delete_principal(&arn, &audit).await? {
             return Err(not_found(&format!("{} {name}", kind.as_str())));
         }
+        audit.committed();
         self.auth.forget(&keys);
         self.identity.forget(&arn);
         Ok(())
@@ -203,8 +209,9 @@ impl Service {
         let arn = self.principal_arn(ctx, kind, &name);
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let record = IdentityPolicyRecord { principal_arn: arn.clone(), name: policy_name, document };
-        match self.store.put_identity_policy(&record).await {
-            Ok(()) => {}
+        let audit = self.control_event_for(ctx, &Empty {});
+        match self.store.put_identity_policy(&record, &audit).await {
+            Ok(()) => audit.committed(),
             Err(StoreError::NotFound) => return Err(not_found(&format!("{} {name}", kind.as_str()))),
             Err(e) => return Err(e.into()),
         }
@@ -226,9 +233,11 @@ impl Service {
         let policy_name = principal_name("PolicyName", req.policy_name)?;
         let arn = self.principal_arn(ctx, kind, &name);
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
-        if !self.store.delete_identity_policy(&arn, &policy_name).await? {
+        let audit = self.control_event_for(ctx, &Empty {});
+        if !self.store.delete_identity_policy(&arn, &policy_name, &audit).await? {
             return Err(not_found(&format!("policy {policy_name} of {name}")));
         }
+        audit.committed();
         self.identity.forget(&arn);
         Ok(())
     }
@@ -238,6 +247,19 @@ impl Service {
         ctx: &RequestContext,
         req: AdminRequest,
     ) -> Result<AccessKeyResponse, ServiceError> {
+        let (record, response) = self.new_access_key(ctx, req).await?;
+        let audit = self.control_event_for(ctx, &response);
+        self.store.create_access_key(&record, &audit).await?;
+        audit.committed();
+        Ok(response)
+    }
+
+    /// Checks a CreateAccessKey request and makes the key and the response (nothing is stored).
+    async fn new_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: AdminRequest,
+    ) -> Result<(AccessKeyRecord, AccessKeyResponse), ServiceError> {
         let (kind, name) = match (req.user_name, req.service_name) {
             (Some(user), None) => (PrincipalType::User, principal_name("UserName", Some(user))?),
             (None, Some(service)) => (PrincipalType::Service, service_name(Some(service))?),
@@ -258,12 +280,17 @@ impl Service {
             created: self.clock.now(),
             session: None,
         };
-        self.store.create_access_key(&record).await?;
         let secret_access_key = String::from_utf8_lossy(secret.expose_secret()).into_owned();
-        Ok(AccessKeyResponse { access_key: AccessKeyOut { access_key_id, secret_access_key, principal_arn: arn } })
+        let response =
+            AccessKeyResponse { access_key: AccessKeyOut { access_key_id, secret_access_key, principal_arn: arn } };
+        Ok((record, response))
     }
 
     /// A new account with an `admin` user (AdministratorAccess) and an access key for it.
+    ///
+    /// Several changes; the last, the access key, carries the request's audit event. Should an
+    /// earlier one succeed and a later one fail, the request is recorded as failed and the admin
+    /// user remains without a key (a retry creates another account).
     async fn create_account(&self, ctx: &RequestContext) -> Result<AccountResponse, ServiceError> {
         self.authorize_iam(ctx, "organizations:CreateAccount", "*", RequestKeys::none()).await?;
         let account = crate::bootstrap::new_account_id(self.rng.as_ref());
@@ -281,10 +308,15 @@ impl Service {
             },
             ..ctx.clone()
         };
-        let key = self
-            .create_access_key(&sub, AdminRequest { user_name: Some("admin".into()), ..AdminRequest::default() })
+        let (record, key) = self
+            .new_access_key(&sub, AdminRequest { user_name: Some("admin".into()), ..AdminRequest::default() })
             .await?;
-        Ok(AccountResponse { account_id: account.to_string(), access_key: key.access_key })
+        let response = AccountResponse { account_id: account.to_string(), access_key: key.access_key };
+        // The event is the caller's request (`ctx`), not the new account's root acting (`sub`).
+        let audit = self.control_event_for(ctx, &response);
+        self.store.create_access_key(&record, &audit).await?;
+        audit.committed();
+        Ok(response)
     }
 
     async fn delete_access_key(&self, ctx: &RequestContext, req: AdminRequest) -> Result<(), ServiceError> {
@@ -294,7 +326,11 @@ impl Service {
             return Err(not_found(&format!("access key {id}")));
         }
         self.authorize_iam(ctx, "iam:DeleteAccessKey", &record.principal_arn, RequestKeys::none()).await?;
-        self.store.delete_access_key(&id).await?;
+        let audit = self.control_event_for(ctx, &Empty {});
+        // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
+        if self.store.delete_access_key(&id, &audit).await? {
+            audit.committed();
+        }
         self.auth.forget(&[id]);
         Ok(())
     }

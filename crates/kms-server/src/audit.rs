@@ -1,13 +1,24 @@
 //! The audit trail as the service writes it: a CloudTrail-shaped event per request, written
 //! off the request path in small batches, chained in the store, with periodic signed digests.
 //!
-//! Durability bound: an event is handed to the writer when its response is sent; the writer
-//! commits whatever has arrived every [`LINGER`] (or sooner when [`MAX_BATCH`] events are
-//! waiting). A crash therefore loses at most the events of the last [`LINGER`] plus the batch
-//! being committed; a clean shutdown writes everything before it completes.
+//! Two paths into the chain:
+//! - A successful control-plane change (CreateKey, PutKeyPolicy, ScheduleKeyDeletion, the admin
+//!   API, AssumeRole…) builds its event before committing, from the request's [`AuditDraft`],
+//!   and hands it to the store call that makes the change, which appends it in the same
+//!   transaction: the change is never without its record, nor the record without its change.
+//!   The draft then notes it, and the listener records nothing more for that request.
+//! - Everything else (failed requests, reads, cryptographic operations, changes that turned out
+//!   to change nothing) goes through the batching writer below when the response is sent.
+//!
+//! Durability bound of the second path: an event is handed to the writer when its response is
+//! sent; the writer commits whatever has arrived every [`LINGER`] (or sooner when [`MAX_BATCH`]
+//! events are waiting). A crash therefore loses at most the events of the last [`LINGER`] plus
+//! the batch being committed; a clean shutdown writes everything before it completes. Records
+//! of the first path are never lost, but they may precede in the chain the records of requests
+//! answered just before them that are still waiting for the writer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
@@ -35,6 +46,64 @@ const DIGEST_EVERY: Duration = Duration::from_secs(60);
 const SIGNING_KEY_SETTING: &str = "audit_signing_key";
 /// The setting holding the digest-verification public key (hex).
 pub const PUBLIC_KEY_SETTING: &str = "audit_public_key";
+
+/// What a request's audit event is built from that is known before its handler runs, so that
+/// a control-plane change can build its event before it commits. Shared by the clones of a
+/// [`crate::RequestContext`].
+pub struct AuditDraft {
+    /// `eventName`.
+    pub event_name: String,
+    /// `eventSource` (`kms.amazonaws.com`, `sts.amazonaws.com`, `ferrokms.admin`).
+    pub event_source: &'static str,
+    /// `userAgent`.
+    pub user_agent: String,
+    /// `requestParameters`, already scrubbed (no plaintext or secrets are held here).
+    pub request: Option<Value>,
+    committed: AtomicBool,
+}
+
+impl AuditDraft {
+    /// A draft for a request; `request` is scrubbed here.
+    pub fn new(event_name: String, event_source: &'static str, user_agent: String, request: Option<&Value>) -> Self {
+        Self { event_name, event_source, user_agent, request: request.map(scrub), committed: AtomicBool::new(false) }
+    }
+
+    /// Whether the request's event was committed with its change (and must not be recorded
+    /// again).
+    pub fn committed(&self) -> bool {
+        self.committed.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the store committed the request's event together with its change.
+    pub(crate) fn mark_committed(&self) {
+        self.committed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for AuditDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The request parameters stay out of debug output even though they are scrubbed.
+        f.debug_struct("AuditDraft")
+            .field("event_name", &self.event_name)
+            .field("event_source", &self.event_source)
+            .field("committed", &self.committed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh CloudTrail `eventID` (a random UUID).
+pub fn new_event_id(rng: &dyn kms_core::Rng) -> String {
+    uuid::Builder::from_random_bytes(kms_crypto::random_array(rng)).into_uuid().hyphenated().to_string()
+}
+
+/// Whether an operation only reads (CloudTrail's `readOnly`).
+pub fn read_only(name: &str) -> bool {
+    name.starts_with("Describe")
+        || name.starts_with("List")
+        || name.starts_with("Get")
+        || name == "GenerateRandom"
+        || kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&name)
+}
 
 /// Everything an event is built from.
 pub struct EventInput<'a> {

@@ -198,7 +198,7 @@ async fn admin_credentials(
         session: None,
     };
     create_admin_principal(store, account, clock, rng).await?;
-    store.create_access_key(&record).await?;
+    store.create_access_key(&record, &[]).await?;
     let file = config.credentials_path();
     write_credentials_file(&file, &access_key_id, &secret, account).map_err(data_dir_error(&config.data_dir))?;
     store.init_setting(ADMIN_KEY_SETTING, &access_key_id).await?;
@@ -206,6 +206,9 @@ async fn admin_credentials(
 }
 
 /// The admin user and its identity policy: everything, like AWS's AdministratorAccess.
+///
+/// Its changes carry no audit events: on first start there is no request to record, and
+/// CreateAccount records its request with the account's last change (the access key).
 pub(crate) async fn create_admin_principal(
     store: &dyn Store,
     account: &AccountId,
@@ -223,14 +226,14 @@ pub(crate) async fn create_admin_principal(
             trust_policy: None,
             created: clock.now(),
         };
-        store.create_principal(&record).await?;
+        store.create_principal(&record, &[]).await?;
     }
     let policy = IdentityPolicyRecord {
         principal_arn: arn,
         name: "AdministratorAccess".into(),
         document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into(),
     };
-    store.put_identity_policy(&policy).await?;
+    store.put_identity_policy(&policy, &[]).await?;
     Ok(())
 }
 

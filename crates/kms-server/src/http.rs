@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 
 use crate::admin::ADMIN_TARGET_PREFIX;
+use crate::audit::AuditDraft;
 use crate::auth::Endpoint;
 pub use crate::bootstrap::{AdminCredentials, StartError};
 use crate::config::ServerConfig;
@@ -211,15 +212,6 @@ struct Seen {
     read_only: bool,
 }
 
-/// Whether an operation only reads (CloudTrail's `readOnly`).
-fn read_only(name: &str) -> bool {
-    name.starts_with("Describe")
-        || name.starts_with("List")
-        || name.starts_with("Get")
-        || name == "GenerateRandom"
-        || kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&name)
-}
-
 /// The access key named in an Authorization header, for auditing failed authentication.
 fn presented_access_key(parts: &http::request::Parts) -> Option<String> {
     let auth = header_value(parts, "authorization")?;
@@ -270,6 +262,17 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             Some((service, principal)) => (principal, Some(service)),
             None => (caller, None),
         };
+        if endpoint == Endpoint::Sts {
+            seen.event_source = "sts.amazonaws.com";
+            seen.event_name = crate::sts::action_of(&body);
+        }
+        // Known before the handler runs, so that a control-plane change can commit its own event.
+        let draft = AuditDraft::new(
+            seen.event_name.clone(),
+            seen.event_source,
+            header_value(&parts, "user-agent").unwrap_or_default(),
+            request_parameters(&body, query_protocol).as_ref(),
+        );
         let ctx = RequestContext {
             caller,
             region,
@@ -279,15 +282,12 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             source_account: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-account")),
             via_service,
             key_arn: std::sync::OnceLock::new(),
+            audit: Some(Arc::new(draft)),
         };
         seen.ctx = Some(ctx.clone());
         let ctx = seen.ctx.as_ref().unwrap_or(&ctx);
         match endpoint {
-            Endpoint::Sts => {
-                seen.event_source = "sts.amazonaws.com";
-                seen.event_name = crate::sts::action_of(&body);
-                svc.sts(ctx, &body).await
-            }
+            Endpoint::Sts => svc.sts(ctx, &body).await,
             Endpoint::Kms => {
                 if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
                     return svc.admin(ctx, admin_op, &body).await;
@@ -306,11 +306,14 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
     }
     .await;
     let elapsed = started.elapsed().as_micros();
-    seen.read_only = read_only(&seen.event_name);
+    seen.read_only = crate::audit::read_only(&seen.event_name);
     let (response, error) = match result {
         Ok(body) => {
             tracing::debug!(request_id, target, %peer, status = 200, micros = elapsed, "request");
-            let json = if seen.read_only || query_protocol { None } else { serde_json::from_slice(&body).ok() };
+            // Not needed when the event was committed with the change (it has the response).
+            let committed = seen.ctx.as_ref().is_some_and(RequestContext::audit_committed);
+            let json =
+                if seen.read_only || query_protocol || committed { None } else { serde_json::from_slice(&body).ok() };
             let mut resp = response(StatusCode::OK, &request_id, body);
             if query_protocol {
                 resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
@@ -344,7 +347,13 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
     response
 }
 
-/// Records the request in the audit trail (off the request path: the writer batches).
+/// The request's members as JSON, for `requestParameters`.
+fn request_parameters(body: &[u8], query_protocol: bool) -> Option<serde_json::Value> {
+    if query_protocol { Some(crate::sts::form_as_json(body)) } else { serde_json::from_slice(body).ok() }
+}
+
+/// Records the request in the audit trail (off the request path: the writer batches), unless
+/// its event was already committed with the change it made.
 async fn audit(
     svc: &Service,
     parts: &http::request::Parts,
@@ -354,12 +363,17 @@ async fn audit(
     query_protocol: bool,
     outcome: Result<Option<serde_json::Value>, ApiError>,
 ) {
-    let request: Option<serde_json::Value> = if query_protocol {
-        Some(crate::sts::form_as_json(&seen.body))
-    } else {
-        serde_json::from_slice(&seen.body).ok()
-    };
     let ctx = seen.ctx.as_ref();
+    if ctx.is_some_and(RequestContext::audit_committed) {
+        return;
+    }
+    // Parsed (and scrubbed) once when the request was authenticated; parsed here otherwise.
+    let draft = ctx.and_then(|c| c.audit.as_deref());
+    let parsed = match draft {
+        Some(_) => None,
+        None => request_parameters(&seen.body, query_protocol),
+    };
+    let request = draft.map_or(parsed.as_ref(), |d| d.request.as_ref());
     let (response, error) = match &outcome {
         Ok(json) => (json.as_ref(), None),
         Err(api) => (None, Some(api)),
@@ -368,10 +382,7 @@ async fn audit(
     let user_agent = header_value(parts, "user-agent").unwrap_or_default();
     let presented = presented_access_key(parts);
     let event = crate::audit::event(crate::audit::EventInput {
-        event_id: uuid::Builder::from_random_bytes(kms_crypto::random_array(svc.rng.as_ref()))
-            .into_uuid()
-            .hyphenated()
-            .to_string(),
+        event_id: crate::audit::new_event_id(svc.rng.as_ref()),
         request_id,
         time: svc.clock.now(),
         event_name: if seen.event_name.is_empty() { "Unknown" } else { &seen.event_name },
@@ -382,7 +393,7 @@ async fn audit(
         region: &region,
         source_ip: peer.ip().to_string(),
         user_agent: &user_agent,
-        request: request.as_ref(),
+        request,
         response,
         error,
         key_arn: ctx.and_then(|c| c.key_arn.get().map(String::as_str)),

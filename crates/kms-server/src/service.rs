@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kms_core::audit::AuditEvent;
 use kms_core::error::NotFound;
 use kms_core::ids::{AcceptedReferences, AccountId, AliasArn, KeyArn, KeyId, KeyReference, MaterialId, Region};
 use kms_core::key::KeyRecord;
@@ -13,6 +14,7 @@ use kms_core::{Clock, KmsError, Rng};
 use kms_crypto::{KeyMaterial, RootKeyProvider, SymmetricKey};
 use kms_store::{GrantRecord, MaterialRecord, Store, StoreError};
 
+use crate::audit::AuditDraft;
 use crate::auth::Authenticator;
 use crate::authz::{IdentityPolicyCache, RequestKeys};
 use crate::cache::{CachedKey, KeyCache};
@@ -46,9 +48,19 @@ pub struct RequestContext {
     pub via_service: Option<String>,
     /// The key the request turned out to concern, for the audit record.
     pub key_arn: std::sync::OnceLock<String>,
+    /// What the request's audit event is built from, shared by clones of this context. `None`
+    /// for in-process calls that are not audited (tests, benchmarks): their changes carry no
+    /// event.
+    pub audit: Option<Arc<AuditDraft>>,
 }
 
 impl RequestContext {
+    /// Whether the request's audit event was committed in the transaction of its change (the
+    /// listener then does not record it again).
+    pub fn audit_committed(&self) -> bool {
+        self.audit.as_ref().is_some_and(|draft| draft.committed())
+    }
+
     /// The ARN a key id would have in the caller's account and region.
     pub fn key_arn(&self, key_id: KeyId) -> KeyArn {
         KeyArn { region: self.region.clone(), account: self.caller.principal.account.clone(), key_id }
@@ -63,6 +75,38 @@ pub enum AccountScope {
     /// Cryptographic operations and DescribeKey: other accounts' keys by ARN, subject to their
     /// key policies.
     CrossAccount,
+}
+
+/// The audit event of one control-plane change, handed to the store call that makes the change
+/// (it dereferences to the slice that call takes). Call [`ControlEvent::committed`] once that
+/// call succeeded, so that the listener does not record the request a second time.
+pub(crate) struct ControlEvent {
+    events: Vec<AuditEvent>,
+    draft: Option<Arc<AuditDraft>>,
+}
+
+impl std::ops::Deref for ControlEvent {
+    type Target = [AuditEvent];
+
+    fn deref(&self) -> &[AuditEvent] {
+        &self.events
+    }
+}
+
+impl ControlEvent {
+    /// Notes that the store committed the event with the change.
+    pub(crate) fn committed(self) {
+        if let Some(draft) = &self.draft
+            && !self.events.is_empty()
+        {
+            draft.mark_committed();
+        }
+    }
+}
+
+/// A response as the audit record's `responseElements` see it: the JSON the client receives.
+fn response_json<T: serde::Serialize>(response: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(response).ok()
 }
 
 /// How many times a read-modify-write of a key is retried when another writer got there first.
@@ -288,20 +332,67 @@ impl Service {
         Ok(record.target)
     }
 
+    /// The audit event of a successful control-plane change, built before the change commits
+    /// so that the store appends it in the same transaction. `response` is what the client will
+    /// receive (`responseElements`, scrubbed as on the asynchronous path, so that both paths
+    /// produce the same record). Empty for a request that is not audited.
+    pub(crate) fn control_event(&self, ctx: &RequestContext, response: Option<&serde_json::Value>) -> ControlEvent {
+        let Some(draft) = &ctx.audit else {
+            return ControlEvent { events: Vec::new(), draft: None };
+        };
+        let region = ctx.region.to_string();
+        let name = if draft.event_name.is_empty() { "Unknown" } else { draft.event_name.as_str() };
+        let event = crate::audit::event(crate::audit::EventInput {
+            event_id: crate::audit::new_event_id(self.rng.as_ref()),
+            request_id: &ctx.request_id,
+            time: self.clock.now(),
+            event_name: name,
+            event_source: draft.event_source,
+            caller: Some(&ctx.caller),
+            via_service: ctx.via_service.as_deref(),
+            // Only shown for unauthenticated callers; this one is authenticated.
+            presented_access_key: None,
+            region: &region,
+            source_ip: ctx.source_ip.to_string(),
+            user_agent: &draft.user_agent,
+            request: draft.request.as_ref(),
+            response,
+            error: None,
+            key_arn: ctx.key_arn.get().map(String::as_str),
+            read_only: crate::audit::read_only(name),
+        });
+        ControlEvent { events: vec![event], draft: Some(Arc::clone(draft)) }
+    }
+
+    /// [`Service::control_event`] for a response DTO.
+    pub(crate) fn control_event_for<T: serde::Serialize>(&self, ctx: &RequestContext, response: &T) -> ControlEvent {
+        self.control_event(ctx, response_json(response).as_ref())
+    }
+
     /// Read-modify-write of a key record: reads the stored record (not the cache, which may
     /// trail another writer), applies `change`, and stores the result if nobody changed the key
     /// meanwhile, retrying a few times if someone did. Updates the cache.
-    pub(crate) async fn update_key(
+    ///
+    /// `respond` makes the operation's response from the stored record; it is returned, and
+    /// recorded in the audit event committed with the change.
+    pub(crate) async fn update_key<R: serde::Serialize>(
         &self,
+        ctx: &RequestContext,
         key_id: KeyId,
         change: impl Fn(&KeyRecord) -> Result<KeyRecord, KmsError>,
-    ) -> Result<KeyRecord, ServiceError> {
+        respond: impl Fn(&KeyRecord) -> R,
+    ) -> Result<R, ServiceError> {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self.store.key(key_id).await?.ok_or(StoreError::NotFound)?;
             let next = change(&current)?;
+            let response = respond(&next);
+            let audit = self.control_event_for(ctx, &response);
             self.cache.invalidate_key(key_id);
-            match self.store.update_key(&next).await {
-                Ok(()) => return Ok(next),
+            match self.store.update_key(&next, &audit).await {
+                Ok(()) => {
+                    audit.committed();
+                    return Ok(response);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -239,15 +239,24 @@ impl Service {
                 expires,
             }),
         };
-        self.store.create_access_key(&record).await?;
         let expiration = iso8601_seconds(expires);
+        let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name);
+        let assumed_id = format!("{}:{session_name}", role.principal_id);
+        // The audit record names the credentials but never holds the secret or the token.
+        let recorded = serde_json::json!({
+            "Credentials": {"AccessKeyId": access_key_id, "Expiration": expiration},
+            "AssumedRoleUser": {"Arn": assumed_arn, "AssumedRoleId": assumed_id},
+        });
+        let audit = self.control_event(ctx, Some(&recorded));
+        self.store.create_access_key(&record, &audit).await?;
+        audit.committed();
         let result = format!(
             "<Credentials><AccessKeyId>{access_key_id}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
              <SessionToken>{}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
              <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>",
             xml_escape(&String::from_utf8_lossy(secret.expose_secret())),
             xml_escape(&String::from_utf8_lossy(token.expose_secret())),
-            xml_escape(&format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name)),
+            xml_escape(&assumed_arn),
             xml_escape(&role.principal_id),
             xml_escape(&session_name),
         );

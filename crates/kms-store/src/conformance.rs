@@ -57,17 +57,17 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
 
 async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     let k = key(seed, 1, "111111111111");
-    store.create_key(&k, &material(&k), "{}", &[tag("a", "1")]).await.unwrap();
+    store.create_key(&k, &material(&k), "{}", &[tag("a", "1")], &[]).await.unwrap();
     assert_eq!(store.key(k.key_id).await.unwrap().as_ref(), Some(&k));
-    assert!(matches!(store.create_key(&k, &material(&k), "{}", &[]).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(store.create_key(&k, &material(&k), "{}", &[], &[]).await, Err(StoreError::AlreadyExists)));
     let disabled = k.disable().unwrap();
-    store.update_key(&disabled).await.unwrap();
+    store.update_key(&disabled, &[]).await.unwrap();
     assert_eq!(store.key(k.key_id).await.unwrap().unwrap().state, KeyState::Disabled);
     // A writer that read the old revision loses.
     let stale = k.enable().unwrap();
-    assert!(matches!(store.update_key(&stale).await, Err(StoreError::Conflict)));
+    assert!(matches!(store.update_key(&stale, &[]).await, Err(StoreError::Conflict)));
     let ghost = key(seed, 99, "111111111111").disable().unwrap();
-    assert!(matches!(store.update_key(&ghost).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_key(&ghost, &[]).await, Err(StoreError::NotFound)));
     assert_eq!(store.materials(k.key_id).await.unwrap(), vec![material(&k)]);
     assert!(store.key(key(seed, 98, "111111111111").key_id).await.unwrap().is_none());
     let states = store.key_states().await.unwrap();
@@ -79,10 +79,10 @@ async fn listing_is_scoped_and_paged(store: &dyn Store, seed: u8) {
     let account = &account[account.len() - 12..];
     for n in 10..15 {
         let k = key(seed, n, account);
-        store.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+        store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
     }
     let other = key(seed, 20, "333333333333");
-    store.create_key(&other, &material(&other), "{}", &[]).await.unwrap();
+    store.create_key(&other, &material(&other), "{}", &[], &[]).await.unwrap();
     let acct = AccountId::parse(account).unwrap();
     let region = Region::parse("us-east-1").unwrap();
     let first = store.list_keys(&acct, &region, None, 3).await.unwrap();
@@ -98,7 +98,7 @@ async fn aliases_are_unique_per_account_and_region(store: &dyn Store, seed: u8) 
     let k = key(seed, 30, "444444444444");
     let k2 = key(seed, 31, "444444444444");
     for x in [&k, &k2] {
-        store.create_key(x, &material(x), "{}", &[]).await.unwrap();
+        store.create_key(x, &material(x), "{}", &[], &[]).await.unwrap();
     }
     let name = AliasName::parse(&format!("alias/app-{seed}")).unwrap();
     let alias = AliasRecord {
@@ -109,39 +109,39 @@ async fn aliases_are_unique_per_account_and_region(store: &dyn Store, seed: u8) 
         created: k.created,
         updated: k.created,
     };
-    store.create_alias(&alias).await.unwrap();
-    assert!(matches!(store.create_alias(&alias).await, Err(StoreError::AlreadyExists)));
+    store.create_alias(&alias, &[]).await.unwrap();
+    assert!(matches!(store.create_alias(&alias, &[]).await, Err(StoreError::AlreadyExists)));
     let other_region = AliasRecord { region: Region::parse("eu-west-1").unwrap(), ..alias.clone() };
-    store.create_alias(&other_region).await.unwrap();
+    store.create_alias(&other_region, &[]).await.unwrap();
     let moved = AliasRecord { target: k2.key_id, updated: k.created.plus_days(1), ..alias.clone() };
-    store.update_alias(&moved).await.unwrap();
+    store.update_alias(&moved, &[]).await.unwrap();
     assert_eq!(store.alias(&k.account, &k.region, &name).await.unwrap(), Some(moved.clone()));
     let by_key = store.list_aliases(&k.account, &k.region, Some(k2.key_id), None, 10).await.unwrap();
     assert_eq!(by_key, vec![moved]);
     assert!(store.list_aliases(&k.account, &k.region, Some(k.key_id), None, 10).await.unwrap().is_empty());
-    assert!(store.delete_alias(&k.account, &k.region, &name).await.unwrap());
-    assert!(!store.delete_alias(&k.account, &k.region, &name).await.unwrap());
-    assert!(matches!(store.update_alias(&alias).await, Err(StoreError::NotFound)));
+    assert!(store.delete_alias(&k.account, &k.region, &name, &[]).await.unwrap());
+    assert!(!store.delete_alias(&k.account, &k.region, &name, &[]).await.unwrap());
+    assert!(matches!(store.update_alias(&alias, &[]).await, Err(StoreError::NotFound)));
     assert!(store.alias(&k.account, &other_region.region, &name).await.unwrap().is_some());
 }
 
 async fn tags_upsert_and_limit(store: &dyn Store, seed: u8) {
     let k = key(seed, 40, "555555555555");
-    store.create_key(&k, &material(&k), "{}", &[tag("b", "1")]).await.unwrap();
-    store.put_tags(k.key_id, &[tag("a", "x"), tag("b", "2")], 3).await.unwrap();
+    store.create_key(&k, &material(&k), "{}", &[tag("b", "1")], &[]).await.unwrap();
+    store.put_tags(k.key_id, &[tag("a", "x"), tag("b", "2")], 3, &[]).await.unwrap();
     assert_eq!(store.tags(k.key_id).await.unwrap(), vec![tag("a", "x"), tag("b", "2")]);
-    let err = store.put_tags(k.key_id, &[tag("c", ""), tag("d", "")], 3).await;
+    let err = store.put_tags(k.key_id, &[tag("c", ""), tag("d", "")], 3, &[]).await;
     assert!(matches!(err, Err(StoreError::LimitExceeded(3))));
     assert_eq!(store.tags(k.key_id).await.unwrap().len(), 2, "a refused put changes nothing");
-    store.remove_tags(k.key_id, &["a".into(), "zz".into()]).await.unwrap();
+    store.remove_tags(k.key_id, &["a".into(), "zz".into()], &[]).await.unwrap();
     assert_eq!(store.tags(k.key_id).await.unwrap(), vec![tag("b", "2")]);
 }
 
 async fn policies_and_settings(store: &dyn Store, seed: u8) {
     let k = key(seed, 50, "666666666666");
-    store.create_key(&k, &material(&k), "{\"v\":1}", &[]).await.unwrap();
+    store.create_key(&k, &material(&k), "{\"v\":1}", &[], &[]).await.unwrap();
     assert_eq!(store.policy(k.key_id).await.unwrap().as_deref(), Some("{\"v\":1}"));
-    store.put_policy(k.key_id, "{\"v\":2}").await.unwrap();
+    store.put_policy(k.key_id, "{\"v\":2}", &[]).await.unwrap();
     assert_eq!(store.policy(k.key_id).await.unwrap().as_deref(), Some("{\"v\":2}"));
     let name = format!("conformance-{seed}");
     assert!(store.init_setting(&name, "a").await.unwrap());
@@ -158,8 +158,8 @@ async fn access_keys(store: &dyn Store, seed: u8) {
         created: Timestamp::from_unix_millis(1),
         session: None,
     };
-    store.create_access_key(&record).await.unwrap();
-    assert!(matches!(store.create_access_key(&record).await, Err(StoreError::AlreadyExists)));
+    store.create_access_key(&record, &[]).await.unwrap();
+    assert!(matches!(store.create_access_key(&record, &[]).await, Err(StoreError::AlreadyExists)));
     assert_eq!(store.access_key(&record.access_key_id).await.unwrap(), Some(record.clone()));
     assert!(store.access_key("AKIANOSUCHKEY0000000").await.unwrap().is_none());
     let temporary = AccessKeyRecord {
@@ -171,11 +171,11 @@ async fn access_keys(store: &dyn Store, seed: u8) {
         }),
         ..record.clone()
     };
-    store.create_access_key(&temporary).await.unwrap();
+    store.create_access_key(&temporary, &[]).await.unwrap();
     assert_eq!(store.access_key(&temporary.access_key_id).await.unwrap(), Some(temporary.clone()));
     assert_eq!(store.access_keys_of(&record.principal_arn).await.unwrap().len(), 2);
-    assert!(store.delete_access_key(&temporary.access_key_id).await.unwrap());
-    assert!(!store.delete_access_key(&temporary.access_key_id).await.unwrap());
+    assert!(store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
+    assert!(!store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
 }
 
 async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
@@ -189,8 +189,8 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         trust_policy: None,
         created: Timestamp::from_unix_millis(5),
     };
-    store.create_principal(&user).await.unwrap();
-    assert!(matches!(store.create_principal(&user).await, Err(StoreError::AlreadyExists)));
+    store.create_principal(&user, &[]).await.unwrap();
+    assert!(matches!(store.create_principal(&user, &[]).await, Err(StoreError::AlreadyExists)));
     let role = PrincipalRecord {
         arn: format!("arn:aws:iam::{account}:role/deployer"),
         kind: PrincipalType::Role,
@@ -199,17 +199,17 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         trust_policy: Some("{}".into()),
         ..user.clone()
     };
-    store.create_principal(&role).await.unwrap();
+    store.create_principal(&role, &[]).await.unwrap();
     assert_eq!(store.principal(&role.arn).await.unwrap(), Some(role.clone()));
     assert_eq!(store.list_principals(&account).await.unwrap().len(), 2);
     let policy =
         IdentityPolicyRecord { principal_arn: user.arn.clone(), name: "p".into(), document: "{\"a\":1}".into() };
-    store.put_identity_policy(&policy).await.unwrap();
+    store.put_identity_policy(&policy, &[]).await.unwrap();
     let replaced = IdentityPolicyRecord { document: "{\"a\":2}".into(), ..policy.clone() };
-    store.put_identity_policy(&replaced).await.unwrap();
+    store.put_identity_policy(&replaced, &[]).await.unwrap();
     assert_eq!(store.identity_policies(&user.arn).await.unwrap(), vec![replaced]);
     let orphan = IdentityPolicyRecord { principal_arn: "arn:aws:iam::000000000000:user/none".into(), ..policy.clone() };
-    assert!(matches!(store.put_identity_policy(&orphan).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.put_identity_policy(&orphan, &[]).await, Err(StoreError::NotFound)));
     let key = AccessKeyRecord {
         access_key_id: format!("AKIAALICE{seed:011}"),
         account: account.clone(),
@@ -218,16 +218,16 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         created: Timestamp::from_unix_millis(1),
         session: None,
     };
-    store.create_access_key(&key).await.unwrap();
-    assert!(store.delete_principal(&user.arn).await.unwrap());
+    store.create_access_key(&key, &[]).await.unwrap();
+    assert!(store.delete_principal(&user.arn, &[]).await.unwrap());
     assert!(store.access_key(&key.access_key_id).await.unwrap().is_none(), "keys go with their principal");
     assert!(store.identity_policies(&user.arn).await.unwrap().is_empty());
-    assert!(!store.delete_principal(&user.arn).await.unwrap());
+    assert!(!store.delete_principal(&user.arn, &[]).await.unwrap());
 }
 
 async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     let k = key(seed, 60, "999999999999");
-    store.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
     let grant = |n: u8| GrantRecord {
         grant_id: format!("{seed:02x}{n:02x}{}", "0".repeat(60)),
         key_id: k.key_id,
@@ -242,17 +242,17 @@ async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
         issuing_principal: "arn:aws:iam::999999999999:root".into(),
         created: Timestamp::from_unix_millis(9),
     };
-    store.create_grant(&grant(1), 2).await.unwrap();
-    store.create_grant(&grant(2), 2).await.unwrap();
-    assert!(matches!(store.create_grant(&grant(3), 2).await, Err(StoreError::LimitExceeded(2))));
+    store.create_grant(&grant(1), 2, &[]).await.unwrap();
+    store.create_grant(&grant(2), 2, &[]).await.unwrap();
+    assert!(matches!(store.create_grant(&grant(3), 2, &[]).await, Err(StoreError::LimitExceeded(2))));
     assert_eq!(store.grants(k.key_id).await.unwrap(), vec![grant(1), grant(2)]);
     assert_eq!(store.grant(&grant(2).grant_id).await.unwrap(), Some(grant(2)));
     let ops = format!("arn:aws:iam::999999999999:role/ops{seed}");
     let retirable = store.grants_for_retiring(&k.account, &ops).await.unwrap();
     assert_eq!(retirable.len(), 2);
-    assert!(store.delete_grant(&grant(1).grant_id).await.unwrap());
-    assert!(!store.delete_grant(&grant(1).grant_id).await.unwrap());
-    store.create_grant(&grant(3), 2).await.unwrap();
+    assert!(store.delete_grant(&grant(1).grant_id, &[]).await.unwrap());
+    assert!(!store.delete_grant(&grant(1).grant_id, &[]).await.unwrap());
+    store.create_grant(&grant(3), 2, &[]).await.unwrap();
 }
 
 fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_core::audit::AuditEvent {
@@ -305,4 +305,80 @@ pub async fn run_audit(store: &dyn Store) {
         AuditDigest { seq: 4, hash: head_hash, created: Timestamp::from_unix_millis(5), signature: vec![1, 2] };
     store.put_audit_digest(&digest).await.unwrap();
     assert_eq!(store.audit_digests().await.unwrap(), vec![digest]);
+
+    mutations_carry_their_audit_events(store).await;
+}
+
+/// The records appended since `after` (the chain's head sequence number before a call).
+async fn appended_since(store: &dyn Store, after: u64) -> Vec<crate::audit::AuditRow> {
+    store.audit_after(after, 100).await.unwrap()
+}
+
+async fn head(store: &dyn Store) -> u64 {
+    store.audit_head().await.unwrap().map_or(0, |(seq, _)| seq)
+}
+
+/// A mutation given events appends exactly them, in the same transaction, after the records
+/// already there; a refused mutation, or one that finds nothing to do, appends nothing.
+async fn mutations_carry_their_audit_events(store: &dyn Store) {
+    use crate::audit::verify_run;
+    let start = head(store).await;
+    let k = key(0xAD, 1, "111122223333");
+    let arn = k.arn().to_string();
+    let created = [event(101, "CreateKey", Some(&arn), None)];
+    store.create_key(&k, &material(&k), "{}", &[tag("a", "1")], &created).await.unwrap();
+    let rows = appended_since(store, start).await;
+    assert_eq!(rows.len(), 1, "exactly the event given");
+    assert_eq!((rows[0].seq, rows[0].event_id.as_str()), (start + 1, "event-101"));
+    assert_eq!(rows[0].record, created[0].canonical_json());
+    assert_eq!(rows[0].key_arn.as_deref(), Some(arn.as_str()));
+
+    // Refused changes append nothing.
+    let refused = |n: u64, name: &str| [event(n, name, Some(&arn), None)];
+    let again = store.create_key(&k, &material(&k), "{}", &[], &refused(102, "CreateKey")).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists)));
+    let disabled = k.disable().unwrap();
+    store.update_key(&disabled, &refused(103, "DisableKey")).await.unwrap();
+    let stale = k.enable().unwrap();
+    let lost = store.update_key(&stale, &refused(104, "EnableKey")).await;
+    assert!(matches!(lost, Err(StoreError::Conflict)));
+    let alias = AliasRecord {
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: AliasName::parse("alias/audited").unwrap(),
+        target: k.key_id,
+        created: k.created,
+        updated: k.created,
+    };
+    store.create_alias(&alias, &refused(105, "CreateAlias")).await.unwrap();
+    let taken = store.create_alias(&alias, &refused(106, "CreateAlias")).await;
+    assert!(matches!(taken, Err(StoreError::AlreadyExists)));
+    let missing = AliasRecord { name: AliasName::parse("alias/missing").unwrap(), ..alias.clone() };
+    assert!(matches!(store.update_alias(&missing, &refused(107, "UpdateAlias")).await, Err(StoreError::NotFound)));
+    let gone = store.delete_alias(&k.account, &k.region, &missing.name, &refused(108, "DeleteAlias")).await;
+    assert!(!gone.unwrap(), "nothing to delete");
+    let over = store.put_tags(k.key_id, &[tag("b", ""), tag("c", "")], 2, &refused(109, "TagResource")).await;
+    assert!(matches!(over, Err(StoreError::LimitExceeded(2))));
+    let ghost = key(0xAD, 2, "111122223333");
+    assert!(matches!(
+        store.put_policy(ghost.key_id, "{}", &refused(110, "PutKeyPolicy")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!store.delete_grant("no-such-grant", &refused(111, "RevokeGrant")).await.unwrap());
+    assert!(!store.delete_principal("arn:aws:iam::111122223333:user/none", &refused(112, "DeleteUser")).await.unwrap());
+
+    let ids: Vec<String> = appended_since(store, start).await.into_iter().map(|r| r.event_id).collect();
+    assert_eq!(ids, ["event-101", "event-103", "event-105"], "only the changes that happened are recorded");
+    assert_eq!(store.key(k.key_id).await.unwrap().unwrap().state, KeyState::Disabled);
+    assert_eq!(store.tags(k.key_id).await.unwrap(), vec![tag("a", "1")], "the refused put changed nothing");
+
+    // Several events for one change keep their order.
+    let both = [event(113, "PutKeyPolicy", Some(&arn), None), event(114, "PutKeyPolicy", Some(&arn), None)];
+    store.put_policy(k.key_id, "{\"v\":2}", &both).await.unwrap();
+    let rows = appended_since(store, start + 3).await;
+    assert_eq!(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["event-113", "event-114"]);
+    // An empty slice records nothing.
+    store.put_policy(k.key_id, "{\"v\":3}", &[]).await.unwrap();
+    assert_eq!(head(store).await, start + 5);
+    verify_run(None, &store.audit_after(0, 1000).await.unwrap()).unwrap();
 }

@@ -4,6 +4,12 @@
 //! (never wire DTOs). Backends: SQLite in a data directory (the default); PostgreSQL follows.
 //! Stores hold secrets only wrapped by the root key: they never see key material, plaintext or
 //! secret access keys in the clear. Every method is one transaction.
+//!
+//! Every mutation takes the audit events that describe it (`audit: &[AuditEvent]`) and appends
+//! them to the audit chain in the same transaction as the change: the change and its record are
+//! committed together or not at all. A refused change (already exists, not found, conflict,
+//! limit) and a change that finds nothing to do (deleting what is not there) append nothing. An
+//! empty slice records nothing (first-start bootstrap, tests).
 
 pub mod audit;
 mod postgres;
@@ -74,13 +80,14 @@ pub trait Store: Send + Sync + 'static {
         material: &MaterialRecord,
         policy: &str,
         tags: &[Tag],
+        audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// Reads a key.
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>>;
     /// Replaces a key whose stored revision is `key.revision - 1`.
     ///
     /// [`StoreError::Conflict`] if it changed meanwhile, [`StoreError::NotFound`] if it is gone.
-    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()>;
+    async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Key ids of an account in a region, in key-id order, after `after`, at most `limit`.
     async fn list_keys(
         &self,
@@ -94,11 +101,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates an alias; [`StoreError::AlreadyExists`] if the name is taken in its account and
     /// region.
-    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
+    async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Points an existing alias at another key; [`StoreError::NotFound`] if there is none.
-    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
-    /// Deletes an alias; returns whether it existed.
-    async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool>;
+    async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Deletes an alias; returns whether it existed (if not, `audit` is not appended).
+    async fn delete_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &AliasName,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool>;
     /// Reads an alias.
     async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>>;
     /// Aliases of an account in a region (optionally only those naming `target`), in name order,
@@ -116,57 +129,59 @@ pub trait Store: Send + Sync + 'static {
     async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>>;
     /// Adds or overwrites tags; [`StoreError::LimitExceeded`] if the key would carry more than
     /// `max` tags (and nothing changes).
-    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()>;
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Removes tags by key (absent keys are ignored).
-    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()>;
+    async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()>;
 
     /// A key's policy document.
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>>;
-    /// Replaces a key's policy document.
-    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()>;
+    /// Replaces a key's policy document; [`StoreError::NotFound`] if the key has none.
+    async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()>;
 
     /// Reads an access key.
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     /// Creates an access key; [`StoreError::AlreadyExists`] if the id is taken.
-    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()>;
-    /// Deletes an access key; returns whether it existed.
-    async fn delete_access_key(&self, id: &str) -> StoreResult<bool>;
+    async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Deletes an access key; returns whether it existed (if not, `audit` is not appended).
+    async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The access keys of a principal.
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>>;
 
     /// Creates a principal; [`StoreError::AlreadyExists`] if its ARN or name is taken.
-    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()>;
+    async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Reads a principal by ARN.
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
     /// The principals of an account.
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>>;
-    /// Deletes a principal with its access keys and identity policies; returns whether it existed.
-    async fn delete_principal(&self, arn: &str) -> StoreResult<bool>;
+    /// Deletes a principal with its access keys and identity policies; returns whether it existed
+    /// (if not, nothing is deleted and `audit` is not appended).
+    async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
 
     /// Adds or replaces an identity policy; [`StoreError::NotFound`] if the principal is unknown.
-    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()>;
-    /// Removes an identity policy; returns whether it existed.
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool>;
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Removes an identity policy; returns whether it existed (if not, `audit` is not appended).
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// A principal's identity policies.
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>>;
 
     /// Creates a grant unless its key already has `max_per_key` ([`StoreError::LimitExceeded`]).
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()>;
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()>;
     /// A key's grants.
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>>;
     /// A grant by id.
     async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
     /// Grants in `account` whose retiring principal is `principal`.
     async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>>;
-    /// Deletes a grant; returns whether it existed.
-    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool>;
+    /// Deletes a grant; returns whether it existed (if not, `audit` is not appended).
+    async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
 
     /// How many keys are in each state (for metrics).
     async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
         Err(StoreError::Unsupported("key state counts"))
     }
 
-    /// Appends events to the audit chain, in order, in one transaction.
+    /// Appends events to the audit chain, in order, in one transaction (events that describe no
+    /// store change: failed requests, reads, cryptographic operations, background actions).
     async fn append_audit(&self, _events: &[AuditEvent]) -> StoreResult<()> {
         Err(StoreError::Unsupported("the audit trail"))
     }

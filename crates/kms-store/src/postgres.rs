@@ -14,7 +14,9 @@
 //!   listings and pagination tokens are identical on both backends.
 //! - Audit appends take a transaction-scoped advisory lock before reading the chain's head, so
 //!   appenders on all nodes take turns and each batch extends the head the previous one left (see
-//!   [`append_audit_tx`]).
+//!   [`append_audit_tx`]). A mutation that carries audit events (see [`Store`]) appends them in
+//!   its own transaction, as its last statement, so the change and its record commit together;
+//!   a refused change returns before the append and its transaction rolls back.
 //!
 //! Migrations run at [`PostgresStore::connect`], forward only, in one transaction that holds a
 //! transaction-scoped advisory lock, so nodes starting together apply them exactly once.
@@ -498,6 +500,23 @@ pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, eve
     }
 }
 
+/// Ends a delete that reports whether it found its row: commits with the audit events (appended
+/// last, as [`append_audit_tx`] requires) when a row changed; otherwise rolls back, recording
+/// nothing, since nothing changed.
+async fn commit_if_changed(
+    tx: deadpool_postgres::Transaction<'_>,
+    changed: u64,
+    audit: &[AuditEvent],
+) -> StoreResult<bool> {
+    if changed == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    append_audit_tx(&tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 const AUDIT_COLUMNS: &str =
     "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
 
@@ -549,6 +568,7 @@ impl Store for PostgresStore {
         material: &MaterialRecord,
         policy: &str,
         tags: &[Tag],
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (record, rev) = (encode_key(key)?, revision(key)?);
         let id = key.key_id.to_string();
@@ -577,6 +597,7 @@ impl Store for PostgresStore {
             &[&id, &tag_keys, &tag_values],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -587,15 +608,16 @@ impl Store for PostgresStore {
         row.map(|r| decode_key(column(&r, 0)?)).transpose()
     }
 
-    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+    async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let rev = revision(key)?;
         let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
         let (record, id) = (encode_key(key)?, key.key_id.to_string());
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         // One statement: if another writer committed the same row first, READ COMMITTED re-checks
         // `revision = $4` against its version, so exactly one of them changes the row.
         let row = query_one(
-            &client,
+            &tx,
             "WITH changed AS (
                 UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
              )
@@ -604,6 +626,8 @@ impl Store for PostgresStore {
         )
         .await?;
         if column::<i64>(&row, 0)? == 1 {
+            append_audit_tx(&tx, audit).await?;
+            tx.commit().await?;
             Ok(())
         } else if column::<bool>(&row, 1)? {
             Err(StoreError::Conflict)
@@ -654,10 +678,11 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
-        let client = self.client().await?;
+    async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         execute(
-            &client,
+            &tx,
             &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
             &[
                 &alias.account.as_str(),
@@ -669,13 +694,16 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
-        let client = self.client().await?;
+    async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         let n = execute(
-            &client,
+            &tx,
             "UPDATE aliases SET key_id = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
             &[
                 &alias.target.to_string(),
@@ -686,18 +714,30 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
-        if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+        if n != 1 {
+            return Err(StoreError::NotFound);
+        }
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool> {
-        let client = self.client().await?;
+    async fn delete_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &AliasName,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         let n = execute(
-            &client,
+            &tx,
             "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
             &[&account.as_str(), &region.as_str(), &name.as_str()],
         )
         .await?;
-        Ok(n == 1)
+        commit_if_changed(tx, n, audit).await
     }
 
     async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>> {
@@ -746,7 +786,7 @@ impl Store for PostgresStore {
         rows.iter().map(|r| Ok(Tag { key: column(r, 0)?, value: column(r, 1)? })).collect()
     }
 
-    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()> {
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         // The last value of a repeated key wins, as with SQLite's one upsert per tag. Writing in
         // key order (Rust's byte order, the index's "C" order) keeps concurrent writers' row
         // locks in one order, so they cannot deadlock.
@@ -768,14 +808,18 @@ impl Store for PostgresStore {
         if count(&tx, "SELECT COUNT(*) FROM key_tags WHERE key_id = $1", &[&id]).await? > max {
             return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
         }
+        append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()> {
-        let client = self.client().await?;
-        execute(&client, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.to_string(), &keys])
+    async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        execute(&tx, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.to_string(), &keys])
             .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -785,12 +829,17 @@ impl Store for PostgresStore {
         row.map(|r| column(&r, 0)).transpose()
     }
 
-    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
-        let client = self.client().await?;
-        let n =
-            execute(&client, "UPDATE key_policies SET document = $1 WHERE key_id = $2", &[&document, &id.to_string()])
-                .await?;
-        if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(&tx, "UPDATE key_policies SET document = $1 WHERE key_id = $2", &[&document, &id.to_string()])
+            .await?;
+        if n != 1 {
+            return Err(StoreError::NotFound);
+        }
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
@@ -804,11 +853,12 @@ impl Store for PostgresStore {
         row.as_ref().map(access_key_record).transpose()
     }
 
-    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
+    async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let session = record.session.as_ref();
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         execute(
-            &client,
+            &tx,
             &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
                 &record.access_key_id,
@@ -822,12 +872,16 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
-        let client = self.client().await?;
-        Ok(execute(&client, "DELETE FROM access_keys WHERE access_key_id = $1", &[&id]).await? == 1)
+    async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(&tx, "DELETE FROM access_keys WHERE access_key_id = $1", &[&id]).await?;
+        commit_if_changed(tx, n, audit).await
     }
 
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
@@ -841,10 +895,11 @@ impl Store for PostgresStore {
         rows.iter().map(access_key_record).collect()
     }
 
-    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
-        let client = self.client().await?;
+    async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         execute(
-            &client,
+            &tx,
             &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
             &[
                 &record.arn,
@@ -857,6 +912,8 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -878,32 +935,36 @@ impl Store for PostgresStore {
         rows.iter().map(principal_record).collect()
     }
 
-    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
+    async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
         execute(&tx, "DELETE FROM identity_policies WHERE principal_arn = $1", &[&arn]).await?;
         let n = execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        commit_if_changed(tx, n, audit).await
     }
 
-    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
-        let client = self.client().await?;
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         execute(
-            &client,
+            &tx,
             "INSERT INTO identity_policies (principal_arn, name, document) VALUES ($1, $2, $3) \
              ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
             &[&record.principal_arn, &record.name, &record.document],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
-        let client = self.client().await?;
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         let sql = "DELETE FROM identity_policies WHERE principal_arn = $1 AND name = $2";
-        Ok(execute(&client, sql, &[&principal_arn, &name]).await? == 1)
+        let n = execute(&tx, sql, &[&principal_arn, &name]).await?;
+        commit_if_changed(tx, n, audit).await
     }
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
@@ -921,7 +982,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         let record = serde_json::to_string(grant).map_err(backend)?;
         let key = grant.key_id.to_string();
         let mut client = self.client().await?;
@@ -936,6 +997,7 @@ impl Store for PostgresStore {
             &[&grant.grant_id, &key, &record],
         )
         .await?;
+        append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -965,9 +1027,11 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
-        let client = self.client().await?;
-        Ok(execute(&client, "DELETE FROM grants WHERE grant_id = $1", &[&grant_id]).await? == 1)
+    async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(&tx, "DELETE FROM grants WHERE grant_id = $1", &[&grant_id]).await?;
+        commit_if_changed(tx, n, audit).await
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

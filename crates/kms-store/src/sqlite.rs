@@ -267,8 +267,10 @@ impl Store for SqliteStore {
         material: &MaterialRecord,
         policy: &str,
         tags: &[Tag],
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (key, material, policy, tags) = (key.clone(), material.clone(), policy.to_owned(), tags.to_vec());
+        let audit = audit.to_vec();
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let id = key.key_id.to_string();
@@ -287,6 +289,7 @@ impl Store for SqliteStore {
                     params![id, tag.key, tag.value],
                 )?;
             }
+            append_audit_tx(&tx, &audit)?;
             tx.commit()?;
             Ok(())
         })
@@ -302,20 +305,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+    async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let key = key.clone();
+        let audit = audit.to_vec();
         self.run(move |c| {
             let previous = revision(&key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
             let id = key.key_id.to_string();
-            let changed = c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
                 "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
                 params![encode_key(&key)?, revision(&key)?, id, previous],
             )?;
             if changed == 1 {
+                append_audit_tx(&tx, &audit)?;
+                tx.commit()?;
                 return Ok(());
             }
             let exists: Option<i64> =
-                c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [id], |r| r.get(0)).optional()?;
+                tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [id], |r| r.get(0)).optional()?;
             Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
         })
         .await
@@ -369,10 +376,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
-        let a = alias.clone();
+    async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (a, audit) = (alias.clone(), audit.to_vec());
         self.run(move |c| {
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
                 &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
                     a.account.as_str(),
@@ -383,15 +391,18 @@ impl Store for SqliteStore {
                     a.updated.unix_millis()
                 ],
             )?;
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
-        let a = alias.clone();
+    async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (a, audit) = (alias.clone(), audit.to_vec());
         self.run(move |c| {
-            let n = c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "UPDATE aliases SET key_id = ?1, updated = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
                 params![
                     a.target.to_string(),
@@ -401,18 +412,32 @@ impl Store for SqliteStore {
                     a.name.as_str()
                 ],
             )?;
-            if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+            if n != 1 {
+                return Err(StoreError::NotFound);
+            }
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
 
-    async fn delete_alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<bool> {
+    async fn delete_alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &AliasName,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
+        let audit = audit.to_vec();
         self.run(move |c| {
-            Ok(c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
                 [account, region, name],
-            )? == 1)
+            )?;
+            commit_if_changed(tx, n, &audit)
         })
         .await
     }
@@ -469,8 +494,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()> {
-        let tags = tags.to_vec();
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (tags, audit) = (tags.to_vec(), audit.to_vec());
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let id = id.to_string();
@@ -485,19 +510,21 @@ impl Store for SqliteStore {
             if usize::try_from(count).map_err(backend)? > max {
                 return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
             }
+            append_audit_tx(&tx, &audit)?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()> {
-        let keys = keys.to_vec();
+    async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()> {
+        let (keys, audit) = (keys.to_vec(), audit.to_vec());
         self.run(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for k in &keys {
                 tx.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.to_string(), k])?;
             }
+            append_audit_tx(&tx, &audit)?;
             tx.commit()?;
             Ok(())
         })
@@ -512,14 +539,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
-        let document = document.to_owned();
+    async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (document, audit) = (document.to_owned(), audit.to_vec());
         self.run(move |c| {
-            let n = c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "UPDATE key_policies SET document = ?1 WHERE key_id = ?2",
                 params![document, id.to_string()],
             )?;
-            if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+            if n != 1 {
+                return Err(StoreError::NotFound);
+            }
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -539,11 +572,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
-        let r = record.clone();
+    async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (r, audit) = (record.clone(), audit.to_vec());
         self.run(move |c| {
             let session = r.session.as_ref();
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
                 &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     r.access_key_id,
@@ -556,14 +590,21 @@ impl Store for SqliteStore {
                     session.map(|s| s.expires.unix_millis()),
                 ],
             )?;
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run(move |c| Ok(c.execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])? == 1)).await
+    async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let (id, audit) = (id.to_owned(), audit.to_vec());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
+            commit_if_changed(tx, n, &audit)
+        })
+        .await
     }
 
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
@@ -578,10 +619,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
-        let r = record.clone();
+    async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (r, audit) = (record.clone(), audit.to_vec());
         self.run(move |c| {
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
                 &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     r.arn,
@@ -593,6 +635,8 @@ impl Store for SqliteStore {
                     r.created.unix_millis()
                 ],
             )?;
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -621,36 +665,40 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
-        let arn = arn.to_owned();
+    async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let (arn, audit) = (arn.to_owned(), audit.to_vec());
         self.run(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM access_keys WHERE principal_arn = ?1", [&arn])?;
             tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1", [&arn])?;
             let n = tx.execute("DELETE FROM principals WHERE arn = ?1", [&arn])?;
-            tx.commit()?;
-            Ok(n == 1)
+            commit_if_changed(tx, n, &audit)
         })
         .await
     }
 
-    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
-        let r = record.clone();
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (r, audit) = (record.clone(), audit.to_vec());
         self.run(move |c| {
-            c.execute(
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
                 "INSERT INTO identity_policies (principal_arn, name, document) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
                 params![r.principal_arn, r.name, r.document],
             )?;
+            append_audit_tx(&tx, &audit)?;
+            tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
-        let (arn, name) = (principal_arn.to_owned(), name.to_owned());
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let (arn, name, audit) = (principal_arn.to_owned(), name.to_owned(), audit.to_vec());
         self.run(move |c| {
-            Ok(c.execute("DELETE FROM identity_policies WHERE principal_arn = ?1 AND name = ?2", [arn, name])? == 1)
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1 AND name = ?2", [arn, name])?;
+            commit_if_changed(tx, n, &audit)
         })
         .await
     }
@@ -671,8 +719,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
-        let g = grant.clone();
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (g, audit) = (grant.clone(), audit.to_vec());
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let key = g.key_id.to_string();
@@ -685,6 +733,7 @@ impl Store for SqliteStore {
                 "INSERT INTO grants (grant_id, key_id, record) VALUES (?1, ?2, ?3)",
                 params![g.grant_id, key, record],
             )?;
+            append_audit_tx(&tx, &audit)?;
             tx.commit()?;
             Ok(())
         })
@@ -725,9 +774,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
-        let id = grant_id.to_owned();
-        self.run(move |c| Ok(c.execute("DELETE FROM grants WHERE grant_id = ?1", [id])? == 1)).await
+    async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let (id, audit) = (grant_id.to_owned(), audit.to_vec());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute("DELETE FROM grants WHERE grant_id = ?1", [id])?;
+            commit_if_changed(tx, n, &audit)
+        })
+        .await
     }
 
     async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
@@ -857,8 +911,15 @@ impl Store for SqliteStore {
     }
 }
 
-/// Appends events to the chain inside an open transaction.
+/// Appends events to the chain inside an open transaction, which the caller commits.
+///
+/// Mutations call it after their own statements succeeded, so that a refused change appends
+/// nothing. SQLite has one writer at a time (every writing transaction here starts `IMMEDIATE`,
+/// taking the write lock up front), so the head read here is the head this append extends.
 pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let head: Option<(i64, Vec<u8>)> = tx
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -889,6 +950,17 @@ pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEve
         prev = hash;
     }
     Ok(())
+}
+
+/// Ends a delete that reports whether it found its row: commits with the audit events when one
+/// row changed, and otherwise commits nothing (there was no change to record).
+fn commit_if_changed(tx: rusqlite::Transaction<'_>, changed: usize, audit: &[AuditEvent]) -> StoreResult<bool> {
+    if changed == 0 {
+        return Ok(false); // dropping `tx` rolls back (there is nothing to keep)
+    }
+    append_audit_tx(&tx, audit)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 const AUDIT_COLUMNS: &str =

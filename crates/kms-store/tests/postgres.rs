@@ -139,7 +139,8 @@ async fn postgres_audit_trail() {
     let store = PostgresStore::connect(&db.url).await.unwrap();
     kms_store::conformance::run_audit(&store).await;
     let report = kms_store::audit::verify_store(&store, None).await.unwrap();
-    assert_eq!((report.records, report.digests), (4, 1));
+    // Four appended directly, five by mutations that carried their events.
+    assert_eq!((report.records, report.digests), (9, 1));
 }
 
 /// Nodes append at the same time; the chain must stay one chain, each batch contiguous.
@@ -181,6 +182,87 @@ async fn concurrent_appenders_on_two_nodes_keep_one_chain() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 2 * BATCHES * PER_BATCH);
+}
+
+/// Mutations that commit their audit events race, on two nodes, with each other and with batch
+/// appends: one chain still, every successful change recorded exactly once, every refused one
+/// not at all, and no deadlock between the key's row lock and the audit lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mutations_and_batches_on_two_nodes_share_one_chain() {
+    let Some(db) = TestDatabase::create("audit_mixed").await else { return };
+    let (one, two) = tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let k = key(9, "111111111111");
+    one.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
+    let base = k.clone();
+    const ROUNDS: u8 = 15;
+    const GRANTS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (node, store) in [(1u8, one.clone()), (2, two.clone())] {
+        for i in 0..ROUNDS {
+            let (s, k) = (store.clone(), base.clone());
+            tasks.spawn(async move {
+                let tags = [tag(&format!("n{node}-{i}"), "")];
+                s.put_tags(k.key_id, &tags, 50, &[audit_event(&format!("tags-{node}-{i}"))]).await.map(|()| true)
+            });
+            let (s, k) = (store.clone(), base.clone());
+            tasks.spawn(async move {
+                let id = format!("grant-{node}-{i}");
+                match s.create_grant(&grant(&k, node * 100 + i), GRANTS, &[audit_event(&id)]).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::LimitExceeded(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            });
+            let (s, k) = (store.clone(), base.clone());
+            tasks.spawn(async move {
+                // Compare-and-swap with retries, as the service does.
+                loop {
+                    let current = s.key(k.key_id).await?.unwrap();
+                    let mut next = current.clone();
+                    next.description = format!("by {node}-{i}");
+                    next.revision += 1;
+                    match s.update_key(&next, &[audit_event(&format!("update-{node}-{i}"))]).await {
+                        Err(StoreError::Conflict) => continue,
+                        other => return other.map(|()| true),
+                    }
+                }
+            });
+            let s = store.clone();
+            tasks.spawn(async move {
+                let batch = [audit_event(&format!("batch-{node}-{i}-0")), audit_event(&format!("batch-{node}-{i}-1"))];
+                s.append_audit(&batch).await.map(|()| true)
+            });
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let report = kms_store::audit::verify_store(&two, None).await.unwrap();
+    let rows = one.audit_after(0, 10_000).await.unwrap();
+    assert_eq!(report.records, rows.len() as u64);
+    let rounds = usize::from(ROUNDS);
+    assert_eq!(rows.len(), 2 * rounds /* tags */ + GRANTS + 2 * rounds /* updates */ + 2 * 2 * rounds);
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+    // Exactly the grants that exist have a record.
+    let mut granted: Vec<String> = one
+        .grants(k.key_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let n = u8::from_str_radix(&g.grant_id[..2], 16).unwrap();
+            format!("grant-{}-{}", n / 100, n % 100)
+        })
+        .collect();
+    granted.sort_unstable();
+    let mut recorded: Vec<String> = ids.iter().filter(|i| i.starts_with("grant-")).map(|i| (*i).to_owned()).collect();
+    recorded.sort_unstable();
+    assert_eq!(recorded, granted);
+    assert_eq!(one.tags(k.key_id).await.unwrap().len(), 2 * rounds);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), rows.len(), "every event once");
 }
 
 /// The same events give the same chain (hashes included) and the same query answers on both
@@ -343,7 +425,7 @@ async fn corrupt_rows_are_reported_not_panicked_on() {
     let Some(db) = TestDatabase::create("corrupt").await else { return };
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let k = key(1, "111111111111");
-    store.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
     let admin = admin_client(&db.url).await.unwrap();
     admin.batch_execute("UPDATE keys SET record = '{not json'").await.unwrap();
     assert!(matches!(store.key(k.key_id).await, Err(StoreError::Corrupt(_))));
@@ -370,7 +452,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
 
     // update_key from the same revision: one wins, the other gets Conflict.
     let k = key(1, "111111111111");
-    one.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+    one.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
     for round in 0..ROUNDS {
         let current = one.key(k.key_id).await.unwrap().unwrap();
         let next = |by: &str| KeyRecord {
@@ -379,7 +461,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
             ..current.clone()
         };
         let (a, b) = (next("one"), next("two"));
-        let (ra, rb) = tokio::join!(one.update_key(&a), two.update_key(&b));
+        let (ra, rb) = tokio::join!(one.update_key(&a, &[]), two.update_key(&b, &[]));
         let stored = one.key(k.key_id).await.unwrap().unwrap();
         match (ra, rb) {
             (Ok(()), Err(StoreError::Conflict)) => assert_eq!(stored, a),
@@ -399,7 +481,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
             created: k.created,
             updated: k.created,
         };
-        let (ra, rb) = tokio::join!(one.create_alias(&alias), two.create_alias(&alias));
+        let (ra, rb) = tokio::join!(one.create_alias(&alias, &[]), two.create_alias(&alias, &[]));
         assert!(
             matches!((&ra, &rb), (Ok(()), Err(StoreError::AlreadyExists)) | (Err(StoreError::AlreadyExists), Ok(()))),
             "round {round}: {ra:?} {rb:?}"
@@ -409,9 +491,9 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
     // put_tags that fit alone but not together: the limit holds.
     for round in 0..ROUNDS {
         let k = key(round + 10, "222222222222");
-        one.create_key(&k, &material(&k), "{}", &[tag("base", "0")]).await.unwrap();
+        one.create_key(&k, &material(&k), "{}", &[tag("base", "0")], &[]).await.unwrap();
         let (first, second) = ([tag("a", "1"), tag("b", "1")], [tag("c", "2"), tag("d", "2")]);
-        let (ra, rb) = tokio::join!(one.put_tags(k.key_id, &first, 3), two.put_tags(k.key_id, &second, 3));
+        let (ra, rb) = tokio::join!(one.put_tags(k.key_id, &first, 3, &[]), two.put_tags(k.key_id, &second, 3, &[]));
         assert!(
             matches!(
                 (&ra, &rb),
@@ -425,9 +507,9 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
     // create_grant with room for one more: one wins, the other gets LimitExceeded.
     for round in 0..ROUNDS {
         let k = key(round + 100, "333333333333");
-        one.create_key(&k, &material(&k), "{}", &[]).await.unwrap();
+        one.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
         let (first, second) = (grant(&k, 1), grant(&k, 2));
-        let (ra, rb) = tokio::join!(one.create_grant(&first, 1), two.create_grant(&second, 1));
+        let (ra, rb) = tokio::join!(one.create_grant(&first, 1, &[]), two.create_grant(&second, 1, &[]));
         assert!(
             matches!(
                 (&ra, &rb),
@@ -458,7 +540,7 @@ async fn listings_match_sqlite_byte_order() {
     for store in [&postgres as &dyn Store, &sqlite] {
         let keys: Vec<KeyRecord> = (0..7).map(|n| key(200 - n * 30, "444444444444")).collect();
         for k in &keys {
-            store.create_key(k, &material(k), "{}", &[]).await.unwrap();
+            store.create_key(k, &material(k), "{}", &[], &[]).await.unwrap();
         }
         let target = &keys[0];
         for name in names {
@@ -470,10 +552,10 @@ async fn listings_match_sqlite_byte_order() {
                 created: target.created,
                 updated: target.created,
             };
-            store.create_alias(&alias).await.unwrap();
+            store.create_alias(&alias, &[]).await.unwrap();
         }
         let tags: Vec<Tag> = tag_keys.iter().map(|k| tag(k, "v")).collect();
-        store.put_tags(target.key_id, &tags, 50).await.unwrap();
+        store.put_tags(target.key_id, &tags, 50, &[]).await.unwrap();
 
         let (account, region) = (target.account.clone(), target.region.clone());
         let mut pages = Vec::new();
@@ -525,23 +607,23 @@ async fn edge_cases_behave_like_sqlite() {
         let mut record = |what: &str, r: Result<(), StoreError>| seen.push(format!("{what}: {r:?}"));
         record(
             "create with repeated tag",
-            store.create_key(&k, &material(&k), "{}", &[tag("a", "1"), tag("a", "2")]).await,
+            store.create_key(&k, &material(&k), "{}", &[tag("a", "1"), tag("a", "2")], &[]).await,
         );
-        record("create", store.create_key(&k, &material(&k), "{}", &[tag("z", "0")]).await);
-        record("put repeated", store.put_tags(k.key_id, &[tag("a", "1"), tag("a", "2"), tag("b", "")], 3).await);
-        record("put empty over limit", store.put_tags(k.key_id, &[], 1).await);
-        record("put empty", store.put_tags(k.key_id, &[], 3).await);
-        record("put to ghost", store.put_tags(ghost.key_id, &[tag("a", "1")], 3).await);
-        record("put empty to ghost", store.put_tags(ghost.key_id, &[], 3).await);
-        record("remove from ghost", store.remove_tags(ghost.key_id, &["a".into()]).await);
-        record("remove none", store.remove_tags(k.key_id, &[]).await);
-        record("policy of ghost", store.put_policy(ghost.key_id, "{}").await);
-        record("grant on ghost", store.create_grant(&grant(&ghost, 1), 5).await);
-        record("grant with no room", store.create_grant(&grant(&k, 1), 0).await);
-        record("grant", store.create_grant(&grant(&k, 1), 5).await);
-        record("grant again", store.create_grant(&grant(&k, 1), 5).await);
-        record("revision zero", store.update_key(&k).await);
-        record("ghost revision zero", store.update_key(&ghost).await);
+        record("create", store.create_key(&k, &material(&k), "{}", &[tag("z", "0")], &[]).await);
+        record("put repeated", store.put_tags(k.key_id, &[tag("a", "1"), tag("a", "2"), tag("b", "")], 3, &[]).await);
+        record("put empty over limit", store.put_tags(k.key_id, &[], 1, &[]).await);
+        record("put empty", store.put_tags(k.key_id, &[], 3, &[]).await);
+        record("put to ghost", store.put_tags(ghost.key_id, &[tag("a", "1")], 3, &[]).await);
+        record("put empty to ghost", store.put_tags(ghost.key_id, &[], 3, &[]).await);
+        record("remove from ghost", store.remove_tags(ghost.key_id, &["a".into()], &[]).await);
+        record("remove none", store.remove_tags(k.key_id, &[], &[]).await);
+        record("policy of ghost", store.put_policy(ghost.key_id, "{}", &[]).await);
+        record("grant on ghost", store.create_grant(&grant(&ghost, 1), 5, &[]).await);
+        record("grant with no room", store.create_grant(&grant(&k, 1), 0, &[]).await);
+        record("grant", store.create_grant(&grant(&k, 1), 5, &[]).await);
+        record("grant again", store.create_grant(&grant(&k, 1), 5, &[]).await);
+        record("revision zero", store.update_key(&k, &[]).await);
+        record("ghost revision zero", store.update_key(&ghost, &[]).await);
         let alias = AliasRecord {
             account: k.account.clone(),
             region: k.region.clone(),
@@ -550,7 +632,7 @@ async fn edge_cases_behave_like_sqlite() {
             created: k.created,
             updated: k.created,
         };
-        record("alias to ghost", store.create_alias(&alias).await);
+        record("alias to ghost", store.create_alias(&alias, &[]).await);
         seen.push(format!("tags: {:?}", store.tags(k.key_id).await.unwrap()));
         seen.push(format!("ghost: {:?}", store.key(ghost.key_id).await.unwrap()));
         seen.push(format!("ghost materials: {:?}", store.materials(ghost.key_id).await.unwrap()));

@@ -13,6 +13,11 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, "kms:CancelKeyDeletion", RequestKeys::none()).await?;
-    let next = svc.update_key(key.record.key_id, |k| k.cancel_deletion()).await?;
-    Ok(KeyIdResponse { key_id: next.arn().to_string() })
+    svc.update_key(
+        ctx,
+        key.record.key_id,
+        |k| k.cancel_deletion(),
+        |next| KeyIdResponse { key_id: next.arn().to_string() },
+    )
+    .await
 }

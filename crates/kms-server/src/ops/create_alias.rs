@@ -28,8 +28,12 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         updated: now,
     };
     svc.cache.invalidate_key(target.record.key_id);
-    match svc.store.create_alias(&record).await {
-        Ok(()) => Ok(Empty {}),
+    let audit = svc.control_event_for(ctx, &Empty {});
+    match svc.store.create_alias(&record, &audit).await {
+        Ok(()) => {
+            audit.committed();
+            Ok(Empty {})
+        }
         Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(alias_arn).into()),
         Err(e) => Err(e.into()),
     }

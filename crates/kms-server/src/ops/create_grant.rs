@@ -69,8 +69,13 @@ pub(super) async fn handle(
     }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
     svc.cache.invalidate_key(key.record.key_id);
-    match svc.store.create_grant(&candidate(grant_id.clone()), MAX_GRANTS_PER_KEY).await {
-        Ok(()) => Ok(CreateGrantResponse { grant_token: token_for(&grant_id), grant_id }),
+    let response = CreateGrantResponse { grant_token: token_for(&grant_id), grant_id: grant_id.clone() };
+    let audit = svc.control_event_for(ctx, &response);
+    match svc.store.create_grant(&candidate(grant_id), MAX_GRANTS_PER_KEY, &audit).await {
+        Ok(()) => {
+            audit.committed();
+            Ok(response)
+        }
         Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::GrantsPerKey(n)).into()),
         Err(e) => Err(e.into()),
     }

@@ -72,10 +72,12 @@ pub(super) async fn handle(
     let _ = ctx.key_arn.set(record.arn().to_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());
     let wrapped = svc.wrap_material(&record, &material)?;
-    svc.store.create_key(&record, &wrapped, policy.as_str(), &tags).await?;
-    let metadata = KeyMetadata::from(&record);
+    let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };
+    let audit = svc.control_event_for(ctx, &response);
+    svc.store.create_key(&record, &wrapped, policy.as_str(), &tags, &audit).await?;
+    audit.committed();
     svc.cache_new_key(record, material, policy)?;
-    Ok(KeyMetadataResponse { key_metadata: metadata })
+    Ok(response)
 }
 
 fn key_request(

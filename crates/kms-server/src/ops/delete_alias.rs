@@ -26,6 +26,14 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     if let Some(alias) = &current {
         svc.cache.invalidate_key(alias.target);
     }
-    let existed = current.is_some() && svc.store.delete_alias(&arn.account, &arn.region, &arn.name).await?;
-    if existed { Ok(Empty {}) } else { Err(KmsError::NotFound(NotFound::Alias(arn)).into()) }
+    if current.is_none() {
+        return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
+    }
+    let audit = svc.control_event_for(ctx, &Empty {});
+    if !svc.store.delete_alias(&arn.account, &arn.region, &arn.name, &audit).await? {
+        // Deleted by someone else meanwhile: nothing changed, and the failure is recorded as such.
+        return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
+    }
+    audit.committed();
+    Ok(Empty {})
 }

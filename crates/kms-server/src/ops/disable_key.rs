@@ -10,6 +10,5 @@ use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, "kms:DisableKey", RequestKeys::none()).await?;
-    svc.update_key(key.record.key_id, |k| k.disable()).await?;
-    Ok(Empty {})
+    svc.update_key(ctx, key.record.key_id, |k| k.disable(), |_| Empty {}).await
 }

@@ -23,6 +23,8 @@ pub(super) async fn handle(
         return Err(KmsError::PolicyLockout.into());
     }
     svc.cache.invalidate_key(key.record.key_id);
-    svc.store.put_policy(key.record.key_id, policy.as_str()).await?;
+    let audit = svc.control_event_for(ctx, &Empty {});
+    svc.store.put_policy(key.record.key_id, policy.as_str(), &audit).await?;
+    audit.committed();
     Ok(Empty {})
 }

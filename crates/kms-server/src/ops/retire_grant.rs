@@ -54,6 +54,11 @@ pub(super) async fn handle(
     }
     dry_run(req.dry_run)?;
     svc.cache.invalidate_key(grant.key_id);
-    svc.store.delete_grant(&grant.grant_id).await?;
+    let audit = svc.control_event_for(ctx, &Empty {});
+    // A grant retired by someone else meanwhile is gone all the same: success, recorded without
+    // a change.
+    if svc.store.delete_grant(&grant.grant_id, &audit).await? {
+        audit.committed();
+    }
     Ok(Empty {})
 }

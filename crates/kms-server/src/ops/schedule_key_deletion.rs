@@ -25,12 +25,16 @@ pub(super) async fn handle(
     let days = u16::try_from(days).map_err(|_| KmsError::InvalidRequest(RequestRule::PendingWindow(days)))?;
     let key = managed_key(svc, ctx, req.key_id, "kms:ScheduleKeyDeletion", RequestKeys::none()).await?;
     let now = svc.clock.now();
-    let next = svc.update_key(key.record.key_id, |k| k.schedule_deletion(now, days)).await?;
-    let deletion_date = next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64();
-    Ok(ScheduleKeyDeletionResponse {
-        key_id: next.arn().to_string(),
-        deletion_date,
-        key_state: next.state.as_str(),
-        pending_window_in_days: days,
-    })
+    svc.update_key(
+        ctx,
+        key.record.key_id,
+        |k| k.schedule_deletion(now, days),
+        |next| ScheduleKeyDeletionResponse {
+            key_id: next.arn().to_string(),
+            deletion_date: next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64(),
+            key_state: next.state.as_str(),
+            pending_window_in_days: days,
+        },
+    )
+    .await
 }

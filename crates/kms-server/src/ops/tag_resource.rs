@@ -25,8 +25,12 @@ pub(super) async fn handle(
     let key = managed_key(svc, ctx, req.key_id, "kms:TagResource", request).await?;
     key.record.ensure_manageable()?;
     svc.cache.invalidate_key(key.record.key_id);
-    match svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY).await {
-        Ok(()) => Ok(Empty {}),
+    let audit = svc.control_event_for(ctx, &Empty {});
+    match svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY, &audit).await {
+        Ok(()) => {
+            audit.committed();
+            Ok(Empty {})
+        }
         Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::TagsPerKey(n)).into()),
         Err(e) => Err(e.into()),
     }

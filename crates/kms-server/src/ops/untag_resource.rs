@@ -26,6 +26,8 @@ pub(super) async fn handle(
     let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource", request).await?;
     key.record.ensure_manageable()?;
     svc.cache.invalidate_key(key.record.key_id);
-    svc.store.remove_tags(key.record.key_id, &keys).await?;
+    let audit = svc.control_event_for(ctx, &Empty {});
+    svc.store.remove_tags(key.record.key_id, &keys, &audit).await?;
+    audit.committed();
     Ok(Empty {})
 }

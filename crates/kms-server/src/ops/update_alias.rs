@@ -35,6 +35,8 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
     svc.cache.invalidate_key(current.target);
     svc.cache.invalidate_key(target.record.key_id);
-    svc.store.update_alias(&record).await?;
+    let audit = svc.control_event_for(ctx, &Empty {});
+    svc.store.update_alias(&record, &audit).await?;
+    audit.committed();
     Ok(Empty {})
 }

@@ -15,6 +15,5 @@ pub(super) async fn handle(
     let description = required("description", req.description)?;
     length("description", &description, 0, 8192)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription", RequestKeys::none()).await?;
-    svc.update_key(key.record.key_id, |k| k.describe(description.clone())).await?;
-    Ok(Empty {})
+    svc.update_key(ctx, key.record.key_id, |k| k.describe(description.clone()), |_| Empty {}).await
 }

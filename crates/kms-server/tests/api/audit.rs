@@ -199,3 +199,118 @@ async fn key_last_usage_and_metrics_come_from_the_same_requests() {
     assert_eq!(used["eventName"], "Encrypt");
     assert!(used["errorCode"].is_null());
 }
+
+/// The records in the store right now, read through a second connection while the server runs
+/// (SQLite's WAL lets it see everything committed).
+async fn committed(store: &SqliteStore) -> Vec<Value> {
+    let rows = store.audit_after(0, 10_000).await.unwrap();
+    rows.iter().map(|r| serde_json::from_str(&r.record).unwrap()).collect()
+}
+
+fn named<'a>(records: &'a [Value], name: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["eventName"] == name).collect()
+}
+
+/// A control-plane change and its record are committed together: the record is in the store
+/// when the response arrives, without going through the batching writer (whose backlog stays
+/// empty; it would hold the event for at least its linger interval). A refused change leaves
+/// no success record, only its failure record, which the batching writer adds later.
+#[tokio::test]
+async fn control_plane_changes_commit_their_records_in_the_same_transaction() {
+    let t = start().await;
+    let kms = t.client();
+    let svc = t.server.service.clone();
+    let account = t.server.account.to_string();
+    let store = SqliteStore::open(&t.dir.path().join("ferrokms.db")).unwrap();
+
+    let key = kms.create_key().description("atomic").send().await.unwrap().key_metadata.unwrap();
+    assert_eq!(svc.audit_backlog(), 0, "CreateKey's event was queued for the batching writer");
+    let now = committed(&store).await;
+    let created = named(&now, "CreateKey");
+    assert_eq!(created.len(), 1, "{now:#?}");
+    // The same record the batching writer would have written.
+    assert_eq!(created[0]["eventSource"], "kms.amazonaws.com");
+    assert_eq!(created[0]["userIdentity"]["userName"], "admin");
+    assert_eq!(created[0]["requestParameters"]["description"], "atomic");
+    assert_eq!(created[0]["responseElements"]["keyMetadata"]["keyId"], key.key_id());
+    assert_eq!(created[0]["resources"][0]["ARN"], key.arn().unwrap());
+    assert_eq!(created[0]["readOnly"], false);
+    assert!(created[0]["userAgent"].as_str().unwrap().contains("aws-sdk-rust"));
+    assert!(created[0]["sourceIPAddress"].as_str().unwrap().starts_with("127."));
+    assert!(created[0]["errorCode"].is_null());
+
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    kms.put_key_policy().key_id(key.key_id()).policy(policy.to_string()).send().await.unwrap();
+    assert_eq!(svc.audit_backlog(), 0);
+    let now = committed(&store).await;
+    let put = named(&now, "PutKeyPolicy");
+    assert_eq!(put.len(), 1, "{now:#?}");
+    assert_eq!(put[0]["requestParameters"]["keyId"], key.key_id());
+    assert_eq!(put[0]["responseElements"], json!({}));
+
+    let scheduled = kms.schedule_key_deletion().key_id(key.key_id()).pending_window_in_days(7).send().await.unwrap();
+    assert_eq!(svc.audit_backlog(), 0);
+    let now = committed(&store).await;
+    let deletion = named(&now, "ScheduleKeyDeletion");
+    assert_eq!(deletion.len(), 1, "{now:#?}");
+    let response = &deletion[0]["responseElements"];
+    assert_eq!(response["keyId"], key.arn().unwrap());
+    assert_eq!(response["keyState"], "PendingDeletion");
+    assert_eq!(response["pendingWindowInDays"], 7);
+    let date = scheduled.deletion_date().unwrap();
+    assert_eq!(response["deletionDate"].as_f64().unwrap().floor(), date.secs() as f64);
+
+    t.admin("CreateUser", json!({"UserName": "bob"})).await;
+    assert_eq!(svc.audit_backlog(), 0);
+    let now = committed(&store).await;
+    assert_eq!(named(&now, "CreateUser")[0]["eventSource"], "ferrokms.admin");
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:user/admin")}, "Action": "sts:AssumeRole"}]});
+    t.admin("CreateRole", json!({"RoleName": "auditor", "AssumeRolePolicyDocument": trust.to_string()})).await;
+    let (status, xml) = signed(
+        t.server.local_addr,
+        (&t.admin_id, &t.admin_secret, None),
+        "sts",
+        None,
+        "application/x-www-form-urlencoded",
+        format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::{account}:role/auditor&RoleSessionName=s1")
+            .as_bytes(),
+    )
+    .await;
+    assert!(status.contains("200"), "{status} {xml}");
+    assert_eq!(svc.audit_backlog(), 0);
+    let now = committed(&store).await;
+    let assumed = named(&now, "AssumeRole");
+    assert_eq!(assumed.len(), 1, "{now:#?}");
+    assert_eq!(assumed[0]["eventSource"], "sts.amazonaws.com");
+    let credentials = &assumed[0]["responseElements"]["credentials"];
+    assert!(credentials["accessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert!(credentials.get("secretAccessKey").is_none() && credentials.get("sessionToken").is_none());
+    let secret = xml.split("<SecretAccessKey>").nth(1).unwrap().split('<').next().unwrap();
+    assert!(!assumed[0].to_string().contains(secret), "the session's secret is in the audit trail");
+
+    // A refused change: the alias exists. Only the first CreateAlias is recorded as a success.
+    let target = t.create_key().await;
+    kms.create_alias().alias_name("alias/atomic").target_key_id(&target).send().await.unwrap();
+    let refused = kms.create_alias().alias_name("alias/atomic").target_key_id(&target).send().await;
+    assert_eq!(code_of(refused), "AlreadyExistsException");
+    let now = committed(&store).await;
+    let aliases = named(&now, "CreateAlias");
+    assert!(aliases.iter().all(|r| r["errorCode"].is_null()), "{aliases:#?}");
+    assert_eq!(aliases.len(), 1, "no record for the refused change yet: {aliases:#?}");
+
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+    let all = records(&dir).await;
+    let aliases = named(&all, "CreateAlias");
+    assert_eq!(aliases.len(), 2, "{aliases:#?}");
+    assert!(aliases[0]["errorCode"].is_null());
+    assert_eq!(aliases[1]["errorCode"], "AlreadyExistsException");
+    assert!(aliases[1]["responseElements"].is_null());
+    let ids: std::collections::HashSet<_> = all.iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), all.len(), "one record per request");
+    let public_key = hex::decode(store.setting("audit_public_key").await.unwrap().unwrap()).unwrap();
+    let report = verify_store(&store, Some(&public_key)).await.unwrap();
+    assert_eq!(report.records, all.len() as u64);
+}

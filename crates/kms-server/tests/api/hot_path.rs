@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use base64::Engine as _;
 use kms_api::Operation;
+use kms_core::audit::AuditEvent;
 use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
@@ -42,17 +43,24 @@ impl Store for Counting {
         self.tick();
         self.inner.init_setting(name, value).await
     }
-    async fn create_key(&self, k: &KeyRecord, m: &MaterialRecord, p: &str, t: &[Tag]) -> StoreResult<()> {
+    async fn create_key(
+        &self,
+        k: &KeyRecord,
+        m: &MaterialRecord,
+        p: &str,
+        t: &[Tag],
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         self.tick();
-        self.inner.create_key(k, m, p, t).await
+        self.inner.create_key(k, m, p, t, audit).await
     }
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
         self.tick();
         self.inner.key(id).await
     }
-    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+    async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.update_key(key).await
+        self.inner.update_key(key, audit).await
     }
     async fn list_keys(&self, a: &AccountId, r: &Region, after: Option<KeyId>, n: usize) -> StoreResult<Vec<KeyId>> {
         self.tick();
@@ -62,17 +70,17 @@ impl Store for Counting {
         self.tick();
         self.inner.materials(id).await
     }
-    async fn create_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+    async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.create_alias(alias).await
+        self.inner.create_alias(alias, audit).await
     }
-    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+    async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.update_alias(alias).await
+        self.inner.update_alias(alias, audit).await
     }
-    async fn delete_alias(&self, a: &AccountId, r: &Region, n: &AliasName) -> StoreResult<bool> {
+    async fn delete_alias(&self, a: &AccountId, r: &Region, n: &AliasName, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_alias(a, r, n).await
+        self.inner.delete_alias(a, r, n, audit).await
     }
     async fn alias(&self, a: &AccountId, r: &Region, n: &AliasName) -> StoreResult<Option<AliasRecord>> {
         self.tick();
@@ -93,41 +101,41 @@ impl Store for Counting {
         self.tick();
         self.inner.tags(id).await
     }
-    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize) -> StoreResult<()> {
+    async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.put_tags(id, tags, max).await
+        self.inner.put_tags(id, tags, max, audit).await
     }
-    async fn remove_tags(&self, id: KeyId, keys: &[String]) -> StoreResult<()> {
+    async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.remove_tags(id, keys).await
+        self.inner.remove_tags(id, keys, audit).await
     }
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
         self.tick();
         self.inner.policy(id).await
     }
-    async fn put_policy(&self, id: KeyId, document: &str) -> StoreResult<()> {
+    async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.put_policy(id, document).await
+        self.inner.put_policy(id, document, audit).await
     }
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
         self.tick();
         self.inner.access_key(id).await
     }
-    async fn create_access_key(&self, record: &AccessKeyRecord) -> StoreResult<()> {
+    async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.create_access_key(record).await
+        self.inner.create_access_key(record, audit).await
     }
-    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
+    async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_access_key(id).await
+        self.inner.delete_access_key(id, audit).await
     }
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
         self.tick();
         self.inner.access_keys_of(principal_arn).await
     }
-    async fn create_principal(&self, record: &PrincipalRecord) -> StoreResult<()> {
+    async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.create_principal(record).await
+        self.inner.create_principal(record, audit).await
     }
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         self.tick();
@@ -137,25 +145,25 @@ impl Store for Counting {
         self.tick();
         self.inner.list_principals(account).await
     }
-    async fn delete_principal(&self, arn: &str) -> StoreResult<bool> {
+    async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_principal(arn).await
+        self.inner.delete_principal(arn, audit).await
     }
-    async fn put_identity_policy(&self, record: &IdentityPolicyRecord) -> StoreResult<()> {
+    async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.put_identity_policy(record).await
+        self.inner.put_identity_policy(record, audit).await
     }
-    async fn delete_identity_policy(&self, principal_arn: &str, name: &str) -> StoreResult<bool> {
+    async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_identity_policy(principal_arn, name).await
+        self.inner.delete_identity_policy(principal_arn, name, audit).await
     }
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
         self.tick();
         self.inner.identity_policies(principal_arn).await
     }
-    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize) -> StoreResult<()> {
+    async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.create_grant(grant, max_per_key).await
+        self.inner.create_grant(grant, max_per_key, audit).await
     }
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
         self.tick();
@@ -169,9 +177,9 @@ impl Store for Counting {
         self.tick();
         self.inner.grants_for_retiring(account, principal).await
     }
-    async fn delete_grant(&self, grant_id: &str) -> StoreResult<bool> {
+    async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_grant(grant_id).await
+        self.inner.delete_grant(grant_id, audit).await
     }
 }
 
@@ -216,6 +224,7 @@ async fn warm_keys_cost_no_store_calls() {
         source_account: None,
         via_service: None,
         key_arn: std::sync::OnceLock::new(),
+        audit: None,
     };
     let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
