@@ -193,7 +193,12 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         "sourceIPAddress": input.via_service.map_or(input.source_ip, str::to_owned),
         "userAgent": input.user_agent,
         "requestParameters": input.request.map(scrub),
-        "responseElements": if input.read_only { None } else { input.response.map(scrub) },
+        // CloudTrail writes null, not {}, for operations that return nothing.
+        "responseElements": if input.read_only {
+            None
+        } else {
+            input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(scrub)
+        },
         "errorCode": input.error.map(|e| e.exception.name()),
         "errorMessage": input.error.and_then(|e| e.message.clone()),
         "requestID": input.request_id,
