@@ -247,7 +247,7 @@ async fn control_plane_changes_commit_their_records_in_the_same_transaction() {
     let put = named(&now, "PutKeyPolicy");
     assert_eq!(put.len(), 1, "{now:#?}");
     assert_eq!(put[0]["requestParameters"]["keyId"], key.key_id());
-    assert_eq!(put[0]["responseElements"], json!({}));
+    assert!(put[0]["responseElements"].is_null(), "CloudTrail records null for an empty response");
 
     let scheduled = kms.schedule_key_deletion().key_id(key.key_id()).pending_window_in_days(7).send().await.unwrap();
     assert_eq!(svc.audit_backlog(), 0);
