@@ -14,6 +14,9 @@ pub struct Source {
     /// The data directory whose SQLite store holds the trail.
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "./ferrokms-data")]
     data_dir: PathBuf,
+    /// A PostgreSQL store instead (postgres://user@host:5432/db).
+    #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 /// Audit commands.
@@ -80,12 +83,15 @@ fn time(arg: Option<&str>) -> Result<Option<Timestamp>, String> {
     .transpose()
 }
 
-fn open(source: &Source) -> Result<SqliteStore, String> {
+async fn open(source: &Source) -> Result<Box<dyn Store>, String> {
+    if let Some(url) = &source.store {
+        return Ok(Box::new(kms_store::PostgresStore::connect(url).await.map_err(|e| e.to_string())?));
+    }
     let path = source.data_dir.join("ferrokms.db");
     if !path.exists() {
         return Err(format!("no ferrokms database at {}", path.display()));
     }
-    SqliteStore::open(&path).map_err(|e| e.to_string())
+    Ok(Box::new(SqliteStore::open(&path).map_err(|e| e.to_string())?))
 }
 
 fn row_line(r: &AuditRow) -> String {
@@ -106,7 +112,7 @@ fn row_line(r: &AuditRow) -> String {
 pub async fn run(command: &AuditCommand) -> Result<String, String> {
     match command {
         AuditCommand::Verify { source, public_key } => {
-            let store = open(source)?;
+            let store = open(source).await?;
             let key = match public_key {
                 Some(k) => Some(hex::decode(k).map_err(|e| format!("--public-key: {e}"))?),
                 None => store
@@ -115,7 +121,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
                     .map_err(|e| e.to_string())?
                     .and_then(|k| hex::decode(k).ok()),
             };
-            match verify_store(&store, key.as_deref()).await {
+            match verify_store(store.as_ref(), key.as_deref()).await {
                 Ok(report) => Ok(format!(
                     "audit trail intact: {} records, {} signed digests verified",
                     report.records, report.digests
@@ -125,7 +131,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
             }
         }
         AuditCommand::Export { source, from, to } => {
-            let store = open(source)?;
+            let store = open(source).await?;
             let (from, to) = (time(from.as_deref())?, time(to.as_deref())?);
             let mut out = String::new();
             let mut after = 0;
@@ -141,7 +147,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
             Ok(out.trim_end().to_owned())
         }
         AuditCommand::Query { source, key_arn, principal, event_name, error_code, from, to, limit, json } => {
-            let store = open(source)?;
+            let store = open(source).await?;
             let filter = AuditFilter {
                 key_arn: key_arn.clone(),
                 principal: principal.clone(),

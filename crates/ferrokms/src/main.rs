@@ -49,7 +49,7 @@ enum Command {
 
 #[derive(Args, Clone, Default)]
 struct CommonArgs {
-    /// TOML config file with any of: listen, data_dir, root_key_file, region,
+    /// TOML config file with any of: listen, data_dir, root_key_file, store, region,
     /// insecure_dev_credentials, key_cache_capacity.
     #[arg(long, env = "FERROKMS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -60,6 +60,10 @@ struct CommonArgs {
     /// Root key file. Keep it apart from database backups. [default: DATA_DIR/root.key]
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE", value_name = "FILE")]
     root_key_file: Option<PathBuf>,
+    /// Use PostgreSQL (postgres://user@host:5432/db) instead of SQLite in the data directory.
+    /// Every node sharing the database needs the same root key file.
+    #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -89,6 +93,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
+    store: Option<String>,
     region: Option<String>,
     insecure_dev_credentials: Option<bool>,
     key_cache_capacity: Option<usize>,
@@ -105,6 +110,7 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let data_dir = args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
     let mut config = ServerConfig::new(data_dir);
     config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file);
+    config.store_url = args.common.store.clone().or(file.store);
     if let Some(listen) = args.listen.or(file.listen) {
         config.listen = listen;
     }

@@ -418,3 +418,91 @@ async fn audit_records_survive_clean_stops_and_kill_dash_nine() {
         println!("SKIPPED (tamper part): python3 with sqlite3 is not available");
     }
 }
+
+/// `serve --store postgres://…`: keys survive kill -9, and a second node with the same root
+/// key file serves the same keys.
+#[tokio::test]
+async fn serve_on_postgresql_with_two_nodes() {
+    let base =
+        std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = base
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .filter(|(_, db)| !db.contains(':'))
+        .map_or(base.clone(), |(b, _)| b.to_owned());
+    let name = format!("ferrokms_cli_{}", std::process::id());
+    let psql = |sql: &str| Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", sql]).output();
+    match psql(&format!("CREATE DATABASE {name}")) {
+        Ok(out) if out.status.success() => {}
+        other => {
+            let why = other.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
+            assert!(
+                std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none(),
+                "PostgreSQL required but not reachable: {why}"
+            );
+            println!("SKIPPED: PostgreSQL not reachable at {base}: {why}");
+            return;
+        }
+    }
+    struct DropDatabase(Box<dyn Fn()>);
+    impl Drop for DropDatabase {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let drop_sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    let base2 = base.clone();
+    let _cleanup = DropDatabase(Box::new(move || {
+        let _ = Command::new("psql").args([&format!("{base2}/postgres"), "-q", "-c", &drop_sql]).output();
+    }));
+    let url = format!("{base}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let root_key = dir.path().join("root.key");
+    let args = ["--store", url.as_str(), "--root-key-file", root_key.to_str().unwrap()];
+    let mut a = serve(&a_dir, &args, &[]);
+    assert!(a.first_output.iter().any(|l| l.contains("postgres://")), "{:?}", a.first_output);
+    let creds = credentials(&a_dir);
+    let kms = client(&a.addr, &creds);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    kms.create_alias().alias_name("alias/pg").target_key_id(&key).send().await.unwrap();
+    let ct = kms
+        .encrypt()
+        .key_id("alias/pg")
+        .plaintext(Blob::new("on postgres"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+
+    // A second node: same database, same root key, its own data directory.
+    let b = serve(&b_dir, &args, &[]);
+    assert!(!b.first_output.iter().any(|l| l.starts_with("Created admin")), "the store already has its admin");
+    let kms_b = client(&b.addr, &creds);
+    let back = kms_b.decrypt().ciphertext_blob(ct.clone()).send().await.unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), b"on postgres");
+    kms_b.describe_key().key_id("alias/pg").send().await.unwrap();
+
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    drop(a);
+    drop(b);
+    let a = serve(&a_dir, &args, &[]);
+    let kms = client(&a.addr, &creds);
+    let back = kms.decrypt().ciphertext_blob(ct).send().await.unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), b"on postgres");
+    // Without the root key file a node refuses to start on an initialized store.
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &url, "--data-dir"])
+        .arg(dir.path().join("c"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("root key"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    drop(a);
+}

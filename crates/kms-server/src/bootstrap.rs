@@ -40,12 +40,13 @@ pub enum StartError {
     Locked(PathBuf),
     /// The database exists but its root key does not.
     #[error(
-        "the database {database} exists but the root key file {root_key} does not; refusing to create a new \
-         root key that could not decrypt the existing keys (restore the root key file or point --root-key-file at it)"
+        "the store {database} is initialized but the root key file {root_key} does not exist; refusing to create \
+         a new root key that could not decrypt the existing keys (restore the root key file or point \
+         --root-key-file at it; every node of a cluster needs the same root key file)"
     )]
     MissingRootKey {
-        /// The database file.
-        database: PathBuf,
+        /// The store.
+        database: String,
         /// The missing root key file.
         root_key: PathBuf,
     },
@@ -119,17 +120,31 @@ fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
     }
 }
 
-/// Loads the root key, creating it only for a brand-new data directory.
-pub fn root_key(config: &ServerConfig) -> Result<FileRootKey, StartError> {
+/// Loads the root key, creating it only for a store that was never initialized.
+///
+/// # Errors
+/// [`StartError::MissingRootKey`] when the store holds data but the key file is missing.
+pub async fn root_key(config: &ServerConfig, store: &dyn Store) -> Result<FileRootKey, StartError> {
     let path = config.root_key_path();
     if path.exists() {
         return Ok(FileRootKey::load(&path)?);
     }
-    let database = config.database_path();
-    if database.exists() {
-        return Err(StartError::MissingRootKey { database, root_key: path });
+    if store.setting(ACCOUNT_SETTING).await?.is_some() {
+        return Err(StartError::MissingRootKey { database: store.describe(), root_key: path });
     }
     Ok(FileRootKey::create(&path, &SystemRng)?)
+}
+
+/// Opens the configured store: PostgreSQL when a URL is given, else SQLite in the data
+/// directory.
+///
+/// # Errors
+/// [`StartError::Store`] when it cannot be opened or migrated.
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match &config.store_url {
+        Some(url) => Arc::new(kms_store::PostgresStore::connect(url).await?),
+        None => Arc::new(SqliteStore::open(&config.database_path())?),
+    })
 }
 
 /// Prepares everything the server needs from its data directory.
@@ -138,8 +153,8 @@ pub fn root_key(config: &ServerConfig) -> Result<FileRootKey, StartError> {
 /// [`StartError`] describing what is wrong, for the operator.
 pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, StartError> {
     let lock = lock_data_dir(&config.data_dir)?;
-    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config)?);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
+    let store = open_store(config).await?;
+    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config, store.as_ref()).await?);
     let account = account(store.as_ref(), rng).await?;
     store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =

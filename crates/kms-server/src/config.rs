@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Root key file; defaults to `<data_dir>/root.key`.
     pub root_key_file: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`) to use instead of SQLite in the data
+    /// directory.
+    pub store_url: Option<String>,
     /// Region assumed where a request carries none (admin tooling); requests use their SigV4
     /// credential scope.
     pub default_region: Region,
@@ -34,6 +37,7 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4599)),
             data_dir,
             root_key_file: None,
+            store_url: None,
             default_region: Region::parse("us-east-1").unwrap_or_else(|_| unreachable_region()),
             insecure_dev_credentials: false,
             key_cache_capacity: 10_000,
