@@ -84,6 +84,10 @@ struct ServeArgs {
     /// Most keys held unwrapped in memory. [default: 10000]
     #[arg(long, env = "FERROKMS_KEY_CACHE_CAPACITY", value_name = "N")]
     key_cache_capacity: Option<usize>,
+    /// Seconds a cached key or alias is used before it is read again; with several nodes on one
+    /// database, the longest a change made through another node can go unseen. [default: 30]
+    #[arg(long, env = "FERROKMS_KEY_CACHE_TTL", value_name = "SECONDS")]
+    key_cache_ttl: Option<u32>,
 }
 
 /// The config file's keys.
@@ -97,6 +101,7 @@ struct FileConfig {
     region: Option<String>,
     insecure_dev_credentials: Option<bool>,
     key_cache_capacity: Option<usize>,
+    key_cache_ttl: Option<u32>,
 }
 
 fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -120,6 +125,9 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.insecure_dev_credentials = args.insecure_dev_credentials || file.insecure_dev_credentials.unwrap_or(false);
     if let Some(n) = args.key_cache_capacity.or(file.key_cache_capacity) {
         config.key_cache_capacity = n;
+    }
+    if let Some(seconds) = args.key_cache_ttl.or(file.key_cache_ttl) {
+        config.key_cache_ttl_millis = i64::from(seconds) * 1000;
     }
     Ok(config)
 }

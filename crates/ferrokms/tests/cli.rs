@@ -459,7 +459,7 @@ async fn serve_on_postgresql_with_two_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     let root_key = dir.path().join("root.key");
-    let args = ["--store", url.as_str(), "--root-key-file", root_key.to_str().unwrap()];
+    let args = ["--store", url.as_str(), "--root-key-file", root_key.to_str().unwrap(), "--key-cache-ttl", "1"];
     let mut a = serve(&a_dir, &args, &[]);
     assert!(a.first_output.iter().any(|l| l.contains("postgres://")), "{:?}", a.first_output);
     let creds = credentials(&a_dir);
@@ -483,6 +483,13 @@ async fn serve_on_postgresql_with_two_nodes() {
     let back = kms_b.decrypt().ciphertext_blob(ct.clone()).send().await.unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), b"on postgres");
     kms_b.describe_key().key_id("alias/pg").send().await.unwrap();
+    // A key disabled through node A is refused by node B within B's cache TTL (1 s here).
+    kms.disable_key().key_id(&key).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = kms_b.encrypt().key_id(&key).plaintext(Blob::new("late")).send().await;
+    let err = refused.expect_err("node B must see the disable within its TTL");
+    assert!(format!("{err:?}").contains("DisabledException"), "{err:?}");
+    kms.enable_key().key_id(&key).send().await.unwrap();
 
     a.child.kill().unwrap();
     a.child.wait().unwrap();

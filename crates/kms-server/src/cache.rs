@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use kms_core::Timestamp;
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
@@ -61,11 +62,16 @@ impl CachedKey {
 
 type AliasKey = (AccountId, Region, AliasName);
 
-/// Bounded maps from key id to cached key and from alias to key id.
+/// How long a cached key or alias is trusted before it is read again from the store: the bound
+/// on how stale another node's change (made directly in a shared database) can be here.
+pub const DEFAULT_TTL_MILLIS: i64 = 30_000;
+
+/// Bounded maps from key id to cached key and from alias to key id, each entry with an expiry.
 pub struct KeyCache {
-    keys: RwLock<HashMap<KeyId, Arc<CachedKey>>>,
-    aliases: RwLock<HashMap<AliasKey, KeyId>>,
+    keys: RwLock<HashMap<KeyId, (Arc<CachedKey>, Timestamp)>>,
+    aliases: RwLock<HashMap<AliasKey, (KeyId, Timestamp)>>,
     capacity: usize,
+    ttl_millis: std::sync::atomic::AtomicI64,
     /// Bumped before every mutation; a loader that read the store before a bump must not cache
     /// what it read, or a concurrent change could be overwritten by the older state.
     epoch: std::sync::atomic::AtomicU64,
@@ -88,8 +94,18 @@ impl KeyCache {
             keys: RwLock::default(),
             aliases: RwLock::default(),
             capacity: capacity.max(1),
+            ttl_millis: std::sync::atomic::AtomicI64::new(DEFAULT_TTL_MILLIS),
             epoch: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Sets how long entries are trusted.
+    pub fn set_ttl_millis(&self, ttl: i64) {
+        self.ttl_millis.store(ttl.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn expiry(&self, now: Timestamp) -> Timestamp {
+        now.plus_millis(self.ttl_millis.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The current mutation epoch; pass it to [`KeyCache::put_key_if_current`] after loading.
@@ -111,10 +127,10 @@ impl KeyCache {
     }
 
     /// Caches a key loaded from the store, unless something changed since `epoch` was read.
-    pub fn put_key_if_current(&self, key: Arc<CachedKey>, epoch: u64) {
+    pub fn put_key_if_current(&self, key: Arc<CachedKey>, epoch: u64, now: Timestamp) {
         let mut map = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.epoch() == epoch {
-            bounded_insert(&mut map, self.capacity, key.record.key_id, key);
+            bounded_insert(&mut map, self.capacity, key.record.key_id, (key, self.expiry(now)));
         }
     }
 
@@ -126,28 +142,32 @@ impl KeyCache {
         name: &AliasName,
         target: KeyId,
         epoch: u64,
+        now: Timestamp,
     ) {
         let mut map = self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.epoch() == epoch {
-            bounded_insert(&mut map, self.capacity, (account.clone(), region.clone(), name.clone()), target);
+            let entry = (target, self.expiry(now));
+            bounded_insert(&mut map, self.capacity, (account.clone(), region.clone(), name.clone()), entry);
         }
     }
 
-    /// A cached key.
-    pub fn key(&self, id: KeyId) -> Option<Arc<CachedKey>> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id).cloned()
+    /// A cached key that has not expired at `now`.
+    pub fn key(&self, id: KeyId, now: Timestamp) -> Option<Arc<CachedKey>> {
+        let map = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&id).filter(|(_, expires)| now < *expires).map(|(k, _)| Arc::clone(k))
     }
 
     /// Caches (or replaces) a key.
-    pub fn put_key(&self, key: Arc<CachedKey>) {
+    pub fn put_key(&self, key: Arc<CachedKey>, now: Timestamp) {
         let mut map = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        bounded_insert(&mut map, self.capacity, key.record.key_id, key);
+        bounded_insert(&mut map, self.capacity, key.record.key_id, (key, self.expiry(now)));
     }
 
-    /// The key an alias points to, if cached.
-    pub fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> Option<KeyId> {
+    /// The key an alias points to, if cached and not expired at `now`.
+    pub fn alias(&self, account: &AccountId, region: &Region, name: &AliasName, now: Timestamp) -> Option<KeyId> {
         let key = (account.clone(), region.clone(), name.clone());
-        self.aliases.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied()
+        let map = self.aliases.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&key).filter(|(_, expires)| now < *expires).map(|(id, _)| *id)
     }
 
     /// Forgets an alias.

@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub insecure_dev_credentials: bool,
     /// Most keys held unwrapped in memory.
     pub key_cache_capacity: usize,
+    /// How long a cached key or alias is used before it is read again (the bound on how late
+    /// another node's change is seen).
+    pub key_cache_ttl_millis: i64,
     /// The clock (the system clock in production; tests inject a manual one).
     pub clock: Arc<dyn Clock>,
 }
@@ -41,6 +44,7 @@ impl ServerConfig {
             default_region: Region::parse("us-east-1").unwrap_or_else(|_| unreachable_region()),
             insecure_dev_credentials: false,
             key_cache_capacity: 10_000,
+            key_cache_ttl_millis: crate::cache::DEFAULT_TTL_MILLIS,
             clock: Arc::new(crate::clock::SystemClock),
         }
     }

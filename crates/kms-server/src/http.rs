@@ -75,14 +75,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
     let prepared = crate::bootstrap::prepare(&config, rng.as_ref()).await?;
     let dev_account = config.insecure_dev_credentials.then(|| prepared.account.clone());
-    let service = Arc::new(Service::new(
+    let service = Service::new(
         Arc::clone(&prepared.store),
         Arc::clone(&prepared.root),
         Arc::clone(&config.clock),
         rng,
         config.key_cache_capacity,
         dev_account,
-    ));
+    );
+    service.cache.set_ttl_millis(config.key_cache_ttl_millis);
+    let service = Arc::new(service);
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;

@@ -233,13 +233,16 @@ impl Service {
     ) -> Result<(), ServiceError> {
         let key = SymmetricKey::new(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
         let materials = HashMap::from([(record.current_material, Arc::new(key))]);
-        self.cache.put_key(Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)));
+        self.cache.put_key(
+            Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)),
+            self.clock.now(),
+        );
         Ok(())
     }
 
     /// A key by id, from the cache or else the store (then cached).
     pub(crate) async fn load_key(&self, id: KeyId) -> Result<Option<Arc<CachedKey>>, ServiceError> {
-        if let Some(hit) = self.cache.key(id) {
+        if let Some(hit) = self.cache.key(id, self.clock.now()) {
             self.metrics.cache(true);
             return Ok(Some(hit));
         }
@@ -260,7 +263,7 @@ impl Service {
             .map(|a| a.name.to_string())
             .collect();
         let entry = Arc::new(self.assemble(record, materials, policy, grants)?.with_tags_and_aliases(tags, aliases));
-        self.cache.put_key_if_current(Arc::clone(&entry), epoch);
+        self.cache.put_key_if_current(Arc::clone(&entry), epoch, self.clock.now());
         Ok(Some(entry))
     }
 
@@ -322,13 +325,13 @@ impl Service {
     }
 
     async fn alias_target(&self, arn: &AliasArn) -> Result<KeyId, ServiceError> {
-        if let Some(id) = self.cache.alias(&arn.account, &arn.region, &arn.name) {
+        if let Some(id) = self.cache.alias(&arn.account, &arn.region, &arn.name, self.clock.now()) {
             return Ok(id);
         }
         let epoch = self.cache.epoch();
         let record = self.store.alias(&arn.account, &arn.region, &arn.name).await?;
         let record = record.ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
-        self.cache.put_alias_if_current(&arn.account, &arn.region, &arn.name, record.target, epoch);
+        self.cache.put_alias_if_current(&arn.account, &arn.region, &arn.name, record.target, epoch, self.clock.now());
         Ok(record.target)
     }
 
