@@ -4,7 +4,7 @@ use kms_api::dto::{AliasListEntry, ListAliasesResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
-use super::validate::{key_id_member, limit, marker};
+use super::validate::{key_id_member, limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
@@ -40,11 +40,9 @@ pub(super) async fn handle(
             None
         }
     };
-    let mut records =
+    let records =
         svc.store.list_aliases(&ctx.caller.principal.account, &ctx.region, target, after.as_ref(), limit + 1).await?;
-    let truncated = records.len() > limit;
-    records.truncate(limit);
-    let next_marker = if truncated { records.last().map(|r| r.name.to_string()) } else { None };
+    let (records, next_marker, truncated) = page(records, limit, |r| r.name.to_string());
     let aliases = records
         .into_iter()
         .map(|r| AliasListEntry {

@@ -3,7 +3,7 @@
 use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 
 use super::grants::entry;
-use super::validate::{limit, managed_key_or_arn, marker};
+use super::validate::{limit, managed_key_or_arn, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -17,7 +17,7 @@ pub(super) async fn handle(
     let after = marker(req.marker)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:ListGrants", RequestKeys::none()).await?;
     let arn = key.record.arn().to_string();
-    let mut page: Vec<_> = svc
+    let grants: Vec<_> = svc
         .store
         .grants(key.record.key_id)
         .await?
@@ -27,8 +27,6 @@ pub(super) async fn handle(
         .filter(|g| after.as_deref().is_none_or(|a| g.grant_id.as_str() > a))
         .take(limit + 1)
         .collect();
-    let truncated = page.len() > limit;
-    page.truncate(limit);
-    let next_marker = if truncated { page.last().map(|g| g.grant_id.clone()) } else { None };
-    Ok(ListGrantsResponse { grants: page.iter().map(|g| entry(g, arn.clone())).collect(), next_marker, truncated })
+    let (grants, next_marker, truncated) = page(grants, limit, |g| g.grant_id.clone());
+    Ok(ListGrantsResponse { grants: grants.iter().map(|g| entry(g, arn.clone())).collect(), next_marker, truncated })
 }

@@ -4,7 +4,7 @@ use kms_api::dto::{KeyListEntry, ListKeysResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
-use super::validate::{limit, marker};
+use super::validate::{limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -18,10 +18,8 @@ pub(super) async fn handle(
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
     svc.authorize_iam(ctx, "kms:ListKeys", "*", RequestKeys::none()).await?;
-    let mut ids = svc.store.list_keys(&ctx.caller.principal.account, &ctx.region, after, limit + 1).await?;
-    let truncated = ids.len() > limit;
-    ids.truncate(limit);
-    let next_marker = if truncated { ids.last().map(ToString::to_string) } else { None };
+    let ids = svc.store.list_keys(&ctx.caller.principal.account, &ctx.region, after, limit + 1).await?;
+    let (ids, next_marker, truncated) = page(ids, limit, ToString::to_string);
     let keys = ids
         .into_iter()
         .map(|id| KeyListEntry { key_id: id.to_string(), key_arn: ctx.key_arn(id).to_string() })

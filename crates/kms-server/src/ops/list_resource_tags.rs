@@ -2,7 +2,7 @@
 
 use kms_api::dto::{ListRequest, ListResourceTagsResponse, TagOut};
 
-use super::validate::{limit, managed_key, marker};
+use super::validate::{limit, managed_key, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -17,11 +17,9 @@ pub(super) async fn handle(
     let after = marker(req.marker)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:ListResourceTags", RequestKeys::none()).await?;
     let all = svc.store.tags(key.record.key_id).await?;
-    let mut page: Vec<_> =
+    let tags: Vec<_> =
         all.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.key.as_str() > a)).take(limit + 1).collect();
-    let truncated = page.len() > limit;
-    page.truncate(limit);
-    let next_marker = if truncated { page.last().map(|t| t.key.clone()) } else { None };
-    let tags = page.into_iter().map(|t| TagOut { tag_key: t.key, tag_value: t.value }).collect();
+    let (tags, next_marker, truncated) = page(tags, limit, |t| t.key.clone());
+    let tags = tags.into_iter().map(|t| TagOut { tag_key: t.key, tag_value: t.value }).collect();
     Ok(ListResourceTagsResponse { tags, next_marker, truncated })
 }

@@ -4,7 +4,7 @@ use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 use kms_core::ids::KeyArn;
 
 use super::grants::entry;
-use super::validate::{length, limit, marker, required};
+use super::validate::{length, limit, marker, page, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -19,7 +19,7 @@ pub(super) async fn handle(
     let principal = required("retiringPrincipal", req.retiring_principal)?;
     length("retiringPrincipal", &principal, 1, 256)?;
     svc.authorize_iam(ctx, "kms:ListRetirableGrants", "*", RequestKeys::none()).await?;
-    let mut page: Vec<_> = svc
+    let grants: Vec<_> = svc
         .store
         .grants_for_retiring(&ctx.caller.principal.account, &principal)
         .await?
@@ -28,10 +28,8 @@ pub(super) async fn handle(
         .filter(|g| after.as_deref().is_none_or(|a| g.grant_id.as_str() > a))
         .take(limit + 1)
         .collect();
-    let truncated = page.len() > limit;
-    page.truncate(limit);
-    let next_marker = if truncated { page.last().map(|g| g.grant_id.clone()) } else { None };
-    let grants = page
+    let (grants, next_marker, truncated) = page(grants, limit, |g| g.grant_id.clone());
+    let grants = grants
         .iter()
         .map(|g| {
             let arn = KeyArn { region: g.region.clone(), account: g.account.clone(), key_id: g.key_id };

@@ -72,6 +72,15 @@ pub fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, KmsE
     }
 }
 
+/// Cuts a page from `items` (fetched with one extra to tell whether more follow): the first
+/// `limit` items, the marker naming the last of them when more follow, and whether more follow.
+pub fn page<T>(mut items: Vec<T>, limit: usize, marker_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>, bool) {
+    let truncated = items.len() > limit;
+    items.truncate(limit);
+    let next_marker = if truncated { items.last().map(marker_of) } else { None };
+    (items, next_marker, truncated)
+}
+
 /// An optional `Marker`: 1–1024 characters.
 pub fn marker(value: Option<String>) -> Result<Option<String>, KmsError> {
     if let Some(m) = &value {
