@@ -513,3 +513,53 @@ async fn serve_on_postgresql_with_two_nodes() {
     );
     drop(a);
 }
+
+/// JSON logs: every line is a JSON object; request lines carry the request id that the audit
+/// record repeats; no plaintext appears.
+#[tokio::test]
+async fn json_logs_carry_the_audit_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("FERROKMS_LOG", "debug")
+        .env("FERROKMS_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("ferrokms listening on http://") {
+            addr = a.to_owned();
+        }
+        if line.starts_with("ready;") {
+            break;
+        }
+    }
+    let mut server = Server { child, addr, first_output: vec![] };
+    let kms = client(&server.addr, &credentials(&data));
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    kms.encrypt().key_id(&key).plaintext(Blob::new("JSON-LOG-CANARY")).send().await.unwrap();
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    server.child.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains("JSON-LOG-CANARY") && !text.contains("SlNPTi1MT0ctQ0FOQVJZ"), "plaintext in the logs");
+    let parsed: Vec<serde_json::Value> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let encrypt_line = parsed
+        .iter()
+        .find(|l| l["fields"]["target"] == "TrentService.Encrypt")
+        .unwrap_or_else(|| panic!("no Encrypt request line in {text}"));
+    let request_id = encrypt_line["fields"]["request_id"].as_str().unwrap().to_owned();
+    let (ok, out) = audit_cli(&data, &["query", "--event-name", "Encrypt", "--json"]);
+    assert!(ok, "{out}");
+    let record: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(record["requestID"], request_id.as_str());
+}

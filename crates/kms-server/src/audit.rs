@@ -336,8 +336,28 @@ async fn write_loop(
     }
     let mut last_digest_seq = store.audit_digests().await.ok().and_then(|d| d.last().map(|d| d.seq)).unwrap_or(0);
     let mut last_digest_at = tokio::time::Instant::now();
+    // Wakes the writer even when no batch arrives (control-plane events are committed by their
+    // own transactions), so digests keep coming during quiet periods.
+    let mut tick = tokio::time::interval(DIGEST_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let Some(first) = receiver.recv().await else { break };
+        let first = tokio::select! {
+            received = receiver.recv() => match received {
+                Some(e) => Some(e),
+                None => break,
+            },
+            _ = tick.tick() => None,
+        };
+        let Some(first) = first else {
+            if let Some(signer) = &signer
+                && last_digest_at.elapsed() >= DIGEST_EVERY
+                && sign_digest(store.as_ref(), signer, clock.now()).await
+            {
+                last_digest_seq = store.audit_head().await.ok().flatten().map_or(last_digest_seq, |(s, _)| s);
+                last_digest_at = tokio::time::Instant::now();
+            }
+            continue;
+        };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
