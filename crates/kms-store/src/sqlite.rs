@@ -165,6 +165,28 @@ impl SqliteStore {
         Ok(Self { path: path.to_owned(), conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Runs `change` in one IMMEDIATE transaction. When it succeeds and changed something, the
+    /// audit events are appended to the chain in the same transaction, which then commits;
+    /// otherwise (an error, or nothing to change) the transaction rolls back and nothing is
+    /// recorded.
+    async fn mutate<T, F>(&self, audit: &[AuditEvent], change: F) -> StoreResult<T>
+    where
+        T: Changed + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let audit = audit.to_vec();
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let outcome = change(&tx)?;
+            if outcome.changed() {
+                append_audit_tx(&tx, &audit)?;
+                tx.commit()?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -270,9 +292,7 @@ impl Store for SqliteStore {
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (key, material, policy, tags) = (key.clone(), material.clone(), policy.to_owned(), tags.to_vec());
-        let audit = audit.to_vec();
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.mutate(audit, move |tx| {
             let id = key.key_id.to_string();
             tx.execute(
                 "INSERT INTO keys (key_id, account, region, revision, record) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -289,8 +309,6 @@ impl Store for SqliteStore {
                     params![id, tag.key, tag.value],
                 )?;
             }
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -307,18 +325,14 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let key = key.clone();
-        let audit = audit.to_vec();
-        self.run(move |c| {
+        self.mutate(audit, move |tx| {
             let previous = revision(&key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
             let id = key.key_id.to_string();
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let changed = tx.execute(
                 "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
                 params![encode_key(&key)?, revision(&key)?, id, previous],
             )?;
             if changed == 1 {
-                append_audit_tx(&tx, &audit)?;
-                tx.commit()?;
                 return Ok(());
             }
             let exists: Option<i64> =
@@ -377,9 +391,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (a, audit) = (alias.clone(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let a = alias.clone();
+        self.mutate(audit, move |tx| {
             tx.execute(
                 &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
@@ -391,17 +404,14 @@ impl Store for SqliteStore {
                     a.updated.unix_millis()
                 ],
             )?;
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (a, audit) = (alias.clone(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let a = alias.clone();
+        self.mutate(audit, move |tx| {
             let n = tx.execute(
                 "UPDATE aliases SET key_id = ?1, updated = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
                 params![
@@ -415,8 +425,6 @@ impl Store for SqliteStore {
             if n != 1 {
                 return Err(StoreError::NotFound);
             }
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -430,14 +438,12 @@ impl Store for SqliteStore {
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
-        let audit = audit.to_vec();
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.mutate(audit, move |tx| {
             let n = tx.execute(
                 "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
                 [account, region, name],
             )?;
-            commit_if_changed(tx, n, &audit)
+            Ok(n > 0)
         })
         .await
     }
@@ -495,9 +501,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (tags, audit) = (tags.to_vec(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tags = tags.to_vec();
+        self.mutate(audit, move |tx| {
             let id = id.to_string();
             for tag in &tags {
                 tx.execute(
@@ -510,22 +515,17 @@ impl Store for SqliteStore {
             if usize::try_from(count).map_err(backend)? > max {
                 return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
             }
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()> {
-        let (keys, audit) = (keys.to_vec(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let keys = keys.to_vec();
+        self.mutate(audit, move |tx| {
             for k in &keys {
                 tx.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.to_string(), k])?;
             }
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -540,9 +540,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (document, audit) = (document.to_owned(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let document = document.to_owned();
+        self.mutate(audit, move |tx| {
             let n = tx.execute(
                 "UPDATE key_policies SET document = ?1 WHERE key_id = ?2",
                 params![document, id.to_string()],
@@ -550,8 +549,6 @@ impl Store for SqliteStore {
             if n != 1 {
                 return Err(StoreError::NotFound);
             }
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -573,10 +570,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (r, audit) = (record.clone(), audit.to_vec());
-        self.run(move |c| {
+        let r = record.clone();
+        self.mutate(audit, move |tx| {
             let session = r.session.as_ref();
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
@@ -590,19 +586,16 @@ impl Store for SqliteStore {
                     session.map(|s| s.expires.unix_millis()),
                 ],
             )?;
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
-        let (id, audit) = (id.to_owned(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id = id.to_owned();
+        self.mutate(audit, move |tx| {
             let n = tx.execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
-            commit_if_changed(tx, n, &audit)
+            Ok(n > 0)
         })
         .await
     }
@@ -620,9 +613,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (r, audit) = (record.clone(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let r = record.clone();
+        self.mutate(audit, move |tx| {
             tx.execute(
                 &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
@@ -635,8 +627,6 @@ impl Store for SqliteStore {
                     r.created.unix_millis()
                 ],
             )?;
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -666,39 +656,34 @@ impl Store for SqliteStore {
     }
 
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
-        let (arn, audit) = (arn.to_owned(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let arn = arn.to_owned();
+        self.mutate(audit, move |tx| {
             tx.execute("DELETE FROM access_keys WHERE principal_arn = ?1", [&arn])?;
             tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1", [&arn])?;
             let n = tx.execute("DELETE FROM principals WHERE arn = ?1", [&arn])?;
-            commit_if_changed(tx, n, &audit)
+            Ok(n > 0)
         })
         .await
     }
 
     async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (r, audit) = (record.clone(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let r = record.clone();
+        self.mutate(audit, move |tx| {
             tx.execute(
                 "INSERT INTO identity_policies (principal_arn, name, document) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
                 params![r.principal_arn, r.name, r.document],
             )?;
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
-        let (arn, name, audit) = (principal_arn.to_owned(), name.to_owned(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (arn, name) = (principal_arn.to_owned(), name.to_owned());
+        self.mutate(audit, move |tx| {
             let n = tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1 AND name = ?2", [arn, name])?;
-            commit_if_changed(tx, n, &audit)
+            Ok(n > 0)
         })
         .await
     }
@@ -720,9 +705,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (g, audit) = (grant.clone(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let g = grant.clone();
+        self.mutate(audit, move |tx| {
             let key = g.key_id.to_string();
             let count: i64 = tx.query_row("SELECT COUNT(*) FROM grants WHERE key_id = ?1", [&key], |r| r.get(0))?;
             if usize::try_from(count).map_err(backend)? >= max_per_key {
@@ -733,8 +717,6 @@ impl Store for SqliteStore {
                 "INSERT INTO grants (grant_id, key_id, record) VALUES (?1, ?2, ?3)",
                 params![g.grant_id, key, record],
             )?;
-            append_audit_tx(&tx, &audit)?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -775,11 +757,10 @@ impl Store for SqliteStore {
     }
 
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
-        let (id, audit) = (grant_id.to_owned(), audit.to_vec());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id = grant_id.to_owned();
+        self.mutate(audit, move |tx| {
             let n = tx.execute("DELETE FROM grants WHERE grant_id = ?1", [id])?;
-            commit_if_changed(tx, n, &audit)
+            Ok(n > 0)
         })
         .await
     }
@@ -954,13 +935,21 @@ pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEve
 
 /// Ends a delete that reports whether it found its row: commits with the audit events when one
 /// row changed, and otherwise commits nothing (there was no change to record).
-fn commit_if_changed(tx: rusqlite::Transaction<'_>, changed: usize, audit: &[AuditEvent]) -> StoreResult<bool> {
-    if changed == 0 {
-        return Ok(false); // dropping `tx` rolls back (there is nothing to keep)
+/// What a mutation reports: whether it changed anything (only then is its audit event kept).
+trait Changed {
+    fn changed(&self) -> bool;
+}
+
+impl Changed for () {
+    fn changed(&self) -> bool {
+        true
     }
-    append_audit_tx(&tx, audit)?;
-    tx.commit()?;
-    Ok(true)
+}
+
+impl Changed for bool {
+    fn changed(&self) -> bool {
+        *self
+    }
 }
 
 const AUDIT_COLUMNS: &str =
