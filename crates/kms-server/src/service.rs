@@ -194,6 +194,7 @@ impl Service {
         &self,
         record: &KeyRecord,
         material: &KeyMaterial,
+        rotation: Option<kms_core::key::RotationKind>,
     ) -> Result<MaterialRecord, ServiceError> {
         let aad = material_aad(&record.arn(), record.current_material);
         Ok(MaterialRecord {
@@ -201,6 +202,7 @@ impl Service {
             material_id: record.current_material,
             wrapped: self.root.wrap(&aad, material.expose_secret())?,
             created: self.clock.now(),
+            rotation,
         })
     }
 

@@ -32,11 +32,19 @@ fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
         deletion: None,
         current_material: MaterialId::from_bytes([n; 32]),
         revision: 0,
+        rotation: None,
+        on_demand_rotations: 0,
     }
 }
 
 fn material(k: &KeyRecord) -> MaterialRecord {
-    MaterialRecord { key_id: k.key_id, material_id: k.current_material, wrapped: vec![1, 2, 3], created: k.created }
+    MaterialRecord {
+        key_id: k.key_id,
+        material_id: k.current_material,
+        wrapped: vec![1, 2, 3],
+        created: k.created,
+        rotation: None,
+    }
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -70,6 +78,29 @@ async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     assert!(matches!(store.update_key(&ghost, &[]).await, Err(StoreError::NotFound)));
     assert_eq!(store.materials(k.key_id).await.unwrap(), vec![material(&k)]);
     assert!(store.key(key(seed, 98, "111111111111").key_id).await.unwrap().is_none());
+    // Rotation: the new record and its new material land together, compare-and-swap as updates.
+    let k = key(seed, 3, "111111111111");
+    store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
+    let current = store.key(k.key_id).await.unwrap().unwrap();
+    let new_material = MaterialId::from_bytes([seed.wrapping_add(100); 32]);
+    let rotated = current
+        .rotate(Timestamp::from_unix_millis(1_700_000_100_000), new_material, kms_core::key::RotationKind::OnDemand)
+        .unwrap();
+    let material_record = MaterialRecord {
+        key_id: k.key_id,
+        material_id: new_material,
+        wrapped: vec![4, 5, 6],
+        created: Timestamp::from_unix_millis(1_700_000_100_000),
+        rotation: Some(kms_core::key::RotationKind::OnDemand),
+    };
+    let stale = rotated.disable().unwrap();
+    assert!(matches!(store.rotate_key(&stale, &material_record, &[]).await, Err(StoreError::Conflict)));
+    store.rotate_key(&rotated, &material_record, &[]).await.unwrap();
+    let materials = store.materials(k.key_id).await.unwrap();
+    assert_eq!(materials.len(), 2);
+    assert_eq!(materials[1], material_record);
+    assert_eq!(materials[0].rotation, None);
+    assert_eq!(store.key(k.key_id).await.unwrap().unwrap().current_material, new_material);
     let states = store.key_states().await.unwrap();
     assert!(states.iter().any(|(s, n)| s == "Disabled" && *n >= 1), "{states:?}");
 }

@@ -96,6 +96,9 @@ pub trait Store: Send + Sync + 'static {
         after: Option<KeyId>,
         limit: usize,
     ) -> StoreResult<Vec<KeyId>>;
+    /// Rotates a key: stores `key` (compare-and-swap on its revision, as
+    /// [`Store::update_key`]) and its new `material`, with the audit events, in one transaction.
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Every material of a key, oldest first.
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>>;
 

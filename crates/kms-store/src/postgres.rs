@@ -145,6 +145,9 @@ CREATE TABLE audit_digests (
     signature BYTEA NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
+"#,
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
@@ -636,6 +639,41 @@ impl Store for PostgresStore {
         }
     }
 
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let rev = revision(key)?;
+        let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let (record, id) = (encode_key(key)?, key.key_id.to_string());
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = query_one(
+            &tx,
+            "WITH changed AS (
+                UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
+             )
+             SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
+            &[&record, &rev, &id, &previous],
+        )
+        .await?;
+        if column::<i64>(&row, 0)? != 1 {
+            return Err(if column::<bool>(&row, 1)? { StoreError::Conflict } else { StoreError::NotFound });
+        }
+        execute(
+            &tx,
+            "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &id,
+                &material.material_id.as_bytes().as_slice(),
+                &material.wrapped,
+                &material.created.unix_millis(),
+                &material.rotation.map(kms_core::key::RotationKind::as_str),
+            ],
+        )
+        .await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,
@@ -659,7 +697,8 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = query(
             &client,
-            "SELECT material_id, wrapped, created FROM key_materials WHERE key_id = $1 ORDER BY created, material_id",
+            "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = $1 \
+             ORDER BY created, material_id",
             &[&id.to_string()],
         )
         .await?;
@@ -673,6 +712,7 @@ impl Store for PostgresStore {
                     material_id: MaterialId::from_bytes(mid),
                     wrapped: column(row, 1)?,
                     created: Timestamp::from_unix_millis(column(row, 2)?),
+                    rotation: column::<Option<String>>(row, 3)?.as_deref().and_then(kms_core::key::RotationKind::parse),
                 })
             })
             .collect()

@@ -14,6 +14,8 @@ pub struct MaterialRecord {
     pub wrapped: Vec<u8>,
     /// When it was created.
     pub created: Timestamp,
+    /// How it replaced the previous material (`None` for the key's first material).
+    pub rotation: Option<kms_core::key::RotationKind>,
 }
 
 /// An alias.

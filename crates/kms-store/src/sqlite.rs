@@ -120,6 +120,9 @@ CREATE TABLE audit_digests (
     signature BLOB NOT NULL
 );
 ",
+    r"
+ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
+",
 ];
 
 /// The SQLite store.
@@ -342,6 +345,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let (key, material) = (key.clone(), material.clone());
+        self.mutate(audit, move |tx| {
+            let previous = revision(&key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
+            let id = key.key_id.to_string();
+            let changed = tx.execute(
+                "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
+                params![encode_key(&key)?, revision(&key)?, id, previous],
+            )?;
+            if changed != 1 {
+                let exists: Option<i64> =
+                    tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [&id], |r| r.get(0)).optional()?;
+                return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
+            }
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    id,
+                    material.material_id.as_bytes(),
+                    material.wrapped,
+                    material.created.unix_millis(),
+                    material.rotation.map(kms_core::key::RotationKind::as_str)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,
@@ -367,22 +399,28 @@ impl Store for SqliteStore {
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         self.run(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT material_id, wrapped, created FROM key_materials WHERE key_id = ?1 ORDER BY created, material_id",
+                "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = ?1 \
+                 ORDER BY created, material_id",
             )?;
             let rows = stmt
                 .query_map([id.to_string()], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
-                .map(|(mid, wrapped, created)| {
-                    let mid: [u8; 32] =
-                        mid.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
+                .map(|(mid, wrapped, created, rotation)| {
+                    let mid: [u8; 32] = mid.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
                     Ok(MaterialRecord {
                         key_id: id,
                         material_id: MaterialId::from_bytes(mid),
                         wrapped,
                         created: Timestamp::from_unix_millis(created),
+                        rotation: rotation.as_deref().and_then(kms_core::key::RotationKind::parse),
                     })
                 })
                 .collect()

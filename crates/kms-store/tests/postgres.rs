@@ -671,11 +671,19 @@ fn key(n: u8, account: &str) -> KeyRecord {
         deletion: None,
         current_material: MaterialId::from_bytes([n; 32]),
         revision: 0,
+        rotation: None,
+        on_demand_rotations: 0,
     }
 }
 
 fn material(k: &KeyRecord) -> MaterialRecord {
-    MaterialRecord { key_id: k.key_id, material_id: k.current_material, wrapped: vec![1, 2, 3], created: k.created }
+    MaterialRecord {
+        key_id: k.key_id,
+        material_id: k.current_material,
+        wrapped: vec![1, 2, 3],
+        created: k.created,
+        rotation: None,
+    }
 }
 
 fn tag(k: &str, v: &str) -> Tag {

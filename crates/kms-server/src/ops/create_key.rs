@@ -65,13 +65,15 @@ pub(super) async fn handle(
         deletion: None,
         current_material: MaterialId::from_bytes(random_array(svc.rng.as_ref())),
         revision: 0,
+        rotation: None,
+        on_demand_rotations: 0,
     };
     if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
     let _ = ctx.key_arn.set(record.arn().to_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());
-    let wrapped = svc.wrap_material(&record, &material)?;
+    let wrapped = svc.wrap_material(&record, &material, None)?;
     let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };
     let audit = svc.control_event_for(ctx, &response);
     svc.store.create_key(&record, &wrapped, policy.as_str(), &tags, &audit).await?;

@@ -11,16 +11,20 @@ mod decrypt;
 mod delete_alias;
 mod describe_key;
 mod disable_key;
+mod disable_key_rotation;
 mod enable_key;
+mod enable_key_rotation;
 mod encrypt;
 mod generate_data_key;
 mod generate_random;
 mod get_key_last_usage;
 mod get_key_policy;
+mod get_key_rotation_status;
 mod grants;
 mod list_aliases;
 mod list_grants;
 mod list_key_policies;
+mod list_key_rotations;
 mod list_keys;
 mod list_resource_tags;
 mod list_retirable_grants;
@@ -28,6 +32,7 @@ mod put_key_policy;
 mod re_encrypt;
 mod retire_grant;
 mod revoke_grant;
+mod rotate_key_on_demand;
 mod schedule_key_deletion;
 mod tag_resource;
 mod untag_resource;
@@ -85,6 +90,11 @@ pub async fn dispatch(
         Operation::ListKeyPolicies => call!(list_key_policies::handle),
         Operation::CreateGrant => call!(create_grant::handle),
         Operation::GetKeyLastUsage => call!(get_key_last_usage::handle),
+        Operation::EnableKeyRotation => call!(enable_key_rotation::handle),
+        Operation::DisableKeyRotation => call!(disable_key_rotation::handle),
+        Operation::GetKeyRotationStatus => call!(get_key_rotation_status::handle),
+        Operation::RotateKeyOnDemand => call!(rotate_key_on_demand::handle),
+        Operation::ListKeyRotations => call!(list_key_rotations::handle),
         Operation::ListGrants => call!(list_grants::handle),
         Operation::ListRetirableGrants => call!(list_retirable_grants::handle),
         Operation::RetireGrant => call!(retire_grant::handle),
@@ -95,19 +105,14 @@ pub async fn dispatch(
         | Operation::DeleteImportedKeyMaterial
         | Operation::DeriveSharedSecret
         | Operation::DescribeCustomKeyStores
-        | Operation::DisableKeyRotation
         | Operation::DisconnectCustomKeyStore
-        | Operation::EnableKeyRotation
         | Operation::GenerateDataKeyPair
         | Operation::GenerateDataKeyPairWithoutPlaintext
         | Operation::GenerateMac
-        | Operation::GetKeyRotationStatus
         | Operation::GetParametersForImport
         | Operation::GetPublicKey
         | Operation::ImportKeyMaterial
-        | Operation::ListKeyRotations
         | Operation::ReplicateKey
-        | Operation::RotateKeyOnDemand
         | Operation::Sign
         | Operation::UpdateCustomKeyStore
         | Operation::UpdatePrimaryRegion

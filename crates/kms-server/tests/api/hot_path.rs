@@ -66,6 +66,10 @@ impl Store for Counting {
         self.tick();
         self.inner.list_keys(a, r, after, n).await
     }
+    async fn rotate_key(&self, k: &KeyRecord, m: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        self.tick();
+        self.inner.rotate_key(k, m, audit).await
+    }
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         self.tick();
         self.inner.materials(id).await

@@ -191,7 +191,7 @@ async fn unknown_and_malformed_key_references() {
 async fn unimplemented_operations_say_so() {
     let t = start().await;
     let id = t.create_key().await;
-    let (code, message) = error_of(t.client().enable_key_rotation().key_id(&id).send().await);
+    let (code, message) = error_of(t.client().get_public_key().key_id(&id).send().await);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(message.contains("EnableKeyRotation"), "{message}");
+    assert!(message.contains("GetPublicKey"), "{message}");
 }

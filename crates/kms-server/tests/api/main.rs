@@ -20,5 +20,6 @@ mod hot_path;
 mod keys;
 mod persistence;
 mod policies;
+mod rotation;
 mod tags;
 mod wire;

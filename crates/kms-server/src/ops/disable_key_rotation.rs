@@ -1,0 +1,13 @@
+//! DisableKeyRotation.
+
+use kms_api::dto::{Empty, KeyIdRequest};
+
+use super::validate::managed_key;
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
+    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKeyRotation", RequestKeys::none()).await?;
+    svc.update_key(ctx, key.record.key_id, |k| k.disable_rotation(), |_| Empty {}).await
+}

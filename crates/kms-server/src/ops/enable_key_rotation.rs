@@ -1,0 +1,24 @@
+//! EnableKeyRotation: automatic rotation every 90–2560 days (default 365).
+
+use kms_api::dto::{Empty, EnableKeyRotationRequest};
+use kms_core::key::ROTATION_PERIOD_DAYS;
+
+use super::validate::{managed_key, range};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: EnableKeyRotationRequest,
+) -> Result<Empty, ServiceError> {
+    let (min, max, default) = ROTATION_PERIOD_DAYS;
+    let days = req.rotation_period_in_days.unwrap_or(default);
+    range("rotationPeriodInDays", days, min, max)?;
+    // The range check above keeps the value far inside u16.
+    let days = u16::try_from(days).unwrap_or(u16::MAX);
+    let key = managed_key(svc, ctx, req.key_id, "kms:EnableKeyRotation", RequestKeys::none()).await?;
+    let now = svc.clock.now();
+    svc.update_key(ctx, key.record.key_id, |k| k.enable_rotation(now, days), |_| Empty {}).await
+}

@@ -1,0 +1,25 @@
+//! GetKeyRotationStatus.
+
+use kms_api::dto::{GetKeyRotationStatusResponse, KeyIdRequest};
+
+use super::validate::managed_key_or_arn;
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: KeyIdRequest,
+) -> Result<GetKeyRotationStatusResponse, ServiceError> {
+    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:GetKeyRotationStatus", RequestKeys::none()).await?;
+    let rotation = key.record.rotation;
+    Ok(GetKeyRotationStatusResponse {
+        key_rotation_enabled: rotation.is_some(),
+        key_id: key.record.arn().to_string(),
+        rotation_period_in_days: rotation.map(|r| r.period_days),
+        next_rotation_date: rotation.map(|r| r.next.epoch_seconds_f64()),
+        // On-demand rotations complete within the request, so none is ever in progress.
+        on_demand_rotation_start_date: None,
+    })
+}
