@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub insecure_dev_credentials: bool,
     /// Most keys held unwrapped in memory.
     pub key_cache_capacity: usize,
+    /// How often the scheduler looks for due rotations and deletions.
+    pub scheduler_interval_millis: u64,
     /// How long a cached key or alias is used before it is read again (the bound on how late
     /// another node's change is seen).
     pub key_cache_ttl_millis: i64,
@@ -45,6 +47,7 @@ impl ServerConfig {
             insecure_dev_credentials: false,
             key_cache_capacity: 10_000,
             key_cache_ttl_millis: crate::cache::DEFAULT_TTL_MILLIS,
+            scheduler_interval_millis: 1000,
             clock: Arc::new(crate::clock::SystemClock),
         }
     }

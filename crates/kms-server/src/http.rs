@@ -85,12 +85,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     );
     service.cache.set_ttl_millis(config.key_cache_ttl_millis);
     let service = Arc::new(service);
+    let scheduler =
+        crate::scheduler::spawn(&service, std::time::Duration::from_millis(config.scheduler_interval_millis));
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let (shutdown, signal) = watch::channel(false);
     let lock = prepared.lock;
-    let task = tokio::spawn(serve(listener, Arc::clone(&service), signal, lock));
+    let service_for_serve = Arc::clone(&service);
+    let task = tokio::spawn(async move {
+        serve(listener, service_for_serve, signal, lock).await;
+        scheduler.abort();
+    });
     Ok(RunningServer {
         local_addr,
         account: prepared.account,

@@ -19,6 +19,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod principals;
+pub mod scheduler;
 pub mod service;
 pub mod sts;
 

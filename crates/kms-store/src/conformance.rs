@@ -298,9 +298,57 @@ fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_core
     }
 }
 
+/// Due work and deletion for the scheduler. Needs a fresh database (due keys are global).
+async fn scheduler_queries(store: &dyn Store) {
+    let t0 = Timestamp::from_unix_millis(1_800_000_000_000);
+    let rotating = key(200, 1, "121212121212").enable_rotation(t0, 90).unwrap();
+    let doomed = key(200, 2, "121212121212").schedule_deletion(t0, 7).unwrap();
+    let idle = key(200, 3, "121212121212");
+    for k in [&rotating, &doomed, &idle] {
+        store.create_key(k, &material(k), "{}", &[tag("t", "v")], &[]).await.unwrap();
+    }
+    let alias = AliasRecord {
+        account: doomed.account.clone(),
+        region: doomed.region.clone(),
+        name: AliasName::parse("alias/doomed").unwrap(),
+        target: doomed.key_id,
+        created: t0,
+        updated: t0,
+    };
+    store.create_alias(&alias, &[]).await.unwrap();
+    assert!(store.due_keys(t0.plus_days(7).plus_millis(-1), 10).await.unwrap().is_empty());
+    assert_eq!(store.due_keys(t0.plus_days(7), 10).await.unwrap(), vec![doomed.key_id]);
+    let mut due = store.due_keys(t0.plus_days(90), 10).await.unwrap();
+    due.sort();
+    let mut expected = vec![rotating.key_id, doomed.key_id];
+    expected.sort();
+    assert_eq!(due, expected);
+    assert_eq!(store.due_keys(t0.plus_days(90), 1).await.unwrap().len(), 1);
+
+    let before = store.audit_head().await.unwrap().map_or(0, |(s, _)| s);
+    assert!(
+        !store.delete_key(doomed.key_id, doomed.revision + 1, &[event(90, "DeleteKey", None, None)]).await.unwrap()
+    );
+    assert_eq!(store.audit_head().await.unwrap().map_or(0, |(s, _)| s), before, "a stale delete records nothing");
+    assert!(store.delete_key(doomed.key_id, doomed.revision, &[event(91, "DeleteKey", None, None)]).await.unwrap());
+    assert_eq!(store.audit_head().await.unwrap().map_or(0, |(s, _)| s), before + 1);
+    assert!(store.key(doomed.key_id).await.unwrap().is_none());
+    assert!(store.materials(doomed.key_id).await.unwrap().is_empty());
+    assert!(store.tags(doomed.key_id).await.unwrap().is_empty());
+    assert!(store.policy(doomed.key_id).await.unwrap().is_none());
+    assert!(store.alias(&alias.account, &alias.region, &alias.name).await.unwrap().is_none());
+    assert!(store.key(idle.key_id).await.unwrap().is_some(), "other keys are untouched");
+    assert!(!store.due_keys(t0.plus_days(90), 10).await.unwrap().contains(&doomed.key_id));
+}
+
 /// The audit trail: appended in order and chained, queried, verified. Needs a fresh database
 /// (the chain is global).
 pub async fn run_audit(store: &dyn Store) {
+    audit_chain(store).await;
+    scheduler_queries(store).await;
+}
+
+async fn audit_chain(store: &dyn Store) {
     use crate::audit::{AuditDigest, AuditFilter, verify_run};
     let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
     store.append_audit(&[event(1, "CreateKey", Some(key), None), event(2, "Encrypt", Some(key), None)]).await.unwrap();

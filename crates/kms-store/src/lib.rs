@@ -19,6 +19,7 @@ mod sqlite;
 pub mod conformance;
 
 use async_trait::async_trait;
+use kms_core::Timestamp;
 use kms_core::audit::AuditEvent;
 use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 
@@ -99,6 +100,13 @@ pub trait Store: Send + Sync + 'static {
     /// Rotates a key: stores `key` (compare-and-swap on its revision, as
     /// [`Store::update_key`]) and its new `material`, with the audit events, in one transaction.
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Keys with work due at `now`: an automatic rotation (`rotation.next <= now`) or a
+    /// scheduled deletion (`deletion.date <= now`), at most `limit`.
+    async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>>;
+    /// Deletes a key for good — its record, materials, policy, tags, aliases and grants — if its
+    /// stored revision is still `revision`, with the audit events, in one transaction. Returns
+    /// whether it was deleted.
+    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// Every material of a key, oldest first.
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>>;
 

@@ -674,6 +674,36 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
+        let limit = limit_param(limit)?;
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT key_id FROM keys WHERE ((record::json)->'rotation'->>'next')::bigint <= $1 \
+             OR ((record::json)->'deletion'->>'date')::bigint <= $1 ORDER BY key_id LIMIT $2",
+            &[&now.unix_millis(), &limit],
+        )
+        .await?;
+        rows.iter().map(|r| key_id_column(&column::<String>(r, 0)?)).collect()
+    }
+
+    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let rev = i64::try_from(revision).map_err(backend)?;
+        let id = id.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let still =
+            query_opt(&tx, "SELECT 1 FROM keys WHERE key_id = $1 AND revision = $2 FOR UPDATE", &[&id, &rev]).await?;
+        if still.is_none() {
+            return Ok(false);
+        }
+        for table in ["key_materials", "key_policies", "key_tags", "aliases", "grants"] {
+            execute(&tx, &format!("DELETE FROM {table} WHERE key_id = $1"), &[&id]).await?;
+        }
+        let n = execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&id]).await?;
+        commit_if_changed(tx, n, audit).await
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,

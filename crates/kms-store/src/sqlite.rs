@@ -374,6 +374,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
+        let (now, limit) = (now.unix_millis(), i64::try_from(limit).map_err(backend)?);
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key_id FROM keys WHERE json_extract(record, '$.rotation.next') <= ?1 \
+                 OR json_extract(record, '$.deletion.date') <= ?1 ORDER BY key_id LIMIT ?2",
+            )?;
+            let ids = stmt.query_map(params![now, limit], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            ids.iter().map(|s| key_id_column(s)).collect()
+        })
+        .await
+    }
+
+    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let revision = i64::try_from(revision).map_err(backend)?;
+        self.mutate(audit, move |tx| {
+            let id = id.to_string();
+            let still: Option<i64> = tx
+                .query_row("SELECT 1 FROM keys WHERE key_id = ?1 AND revision = ?2", params![id, revision], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if still.is_none() {
+                return Ok(false);
+            }
+            for table in ["key_materials", "key_policies", "key_tags", "aliases", "grants"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE key_id = ?1"), [&id])?;
+            }
+            tx.execute("DELETE FROM keys WHERE key_id = ?1", [&id])?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,

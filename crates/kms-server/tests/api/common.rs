@@ -20,6 +20,9 @@ pub struct TestServer {
 pub fn config(dir: &Path) -> ServerConfig {
     let mut config = ServerConfig::new(dir.to_path_buf());
     config.listen = "127.0.0.1:0".parse().unwrap();
+    // Tests run the scheduler themselves (Service::run_due_work) after moving the clock; the
+    // background pass would race them, so it ticks only once, at start.
+    config.scheduler_interval_millis = 86_400_000;
     config
 }
 

@@ -70,6 +70,14 @@ impl Store for Counting {
         self.tick();
         self.inner.rotate_key(k, m, audit).await
     }
+    async fn due_keys(&self, now: kms_core::Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
+        self.tick();
+        self.inner.due_keys(now, limit).await
+    }
+    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_key(id, revision, audit).await
+    }
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         self.tick();
         self.inner.materials(id).await

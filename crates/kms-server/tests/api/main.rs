@@ -21,5 +21,6 @@ mod keys;
 mod persistence;
 mod policies;
 mod rotation;
+mod scheduler;
 mod tags;
 mod wire;
