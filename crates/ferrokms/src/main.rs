@@ -88,6 +88,19 @@ struct ServeArgs {
     /// database, the longest a change made through another node can go unseen. [default: 30]
     #[arg(long, env = "FERROKMS_KEY_CACHE_TTL", value_name = "SECONDS")]
     key_cache_ttl: Option<u32>,
+    /// Send key rotation and deletion events (EventBridge shape) to this URL as signed JSON
+    /// POSTs.
+    #[arg(long, env = "FERROKMS_EVENT_WEBHOOK_URL", value_name = "URL")]
+    event_webhook_url: Option<String>,
+    /// The HMAC-SHA256 secret that signs webhook bodies (header X-Ferrokms-Signature).
+    #[arg(long, env = "FERROKMS_EVENT_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
+    event_webhook_secret: Option<String>,
+    /// Publish key events to this NATS server (host:port).
+    #[arg(long, env = "FERROKMS_EVENT_NATS", value_name = "HOST:PORT")]
+    event_nats: Option<String>,
+    /// The NATS subject for key events.
+    #[arg(long, env = "FERROKMS_EVENT_NATS_SUBJECT", value_name = "SUBJECT", default_value = "ferrokms.kms.events")]
+    event_nats_subject: String,
 }
 
 /// The config file's keys.
@@ -128,6 +141,17 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     }
     if let Some(seconds) = args.key_cache_ttl.or(file.key_cache_ttl) {
         config.key_cache_ttl_millis = i64::from(seconds) * 1000;
+    }
+    if let Some(url) = &args.event_webhook_url {
+        let secret = args
+            .event_webhook_secret
+            .clone()
+            .ok_or("--event-webhook-url needs --event-webhook-secret (FERROKMS_EVENT_WEBHOOK_SECRET)")?;
+        config.event_sinks.push(kms_server::events::Sink::Webhook { url: url.clone(), secret });
+    }
+    if let Some(address) = &args.event_nats {
+        let subject = args.event_nats_subject.clone();
+        config.event_sinks.push(kms_server::events::Sink::Nats { address: address.clone(), subject });
     }
     Ok(config)
 }

@@ -26,6 +26,10 @@ pub struct ServerConfig {
     pub insecure_dev_credentials: bool,
     /// Most keys held unwrapped in memory.
     pub key_cache_capacity: usize,
+    /// Where key events go.
+    pub event_sinks: Vec<crate::events::Sink>,
+    /// How often event delivery looks for new events.
+    pub event_poll_millis: u64,
     /// How often the scheduler looks for due rotations and deletions.
     pub scheduler_interval_millis: u64,
     /// How long a cached key or alias is used before it is read again (the bound on how late
@@ -48,6 +52,8 @@ impl ServerConfig {
             key_cache_capacity: 10_000,
             key_cache_ttl_millis: crate::cache::DEFAULT_TTL_MILLIS,
             scheduler_interval_millis: 1000,
+            event_sinks: Vec::new(),
+            event_poll_millis: 200,
             clock: Arc::new(crate::clock::SystemClock),
         }
     }

@@ -92,10 +92,24 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let (shutdown, signal) = watch::channel(false);
     let lock = prepared.lock;
+    let sinks: Vec<_> = config
+        .event_sinks
+        .iter()
+        .map(|sink| {
+            crate::events::spawn(
+                Arc::clone(&prepared.store),
+                sink.clone(),
+                std::time::Duration::from_millis(config.event_poll_millis),
+            )
+        })
+        .collect();
     let service_for_serve = Arc::clone(&service);
     let task = tokio::spawn(async move {
         serve(listener, service_for_serve, signal, lock).await;
         scheduler.abort();
+        for sink in sinks {
+            sink.abort();
+        }
     });
     Ok(RunningServer {
         local_addr,
@@ -329,6 +343,13 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             (resp, Ok(json))
         }
         Err(e) => {
+            if let ServiceError::Kms(kms_core::KmsError::InvalidState {
+                state: kms_core::key::KeyState::PendingDeletion,
+                ..
+            }) = &e
+            {
+                svc.metrics.pending_deletion_use(&seen.event_name);
+            }
             let api = e.to_api(&request_id);
             if e.is_internal() {
                 error!(request_id, target, %peer, error = %e, "internal error");

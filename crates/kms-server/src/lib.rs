@@ -15,6 +15,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod ops;

@@ -23,6 +23,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    pending_deletion_use: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -47,6 +48,12 @@ impl Metrics {
         }
         h.count += 1;
         h.sum += seconds;
+    }
+
+    /// Counts a request refused because its key is pending deletion: the signal to alarm on
+    /// before a key that is still in use is deleted.
+    pub fn pending_deletion_use(&self, operation: &str) {
+        *lock(&self.pending_deletion_use).entry(operation.to_owned()).or_default() += 1;
     }
 
     /// Counts a key-cache lookup.
@@ -80,6 +87,14 @@ impl Metrics {
                 writeln!(out, "ferrokms_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
             let _ = writeln!(out, "ferrokms_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
             let _ = writeln!(out, "ferrokms_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ferrokms_pending_deletion_key_use_total Requests refused because their key is pending deletion."
+        );
+        let _ = writeln!(out, "# TYPE ferrokms_pending_deletion_key_use_total counter");
+        for (op, n) in lock(&self.pending_deletion_use).iter() {
+            let _ = writeln!(out, "ferrokms_pending_deletion_key_use_total{{operation=\"{}\"}} {n}", label(op));
         }
         let _ = writeln!(out, "# HELP ferrokms_keys KMS keys, by state.");
         let _ = writeln!(out, "# TYPE ferrokms_keys gauge");

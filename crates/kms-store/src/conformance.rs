@@ -178,6 +178,8 @@ async fn policies_and_settings(store: &dyn Store, seed: u8) {
     assert!(store.init_setting(&name, "a").await.unwrap());
     assert!(!store.init_setting(&name, "b").await.unwrap());
     assert_eq!(store.setting(&name).await.unwrap().as_deref(), Some("a"));
+    store.set_setting(&name, "c").await.unwrap();
+    assert_eq!(store.setting(&name).await.unwrap().as_deref(), Some("c"));
 }
 
 async fn access_keys(store: &dyn Store, seed: u8) {

@@ -73,6 +73,8 @@ pub trait Store: Send + Sync + 'static {
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Writes a server-wide setting unless it is already set; returns whether it wrote.
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool>;
+    /// Writes (or overwrites) a server-wide setting.
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
 
     /// Creates a key with its first material, its policy and its tags, atomically.
     async fn create_key(

@@ -559,6 +559,17 @@ impl Store for PostgresStore {
         row.map(|r| column(&r, 0)).transpose()
     }
 
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&name, &value],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
         let client = self.client().await?;
         let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";

@@ -278,6 +278,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [name, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.run(move |c| {

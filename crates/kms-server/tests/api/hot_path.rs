@@ -39,6 +39,10 @@ impl Store for Counting {
         self.tick();
         self.inner.setting(name).await
     }
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.tick();
+        self.inner.set_setting(name, value).await
+    }
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
         self.tick();
         self.inner.init_setting(name, value).await

@@ -7,6 +7,7 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::disallowed_methods,
+    clippy::print_stdout,
     missing_docs
 )]
 
@@ -16,6 +17,7 @@ mod auth;
 mod authz;
 mod common;
 mod crypto;
+mod events;
 mod hot_path;
 mod keys;
 mod persistence;

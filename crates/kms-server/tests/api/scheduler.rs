@@ -60,6 +60,11 @@ async fn scheduled_deletion_removes_the_key_and_its_aliases() {
     let ct =
         kms.encrypt().key_id("alias/doomed").plaintext(Blob::new("x")).send().await.unwrap().ciphertext_blob.unwrap();
     kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
+    // Use during the waiting period is refused and counted, the signal to alarm on.
+    let (code, _) = crate::common::error_of(kms.decrypt().ciphertext_blob(ct.clone()).send().await);
+    assert_eq!(code, "KMSInvalidStateException");
+    let metrics = t.server.service.metrics_text().await;
+    assert!(metrics.contains("ferrokms_pending_deletion_key_use_total{operation=\"Decrypt\"} 1"), "{metrics}");
     let svc = &t.server.service;
     clock.advance_millis(7 * DAY - 1000);
     assert_eq!(svc.run_due_work().await.unwrap(), 0);
