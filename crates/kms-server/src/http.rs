@@ -92,6 +92,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let (shutdown, signal) = watch::channel(false);
     let lock = prepared.lock;
+    *service.sink_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        config.event_sinks.iter().map(crate::events::Sink::name).collect();
     let sinks: Vec<_> = config
         .event_sinks
         .iter()

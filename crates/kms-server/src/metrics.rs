@@ -16,6 +16,15 @@ struct Histogram {
     sum: f64,
 }
 
+/// Gauges read from elsewhere at scrape time.
+#[derive(Default)]
+pub struct Gauges {
+    /// Seconds since the last completed scheduler pass (none before the first).
+    pub scheduler_lag_seconds: Option<f64>,
+    /// Per event sink: audit records after its cursor.
+    pub sink_backlogs: Vec<(String, u64)>,
+}
+
 /// Counters and histograms of the request path.
 #[derive(Default)]
 pub struct Metrics {
@@ -63,7 +72,13 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges the caller read from elsewhere.
-    pub fn render(&self, keys_by_state: &[(String, u64)], audit_backlog: i64, cached_keys: usize) -> String {
+    pub fn render(
+        &self,
+        keys_by_state: &[(String, u64)],
+        audit_backlog: i64,
+        cached_keys: usize,
+        extra: &Gauges,
+    ) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP ferrokms_requests_total Requests answered, by operation and outcome.");
         let _ = writeln!(out, "# TYPE ferrokms_requests_total counter");
@@ -118,6 +133,19 @@ impl Metrics {
         let _ = writeln!(out, "# HELP ferrokms_audit_backlog Audit events answered but not yet committed.");
         let _ = writeln!(out, "# TYPE ferrokms_audit_backlog gauge");
         let _ = writeln!(out, "ferrokms_audit_backlog {audit_backlog}");
+        let _ = writeln!(out, "# HELP ferrokms_scheduler_lag_seconds Time since the scheduler last completed a pass.");
+        let _ = writeln!(out, "# TYPE ferrokms_scheduler_lag_seconds gauge");
+        if let Some(lag) = extra.scheduler_lag_seconds {
+            let _ = writeln!(out, "ferrokms_scheduler_lag_seconds {lag}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ferrokms_event_sink_backlog Audit records a sink has not yet been given (each may or may not be an event)."
+        );
+        let _ = writeln!(out, "# TYPE ferrokms_event_sink_backlog gauge");
+        for (sink, backlog) in &extra.sink_backlogs {
+            let _ = writeln!(out, "ferrokms_event_sink_backlog{{sink=\"{}\"}} {backlog}", label(sink));
+        }
         out
     }
 }
@@ -133,7 +161,10 @@ mod tests {
         m.observe("Encrypt", "AccessDeniedException", 0.0004);
         m.cache(true);
         m.cache(false);
-        let text = m.render(&[("Enabled".into(), 3)], 0, 1);
+        let gauges = Gauges { scheduler_lag_seconds: Some(0.5), sink_backlogs: vec![("nats:x".into(), 2)] };
+        let text = m.render(&[("Enabled".into(), 3)], 0, 1, &gauges);
+        assert!(text.contains("ferrokms_scheduler_lag_seconds 0.5"));
+        assert!(text.contains("ferrokms_event_sink_backlog{sink=\"nats:x\"} 2"));
         assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 1"));
         assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"AccessDeniedException\"} 1"));
         assert!(text.contains("ferrokms_request_duration_seconds_bucket{operation=\"Encrypt\",le=\"0.0005\"} 1"));

@@ -123,6 +123,10 @@ pub struct Service {
     pub(crate) identity: IdentityPolicyCache,
     pub(crate) audit: crate::audit::AuditTrail,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// When the scheduler last completed a pass.
+    pub(crate) scheduler_pass: std::sync::Mutex<Option<kms_core::Timestamp>>,
+    /// The event sinks, by cursor name, for the backlog gauge.
+    pub(crate) sink_names: std::sync::Mutex<Vec<String>>,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -155,6 +159,8 @@ impl Service {
             identity: IdentityPolicyCache::default(),
             audit,
             metrics: crate::metrics::Metrics::default(),
+            scheduler_pass: std::sync::Mutex::new(None),
+            sink_names: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -171,7 +177,20 @@ impl Service {
     /// The Prometheus exposition text.
     pub async fn metrics_text(&self) -> String {
         let states = self.store.key_states().await.unwrap_or_default();
-        self.metrics.render(&states, self.audit.backlog(), self.cache.len())
+        let now = self.clock.now();
+        let last_pass = *self.scheduler_pass.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[allow(clippy::cast_precision_loss)] // milliseconds fit an f64 exactly for centuries
+        let scheduler_lag_seconds = last_pass.map(|t| (now.unix_millis() - t.unix_millis()) as f64 / 1000.0);
+        let head = self.store.audit_head().await.ok().flatten().map_or(0, |(s, _)| s);
+        let names = self.sink_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut sink_backlogs = Vec::with_capacity(names.len());
+        for name in names {
+            let cursor = self.store.setting(&format!("event_cursor:{name}")).await.ok().flatten();
+            let cursor: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(head);
+            sink_backlogs.push((name, head.saturating_sub(cursor)));
+        }
+        let gauges = crate::metrics::Gauges { scheduler_lag_seconds, sink_backlogs };
+        self.metrics.render(&states, self.audit.backlog(), self.cache.len(), &gauges)
     }
 
     /// Audit events queued but not yet committed.

@@ -107,9 +107,14 @@ async fn rotation_and_deletion_events_reach_a_webhook_even_after_it_was_down() {
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[1].1["detail-type"], "KMS CMK Deletion");
     assert_eq!(events[1].1["detail"]["key-id"], key.key_id());
-    // Nothing is delivered twice.
+    // Nothing is delivered twice, and the sink has caught up.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(received.lock().unwrap().len(), 2);
+    let metrics = t.server.service.metrics_text().await;
+    assert!(
+        metrics.contains(&format!("ferrokms_event_sink_backlog{{sink=\"webhook:http://127.0.0.1:{port}/events\"}} 0")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ async fn automatic_rotation_happens_when_due() {
     clock.advance_millis(DAY);
     assert_eq!(svc.run_due_work().await.unwrap(), 1);
     assert_eq!(svc.run_due_work().await.unwrap(), 0, "once");
+    assert!(svc.metrics_text().await.contains("ferrokms_scheduler_lag_seconds 0"), "a pass just completed");
     clock.advance_millis(-90 * DAY);
 
     let after = kms.describe_key().key_id(&key).send().await.unwrap().key_metadata.unwrap();
