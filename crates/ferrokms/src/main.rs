@@ -88,6 +88,10 @@ struct ServeArgs {
     /// database, the longest a change made through another node can go unseen. [default: 30]
     #[arg(long, env = "FERROKMS_KEY_CACHE_TTL", value_name = "SECONDS")]
     key_cache_ttl: Option<u32>,
+    /// Days audit records are kept (older ones are removed up to a signed digest). [default:
+    /// 2557, seven years]
+    #[arg(long, env = "FERROKMS_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    audit_retention_days: Option<u32>,
     /// Send key rotation and deletion events (EventBridge shape) to this URL as signed JSON
     /// POSTs.
     #[arg(long, env = "FERROKMS_EVENT_WEBHOOK_URL", value_name = "URL")]
@@ -141,6 +145,9 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     }
     if let Some(seconds) = args.key_cache_ttl.or(file.key_cache_ttl) {
         config.key_cache_ttl_millis = i64::from(seconds) * 1000;
+    }
+    if let Some(days) = args.audit_retention_days {
+        config.audit_retention_days = i64::from(days);
     }
     if let Some(url) = &args.event_webhook_url {
         let secret = args

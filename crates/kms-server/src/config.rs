@@ -7,6 +7,9 @@ use std::sync::Arc;
 use kms_core::Clock;
 use kms_core::ids::Region;
 
+/// How long audit records are kept by default: seven years.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 7 * 365 + 2;
+
 /// Everything `start` needs.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -30,6 +33,8 @@ pub struct ServerConfig {
     pub event_sinks: Vec<crate::events::Sink>,
     /// How often event delivery looks for new events.
     pub event_poll_millis: u64,
+    /// How many days audit records are kept.
+    pub audit_retention_days: i64,
     /// How often the scheduler looks for due rotations and deletions.
     pub scheduler_interval_millis: u64,
     /// How long a cached key or alias is used before it is read again (the bound on how late
@@ -52,6 +57,7 @@ impl ServerConfig {
             key_cache_capacity: 10_000,
             key_cache_ttl_millis: crate::cache::DEFAULT_TTL_MILLIS,
             scheduler_interval_millis: 1000,
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             event_sinks: Vec::new(),
             event_poll_millis: 200,
             clock: Arc::new(crate::clock::SystemClock),

@@ -84,6 +84,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         dev_account,
     );
     service.cache.set_ttl_millis(config.key_cache_ttl_millis);
+    service.set_audit_retention_days(config.audit_retention_days);
     let service = Arc::new(service);
     let scheduler =
         crate::scheduler::spawn(&service, std::time::Duration::from_millis(config.scheduler_interval_millis));

@@ -40,6 +40,10 @@ impl Service {
             // Keys whose due work cannot run now (a disabled key's rotation waits until it is
             // enabled again) stay due; stop when a pass changes nothing.
             if due.len() < BATCH || !progressed {
+                let pruned = self.prune_audit_trail().await?;
+                if pruned > 0 {
+                    info!(records = pruned, "audit records past their retention period removed");
+                }
                 *self.scheduler_pass.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
                 return Ok(done);
             }

@@ -127,6 +127,8 @@ pub struct Service {
     pub(crate) scheduler_pass: std::sync::Mutex<Option<kms_core::Timestamp>>,
     /// The event sinks, by cursor name, for the backlog gauge.
     pub(crate) sink_names: std::sync::Mutex<Vec<String>>,
+    /// How many days audit records are kept.
+    pub(crate) audit_retention_days: std::sync::atomic::AtomicI64,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -161,6 +163,7 @@ impl Service {
             metrics: crate::metrics::Metrics::default(),
             scheduler_pass: std::sync::Mutex::new(None),
             sink_names: std::sync::Mutex::new(Vec::new()),
+            audit_retention_days: std::sync::atomic::AtomicI64::new(crate::config::DEFAULT_AUDIT_RETENTION_DAYS),
         }
     }
 
@@ -191,6 +194,26 @@ impl Service {
         }
         let gauges = crate::metrics::Gauges { scheduler_lag_seconds, sink_backlogs };
         self.metrics.render(&states, self.audit.backlog(), self.cache.len(), &gauges)
+    }
+
+    /// Sets how many days audit records are kept.
+    pub fn set_audit_retention_days(&self, days: i64) {
+        self.audit_retention_days.store(days.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Deletes audit records older than the retention period, up to the newest one pinned by a
+    /// signed digest (which stays, anchoring what remains for `audit verify`). Returns how many
+    /// records went.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn prune_audit_trail(&self) -> Result<u64, ServiceError> {
+        let days = self.audit_retention_days.load(std::sync::atomic::Ordering::Relaxed);
+        let cutoff = self.clock.now().plus_days(-days);
+        let Some(newest_expired) = self.store.audit_seq_before(cutoff).await? else { return Ok(0) };
+        let digests = self.store.audit_digests().await?;
+        let Some(anchor) = digests.iter().rev().find(|d| d.seq <= newest_expired) else { return Ok(0) };
+        Ok(self.store.prune_audit(anchor.seq).await?)
     }
 
     /// Audit events queued but not yet committed.

@@ -220,7 +220,17 @@ pub async fn verify_store(
     const PAGE: usize = 5000;
     let digests = store.audit_digests().await.map_err(Err)?;
     let mut pending = digests.iter().peekable();
+    // After retention pruned the oldest records, the first remaining record must be pinned by a
+    // signed digest: its hash then vouches for its content and its link backwards.
     let mut previous: Option<(u64, Vec<u8>)> = None;
+    if let Some(first) = store.audit_after(0, 1).await.map_err(Err)?.first()
+        && first.seq > 1
+    {
+        match digests.iter().find(|d| d.seq == first.seq) {
+            Some(d) if d.hash == first.hash => previous = Some((first.seq - 1, first.prev_hash.clone())),
+            _ => return Err(Ok(ChainBreak::Removed { previous: 0, first_missing: 1, found: first.seq })),
+        }
+    }
     let mut count = 0u64;
     loop {
         let after = previous.as_ref().map_or(0, |(s, _)| *s);

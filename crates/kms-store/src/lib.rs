@@ -214,6 +214,15 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         Err(StoreError::Unsupported("the audit trail"))
     }
+    /// The newest record older than `cutoff`.
+    async fn audit_seq_before(&self, _cutoff: Timestamp) -> StoreResult<Option<u64>> {
+        Err(StoreError::Unsupported("audit retention"))
+    }
+    /// Deletes the records before `seq` (retention). Record `seq`, pinned by a signed digest,
+    /// stays as the anchor of what remains (and the chain's head, should nothing follow it).
+    async fn prune_audit(&self, _seq: u64) -> StoreResult<u64> {
+        Err(StoreError::Unsupported("audit retention"))
+    }
     /// Stores a signed digest.
     async fn put_audit_digest(&self, _digest: &AuditDigest) -> StoreResult<()> {
         Err(StoreError::Unsupported("the audit trail"))

@@ -1208,6 +1208,19 @@ impl Store for PostgresStore {
         row.map(|r| Ok((seq_column(&r, 0)?, column(&r, 1)?))).transpose()
     }
 
+    async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
+        let client = self.client().await?;
+        let row = query_one(&client, "SELECT MAX(seq) FROM audit_log WHERE event_time < $1", &[&cutoff.unix_millis()])
+            .await?;
+        let seq: Option<i64> = column(&row, 0)?;
+        seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
+    }
+
+    async fn prune_audit(&self, seq: u64) -> StoreResult<u64> {
+        let client = self.client().await?;
+        execute(&client, "DELETE FROM audit_log WHERE seq < $1", &[&seq_param(seq)?]).await
+    }
+
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
         let client = self.client().await?;
         execute(

@@ -945,6 +945,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
+        self.run(move |c| {
+            let seq: Option<i64> =
+                c.query_row("SELECT MAX(seq) FROM audit_log WHERE event_time < ?1", [cutoff.unix_millis()], |r| {
+                    r.get(0)
+                })?;
+            seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, seq: u64) -> StoreResult<u64> {
+        let seq = i64::try_from(seq).map_err(backend)?;
+        self.run(move |c| Ok(c.execute("DELETE FROM audit_log WHERE seq < ?1", [seq])? as u64)).await
+    }
+
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
         let d = digest.clone();
         self.run(move |c| {

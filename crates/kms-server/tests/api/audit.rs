@@ -314,3 +314,45 @@ async fn control_plane_changes_commit_their_records_in_the_same_transaction() {
     let report = verify_store(&store, Some(&public_key)).await.unwrap();
     assert_eq!(report.records, all.len() as u64);
 }
+
+/// Retention removes records older than the period, up to a signed digest that then anchors the
+/// rest: the trail still verifies, and removing the anchor is detected.
+#[tokio::test]
+async fn retention_prunes_and_the_rest_still_verifies() {
+    let (t, clock) = crate::common::start_with_clock().await;
+    for _ in 0..3 {
+        t.create_key().await;
+    }
+    let dir = t.dir;
+    t.server.shutdown().await; // the clean stop signs a digest over everything
+
+    clock.advance_millis(8 * 365 * 86_400_000);
+    let mut later = crate::common::config(dir.path());
+    later.clock = clock.clone();
+    let t = crate::common::start_with(later, dir).await;
+    let pruned = t.server.service.prune_audit_trail().await.unwrap();
+    assert_eq!(pruned, 2, "all but the record the digest pins");
+    assert_eq!(t.server.service.prune_audit_trail().await.unwrap(), 0, "nothing left to prune");
+    let dir = t.dir;
+    t.server.shutdown().await;
+
+    let db = dir.path().join("ferrokms.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let event = kms_core::audit::AuditEvent {
+        event_id: "after-retention".into(),
+        time: kms_core::Clock::now(clock.as_ref()),
+        event_name: "ListKeys".into(),
+        key_arn: None,
+        principal: "arn:aws:iam::111122223333:root".into(),
+        error_code: None,
+        record: json!({"eventName": "ListKeys"}),
+    };
+    store.append_audit(&[event]).await.unwrap();
+    let public_key = hex::decode(store.setting("audit_public_key").await.unwrap().unwrap()).unwrap();
+    let report = verify_store(&store, Some(&public_key)).await.unwrap();
+    assert_eq!(report.records, 2, "the anchor and the record written after the prune");
+
+    rusqlite::Connection::open(&db).unwrap().execute_batch("DELETE FROM audit_digests").unwrap();
+    let broken = verify_store(&store, None).await.err().unwrap().unwrap();
+    assert!(matches!(broken, ChainBreak::Removed { first_missing: 1, .. }), "{broken}");
+}
