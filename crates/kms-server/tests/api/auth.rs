@@ -144,6 +144,18 @@ async fn no_secrets_in_logs_or_on_disk() {
     let data_key = dk.plaintext().unwrap().as_ref().to_vec();
     // A failing request with a plaintext must not echo it either.
     let _ = kms.encrypt().key_id("alias/missing").plaintext(Blob::new(secret_text)).send().await;
+    // More of a mixed workload: another principal with its own secret, re-encryption, random
+    // bytes, a rotation.
+    let (alice, _) = t.user("alice").await;
+    let alice_key = t.admin("CreateAccessKey", serde_json::json!({"UserName": "alice"})).await;
+    let alice_secret = alice_key["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned();
+    let _ = alice.encrypt().key_id(&id).plaintext(Blob::new(secret_text)).send().await;
+    let moved =
+        kms.re_encrypt().ciphertext_blob(dk.ciphertext_blob.clone().unwrap()).destination_key_id(&id).send().await;
+    assert!(moved.is_ok());
+    let random = kms.generate_random().number_of_bytes(64).send().await.unwrap().plaintext.unwrap().into_inner();
+    kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    let metrics = t.server.service.metrics_text().await;
     t.server.shutdown().await;
 
     let logs = captured.0.lock().unwrap().clone();
@@ -153,12 +165,17 @@ async fn no_secrets_in_logs_or_on_disk() {
         b64(secret_text.as_bytes()).into_bytes(),
         b64(&data_key).into_bytes(),
         t.admin_secret.as_bytes().to_vec(),
+        alice_secret.as_bytes().to_vec(),
+        b64(&random).into_bytes(),
     ];
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     assert!(contains(&logs, b"TrentService.Encrypt"), "the capture sees the request log lines");
     for needle in &needles {
         assert!(!contains(&logs, needle), "a secret appears in the logs");
+        assert!(!contains(metrics.as_bytes(), needle), "a secret appears in /metrics");
     }
+    // The audit trail lives in the database file, which the loop below searches too.
+    assert!(metrics.contains("ferrokms_requests_total"), "the metrics were captured");
     for entry in std::fs::read_dir(t.dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().is_some_and(|n| n == "admin-credentials") {
