@@ -367,6 +367,32 @@ async fn lock_key(client: &impl GenericClient, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Replaces a key whose stored revision is `key.revision - 1`, in one statement: if another
+/// writer committed the same row first, READ COMMITTED re-checks `revision = $4` against its
+/// version, so exactly one of them changes the row ([`StoreError::Conflict`] for the other;
+/// [`StoreError::NotFound`] if the key is gone).
+async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreResult<()> {
+    let rev = revision(key)?;
+    let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
+    let (record, id) = (encode_key(key)?, key.key_id.to_string());
+    let row = query_one(
+        client,
+        "WITH changed AS (
+            UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
+         )
+         SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
+        &[&record, &rev, &id, &previous],
+    )
+    .await?;
+    if column::<i64>(&row, 0)? == 1 {
+        Ok(())
+    } else if column::<bool>(&row, 1)? {
+        Err(StoreError::Conflict)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
 fn decode_key(text: &str) -> StoreResult<KeyRecord> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
 }
@@ -623,51 +649,19 @@ impl Store for PostgresStore {
     }
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let rev = revision(key)?;
-        let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
-        let (record, id) = (encode_key(key)?, key.key_id.to_string());
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // One statement: if another writer committed the same row first, READ COMMITTED re-checks
-        // `revision = $4` against its version, so exactly one of them changes the row.
-        let row = query_one(
-            &tx,
-            "WITH changed AS (
-                UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
-             )
-             SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
-            &[&record, &rev, &id, &previous],
-        )
-        .await?;
-        if column::<i64>(&row, 0)? == 1 {
-            append_audit_tx(&tx, audit).await?;
-            tx.commit().await?;
-            Ok(())
-        } else if column::<bool>(&row, 1)? {
-            Err(StoreError::Conflict)
-        } else {
-            Err(StoreError::NotFound)
-        }
+        cas_update_key(&tx, key).await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let rev = revision(key)?;
-        let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
-        let (record, id) = (encode_key(key)?, key.key_id.to_string());
+        let id = key.key_id.to_string();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let row = query_one(
-            &tx,
-            "WITH changed AS (
-                UPDATE keys SET record = $1, revision = $2 WHERE key_id = $3 AND revision = $4 RETURNING 1
-             )
-             SELECT (SELECT COUNT(*) FROM changed), EXISTS (SELECT 1 FROM keys WHERE key_id = $3)",
-            &[&record, &rev, &id, &previous],
-        )
-        .await?;
-        if column::<i64>(&row, 0)? != 1 {
-            return Err(if column::<bool>(&row, 1)? { StoreError::Conflict } else { StoreError::NotFound });
-        }
+        cas_update_key(&tx, key).await?;
         execute(
             &tx,
             "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES ($1, $2, $3, $4, $5)",

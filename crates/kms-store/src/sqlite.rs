@@ -229,6 +229,22 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Replaces a key whose stored revision is `key.revision - 1`: [`StoreError::Conflict`] if
+/// another writer changed it meanwhile, [`StoreError::NotFound`] if it is gone.
+fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
+    let previous = revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
+    let id = key.key_id.to_string();
+    let changed = tx.execute(
+        "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
+        params![encode_key(key)?, revision(key)?, id, previous],
+    )?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let exists: Option<i64> = tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [id], |r| r.get(0)).optional()?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}
+
 fn decode_key(text: &str) -> StoreResult<KeyRecord> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
 }
@@ -340,37 +356,14 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let key = key.clone();
-        self.mutate(audit, move |tx| {
-            let previous = revision(&key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
-            let id = key.key_id.to_string();
-            let changed = tx.execute(
-                "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
-                params![encode_key(&key)?, revision(&key)?, id, previous],
-            )?;
-            if changed == 1 {
-                return Ok(());
-            }
-            let exists: Option<i64> =
-                tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [id], |r| r.get(0)).optional()?;
-            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
-        })
-        .await
+        self.mutate(audit, move |tx| cas_update_key(tx, &key)).await
     }
 
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let (key, material) = (key.clone(), material.clone());
         self.mutate(audit, move |tx| {
-            let previous = revision(&key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
+            cas_update_key(tx, &key)?;
             let id = key.key_id.to_string();
-            let changed = tx.execute(
-                "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
-                params![encode_key(&key)?, revision(&key)?, id, previous],
-            )?;
-            if changed != 1 {
-                let exists: Option<i64> =
-                    tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [&id], |r| r.get(0)).optional()?;
-                return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
-            }
             tx.execute(
                 "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
