@@ -122,3 +122,55 @@ async fn the_background_scheduler_runs_by_itself() {
     clock.advance_millis(-(7 * DAY + 1));
     assert_eq!(code_of(kms.describe_key().key_id(&key).send().await), "NotFoundException");
 }
+
+/// Five years of yearly rotations: every generation's ciphertext still decrypts, and each new
+/// one uses the newest material.
+#[tokio::test]
+async fn rotation_on_schedule_over_simulated_years() {
+    let (t, clock) = start_with_clock().await;
+    let kms = t.client();
+    let key = t.create_key().await;
+    kms.enable_key_rotation().key_id(&key).send().await.unwrap();
+    let svc = &t.server.service;
+    let mut generations = Vec::new();
+    let mut materials = std::collections::HashSet::new();
+    for year in 0..5i64 {
+        let ct = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(format!("year {year}")))
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob
+            .unwrap();
+        let material = kms.describe_key().key_id(&key).send().await.unwrap().key_metadata.unwrap();
+        assert!(materials.insert(material.current_key_material_id().unwrap().to_owned()), "a fresh material each year");
+        generations.push((year, ct));
+        // The scheduler runs at the end of year `year` (then the clock returns to today so that
+        // the wall-clock-signed requests verify); each rotation sets the next one a year later.
+        clock.advance_millis((year + 1) * 365 * DAY);
+        assert_eq!(svc.run_due_work().await.unwrap(), 1, "one rotation in year {year}");
+        clock.advance_millis(-(year + 1) * 365 * DAY);
+    }
+    for (year, ct) in generations {
+        let back = kms.decrypt().ciphertext_blob(ct).send().await.unwrap();
+        assert_eq!(back.plaintext().unwrap().as_ref(), format!("year {year}").as_bytes());
+    }
+    assert_eq!(kms.list_key_rotations().key_id(&key).send().await.unwrap().rotations().len(), 5);
+}
+
+/// A deletion cancelled during its window does not happen when the window would have ended.
+#[tokio::test]
+async fn a_cancelled_deletion_does_not_happen() {
+    let (t, clock) = start_with_clock().await;
+    let kms = t.client();
+    let key = t.create_key().await;
+    kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
+    kms.cancel_key_deletion().key_id(&key).send().await.unwrap();
+    clock.advance_millis(8 * DAY);
+    assert_eq!(t.server.service.run_due_work().await.unwrap(), 0);
+    clock.advance_millis(-8 * DAY);
+    let md = kms.describe_key().key_id(&key).send().await.unwrap().key_metadata.unwrap();
+    assert_eq!(md.key_state().unwrap().as_str(), "Disabled");
+}
