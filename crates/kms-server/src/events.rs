@@ -162,7 +162,17 @@ pub fn spawn(store: Arc<dyn Store>, sink: Sink, poll: Duration) -> tokio::task::
         let head = store.audit_head().await.ok().flatten().map_or(0, |(s, _)| s);
         let _ = store.init_setting(&cursor_name, &head.to_string()).await;
         let mut nats: Option<Nats> = None;
+        // One node delivers each sink's events: the one holding its leadership.
+        let role = format!("events:{}", sink.name());
+        let mut leadership: Option<kms_store::Leadership> = None;
         loop {
+            if !leadership.as_ref().is_some_and(kms_store::Leadership::is_held) {
+                leadership = store.try_lead(&role).await.unwrap_or(None);
+                if leadership.is_none() {
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            }
             let cursor = store.setting(&cursor_name).await.ok().flatten().and_then(|c| c.parse().ok()).unwrap_or(0u64);
             let rows = match store.audit_after(cursor, 500).await {
                 Ok(rows) => rows,

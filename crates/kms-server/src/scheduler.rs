@@ -101,15 +101,30 @@ impl Service {
     }
 }
 
-/// Runs the scheduler every `interval` until the service is dropped.
+/// Runs the scheduler every `interval` until the service is dropped — on one node at a time:
+/// with several nodes on one database, the node holding the scheduler's leadership runs it, and
+/// another takes over when that node dies.
 pub fn spawn(service: &Arc<Service>, interval: Duration) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(service);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leadership: Option<kms_store::Leadership> = None;
         loop {
             tick.tick().await;
             let Some(service) = weak.upgrade() else { return };
+            if !leadership.as_ref().is_some_and(kms_store::Leadership::is_held) {
+                leadership = service.store.try_lead("scheduler").await.unwrap_or_else(|e| {
+                    error!("cannot contend for the scheduler: {e}");
+                    None
+                });
+                if leadership.is_some() {
+                    info!("this node now runs the scheduler");
+                }
+            }
+            if leadership.is_none() {
+                continue;
+            }
             if let Err(e) = service.run_due_work().await {
                 error!("scheduler pass failed, will retry: {e}");
             }

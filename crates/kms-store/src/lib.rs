@@ -63,11 +63,46 @@ pub enum StoreError {
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The right to run a background role (scheduler, event delivery) on behalf of every node that
+/// shares the store. Held while the value lives; released when it is dropped or its node dies.
+pub struct Leadership {
+    alive: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl Leadership {
+    /// Leadership that cannot be lost (a store only one node can open).
+    pub fn exclusive() -> Self {
+        Self { alive: Box::new(|| true) }
+    }
+
+    /// Leadership that lasts while `alive` says so.
+    pub fn while_alive(alive: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self { alive: Box::new(alive) }
+    }
+
+    /// Whether it still holds (its connection to the database is up).
+    pub fn is_held(&self) -> bool {
+        (self.alive)()
+    }
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership").field("held", &self.is_held()).finish()
+    }
+}
+
 /// Everything ferrokms persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A non-secret description for logs and start-up output (`sqlite:/path/ferrokms.db`).
     fn describe(&self) -> String;
+
+    /// Tries to become the one node that runs `role`; `None` while another node holds it.
+    /// A store that only one node can open always grants it.
+    async fn try_lead(&self, _role: &str) -> StoreResult<Option<Leadership>> {
+        Ok(Some(Leadership::exclusive()))
+    }
 
     /// Reads a server-wide setting.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;

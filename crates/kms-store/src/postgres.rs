@@ -302,6 +302,15 @@ impl PostgresStore {
     }
 }
 
+/// The advisory-lock key of a background role: the first 8 bytes of SHA-256("ferrokms-role:" ‖
+/// role), different from the migration and audit locks.
+fn role_lock_key(role: &str) -> i64 {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("ferrokms-role:{role}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(digest.as_ref().get(..8).unwrap_or(&[0u8; 8]));
+    i64::from_be_bytes(bytes)
+}
+
 /// `postgres://host:port/dbname`: where the store is, never who connects or with what password.
 fn describe(config: &tokio_postgres::Config) -> String {
     let ports = config.get_ports();
@@ -575,6 +584,20 @@ fn audit_row(row: &Row) -> StoreResult<AuditRow> {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn try_lead(&self, role: &str) -> StoreResult<Option<crate::Leadership>> {
+        let client = self.client().await?;
+        let row = query_one(&client, "SELECT pg_try_advisory_lock($1)", &[&role_lock_key(role)]).await?;
+        if !column::<bool>(&row, 0)? {
+            return Ok(None);
+        }
+        // The session lock lives as long as this connection: take it out of the pool for good,
+        // so that dropping the leadership (or the node dying) closes it and frees the role.
+        let client = deadpool_postgres::Object::take(client);
+        let client = std::sync::Arc::new(client);
+        let held = std::sync::Arc::clone(&client);
+        Ok(Some(crate::Leadership::while_alive(move || !held.is_closed())))
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
     }

@@ -11,10 +11,15 @@ use crate::common::{config, start_with};
 
 const DAY: i64 = 86_400_000;
 
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
+pub type Received = Arc<Mutex<Vec<(String, Value)>>>;
 
 /// A webhook receiver on `listener`: records (signature header, JSON body) and answers 200.
-fn receiver(listener: tokio::net::TcpListener) -> Received {
+pub fn receiver(listener: tokio::net::TcpListener) -> Received {
+    slow_receiver(listener, Duration::ZERO)
+}
+
+/// [`receiver`] that takes `delay` before answering each delivery.
+pub fn slow_receiver(listener: tokio::net::TcpListener, delay: Duration) -> Received {
     let received: Received = Arc::default();
     let sink = received.clone();
     tokio::spawn(async move {
@@ -48,6 +53,7 @@ fn receiver(listener: tokio::net::TcpListener) -> Received {
                     let secret_ok = signature == kms_server::events::signature("hook-secret", &body);
                     let value: Value = serde_json::from_slice(&body).unwrap();
                     sink.lock().unwrap().push((if secret_ok { "valid".into() } else { signature }, value));
+                    tokio::time::sleep(delay).await;
                     write.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
                 }
             });
@@ -56,7 +62,7 @@ fn receiver(listener: tokio::net::TcpListener) -> Received {
     received
 }
 
-async fn wait_for(received: &Received, n: usize) -> Vec<(String, Value)> {
+pub async fn wait_for(received: &Received, n: usize) -> Vec<(String, Value)> {
     for _ in 0..100 {
         if received.lock().unwrap().len() >= n {
             break;

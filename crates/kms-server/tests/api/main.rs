@@ -15,6 +15,7 @@ mod aliases;
 mod audit;
 mod auth;
 mod authz;
+mod cluster;
 mod common;
 mod crypto;
 mod events;
