@@ -9,6 +9,7 @@ use serde::Serialize;
 pub enum Exception {
     AccessDenied,
     AlreadyExists,
+    Conflict,
     Disabled,
     DryRunOperation,
     ExpiredToken,
@@ -42,6 +43,7 @@ impl Exception {
         match self {
             Self::AccessDenied => "AccessDeniedException",
             Self::AlreadyExists => "AlreadyExistsException",
+            Self::Conflict => "ConflictException",
             Self::Disabled => "DisabledException",
             Self::DryRunOperation => "DryRunOperationException",
             Self::ExpiredToken => "ExpiredTokenException",
@@ -90,6 +92,7 @@ impl Exception {
 const ALL: &[Exception] = &[
     Exception::AccessDenied,
     Exception::AlreadyExists,
+    Exception::Conflict,
     Exception::Disabled,
     Exception::DryRunOperation,
     Exception::ExpiredToken,

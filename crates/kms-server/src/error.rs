@@ -37,6 +37,12 @@ impl ServiceError {
     pub fn to_api(&self, request_id: &str) -> ApiError {
         match self {
             Self::Kms(e) => ApiError::from(e.clone()),
+            // Another request kept changing the same key: the client may retry, as with AWS's
+            // ConflictException for rotations in progress.
+            Self::Store(StoreError::Conflict) => ApiError::with_message(
+                Exception::Conflict,
+                "The request conflicted with concurrent changes to the same key. Retry the request.",
+            ),
             Self::Api(e) => e.clone(),
             Self::Store(_) | Self::RootKey(_) | Self::Crypto(_) => ApiError::with_message(
                 Exception::KmsInternal,
@@ -47,6 +53,7 @@ impl ServiceError {
 
     /// Whether this is a server-side fault worth logging at error level.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Store(_) | Self::RootKey(_) | Self::Crypto(_))
+        matches!(self, Self::Store(e) if !matches!(e, StoreError::Conflict))
+            || matches!(self, Self::RootKey(_) | Self::Crypto(_))
     }
 }

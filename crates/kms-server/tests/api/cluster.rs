@@ -22,10 +22,10 @@ impl Drop for Database {
     }
 }
 
-fn database() -> Option<(Database, String)> {
+fn database(label: &str) -> Option<(Database, String)> {
     let base =
         std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("ferrokms_cluster_{}", std::process::id());
+    let name = format!("ferrokms_cluster_{label}_{}", std::process::id());
     let admin_url = format!("{base}/postgres");
     let created = Command::new("psql").args([&admin_url, "-q", "-c", &format!("CREATE DATABASE {name}")]).output();
     match created {
@@ -41,7 +41,7 @@ fn database() -> Option<(Database, String)> {
 
 #[tokio::test]
 async fn background_work_runs_once_and_fails_over() {
-    let Some((_db, url)) = database() else { return };
+    let Some((_db, url)) = database("failover") else { return };
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_url = format!("http://{}/", hook.local_addr().unwrap());
     // A slow receiver keeps deliveries in flight long enough that two delivering nodes would
@@ -91,4 +91,73 @@ async fn background_work_runs_once_and_fails_over() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(received.lock().unwrap().len(), 2, "{events:?}");
     b.shutdown().await;
+}
+
+/// Conflicting requests through two nodes at once keep AWS's rules: one alias per name, the
+/// on-demand rotation limit, and a single audit chain that verifies.
+#[tokio::test]
+async fn conflicting_requests_through_two_nodes() {
+    let Some((_db, url)) = database("conflicts") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root_key = dir.path().join("root.key");
+    let node = |name: &str| {
+        let mut cfg = config(&dir.path().join(name));
+        cfg.store_url = Some(url.clone());
+        cfg.root_key_file = Some(root_key.clone());
+        cfg
+    };
+    let a = kms_server::start(node("a")).await.unwrap();
+    let admin = a.new_admin.as_ref().unwrap();
+    let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+    let id = admin.access_key_id.clone();
+    let b = kms_server::start(node("b")).await.unwrap();
+    let (kms_a, kms_b) =
+        (client_for(a.local_addr, &id, &secret, "us-east-1"), client_for(b.local_addr, &id, &secret, "us-east-1"));
+    let key = kms_a.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+
+    for round in 0..5 {
+        let name = format!("alias/contested-{round}");
+        let (ra, rb) = tokio::join!(
+            kms_a.create_alias().alias_name(&name).target_key_id(&key).send(),
+            kms_b.create_alias().alias_name(&name).target_key_id(&key).send()
+        );
+        assert!(ra.is_ok() != rb.is_ok(), "exactly one node creates {name}");
+    }
+
+    // 30 on-demand rotations requested through both nodes at once: exactly 25 happen.
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let kms = if i % 2 == 0 { kms_a.clone() } else { kms_b.clone() };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            // A client retries ConflictException, as the SDKs' retry policies do.
+            loop {
+                let result = kms.rotate_key_on_demand().key_id(&key).send().await;
+                let code = match &result {
+                    Ok(_) => return true,
+                    Err(e) => aws_sdk_kms::error::ProvideErrorMetadata::code(e).unwrap_or_default().to_owned(),
+                };
+                if code == "ConflictException" {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                assert_eq!(code, "LimitExceededException");
+                return false;
+            }
+        }));
+    }
+    let mut succeeded = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            succeeded += 1;
+        }
+    }
+    assert_eq!(succeeded, 25);
+    assert_eq!(kms_b.list_key_rotations().key_id(&key).send().await.unwrap().rotations().len(), 25);
+
+    a.shutdown().await;
+    b.shutdown().await;
+    let store = kms_store::PostgresStore::connect(&url).await.unwrap();
+    let report = kms_store::audit::verify_store(&store, None).await.unwrap();
+    assert!(report.records >= 40, "{report:?}");
 }
