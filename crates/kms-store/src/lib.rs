@@ -1,7 +1,8 @@
 //! ferrokms persistence.
 //!
 //! The [`Store`] trait is everything the service needs from a database, expressed in records
-//! (never wire DTOs). Backends: SQLite in a data directory (the default); PostgreSQL follows.
+//! (never wire DTOs). Backends: SQLite in a data directory (the default) and PostgreSQL for
+//! several nodes sharing one database.
 //! Stores hold secrets only wrapped by the root key: they never see key material, plaintext or
 //! secret access keys in the clear. Every method is one transaction.
 //!
