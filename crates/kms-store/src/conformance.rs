@@ -16,7 +16,8 @@ use crate::{
     SessionRecord, Store, StoreError,
 };
 
-fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
+/// A test key: id derived from `seed` and `n`, enabled, symmetric.
+pub fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
     KeyRecord {
         key_id: KeyId::from_bytes([seed, n, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1]),
         account: AccountId::parse(account).unwrap(),
@@ -37,7 +38,8 @@ fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
     }
 }
 
-fn material(k: &KeyRecord) -> MaterialRecord {
+/// The first material of a test key.
+pub fn material(k: &KeyRecord) -> MaterialRecord {
     MaterialRecord {
         key_id: k.key_id,
         material_id: k.current_material,
@@ -47,7 +49,8 @@ fn material(k: &KeyRecord) -> MaterialRecord {
     }
 }
 
-fn tag(k: &str, v: &str) -> Tag {
+/// A tag.
+pub fn tag(k: &str, v: &str) -> Tag {
     Tag { key: k.into(), value: v.into() }
 }
 

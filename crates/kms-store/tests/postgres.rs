@@ -12,11 +12,11 @@ use std::hash::{BuildHasher, RandomState};
 
 use kms_core::Timestamp;
 use kms_core::audit::AuditEvent;
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
-use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::ids::{AliasName, KeyId};
+use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use kms_store::audit::{AuditDigest, AuditFilter};
-use kms_store::{AliasRecord, GrantRecord, MaterialRecord, PostgresStore, SqliteStore, Store, StoreError};
+use kms_store::{AliasRecord, GrantRecord, PostgresStore, SqliteStore, Store, StoreError};
 use tokio_postgres::NoTls;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -656,39 +656,10 @@ fn audit_event(id: &str) -> AuditEvent {
 }
 
 fn key(n: u8, account: &str) -> KeyRecord {
-    KeyRecord {
-        key_id: KeyId::from_bytes([0xfe, n, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, n]),
-        account: AccountId::parse(account).unwrap(),
-        region: Region::parse("us-east-1").unwrap(),
-        created: Timestamp::from_unix_millis(1_700_000_000_000),
-        description: format!("key {n}"),
-        state: KeyState::Enabled,
-        key_spec: KeySpec::SymmetricDefault,
-        key_usage: KeyUsage::EncryptDecrypt,
-        origin: Origin::AwsKms,
-        key_manager: KeyManager::Customer,
-        multi_region: false,
-        deletion: None,
-        current_material: MaterialId::from_bytes([n; 32]),
-        revision: 0,
-        rotation: None,
-        on_demand_rotations: 0,
-    }
+    kms_store::conformance::key(0xfe, n, account)
 }
 
-fn material(k: &KeyRecord) -> MaterialRecord {
-    MaterialRecord {
-        key_id: k.key_id,
-        material_id: k.current_material,
-        wrapped: vec![1, 2, 3],
-        created: k.created,
-        rotation: None,
-    }
-}
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag { key: k.into(), value: v.into() }
-}
+use kms_store::conformance::{material, tag};
 
 fn grant(k: &KeyRecord, n: u8) -> GrantRecord {
     GrantRecord {

@@ -132,8 +132,7 @@ pub async fn managed_key(
     action: &str,
     request: RequestKeys,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    let raw = key_id_member("keyId", key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::OwnAccount, action, request).await
+    key_or_arn(svc, ctx, key_id, AccountScope::OwnAccount, action, request).await
 }
 
 /// Resolves a key for an operation that takes a key id or key ARN and allows another
@@ -145,8 +144,20 @@ pub async fn managed_key_or_arn(
     action: &str,
     request: RequestKeys,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
+    key_or_arn(svc, ctx, key_id, AccountScope::CrossAccount, action, request).await
+}
+
+/// A `KeyId` member that takes a key id or key ARN (no aliases), resolved in `scope`.
+async fn key_or_arn(
+    svc: &Service,
+    ctx: &RequestContext,
+    key_id: Option<String>,
+    scope: AccountScope,
+    action: &str,
+    request: RequestKeys,
+) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
     let raw = key_id_member("keyId", key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, AccountScope::CrossAccount, action, request).await
+    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, scope, action, request).await
 }
 
 /// Resolves a key for a cryptographic operation or DescribeKey: any of the four forms, other
