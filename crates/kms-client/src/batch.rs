@@ -1,0 +1,1 @@
+//! Batch key validation (to be written).

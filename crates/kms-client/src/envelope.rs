@@ -1,0 +1,1 @@
+//! Envelope encryption in the AWS Encryption SDK message format (to be written).

@@ -1,0 +1,1 @@
+//! Key resolution with a cache (to be written).
