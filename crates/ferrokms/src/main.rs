@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod admin;
 mod audit_cmd;
+mod envelope_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
@@ -45,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Envelope-encrypt a file or stdin under a KMS key (AWS Encryption SDK message format;
+    /// endpoint and credentials from the AWS environment and config).
+    Encrypt(envelope_cmd::EncryptArgs),
+    /// Decrypt a message written by `ferrokms encrypt` or the AWS Encryption SDK.
+    Decrypt(envelope_cmd::DecryptArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -260,6 +266,8 @@ fn main() -> ExitCode {
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
             }),
+            Command::Encrypt(args) => envelope_cmd::encrypt(args).await,
+            Command::Decrypt(args) => envelope_cmd::decrypt(args).await,
         }
     });
     match result {
