@@ -308,6 +308,24 @@ async fn aws_encryption_sdk_cli_interoperates_both_ways() {
     std::fs::write(f.path("plain"), &plaintext).unwrap();
     let wrapping = format!("key={}", f.key_arn);
 
+    // ferrokms → ESDK at the sizes where the final frame is special: empty, and an exact
+    // multiple of the frame length (our final frame is then a full one).
+    for size in [0, 2 * 4096] {
+        let input = f.path(&format!("plain-{size}"));
+        std::fs::write(&input, sample(size)).unwrap();
+        let encrypted = format!("{input}.msg");
+        let out =
+            run(f.ferrokms(&["encrypt", "--key-id", &f.key_arn, "--input", &input, "--output", &encrypted]), vec![])
+                .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let decrypted = format!("{input}.esdk-plain");
+        let mut command = f.command(esdk);
+        command.args(["--decrypt", "-S", "-i", &encrypted, "-o", &decrypted, "-w", &wrapping]);
+        let out = run(command, vec![]).await;
+        assert!(out.status.success(), "ESDK CLI failed to decrypt ours ({size} bytes): {}", stderr(&out));
+        assert_eq!(std::fs::read(&decrypted).unwrap(), sample(size), "{size} bytes");
+    }
+
     // ferrokms → ESDK, both suites.
     for algorithm in ["committing", "committing-signed"] {
         let encrypted = f.path(&format!("ours-{algorithm}"));
@@ -345,6 +363,16 @@ async fn aws_encryption_sdk_cli_interoperates_both_ways() {
         assert!(stderr(&out).contains("did not match"), "{}", stderr(&out));
         assert!(std::fs::read(&refused).map(|b| b.is_empty()).unwrap_or(true));
     }
+
+    // ESDK → ferrokms, an exact multiple of its frame length.
+    let input = f.path("plain-8192");
+    let encrypted = f.path("esdk-8192.msg");
+    let mut command = f.command(esdk);
+    command.args(["--encrypt", "-S", "-i", &input, "-o", &encrypted, "-w", &wrapping]);
+    assert!(run(command, vec![]).await.status.success());
+    let out = run(f.ferrokms(&["decrypt", "--input", &encrypted]), vec![]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, sample(2 * 4096));
 
     // ESDK → ferrokms: its default suite (0x0578, signed) and the committing unsigned one.
     for (algorithm, suite) in [(None, [0x05, 0x78]), (Some("AES_256_GCM_HKDF_SHA512_COMMIT_KEY"), [0x04, 0x78])] {

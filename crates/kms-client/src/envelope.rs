@@ -17,7 +17,7 @@
 //! The streams are tokio `AsyncRead`/`AsyncWrite`: the KMS client is async, so the whole message
 //! (one KMS call, then frames) runs on one task without a blocking-pool hop per frame; AES-GCM of
 //! one 4 KiB frame takes about a microsecond, far below what would justify moving it off the
-//! runtime. Memory is two frames of plaintext plus one of ciphertext whatever the message size.
+//! runtime. Memory is one frame (plus I/O buffers) whatever the message size.
 //!
 //! This module does not cache data keys (each message has its own) and does not write files:
 //! where the output goes, and what to do with it when decryption fails half-way, is the caller's
@@ -354,24 +354,19 @@ impl Encryptor {
         out.put(&header_bytes).await?;
         out.put(&tag).await?;
 
-        // Two plaintext buffers: the frame being written and the next one, read ahead so that
-        // the last full frame can be written as the final frame.
+        // Full chunks become regular frames; the first short chunk (possibly empty) is the final
+        // frame. An input that is an exact multiple of the frame length therefore ends with an
+        // empty final frame: the Python ESDK refuses a final frame as long as the frame length.
         let frame_len = self.frame_length as usize;
-        let mut current = Zeroizing::new(vec![0u8; frame_len]);
-        let mut next = Zeroizing::new(vec![0u8; frame_len]);
-        let mut current_len = fill(&mut reader, &mut current).await?;
+        let mut chunk_buf = Zeroizing::new(vec![0u8; frame_len]);
         let mut sequence: u32 = 1;
         let mut plaintext_bytes: u64 = 0;
         loop {
-            let (is_final, next_len) = if current_len < frame_len {
-                (true, 0)
-            } else {
-                let n = fill(&mut reader, &mut next).await?;
-                (n == 0, n)
-            };
-            let chunk = current.get_mut(..current_len).ok_or(EnvelopeError::Crypto)?;
-            plaintext_bytes += current_len as u64;
-            let aad = frame_aad(&message_id, is_final, sequence, current_len as u64);
+            let len = fill(&mut reader, &mut chunk_buf).await?;
+            let is_final = len < frame_len;
+            let chunk = chunk_buf.get_mut(..len).ok_or(EnvelopeError::Crypto)?;
+            plaintext_bytes += len as u64;
+            let aad = frame_aad(&message_id, is_final, sequence, len as u64);
             let iv = frame_iv(sequence);
             let frame_tag = keys
                 .content
@@ -383,7 +378,7 @@ impl Encryptor {
             out.put(&sequence.to_be_bytes()).await?;
             out.put(&iv).await?;
             if is_final {
-                let len = u32::try_from(current_len).map_err(|_| EnvelopeError::Crypto)?;
+                let len = u32::try_from(len).map_err(|_| EnvelopeError::Crypto)?;
                 out.put(&len.to_be_bytes()).await?;
             }
             out.put(chunk).await?;
@@ -391,8 +386,6 @@ impl Encryptor {
             if is_final {
                 break;
             }
-            std::mem::swap(&mut current, &mut next);
-            current_len = next_len;
             sequence =
                 sequence.checked_add(1).filter(|s| *s != FINAL_FRAME_MARKER).ok_or(EnvelopeError::TooManyFrames)?;
         }
@@ -588,7 +581,10 @@ impl Decryptor {
             // Version 1: type byte, then the suite id; only non-committing suites exist there.
             let _type = input.u8().await?;
             let id = input.u16().await?;
-            return Err(AlgorithmSuite::from_id(id).err().unwrap_or(EnvelopeError::NonCommittingSuite(id)));
+            return Err(match AlgorithmSuite::from_id(id) {
+                Err(e) => e,
+                Ok(_) => EnvelopeError::Malformed("a committing suite in a version 1 header"),
+            });
         }
         if version != VERSION_2 {
             return Err(EnvelopeError::UnsupportedVersion(version));

@@ -123,6 +123,15 @@ async fn round_trips_at_frame_boundaries_with_one_data_key_per_message() {
             assert_eq!(summary.key_arn, f.key_arn);
             assert_eq!(summary.context.get("tenant").map(String::as_str), Some("42"));
             assert_eq!(summary.context.contains_key("aws-crypto-public-key"), suite.is_signed());
+            if size % 4096 == 0 && !suite.is_signed() {
+                // An exact multiple (or nothing) ends with an empty final frame, as the Python
+                // ESDK requires: marker, sequence, IV, length 0, tag.
+                let tail = &message[message.len() - 40..];
+                let frames = (size / 4096 + 1) as u32;
+                assert_eq!(&tail[..4], &[0xff; 4]);
+                assert_eq!(&tail[4..8], &frames.to_be_bytes());
+                assert_eq!(&tail[20..24], &[0; 4]);
+            }
         }
     }
     // Decrypting never asks for a data key.
