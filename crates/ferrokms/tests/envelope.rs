@@ -167,6 +167,13 @@ async fn files_and_pipes_round_trip_and_refusals_leave_no_output() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
+    // Unsigned message truncated, to stdout: the authenticated frames went out, and the command
+    // fails saying that they must be discarded.
+    let out = run(f.ferrokms(&["decrypt"]), message[..message.len() - 60].to_vec()).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("incomplete and must be discarded"), "{}", stderr(&out));
+    assert!(out.stdout.len() < plaintext.len());
+
     // Strict mode with another key: refused.
     let other = f.kms.create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
     let out = run(f.ferrokms(&["decrypt", "--key-id", &other, "--input", &f.path("message")]), vec![]).await;

@@ -332,6 +332,24 @@ mod tests {
         assert!(parse_context(&[0xff, 0xff]).is_err());
     }
 
+    proptest::proptest! {
+        /// Any context round trips through its encoding.
+        #[test]
+        fn any_context_round_trips(pairs in proptest::collection::btree_map(".{1,12}", ".{0,12}", 0..8)) {
+            let bytes = serialize_context(&pairs).unwrap();
+            proptest::prop_assert_eq!(parse_context(&bytes).unwrap(), pairs);
+        }
+
+        /// Parsing arbitrary bytes returns an error or a context, never panics, and whatever
+        /// parses re-encodes to the same bytes (one context, one encoding).
+        #[test]
+        fn parsing_is_total_and_canonical(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            if let Ok(context) = parse_context(&bytes) {
+                proptest::prop_assert_eq!(serialize_context(&context).unwrap(), bytes);
+            }
+        }
+    }
+
     #[test]
     fn suites_and_commitment_policy() {
         assert_eq!(AlgorithmSuite::from_id(0x0478).unwrap(), AlgorithmSuite::AesGcmHkdfSha512Commit);
