@@ -245,6 +245,15 @@ impl Quotas {
     }
 }
 
+/// What an alias operation does to the number of aliases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AliasChange {
+    /// CreateAlias: one more alias.
+    Create,
+    /// UpdateAlias: an existing alias points at another key.
+    Retarget,
+}
+
 /// How many records a quota count reads from the store at a time.
 const COUNT_PAGE: usize = 1000;
 
@@ -284,8 +293,8 @@ impl crate::service::Service {
         self.quotas.key_counts.created(account, region);
     }
 
-    /// Checks that one more alias may point at `target` (and, when configured, that the
-    /// account and region may have one more alias).
+    /// Checks that one more alias may point at `target` and, for a new alias (not one moved
+    /// from another key), that the account and region may have one more, when that is limited.
     ///
     /// # Errors
     /// `LimitExceededException` at a quota; store errors.
@@ -294,6 +303,7 @@ impl crate::service::Service {
         account: &AccountId,
         region: &Region,
         target: KeyId,
+        change: AliasChange,
     ) -> Result<(), ServiceError> {
         let per_key = self.quotas.resources.aliases_per_key;
         let on_key = self.store.list_aliases(account, region, Some(target), None, per_key).await?.len();
@@ -301,6 +311,9 @@ impl crate::service::Service {
             return Err(KmsError::LimitExceeded(Limit::AliasesPerKey(per_key)).into());
         }
         let Some(limit) = self.quotas.resources.aliases else { return Ok(()) };
+        if change == AliasChange::Retarget {
+            return Ok(());
+        }
         let mut n = 0;
         let mut after: Option<AliasName> = None;
         loop {
