@@ -28,4 +28,5 @@ mod quotas;
 mod rotation;
 mod scheduler;
 mod tags;
+mod tls;
 mod wire;
