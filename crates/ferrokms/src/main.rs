@@ -50,7 +50,9 @@ enum Command {
 #[derive(Args, Clone, Default)]
 struct CommonArgs {
     /// TOML config file with any of: listen, data_dir, root_key_file, store, region,
-    /// insecure_dev_credentials, key_cache_capacity.
+    /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
+    /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
+    /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes (docs/operations.md).
     #[arg(long, env = "FERROKMS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Directory holding the SQLite database, the root key (by default) and the admin
@@ -425,5 +427,58 @@ fn main() -> ExitCode {
             eprintln!("ferrokms: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardening_settings_from_the_config_file_and_flags() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            tls_cert = "/etc/ferrokms/cert.pem"
+            tls_key = "/etc/ferrokms/key.pem"
+            idle_timeout = 5
+            max_connections = 7
+            [request_quota]
+            CreateKey = 100
+            [resource_quotas]
+            keys = 10
+            aliases = 20
+            "#,
+        )
+        .unwrap();
+        let mut config = ServerConfig::new(PathBuf::from("/tmp/x"));
+        let args = HardeningArgs {
+            request_quota: vec!["cryptographic_symmetric=0".into()],
+            resource_quota: vec!["grants_per_principal=3".into()],
+            header_read_timeout: Some(2),
+            ..HardeningArgs::default()
+        };
+        hardening(&args, &file, &mut config).unwrap();
+        assert_eq!(config.tls.as_ref().unwrap().key, PathBuf::from("/etc/ferrokms/key.pem"));
+        let quotas = config.request_quotas.as_ref().unwrap();
+        assert_eq!(quotas.rate("CreateKey"), Some(100), "file override");
+        assert_eq!(quotas.rate("cryptographic_symmetric"), None, "flag override: 0 = unthrottled");
+        assert_eq!(quotas.rate("DescribeKey"), Some(2000), "AWS value underneath");
+        assert_eq!(config.resource_quotas.keys, 10);
+        assert_eq!(config.resource_quotas.aliases, Some(20));
+        assert_eq!(config.resource_quotas.grants_per_principal, 3);
+        assert_eq!(config.connections.idle_timeout_millis, 5000);
+        assert_eq!(config.connections.header_read_timeout_millis, 2000);
+        assert_eq!(config.connections.max_connections, 7);
+
+        let mut off = ServerConfig::new(PathBuf::from("/tmp/x"));
+        hardening(&HardeningArgs::default(), &FileConfig::default(), &mut off).unwrap();
+        assert!(off.request_quotas.is_none() && off.tls.is_none(), "quotas off and plain HTTP by default");
+        let bad = HardeningArgs { request_quota: vec!["Nope=1".into()], ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).unwrap_err().contains("Nope"));
+        let bad = HardeningArgs { request_quotas: Some("sometimes".into()), ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
+        let bad = HardeningArgs { resource_quota: vec!["keys=many".into()], ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
     }
 }
