@@ -72,9 +72,13 @@ pub const AWS_REQUEST_QUOTAS: &[(&str, u32)] = &[
 ];
 
 /// The quota class of an operation: the shared symmetric class for cryptographic operations,
-/// the operation's own name otherwise.
-pub fn class_of(operation: &str) -> &str {
-    if SYMMETRIC_OPERATIONS.contains(&operation) { SYMMETRIC_CRYPTOGRAPHIC } else { operation }
+/// the operation's own name for the others in AWS's table, `None` for operations AWS does not
+/// list (they are not throttled).
+pub fn class_of(operation: &str) -> Option<&'static str> {
+    if SYMMETRIC_OPERATIONS.contains(&operation) {
+        return Some(SYMMETRIC_CRYPTOGRAPHIC);
+    }
+    AWS_REQUEST_QUOTAS.iter().map(|(class, _)| *class).find(|class| *class == operation)
 }
 
 /// Why a request-quota setting is not acceptable.
@@ -88,13 +92,13 @@ pub struct UnknownClass(pub String);
 /// absent from the table, or set to 0, is not throttled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestQuotas {
-    rates: HashMap<String, u32>,
+    rates: HashMap<&'static str, u32>,
 }
 
 impl RequestQuotas {
     /// AWS KMS's documented defaults ([`AWS_REQUEST_QUOTAS`]).
     pub fn aws() -> Self {
-        Self { rates: AWS_REQUEST_QUOTAS.iter().map(|(class, rate)| ((*class).to_owned(), *rate)).collect() }
+        Self { rates: AWS_REQUEST_QUOTAS.iter().copied().collect() }
     }
 
     /// Sets one class's rate (0: not throttled).
@@ -103,10 +107,9 @@ impl RequestQuotas {
     /// [`UnknownClass`] for a name that is neither the symmetric class nor an operation in AWS's
     /// table.
     pub fn set(&mut self, class: &str, per_second: u32) -> Result<(), UnknownClass> {
-        if !AWS_REQUEST_QUOTAS.iter().any(|(known, _)| *known == class) {
-            return Err(UnknownClass(class.to_owned()));
-        }
-        self.rates.insert(class.to_owned(), per_second);
+        let known = AWS_REQUEST_QUOTAS.iter().map(|(known, _)| *known).find(|known| *known == class);
+        let class = known.ok_or_else(|| UnknownClass(class.to_owned()))?;
+        self.rates.insert(class, per_second);
         Ok(())
     }
 
@@ -125,7 +128,7 @@ struct Bucket {
 /// The token buckets of every (account, region, class) that has sent a request.
 pub struct RequestLimiter {
     quotas: RequestQuotas,
-    buckets: Mutex<HashMap<(AccountId, Region, String), Bucket>>,
+    buckets: Mutex<HashMap<(AccountId, Region, &'static str), Bucket>>,
 }
 
 impl RequestLimiter {
@@ -140,13 +143,13 @@ impl RequestLimiter {
     /// # Errors
     /// `ThrottlingException` ("Rate exceeded", as AWS answers) when the bucket is empty.
     pub fn admit(&self, account: &AccountId, region: &Region, operation: &str, now: Timestamp) -> Result<(), ApiError> {
-        let class = class_of(operation);
+        let Some(class) = class_of(operation) else { return Ok(()) };
         let Some(rate) = self.quotas.rate(class) else { return Ok(()) };
         let capacity = u64::from(rate) * 1000;
         let now = now.unix_millis();
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let bucket = buckets
-            .entry((account.clone(), region.clone(), class.to_owned()))
+            .entry((account.clone(), region.clone(), class))
             .or_insert(Bucket { milli_tokens: capacity, at: now });
         let elapsed = u64::try_from(now.saturating_sub(bucket.at)).unwrap_or(0);
         // `rate` tokens per 1000 ms = `rate` milli-tokens per millisecond.
@@ -386,6 +389,9 @@ mod tests {
         assert_eq!(aws.rate("CreateKey"), Some(5));
         assert_eq!(aws.rate("DescribeKey"), Some(2_000));
         assert!(RequestQuotas::default().set("Nope", 1).is_err());
+        assert_eq!(class_of("ReEncrypt"), Some(SYMMETRIC_CRYPTOGRAPHIC));
+        assert_eq!(class_of("CreateGrant"), Some("CreateGrant"));
+        assert_eq!(class_of("GetKeyLastUsage"), None, "not in AWS's table: not throttled");
         let mut off = RequestQuotas::aws();
         off.set("CreateKey", 0).unwrap();
         assert_eq!(off.rate("CreateKey"), None);
