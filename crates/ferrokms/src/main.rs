@@ -250,6 +250,15 @@ fn hardening(args: &HardeningArgs, file: &FileConfig, config: &mut ServerConfig)
         _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
     };
     config.insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
+    let positive = [
+        ("max connections", args.max_connections.or(file.max_connections).map(|n| n as u64)),
+        ("max body bytes", args.max_body_bytes.or(file.max_body_bytes).map(|n| n as u64)),
+        ("header read timeout", args.header_read_timeout.or(file.header_read_timeout)),
+        ("idle timeout", args.idle_timeout.or(file.idle_timeout)),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
+        return Err(format!("the {name} must be at least 1"));
+    }
     let limits = &mut config.connections;
     let seconds = |s: u64| s.saturating_mul(1000);
     limits.max_connections = args.max_connections.or(file.max_connections).unwrap_or(limits.max_connections);
@@ -478,6 +487,8 @@ mod tests {
         assert!(hardening(&bad, &FileConfig::default(), &mut off).unwrap_err().contains("Nope"));
         let bad = HardeningArgs { request_quotas: Some("sometimes".into()), ..HardeningArgs::default() };
         assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
+        let bad = HardeningArgs { idle_timeout: Some(0), ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).unwrap_err().contains("idle timeout"));
         let bad = HardeningArgs { resource_quota: vec!["keys=many".into()], ..HardeningArgs::default() };
         assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
     }

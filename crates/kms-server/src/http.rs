@@ -165,10 +165,10 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_millis));
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_millis.max(1)));
     builder.http2().timer(TokioTimer::new());
-    let idle = Duration::from_millis(limits.idle_timeout_millis);
-    let handshake = Duration::from_millis(limits.header_read_timeout_millis);
+    let idle = Duration::from_millis(limits.idle_timeout_millis.max(1));
+    let handshake = Duration::from_millis(limits.header_read_timeout_millis.max(1));
     // One permit per connection being served: past the cap, connections wait in the listen
     // backlog (not accepted, so not read) until a served one closes.
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -249,8 +249,10 @@ impl IdleTimeout {
     }
 
     fn progressed(&mut self) {
-        let next = tokio::time::Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+        // An idle time too large to add keeps the first (far-future) deadline.
+        if let Some(next) = tokio::time::Instant::now().checked_add(self.idle) {
+            self.deadline.as_mut().reset(next);
+        }
     }
 
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
