@@ -338,6 +338,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.insecure_dev_credentials {
         println!("  WARNING: --insecure-dev-credentials is on: access key 'test' / secret 'test' is accepted");
     }
+    if server.transport == kms_server::Transport::Plain && !server.local_addr.ip().is_loopback() {
+        println!("  WARNING: --insecure-http is on: plain HTTP on a network address (use a TLS-terminating proxy)");
+    }
     if let Some(admin) = &server.new_admin {
         print_admin(admin, &server.account);
     }
