@@ -30,9 +30,9 @@ struct Cli {
 enum Command {
     /// Run the KMS server (creates the data directory, root key and admin credentials on first
     /// start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the data directory, root key and admin credentials without serving.
-    Init(CommonArgs),
+    Init(InitArgs),
     /// Verify, export and search the audit trail.
     Audit {
         #[command(subcommand)]
@@ -56,7 +56,9 @@ enum Command {
 #[derive(Args, Clone, Default)]
 struct CommonArgs {
     /// TOML config file with any of: listen, data_dir, root_key_file, store, region,
-    /// insecure_dev_credentials, key_cache_capacity.
+    /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
+    /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
+    /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes (docs/operations.md).
     #[arg(long, env = "FERROKMS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Directory holding the SQLite database, the root key (by default) and the admin
@@ -70,6 +72,61 @@ struct CommonArgs {
     /// Every node sharing the database needs the same root key file.
     #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
     store: Option<String>,
+}
+
+#[derive(Args, Clone, Default)]
+struct InitArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Also create a private CA and a TLS certificate it signs (DATA_DIR/tls/cert.pem, key.pem,
+    /// ca.pem) for localhost, 127.0.0.1 and ::1; serve with --tls-cert/--tls-key and give
+    /// clients ca.pem (--ca-bundle, AWS_CA_BUNDLE).
+    #[arg(long)]
+    self_signed: bool,
+    /// Another name (DNS name or IP address) for the self-signed certificate; repeatable.
+    #[arg(long, value_name = "NAME", requires = "self_signed")]
+    san: Vec<String>,
+}
+
+/// Connection, TLS and quota flags of `serve` (grouped to keep `ServeArgs` readable).
+#[derive(Args, Clone, Default)]
+struct HardeningArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "FERROKMS_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FERROKMS_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// UNSAFE: serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    #[arg(long, env = "FERROKMS_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// Request-rate quotas: `off`, or `aws` for AWS KMS's documented per-second quotas per
+    /// account, region and operation class (answered with ThrottlingException). [default: off]
+    #[arg(long, env = "FERROKMS_REQUEST_QUOTAS", value_name = "off|aws")]
+    request_quotas: Option<String>,
+    /// Override one request quota, CLASS=PER_SECOND (CLASS: cryptographic_symmetric or an
+    /// operation such as CreateKey; 0 = not throttled); turns request quotas on. Repeatable.
+    #[arg(long, env = "FERROKMS_REQUEST_QUOTA", value_name = "CLASS=N", value_delimiter = ',')]
+    request_quota: Vec<String>,
+    /// Override a resource quota, NAME=N with NAME one of keys, aliases_per_key, aliases,
+    /// grants_per_key, grants_per_principal. Repeatable.
+    #[arg(long, env = "FERROKMS_RESOURCE_QUOTA", value_name = "NAME=N", value_delimiter = ',')]
+    resource_quota: Vec<String>,
+    /// Most connections served at once; more wait until one closes. [default: 4096]
+    #[arg(long, env = "FERROKMS_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send its request headers (and finish a TLS handshake). [default: 10]
+    #[arg(long, env = "FERROKMS_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    header_read_timeout: Option<u64>,
+    /// Seconds a connection may stay silent before it is closed. [default: 60]
+    #[arg(long, env = "FERROKMS_IDLE_TIMEOUT", value_name = "SECONDS")]
+    idle_timeout: Option<u64>,
+    /// Seconds a shutdown waits for in-flight requests. [default: 30]
+    #[arg(long, env = "FERROKMS_SHUTDOWN_GRACE", value_name = "SECONDS")]
+    shutdown_grace: Option<u64>,
+    /// Largest request body accepted, in bytes. [default: 1048576]
+    #[arg(long, env = "FERROKMS_MAX_BODY_BYTES", value_name = "BYTES")]
+    max_body_bytes: Option<usize>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -111,6 +168,8 @@ struct ServeArgs {
     /// The NATS subject for key events.
     #[arg(long, env = "FERROKMS_EVENT_NATS_SUBJECT", value_name = "SUBJECT", default_value = "ferrokms.kms.events")]
     event_nats_subject: String,
+    #[command(flatten)]
+    hardening: HardeningArgs,
 }
 
 /// The config file's keys.
@@ -125,6 +184,22 @@ struct FileConfig {
     insecure_dev_credentials: Option<bool>,
     key_cache_capacity: Option<usize>,
     key_cache_ttl: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    insecure_http: Option<bool>,
+    /// `off` or `aws`.
+    request_quotas: Option<String>,
+    /// Per-class overrides (requests per second).
+    #[serde(default)]
+    request_quota: std::collections::BTreeMap<String, u32>,
+    /// Resource quota overrides.
+    #[serde(default)]
+    resource_quotas: std::collections::BTreeMap<String, usize>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    shutdown_grace: Option<u64>,
+    max_body_bytes: Option<usize>,
 }
 
 fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -135,14 +210,15 @@ fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
 
 fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let file = read_config(args.common.config.as_deref())?;
-    let data_dir = args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
+    let data_dir =
+        args.common.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
     let mut config = ServerConfig::new(data_dir);
-    config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file);
-    config.store_url = args.common.store.clone().or(file.store);
+    config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file.clone());
+    config.store_url = args.common.store.clone().or(file.store.clone());
     if let Some(listen) = args.listen.or(file.listen) {
         config.listen = listen;
     }
-    if let Some(region) = args.region.clone().or(file.region) {
+    if let Some(region) = args.region.clone().or(file.region.clone()) {
         config.default_region = Region::parse(&region).map_err(|e| e.to_string())?;
     }
     config.insecure_dev_credentials = args.insecure_dev_credentials || file.insecure_dev_credentials.unwrap_or(false);
@@ -152,6 +228,7 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(seconds) = args.key_cache_ttl.or(file.key_cache_ttl) {
         config.key_cache_ttl_millis = i64::from(seconds) * 1000;
     }
+    hardening(&args.hardening, &file, &mut config)?;
     if let Some(days) = args.audit_retention_days {
         config.audit_retention_days = i64::from(days);
     }
@@ -169,6 +246,84 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
+/// TLS, connection limits and quotas: flags over the config file.
+fn hardening(args: &HardeningArgs, file: &FileConfig, config: &mut ServerConfig) -> Result<(), String> {
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    config.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(kms_server::config::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err("TLS needs both a certificate (tls_cert) and a key (tls_key)".into()),
+    };
+    config.insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
+    let positive = [
+        ("max connections", args.max_connections.or(file.max_connections).map(|n| n as u64)),
+        ("max body bytes", args.max_body_bytes.or(file.max_body_bytes).map(|n| n as u64)),
+        ("header read timeout", args.header_read_timeout.or(file.header_read_timeout)),
+        ("idle timeout", args.idle_timeout.or(file.idle_timeout)),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
+        return Err(format!("the {name} must be at least 1"));
+    }
+    let limits = &mut config.connections;
+    let seconds = |s: u64| s.saturating_mul(1000);
+    limits.max_connections = args.max_connections.or(file.max_connections).unwrap_or(limits.max_connections);
+    limits.max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(limits.max_body_bytes);
+    if let Some(s) = args.header_read_timeout.or(file.header_read_timeout) {
+        limits.header_read_timeout_millis = seconds(s);
+    }
+    if let Some(s) = args.idle_timeout.or(file.idle_timeout) {
+        limits.idle_timeout_millis = seconds(s);
+    }
+    if let Some(s) = args.shutdown_grace.or(file.shutdown_grace) {
+        limits.shutdown_grace_millis = seconds(s);
+    }
+    let mut overrides: Vec<(String, u32)> = file.request_quota.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    for pair in &args.request_quota {
+        overrides.push(name_value(pair, "--request-quota")?);
+    }
+    let mode = args.request_quotas.clone().or(file.request_quotas.clone());
+    config.request_quotas = match mode.as_deref() {
+        Some("off") => None,
+        Some("aws") => Some(kms_server::quota::RequestQuotas::aws()),
+        None if overrides.is_empty() => None,
+        None => Some(kms_server::quota::RequestQuotas::aws()),
+        Some(other) => return Err(format!("request quotas '{other}': expected off or aws")),
+    };
+    if let Some(quotas) = &mut config.request_quotas {
+        for (class, rate) in overrides {
+            quotas.set(&class, rate).map_err(|e| e.to_string())?;
+        }
+    }
+    let mut resources: Vec<(String, usize)> = file.resource_quotas.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    for pair in &args.resource_quota {
+        resources.push(name_value(pair, "--resource-quota")?);
+    }
+    let quotas = &mut config.resource_quotas;
+    for (name, n) in resources {
+        match name.as_str() {
+            "keys" => quotas.keys = n,
+            "aliases_per_key" => quotas.aliases_per_key = n,
+            "aliases" => quotas.aliases = Some(n),
+            "grants_per_key" => quotas.grants_per_key = n,
+            "grants_per_principal" => quotas.grants_per_principal = n,
+            other => {
+                return Err(format!(
+                    "unknown resource quota '{other}' (expected keys, aliases_per_key, aliases, grants_per_key or \
+                     grants_per_principal)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn name_value<T: std::str::FromStr>(pair: &str, flag: &str) -> Result<(String, T), String> {
+    let (name, value) = pair.split_once('=').ok_or_else(|| format!("{flag} {pair}: expected NAME=N"))?;
+    let value = value.trim().parse().map_err(|_| format!("{flag} {pair}: '{value}' is not a number"))?;
+    Ok((name.trim().to_owned(), value))
+}
+
 fn print_admin(admin: &kms_server::http::AdminCredentials, account: &kms_core::ids::AccountId) {
     let secret = String::from_utf8_lossy(admin.secret_access_key.expose_secret());
     println!("Created admin credentials for account {account} (shown once; also saved to {}):", admin.file.display());
@@ -180,13 +335,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = server_config(&args)?;
     let data_dir = config.data_dir.clone();
     let mut server = kms_server::start(config).await.map_err(|e| e.to_string())?;
-    println!("ferrokms listening on http://{}", server.local_addr);
+    let scheme = if server.transport == kms_server::Transport::Tls { "https" } else { "http" };
+    println!("ferrokms listening on {scheme}://{}", server.local_addr);
     println!("  data directory: {}", data_dir.display());
     println!("  store:          {}", server.store_description);
     println!("  root key:       {}", server.root_key_description);
     println!("  account:        {}", server.account);
     if args.insecure_dev_credentials {
         println!("  WARNING: --insecure-dev-credentials is on: access key 'test' / secret 'test' is accepted");
+    }
+    if server.transport == kms_server::Transport::Plain && !server.local_addr.ip().is_loopback() {
+        println!("  WARNING: --insecure-http is on: plain HTTP on a network address (use a TLS-terminating proxy)");
     }
     if let Some(admin) = &server.new_admin {
         print_admin(admin, &server.account);
@@ -221,8 +380,8 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn init(args: CommonArgs) -> Result<(), String> {
-    let serve_args = ServeArgs { common: args, ..ServeArgs::default() };
+async fn init(args: InitArgs) -> Result<(), String> {
+    let serve_args = ServeArgs { common: args.common, ..ServeArgs::default() };
     let config = server_config(&serve_args)?;
     let prepared = kms_server::bootstrap::prepare(&config, &kms_crypto_rng()).await.map_err(|e| e.to_string())?;
     println!("data directory {} is ready", config.data_dir.display());
@@ -231,6 +390,18 @@ async fn init(args: CommonArgs) -> Result<(), String> {
     match &prepared.new_admin {
         Some(admin) => print_admin(admin, &prepared.account),
         None => println!("  admin credentials were created earlier ({})", config.credentials_path().display()),
+    }
+    if args.self_signed {
+        let files = config.self_signed_tls();
+        let made =
+            kms_server::tls::generate_self_signed(&files, &args.san, config.clock.now()).map_err(|e| e.to_string())?;
+        println!("  TLS certificate: {} (key {}, mode 0600)", made.files.cert.display(), made.files.key.display());
+        println!("  clients trust:   {} (aws --ca-bundle, AWS_CA_BUNDLE)", made.ca.display());
+        println!(
+            "  serve with:      ferrokms serve --tls-cert {} --tls-key {}",
+            made.files.cert.display(),
+            made.files.key.display()
+        );
     }
     Ok(())
 }
@@ -260,7 +431,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Init(args) => init(args).await,
             Command::Audit { command } => audit_cmd::run(&command).await.map(|text| println!("{text}")),
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
@@ -276,5 +447,60 @@ fn main() -> ExitCode {
             eprintln!("ferrokms: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardening_settings_from_the_config_file_and_flags() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            tls_cert = "/etc/ferrokms/cert.pem"
+            tls_key = "/etc/ferrokms/key.pem"
+            idle_timeout = 5
+            max_connections = 7
+            [request_quota]
+            CreateKey = 100
+            [resource_quotas]
+            keys = 10
+            aliases = 20
+            "#,
+        )
+        .unwrap();
+        let mut config = ServerConfig::new(PathBuf::from("/tmp/x"));
+        let args = HardeningArgs {
+            request_quota: vec!["cryptographic_symmetric=0".into()],
+            resource_quota: vec!["grants_per_principal=3".into()],
+            header_read_timeout: Some(2),
+            ..HardeningArgs::default()
+        };
+        hardening(&args, &file, &mut config).unwrap();
+        assert_eq!(config.tls.as_ref().unwrap().key, PathBuf::from("/etc/ferrokms/key.pem"));
+        let quotas = config.request_quotas.as_ref().unwrap();
+        assert_eq!(quotas.rate("CreateKey"), Some(100), "file override");
+        assert_eq!(quotas.rate("cryptographic_symmetric"), None, "flag override: 0 = unthrottled");
+        assert_eq!(quotas.rate("DescribeKey"), Some(2000), "AWS value underneath");
+        assert_eq!(config.resource_quotas.keys, 10);
+        assert_eq!(config.resource_quotas.aliases, Some(20));
+        assert_eq!(config.resource_quotas.grants_per_principal, 3);
+        assert_eq!(config.connections.idle_timeout_millis, 5000);
+        assert_eq!(config.connections.header_read_timeout_millis, 2000);
+        assert_eq!(config.connections.max_connections, 7);
+
+        let mut off = ServerConfig::new(PathBuf::from("/tmp/x"));
+        hardening(&HardeningArgs::default(), &FileConfig::default(), &mut off).unwrap();
+        assert!(off.request_quotas.is_none() && off.tls.is_none(), "quotas off and plain HTTP by default");
+        let bad = HardeningArgs { request_quota: vec!["Nope=1".into()], ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).unwrap_err().contains("Nope"));
+        let bad = HardeningArgs { request_quotas: Some("sometimes".into()), ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
+        let bad = HardeningArgs { idle_timeout: Some(0), ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).unwrap_err().contains("idle timeout"));
+        let bad = HardeningArgs { resource_quota: vec!["keys=many".into()], ..HardeningArgs::default() };
+        assert!(hardening(&bad, &FileConfig::default(), &mut off).is_err());
     }
 }

@@ -181,6 +181,15 @@ pub enum Limit {
     /// Too many aliases in the account and region.
     #[error("The number of aliases would exceed the limit of {0}.")]
     Aliases(usize),
+    /// Too many customer managed keys in the account and region.
+    #[error("The request would exceed the limit of {0} KMS keys in this account and Region.")]
+    Keys(usize),
+    /// Too many aliases for one key.
+    #[error("The request would exceed the limit of {0} aliases per KMS key.")]
+    AliasesPerKey(usize),
+    /// Too many grants for one grantee principal on one key.
+    #[error("The request would exceed the limit of {0} grants for the grantee principal on this KMS key.")]
+    GrantsPerPrincipal(usize),
 }
 
 /// An AWS feature ferrokms does not implement yet.

@@ -38,6 +38,7 @@ fn ctx(principal: Principal) -> RequestContext {
         region: Region::parse("us-east-1").unwrap(),
         request_id: "bench".into(),
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        transport: kms_server::Transport::Plain,
         source_arn: None,
         source_account: None,
         via_service: None,

@@ -129,7 +129,7 @@ impl Service {
         keys.insert("aws:CurrentTime".to_owned(), now.rfc3339());
         keys.insert("aws:EpochTime".to_owned(), now.unix_seconds().to_string());
         keys.insert("aws:SourceIp".to_owned(), ctx.source_ip.to_string());
-        keys.insert("aws:SecureTransport".to_owned(), "false".to_owned());
+        keys.insert("aws:SecureTransport".to_owned(), (ctx.transport == crate::service::Transport::Tls).to_string());
         keys.insert("kms:CallerAccount".to_owned(), ctx.caller.principal.account.to_string());
         if let Some(arn) = &ctx.source_arn {
             keys.insert("aws:SourceArn".to_owned(), arn.clone());

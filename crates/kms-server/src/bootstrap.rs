@@ -56,6 +56,16 @@ pub enum StartError {
          address {0}; listen on 127.0.0.1 or drop the flag"
     )]
     InsecureOnNetwork(std::net::SocketAddr),
+    /// Plain HTTP was asked for on a non-loopback address.
+    #[error(
+        "refusing to serve plain HTTP on the non-loopback address {0}: SigV4 protects requests from tampering but \
+         not plaintext and data keys in answers from eavesdroppers; give --tls-cert and --tls-key (or run \
+         `ferrokms init --self-signed`), listen on 127.0.0.1, or accept the risk with --insecure-http"
+    )]
+    PlainHttpOnNetwork(std::net::SocketAddr),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The root key could not be loaded or created.
     #[error(transparent)]
     RootKey(#[from] RootKeyError),

@@ -10,6 +10,43 @@ use kms_core::ids::Region;
 /// How long audit records are kept by default: seven years.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 7 * 365 + 2;
 
+/// The certificate chain and private key a TLS listener presents (PEM files).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+}
+
+/// Limits on connections: the defence against slow clients and connection floods.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers (and to finish a TLS handshake)
+    /// before the connection is closed: the slow-loris bound.
+    pub header_read_timeout_millis: u64,
+    /// How long a connection may stay silent (no byte read or written) before it is closed.
+    pub idle_timeout_millis: u64,
+    /// Most connections served at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// How long a shutdown waits for in-flight requests before it closes their connections.
+    pub shutdown_grace_millis: u64,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
+            header_read_timeout_millis: 10_000,
+            idle_timeout_millis: 60_000,
+            max_connections: 4096,
+            shutdown_grace_millis: 30_000,
+        }
+    }
+}
+
 /// Everything `start` needs.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -40,6 +77,17 @@ pub struct ServerConfig {
     /// How long a cached key or alias is used before it is read again (the bound on how late
     /// another node's change is seen).
     pub key_cache_ttl_millis: i64,
+    /// Serve HTTPS with this certificate and key; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// UNSAFE: allow plain HTTP on an address that is not loopback.
+    pub insecure_http: bool,
+    /// Connection limits and timeouts.
+    pub connections: ConnectionLimits,
+    /// Request-rate quotas per account, region and operation class; `None` (the default)
+    /// throttles nothing.
+    pub request_quotas: Option<crate::quota::RequestQuotas>,
+    /// Resource quotas (keys, aliases and grants), answered with `LimitExceededException`.
+    pub resource_quotas: crate::quota::ResourceQuotas,
     /// The clock (the system clock in production; tests inject a manual one).
     pub clock: Arc<dyn Clock>,
 }
@@ -60,6 +108,11 @@ impl ServerConfig {
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             event_sinks: Vec::new(),
             event_poll_millis: 200,
+            tls: None,
+            insecure_http: false,
+            connections: ConnectionLimits::default(),
+            request_quotas: None,
+            resource_quotas: crate::quota::ResourceQuotas::default(),
             clock: Arc::new(crate::clock::SystemClock),
         }
     }
@@ -72,6 +125,12 @@ impl ServerConfig {
     /// The SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("ferrokms.db")
+    }
+
+    /// Where `ferrokms init --self-signed` writes its certificate and key.
+    pub fn self_signed_tls(&self) -> TlsFiles {
+        let dir = self.data_dir.join("tls");
+        TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }
     }
 
     /// The file the first start writes the admin credentials to.

@@ -2,33 +2,38 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use kms_api::{ApiError, CONTENT_TYPE, Exception, Operation};
 use kms_core::Rng;
 use kms_core::ids::AccountId;
 use kms_crypto::SystemRng;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tracing::{error, warn};
 
 use crate::admin::ADMIN_TARGET_PREFIX;
 use crate::audit::AuditDraft;
 use crate::auth::Endpoint;
 pub use crate::bootstrap::{AdminCredentials, StartError};
-use crate::config::ServerConfig;
+use crate::config::{ConnectionLimits, ServerConfig};
 use crate::error::ServiceError;
-use crate::service::{RequestContext, Service};
+use crate::service::{RequestContext, Service, Transport};
 
-/// Largest request body accepted (a key policy of 128 KiB, JSON-escaped, fits).
+/// Largest request body accepted by default (a key policy of 128 KiB, JSON-escaped, fits with
+/// room to spare; AWS documents no payload limit of its own for KMS).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A server that is accepting connections.
@@ -45,6 +50,8 @@ pub struct RunningServer {
     pub new_admin: Option<AdminCredentials>,
     /// The service, for in-process inspection.
     pub service: Arc<Service>,
+    /// Whether it serves HTTPS or plain HTTP.
+    pub transport: Transport,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -72,10 +79,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     if config.insecure_dev_credentials && !config.listen.ip().is_loopback() {
         return Err(StartError::InsecureOnNetwork(config.listen));
     }
+    if config.tls.is_none() && !config.insecure_http && !config.listen.ip().is_loopback() {
+        return Err(StartError::PlainHttpOnNetwork(config.listen));
+    }
+    // A bad certificate or key stops the start before anything is created.
+    let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?.map(TlsAcceptor::from);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
     let prepared = crate::bootstrap::prepare(&config, rng.as_ref()).await?;
     let dev_account = config.insecure_dev_credentials.then(|| prepared.account.clone());
-    let service = Service::new(
+    let mut service = Service::new(
         Arc::clone(&prepared.store),
         Arc::clone(&prepared.root),
         Arc::clone(&config.clock),
@@ -83,6 +95,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         config.key_cache_capacity,
         dev_account,
     );
+    service.quotas = crate::quota::Quotas::new(config.request_quotas.clone(), config.resource_quotas.clone());
     service.cache.set_ttl_millis(config.key_cache_ttl_millis);
     service.set_audit_retention_days(config.audit_retention_days);
     let service = Arc::new(service);
@@ -107,8 +120,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         })
         .collect();
     let service_for_serve = Arc::clone(&service);
+    let transport = if tls.is_some() { Transport::Tls } else { Transport::Plain };
+    let limits = config.connections.clone();
     let task = tokio::spawn(async move {
-        serve(listener, service_for_serve, signal, lock).await;
+        serve(Listener { listener, tls, limits }, service_for_serve, signal, lock).await;
         scheduler.abort();
         for sink in sinks {
             sink.abort();
@@ -121,47 +136,192 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         root_key_description: prepared.root.describe(),
         new_admin: prepared.new_admin,
         service,
+        transport,
         shutdown,
         task,
     })
 }
 
-async fn serve(listener: TcpListener, service: Arc<Service>, mut signal: watch::Receiver<bool>, lock: std::fs::File) {
+/// The listening socket and what every connection on it gets.
+struct Listener {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+}
+
+/// What a request handler knows about its connection.
+#[derive(Clone, Copy)]
+struct Connection {
+    peer: SocketAddr,
+    transport: Transport,
+    max_body_bytes: usize,
+}
+
+async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Receiver<bool>, lock: std::fs::File) {
+    let Listener { listener, tls, limits } = listener;
     let graceful = GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Slow loris: a client that does not finish its request headers in time is disconnected.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_millis.max(1)));
+    builder.http2().timer(TokioTimer::new());
+    let idle = Duration::from_millis(limits.idle_timeout_millis.max(1));
+    let handshake = Duration::from_millis(limits.header_read_timeout_millis.max(1));
+    // One permit per connection being served: past the cap, connections wait in the listen
+    // backlog (not accepted, so not read) until a served one closes.
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        warn!("accept failed: {e}");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let svc = Arc::clone(&service);
-                let handler = service_fn(move |req| {
-                    let svc = Arc::clone(&svc);
-                    async move { Ok::<_, Infallible>(route(&svc, req, peer).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), handler).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection from {peer} ended: {e}");
-                    }
-                });
-            }
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
             _ = signal.changed() => break,
-        }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = signal.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let stream = IdleTimeout::new(stream, idle);
+        let svc = Arc::clone(&service);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let transport = if tls.is_some() { Transport::Tls } else { Transport::Plain };
+            let connection = Connection { peer, transport, max_body_bytes: limits.max_body_bytes };
+            let handler = service_fn(move |req| {
+                let svc = Arc::clone(&svc);
+                async move { Ok::<_, Infallible>(route(&svc, req, connection).await) }
+            });
+            let result = match tls {
+                Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), handler)).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {peer} failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake with {peer} timed out");
+                        return;
+                    }
+                },
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), handler)).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // In-flight requests finish (bounded); idle keep-alive connections close at once.
+    let grace = Duration::from_millis(limits.shutdown_grace_millis);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        warn!("shutdown: connections still open after {grace:?}; closing without waiting for them");
+    }
     // Every answered request's audit event is durable before shutdown completes.
     service.close_audit().await;
     // The data directory lock is released only after the last request finished.
     drop(lock);
+}
+
+/// A connection that is closed when no byte moves in either direction for `idle` (a client that
+/// holds a connection open without using it, or stops reading its answer).
+struct IdleTimeout {
+    inner: TcpStream,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimeout {
+    fn new(inner: TcpStream, idle: Duration) -> Self {
+        Self { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+    }
+
+    fn progressed(&mut self) {
+        // An idle time too large to add keeps the first (far-future) deadline.
+        if let Some(next) = tokio::time::Instant::now().checked_add(self.idle) {
+            self.deadline.as_mut().reset(next);
+        }
+    }
+
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle for too long")
+}
+
+impl AsyncRead for IdleTimeout {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.progressed();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for IdleTimeout {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, data) {
+            Poll::Ready(result) => {
+                if result.as_ref().is_ok_and(|n| *n > 0) {
+                    self.progressed();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                if result.as_ref().is_ok_and(|n| *n > 0) {
+                    self.progressed();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -186,9 +346,9 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn route(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn route(svc: &Service, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
-        (&Method::POST, "/") => kms(svc, req, peer).await,
+        (&Method::POST, "/") => kms(svc, req, connection).await,
         (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
             let mut resp = Response::new(Full::new(Bytes::from(svc.metrics_text().await)));
@@ -244,7 +404,8 @@ fn presented_access_key(parts: &http::request::Parts) -> Option<String> {
     credential.split('/').next().map(str::to_owned)
 }
 
-async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
+    let Connection { peer, transport, max_body_bytes } = connection;
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
     let request_id = uuid::Builder::from_random_bytes(kms_crypto::random_array(svc.rng.as_ref()))
@@ -262,12 +423,12 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
         ..Seen::default()
     };
     let result = async {
-        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        let body = match Limited::new(body, max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
                 return Err(ServiceError::Api(ApiError::with_message(
                     Exception::RequestEntityTooLarge,
-                    format!("Request body must be at most {MAX_BODY_BYTES} bytes"),
+                    format!("Request body must be at most {max_body_bytes} bytes"),
                 )));
             }
         };
@@ -303,6 +464,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
             region,
             request_id: request_id.clone(),
             source_ip: peer.ip(),
+            transport,
             source_arn: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-arn")),
             source_account: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-account")),
             via_service,
@@ -325,6 +487,8 @@ async fn kms(svc: &Service, req: Request<Incoming>, peer: SocketAddr) -> Respons
                         ),
                     ))
                 })?;
+                // Request quotas apply to the AWS operations, per the caller's account and region.
+                svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, &seen.event_name, svc.clock.now())?;
                 crate::ops::dispatch(svc, ctx, op, &body).await
             }
         }

@@ -20,14 +20,16 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod principals;
+pub mod quota;
 pub mod scheduler;
 pub mod service;
 pub mod sts;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use error::ServiceError;
 pub use http::{RunningServer, start};
-pub use service::{Caller, RequestContext, Service};
+pub use service::{Caller, RequestContext, Service, Transport};
 
 /// The system CSPRNG, for callers outside the service (the CLI's `init`).
 pub fn system_rng() -> kms_crypto::SystemRng {

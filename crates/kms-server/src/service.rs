@@ -40,6 +40,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// The client's address (`aws:SourceIp`).
     pub source_ip: std::net::IpAddr,
+    /// How the request arrived (`aws:SecureTransport`).
+    pub transport: Transport,
     /// For a service principal acting for a resource: that resource (`aws:SourceArn`).
     pub source_arn: Option<String>,
     /// For a service principal acting for a resource: its account (`aws:SourceAccount`).
@@ -65,6 +67,15 @@ impl RequestContext {
     pub fn key_arn(&self, key_id: KeyId) -> KeyArn {
         KeyArn { region: self.region.clone(), account: self.caller.principal.account.clone(), key_id }
     }
+}
+
+/// The connection a request arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP (`aws:SecureTransport` is false).
+    Plain,
+    /// HTTPS (`aws:SecureTransport` is true).
+    Tls,
 }
 
 /// Whether an operation may use a key in another account (given by ARN).
@@ -129,6 +140,8 @@ pub struct Service {
     pub(crate) sink_names: std::sync::Mutex<Vec<String>>,
     /// How many days audit records are kept.
     pub(crate) audit_retention_days: std::sync::atomic::AtomicI64,
+    /// Request-rate and resource quotas.
+    pub(crate) quotas: crate::quota::Quotas,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -164,6 +177,7 @@ impl Service {
             scheduler_pass: std::sync::Mutex::new(None),
             sink_names: std::sync::Mutex::new(Vec::new()),
             audit_retention_days: std::sync::atomic::AtomicI64::new(crate::config::DEFAULT_AUDIT_RETENTION_DAYS),
+            quotas: crate::quota::Quotas::default(),
         }
     }
 

@@ -18,6 +18,13 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     svc.authorize_iam(ctx, "kms:CreateAlias", &alias_arn.to_string(), RequestKeys::none()).await?;
     let target = managed_key(svc, ctx, req.target_key_id, "kms:CreateAlias", RequestKeys::none()).await?;
     target.record.ensure_manageable()?;
+    svc.ensure_room_for_alias(
+        &alias_arn.account,
+        &alias_arn.region,
+        target.record.key_id,
+        crate::quota::AliasChange::Create,
+    )
+    .await?;
     let now = svc.clock.now();
     let record = AliasRecord {
         account: ctx.caller.principal.account.clone(),

@@ -6,7 +6,7 @@ use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
 use kms_store::{GrantRecord, StoreError};
 
-use super::grants::{MAX_GRANTS_PER_KEY, operations, token_for};
+use super::grants::{operations, token_for};
 use super::validate::{dry_run, grant_tokens, length, required, usable_key};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
@@ -67,11 +67,15 @@ pub(super) async fn handle(
             }
         }
     }
+    let per_principal = svc.quotas.resources.grants_per_principal;
+    if key.grants.iter().filter(|g| g.grantee_principal == grantee).count() >= per_principal {
+        return Err(KmsError::LimitExceeded(Limit::GrantsPerPrincipal(per_principal)).into());
+    }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
     svc.cache.invalidate_key(key.record.key_id);
     let response = CreateGrantResponse { grant_token: token_for(&grant_id), grant_id: grant_id.clone() };
     let audit = svc.control_event_for(ctx, &response);
-    match svc.store.create_grant(&candidate(grant_id), MAX_GRANTS_PER_KEY, &audit).await {
+    match svc.store.create_grant(&candidate(grant_id), svc.quotas.resources.grants_per_key, &audit).await {
         Ok(()) => {
             audit.committed();
             Ok(response)

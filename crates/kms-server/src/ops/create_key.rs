@@ -71,6 +71,7 @@ pub(super) async fn handle(
     if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
+    svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn().to_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());
     let wrapped = svc.wrap_material(&record, &material, None)?;
@@ -78,6 +79,7 @@ pub(super) async fn handle(
     let audit = svc.control_event_for(ctx, &response);
     svc.store.create_key(&record, &wrapped, policy.as_str(), &tags, &audit).await?;
     audit.committed();
+    svc.key_created(&record.account, &record.region);
     svc.cache_new_key(record, material, policy)?;
     Ok(response)
 }

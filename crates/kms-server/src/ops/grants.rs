@@ -9,9 +9,6 @@ use kms_store::GrantRecord;
 
 use super::validate::violation;
 
-/// Most grants one key may have (AWS's quota).
-pub const MAX_GRANTS_PER_KEY: usize = 50_000;
-
 /// Operations a grant on a symmetric encryption key may allow.
 pub const SYMMETRIC_GRANT_OPERATIONS: &[&str] = &[
     "Decrypt",

@@ -31,6 +31,10 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
             return Err(KmsError::InvalidRequest(RequestRule::AliasTargetMismatch(target.record.arn())).into());
         }
     }
+    if current.target != target.record.key_id {
+        svc.ensure_room_for_alias(&arn.account, &arn.region, target.record.key_id, crate::quota::AliasChange::Retarget)
+            .await?;
+    }
     let record = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
     svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
     svc.cache.invalidate_key(current.target);

@@ -236,6 +236,7 @@ async fn warm_keys_cost_no_store_calls() {
         region: Region::parse("us-east-1").unwrap(),
         request_id: "r".into(),
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        transport: kms_server::Transport::Plain,
         source_arn: None,
         source_account: None,
         via_service: None,

@@ -1,0 +1,235 @@
+//! Connection hygiene over raw sockets: the slow-loris header timeout, the idle timeout, the
+//! connection cap, the body size limit, and a graceful shutdown that finishes the request in
+//! flight and records it in the audit trail.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kms_store::{SqliteStore, Store};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::common::{TestServer, config, start_with};
+
+/// Guards every wait on the server so that a regression fails instead of hanging; never the
+/// property under test.
+const GUARD: Duration = Duration::from_secs(20);
+
+async fn start_limited(change: impl FnOnce(&mut kms_server::config::ConnectionLimits)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    change(&mut config.connections);
+    start_with(config, dir).await
+}
+
+/// A SigV4-signed KMS request as raw HTTP/1.1: (head, body).
+fn signed_request(t: &TestServer, target: &str, body: &[u8], keep_alive: bool) -> (String, Vec<u8>) {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+
+    let addr = t.server.local_addr;
+    let mut request = http::Request::post(format!("http://{addr}/"))
+        .header("host", addr.to_string())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("TrentService.{target}"))
+        .body(body.to_vec())
+        .unwrap();
+    let identity: Identity = Credentials::new(&t.admin_id, &t.admin_secret, None, None, "raw").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kms")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        request.uri().to_string(),
+        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
+        SignableBody::Bytes(request.body()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(&mut request);
+    let mut head = String::from("POST / HTTP/1.1\r\n");
+    for (name, value) in request.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    head.push_str(&format!("content-length: {}\r\nconnection: {connection}\r\n\r\n", body.len()));
+    (head, body.to_vec())
+}
+
+/// Reads one HTTP/1.1 response (headers and a content-length body) from a kept-alive
+/// connection: (status line, body).
+async fn read_response(stream: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.unwrap();
+        assert_eq!(n, 1, "connection closed before a response: {}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (head.lines().next().unwrap().to_owned(), String::from_utf8(body).unwrap())
+}
+
+/// Waits until the server closes the connection; returns what it sent before closing.
+async fn closed_by_server(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(GUARD, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    rest
+}
+
+async fn healthz(addr: SocketAddr, stream: Option<&mut TcpStream>) -> String {
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    match stream {
+        Some(stream) => {
+            stream.write_all(request).await.unwrap();
+            read_response(stream).await.0
+        }
+        None => {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(request).await.unwrap();
+            read_response(&mut stream).await.0
+        }
+    }
+}
+
+/// A client that sends half a request header and then nothing is disconnected once the header
+/// timeout passes, and never gets an answer; other clients are served meanwhile.
+#[tokio::test]
+async fn slow_loris_is_disconnected_after_the_header_timeout() {
+    let t = start_limited(|l| {
+        l.header_read_timeout_millis = 300;
+        l.idle_timeout_millis = 600_000;
+    })
+    .await;
+    let mut slow = TcpStream::connect(t.server.local_addr).await.unwrap();
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar").await.unwrap();
+    assert!(healthz(t.server.local_addr, None).await.contains("200"));
+    let sent = closed_by_server(&mut slow).await;
+    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"), "no answer to half a request");
+    // The connection is gone for good: writing more cannot produce an answer.
+    let _ = slow.write_all(b"get: TrentService.ListKeys\r\n\r\n").await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(GUARD, slow.read_to_end(&mut rest)).await;
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+}
+
+/// A kept-alive connection that goes silent is closed after the idle timeout.
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let t = start_limited(|l| {
+        l.header_read_timeout_millis = 600_000;
+        l.idle_timeout_millis = 300;
+    })
+    .await;
+    let mut stream = TcpStream::connect(t.server.local_addr).await.unwrap();
+    assert!(healthz(t.server.local_addr, Some(&mut stream)).await.contains("200"));
+    assert!(healthz(t.server.local_addr, Some(&mut stream)).await.contains("200"), "kept alive while in use");
+    assert!(closed_by_server(&mut stream).await.is_empty());
+}
+
+/// With a cap of one connection, a second connection is not served while the first is open,
+/// and is served as soon as the first closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let t = start_limited(|l| l.max_connections = 1).await;
+    let addr = t.server.local_addr;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    assert!(healthz(addr, Some(&mut first)).await.contains("200"));
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut byte = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(500), second.read(&mut byte)).await;
+    assert!(waited.is_err(), "the second connection was served while the first held the only slot");
+    assert!(healthz(addr, Some(&mut first)).await.contains("200"), "the first is still served");
+    drop(first);
+    let answered = tokio::time::timeout(GUARD, read_response(&mut second)).await.expect("served once a slot freed");
+    assert!(answered.0.contains("200"));
+}
+
+/// A body over the configured limit is refused with RequestEntityTooLargeException (413).
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let t = start_limited(|l| l.max_body_bytes = 1000).await;
+    let body = format!(r#"{{"Description":"{}"}}"#, "x".repeat(2000));
+    let (head, body) = signed_request(&t, "CreateKey", body.as_bytes(), false);
+    let mut stream = TcpStream::connect(t.server.local_addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(&body).await;
+    let (status, text) = read_response(&mut stream).await;
+    assert!(status.contains("413"), "{status}");
+    let error: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error["__type"], "RequestEntityTooLargeException");
+    assert_eq!(error["message"], "Request body must be at most 1000 bytes");
+}
+
+/// A request whose body is still arriving when shutdown starts is answered, and its audit
+/// record is in the trail once shutdown returns; new connections are refused meanwhile.
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_and_records_it() {
+    let t = start_limited(|_| {}).await;
+    let addr = t.server.local_addr;
+    let (head, body) = signed_request(&t, "CreateKey", br#"{"Description":"in flight"}"#, false);
+    // `Expect: 100-continue` (not signed, so the signature holds): the server says "100
+    // Continue" when the handler starts reading the body, so the request is surely in flight.
+    let head = head.replace("\r\n\r\n", "\r\nexpect: 100-continue\r\n\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1);
+        interim.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&interim).starts_with("HTTP/1.1 100"), "{interim:?}");
+    stream.write_all(&body[..5]).await.unwrap();
+
+    let TestServer { server, dir, .. } = t;
+    let shutdown = tokio::spawn(server.shutdown());
+    // Shutdown has begun once the listener is gone.
+    tokio::time::timeout(GUARD, async {
+        while TcpStream::connect(addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the listener closed");
+    stream.write_all(&body[5..]).await.unwrap();
+    let (status, text) = tokio::time::timeout(GUARD, read_response(&mut stream)).await.expect("answered");
+    assert!(status.contains("200"), "{status} {text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let key_id = answer["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    tokio::time::timeout(GUARD, shutdown).await.expect("shutdown returned").unwrap();
+
+    let store = SqliteStore::open(&dir.path().join("ferrokms.db")).unwrap();
+    let records: Vec<Value> =
+        store.audit_after(0, 10_000).await.unwrap().iter().map(|r| serde_json::from_str(&r.record).unwrap()).collect();
+    assert!(
+        records.iter().any(|r| r["eventName"] == "CreateKey" && r.to_string().contains(&key_id)),
+        "the in-flight CreateKey is in the audit trail"
+    );
+}
