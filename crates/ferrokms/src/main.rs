@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 mod admin;
 mod audit_cmd;
+mod keys_cmd;
+mod seed;
 
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
@@ -44,6 +46,25 @@ enum Command {
         connection: admin::Connection,
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Common key lifecycle tasks with readable tables (endpoint and credentials from the AWS
+    /// environment; the aws CLI remains the full interface).
+    Keys {
+        #[command(flatten)]
+        kms: keys_cmd::KmsArgs,
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
+    },
+    /// Create the keys, aliases, tags, policies and principals a YAML file declares,
+    /// idempotently (see docs/client-library.md).
+    Seed {
+        /// The seed file.
+        file: PathBuf,
+        /// Only check the file; contact nobody.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
 }
 
@@ -105,6 +126,10 @@ struct ServeArgs {
     /// The NATS subject for key events.
     #[arg(long, env = "FERROKMS_EVENT_NATS_SUBJECT", value_name = "SUBJECT", default_value = "ferrokms.kms.events")]
     event_nats_subject: String,
+    /// Apply this seed file (as `ferrokms seed`, with the admin credentials of the data
+    /// directory) once listening, before reporting ready; an invalid file stops start-up.
+    #[arg(long, env = "FERROKMS_SEED", value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 /// The config file's keys.
@@ -172,6 +197,8 @@ fn print_admin(admin: &kms_server::http::AdminCredentials, account: &kms_core::i
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = server_config(&args)?;
+    let seed_file = args.seed.as_deref().map(seed::load).transpose()?;
+    let (credentials_file, region) = (config.credentials_path(), config.default_region.to_string());
     let data_dir = config.data_dir.clone();
     let mut server = kms_server::start(config).await.map_err(|e| e.to_string())?;
     println!("ferrokms listening on http://{}", server.local_addr);
@@ -184,6 +211,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(admin) = &server.new_admin {
         print_admin(admin, &server.account);
+    }
+    if let Some(file) = &seed_file {
+        let endpoint = format!("http://{}", server.local_addr);
+        let connection =
+            match admin::credentials(&admin::connection(endpoint.clone(), credentials_file, region.clone())) {
+                Ok((id, secret)) => admin::connection_as(endpoint, region, id, secret),
+                Err(e) => {
+                    server.shutdown().await;
+                    return Err(format!("--seed needs the admin credentials: {e}"));
+                }
+            };
+        let summary = seed::apply(&connection, file).await;
+        match summary {
+            Ok(summary) if summary.errors.is_empty() => println!("{}", summary.render()),
+            Ok(summary) => {
+                println!("{}", summary.render());
+                server.shutdown().await;
+                return Err(format!("--seed failed: {}", summary.errors.join("; ")));
+            }
+            Err(e) => {
+                server.shutdown().await;
+                return Err(format!("--seed failed: {e}"));
+            }
+        }
     }
     println!("ready; press Ctrl-C to stop");
     tokio::select! {
@@ -229,6 +280,17 @@ async fn init(args: CommonArgs) -> Result<(), String> {
     Ok(())
 }
 
+async fn run_seed(file: &Path, check: bool, connection: &admin::Connection) -> Result<(), String> {
+    let parsed = seed::load(file)?;
+    if check {
+        println!("{}: valid", file.display());
+        return Ok(());
+    }
+    let summary = seed::apply(connection, &parsed).await?;
+    println!("{}", summary.render());
+    if summary.errors.is_empty() { Ok(()) } else { Err(format!("{} entries failed", summary.errors.len())) }
+}
+
 fn kms_crypto_rng() -> impl kms_core::Rng {
     kms_server::system_rng()
 }
@@ -260,6 +322,8 @@ fn main() -> ExitCode {
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
             }),
+            Command::Keys { kms, command } => keys_cmd::run(&kms, &command).await.map(|text| println!("{text}")),
+            Command::Seed { file, check, connection } => run_seed(&file, check, &connection).await,
         }
     });
     match result {
