@@ -169,21 +169,26 @@ pub async fn run(args: &KmsArgs, command: &KeysCommand) -> Result<String, String
         }
         KeysCommand::Show { key } => show(&kms, key).await,
         KeysCommand::Rotate { key } => {
-            let answer = kms.rotate_key_on_demand().key_id(key).send().await.map_err(|e| describe_error(&e))?;
+            let answer = kms
+                .rotate_key_on_demand()
+                .key_id(key_id(&kms, key).await?)
+                .send()
+                .await
+                .map_err(|e| describe_error(&e))?;
             Ok(format!("rotated {}: new key material is in use", answer.key_id.unwrap_or_else(|| key.clone())))
         }
         KeysCommand::Enable { key } => {
-            kms.enable_key().key_id(key).send().await.map_err(|e| describe_error(&e))?;
+            kms.enable_key().key_id(key_id(&kms, key).await?).send().await.map_err(|e| describe_error(&e))?;
             Ok(format!("enabled {key}"))
         }
         KeysCommand::Disable { key } => {
-            kms.disable_key().key_id(key).send().await.map_err(|e| describe_error(&e))?;
+            kms.disable_key().key_id(key_id(&kms, key).await?).send().await.map_err(|e| describe_error(&e))?;
             Ok(format!("disabled {key}"))
         }
         KeysCommand::ScheduleDeletion { key, days } => {
             let answer = kms
                 .schedule_key_deletion()
-                .key_id(key)
+                .key_id(key_id(&kms, key).await?)
                 .pending_window_in_days(*days)
                 .send()
                 .await
@@ -195,13 +200,28 @@ pub async fn run(args: &KmsArgs, command: &KeysCommand) -> Result<String, String
             ))
         }
         KeysCommand::CancelDeletion { key } => {
-            let answer = kms.cancel_key_deletion().key_id(key).send().await.map_err(|e| describe_error(&e))?;
+            let answer = kms
+                .cancel_key_deletion()
+                .key_id(key_id(&kms, key).await?)
+                .send()
+                .await
+                .map_err(|e| describe_error(&e))?;
             Ok(format!(
                 "deletion of {} cancelled; the key is Disabled until `ferrokms keys enable`",
                 answer.key_id.unwrap_or_else(|| key.clone())
             ))
         }
     }
+}
+
+/// The key id behind an alias (operations such as DisableKey take only key ids and ARNs); key
+/// ids and ARNs are passed through untouched.
+async fn key_id(kms: &Client, key: &str) -> Result<String, String> {
+    if !(key.starts_with("alias/") || key.contains(":alias/")) {
+        return Ok(key.to_owned());
+    }
+    let described = kms.describe_key().key_id(key).send().await.map_err(|e| describe_error(&e))?;
+    described.key_metadata.map(|m| m.key_id).ok_or_else(|| "DescribeKey answered without KeyMetadata".to_owned())
 }
 
 /// `alias/` + name, unless it is there already.
