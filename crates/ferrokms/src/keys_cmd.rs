@@ -229,8 +229,9 @@ pub fn alias_name(alias: &str) -> String {
     if alias.starts_with("alias/") { alias.to_owned() } else { format!("alias/{alias}") }
 }
 
+/// RFC 3339 to the second.
 fn date(when: &DateTime) -> String {
-    when.fmt(DateTimeFormat::DateTime).unwrap_or_else(|_| when.secs().to_string())
+    DateTime::from_secs(when.secs()).fmt(DateTimeFormat::DateTime).unwrap_or_else(|_| when.secs().to_string())
 }
 
 /// Rotation as a table cell: "90 days", "off", or "-" where it does not apply.

@@ -55,15 +55,15 @@ pub fn parse_inventory(text: &str) -> Result<Vec<Resource>, String> {
     Ok(resources)
 }
 
-/// A demo inventory: `count` resources cycling over buckets, tables and queues, spread over the
-/// given key aliases. Queues only require an enabled symmetric key (they may use AWS managed
+/// A demo inventory: `count` resources cycling over buckets, tables and queues, each run of three
+/// on the next of the given key aliases (so every kind meets every key). Queues only require an enabled symmetric key (they may use AWS managed
 /// keys); buckets and tables get every built-in rule.
 #[must_use]
 pub fn demo_inventory(count: usize, keys: &[&str]) -> Vec<Resource> {
     let queue_rules = vec![Rule::KeyEnabled, Rule::SymmetricEncryption];
     (0..count)
         .filter_map(|i| {
-            let key = *keys.get(i % keys.len().max(1))?;
+            let key = *keys.get((i / 3) % keys.len().max(1))?;
             Some(match i % 3 {
                 0 => Resource::new(format!("arn:aws:s3:::bucket-{i:04}"), key),
                 1 => Resource::new(format!("arn:aws:dynamodb:us-east-1:111122223333:table/table-{i:04}"), key),
