@@ -125,7 +125,19 @@ pub fn describe_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: 
             let err = service.err();
             format!("{}: {}", err.code().unwrap_or("error"), err.message().unwrap_or_default())
         }
-        other => aws_sdk_kms::error::DisplayErrorContext(other).to_string(),
+        // "dispatch failure: … : Connection refused": each cause once, without Debug dumps.
+        other => {
+            let mut parts = vec![other.to_string()];
+            let mut cause = std::error::Error::source(other);
+            while let Some(error) = cause {
+                let text = error.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                cause = error.source();
+            }
+            parts.join(": ")
+        }
     }
 }
 

@@ -298,7 +298,8 @@ fn kms_crypto_rng() -> impl kms_core::Rng {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // aws-config warns when it probes for a region it does not find (keys, seed): noise here.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=error"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // FERROKMS_LOG_FORMAT=json: one JSON object per line, each request line carrying the
     // request_id that its audit record's requestID repeats.

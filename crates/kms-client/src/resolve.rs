@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::KeyMetadata;
 
 pub(crate) use cache::SingleFlight;
@@ -136,7 +136,7 @@ impl KmsCallError {
                     message: err.message().unwrap_or_default().to_owned(),
                 }
             }
-            other => Self::Transport(DisplayErrorContext(other).to_string()),
+            other => Self::Transport(causes(other)),
         }
     }
 
@@ -165,6 +165,20 @@ impl KmsCallError {
     pub fn means_stale_key(&self) -> bool {
         self.code().is_some_and(is_stale_key_code)
     }
+}
+
+/// An error and its causes, each once, without debug dumps: fit for a log or an audit line.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = next.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether an exception name says that cached facts about the key are out of date.

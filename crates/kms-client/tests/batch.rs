@@ -362,3 +362,24 @@ async fn missing_and_disabled_keys_and_custom_rules() {
     assert_eq!(calls.count("DescribeKey"), 2, "{:?}", calls.snapshot());
     s.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_gives_error_decisions_after_the_fallback() {
+    let s = start().await;
+    // Nothing listens on port 1: every call fails without an answer.
+    let config = s.client.config().to_builder().endpoint_url("http://127.0.0.1:1").build();
+    let calls = CallCounter::new();
+    let client = calls.attach(&Client::from_conf(config));
+    let resources: Vec<Resource> = (0..3).map(|i| Resource::new(format!("q-{i}"), "alias/any")).collect();
+    let options = BatchOptions { concurrency: 1, ..BatchOptions::default() };
+    let report = BatchValidator::with_options(client, options).validate(resources).await;
+    assert_eq!(report.count(Decision::Error), 3);
+    for outcome in &report.outcomes {
+        assert_eq!(outcome.lookup, Lookup::Fallback);
+        let reason = &outcome.reasons[0];
+        assert!(reason.starts_with("key lookup failed: no answer from KMS: dispatch failure"), "{reason}");
+        assert!(!reason.contains("DispatchFailure {"), "no debug dumps in reasons: {reason}");
+    }
+    assert_eq!(calls.count("DescribeKey"), 4, "one shared attempt, then one per resource");
+    s.server.shutdown().await;
+}
