@@ -267,6 +267,35 @@ async fn invalid_files_and_ids_are_refused_clearly() {
         "{report}"
     );
     assert!(stderr.contains("1 entries failed"), "{stderr}");
+
+    // A declared id that another principal holds is refused, not taken over.
+    let addr = server.local_addr.to_string();
+    let one = dir.path().join("one.yaml");
+    std::fs::write(
+        &one,
+        format!("users:\n  - name: one\n    access_keys:\n      - id: {CI_KEY}\n        secret_env: SEED_CI_SECRET\n"),
+    )
+    .unwrap();
+    let (ok, report, _) = seed(&addr, &admin, SECRET_1, &[one.to_str().unwrap()]).await;
+    assert!(ok, "{report}");
+    std::fs::write(
+        &one,
+        format!("users:\n  - name: two\n    access_keys:\n      - id: {CI_KEY}\n        secret_env: SEED_CI_SECRET\n"),
+    )
+    .unwrap();
+    let (ok, report, _) = seed(&addr, &admin, SECRET_2, &[one.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(
+        report.contains(&format!("error      access key {CI_KEY} of two: the id is taken by another principal")),
+        "{report}"
+    );
+    sdk(&addr, CI_KEY, SECRET_1)
+        .list_aliases()
+        .send()
+        .await
+        .unwrap_err()
+        .code()
+        .map(|c| assert_eq!(c, "AccessDeniedException"));
     server.shutdown().await;
 }
 
