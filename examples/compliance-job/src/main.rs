@@ -20,6 +20,13 @@ async fn main() -> ExitCode {
             "--audit" => audit = args.next(),
             "--fail-fast" => mode = Mode::FailFast,
             "--concurrency" => concurrency = args.next().and_then(|n| n.parse().ok()).unwrap_or(16),
+            flag if flag.starts_with('-') => {
+                eprintln!(
+                    "usage: compliance-job [INVENTORY.csv] [--audit FILE] [--fail-fast] [--concurrency N]\n\
+                     (endpoint and credentials from the AWS environment)"
+                );
+                return ExitCode::from(if flag == "--help" || flag == "-h" { 0 } else { 2 });
+            }
             _ => inventory = Some(arg),
         }
     }
