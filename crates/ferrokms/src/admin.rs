@@ -33,6 +33,9 @@ pub struct Connection {
     /// Region to sign for.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     region: String,
+    /// Credentials that win over the environment and the file (`serve --seed`).
+    #[arg(skip)]
+    fixed: Option<(String, String)>,
 }
 
 /// Admin commands.
@@ -128,7 +131,15 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
     })
 }
 
-fn credentials(conn: &Connection) -> Result<(String, String), String> {
+/// The access key id and secret: from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the
+/// credentials file.
+///
+/// # Errors
+/// When neither has them.
+pub fn credentials(conn: &Connection) -> Result<(String, String), String> {
+    if let Some(fixed) = &conn.fixed {
+        return Ok(fixed.clone());
+    }
     if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
         return Ok((id, secret));
     }
@@ -150,12 +161,41 @@ fn credentials(conn: &Connection) -> Result<(String, String), String> {
 /// A readable message for connection, signing or service errors.
 pub async fn run(conn: &Connection, command: &AdminCommand) -> Result<Value, String> {
     let (operation, body) = request(command)?;
-    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let endpoint = conn
-        .endpoint
+    call(conn, operation, &body).await
+}
+
+/// The endpoint: the flag, else `AWS_ENDPOINT_URL_KMS`, else the default listen address.
+pub fn endpoint(conn: &Connection) -> String {
+    conn.endpoint
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL_KMS").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:4599".to_owned());
+        .unwrap_or_else(|| "http://127.0.0.1:4599".to_owned())
+}
+
+/// The region to sign for.
+pub fn region(conn: &Connection) -> &str {
+    &conn.region
+}
+
+/// A connection to `endpoint` with the credentials in `credentials_file` (unless
+/// `AWS_ACCESS_KEY_ID` is set), as `serve --seed` uses.
+pub fn connection(endpoint: String, credentials_file: PathBuf, region: String) -> Connection {
+    Connection { endpoint: Some(endpoint), credentials_file, region, fixed: None }
+}
+
+/// A connection to `endpoint` as the given access key, whatever the environment says.
+pub fn connection_as(endpoint: String, region: String, id: String, secret: String) -> Connection {
+    Connection { endpoint: Some(endpoint), credentials_file: PathBuf::new(), region, fixed: Some((id, secret)) }
+}
+
+/// Calls one admin operation (`FerrokmsAdmin.<operation>`) and returns the JSON answer.
+///
+/// # Errors
+/// "Exception: message" for service errors; a readable message for connection or signing
+/// errors.
+pub async fn call(conn: &Connection, operation: &str, body: &Value) -> Result<Value, String> {
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let endpoint = endpoint(conn);
     let uri: http::Uri = endpoint.parse().map_err(|e| format!("endpoint {endpoint}: {e}"))?;
     let host = uri.authority().map(ToString::to_string).ok_or_else(|| format!("endpoint {endpoint} has no host"))?;
     let mut req = http::Request::post(&uri)

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 mod admin;
 mod audit_cmd;
 mod envelope_cmd;
+mod keys_cmd;
+mod seed;
 
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
@@ -51,6 +53,25 @@ enum Command {
     Encrypt(envelope_cmd::EncryptArgs),
     /// Decrypt a message written by `ferrokms encrypt` or the AWS Encryption SDK.
     Decrypt(envelope_cmd::DecryptArgs),
+    /// Common key lifecycle tasks with readable tables (endpoint and credentials from the AWS
+    /// environment; the aws CLI remains the full interface).
+    Keys {
+        #[command(flatten)]
+        kms: keys_cmd::KmsArgs,
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
+    },
+    /// Create the keys, aliases, tags, policies and principals a YAML file declares,
+    /// idempotently (see docs/client-library.md).
+    Seed {
+        /// The seed file.
+        file: PathBuf,
+        /// Only check the file; contact nobody.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
 }
 
 #[derive(Args, Clone, Default)]
@@ -170,6 +191,10 @@ struct ServeArgs {
     event_nats_subject: String,
     #[command(flatten)]
     hardening: HardeningArgs,
+    /// Apply this seed file (as `ferrokms seed`, with the admin credentials of the data
+    /// directory) once listening, before reporting ready; an invalid file stops start-up.
+    #[arg(long, env = "FERROKMS_SEED", value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 /// The config file's keys.
@@ -333,6 +358,8 @@ fn print_admin(admin: &kms_server::http::AdminCredentials, account: &kms_core::i
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = server_config(&args)?;
+    let seed_file = args.seed.as_deref().map(seed::load).transpose()?;
+    let (credentials_file, region) = (config.credentials_path(), config.default_region.to_string());
     let data_dir = config.data_dir.clone();
     let mut server = kms_server::start(config).await.map_err(|e| e.to_string())?;
     let scheme = if server.transport == kms_server::Transport::Tls { "https" } else { "http" };
@@ -349,6 +376,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(admin) = &server.new_admin {
         print_admin(admin, &server.account);
+    }
+    if let Some(file) = &seed_file {
+        let endpoint = format!("http://{}", server.local_addr);
+        let connection =
+            match admin::credentials(&admin::connection(endpoint.clone(), credentials_file, region.clone())) {
+                Ok((id, secret)) => admin::connection_as(endpoint, region, id, secret),
+                Err(e) => {
+                    server.shutdown().await;
+                    return Err(format!("--seed needs the admin credentials: {e}"));
+                }
+            };
+        let summary = seed::apply(&connection, file).await;
+        match summary {
+            Ok(summary) if summary.errors.is_empty() => println!("{}", summary.render()),
+            Ok(summary) => {
+                println!("{}", summary.render());
+                server.shutdown().await;
+                return Err(format!("--seed failed: {}", summary.errors.join("; ")));
+            }
+            Err(e) => {
+                server.shutdown().await;
+                return Err(format!("--seed failed: {e}"));
+            }
+        }
     }
     println!("ready; press Ctrl-C to stop");
     tokio::select! {
@@ -406,6 +457,17 @@ async fn init(args: InitArgs) -> Result<(), String> {
     Ok(())
 }
 
+async fn run_seed(file: &Path, check: bool, connection: &admin::Connection) -> Result<(), String> {
+    let parsed = seed::load(file)?;
+    if check {
+        println!("{}: valid", file.display());
+        return Ok(());
+    }
+    let summary = seed::apply(connection, &parsed).await?;
+    println!("{}", summary.render());
+    if summary.errors.is_empty() { Ok(()) } else { Err(format!("{} entries failed", summary.errors.len())) }
+}
+
 fn kms_crypto_rng() -> impl kms_core::Rng {
     kms_server::system_rng()
 }
@@ -413,7 +475,8 @@ fn kms_crypto_rng() -> impl kms_core::Rng {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // aws-config warns when it probes for a region it does not find (keys, seed): noise here.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=error"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // FERROKMS_LOG_FORMAT=json: one JSON object per line, each request line carrying the
     // request_id that its audit record's requestID repeats.
@@ -439,6 +502,8 @@ fn main() -> ExitCode {
             }),
             Command::Encrypt(args) => envelope_cmd::encrypt(args).await,
             Command::Decrypt(args) => envelope_cmd::decrypt(args).await,
+            Command::Keys { kms, command } => keys_cmd::run(&kms, &command).await.map(|text| println!("{text}")),
+            Command::Seed { file, check, connection } => run_seed(&file, check, &connection).await,
         }
     });
     match result {

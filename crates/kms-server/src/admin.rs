@@ -8,6 +8,7 @@ use kms_api::dto::Empty;
 use kms_api::{ApiError, Exception, decode_request, encode_response};
 use kms_core::KmsError;
 use kms_core::policy::{PolicyDocument, PolicyKind};
+use kms_crypto::SecretBytes;
 use kms_store::{AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ use crate::service::{RequestContext, Service};
 /// The `X-Amz-Target` prefix of admin operations.
 pub const ADMIN_TARGET_PREFIX: &str = "FerrokmsAdmin.";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AdminRequest {
     user_name: Option<String>,
@@ -30,6 +31,22 @@ struct AdminRequest {
     policy_name: Option<String>,
     policy_document: Option<String>,
     access_key_id: Option<String>,
+    /// With `AccessKeyId`, a caller-chosen secret for CreateAccessKey (declarative seeding).
+    /// Scrubbed from the audit trail like every `SecretAccessKey` member.
+    secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for AdminRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRequest")
+            .field("user_name", &self.user_name)
+            .field("role_name", &self.role_name)
+            .field("service_name", &self.service_name)
+            .field("policy_name", &self.policy_name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +70,23 @@ struct PrincipalResponse {
 #[serde(rename_all = "PascalCase")]
 struct ListResponse {
     principals: Vec<PrincipalOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InlinePolicyOut {
+    policy_name: String,
+    policy_document: String,
+}
+
+/// GetPrincipal: what seeding compares a declared principal with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrincipalDetailResponse {
+    principal: PrincipalOut,
+    assume_role_policy_document: Option<String>,
+    policies: Vec<InlinePolicyOut>,
+    access_key_ids: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +149,22 @@ fn policy_document(value: Option<String>, field: &str, kind: PolicyKind) -> Resu
     let text = value.ok_or_else(|| invalid(format!("{field} is required")))?;
     PolicyDocument::parse(&text, kind).map_err(KmsError::MalformedPolicyDocument)?;
     Ok(text)
+}
+
+/// Checks a caller-chosen long-term access key: an id of `AKIA` and 12–124 more uppercase letters
+/// or digits (so it can never pass for a session's `ASIA…` key), and a secret of 40–128 visible
+/// ASCII characters.
+fn chosen_access_key(id: String, secret: String) -> Result<(String, SecretBytes), ServiceError> {
+    let id_ok = id.starts_with("AKIA")
+        && (16..=128).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !id_ok {
+        return Err(invalid("AccessKeyId must be AKIA followed by 12-124 uppercase letters or digits"));
+    }
+    if !(40..=128).contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid("SecretAccessKey must be 40-128 visible ASCII characters"));
+    }
+    Ok((id, SecretBytes::new(secret.into_bytes())))
 }
 
 impl Service {
@@ -270,8 +320,17 @@ impl Service {
         if self.store.principal(&arn).await?.is_none() {
             return Err(not_found(&format!("{} {name}", kind.as_str())));
         }
-        let access_key_id = new_principal_id("AKIA", self.rng.as_ref());
-        let secret = new_secret(self.rng.as_ref());
+        let (access_key_id, secret) = match (req.access_key_id, req.secret_access_key) {
+            (None, None) => (new_principal_id("AKIA", self.rng.as_ref()), new_secret(self.rng.as_ref())),
+            (Some(id), Some(secret)) => chosen_access_key(id, secret)?,
+            _ => return Err(invalid("give both AccessKeyId and SecretAccessKey, or neither")),
+        };
+        if self.store.access_key(&access_key_id).await?.is_some() {
+            return Err(ServiceError::Api(ApiError::with_message(
+                Exception::AlreadyExists,
+                format!("access key {access_key_id} already exists"),
+            )));
+        }
         let record = AccessKeyRecord {
             access_key_id: access_key_id.clone(),
             account: ctx.caller.principal.account.clone(),
@@ -317,6 +376,47 @@ impl Service {
         self.store.create_access_key(&record, &audit).await?;
         audit.committed();
         Ok(response)
+    }
+
+    /// A principal with its trust policy, inline policies and (long-term) access key ids.
+    async fn principal_detail(
+        &self,
+        ctx: &RequestContext,
+        req: AdminRequest,
+    ) -> Result<PrincipalDetailResponse, ServiceError> {
+        let (kind, name, action) = match (req.user_name, req.role_name, req.service_name) {
+            (Some(user), None, None) => (PrincipalType::User, principal_name("UserName", Some(user))?, "iam:GetUser"),
+            (None, Some(role), None) => (PrincipalType::Role, principal_name("RoleName", Some(role))?, "iam:GetRole"),
+            (None, None, Some(service)) => {
+                (PrincipalType::Service, service_name(Some(service))?, "iam:GetServicePrincipal")
+            }
+            _ => return Err(invalid("give exactly one of UserName, RoleName and ServiceName")),
+        };
+        let arn = self.principal_arn(ctx, kind, &name);
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        let record =
+            self.store.principal(&arn).await?.ok_or_else(|| not_found(&format!("{} {name}", kind.as_str())))?;
+        let policies = self
+            .store
+            .identity_policies(&arn)
+            .await?
+            .into_iter()
+            .map(|p| InlinePolicyOut { policy_name: p.name, policy_document: p.document })
+            .collect();
+        let access_key_ids = self
+            .store
+            .access_keys_of(&arn)
+            .await?
+            .into_iter()
+            .filter(|k| k.session.is_none())
+            .map(|k| k.access_key_id)
+            .collect();
+        Ok(PrincipalDetailResponse {
+            assume_role_policy_document: record.trust_policy.clone(),
+            principal: out(&record),
+            policies,
+            access_key_ids,
+        })
     }
 
     async fn delete_access_key(&self, ctx: &RequestContext, req: AdminRequest) -> Result<(), ServiceError> {
@@ -394,6 +494,7 @@ impl Service {
             }
             "CreateAccessKey" => encode_response(&self.create_access_key(ctx, req).await?),
             "CreateAccount" => encode_response(&self.create_account(ctx).await?),
+            "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {
                 self.delete_access_key(ctx, req).await?;
                 encode_response(&Empty {})
