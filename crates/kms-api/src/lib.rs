@@ -30,6 +30,11 @@ pub fn decode_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, 
     // without this check a body with invalid bytes there would be accepted (found by fuzzing).
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::with_message(Exception::Serialization, "Request body is not valid UTF-8"))?;
+    // serde's derived structs also accept an array of all their members in order, which AWS does
+    // not: a request is an object (found by fuzzing).
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(ApiError::with_message(Exception::Serialization, "Request body must be a JSON object"));
+    }
     serde_json::from_str(text).map_err(|e| ApiError::new(Exception::Serialization, Some(serialization_message(&e))))
 }
 

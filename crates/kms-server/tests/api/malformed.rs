@@ -53,10 +53,16 @@ fn rows(key_id: &str) -> Vec<Row> {
         // Bodies that are not JSON, or not a JSON object.
         row("truncated JSON", encrypt, "{\"KeyId\": \"k\"", serialization("eof")),
         row("trailing garbage", list, "{} {}", serialization("trailing")),
-        row("not JSON at all", list, "KeyId=k", serialization("expected")),
-        row("array", list, "[]", serialization("expected")),
-        row("string", list, "\"ListKeys\"", serialization("expected")),
-        row("number", list, "42", serialization("expected")),
+        row("not JSON at all", list, "KeyId=k", serialization("object")),
+        row("array", list, "[]", serialization("object")),
+        row(
+            "array of every member, in order",
+            "TrentService.DeleteAlias",
+            "[\"alias/a\", null]",
+            serialization("object"),
+        ),
+        row("string", list, "\"ListKeys\"", serialization("object")),
+        row("number", list, "42", serialization("object")),
         // Skipped, not recursed into: no stack to overflow.
         row("5000-deep nesting in an unknown member", list, deep, Ok),
         row("lone surrogate escape", encrypt, "{\"KeyId\": \"\\ud800\"}", serialization("")),
