@@ -137,7 +137,8 @@ async fn worker(
                 }
             }
             8 => {
-                let alias = format!("alias/crash-{id}-{n}-{}", rng.below(1_000_000));
+                // Unique across rounds too (n restarts with each round).
+                let alias = format!("alias/crash-{id}-{n}-{:016x}", rng.next_u64());
                 match kms.create_alias().alias_name(&alias).target_key_id(&key).send().await {
                     Ok(_) => {
                         let mut l = ledger.lock().unwrap();
