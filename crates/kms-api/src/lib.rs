@@ -21,12 +21,21 @@ pub const TARGET_PREFIX: &str = "TrentService.";
 /// Decodes a request body into its DTO.
 ///
 /// # Errors
-/// `SerializationException` for a body that is not a JSON object of the right member types
-/// (including blob members that are not base64).
+/// `SerializationException` for a body that is not UTF-8 or not a JSON object of the right
+/// member types (including blob members that are not base64).
 pub fn decode_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // An empty body is an empty request, as the AWS SDKs send `{}` but some clients send nothing.
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| ApiError::new(Exception::Serialization, Some(serialization_message(&e))))
+    // JSON text is UTF-8. serde skips unknown members without looking inside their strings, so
+    // without this check a body with invalid bytes there would be accepted (found by fuzzing).
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::with_message(Exception::Serialization, "Request body is not valid UTF-8"))?;
+    // serde's derived structs also accept an array of all their members in order, which AWS does
+    // not: a request is an object (found by fuzzing).
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(ApiError::with_message(Exception::Serialization, "Request body must be a JSON object"));
+    }
+    serde_json::from_str(text).map_err(|e| ApiError::new(Exception::Serialization, Some(serialization_message(&e))))
 }
 
 fn serialization_message(e: &serde_json::Error) -> String {

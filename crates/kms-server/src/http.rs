@@ -476,6 +476,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         match endpoint {
             Endpoint::Sts => svc.sts(ctx, &body).await,
             Endpoint::Kms => {
+                json_content_type(header_value(&parts, "content-type").as_deref())?;
                 if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
                     return svc.admin(ctx, admin_op, &body).await;
                 }
@@ -541,6 +542,20 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
     svc.metrics.observe(name, outcome, elapsed as f64 / 1e6);
     audit(svc, &parts, &seen, &request_id, peer, query_protocol, error).await;
     response
+}
+
+/// Checks that a KMS request is in the AWS JSON protocol: `application/x-amz-json-1.1` (the AWS
+/// SDKs' choice) or `-1.0`, parameters such as a charset allowed. Another content type names no
+/// operation of this protocol, so the answer is `UnknownOperationException`.
+fn json_content_type(value: Option<&str>) -> Result<(), ServiceError> {
+    let media = value.unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case(CONTENT_TYPE) || media.eq_ignore_ascii_case("application/x-amz-json-1.0") {
+        return Ok(());
+    }
+    Err(ServiceError::Api(ApiError::with_message(
+        Exception::UnknownOperation,
+        format!("Unsupported Content-Type '{media}': AWS KMS requests are {CONTENT_TYPE}"),
+    )))
 }
 
 /// The request's members as JSON, for `requestParameters`.

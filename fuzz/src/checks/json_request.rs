@@ -1,0 +1,95 @@
+//! The JSON request decoder (`kms_api::decode_request`) with the DTO of every operation the
+//! server implements: never panics, refuses only with `SerializationException`, accepts only JSON
+//! objects (or an empty body), and never echoes a plaintext in its error message.
+
+use kms_api::dto::{
+    AliasRequest, CreateGrantRequest, CreateKeyRequest, DecryptRequest, EnableKeyRotationRequest, EncryptRequest,
+    GenerateDataKeyRequest, GenerateRandomRequest, GetKeyPolicyRequest, KeyIdRequest, ListGrantsRequest, ListRequest,
+    PutKeyPolicyRequest, ReEncryptRequest, RetireGrantRequest, ScheduleKeyDeletionRequest, TagResourceRequest,
+    UntagResourceRequest, UpdateKeyDescriptionRequest,
+};
+use kms_api::{ApiError, Exception, Operation, decode_request};
+
+/// Decodes `body` as the request of `op`, as the server's dispatcher does; `None` for the
+/// operations the server answers with `UnsupportedOperationException` without decoding.
+pub fn decode_for(op: Operation, body: &[u8]) -> Option<Result<(), ApiError>> {
+    fn run<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<Result<(), ApiError>> {
+        Some(decode_request::<T>(body).map(drop))
+    }
+    use Operation as O;
+    match op {
+        O::CreateKey => run::<CreateKeyRequest>(body),
+        O::DescribeKey
+        | O::EnableKey
+        | O::DisableKey
+        | O::CancelKeyDeletion
+        | O::GetKeyLastUsage
+        | O::DisableKeyRotation
+        | O::GetKeyRotationStatus
+        | O::RotateKeyOnDemand => run::<KeyIdRequest>(body),
+        O::ListKeys | O::ListAliases | O::ListResourceTags | O::ListKeyPolicies | O::ListKeyRotations => {
+            run::<ListRequest>(body)
+        }
+        O::UpdateKeyDescription => run::<UpdateKeyDescriptionRequest>(body),
+        O::ScheduleKeyDeletion => run::<ScheduleKeyDeletionRequest>(body),
+        O::Encrypt => run::<EncryptRequest>(body),
+        O::Decrypt => run::<DecryptRequest>(body),
+        O::ReEncrypt => run::<ReEncryptRequest>(body),
+        O::GenerateDataKey | O::GenerateDataKeyWithoutPlaintext => run::<GenerateDataKeyRequest>(body),
+        O::GenerateRandom => run::<GenerateRandomRequest>(body),
+        O::CreateAlias | O::UpdateAlias | O::DeleteAlias => run::<AliasRequest>(body),
+        O::TagResource => run::<TagResourceRequest>(body),
+        O::UntagResource => run::<UntagResourceRequest>(body),
+        O::PutKeyPolicy => run::<PutKeyPolicyRequest>(body),
+        O::GetKeyPolicy => run::<GetKeyPolicyRequest>(body),
+        O::CreateGrant => run::<CreateGrantRequest>(body),
+        O::EnableKeyRotation => run::<EnableKeyRotationRequest>(body),
+        O::ListGrants | O::ListRetirableGrants => run::<ListGrantsRequest>(body),
+        O::RetireGrant | O::RevokeGrant => run::<RetireGrantRequest>(body),
+        _ => None,
+    }
+}
+
+/// The `Plaintext` member of a body, if it is a string that occurs exactly once in the raw bytes
+/// (so that finding it in a message can only mean the decoder echoed that member).
+fn lone_plaintext(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = value.get("Plaintext")?.as_str()?.to_owned();
+    let occurrences = body.windows(text.len().max(1)).filter(|w| *w == text.as_bytes()).count();
+    (text.len() >= 4 && occurrences == 1).then_some(text)
+}
+
+/// Checks the decoder on arbitrary input: the first byte picks the operation, the rest is the
+/// request body.
+pub fn check(data: &[u8]) {
+    let Some((selector, body)) = data.split_first() else {
+        return;
+    };
+    let all = Operation::ALL;
+    let Some(op) = all.get(usize::from(*selector) % all.len()).copied() else {
+        return;
+    };
+    let Some(result) = decode_for(op, body) else {
+        return;
+    };
+    match result {
+        Ok(()) => {
+            // Only an object (or nothing at all) is a request: UTF-8 text in JSON's grammar whose
+            // value is an object. (Grammar only: a number out of f64's range in an unknown member
+            // is valid JSON, and ignoring it is what AWS does with unknown members.)
+            let blank = body.iter().all(u8::is_ascii_whitespace);
+            let object = std::str::from_utf8(body).is_ok()
+                && body.trim_ascii_start().first() == Some(&b'{')
+                && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+            assert!(blank || object, "{} accepted a body that is not a JSON object", op.name());
+        }
+        Err(e) => {
+            assert_eq!(e.exception, Exception::Serialization, "{}: {e:?}", op.name());
+            let message = e.message.unwrap_or_default();
+            assert!(!message.is_empty(), "SerializationException without a message");
+            if let Some(plaintext) = lone_plaintext(body) {
+                assert!(!message.contains(&plaintext), "{}: the error message echoes the plaintext", op.name());
+            }
+        }
+    }
+}
