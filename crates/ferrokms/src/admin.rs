@@ -33,6 +33,9 @@ pub struct Connection {
     /// Region to sign for.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     region: String,
+    /// A PEM file of CA certificates to trust, on top of the system's, for an https endpoint.
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
     /// Credentials that win over the environment and the file (`serve --seed`).
     #[arg(skip)]
     fixed: Option<(String, String)>,
@@ -172,6 +175,11 @@ pub fn endpoint(conn: &Connection) -> String {
         .unwrap_or_else(|| "http://127.0.0.1:4599".to_owned())
 }
 
+/// The CA bundle to trust on top of the system's roots, if any.
+pub fn ca_bundle(conn: &Connection) -> Option<&std::path::Path> {
+    conn.ca_bundle.as_deref()
+}
+
 /// The region to sign for.
 pub fn region(conn: &Connection) -> &str {
     &conn.region
@@ -180,12 +188,27 @@ pub fn region(conn: &Connection) -> &str {
 /// A connection to `endpoint` with the credentials in `credentials_file` (unless
 /// `AWS_ACCESS_KEY_ID` is set), as `serve --seed` uses.
 pub fn connection(endpoint: String, credentials_file: PathBuf, region: String) -> Connection {
-    Connection { endpoint: Some(endpoint), credentials_file, region, fixed: None }
+    Connection { endpoint: Some(endpoint), credentials_file, region, ca_bundle: None, fixed: None }
 }
 
 /// A connection to `endpoint` as the given access key, whatever the environment says.
 pub fn connection_as(endpoint: String, region: String, id: String, secret: String) -> Connection {
-    Connection { endpoint: Some(endpoint), credentials_file: PathBuf::new(), region, fixed: Some((id, secret)) }
+    Connection {
+        endpoint: Some(endpoint),
+        credentials_file: PathBuf::new(),
+        region,
+        ca_bundle: None,
+        fixed: Some((id, secret)),
+    }
+}
+
+impl Connection {
+    /// Also trusts the CA certificates in `bundle` (`serve --seed` trusts the chain it serves).
+    #[must_use]
+    pub fn trusting(mut self, bundle: PathBuf) -> Self {
+        self.ca_bundle = Some(bundle);
+        self
+    }
 }
 
 /// Calls one admin operation (`FerrokmsAdmin.<operation>`) and returns the JSON answer.
@@ -231,9 +254,16 @@ pub async fn call(conn: &Connection, operation: &str, body: &Value) -> Result<Va
     .map_err(|e| e.to_string())?;
     let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
     instructions.apply_to_request_http1x(&mut req);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let req = req.map(|b| Full::new(Bytes::from(b)));
-    let resp = client.request(req).await.map_err(|e| format!("{endpoint}: {e}"))?;
+    let resp = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        let tls = crate::trust::client_config(conn.ca_bundle.as_slice())?;
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
+        Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector).request(req).await
+    } else {
+        Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>().request(req).await
+    }
+    .map_err(|e| format!("{endpoint}: {e}"))?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

@@ -98,9 +98,13 @@ fn context_of(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, 
 }
 
 /// A KMS client from the default AWS chain: AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL,
-/// AWS_ACCESS_KEY_ID / AWS_PROFILE / ..., AWS_REGION / the profile's region.
+/// AWS_ACCESS_KEY_ID / AWS_PROFILE / ..., AWS_REGION / the profile's region, AWS_CA_BUNDLE.
 async fn kms_client() -> Result<aws_sdk_kms::Client, String> {
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(http) = crate::trust::sdk_http_client(crate::trust::env_ca_bundle().as_deref())? {
+        loader = loader.http_client(http);
+    }
+    let config = loader.load().await;
     if config.region().is_none() {
         return Err("no AWS region: set AWS_REGION (or a region in the AWS config profile)".to_owned());
     }

@@ -97,8 +97,14 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 }
 
 /// A KMS client configured from the AWS environment, files and the flags.
-pub async fn client(args: &KmsArgs) -> Client {
+///
+/// # Errors
+/// An unreadable `AWS_CA_BUNDLE`.
+pub async fn client(args: &KmsArgs) -> Result<Client, String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(http) = crate::trust::sdk_http_client(crate::trust::env_ca_bundle().as_deref())? {
+        loader = loader.http_client(http);
+    }
     if let Some(profile) = &args.profile {
         loader = loader.profile_name(profile);
     }
@@ -113,7 +119,7 @@ pub async fn client(args: &KmsArgs) -> Client {
     if config.region().is_none() {
         builder = builder.region(aws_config::Region::new("us-east-1"));
     }
-    Client::from_conf(builder.build())
+    Ok(Client::from_conf(builder.build()))
 }
 
 /// "Code: message" for an SDK error.
@@ -146,7 +152,7 @@ pub fn describe_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: 
 /// # Errors
 /// The AWS exception and message of the failing call.
 pub async fn run(args: &KmsArgs, command: &KeysCommand) -> Result<String, String> {
-    let kms = client(args).await;
+    let kms = client(args).await?;
     match command {
         KeysCommand::List => list(&kms).await,
         KeysCommand::Create { alias, description, rotate, tags, spec, usage } => {

@@ -11,6 +11,7 @@ mod audit_cmd;
 mod envelope_cmd;
 mod keys_cmd;
 mod seed;
+mod trust;
 
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
@@ -356,10 +357,24 @@ fn print_admin(admin: &kms_server::http::AdminCredentials, account: &kms_core::i
     println!("  export AWS_SECRET_ACCESS_KEY={secret}");
 }
 
+/// Where `serve --seed` reaches its own listener: over TLS by the name `localhost` (which the
+/// self-signed certificate carries) when listening on loopback or every address.
+fn seed_endpoint(addr: std::net::SocketAddr, tls: bool) -> String {
+    if !tls {
+        return format!("http://{addr}");
+    }
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("https://{addr}")
+    }
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = server_config(&args)?;
     let seed_file = args.seed.as_deref().map(seed::load).transpose()?;
     let (credentials_file, region) = (config.credentials_path(), config.default_region.to_string());
+    let served_chain = config.tls.as_ref().map(|files| files.cert.clone());
     let data_dir = config.data_dir.clone();
     let mut server = kms_server::start(config).await.map_err(|e| e.to_string())?;
     let scheme = if server.transport == kms_server::Transport::Tls { "https" } else { "http" };
@@ -378,10 +393,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         print_admin(admin, &server.account);
     }
     if let Some(file) = &seed_file {
-        let endpoint = format!("http://{}", server.local_addr);
+        let endpoint = seed_endpoint(server.local_addr, served_chain.is_some());
         let connection =
             match admin::credentials(&admin::connection(endpoint.clone(), credentials_file, region.clone())) {
-                Ok((id, secret)) => admin::connection_as(endpoint, region, id, secret),
+                Ok((id, secret)) => {
+                    let connection = admin::connection_as(endpoint, region, id, secret);
+                    // Over TLS the seed trusts the chain this server presents (cert.pem holds
+                    // the leaf and, for `init --self-signed`, its CA).
+                    match served_chain {
+                        Some(chain) => connection.trusting(chain),
+                        None => connection,
+                    }
+                }
                 Err(e) => {
                     server.shutdown().await;
                     return Err(format!("--seed needs the admin credentials: {e}"));

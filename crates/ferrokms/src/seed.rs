@@ -298,7 +298,12 @@ fn validate(file: &SeedFile) -> Result<(), String> {
 pub async fn apply(conn: &Connection, file: &SeedFile) -> Result<Summary, String> {
     let (id, secret) = admin::credentials(conn)?;
     let endpoint = admin::endpoint(conn);
-    let kms = kms_client(&endpoint, admin::region(conn), Credentials::new(id, secret, None, None, "ferrokms-seed"));
+    let kms = kms_client(
+        &endpoint,
+        admin::region(conn),
+        Credentials::new(id, secret, None, None, "ferrokms-seed"),
+        admin::ca_bundle(conn),
+    )?;
     let mut summary = Summary::default();
     for user in &file.users {
         seed_user(conn, &endpoint, user, &mut summary).await;
@@ -318,14 +323,21 @@ pub async fn apply(conn: &Connection, file: &SeedFile) -> Result<Summary, String
     Ok(summary)
 }
 
-fn kms_client(endpoint: &str, region: &str, credentials: Credentials) -> Client {
-    let config = aws_sdk_kms::Config::builder()
+fn kms_client(
+    endpoint: &str,
+    region: &str,
+    credentials: Credentials,
+    ca_bundle: Option<&std::path::Path>,
+) -> Result<Client, String> {
+    let mut config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-        .build();
-    Client::from_conf(config)
+        .credentials_provider(credentials);
+    if let Some(http) = crate::trust::sdk_http_client(ca_bundle)? {
+        config = config.http_client(http);
+    }
+    Ok(Client::from_conf(config.build()))
 }
 
 /// The service's exception name in an admin error ("Exception: message").
@@ -484,8 +496,9 @@ async fn seed_policies(
 
 /// Whether `secret` is the secret of access key `id`: a signed ListKeys that is authenticated
 /// (answered, or refused for lack of permission) proves it; a signature error disproves it.
-async fn secret_matches(endpoint: &str, region: &str, id: &str, secret: &str) -> Result<bool, String> {
-    let probe = kms_client(endpoint, region, Credentials::new(id, secret, None, None, "ferrokms-seed-probe"));
+async fn secret_matches(conn: &Connection, endpoint: &str, id: &str, secret: &str) -> Result<bool, String> {
+    let credentials = Credentials::new(id, secret, None, None, "ferrokms-seed-probe");
+    let probe = kms_client(endpoint, admin::region(conn), credentials, admin::ca_bundle(conn))?;
     match probe.list_keys().limit(1).send().await {
         Ok(_) => Ok(true),
         Err(e) => match e.as_service_error().and_then(ProvideErrorMetadata::code) {
@@ -514,7 +527,7 @@ async fn seed_access_key(
     let held = current["AccessKeyIds"].as_array().into_iter().flatten().any(|k| k.as_str() == Some(spec.id.as_str()));
     let create = json!({ field: owner, "AccessKeyId": spec.id, "SecretAccessKey": secret });
     if held {
-        match secret_matches(endpoint, admin::region(conn), &spec.id, &secret).await {
+        match secret_matches(conn, endpoint, &spec.id, &secret).await {
             Ok(true) => return summary.unchanged(what),
             Ok(false) => {
                 let replaced = async {

@@ -163,3 +163,56 @@ fn plain_http_off_loopback_is_refused_with_a_clear_message() {
     let half = Command::new(BIN).args(["serve", "--tls-cert", "x.pem", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(!half.status.success(), "--tls-cert needs --tls-key");
 }
+
+/// Runs a `ferrokms` client command against `endpoint` as the admin of `data`, trusting
+/// `ca_bundle` through `AWS_CA_BUNDLE` when given.
+fn ferrokms_client(data: &Path, endpoint: &str, ca_bundle: Option<&Path>, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut command = Command::new(BIN);
+    credentials_env(&mut command, data);
+    command.args(args).env("AWS_ENDPOINT_URL_KMS", endpoint).env("FERROKMS_ENDPOINT", endpoint);
+    command.env("FERROKMS_CREDENTIALS_FILE", data.join("admin-credentials"));
+    if let Some(ca) = ca_bundle {
+        command.env("AWS_CA_BUNDLE", ca);
+    }
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn serve_seed_and_the_ferrokms_clients_work_over_tls_with_the_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let init = Command::new(BIN).args(["init", "--self-signed", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let (cert, key, ca) = (data.join("tls/cert.pem"), data.join("tls/key.pem"), data.join("tls/ca.pem"));
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(&seed, "keys:\n  - alias: tls-seeded\n    description: seeded over TLS\n").unwrap();
+    // `serve --seed` reaches its own TLS listener: without trusting the chain it serves, the
+    // seed could not connect and start-up would fail.
+    let server = serve(
+        &data,
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--seed", seed.to_str().unwrap()],
+    );
+    let port = server.addr.strip_prefix("https://").expect("serves https").rsplit(':').next().unwrap().to_owned();
+    let endpoint = format!("https://localhost:{port}");
+
+    let listed = ferrokms_client(&data, &endpoint, Some(&ca), &["keys", "list"], b"");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("alias/tls-seeded"));
+    let untrusted = ferrokms_client(&data, &endpoint, None, &["keys", "list"], b"");
+    assert!(!untrusted.status.success(), "the self-signed CA is not trusted without AWS_CA_BUNDLE");
+
+    let encrypted =
+        ferrokms_client(&data, &endpoint, Some(&ca), &["encrypt", "--key-id", "alias/tls-seeded"], b"over tls");
+    assert!(encrypted.status.success(), "{}", String::from_utf8_lossy(&encrypted.stderr));
+    let decrypted = ferrokms_client(&data, &endpoint, Some(&ca), &["decrypt"], &encrypted.stdout);
+    assert!(decrypted.status.success(), "{}", String::from_utf8_lossy(&decrypted.stderr));
+    assert_eq!(decrypted.stdout, b"over tls");
+
+    let user = ferrokms_client(&data, &endpoint, Some(&ca), &["admin", "create-user", "tls-admin-user"], b"");
+    assert!(user.status.success(), "{}", String::from_utf8_lossy(&user.stderr));
+    let refused = ferrokms_client(&data, &endpoint, None, &["admin", "create-user", "never-created"], b"");
+    assert!(!refused.status.success(), "admin over https without the CA bundle must fail verification");
+}
