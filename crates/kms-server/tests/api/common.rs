@@ -127,47 +127,12 @@ pub async fn signed_extra(
     extra: &[(&str, &str)],
     body: &[u8],
 ) -> (String, String) {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    use aws_smithy_runtime_api::client::identity::Identity;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    let mut builder = http::Request::post(format!("http://{addr}/"))
-        .header("host", addr.to_string())
-        .header("content-type", content_type);
-    if let Some(target) = target {
-        builder = builder.header("x-amz-target", target);
-    }
-    for (name, value) in extra {
-        builder = builder.header(*name, *value);
-    }
-    let mut request = builder.body(body.to_vec()).unwrap();
-    let identity: Identity = Credentials::new(creds.0, creds.1, creds.2.map(str::to_owned), None, "signed").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        request.uri().to_string(),
-        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(request.body()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-    let mut raw = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    raw.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
+    let request = RawRequest { addr, creds, service, target, content_type, extra, body, keep_alive: false };
+    let head = request.signed_head(std::time::SystemTime::now());
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(raw.as_bytes()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
@@ -175,6 +140,82 @@ pub async fn signed_extra(
     let status = response.lines().next().unwrap_or_default().to_owned();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
     (status, body)
+}
+
+/// A POST to `/` described member by member, signed with the official `aws-sigv4` signer.
+pub struct RawRequest<'a> {
+    pub addr: std::net::SocketAddr,
+    /// (access key id, secret, session token).
+    pub creds: (&'a str, &'a str, Option<&'a str>),
+    pub service: &'a str,
+    pub target: Option<&'a str>,
+    pub content_type: &'a str,
+    pub extra: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    pub keep_alive: bool,
+}
+
+impl<'a> RawRequest<'a> {
+    /// A KMS request (`TrentService.<operation>`, AWS JSON 1.1) as the given access key.
+    pub fn kms(addr: std::net::SocketAddr, creds: (&'a str, &'a str), target: &'a str, body: &'a [u8]) -> Self {
+        Self {
+            addr,
+            creds: (creds.0, creds.1, None),
+            service: "kms",
+            target: Some(target),
+            content_type: "application/x-amz-json-1.1",
+            extra: &[],
+            body,
+            keep_alive: false,
+        }
+    }
+
+    /// The HTTP/1.1 head (request line and headers, ending with the blank line), signed as of
+    /// `time`; the body follows it on the wire.
+    pub fn signed_head(&self, time: std::time::SystemTime) -> String {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_sigv4::sign::v4;
+        use aws_smithy_runtime_api::client::identity::Identity;
+
+        let addr = self.addr;
+        let mut builder = http::Request::post(format!("http://{addr}/"))
+            .header("host", addr.to_string())
+            .header("content-type", self.content_type);
+        if let Some(target) = self.target {
+            builder = builder.header("x-amz-target", target);
+        }
+        for (name, value) in self.extra {
+            builder = builder.header(*name, *value);
+        }
+        let mut request = builder.body(self.body.to_vec()).unwrap();
+        let (id, secret, token) = self.creds;
+        let identity: Identity = Credentials::new(id, secret, token.map(str::to_owned), None, "signed").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(self.service)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            request.uri().to_string(),
+            request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
+            SignableBody::Bytes(request.body()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        let mut head = String::from("POST / HTTP/1.1\r\n");
+        for (name, value) in request.headers() {
+            head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+        let connection = if self.keep_alive { "keep-alive" } else { "close" };
+        head.push_str(&format!("content-length: {}\r\nconnection: {connection}\r\n\r\n", self.body.len()));
+        head
+    }
 }
 
 impl TestServer {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::common::{TestServer, config, start_with};
+use crate::common::{RawRequest, TestServer, config, start_with};
 
 /// Guards every wait on the server so that a regression fails instead of hanging; never the
 /// property under test.
@@ -25,44 +25,10 @@ async fn start_limited(change: impl FnOnce(&mut kms_server::config::ConnectionLi
 
 /// A SigV4-signed KMS request as raw HTTP/1.1: (head, body).
 fn signed_request(t: &TestServer, target: &str, body: &[u8], keep_alive: bool) -> (String, Vec<u8>) {
-    use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    use aws_smithy_runtime_api::client::identity::Identity;
-
-    let addr = t.server.local_addr;
-    let mut request = http::Request::post(format!("http://{addr}/"))
-        .header("host", addr.to_string())
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("TrentService.{target}"))
-        .body(body.to_vec())
-        .unwrap();
-    let identity: Identity = Credentials::new(&t.admin_id, &t.admin_secret, None, None, "raw").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("kms")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        request.uri().to_string(),
-        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(request.body()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-    let mut head = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    let connection = if keep_alive { "keep-alive" } else { "close" };
-    head.push_str(&format!("content-length: {}\r\nconnection: {connection}\r\n\r\n", body.len()));
-    (head, body.to_vec())
+    let target = format!("TrentService.{target}");
+    let mut request = RawRequest::kms(t.server.local_addr, (&t.admin_id, &t.admin_secret), &target, body);
+    request.keep_alive = keep_alive;
+    (request.signed_head(std::time::SystemTime::now()), body.to_vec())
 }
 
 /// Reads one HTTP/1.1 response (headers and a content-length body) from a kept-alive

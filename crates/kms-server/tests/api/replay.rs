@@ -9,50 +9,18 @@
 use std::net::SocketAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_credential_types::Credentials;
 use kms_core::{Clock, ManualClock};
 
-use crate::common::{TestServer, start_with_clock};
+use crate::common::{RawRequest, TestServer, start_with_clock};
 
 /// A request signed with the official signer at `unix_seconds`, as the bytes a client would
 /// put on the wire (so that the very same request can be sent again).
 fn sign_raw(t: &TestServer, target: &str, body: &str, unix_seconds: i64) -> Vec<u8> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    use aws_smithy_runtime_api::client::identity::Identity;
-
-    let addr = t.server.local_addr;
-    let mut request = http::Request::post(format!("http://{addr}/"))
-        .header("host", addr.to_string())
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", target)
-        .body(body.as_bytes().to_vec())
-        .unwrap();
-    let identity: Identity = Credentials::new(&t.admin_id, &t.admin_secret, None, None, "replay").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("kms")
-        .time(UNIX_EPOCH + Duration::from_secs(u64::try_from(unix_seconds).unwrap()))
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        request.uri().to_string(),
-        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
-        SignableBody::Bytes(request.body()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-    let mut raw = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    raw.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()));
-    raw.into_bytes()
+    let request = RawRequest::kms(t.server.local_addr, (&t.admin_id, &t.admin_secret), target, body.as_bytes());
+    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix_seconds).unwrap());
+    let mut raw = request.signed_head(time).into_bytes();
+    raw.extend_from_slice(body.as_bytes());
+    raw
 }
 
 /// Sends raw request bytes; returns the status code and the JSON body.
