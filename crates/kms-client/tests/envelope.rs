@@ -4,13 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_credential_types::Credentials;
 use aws_sdk_kms::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_kms::config::{BehaviorVersion, ConfigBag, Intercept, Region};
+use aws_sdk_kms::config::{ConfigBag, Intercept};
 use aws_sdk_kms::error::BoxError;
 use kms_client::envelope::{AlgorithmSuite, Decryptor, Encryptor, EnvelopeError};
 
@@ -48,21 +49,8 @@ async fn fixture() -> Fixture {
     let mut config = kms_server::ServerConfig::new(dir.path().to_path_buf());
     config.listen = "127.0.0.1:0".parse().unwrap();
     let server = kms_server::start(config).await.unwrap();
-    let admin = server.new_admin.as_ref().unwrap();
     let data_keys = Arc::new(AtomicUsize::new(0));
-    let kms_config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(format!("http://{}", server.local_addr))
-        .credentials_provider(Credentials::new(
-            &admin.access_key_id,
-            String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap(),
-            None,
-            None,
-            "test",
-        ))
-        .interceptor(CountDataKeys(data_keys.clone()))
-        .build();
+    let kms_config = common::admin_config(&server).interceptor(CountDataKeys(data_keys.clone())).build();
     let kms = aws_sdk_kms::Client::from_conf(kms_config);
     let key_arn = kms.create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
     Fixture { server, kms, data_keys, key_arn, _dir: dir }

@@ -6,45 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_kms::config::{BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_kms::error::BoxError;
 use aws_sdk_kms::primitives::Blob;
 use kms_client::batch::CallCounter;
 use kms_client::resolve::{CallError, DEFAULT_TTL, KeyResolver, ManualClock, ResolverOptions};
 
-struct Server {
-    server: kms_server::RunningServer,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = kms_server::ServerConfig::new(dir.path().to_path_buf());
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let server = kms_server::start(config).await.unwrap();
-    let text = std::fs::read_to_string(dir.path().join("admin-credentials")).unwrap();
-    let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim_start_matches([' ', '=']).trim().to_owned()
-    };
-    let sdk = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(format!("http://{}", server.local_addr))
-        .credentials_provider(Credentials::new(
-            field("aws_access_key_id"),
-            field("aws_secret_access_key"),
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-        .build();
-    Server { server, client: Client::from_conf(sdk), _dir: dir }
-}
+use common::{Server, start};
 
 impl Server {
     async fn key_with_alias(&self, alias: &str) -> String {
