@@ -280,7 +280,9 @@ async fn digest_key(store: &dyn Store, root: &dyn RootKeyProvider) -> Option<Ed2
 
 /// The writer: receives events, commits them in batches, signs digests.
 pub struct AuditTrail {
-    sender: Mutex<Option<mpsc::Sender<AuditEvent>>>,
+    /// Taken (dropped) on close. A std lock held only to clone the sender: every request passes
+    /// here, and an async mutex would make them queue behind each other.
+    sender: std::sync::RwLock<Option<mpsc::Sender<AuditEvent>>>,
     backlog: Arc<AtomicI64>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -291,12 +293,12 @@ impl AuditTrail {
         let (sender, receiver) = mpsc::channel(100_000);
         let backlog = Arc::new(AtomicI64::new(0));
         let task = tokio::spawn(write_loop(store, root, clock, receiver, Arc::clone(&backlog)));
-        Self { sender: Mutex::new(Some(sender)), backlog, task: Mutex::new(Some(task)) }
+        Self { sender: std::sync::RwLock::new(Some(sender)), backlog, task: Mutex::new(Some(task)) }
     }
 
     /// Queues an event (waits only if 100,000 events are already waiting).
     pub async fn record(&self, event: AuditEvent) {
-        let sender = self.sender.lock().await.clone();
+        let sender = self.sender.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         match sender {
             Some(s) => {
                 self.backlog.fetch_add(1, Ordering::SeqCst);
@@ -316,7 +318,7 @@ impl AuditTrail {
 
     /// Writes everything queued and stops the writer.
     pub async fn close(&self) {
-        self.sender.lock().await.take();
+        self.sender.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
         }

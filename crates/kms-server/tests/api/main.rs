@@ -18,6 +18,7 @@ mod authz;
 mod cluster;
 mod common;
 mod crypto;
+mod decision_cache;
 mod events;
 mod hot_path;
 mod keys;
