@@ -9,6 +9,12 @@ use std::process::ExitCode;
 mod admin;
 mod audit_cmd;
 
+/// mimalloc instead of the system allocator: every request builds and drops many small JSON
+/// values (request, audit record); glibc's malloc spent about a sixth of the server's CPU on
+/// them under load and held far more memory after bursts (issue #9, docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand};
 use kms_core::ids::Region;
 use kms_server::ServerConfig;

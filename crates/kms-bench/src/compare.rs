@@ -173,6 +173,27 @@ pub fn admin_credentials(data_dir: &Path) -> Result<(String, String), String> {
     Ok((field("aws_access_key_id")?, field("aws_secret_access_key")?))
 }
 
+/// ferrokms's audit backlog (`ferrokms_audit_backlog` at `/metrics`), if it answers.
+async fn audit_backlog(addr: SocketAddr) -> Option<u64> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n").await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix("ferrokms_audit_backlog ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (up to a minute) until ferrokms has written every queued audit event, so that each
+/// run starts from a quiet server and pays for its own audit records only.
+async fn settle(addr: SocketAddr) {
+    for _ in 0..600 {
+        if audit_backlog(addr).await.is_none_or(|b| b == 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Resident set size of a process, in bytes (`VmRSS`).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -325,6 +346,9 @@ pub async fn compare(options: Options) -> Result<(), String> {
             if r.server == Server::Ferrokms {
                 reference = Some(workload.clone());
             }
+            if r.server == Server::Ferrokms {
+                settle(r.endpoint.addr).await;
+            }
             let sampler = RssSampler::start(r.process.pid());
             let report = load::run(&r.endpoint, &workload, shape).await;
             eprintln!(
@@ -355,6 +379,9 @@ pub async fn compare(options: Options) -> Result<(), String> {
                 _ => load::prepare(&r.endpoint, Operation::Encrypt32, Vec::new()).await.map_err(|e| e.to_string())?,
             };
             reference.get_or_insert_with(|| workload.clone());
+            if r.server == Server::Ferrokms {
+                settle(r.endpoint.addr).await;
+            }
             let sampler = RssSampler::start(r.process.pid());
             let report = load::run(&r.endpoint, &workload, high).await;
             eprintln!(
