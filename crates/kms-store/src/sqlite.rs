@@ -134,6 +134,46 @@ pub struct SqliteStore {
     pending: Arc<Mutex<Vec<Box<dyn GroupJob>>>>,
     /// Group-commit transactions committed so far.
     groups: Arc<std::sync::atomic::AtomicU64>,
+    /// Stops the checkpoint thread when the last clone of the store is dropped.
+    _checkpointer: Arc<Checkpointer>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A thread that moves committed WAL pages into the database file (`PRAGMA
+/// wal_checkpoint(PASSIVE)`, which never blocks the writer) every [`CHECKPOINT_EVERY`], on a
+/// connection of its own. Durability does not depend on it: a commit is durable once its WAL
+/// frames are synced.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    // A failed passive checkpoint is retried on the next tick.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(backend)?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Most mutations committed in one transaction.
@@ -284,11 +324,18 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        // Checkpoints run on their own connection and thread (below), not inside whichever
+        // commit happens to cross the WAL threshold: a checkpoint copies and fsyncs the
+        // database file, and doing it while holding the one writer connection stalled every
+        // request queued behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Arc::new(Checkpointer::start(path)?);
         Ok(Self {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::default(),
             groups: Arc::default(),
+            _checkpointer: checkpointer,
         })
     }
 
