@@ -251,7 +251,10 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The blocking pool serves the SQLite store, which has one connection: a few threads are
+    // enough (waiting writes join a group commit before they need one), and tokio's default of
+    // 512 let a burst of cache misses spawn hundreds of threads, each with its own heap.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrokms: cannot start the async runtime: {e}");
