@@ -28,9 +28,24 @@ impl fmt::Debug for SecretBlob {
     }
 }
 
+/// Decodes the base64 text straight from the JSON input, without first copying it into a
+/// `String` (the request body is the only copy of the encoded text).
+struct Base64;
+
+impl serde::de::Visitor<'_> for Base64 {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+        STANDARD.decode(text.as_bytes()).map_err(|_| E::custom("blob member is not valid base64"))
+    }
+}
+
 fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    let text = Zeroizing::new(String::deserialize(d)?);
-    STANDARD.decode(text.as_bytes()).map_err(|_| serde::de::Error::custom("blob member is not valid base64"))
+    d.deserialize_str(Base64)
 }
 
 impl<'de> Deserialize<'de> for Blob {

@@ -13,7 +13,9 @@
 //! Durability bound of the second path: an event is handed to the writer when its response is
 //! sent; the writer commits whatever has arrived every [`LINGER`] (or sooner when [`MAX_BATCH`]
 //! events are waiting). A crash therefore loses at most the events of the last [`LINGER`] plus
-//! the batch being committed; a clean shutdown writes everything before it completes. Records
+//! the batch being committed, and never more than [`QUEUE_CAPACITY`] + [`MAX_BATCH`] events
+//! (requests wait for room in the queue rather than outrun the writer); a clean shutdown writes
+//! everything before it completes. Records
 //! of the first path are never lost, but they may precede in the chain the records of requests
 //! answered just before them that are still waiting for the writer.
 
@@ -39,6 +41,10 @@ use crate::service::Caller;
 pub const LINGER: Duration = Duration::from_millis(50);
 /// Most events committed in one transaction.
 pub const MAX_BATCH: usize = 1000;
+/// Most events waiting for the writer. When requests outpace the writer, they wait for room
+/// (back-pressure) instead of piling up: this bounds both memory and how many answered
+/// requests a crash can leave unrecorded.
+pub const QUEUE_CAPACITY: usize = 8192;
 /// A signed digest after this many records…
 const DIGEST_EVERY_RECORDS: u64 = 1000;
 /// …or this long, whichever comes first.
@@ -280,7 +286,9 @@ async fn digest_key(store: &dyn Store, root: &dyn RootKeyProvider) -> Option<Ed2
 
 /// The writer: receives events, commits them in batches, signs digests.
 pub struct AuditTrail {
-    sender: Mutex<Option<mpsc::Sender<AuditEvent>>>,
+    /// Taken (dropped) on close. A std lock held only to clone the sender: every request passes
+    /// here, and an async mutex would make them queue behind each other.
+    sender: std::sync::RwLock<Option<mpsc::Sender<AuditEvent>>>,
     backlog: Arc<AtomicI64>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -288,15 +296,15 @@ pub struct AuditTrail {
 impl AuditTrail {
     /// Starts the writer task.
     pub fn start(store: Arc<dyn Store>, root: Arc<dyn RootKeyProvider>, clock: Arc<dyn Clock>) -> Self {
-        let (sender, receiver) = mpsc::channel(100_000);
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let backlog = Arc::new(AtomicI64::new(0));
         let task = tokio::spawn(write_loop(store, root, clock, receiver, Arc::clone(&backlog)));
-        Self { sender: Mutex::new(Some(sender)), backlog, task: Mutex::new(Some(task)) }
+        Self { sender: std::sync::RwLock::new(Some(sender)), backlog, task: Mutex::new(Some(task)) }
     }
 
-    /// Queues an event (waits only if 100,000 events are already waiting).
+    /// Queues an event (waits only if [`QUEUE_CAPACITY`] events are already waiting).
     pub async fn record(&self, event: AuditEvent) {
-        let sender = self.sender.lock().await.clone();
+        let sender = self.sender.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         match sender {
             Some(s) => {
                 self.backlog.fetch_add(1, Ordering::SeqCst);
@@ -316,7 +324,7 @@ impl AuditTrail {
 
     /// Writes everything queued and stops the writer.
     pub async fn close(&self) {
-        self.sender.lock().await.take();
+        self.sender.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
         }
@@ -358,12 +366,15 @@ async fn write_loop(
             }
             continue;
         };
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        batch.push(first);
         let deadline = tokio::time::Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(e)) => batch.push(e),
-                Ok(None) | Err(_) => break,
+            // Takes everything already waiting in one go, then waits for more until the deadline.
+            let room = MAX_BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
         commit(store.as_ref(), &batch).await;

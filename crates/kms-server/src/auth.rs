@@ -27,6 +27,7 @@ use crate::service::Caller;
 pub const DEV_ACCESS_KEY_ID: &str = "test";
 const DEV_SECRET: &[u8] = b"test";
 const SIGNING_KEY_CACHE_LIMIT: usize = 10_000;
+const SCOPES_PER_ACCESS_KEY: usize = 8;
 const CREDENTIAL_CACHE_LIMIT: usize = 100_000;
 
 /// The services whose requests this endpoint answers.
@@ -46,7 +47,19 @@ struct Credential {
     session: Option<(Vec<u8>, Timestamp)>,
 }
 
-type ScopeKey = (String, String, String, String);
+/// A derived signing key and the scope it is for (date, region, service).
+struct ScopedKey {
+    date: String,
+    region: String,
+    service: String,
+    key: Arc<SigningKey>,
+}
+
+impl ScopedKey {
+    fn is_for(&self, pending: &kms_sigv4::PendingRequest) -> bool {
+        self.date == pending.scope_date() && self.region == pending.region() && self.service == pending.service()
+    }
+}
 
 /// Verifies requests and says who sent them.
 pub struct Authenticator {
@@ -55,7 +68,9 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     dev: Option<Arc<Credential>>,
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
-    signing_keys: RwLock<HashMap<ScopeKey, Arc<SigningKey>>>,
+    /// Signing keys by access key id (looked up by borrowing the request's id: a hit allocates
+    /// nothing), then by scope.
+    signing_keys: RwLock<HashMap<String, Vec<ScopedKey>>>,
 }
 
 fn sigv4_error(e: &SigV4Error) -> ApiError {
@@ -136,24 +151,18 @@ impl Authenticator {
             cache.remove(id);
         }
         let mut keys = self.signing_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.retain(|(id, ..), _| !access_key_ids.contains(id));
-    }
-
-    fn scope_of(pending: &kms_sigv4::PendingRequest) -> ScopeKey {
-        (
-            pending.access_key_id().to_owned(),
-            pending.scope_date().to_owned(),
-            pending.region().to_owned(),
-            pending.service().to_owned(),
-        )
+        keys.retain(|id, _| !access_key_ids.contains(id));
     }
 
     /// The signing key for the request's scope, and whether it came from the cache.
     fn signing_key(&self, credential: &Credential, pending: &kms_sigv4::PendingRequest) -> (Arc<SigningKey>, bool) {
-        let scope = Self::scope_of(pending);
-        if let Some(k) = self.signing_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&scope) {
-            return (Arc::clone(k), true);
+        let keys = self.signing_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) =
+            keys.get(pending.access_key_id()).and_then(|scopes| scopes.iter().find(|k| k.is_for(pending)))
+        {
+            return (Arc::clone(&hit.key), true);
         }
+        drop(keys);
         let key = SigningKey::derive(
             credential.secret.expose_secret(),
             pending.scope_date(),
@@ -167,10 +176,20 @@ impl Authenticator {
     /// crowd out real ones.
     fn remember_signing_key(&self, pending: &kms_sigv4::PendingRequest, key: Arc<SigningKey>) {
         let mut cache = self.signing_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= SIGNING_KEY_CACHE_LIMIT {
+        if cache.len() >= SIGNING_KEY_CACHE_LIMIT && !cache.contains_key(pending.access_key_id()) {
             cache.clear();
         }
-        cache.insert(Self::scope_of(pending), key);
+        let scopes = cache.entry(pending.access_key_id().to_owned()).or_default();
+        // A few scopes per key at most (yesterday's and today's, a region or two).
+        if scopes.len() >= SCOPES_PER_ACCESS_KEY {
+            scopes.clear();
+        }
+        scopes.push(ScopedKey {
+            date: pending.scope_date().to_owned(),
+            region: pending.region().to_owned(),
+            service: pending.service().to_owned(),
+            key,
+        });
     }
 
     /// Verifies a request's signature and returns the endpoint it is for, the caller and the

@@ -2,7 +2,8 @@
 //! caller's identity policies and the key's grants, with the AWS condition keys of the request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
@@ -56,12 +57,87 @@ impl RequestKeys {
 
 /// Parsed identity policies per principal ARN, invalidated by the admin operations.
 #[derive(Default)]
-pub struct IdentityPolicyCache(RwLock<HashMap<String, Arc<Vec<PolicyDocument>>>>);
+pub struct IdentityPolicyCache(RwLock<HashMap<String, Arc<Vec<PolicyDocument>>>>, AtomicU64);
 
 impl IdentityPolicyCache {
-    /// Forgets one principal's policies.
+    /// Forgets one principal's policies (and, through the generation, every decision cached
+    /// while they applied).
     pub fn forget(&self, principal_arn: &str) {
         self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(principal_arn);
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Bumped by every change to any principal's identity policies.
+    fn generation(&self) -> u64 {
+        self.1.load(Ordering::SeqCst)
+    }
+}
+
+/// Most principals with decisions cached per key, and most decisions per principal; past
+/// either bound the whole set is dropped and relearned.
+const DECISIONS_PER_KEY: usize = 1024;
+const DECISIONS_PER_PRINCIPAL: usize = 32;
+
+/// One reusable decision: for this principal id, action, grant outcome and identity-policy
+/// generation.
+#[derive(Debug)]
+struct CachedDecision {
+    user_id: String,
+    action: String,
+    grant_allows: bool,
+    generation: u64,
+    decision: Decision,
+}
+
+/// Authorization decisions on one key, by principal ARN. Only filled when neither the key
+/// policy nor the caller's identity policies read anything of the request (no conditions, no
+/// resource variables): the decision is then a function of the principal, the action, the key
+/// (its policy and ARN, fixed for the life of the cache entry), whether a grant applies, and
+/// the identity policies (their generation). Lookups by ARN borrow, so a hit allocates nothing.
+#[derive(Debug, Default)]
+pub struct DecisionCache(Mutex<HashMap<String, Vec<CachedDecision>>>);
+
+impl DecisionCache {
+    fn get(&self, principal: &Principal, action: &str, grant_allows: bool, generation: u64) -> Option<Decision> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(principal.arn.as_str())?
+            .iter()
+            .find(|d| {
+                d.generation == generation
+                    && d.grant_allows == grant_allows
+                    && d.action == action
+                    && d.user_id == principal.user_id
+            })
+            .map(|d| d.decision)
+    }
+
+    fn put(&self, principal: &Principal, action: &str, grant_allows: bool, generation: u64, decision: Decision) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= DECISIONS_PER_KEY && !map.contains_key(principal.arn.as_str()) {
+            map.clear();
+        }
+        let entries = map.entry(principal.arn.clone()).or_default();
+        entries.retain(|d| d.generation == generation);
+        if entries.len() >= DECISIONS_PER_PRINCIPAL {
+            entries.clear();
+        }
+        entries.push(CachedDecision {
+            user_id: principal.user_id.clone(),
+            action: action.to_owned(),
+            grant_allows,
+            generation,
+            decision,
+        });
+    }
+
+    /// Number of cached decisions (for tests).
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().map(Vec::len).sum()
+    }
+
+    /// Whether no decision is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -155,6 +231,19 @@ impl Service {
         action: &str,
         request: RequestKeys,
     ) -> Result<(), ServiceError> {
+        // Read before the policies, so that a change racing with this request can only make the
+        // decision land under a generation that is already stale.
+        let generation = self.identity.generation();
+        let identity = self.identity_policies(&ctx.caller.principal).await?;
+        let operation = action.trim_start_matches("kms:");
+        let grants = key
+            .grants
+            .iter()
+            .any(|g| grant_allows(g, &ctx.caller.principal, operation, request.encryption_context.as_ref()));
+        let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
+        if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
+            return decide(decision, ctx, action, || key.record.arn().to_string());
+        }
         let mut keys = request.context;
         self.global_keys(ctx, &mut keys);
         keys.insert("kms:KeySpec".to_owned(), key.record.key_spec.as_str().to_owned());
@@ -164,13 +253,7 @@ impl Service {
         for tag in &key.tags {
             keys.insert(format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
         }
-        let identity = self.identity_policies(&ctx.caller.principal).await?;
         let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
-        let operation = action.trim_start_matches("kms:");
-        let grants = key
-            .grants
-            .iter()
-            .any(|g| grant_allows(g, &ctx.caller.principal, operation, request.encryption_context.as_ref()));
         let resource = key.record.arn().to_string();
         let req = AuthzRequest {
             principal: &ctx.caller.principal,
@@ -179,7 +262,11 @@ impl Service {
             resource_account: &key.record.account,
             context: &keys,
         };
-        decide(evaluate(&req, key.policy.document(), &identity_refs, grants), ctx, action, resource)
+        let decision = evaluate(&req, key.policy.document(), &identity_refs, grants);
+        if reusable {
+            key.decisions.put(&ctx.caller.principal, action, grants, generation, decision);
+        }
+        decide(decision, ctx, action, || resource)
     }
 
     /// Checks an action that IAM policies alone govern (CreateKey, ListKeys, GenerateRandom,
@@ -204,7 +291,7 @@ impl Service {
             resource_account: &ctx.caller.principal.account,
             context: &keys,
         };
-        decide(evaluate(&req, &delegate, &identity_refs, false), ctx, action, resource.to_owned())
+        decide(evaluate(&req, &delegate, &identity_refs, false), ctx, action, || resource.to_owned())
     }
 
     /// The policy-lockout safety check: would `policy` still let the caller change the key
@@ -239,13 +326,18 @@ fn delegate_to_iam(account: &kms_core::ids::AccountId) -> PolicyDocument {
     PolicyDocument::parse(&text, PolicyKind::Key).unwrap_or_else(|_| PolicyDocument::empty())
 }
 
-fn decide(decision: Decision, ctx: &RequestContext, action: &str, resource: String) -> Result<(), ServiceError> {
+fn decide(
+    decision: Decision,
+    ctx: &RequestContext,
+    action: &str,
+    resource: impl FnOnce() -> String,
+) -> Result<(), ServiceError> {
     match decision {
         Decision::Allow => Ok(()),
         Decision::Deny(denial) => Err(KmsError::AccessDenied(Box::new(AccessDenied {
             principal: ctx.caller.principal.arn.clone(),
             action: action.to_owned(),
-            resource,
+            resource: resource(),
             reason: denial.reason(action),
         }))
         .into()),

@@ -29,6 +29,12 @@ pub struct CachedKey {
     /// The names of the aliases pointing at the key (`kms:ResourceAliases`).
     pub aliases: Vec<String>,
     materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+    /// Whether the key policy reads anything of the request (conditions, variables); if not,
+    /// its decisions may be reused (see [`crate::authz::DecisionCache`]).
+    pub(crate) policy_reads_request: bool,
+    /// Reusable authorization decisions on this key. Every change to the key, its policy or
+    /// its grants replaces the cache entry, and these decisions with it.
+    pub(crate) decisions: crate::authz::DecisionCache,
 }
 
 impl CachedKey {
@@ -39,7 +45,17 @@ impl CachedKey {
         grants: Arc<Vec<GrantRecord>>,
         materials: HashMap<MaterialId, Arc<SymmetricKey>>,
     ) -> Self {
-        Self { record, policy, grants, tags: Vec::new(), aliases: Vec::new(), materials }
+        let policy_reads_request = policy.document().reads_request();
+        Self {
+            record,
+            policy,
+            grants,
+            tags: Vec::new(),
+            aliases: Vec::new(),
+            materials,
+            policy_reads_request,
+            decisions: crate::authz::DecisionCache::default(),
+        }
     }
 
     /// The same entry with the key's tags and alias names.

@@ -245,6 +245,12 @@ impl Service {
         self.cache.len()
     }
 
+    /// Number of authorization decisions cached on a key (`key_id` is a bare key id); 0 when
+    /// the key is not cached.
+    pub fn cached_decisions(&self, key_id: &str) -> usize {
+        KeyId::parse(key_id).and_then(|id| self.cache.key(id, self.clock.now())).map_or(0, |k| k.decisions.len())
+    }
+
     /// Wraps fresh key material for storage.
     pub(crate) fn wrap_material(
         &self,

@@ -291,7 +291,8 @@ async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     store.create_grant(&grant(3), 2, &[]).await.unwrap();
 }
 
-fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_core::audit::AuditEvent {
+/// A test audit event numbered `n`.
+pub fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_core::audit::AuditEvent {
     kms_core::audit::AuditEvent {
         event_id: format!("event-{n}"),
         time: Timestamp::from_unix_millis(1_700_000_000_000 + i64::try_from(n).unwrap() * 1000),

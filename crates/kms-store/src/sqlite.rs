@@ -130,6 +130,162 @@ ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
 pub struct SqliteStore {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// Mutations waiting for the next group commit.
+    pending: Arc<Mutex<Vec<Box<dyn GroupJob>>>>,
+    /// Group-commit transactions committed so far.
+    groups: Arc<std::sync::atomic::AtomicU64>,
+    /// Stops the checkpoint thread when the last clone of the store is dropped.
+    _checkpointer: Arc<Checkpointer>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A thread that moves committed WAL pages into the database file (`PRAGMA
+/// wal_checkpoint(PASSIVE)`, which never blocks the writer) every [`CHECKPOINT_EVERY`], on a
+/// connection of its own. Durability does not depend on it: a commit is durable once its WAL
+/// frames are synced.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    // A failed passive checkpoint is retried on the next tick.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(backend)?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Most mutations committed in one transaction.
+const MAX_GROUP: usize = 512;
+
+/// Answers a mutation once its group's fate is known: `Ok` after the commit, `Err` with the
+/// reason the group was not committed.
+type Acknowledgement = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// One mutation waiting for a group commit: run it inside the group's transaction (in its own
+/// savepoint), or fail it without running.
+trait GroupJob: Send {
+    /// Runs the change in a savepoint of `tx`. Returns the acknowledgement to send once the
+    /// group's fate is known (`Ok` after the commit, `Err` with the reason otherwise), or `None`
+    /// when the savepoint could not be handled and the whole transaction must be abandoned (the
+    /// job has then been failed already).
+    fn run(self: Box<Self>, tx: &rusqlite::Transaction<'_>) -> Option<Acknowledgement>;
+    /// Answers the job with an error without running it.
+    fn fail(self: Box<Self>, reason: String);
+}
+
+struct Mutation<T, F> {
+    change: F,
+    audit: Vec<PreparedEvent>,
+    reply: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+fn group_failure(reason: &str) -> StoreError {
+    backend(std::io::Error::other(format!("group commit failed: {reason}")))
+}
+
+impl<T, F> GroupJob for Mutation<T, F>
+where
+    T: Changed + Send + 'static,
+    F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &rusqlite::Transaction<'_>) -> Option<Acknowledgement> {
+        let Mutation { change, audit, reply } = *self;
+        if let Err(e) = tx.execute_batch("SAVEPOINT mutation") {
+            let _ = reply.send(Err(e.into()));
+            return None;
+        }
+        let outcome = change(tx).and_then(|o| {
+            if o.changed() {
+                append_prepared_tx(tx, &audit)?;
+            }
+            Ok(o)
+        });
+        // A change that failed or changed nothing leaves no trace; one that changed something
+        // stays in the group's transaction.
+        let keep = outcome.as_ref().is_ok_and(Changed::changed);
+        let end = if keep { "RELEASE mutation" } else { "ROLLBACK TO mutation; RELEASE mutation" };
+        if let Err(e) = tx.execute_batch(end) {
+            let _ = reply.send(Err(e.into()));
+            return None;
+        }
+        // Even an answer that changed nothing was read inside the group, after the changes
+        // before it: it is sent only once those are committed.
+        Some(Box::new(move |committed: Result<(), String>| {
+            let _ = reply.send(match committed {
+                Ok(()) => outcome,
+                Err(reason) => Err(group_failure(&reason)),
+            });
+        }))
+    }
+
+    fn fail(self: Box<Self>, reason: String) {
+        let _ = self.reply.send(Err(group_failure(&reason)));
+    }
+}
+
+/// Commits `jobs` in one IMMEDIATE transaction (one fsync), each in its own savepoint, and
+/// acknowledges each only after the commit. If the transaction cannot be begun or committed,
+/// or a savepoint cannot be handled, nothing of the group is kept and every job gets an error.
+fn commit_group(conn: &mut Connection, jobs: Vec<Box<dyn GroupJob>>, groups: &std::sync::atomic::AtomicU64) {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            for job in jobs {
+                job.fail(e.to_string());
+            }
+            return;
+        }
+    };
+    let mut acknowledgements = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    let mut broken = false;
+    for job in jobs.by_ref() {
+        match job.run(&tx) {
+            Some(ack) => acknowledgements.push(ack),
+            None => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    let result = if broken {
+        drop(tx);
+        Err("the transaction had to be abandoned".to_owned())
+    } else {
+        let committed = tx.commit().map_err(|e| e.to_string());
+        if committed.is_ok() {
+            groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        committed
+    };
+    for job in jobs {
+        job.fail(result.clone().err().unwrap_or_else(|| "the transaction had to be abandoned".to_owned()));
+    }
+    for ack in acknowledgements {
+        ack(result.clone());
+    }
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -163,31 +319,64 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 16 MiB of page cache instead of SQLite's 2 MiB: the audit log's indexes stay in
+        // memory, so appending does not re-read their pages from the file on every batch.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Self { path: path.to_owned(), conn: Arc::new(Mutex::new(conn)) })
+        // Checkpoints run on their own connection and thread (below), not inside whichever
+        // commit happens to cross the WAL threshold: a checkpoint copies and fsyncs the
+        // database file, and doing it while holding the one writer connection stalled every
+        // request queued behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Arc::new(Checkpointer::start(path)?);
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::default(),
+            groups: Arc::default(),
+            _checkpointer: checkpointer,
+        })
     }
 
-    /// Runs `change` in one IMMEDIATE transaction. When it succeeds and changed something, the
-    /// audit events are appended to the chain in the same transaction, which then commits;
-    /// otherwise (an error, or nothing to change) the transaction rolls back and nothing is
-    /// recorded.
+    /// Runs `change` in an IMMEDIATE transaction. When it succeeds and changed something, the
+    /// audit events are appended to the chain in the same transaction; otherwise (an error, or
+    /// nothing to change) its statements are rolled back and nothing is recorded.
+    ///
+    /// Group commit: mutations that arrive while another transaction is committing wait in a
+    /// queue; whoever takes the connection next runs every waiting mutation in one transaction,
+    /// each in its own savepoint (so one's failure undoes only its own statements), and commits
+    /// once, with one fsync for the lot. Each caller is answered only after the commit that
+    /// holds its change, so an acknowledged change is as durable as before; the results are
+    /// those of running the mutations one after the other in queue order.
     async fn mutate<T, F>(&self, audit: &[AuditEvent], change: F) -> StoreResult<T>
     where
         T: Changed + Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let audit = audit.to_vec();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Box<dyn GroupJob> = Box::new(Mutation { change, audit: prepare(audit), reply });
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(job);
+        let (pending, groups) = (Arc::clone(&self.pending), Arc::clone(&self.groups));
         self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let outcome = change(&tx)?;
-            if outcome.changed() {
-                append_audit_tx(&tx, &audit)?;
-                tx.commit()?;
+            let jobs: Vec<Box<dyn GroupJob>> = {
+                let mut queue = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let take = queue.len().min(MAX_GROUP);
+                queue.drain(..take).collect()
+            };
+            // An empty queue means an earlier group took this caller's mutation.
+            if !jobs.is_empty() {
+                commit_group(c, jobs, &groups);
             }
-            Ok(outcome)
+            Ok(())
         })
-        .await
+        .await?;
+        answer.await.map_err(|_| group_failure("the mutation was dropped unanswered"))?
+    }
+
+    /// How many group-commit transactions (each one fsync) have committed mutations.
+    pub fn group_commits(&self) -> u64 {
+        self.groups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -857,10 +1046,12 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        let events = events.to_vec();
+        // Serialized here, before taking the connection: the blocking task gets plain rows
+        // rather than a deep copy of every record.
+        let events = prepare(events);
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            append_audit_tx(&tx, &events)?;
+            append_prepared_tx(&tx, &events)?;
             tx.commit()?;
             Ok(())
         })
@@ -985,12 +1176,40 @@ impl Store for SqliteStore {
     }
 }
 
-/// Appends events to the chain inside an open transaction, which the caller commits.
-///
-/// Mutations call it after their own statements succeeded, so that a refused change appends
-/// nothing. SQLite has one writer at a time (every writing transaction here starts `IMMEDIATE`,
-/// taking the write lock up front), so the head read here is the head this append extends.
-pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+// The audit chain is appended inside an open transaction, which the caller commits.
+// Mutations append after their own statements succeeded, so that a refused change appends
+// nothing. SQLite has one writer at a time (every writing transaction here starts `IMMEDIATE`,
+// taking the write lock up front), so the head read in `append_prepared_tx` is the head the
+// append extends.
+
+/// An audit event as its row is written: the typed columns and the canonical record text.
+struct PreparedEvent {
+    event_id: String,
+    time: i64,
+    event_name: String,
+    key_arn: Option<String>,
+    principal: String,
+    error_code: Option<String>,
+    record: String,
+}
+
+fn prepare(events: &[AuditEvent]) -> Vec<PreparedEvent> {
+    events
+        .iter()
+        .map(|e| PreparedEvent {
+            event_id: e.event_id.clone(),
+            time: e.time.unix_millis(),
+            event_name: e.event_name.clone(),
+            key_arn: e.key_arn.clone(),
+            principal: e.principal.clone(),
+            error_code: e.error_code.clone(),
+            record: e.canonical_json(),
+        })
+        .collect()
+}
+
+/// Appends prepared events to the chain inside an open transaction, which the caller commits.
+fn append_prepared_tx(tx: &rusqlite::Transaction<'_>, events: &[PreparedEvent]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -1007,17 +1226,16 @@ pub(crate) fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEve
     )?;
     for e in events {
         seq += 1;
-        let record = e.canonical_json();
-        let hash = crate::audit::chain_hash(&prev, seq, &record);
+        let hash = crate::audit::chain_hash(&prev, seq, &e.record);
         stmt.execute(params![
             i64::try_from(seq).map_err(backend)?,
             e.event_id,
-            e.time.unix_millis(),
+            e.time,
             e.event_name,
             e.key_arn,
             e.principal,
             e.error_code,
-            record,
+            e.record,
             prev,
             hash
         ])?;
@@ -1113,4 +1331,85 @@ fn principal_record(row: PrincipalRow) -> StoreResult<PrincipalRecord> {
         trust_policy,
         created: Timestamp::from_unix_millis(created),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::conformance::{event, key, material};
+
+    /// Mutations that queue while the connection is busy commit together in one transaction,
+    /// each answered after it; a failing one (a duplicate key) undoes only itself, and the
+    /// audit chain of the group is intact and durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_mutations_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let store = SqliteStore::open(&path).unwrap();
+        // Hold the connection as a long commit would.
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let conn = Arc::clone(&store.conn);
+        let holder = std::thread::spawn(move || {
+            let _guard = conn.lock().unwrap();
+            held_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        held_rx.recv().unwrap();
+
+        let account = "111122223333";
+        let mut tasks = Vec::new();
+        for n in 0..40u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let k = key(9, n, account);
+                let audit = [event(u64::from(n) + 1, "CreateKey", None, None)];
+                store.create_key(&k, &material(&k), "{}", &[], &audit).await
+            }));
+        }
+        // The same key again: refused, and its audit event must not be recorded.
+        let duplicate = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let k = key(9, 0, account);
+                store.create_key(&k, &material(&k), "{}", &[], &[event(99, "CreateKey", None, None)]).await
+            })
+        };
+        while store.pending.lock().unwrap().len() < 41 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        outcomes.push(duplicate.await.unwrap());
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 40);
+        assert!(outcomes.iter().any(|o| matches!(o, Err(StoreError::AlreadyExists))));
+        assert_eq!(store.group_commits(), 1, "all 41 waiting mutations went into one transaction");
+        drop(store);
+
+        let reopened = SqliteStore::open(&path).unwrap();
+        for n in 0..40u8 {
+            assert!(reopened.key(key(9, n, account).key_id).await.unwrap().is_some());
+        }
+        let rows = reopened.audit_after(0, 1000).await.unwrap();
+        assert_eq!(rows.len(), 40);
+        crate::audit::verify_run(None, &rows).unwrap();
+    }
+
+    /// Without contention every mutation still commits on its own, immediately.
+    #[tokio::test]
+    async fn a_lone_mutation_commits_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        for n in 0..3u8 {
+            let k = key(7, n, "111122223333");
+            store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
+            assert_eq!(store.group_commits(), u64::from(n) + 1);
+        }
+    }
 }

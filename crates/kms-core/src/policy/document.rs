@@ -198,6 +198,20 @@ impl PolicyDocument {
     pub fn interpolates_variables(&self) -> bool {
         self.version == Some(PolicyVersion::Version2012)
     }
+
+    /// Whether a decision under this document can depend on anything beyond the principal,
+    /// the action and the resource: a `Condition` (request time, source address, encryption
+    /// context, tags…) or a policy variable in a resource. When it cannot, a decision may be
+    /// reused for the same principal, action and resource.
+    pub fn reads_request(&self) -> bool {
+        self.statements.iter().any(|s| {
+            !s.condition.is_empty()
+                || s.resource.as_ref().is_some_and(|scope| {
+                    let (Scope::Only(patterns) | Scope::AllExcept(patterns)) = scope;
+                    patterns.iter().any(|p| p.as_str().contains("${"))
+                })
+        })
+    }
 }
 
 fn parse_statement(index: usize, item: &Value, kind: PolicyKind, interpolate: bool) -> Result<Statement, PolicyError> {

@@ -1249,3 +1249,20 @@ proptest! {
         let _ = evaluate(&req, &doc, &[], s.grant);
     }
 }
+
+/// Only documents without conditions and without resource variables let a decision be reused
+/// across requests.
+#[test]
+fn which_documents_read_the_request() {
+    assert!(!KeyPolicy::default_for(&account(ACCOUNT)).document().reads_request());
+    assert!(!allows(r#""kms:Encrypt""#).reads_request());
+    let conditional = identity_policy(
+        r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"StringEquals":{"kms:EncryptionContext:dept":"a"}}}"#,
+    );
+    assert!(conditional.reads_request());
+    let variable = identity_policy(
+        r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"arn:aws:kms:us-east-1:111122223333:key/${aws:username}"}"#,
+    );
+    assert!(variable.reads_request());
+}

@@ -19,6 +19,7 @@ mod cluster;
 mod common;
 mod connections;
 mod crypto;
+mod decision_cache;
 mod events;
 mod hot_path;
 mod keys;

@@ -1,0 +1,558 @@
+//! The side-by-side comparison: ferrokms on SQLite, the bare-hyper ceiling and moto_server,
+//! started here as child processes on loopback, each driven by the same load generator with
+//! the same operations, connection counts and durations; then the 1,024-connection run and the
+//! large-keyring run (seeded data directory: start-up time and resident memory under load).
+
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::load::{self, Endpoint, Operation, Report, Shape, Workload};
+
+/// The servers a comparison can include.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Server {
+    /// ferrokms on SQLite (release build recommended).
+    Ferrokms,
+    /// The bare-hyper fixed-200 server.
+    Hyper,
+    /// moto_server from PyPI.
+    Moto,
+}
+
+impl Server {
+    fn label(self) -> &'static str {
+        match self {
+            Server::Ferrokms => "ferrokms",
+            Server::Hyper => "bare hyper",
+            Server::Moto => "moto_server",
+        }
+    }
+}
+
+/// What to compare.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The `ferrokms` binary.
+    pub ferrokms: PathBuf,
+    /// The moto_server command.
+    pub moto: String,
+    /// Servers to include.
+    pub servers: Vec<Server>,
+    /// Operations to run.
+    pub operations: Vec<Operation>,
+    /// Connections for the main runs.
+    pub connections: usize,
+    /// Connections for the high-concurrency run (0: skip).
+    pub high_connections: usize,
+    /// Measured seconds per run.
+    pub duration: Duration,
+    /// Warm-up per run.
+    pub warmup: Duration,
+    /// Keys for the large-keyring run (0: skip).
+    pub large_keyring: usize,
+    /// Where to write the Markdown report.
+    pub markdown: Option<PathBuf>,
+    /// The commit measured.
+    pub commit: Option<String>,
+    /// Exit with failure when ferrokms or the ceiling answered any request with an error.
+    pub fail_on_errors: bool,
+}
+
+/// A child process killed when dropped.
+struct Process {
+    child: Child,
+    started: std::time::Instant,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Spawns `command`, returns it with the first address printed on a stdout line containing
+/// `marker` and the time until that line.
+fn spawn_with_address(mut command: Command, marker: &'static str) -> Result<(Process, SocketAddr, Duration), String> {
+    #[allow(clippy::disallowed_methods)] // start-up time is wall time
+    let started = std::time::Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let process = Process { child, started };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent && line.contains(marker) {
+                let addr = line.rsplit(['/', ' ']).next().and_then(|a| a.parse::<SocketAddr>().ok());
+                let _ = tx.send(addr);
+                sent = true;
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(addr)) => {
+            let elapsed = process.started.elapsed();
+            Ok((process, addr, elapsed))
+        }
+        _ => Err(format!("{command:?} did not print its address")),
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn start_ferrokms(binary: &Path, data_dir: &Path) -> Result<(Process, SocketAddr, Duration), String> {
+    let mut command = Command::new(binary);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("RUST_LOG", "warn");
+    spawn_with_address(command, "listening on")
+}
+
+fn start_ceiling() -> Result<(Process, SocketAddr, Duration), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command.args(["ceiling", "--listen", "127.0.0.1:0"]);
+    spawn_with_address(command, "listening on")
+}
+
+async fn start_moto(command_line: &str) -> Result<(Process, SocketAddr), String> {
+    let port = free_port()?;
+    let mut words = command_line.split_whitespace();
+    let program = words.next().ok_or("empty moto command")?;
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let child = Command::new(program)
+        .args(words)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {command_line}: {e} (pip install 'moto[server]')"))?;
+    let process = Process { child, started };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok((process, addr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{command_line} did not start listening on {addr}"))
+}
+
+/// The admin access key a fresh ferrokms data directory holds.
+///
+/// # Errors
+/// When the file is missing or malformed.
+pub fn admin_credentials(data_dir: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(data_dir.join("admin-credentials")).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            .ok_or_else(|| format!("admin-credentials has no {name}"))
+    };
+    Ok((field("aws_access_key_id")?, field("aws_secret_access_key")?))
+}
+
+/// ferrokms's audit backlog (`ferrokms_audit_backlog` at `/metrics`), if it answers.
+async fn audit_backlog(addr: SocketAddr) -> Option<u64> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n").await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix("ferrokms_audit_backlog ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (up to a minute) until ferrokms has written every queued audit event, so that each
+/// run starts from a quiet server and pays for its own audit records only.
+async fn settle(addr: SocketAddr) {
+    for _ in 0..600 {
+        if audit_backlog(addr).await.is_none_or(|b| b == 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Resident set size of a process, in bytes (`VmRSS`).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Samples a process's RSS every 100 ms until dropped; keeps the peak.
+struct RssSampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (Arc::clone(&peak), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_bytes(pid) {
+                    p.fetch_max(rss, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self { peak, stop }
+    }
+
+    fn peak_mib(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let mib = self.peak.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
+        mib
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One measured row.
+struct Row {
+    operation: String,
+    server: Server,
+    connections: usize,
+    report: Report,
+    rss_mib: Option<f64>,
+}
+
+struct Running {
+    server: Server,
+    endpoint: Endpoint,
+    process: Process,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or_else(String::new, |kb| format!(", {} GiB RAM", kb / (1024 * 1024)));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| String::new(), |k| format!(", Linux {}", k.trim()));
+    format!("{cores} cores ({cpu}){memory}{kernel}")
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() }
+}
+
+/// Runs the comparison and prints (and optionally writes) the report.
+///
+/// # Errors
+/// When a server cannot be started or set up; with `fail_on_errors`, when a request failed.
+#[allow(clippy::too_many_lines)]
+pub async fn compare(options: Options) -> Result<(), String> {
+    let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut running: Vec<Running> = Vec::new();
+    for server in &options.servers {
+        let (process, endpoint) = match server {
+            Server::Ferrokms => {
+                let dir = data.path().join("ferrokms");
+                let (process, addr, _) = start_ferrokms(&options.ferrokms, &dir)?;
+                let (id, secret) = admin_credentials(&dir)?;
+                (process, Endpoint { addr, access_key_id: id, secret, region: "us-east-1".into() })
+            }
+            Server::Hyper => {
+                let (process, addr, _) = start_ceiling()?;
+                (
+                    process,
+                    Endpoint {
+                        addr,
+                        access_key_id: "AKIDBENCH".into(),
+                        secret: "x".into(),
+                        region: "us-east-1".into(),
+                    },
+                )
+            }
+            Server::Moto => {
+                let (process, addr) = start_moto(&options.moto).await?;
+                (
+                    process,
+                    Endpoint {
+                        addr,
+                        access_key_id: "testing".into(),
+                        secret: "testing".into(),
+                        region: "us-east-1".into(),
+                    },
+                )
+            }
+        };
+        eprintln!("started {} on {}", server.label(), endpoint.addr);
+        running.push(Running { server: *server, endpoint, process });
+    }
+    let shape = Shape {
+        connections: options.connections,
+        duration: options.duration,
+        warmup: options.warmup,
+        timeout: Duration::from_secs(10),
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    for &operation in &options.operations {
+        // The ceiling needs a request of the same size: take ferrokms's workload when present.
+        let mut reference: Option<Workload> = None;
+        for r in &running {
+            let workload = match r.server {
+                Server::Hyper => reference.clone().unwrap_or_else(|| Workload {
+                    operation,
+                    key_ids: Arc::new(vec!["00000000-0000-0000-0000-000000000000".into()]),
+                    ciphertext: Some("A".repeat(200)),
+                }),
+                _ => load::prepare(&r.endpoint, operation, Vec::new())
+                    .await
+                    .map_err(|e| format!("{} set-up for {}: {e}", r.server.label(), operation.label()))?,
+            };
+            if r.server == Server::Ferrokms {
+                reference = Some(workload.clone());
+            }
+            if r.server == Server::Ferrokms {
+                settle(r.endpoint.addr).await;
+            }
+            let sampler = RssSampler::start(r.process.pid());
+            let report = load::run(&r.endpoint, &workload, shape).await;
+            eprintln!(
+                "{:<16} {:<12} {:>5} conns {}",
+                operation.label(),
+                r.server.label(),
+                shape.connections,
+                report.line()
+            );
+            if let Some(e) = &report.first_error {
+                eprintln!("    first error: {}", e.chars().take(300).collect::<String>());
+            }
+            rows.push(Row {
+                operation: operation.label().into(),
+                server: r.server,
+                connections: shape.connections,
+                rss_mib: Some(sampler.peak_mib()),
+                report,
+            });
+        }
+    }
+    if options.high_connections > 0 {
+        let high = Shape { connections: options.high_connections, ..shape };
+        let mut reference: Option<Workload> = None;
+        for r in running.iter().filter(|r| r.server != Server::Moto) {
+            let workload = match (r.server, &reference) {
+                (Server::Hyper, Some(w)) => w.clone(),
+                _ => load::prepare(&r.endpoint, Operation::Encrypt32, Vec::new()).await.map_err(|e| e.to_string())?,
+            };
+            reference.get_or_insert_with(|| workload.clone());
+            if r.server == Server::Ferrokms {
+                settle(r.endpoint.addr).await;
+            }
+            let sampler = RssSampler::start(r.process.pid());
+            let report = load::run(&r.endpoint, &workload, high).await;
+            eprintln!(
+                "{:<16} {:<12} {:>5} conns {}",
+                "Encrypt 32 B",
+                r.server.label(),
+                high.connections,
+                report.line()
+            );
+            rows.push(Row {
+                operation: "Encrypt 32 B".into(),
+                server: r.server,
+                connections: high.connections,
+                rss_mib: Some(sampler.peak_mib()),
+                report,
+            });
+        }
+    }
+    drop(running);
+
+    let mut keyring = None;
+    if options.large_keyring > 0 && options.servers.contains(&Server::Ferrokms) {
+        keyring = Some(large_keyring(&options, data.path(), shape).await?);
+    }
+
+    let text = render(&options, &rows, keyring.as_ref());
+    println!("{text}");
+    if let Some(path) = &options.markdown {
+        std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let failed: u64 = rows.iter().filter(|r| r.server != Server::Moto).map(|r| r.report.errors).sum::<u64>()
+        + keyring.as_ref().map_or(0, |k| k.report.errors);
+    let idle: bool = rows.iter().any(|r| r.server != Server::Moto && r.report.ok == 0);
+    if options.fail_on_errors && (failed > 0 || idle) {
+        return Err(format!("{failed} requests failed (or a run completed no request)"));
+    }
+    Ok(())
+}
+
+struct Keyring {
+    keys: usize,
+    seed_seconds: f64,
+    startup: Duration,
+    idle_rss_mib: f64,
+    report: Report,
+    rss_mib: f64,
+}
+
+async fn large_keyring(options: &Options, base: &Path, shape: Shape) -> Result<Keyring, String> {
+    let dir = base.join("keyring");
+    #[allow(clippy::disallowed_methods)]
+    let seeding = std::time::Instant::now();
+    let ids = crate::seed::seed(&dir, options.large_keyring, "us-east-1").await?;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    eprintln!("seeded {} keys in {seed_seconds:.1} s", ids.len());
+    let (process, addr, startup) = start_ferrokms(&options.ferrokms, &dir)?;
+    let idle_rss_mib = rss_bytes(process.pid()).map_or(0.0, |b| {
+        #[allow(clippy::cast_precision_loss)]
+        let mib = b as f64 / (1024.0 * 1024.0);
+        mib
+    });
+    let (id, secret) = admin_credentials(&dir)?;
+    let endpoint = Endpoint { addr, access_key_id: id, secret, region: "us-east-1".into() };
+    let workload = load::prepare(&endpoint, Operation::Encrypt32, ids).await.map_err(|e| e.to_string())?;
+    let sampler = RssSampler::start(process.pid());
+    let report = load::run(&endpoint, &workload, shape).await;
+    eprintln!(
+        "{:<16} {:<12} {:>5} conns {} (keys in turn: {})",
+        "Encrypt 32 B",
+        "ferrokms",
+        shape.connections,
+        report.line(),
+        options.large_keyring
+    );
+    Ok(Keyring {
+        keys: options.large_keyring,
+        seed_seconds,
+        startup,
+        idle_rss_mib,
+        report,
+        rss_mib: sampler.peak_mib(),
+    })
+}
+
+#[allow(clippy::disallowed_methods)] // the report's date is wall time
+fn today() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", now.year(), u8::from(now.month()), now.day(), now.hour(), now.minute())
+}
+
+fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String {
+    let mut out = String::new();
+    let commit = options.commit.clone().unwrap_or_else(|| "unknown".into());
+    out.push_str(&format!(
+        "## Side by side: ferrokms, bare hyper, moto_server — {}\n\n\
+         `bench/compare.sh` (commit {commit}). Machine: {}. Load generator `ferrokms-bench` on the same machine: \
+         SigV4-signed requests over keep-alive HTTP/1.1, one task per connection, {} s warm-up then {} s measured per \
+         run. ferrokms on SQLite with the default key policy and audit on; the key is created through the API before \
+         each run.\n\n",
+        today(),
+        machine(),
+        options.warmup.as_secs_f64(),
+        options.duration.as_secs_f64()
+    ));
+    out.push_str(
+        "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+            r.operation,
+            r.server.label(),
+            r.connections,
+            r.report.rate(),
+            r.report.errors,
+            r.report.quantile_ms(0.5),
+            r.report.quantile_ms(0.9),
+            r.report.quantile_ms(0.99),
+            r.report.quantile_ms(0.999),
+            r.rss_mib.map_or_else(|| "-".into(), |m| format!("{m:.0}"))
+        ));
+    }
+    out.push_str("\n| operation | conns | ferrokms / bare hyper | ferrokms / moto_server |\n|---|---:|---:|---:|\n");
+    let rate = |op: &str, server: Server, conns: usize| {
+        rows.iter()
+            .find(|r| r.operation == op && r.server == server && r.connections == conns)
+            .map_or(0.0, |r| r.report.rate())
+    };
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for r in rows {
+        let key = (r.operation.clone(), r.connections);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let ferro = rate(&r.operation, Server::Ferrokms, r.connections);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.operation,
+            r.connections,
+            ratio(ferro, rate(&r.operation, Server::Hyper, r.connections)),
+            ratio(ferro, rate(&r.operation, Server::Moto, r.connections))
+        ));
+    }
+    let encrypt = rate("Encrypt 32 B", Server::Ferrokms, options.connections);
+    if encrypt > 0.0 {
+        out.push_str("\n| ferrokms operation | relative to Encrypt 32 B |\n|---|---:|\n");
+        for op in ["Decrypt", "GenerateDataKey", "DescribeKey"] {
+            let r = rate(op, Server::Ferrokms, options.connections);
+            if r > 0.0 {
+                out.push_str(&format!("| {op} | {} |\n", ratio(r, encrypt)));
+            }
+        }
+    }
+    if let Some(k) = keyring {
+        out.push_str(&format!(
+            "\n**{} keys** (seeded through the store in {:.1} s): start-up to listening {:.2} s, RSS idle after start \
+             {:.0} MiB; Encrypt 32 B over all keys in turn at {} connections: {:.0} req/s, {} errors, p99 {:.2} ms, \
+             p99.9 {:.2} ms, peak RSS {:.0} MiB (key cache bounded at its default capacity).\n",
+            k.keys,
+            k.seed_seconds,
+            k.startup.as_secs_f64(),
+            k.idle_rss_mib,
+            options.connections,
+            k.report.rate(),
+            k.report.errors,
+            k.report.quantile_ms(0.99),
+            k.report.quantile_ms(0.999),
+            k.rss_mib
+        ));
+    }
+    out
+}
