@@ -135,7 +135,7 @@ pub struct EventInput<'a> {
     pub source_ip: String,
     /// `userAgent`.
     pub user_agent: &'a str,
-    /// The request members (scrubbed here).
+    /// The request members, already scrubbed ([`AuditDraft::new`] scrubs them once per request).
     pub request: Option<&'a Value>,
     /// The response members, recorded for management events (scrubbed here).
     pub response: Option<&'a Value>,
@@ -198,7 +198,7 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         "awsRegion": input.region,
         "sourceIPAddress": input.via_service.map_or(input.source_ip, str::to_owned),
         "userAgent": input.user_agent,
-        "requestParameters": input.request.map(scrub),
+        "requestParameters": input.request.cloned(),
         // CloudTrail writes null, not {}, for operations that return nothing.
         "responseElements": if input.read_only {
             None
@@ -359,7 +359,7 @@ async fn write_loop(
         let Some(first) = first else {
             if let Some(signer) = &signer
                 && last_digest_at.elapsed() >= DIGEST_EVERY
-                && sign_digest(store.as_ref(), signer, clock.now()).await
+                && sign_digest(store.as_ref(), signer, clock.now(), last_digest_seq).await
             {
                 last_digest_seq = store.audit_head().await.ok().flatten().map_or(last_digest_seq, |(s, _)| s);
                 last_digest_at = tokio::time::Instant::now();
@@ -383,7 +383,7 @@ async fn write_loop(
             let due = last_digest_at.elapsed() >= DIGEST_EVERY;
             if let Ok(Some((seq, _))) = store.audit_head().await
                 && (seq >= last_digest_seq + DIGEST_EVERY_RECORDS || (due && seq > last_digest_seq))
-                && sign_digest(store.as_ref(), signer, clock.now()).await
+                && sign_digest(store.as_ref(), signer, clock.now(), last_digest_seq).await
             {
                 last_digest_seq = seq;
                 last_digest_at = tokio::time::Instant::now();
@@ -392,7 +392,7 @@ async fn write_loop(
     }
     // Closing: one last digest over everything written.
     if let Some(signer) = &signer {
-        sign_digest(store.as_ref(), signer, clock.now()).await;
+        sign_digest(store.as_ref(), signer, clock.now(), last_digest_seq).await;
     }
 }
 
@@ -412,11 +412,14 @@ async fn commit(store: &dyn Store, batch: &[AuditEvent]) {
     }
 }
 
-/// Signs the chain's current head; returns whether a digest was written.
-pub async fn sign_digest(store: &dyn Store, signer: &Ed25519KeyPair, now: Timestamp) -> bool {
+/// Signs the chain's current head unless it is at or before `last_signed` (the newest digest the
+/// writer knows of); returns whether a digest was written. The writer tracks `last_signed`
+/// itself rather than reading every digest back from the store before each one: that read grew
+/// with the trail (one digest per 1,000 records) and held the store's connection on every batch.
+/// A digest another node wrote for the same record is refused by the store (one per `seq`).
+pub async fn sign_digest(store: &dyn Store, signer: &Ed25519KeyPair, now: Timestamp, last_signed: u64) -> bool {
     let Ok(Some((seq, hash))) = store.audit_head().await else { return false };
-    let existing = store.audit_digests().await.ok().and_then(|d| d.last().map(|d| d.seq)).unwrap_or(0);
-    if seq <= existing {
+    if seq <= last_signed {
         return false;
     }
     let signature = signer.sign(&AuditDigest::signed_bytes(seq, &hash, now)).as_ref().to_vec();

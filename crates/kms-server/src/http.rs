@@ -475,8 +475,8 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
             key_arn: std::sync::OnceLock::new(),
             audit: Some(Arc::new(draft)),
         };
-        seen.ctx = Some(ctx.clone());
-        let ctx = seen.ctx.as_ref().unwrap_or(&ctx);
+        // Kept for the audit event after the response; the handler borrows it (no clone).
+        let ctx = &*seen.ctx.insert(ctx);
         match endpoint {
             Endpoint::Sts => svc.sts(ctx, &body).await,
             Endpoint::Kms => {
@@ -586,7 +586,7 @@ async fn audit(
     let draft = ctx.and_then(|c| c.audit.as_deref());
     let parsed = match draft {
         Some(_) => None,
-        None => request_parameters(&seen.body, query_protocol),
+        None => request_parameters(&seen.body, query_protocol).as_ref().map(kms_core::audit::scrub),
     };
     let request = draft.map_or(parsed.as_ref(), |d| d.request.as_ref());
     let (response, error) = match &outcome {
