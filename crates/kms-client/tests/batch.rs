@@ -21,7 +21,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{Server, start};
+use common::{Server, SlowDescribe, start};
 
 impl Server {
     /// A key behind `alias`, with rotation on or off.
@@ -53,27 +53,6 @@ impl Lines {
     fn parsed(&self) -> Vec<Value> {
         let bytes = self.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-}
-
-/// Holds every DescribeKey for a while, so that lookups from many tasks really overlap.
-#[derive(Debug)]
-struct SlowDescribe(Duration);
-
-impl Intercept for SlowDescribe {
-    fn name(&self) -> &'static str {
-        "SlowDescribe"
-    }
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if context.request().headers().get("x-amz-target") == Some("TrentService.DescribeKey") {
-            std::thread::sleep(self.0);
-        }
-        Ok(())
     }
 }
 

@@ -7,16 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_kms::error::BoxError;
 use aws_sdk_kms::primitives::Blob;
 use kms_client::batch::CallCounter;
 use kms_client::resolve::{CallError, DEFAULT_TTL, KeyResolver, ManualClock, ResolverOptions};
 
 mod common;
 
-use common::{Server, start};
+use common::{Server, SlowDescribe, start};
 
 impl Server {
     async fn key_with_alias(&self, alias: &str) -> String {
@@ -144,28 +141,6 @@ async fn call_follows_an_alias_that_moved_to_a_new_key() {
     let missing = resolver.call("alias/none", |_key| async { Ok::<(), aws_sdk_kms::Error>(()) }).await.unwrap_err();
     assert!(matches!(&missing, CallError::Resolve(e) if e.code() == Some("NotFoundException")), "{missing}");
     s.server.shutdown().await;
-}
-
-/// Holds every DescribeKey for a while, so that concurrent lookups really overlap.
-#[derive(Debug)]
-struct SlowDescribe(Duration);
-
-impl Intercept for SlowDescribe {
-    fn name(&self) -> &'static str {
-        "SlowDescribe"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if context.request().headers().get("x-amz-target") == Some("TrentService.DescribeKey") {
-            std::thread::sleep(self.0);
-        }
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

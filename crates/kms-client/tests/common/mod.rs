@@ -3,9 +3,13 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use aws_credential_types::Credentials;
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_kms::config::{BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_kms::error::BoxError;
 
 pub struct Server {
     pub server: kms_server::RunningServer,
@@ -38,4 +42,26 @@ pub fn admin_config(server: &kms_server::RunningServer) -> aws_sdk_kms::config::
             "test",
         ))
         .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+}
+
+/// Holds every DescribeKey for a while, so that lookups from many tasks really overlap.
+#[derive(Debug)]
+pub struct SlowDescribe(pub Duration);
+
+impl Intercept for SlowDescribe {
+    fn name(&self) -> &'static str {
+        "SlowDescribe"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.request().headers().get("x-amz-target") == Some("TrentService.DescribeKey") {
+            std::thread::sleep(self.0);
+        }
+        Ok(())
+    }
 }
