@@ -382,6 +382,12 @@ async fn audit_chain(store: &dyn Store) {
         ..AuditFilter::default()
     };
     assert_eq!(store.audit_query(&window).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 2]);
+    // Retention: the newest record strictly older than the cutoff (events n are at n seconds).
+    let at = |n: i64| Timestamp::from_unix_millis(1_700_000_000_000 + n * 1000);
+    assert_eq!(store.audit_seq_before(at(1)).await.unwrap(), None, "nothing is older than the first");
+    assert_eq!(store.audit_seq_before(at(3)).await.unwrap(), Some(2));
+    assert_eq!(store.audit_seq_before(at(3).plus_millis(1)).await.unwrap(), Some(3));
+    assert_eq!(store.audit_seq_before(at(60)).await.unwrap(), Some(4));
     let last = store.last_key_usage(key).await.unwrap().unwrap();
     assert_eq!(last.seq, 2, "the failed Decrypt and CreateKey do not count as use");
     assert!(store.last_key_usage("arn:aws:kms:us-east-1:111122223333:key/none").await.unwrap().is_none());

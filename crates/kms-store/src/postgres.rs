@@ -1227,9 +1227,15 @@ impl Store for PostgresStore {
 
     async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
         let client = self.client().await?;
-        let row = query_one(&client, "SELECT MAX(seq) FROM audit_log WHERE event_time < $1", &[&cutoff.unix_millis()])
-            .await?;
-        let seq: Option<i64> = column(&row, 0)?;
+        // Through the time index (see the SQLite store's `AUDIT_SEQ_BEFORE`): `MAX(seq)` under a
+        // time condition may be planned as a backward scan of the whole table.
+        let rows = query(
+            &client,
+            "SELECT seq FROM audit_log WHERE event_time < $1 ORDER BY event_time DESC LIMIT 1",
+            &[&cutoff.unix_millis()],
+        )
+        .await?;
+        let seq: Option<i64> = rows.first().map(|row| column(row, 0)).transpose()?;
         seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
     }
 

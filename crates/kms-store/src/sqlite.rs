@@ -1131,10 +1131,7 @@ impl Store for SqliteStore {
 
     async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
         self.run(move |c| {
-            let seq: Option<i64> =
-                c.query_row("SELECT MAX(seq) FROM audit_log WHERE event_time < ?1", [cutoff.unix_millis()], |r| {
-                    r.get(0)
-                })?;
+            let seq: Option<i64> = c.query_row(AUDIT_SEQ_BEFORE, [cutoff.unix_millis()], |r| r.get(0)).optional()?;
             seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
         })
         .await
@@ -1263,6 +1260,14 @@ impl Changed for bool {
     }
 }
 
+/// The newest record (by time) older than a cutoff, found through the time index. The scheduler
+/// asks every pass: `MAX(seq) … WHERE event_time < ?` let SQLite walk the whole table backwards
+/// from the newest row when nothing had expired yet, a full scan per second that grew with the
+/// trail. Records are numbered in about the order of their times, so the newest by time is, at
+/// worst, a little before the newest by number: retention then keeps a few records longer.
+const AUDIT_SEQ_BEFORE: &str =
+    "SELECT seq FROM audit_log INDEXED BY audit_by_time WHERE event_time < ?1 ORDER BY event_time DESC LIMIT 1";
+
 const AUDIT_COLUMNS: &str =
     "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
 
@@ -1338,6 +1343,19 @@ fn principal_record(row: PrincipalRow) -> StoreResult<PrincipalRecord> {
 mod tests {
     use super::*;
     use crate::conformance::{event, key, material};
+
+    /// Retention asks for the newest record before a cutoff on every scheduler pass: the answer
+    /// comes from the time index, never from a scan of the trail (which grows without bound).
+    #[test]
+    fn the_retention_query_reads_the_time_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {AUDIT_SEQ_BEFORE}")).unwrap();
+        let plan: Vec<String> = stmt.query_map([0_i64], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        assert!(plan.iter().any(|step| step.contains("INDEX audit_by_time (event_time<?)")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
+    }
 
     /// Mutations that queue while the connection is busy commit together in one transaction,
     /// each answered after it; a failing one (a duplicate key) undoes only itself, and the
