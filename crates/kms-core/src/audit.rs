@@ -28,14 +28,16 @@ pub struct AuditEvent {
     pub principal: String,
     /// `errorCode`, for failed requests.
     pub error_code: Option<String>,
-    /// The full CloudTrail-shaped record.
-    pub record: Value,
+    /// The full CloudTrail-shaped record in its canonical text (compact JSON, members sorted
+    /// by name at every level), exactly as stored and hashed. Built once, when the event is
+    /// made ([`CanonicalObject`], or [`canonical_text`] of a JSON value).
+    pub record: String,
 }
 
 impl AuditEvent {
-    /// The exact text stored and hashed: the record as compact JSON with sorted members.
-    pub fn canonical_json(&self) -> String {
-        serde_json::to_string(&self.record).unwrap_or_default()
+    /// The exact text stored and hashed.
+    pub fn canonical_json(&self) -> &str {
+        &self.record
     }
 
     /// Whether this is a successful cryptographic operation (what GetKeyLastUsage reports).
@@ -59,6 +61,120 @@ pub const CRYPTOGRAPHIC_OPERATIONS: &[&str] = &[
     "VerifyMac",
     "DeriveSharedSecret",
 ];
+
+/// A JSON value's canonical text: compact, object members sorted by name (`serde_json`'s map
+/// is ordered by key).
+pub fn canonical_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Writes a JSON object's canonical text straight into a buffer, with no intermediate tree:
+/// the audit record is built on every request, and a `serde_json::Value` of it (a map per
+/// object, a `String` per member name) cost more than the cryptography it records.
+///
+/// Members must be written in ascending byte order of their names (the order a
+/// `serde_json::Map` keeps), so the text is the same one [`canonical_text`] gives for the same
+/// document; debug builds check the order.
+pub struct CanonicalObject<'a> {
+    out: &'a mut String,
+    last: Option<&'static str>,
+}
+
+impl<'a> CanonicalObject<'a> {
+    /// Opens an object at the end of `out`.
+    pub fn open(out: &'a mut String) -> Self {
+        out.push('{');
+        Self { out, last: None }
+    }
+
+    fn name(&mut self, name: &'static str) -> &mut String {
+        debug_assert!(self.last.is_none_or(|last| last < name), "member {name:?} out of order after {:?}", self.last);
+        if self.last.is_some() {
+            self.out.push(',');
+        }
+        self.last = Some(name);
+        push_str_literal(self.out, name);
+        self.out.push(':');
+        self.out
+    }
+
+    /// A string member.
+    pub fn str(&mut self, name: &'static str, value: &str) -> &mut Self {
+        let out = self.name(name);
+        push_str_literal(out, value);
+        self
+    }
+
+    /// A string member, or `null`.
+    pub fn opt_str(&mut self, name: &'static str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.str(name, v),
+            None => self.null(name),
+        }
+    }
+
+    /// A `null` member.
+    pub fn null(&mut self, name: &'static str) -> &mut Self {
+        self.name(name).push_str("null");
+        self
+    }
+
+    /// A boolean member.
+    pub fn bool(&mut self, name: &'static str, value: bool) -> &mut Self {
+        self.name(name).push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    /// A member holding any JSON value (its canonical text), or `null`.
+    pub fn value(&mut self, name: &'static str, value: Option<&Value>) -> &mut Self {
+        let out = self.name(name);
+        match value {
+            Some(v) => push_value(out, v),
+            None => out.push_str("null"),
+        }
+        self
+    }
+
+    /// A member holding an object, written by `fill`.
+    pub fn object(&mut self, name: &'static str, fill: impl FnOnce(&mut CanonicalObject<'_>)) -> &mut Self {
+        let out = self.name(name);
+        let mut inner = CanonicalObject::open(out);
+        fill(&mut inner);
+        inner.close();
+        self
+    }
+
+    /// A member holding an array of one object, written by `fill`.
+    pub fn array_of_one(&mut self, name: &'static str, fill: impl FnOnce(&mut CanonicalObject<'_>)) -> &mut Self {
+        let out = self.name(name);
+        out.push('[');
+        let mut inner = CanonicalObject::open(out);
+        fill(&mut inner);
+        inner.close();
+        self.out.push(']');
+        self
+    }
+
+    /// Ends the object.
+    pub fn close(self) {
+        self.out.push('}');
+    }
+}
+
+fn push_value(out: &mut String, value: &Value) {
+    out.push_str(&canonical_text(value));
+}
+
+fn push_str_literal(out: &mut String, value: &str) {
+    // The common case (no quote, backslash or control character) is a plain copy.
+    if !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    out.push_str(&serde_json::to_string(value).unwrap_or_default());
+}
 
 /// `KeyId` → `keyId`: CloudTrail's member names are the wire names with a lowercase first
 /// letter.
@@ -104,6 +220,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Written member by member, the object has the same text as the same document built as a
+    /// `Value` and serialized: compact, sorted, escaped alike.
+    #[test]
+    fn a_canonical_object_is_the_canonical_text_of_its_document() {
+        let nested = json!({"b": [1, "two", null], "a": {"é": "\u{7}"}});
+        let mut text = String::from("prefix:");
+        let mut o = CanonicalObject::open(&mut text);
+        o.str("Upper", "first: capitals sort before lower case")
+            .opt_str("absent", None)
+            .str("escaped", "quote \" backslash \\ newline \n tab \t nul \u{0} del \u{7f} emoji 🔑")
+            .bool("false", false)
+            .value("nested", Some(&nested))
+            .value("nothing", None)
+            .object("object", |inner| {
+                inner.null("a").array_of_one("b", |one| {
+                    one.str("x", "y");
+                });
+            })
+            .bool("true", true);
+        o.close();
+        let expected = json!({
+            "Upper": "first: capitals sort before lower case",
+            "absent": null,
+            "escaped": "quote \" backslash \\ newline \n tab \t nul \u{0} del \u{7f} emoji 🔑",
+            "false": false,
+            "nested": nested,
+            "nothing": null,
+            "object": {"a": null, "b": [{"x": "y"}]},
+            "true": true,
+        });
+        assert_eq!(text, format!("prefix:{}", canonical_text(&expected)));
+    }
+
+    #[test]
+    #[should_panic(expected = "out of order")]
+    #[cfg(debug_assertions)]
+    fn members_out_of_order_are_caught_in_debug_builds() {
+        let mut text = String::new();
+        let mut o = CanonicalObject::open(&mut text);
+        o.str("b", "1").str("a", "2");
+    }
 
     #[test]
     fn scrub_renames_and_removes_secrets() {

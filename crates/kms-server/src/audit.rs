@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use kms_api::ApiError;
-use kms_core::audit::{AuditEvent, scrub};
+use kms_core::audit::{AuditEvent, CanonicalObject, canonical_text, scrub};
 use kms_core::policy::PrincipalKind;
 use kms_core::{Clock, Timestamp};
 use kms_crypto::RootKeyProvider;
@@ -147,82 +147,98 @@ pub struct EventInput<'a> {
     pub read_only: bool,
 }
 
-fn user_identity(caller: Option<&Caller>, via: Option<&str>, presented: Option<&str>) -> Value {
+/// `userIdentity`, its members in canonical order.
+fn user_identity(o: &mut CanonicalObject<'_>, caller: Option<&Caller>, via: Option<&str>, presented: Option<&str>) {
     let Some(c) = caller else {
-        return json!({"type": "Unknown", "accessKeyId": presented});
+        o.opt_str("accessKeyId", presented).str("type", "Unknown");
+        return;
     };
     let p = &c.principal;
-    let mut identity = match &p.kind {
-        PrincipalKind::Root => {
-            json!({"type": "Root", "principalId": p.user_id, "arn": p.arn, "accountId": p.account.as_str()})
+    let account = p.account.as_str();
+    match &p.kind {
+        PrincipalKind::Service { name } => {
+            o.str("invokedBy", via.unwrap_or(name)).str("type", "AWSService");
         }
-        PrincipalKind::User => json!({
-            "type": "IAMUser", "principalId": p.user_id, "arn": p.arn, "accountId": p.account.as_str(),
-            "userName": p.username,
-        }),
-        PrincipalKind::AssumedRole { role_arn, .. } => json!({
-            "type": "AssumedRole", "principalId": p.user_id, "arn": p.arn, "accountId": p.account.as_str(),
-            "sessionContext": {"sessionIssuer": {
-                "type": "Role", "arn": role_arn, "accountId": p.account.as_str(),
-                "principalId": p.user_id.split(':').next().unwrap_or_default(),
-                "userName": role_arn.rsplit('/').next().unwrap_or_default(),
-            }},
-        }),
-        PrincipalKind::Service { name } => json!({"type": "AWSService", "invokedBy": name}),
-    };
-    if let Some(map) = identity.as_object_mut() {
-        if !matches!(p.kind, PrincipalKind::Service { .. }) {
-            map.insert("accessKeyId".into(), Value::String(c.access_key_id.clone()));
-        }
-        if let Some(service) = via {
-            map.insert("invokedBy".into(), Value::String(service.to_owned()));
+        kind => {
+            o.str("accessKeyId", &c.access_key_id).str("accountId", account).str("arn", &p.arn);
+            if let Some(service) = via {
+                o.str("invokedBy", service);
+            }
+            o.str("principalId", &p.user_id);
+            match kind {
+                PrincipalKind::AssumedRole { role_arn, .. } => {
+                    o.object("sessionContext", |session| {
+                        session.object("sessionIssuer", |issuer| {
+                            issuer
+                                .str("accountId", account)
+                                .str("arn", role_arn)
+                                .str("principalId", p.user_id.split(':').next().unwrap_or_default())
+                                .str("type", "Role")
+                                .str("userName", role_arn.rsplit('/').next().unwrap_or_default());
+                        });
+                    })
+                    .str("type", "AssumedRole");
+                }
+                PrincipalKind::User => {
+                    o.str("type", "IAMUser").opt_str("userName", p.username.as_deref());
+                }
+                _ => {
+                    o.str("type", "Root");
+                }
+            }
         }
     }
-    identity
 }
 
-/// Builds the CloudTrail-shaped event.
+/// Builds the CloudTrail-shaped event, writing its canonical text directly (members in sorted
+/// order, as [`kms_core::audit::canonical_text`] would give them).
 pub fn event(input: EventInput<'_>) -> AuditEvent {
-    let account = input.caller.map(|c| c.principal.account.to_string());
-    let resources = input.key_arn.map(|arn| {
-        let owner = arn.split(':').nth(4).unwrap_or_default();
-        json!([{"accountId": owner, "type": "AWS::KMS::Key", "ARN": arn}])
-    });
-    let recipient = input.key_arn.and_then(|arn| arn.split(':').nth(4).map(str::to_owned)).or(account.clone());
-    let record = json!({
-        "eventVersion": "1.08",
-        "userIdentity": user_identity(input.caller, input.via_service, input.presented_access_key),
-        "eventTime": input.time.rfc3339(),
-        "eventSource": input.event_source,
-        "eventName": input.event_name,
-        "awsRegion": input.region,
-        "sourceIPAddress": input.via_service.map_or(input.source_ip, str::to_owned),
-        "userAgent": input.user_agent,
-        "requestParameters": input.request.cloned(),
+    let account = input.caller.map(|c| c.principal.account.as_str());
+    let owner = input.key_arn.and_then(|arn| arn.split(':').nth(4));
+    let response = if input.read_only {
+        None
+    } else {
         // CloudTrail writes null, not {}, for operations that return nothing.
-        "responseElements": if input.read_only {
-            None
-        } else {
-            input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(scrub)
-        },
-        "errorCode": input.error.map(|e| e.exception.name()),
-        "errorMessage": input.error.and_then(|e| e.message.clone()),
-        "requestID": input.request_id,
-        "eventID": input.event_id,
-        "readOnly": input.read_only,
-        "resources": resources,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": recipient,
-        "eventCategory": "Management",
-    });
+        input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(scrub)
+    };
+    let error_code = input.error.map(|e| e.exception.name());
+    let mut record = String::with_capacity(1024);
+    let mut o = CanonicalObject::open(&mut record);
+    o.str("awsRegion", input.region)
+        .opt_str("errorCode", error_code)
+        .opt_str("errorMessage", input.error.and_then(|e| e.message.as_deref()))
+        .str("eventCategory", "Management")
+        .str("eventID", &input.event_id)
+        .str("eventName", input.event_name)
+        .str("eventSource", input.event_source)
+        .str("eventTime", &input.time.rfc3339())
+        .str("eventType", "AwsApiCall")
+        .str("eventVersion", "1.08")
+        .bool("managementEvent", true)
+        .bool("readOnly", input.read_only)
+        .opt_str("recipientAccountId", owner.or(account))
+        .str("requestID", input.request_id)
+        .value("requestParameters", input.request);
+    match input.key_arn {
+        Some(arn) => o.array_of_one("resources", |r| {
+            r.str("ARN", arn).str("accountId", owner.unwrap_or_default()).str("type", "AWS::KMS::Key");
+        }),
+        None => o.null("resources"),
+    };
+    o.value("responseElements", response.as_ref())
+        .str("sourceIPAddress", input.via_service.unwrap_or(&input.source_ip))
+        .str("userAgent", input.user_agent)
+        .object("userIdentity", |identity| {
+            user_identity(identity, input.caller, input.via_service, input.presented_access_key);
+        });
+    o.close();
     AuditEvent {
-        event_id: input.event_id.clone(),
+        event_id: input.event_id,
         time: input.time,
         event_name: input.event_name.to_owned(),
         key_arn: input.key_arn.map(str::to_owned),
         principal: input.caller.map_or_else(|| "-".to_owned(), |c| c.principal.arn.clone()),
-        error_code: input.error.map(|e| e.exception.name().to_owned()),
+        error_code: error_code.map(str::to_owned),
         record,
     }
 }
@@ -253,13 +269,13 @@ pub fn background_event(event_id: String, time: Timestamp, name: &str, key_arn: 
         "eventCategory": "Management",
     });
     AuditEvent {
+        record: canonical_text(&record),
         event_id,
         time,
         event_name: name.to_owned(),
         key_arn: Some(key_arn.to_owned()),
         principal: "kms.amazonaws.com".into(),
         error_code: None,
-        record,
     }
 }
 
@@ -424,4 +440,147 @@ pub async fn sign_digest(store: &dyn Store, signer: &Ed25519KeyPair, now: Timest
     }
     let signature = signer.sign(&AuditDigest::signed_bytes(seq, &hash, now)).as_ref().to_vec();
     store.put_audit_digest(&AuditDigest { seq, hash, created: now, signature }).await.is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use kms_api::Exception;
+    use kms_core::ids::AccountId;
+    use kms_core::policy::Principal;
+    use serde_json::json;
+
+    use super::*;
+
+    const KEY: &str = "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn caller(kind: PrincipalKind, arn: &str, user_id: &str, username: Option<&str>) -> Caller {
+        Caller {
+            principal: Principal {
+                arn: arn.into(),
+                account: AccountId::parse("111122223333").unwrap(),
+                kind,
+                user_id: user_id.into(),
+                username: username.map(str::to_owned),
+            },
+            access_key_id: "AKIAEXAMPLE000000001".into(),
+        }
+    }
+
+    fn input<'a>(caller: Option<&'a Caller>, request: Option<&'a Value>) -> EventInput<'a> {
+        EventInput {
+            event_id: "6f1e3c2a-0000-4000-8000-000000000001".into(),
+            request_id: "req-1",
+            time: Timestamp::from_unix_millis(1_764_115_200_123),
+            event_name: "Encrypt",
+            event_source: "kms.amazonaws.com",
+            caller,
+            via_service: None,
+            presented_access_key: None,
+            region: "eu-west-1",
+            source_ip: "192.0.2.7".into(),
+            user_agent: "aws-cli/2 \"quoted\"\n",
+            request,
+            response: None,
+            error: None,
+            key_arn: Some(KEY),
+            read_only: true,
+        }
+    }
+
+    /// The record text parsed back, after checking it is canonical (re-serializing the parsed
+    /// document gives the same text: compact, members sorted at every level).
+    fn parsed(event: &AuditEvent) -> Value {
+        let value: Value = serde_json::from_str(&event.record).unwrap();
+        assert_eq!(canonical_text(&value), event.record, "the record text is canonical");
+        value
+    }
+
+    #[test]
+    fn an_encrypt_by_a_user_is_the_cloudtrail_document() {
+        let alice = caller(PrincipalKind::User, "arn:aws:iam::111122223333:user/alice", "AIDAALICE", Some("alice"));
+        let request = json!({"keyId": "alias/app", "encryptionContext": {"Zone": "b", "App": "é\u{1}"}});
+        let event = event(input(Some(&alice), Some(&request)));
+        assert_eq!(
+            parsed(&event),
+            json!({
+                "awsRegion": "eu-west-1", "errorCode": null, "errorMessage": null, "eventCategory": "Management",
+                "eventID": "6f1e3c2a-0000-4000-8000-000000000001", "eventName": "Encrypt",
+                "eventSource": "kms.amazonaws.com", "eventTime": "2025-11-26T00:00:00.123Z", "eventType": "AwsApiCall",
+                "eventVersion": "1.08", "managementEvent": true, "readOnly": true,
+                "recipientAccountId": "444455556666", "requestID": "req-1", "requestParameters": request,
+                "resources": [{"ARN": KEY, "accountId": "444455556666", "type": "AWS::KMS::Key"}],
+                "responseElements": null, "sourceIPAddress": "192.0.2.7", "userAgent": "aws-cli/2 \"quoted\"\n",
+                "userIdentity": {
+                    "accessKeyId": "AKIAEXAMPLE000000001", "accountId": "111122223333",
+                    "arn": "arn:aws:iam::111122223333:user/alice", "principalId": "AIDAALICE", "type": "IAMUser",
+                    "userName": "alice",
+                },
+            })
+        );
+        assert_eq!(
+            (event.principal.as_str(), event.key_arn.as_deref(), event.error_code),
+            (alice.principal.arn.as_str(), Some(KEY), None)
+        );
+    }
+
+    #[test]
+    fn identities_of_every_kind_and_failures_are_canonical() {
+        let role = caller(
+            PrincipalKind::AssumedRole {
+                role_arn: "arn:aws:iam::111122223333:role/ops/Deployer".into(),
+                session_name: "s1".into(),
+            },
+            "arn:aws:sts::111122223333:assumed-role/Deployer/s1",
+            "AROADEPLOYER:s1",
+            None,
+        );
+        let event_of_role =
+            event(EventInput { via_service: Some("logs.eu-west-1.amazonaws.com"), ..input(Some(&role), None) });
+        let identity = &parsed(&event_of_role)["userIdentity"];
+        assert_eq!(identity["type"], "AssumedRole");
+        assert_eq!(identity["invokedBy"], "logs.eu-west-1.amazonaws.com");
+        assert_eq!(
+            identity["sessionContext"]["sessionIssuer"],
+            json!({"accountId": "111122223333", "arn": "arn:aws:iam::111122223333:role/ops/Deployer",
+                   "principalId": "AROADEPLOYER", "type": "Role", "userName": "Deployer"})
+        );
+        assert_eq!(parsed(&event_of_role)["sourceIPAddress"], "logs.eu-west-1.amazonaws.com");
+
+        let root = caller(PrincipalKind::Root, "arn:aws:iam::111122223333:root", "111122223333", None);
+        let identity = parsed(&event(input(Some(&root), None)))["userIdentity"].clone();
+        assert_eq!(identity["type"], "Root");
+        assert!(identity.get("userName").is_none());
+
+        let logs = caller(
+            PrincipalKind::Service { name: "logs.eu-west-1.amazonaws.com".into() },
+            "logs.eu-west-1.amazonaws.com",
+            "",
+            None,
+        );
+        assert_eq!(
+            parsed(&event(input(Some(&logs), None)))["userIdentity"],
+            json!({"invokedBy": "logs.eu-west-1.amazonaws.com", "type": "AWSService"})
+        );
+
+        let denied = ApiError::with_message(Exception::AccessDenied, "not \"allowed\"");
+        let failed = event(EventInput {
+            presented_access_key: Some("AKIASTRANGER00000000"),
+            error: Some(&denied),
+            key_arn: None,
+            read_only: false,
+            event_name: "CreateKey",
+            response: Some(&json!({"KeyMetadata": {"KeyId": "k"}})),
+            ..input(None, None)
+        });
+        let record = parsed(&failed);
+        assert_eq!(record["userIdentity"], json!({"accessKeyId": "AKIASTRANGER00000000", "type": "Unknown"}));
+        assert_eq!(
+            (record["errorCode"].as_str(), record["errorMessage"].as_str()),
+            (Some("AccessDeniedException"), Some("not \"allowed\""))
+        );
+        assert_eq!((&record["resources"], &record["recipientAccountId"]), (&Value::Null, &Value::Null));
+        assert_eq!(record["responseElements"], json!({"keyMetadata": {"keyId": "k"}}), "scrubbed and camelCased");
+        assert_eq!((failed.principal.as_str(), failed.error_code.as_deref()), ("-", Some("AccessDeniedException")));
+    }
 }

@@ -300,7 +300,7 @@ pub fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_
         key_arn: key.map(str::to_owned),
         principal: "arn:aws:iam::111122223333:user/alice".into(),
         error_code: error.map(str::to_owned),
-        record: serde_json::json!({"eventName": name, "n": n}),
+        record: serde_json::json!({"eventName": name, "n": n}).to_string(),
     }
 }
 

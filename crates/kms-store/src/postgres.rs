@@ -509,7 +509,7 @@ pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, eve
     for event in events {
         seq += 1;
         let record = event.canonical_json();
-        let hash = chain_hash(&prev, seq, &record);
+        let hash = chain_hash(&prev, seq, record);
         seqs.push(seq_param(seq)?);
         records.push(record);
         prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));

@@ -1200,7 +1200,7 @@ fn prepare(events: &[AuditEvent]) -> Vec<PreparedEvent> {
             key_arn: e.key_arn.clone(),
             principal: e.principal.clone(),
             error_code: e.error_code.clone(),
-            record: e.canonical_json(),
+            record: e.record.clone(),
         })
         .collect()
 }

@@ -300,7 +300,8 @@ async fn audit_trail_matches_sqlite() {
             e.key_arn = key.map(str::to_owned);
             e.error_code = error.map(str::to_owned);
             e.principal = format!("arn:aws:iam::111122223333:user/u{}", n % 2);
-            e.record = serde_json::json!({"eventName": name, "n": n, "é": "\u{0}\"", "b": [1, {"z": null}]});
+            e.record =
+                serde_json::json!({"eventName": name, "n": n, "é": "\u{0}\"", "b": [1, {"z": null}]}).to_string();
             events.push(e);
         }
         store.append_audit(&events[..3]).await.unwrap();
@@ -651,7 +652,7 @@ fn audit_event(id: &str) -> AuditEvent {
         key_arn: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
         principal: "arn:aws:iam::111122223333:user/alice".into(),
         error_code: None,
-        record: serde_json::json!({"eventID": id, "eventName": "Encrypt"}),
+        record: serde_json::json!({"eventID": id, "eventName": "Encrypt"}).to_string(),
     }
 }
 

@@ -345,7 +345,7 @@ async fn retention_prunes_and_the_rest_still_verifies() {
         key_arn: None,
         principal: "arn:aws:iam::111122223333:root".into(),
         error_code: None,
-        record: json!({"eventName": "ListKeys"}),
+        record: json!({"eventName": "ListKeys"}).to_string(),
     };
     store.append_audit(&[event]).await.unwrap();
     let public_key = hex::decode(store.setting("audit_public_key").await.unwrap().unwrap()).unwrap();
