@@ -387,13 +387,15 @@ fn sts_status(e: &ApiError) -> StatusCode {
     }
 }
 
-fn header_value(parts: &http::request::Parts, name: &str) -> Option<String> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+fn header_value(parts: &http::request::Parts, name: impl header::AsHeaderName) -> Option<&str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// What the audit event needs to know about a request once it is answered.
 #[derive(Default)]
 struct Seen {
+    /// The CloudTrail `eventID`, drawn with the request id.
+    event_id: String,
     body: Bytes,
     ctx: Option<RequestContext>,
     event_name: String,
@@ -402,26 +404,36 @@ struct Seen {
 }
 
 /// The access key named in an Authorization header, for auditing failed authentication.
-fn presented_access_key(parts: &http::request::Parts) -> Option<String> {
-    let auth = header_value(parts, "authorization")?;
+fn presented_access_key(parts: &http::request::Parts) -> Option<&str> {
+    let auth = header_value(parts, header::AUTHORIZATION)?;
     let credential = auth.split("Credential=").nth(1)?;
-    credential.split('/').next().map(str::to_owned)
+    credential.split('/').next()
+}
+
+/// Fresh random UUIDs for the request id and the audit event id, from one draw of the RNG.
+fn request_and_event_ids(rng: &dyn Rng) -> (String, String) {
+    let bytes: [u8; 32] = kms_crypto::random_array(rng);
+    let (request, event) = bytes.split_at(16);
+    let uuid = |half: &[u8]| {
+        let mut random = [0u8; 16];
+        random.copy_from_slice(half);
+        uuid::Builder::from_random_bytes(random).into_uuid().hyphenated().to_string()
+    };
+    (uuid(request), uuid(event))
 }
 
 async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
     let Connection { peer, transport, max_body_bytes } = connection;
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
-    let request_id = uuid::Builder::from_random_bytes(kms_crypto::random_array(svc.rng.as_ref()))
-        .into_uuid()
-        .hyphenated()
-        .to_string();
+    let (request_id, event_id) = request_and_event_ids(svc.rng.as_ref());
     let (parts, body) = req.into_parts();
     let target = header_value(&parts, "x-amz-target").unwrap_or_default();
     // STS speaks the query protocol: form-encoded requests, XML answers.
     let query_protocol =
-        header_value(&parts, "content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        header_value(&parts, header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let mut seen = Seen {
+        event_id,
         event_name: target.rsplit('.').next().unwrap_or_default().to_owned(),
         event_source: if target.starts_with(ADMIN_TARGET_PREFIX) { "ferrokms.admin" } else { "kms.amazonaws.com" },
         ..Seen::default()
@@ -445,7 +457,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
             _ => None,
         };
         let via = match (&service, header_value(&parts, "x-ferrokms-via-principal")) {
-            (Some(service), Some(arn)) => Some((service.clone(), svc.on_behalf_of(&caller, &arn).await?)),
+            (Some(service), Some(arn)) => Some((service.clone(), svc.on_behalf_of(&caller, arn).await?)),
             _ => None,
         };
         let (caller, via_service) = match via {
@@ -460,7 +472,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         let draft = AuditDraft::new(
             seen.event_name.clone(),
             seen.event_source,
-            header_value(&parts, "user-agent").unwrap_or_default(),
+            header_value(&parts, header::USER_AGENT).unwrap_or_default().to_owned(),
             request_parameters(&body, query_protocol).as_ref(),
         );
         let ctx = RequestContext {
@@ -469,8 +481,11 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
             request_id: request_id.clone(),
             source_ip: peer.ip(),
             transport,
-            source_arn: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-arn")),
-            source_account: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-account")),
+            source_arn: service.as_ref().and_then(|_| header_value(&parts, "x-ferrokms-source-arn")).map(str::to_owned),
+            source_account: service
+                .as_ref()
+                .and_then(|_| header_value(&parts, "x-ferrokms-source-account"))
+                .map(str::to_owned),
             via_service,
             key_arn: std::sync::OnceLock::new(),
             audit: Some(Arc::new(draft)),
@@ -480,11 +495,11 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         match endpoint {
             Endpoint::Sts => svc.sts(ctx, &body).await,
             Endpoint::Kms => {
-                json_content_type(header_value(&parts, "content-type").as_deref())?;
+                json_content_type(header_value(&parts, header::CONTENT_TYPE))?;
                 if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
                     return svc.admin(ctx, admin_op, &body).await;
                 }
-                let op = Operation::from_target(&target).ok_or_else(|| {
+                let op = Operation::from_target(target).ok_or_else(|| {
                     ServiceError::Api(ApiError::with_message(
                         Exception::UnknownOperation,
                         format!(
@@ -593,21 +608,24 @@ async fn audit(
         Ok(json) => (json.as_ref(), None),
         Err(api) => (None, Some(api)),
     };
-    let region = ctx.map_or("-".to_owned(), |c| c.region.to_string());
-    let user_agent = header_value(parts, "user-agent").unwrap_or_default();
-    let presented = presented_access_key(parts);
+    let region = ctx.map_or("-", |c| c.region.as_str());
+    // The draft holds the user agent already; the key presented matters only when
+    // authentication failed (there is no caller).
+    let user_agent =
+        draft.map_or_else(|| header_value(parts, header::USER_AGENT).unwrap_or_default(), |d| d.user_agent.as_str());
+    let presented = if ctx.is_none() { presented_access_key(parts) } else { None };
     let event = crate::audit::event(crate::audit::EventInput {
-        event_id: crate::audit::new_event_id(svc.rng.as_ref()),
+        event_id: seen.event_id.clone(),
         request_id,
         time: svc.clock.now(),
         event_name: if seen.event_name.is_empty() { "Unknown" } else { &seen.event_name },
         event_source: seen.event_source,
         caller: ctx.map(|c| &c.caller),
         via_service: ctx.and_then(|c| c.via_service.as_deref()),
-        presented_access_key: presented.as_deref(),
-        region: &region,
+        presented_access_key: presented,
+        region,
         source_ip: peer.ip().to_string(),
-        user_agent: &user_agent,
+        user_agent,
         request,
         response,
         error,
