@@ -27,9 +27,9 @@ pub(crate) struct RequestParts<'a> {
 pub(crate) fn canonical_request(
     req: &RequestParts<'_>,
     signed_headers: &str,
-    payload_hash: &str,
+    payload_hash: &[u8],
 ) -> Result<Vec<u8>, SigV4Error> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
     canonical_uri(req.path, &mut out);
@@ -37,37 +37,44 @@ pub(crate) fn canonical_request(
     canonical_query(req.query.unwrap_or_default(), &mut out);
     out.push(b'\n');
     for name in signed_headers.split(';') {
-        let value = header_value(req, name).ok_or_else(|| SigV4Error::SignedHeaderMissing { name: name.to_owned() })?;
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
-        out.extend_from_slice(&value);
+        if !append_header_value(req, name, &mut out) {
+            return Err(SigV4Error::SignedHeaderMissing { name: name.to_owned() });
+        }
         out.push(b'\n');
     }
     out.push(b'\n');
     out.extend_from_slice(signed_headers.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(payload_hash.as_bytes());
+    out.extend_from_slice(payload_hash);
     Ok(out)
 }
 
-/// The canonical value of header `name` (lowercase): every value trimmed, runs
-/// of spaces collapsed, values joined with `,` in the order received. `None`
-/// if the request does not carry the header.
-pub(crate) fn header_value(req: &RequestParts<'_>, name: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
+/// Whether the request carries header `name` (lowercase), `host` also as the
+/// URI authority.
+pub(crate) fn has_header(req: &RequestParts<'_>, name: &str) -> bool {
+    req.headers.contains_key(name) || (name == "host" && req.authority.is_some())
+}
+
+/// Appends the canonical value of header `name` (lowercase) to `out`: every
+/// value trimmed, runs of spaces collapsed, values joined with `,` in the order
+/// received. `false`, with nothing appended, if the request does not carry it.
+fn append_header_value(req: &RequestParts<'_>, name: &str, out: &mut Vec<u8>) -> bool {
     let mut found = false;
     for value in req.headers.get_all(name) {
         if found {
             out.push(b',');
         }
         found = true;
-        trim_all(value.as_bytes(), &mut out);
+        trim_all(value.as_bytes(), out);
     }
     if !found && name == "host" {
-        trim_all(req.authority?.as_bytes(), &mut out);
+        let Some(authority) = req.authority else { return false };
+        trim_all(authority.as_bytes(), out);
         found = true;
     }
-    found.then_some(out)
+    found
 }
 
 /// Appends `value` without leading/trailing spaces or tabs and with every run

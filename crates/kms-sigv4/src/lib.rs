@@ -115,8 +115,12 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
+/// Lowercase hex of the SHA-256 of `data`, without allocating.
+fn sha256_hex(data: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(digest::digest(&digest::SHA256, data), &mut out);
+    out
 }
 
 /// A request whose SigV4 headers have been parsed but whose signature has not
@@ -244,7 +248,7 @@ impl PendingRequest {
         }
         let payload_hash = sha256_hex(body);
         if let Some(claimed) = single_header(&parts.headers, "x-amz-content-sha256")?
-            && claimed.as_bytes() != payload_hash.as_bytes()
+            && claimed.as_bytes() != payload_hash
         {
             return Err(SigV4Error::ContentSha256Mismatch);
         }
@@ -257,19 +261,25 @@ impl PendingRequest {
     fn signature_for(
         &self,
         req: &RequestParts<'_>,
-        payload_hash: &str,
+        payload_hash: &[u8],
         key: &SigningKey,
     ) -> Result<[u8; 32], SigV4Error> {
         let canonical_request = canonical::canonical_request(req, &self.signed_headers, payload_hash)?;
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{}",
-            self.request_time,
-            self.scope_date,
-            self.region,
-            self.service,
-            sha256_hex(&canonical_request)
-        );
-        Ok(*hmac_sha256(&key.0, string_to_sign.as_bytes()))
+        // ALGORITHM \n request time \n date/region/service/aws4_request \n hex(SHA-256(canonical request))
+        let mut string_to_sign = Vec::with_capacity(160);
+        for (piece, separator) in [
+            (ALGORITHM, b'\n'),
+            (self.request_time.as_str(), b'\n'),
+            (self.scope_date.as_str(), b'/'),
+            (self.region.as_str(), b'/'),
+            (self.service.as_str(), b'/'),
+            (TERMINATOR, b'\n'),
+        ] {
+            string_to_sign.extend_from_slice(piece.as_bytes());
+            string_to_sign.push(separator);
+        }
+        string_to_sign.extend_from_slice(&sha256_hex(&canonical_request));
+        Ok(*hmac_sha256(&key.0, &string_to_sign))
     }
 }
 
@@ -422,7 +432,7 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
     }
 
     let request = request_parts(parts);
-    if let Some(name) = signed_headers.split(';').find(|name| canonical::header_value(&request, name).is_none()) {
+    if let Some(name) = signed_headers.split(';').find(|name| !canonical::has_header(&request, name)) {
         return Err(SigV4Error::SignedHeaderMissing { name: name.to_owned() });
     }
 
