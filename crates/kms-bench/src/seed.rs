@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kms_core::ids::{KeyId, MaterialId, Region};
-use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::key::KeyRequest;
 use kms_core::policy::KeyPolicy;
 use kms_crypto::{KeyMaterial, SystemRng, random_array};
 use kms_server::ServerConfig;
@@ -32,24 +32,14 @@ pub async fn seed(data_dir: &Path, count: usize, region: &str) -> Result<Vec<Str
     let mut ids = Vec::with_capacity(count);
     let mut pending = tokio::task::JoinSet::new();
     for i in 0..count {
-        let record = KeyRecord {
-            key_id: KeyId::from_random_bytes(random_array(&SystemRng)),
-            account: prepared.account.clone(),
-            region: region.clone(),
-            created: now,
-            description: format!("ferrokms-bench seed {i}"),
-            state: KeyState::Enabled,
-            key_spec: KeySpec::SymmetricDefault,
-            key_usage: KeyUsage::EncryptDecrypt,
-            origin: Origin::AwsKms,
-            key_manager: KeyManager::Customer,
-            multi_region: false,
-            deletion: None,
-            current_material: MaterialId::from_bytes(random_array(&SystemRng)),
-            revision: 0,
-            rotation: None,
-            on_demand_rotations: 0,
-        };
+        let record = KeyRequest::symmetric_default().new_key(
+            KeyId::from_random_bytes(random_array(&SystemRng)),
+            prepared.account.clone(),
+            region.clone(),
+            now,
+            format!("ferrokms-bench seed {i}"),
+            MaterialId::from_bytes(random_array(&SystemRng)),
+        );
         let material = KeyMaterial::generate(&SystemRng);
         let aad = kms_server::service::material_aad(&record.arn(), record.current_material);
         let wrapped = root.wrap(&aad, material.expose_secret()).map_err(|e| e.to_string())?;

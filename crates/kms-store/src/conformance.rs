@@ -8,7 +8,7 @@
 
 use kms_core::Timestamp;
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
-use kms_core::key::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::key::{KeyRecord, KeyRequest, KeyState};
 use kms_core::tag::Tag;
 
 use crate::{
@@ -18,24 +18,14 @@ use crate::{
 
 /// A test key: id derived from `seed` and `n`, enabled, symmetric.
 pub fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
-    KeyRecord {
-        key_id: KeyId::from_bytes([seed, n, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1]),
-        account: AccountId::parse(account).unwrap(),
-        region: Region::parse("us-east-1").unwrap(),
-        created: Timestamp::from_unix_millis(1_700_000_000_000),
-        description: format!("key {n}"),
-        state: KeyState::Enabled,
-        key_spec: KeySpec::SymmetricDefault,
-        key_usage: KeyUsage::EncryptDecrypt,
-        origin: Origin::AwsKms,
-        key_manager: KeyManager::Customer,
-        multi_region: false,
-        deletion: None,
-        current_material: MaterialId::from_bytes([n; 32]),
-        revision: 0,
-        rotation: None,
-        on_demand_rotations: 0,
-    }
+    KeyRequest::symmetric_default().new_key(
+        KeyId::from_bytes([seed, n, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1]),
+        AccountId::parse(account).unwrap(),
+        Region::parse("us-east-1").unwrap(),
+        Timestamp::from_unix_millis(1_700_000_000_000),
+        format!("key {n}"),
+        MaterialId::from_bytes([n; 32]),
+    )
 }
 
 /// The first material of a test key.

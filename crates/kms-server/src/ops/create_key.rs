@@ -4,7 +4,7 @@ use kms_api::dto::{CreateKeyRequest, KeyMetadata, KeyMetadataResponse, WireTag};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule, Unsupported};
 use kms_core::ids::{KeyId, MaterialId};
-use kms_core::key::{KeyManager, KeyRecord, KeyRequest, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::key::{KeyRequest, KeySpec, KeyUsage, Origin};
 use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
 use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Constraint, Violation, Violations};
@@ -50,24 +50,14 @@ pub(super) async fn handle(
     }
     svc.authorize_iam(ctx, "kms:CreateKey", "*", request).await?;
 
-    let record = KeyRecord {
-        key_id: KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
-        account: ctx.caller.principal.account.clone(),
-        region: ctx.region.clone(),
-        created: svc.clock.now(),
+    let record = kind.new_key(
+        KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
+        ctx.caller.principal.account.clone(),
+        ctx.region.clone(),
+        svc.clock.now(),
         description,
-        state: KeyState::Enabled,
-        key_spec: kind.key_spec,
-        key_usage: kind.key_usage,
-        origin: kind.origin,
-        key_manager: KeyManager::Customer,
-        multi_region: false,
-        deletion: None,
-        current_material: MaterialId::from_bytes(random_array(svc.rng.as_ref())),
-        revision: 0,
-        rotation: None,
-        on_demand_rotations: 0,
-    };
+        MaterialId::from_bytes(random_array(svc.rng.as_ref())),
+    );
     if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
