@@ -99,7 +99,12 @@ impl std::fmt::Debug for AuditDraft {
 
 /// A fresh CloudTrail `eventID` (a random UUID).
 pub fn new_event_id(rng: &dyn kms_core::Rng) -> String {
-    uuid::Builder::from_random_bytes(kms_crypto::random_array(rng)).into_uuid().hyphenated().to_string()
+    random_uuid(kms_crypto::random_array(rng))
+}
+
+/// The text of the random (version 4) UUID made of `random`.
+pub fn random_uuid(random: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(random).into_uuid().hyphenated().to_string()
 }
 
 /// Whether an operation only reads (CloudTrail's `readOnly`).

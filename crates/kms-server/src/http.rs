@@ -414,11 +414,8 @@ fn presented_access_key(parts: &http::request::Parts) -> Option<&str> {
 fn request_and_event_ids(rng: &dyn Rng) -> (String, String) {
     let bytes: [u8; 32] = kms_crypto::random_array(rng);
     let (request, event) = bytes.split_at(16);
-    let uuid = |half: &[u8]| {
-        let mut random = [0u8; 16];
-        random.copy_from_slice(half);
-        uuid::Builder::from_random_bytes(random).into_uuid().hyphenated().to_string()
-    };
+    // Both halves are 16 bytes long.
+    let uuid = |half: &[u8]| crate::audit::random_uuid(half.try_into().unwrap_or_default());
     (uuid(request), uuid(event))
 }
 
@@ -633,4 +630,34 @@ async fn audit(
         read_only: seen.read_only,
     });
     svc.audit.record(event).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Counts its draws and numbers the bytes of each.
+    struct Counting(AtomicUsize);
+
+    impl Rng for Counting {
+        fn fill(&self, buf: &mut [u8]) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = u8::try_from(i).unwrap_or(u8::MAX);
+            }
+        }
+    }
+
+    /// The request id and the event id come from the two halves of one draw: two different
+    /// version-4 UUIDs.
+    #[test]
+    fn request_and_event_ids_are_two_uuids_from_one_draw() {
+        let rng = Counting(AtomicUsize::new(0));
+        let (request, event) = request_and_event_ids(&rng);
+        assert_eq!(rng.0.load(Ordering::SeqCst), 1);
+        assert_eq!(request, "00010203-0405-4607-8809-0a0b0c0d0e0f");
+        assert_eq!(event, "10111213-1415-4617-9819-1a1b1c1d1e1f");
+    }
 }
