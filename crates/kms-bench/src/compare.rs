@@ -252,6 +252,27 @@ struct Running {
     process: Process,
 }
 
+/// One measured run against a running server (ferrokms first drains its audit queue, so the run
+/// pays for its own records), printed as it ends.
+async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) -> Row {
+    if r.server == Server::Ferrokms {
+        settle(r.endpoint.addr).await;
+    }
+    let sampler = RssSampler::start(r.process.pid());
+    let report = load::run(&r.endpoint, workload, shape).await;
+    eprintln!("{:<16} {:<12} {:>5} conns {}", label, r.server.label(), shape.connections, report.line());
+    if let Some(e) = &report.first_error {
+        eprintln!("    first error: {}", e.chars().take(300).collect::<String>());
+    }
+    Row {
+        operation: label.into(),
+        server: r.server,
+        connections: shape.connections,
+        rss_mib: Some(sampler.peak_mib()),
+        report,
+    }
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -346,28 +367,7 @@ pub async fn compare(options: Options) -> Result<(), String> {
             if r.server == Server::Ferrokms {
                 reference = Some(workload.clone());
             }
-            if r.server == Server::Ferrokms {
-                settle(r.endpoint.addr).await;
-            }
-            let sampler = RssSampler::start(r.process.pid());
-            let report = load::run(&r.endpoint, &workload, shape).await;
-            eprintln!(
-                "{:<16} {:<12} {:>5} conns {}",
-                operation.label(),
-                r.server.label(),
-                shape.connections,
-                report.line()
-            );
-            if let Some(e) = &report.first_error {
-                eprintln!("    first error: {}", e.chars().take(300).collect::<String>());
-            }
-            rows.push(Row {
-                operation: operation.label().into(),
-                server: r.server,
-                connections: shape.connections,
-                rss_mib: Some(sampler.peak_mib()),
-                report,
-            });
+            rows.push(measure(r, operation.label(), &workload, shape).await);
         }
     }
     if options.high_connections > 0 {
@@ -379,25 +379,7 @@ pub async fn compare(options: Options) -> Result<(), String> {
                 _ => load::prepare(&r.endpoint, Operation::Encrypt32, Vec::new()).await.map_err(|e| e.to_string())?,
             };
             reference.get_or_insert_with(|| workload.clone());
-            if r.server == Server::Ferrokms {
-                settle(r.endpoint.addr).await;
-            }
-            let sampler = RssSampler::start(r.process.pid());
-            let report = load::run(&r.endpoint, &workload, high).await;
-            eprintln!(
-                "{:<16} {:<12} {:>5} conns {}",
-                "Encrypt 32 B",
-                r.server.label(),
-                high.connections,
-                report.line()
-            );
-            rows.push(Row {
-                operation: "Encrypt 32 B".into(),
-                server: r.server,
-                connections: high.connections,
-                rss_mib: Some(sampler.peak_mib()),
-                report,
-            });
+            rows.push(measure(r, Operation::Encrypt32.label(), &workload, high).await);
         }
     }
     drop(running);
