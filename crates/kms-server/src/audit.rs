@@ -398,8 +398,9 @@ async fn write_loop(
                 Ok(_) => {}
             }
         }
-        commit(store.as_ref(), &batch).await;
-        backlog.fetch_sub(i64::try_from(batch.len()).unwrap_or(i64::MAX), Ordering::SeqCst);
+        let written = batch.len();
+        commit(store.as_ref(), batch.into()).await;
+        backlog.fetch_sub(i64::try_from(written).unwrap_or(i64::MAX), Ordering::SeqCst);
         if let Some(signer) = &signer {
             let due = last_digest_at.elapsed() >= DIGEST_EVERY;
             if let Ok(Some((seq, _))) = store.audit_head().await
@@ -419,10 +420,10 @@ async fn write_loop(
 
 /// Commits a batch, retrying until the store takes it: an acknowledged request's event is not
 /// dropped because the database was briefly unavailable.
-async fn commit(store: &dyn Store, batch: &[AuditEvent]) {
+async fn commit(store: &dyn Store, batch: Arc<[AuditEvent]>) {
     let mut delay = Duration::from_millis(50);
     loop {
-        match store.append_audit(batch).await {
+        match store.append_audit(Arc::clone(&batch)).await {
             Ok(()) => return,
             Err(e) => {
                 error!("audit batch of {} events not written yet: {e}; retrying", batch.len());

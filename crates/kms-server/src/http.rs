@@ -237,26 +237,41 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
 
 /// A connection that is closed when no byte moves in either direction for `idle` (a client that
 /// holds a connection open without using it, or stops reading its answer).
+///
+/// Progress only notes the time; the timer is moved forward lazily, when it fires before the
+/// connection has been idle long enough. Resetting it on every read and write instead took the
+/// runtime's timer lock twice per request.
 struct IdleTimeout {
     inner: TcpStream,
     idle: Duration,
+    /// When a byte last moved (or the connection was accepted).
+    last_progress: tokio::time::Instant,
+    /// Fires no later than `last_progress + idle`, possibly earlier (then it is re-armed).
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl IdleTimeout {
     fn new(inner: TcpStream, idle: Duration) -> Self {
-        Self { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+        Self { inner, idle, last_progress: tokio::time::Instant::now(), deadline: Box::pin(tokio::time::sleep(idle)) }
     }
 
     fn progressed(&mut self) {
-        // An idle time too large to add keeps the first (far-future) deadline.
-        if let Some(next) = tokio::time::Instant::now().checked_add(self.idle) {
-            self.deadline.as_mut().reset(next);
-        }
+        self.last_progress = tokio::time::Instant::now();
     }
 
+    /// Whether the connection has been idle for `idle`; otherwise the timer is armed to wake
+    /// `cx` when it might be.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            // An idle time too large to add never expires.
+            let Some(due) = self.last_progress.checked_add(self.idle) else { return false };
+            if due <= tokio::time::Instant::now() {
+                return true;
+            }
+            // Bytes moved since the timer was set: wait until `idle` after the last of them.
+            self.deadline.as_mut().reset(due);
+        }
+        false
     }
 }
 

@@ -347,9 +347,12 @@ pub async fn run_audit(store: &dyn Store) {
 async fn audit_chain(store: &dyn Store) {
     use crate::audit::{AuditDigest, AuditFilter, verify_run};
     let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
-    store.append_audit(&[event(1, "CreateKey", Some(key), None), event(2, "Encrypt", Some(key), None)]).await.unwrap();
-    store.append_audit(&[event(3, "Decrypt", Some(key), Some("InvalidCiphertextException"))]).await.unwrap();
-    store.append_audit(&[event(4, "ListKeys", None, None)]).await.unwrap();
+    store
+        .append_audit([event(1, "CreateKey", Some(key), None), event(2, "Encrypt", Some(key), None)].into())
+        .await
+        .unwrap();
+    store.append_audit([event(3, "Decrypt", Some(key), Some("InvalidCiphertextException"))].into()).await.unwrap();
+    store.append_audit([event(4, "ListKeys", None, None)].into()).await.unwrap();
     let rows = store.audit_after(0, 100).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert_eq!(rows[1].event_name, "Encrypt");

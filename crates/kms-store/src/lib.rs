@@ -231,7 +231,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends events to the audit chain, in order, in one transaction (events that describe no
     /// store change: failed requests, reads, cryptographic operations, background actions).
-    async fn append_audit(&self, _events: &[AuditEvent]) -> StoreResult<()> {
+    /// Shared rather than borrowed: a backend that writes on another thread keeps the batch
+    /// without copying every record, and the caller keeps it to retry.
+    async fn append_audit(&self, _events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()> {
         Err(StoreError::Unsupported("the audit trail"))
     }
     /// Audit records after `after_seq`, in chain order, at most `limit`.

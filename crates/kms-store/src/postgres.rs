@@ -1132,10 +1132,10 @@ impl Store for PostgresStore {
         commit_if_changed(tx, n, audit).await
     }
 
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+    async fn append_audit(&self, events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        append_audit_tx(&tx, events).await?;
+        append_audit_tx(&tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -207,7 +207,7 @@ trait GroupJob: Send {
 
 struct Mutation<T, F> {
     change: F,
-    audit: Vec<PreparedEvent>,
+    audit: Vec<AuditEvent>,
     reply: tokio::sync::oneshot::Sender<StoreResult<T>>,
 }
 
@@ -228,7 +228,7 @@ where
         }
         let outcome = change(tx).and_then(|o| {
             if o.changed() {
-                append_prepared_tx(tx, &audit)?;
+                append_audit_tx(tx, &audit)?;
             }
             Ok(o)
         });
@@ -365,7 +365,7 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Box<dyn GroupJob> = Box::new(Mutation { change, audit: prepare(audit), reply });
+        let job: Box<dyn GroupJob> = Box::new(Mutation { change, audit: audit.to_vec(), reply });
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(job);
         let (pending, groups) = (Arc::clone(&self.pending), Arc::clone(&self.groups));
         self.run(move |c| {
@@ -1058,13 +1058,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        // Serialized here, before taking the connection: the blocking task gets plain rows
-        // rather than a deep copy of every record.
-        let events = prepare(events);
+    async fn append_audit(&self, events: Arc<[AuditEvent]>) -> StoreResult<()> {
+        // The blocking task shares the batch: no record is copied.
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            append_prepared_tx(&tx, &events)?;
+            append_audit_tx(&tx, &events)?;
             tx.commit()?;
             Ok(())
         })
@@ -1192,34 +1190,8 @@ impl Store for SqliteStore {
 // taking the write lock up front), so the head read in `append_prepared_tx` is the head the
 // append extends.
 
-/// An audit event as its row is written: the typed columns and the canonical record text.
-struct PreparedEvent {
-    event_id: String,
-    time: i64,
-    event_name: String,
-    key_arn: Option<String>,
-    principal: String,
-    error_code: Option<String>,
-    record: String,
-}
-
-fn prepare(events: &[AuditEvent]) -> Vec<PreparedEvent> {
-    events
-        .iter()
-        .map(|e| PreparedEvent {
-            event_id: e.event_id.clone(),
-            time: e.time.unix_millis(),
-            event_name: e.event_name.clone(),
-            key_arn: e.key_arn.clone(),
-            principal: e.principal.clone(),
-            error_code: e.error_code.clone(),
-            record: e.record.clone(),
-        })
-        .collect()
-}
-
-/// Appends prepared events to the chain inside an open transaction, which the caller commits.
-fn append_prepared_tx(tx: &rusqlite::Transaction<'_>, events: &[PreparedEvent]) -> StoreResult<()> {
+/// Appends events to the chain inside an open transaction, which the caller commits.
+fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -1240,7 +1212,7 @@ fn append_prepared_tx(tx: &rusqlite::Transaction<'_>, events: &[PreparedEvent]) 
         stmt.execute(params![
             i64::try_from(seq).map_err(backend)?,
             e.event_id,
-            e.time,
+            e.time.unix_millis(),
             e.event_name,
             e.key_arn,
             e.principal,
@@ -1382,8 +1354,8 @@ mod tests {
         let padding = "x".repeat(1000);
         let mut written = 0_u64;
         let mut n = 0_u64;
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(3) {
+        // About three seconds of batches.
+        for _ in 0..250 {
             let batch: Vec<_> = (0..200)
                 .map(|_| {
                     n += 1;
@@ -1393,7 +1365,7 @@ mod tests {
                     e
                 })
                 .collect();
-            store.append_audit(&batch).await.unwrap();
+            store.append_audit(batch.into()).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let wal = std::fs::metadata(dir.path().join("kms.db-wal")).unwrap().len();

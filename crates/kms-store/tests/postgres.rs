@@ -158,7 +158,7 @@ async fn concurrent_appenders_on_two_nodes_keep_one_chain() {
             tasks.spawn(async move {
                 let events: Vec<AuditEvent> =
                     (0..PER_BATCH).map(|i| audit_event(&format!("node{node}-batch{batch}-{i}"))).collect();
-                store.append_audit(&events).await
+                store.append_audit(events.into()).await
             });
         }
     }
@@ -231,7 +231,7 @@ async fn mutations_and_batches_on_two_nodes_share_one_chain() {
             let s = store.clone();
             tasks.spawn(async move {
                 let batch = [audit_event(&format!("batch-{node}-{i}-0")), audit_event(&format!("batch-{node}-{i}-1"))];
-                s.append_audit(&batch).await.map(|()| true)
+                s.append_audit(batch.into()).await.map(|()| true)
             });
         }
     }
@@ -279,7 +279,7 @@ async fn audit_trail_matches_sqlite() {
     for store in [&postgres as &dyn Store, &sqlite] {
         let mut seen = Vec::new();
         seen.push(format!("empty head: {:?}", store.audit_head().await.unwrap()));
-        seen.push(format!("empty append: {:?}", store.append_audit(&[]).await));
+        seen.push(format!("empty append: {:?}", store.append_audit(Vec::new().into()).await));
         seen.push(format!("empty after: {:?}", store.audit_after(0, 10).await.unwrap()));
         let mut events = Vec::new();
         for (n, (name, key, error)) in [
@@ -304,9 +304,9 @@ async fn audit_trail_matches_sqlite() {
                 serde_json::json!({"eventName": name, "n": n, "é": "\u{0}\"", "b": [1, {"z": null}]}).to_string();
             events.push(e);
         }
-        store.append_audit(&events[..3]).await.unwrap();
-        store.append_audit(&events[3..4]).await.unwrap();
-        store.append_audit(&events[4..]).await.unwrap();
+        store.append_audit(events[..3].into()).await.unwrap();
+        store.append_audit(events[3..4].into()).await.unwrap();
+        store.append_audit(events[4..].into()).await.unwrap();
         seen.push(format!("chain: {:?}", store.audit_after(0, 100).await.unwrap()));
         seen.push(format!("page: {:?}", store.audit_after(2, 3).await.unwrap()));
         seen.push(format!("past the end: {:?}", store.audit_after(7, 3).await.unwrap()));

@@ -347,7 +347,7 @@ async fn retention_prunes_and_the_rest_still_verifies() {
         error_code: None,
         record: json!({"eventName": "ListKeys"}).to_string(),
     };
-    store.append_audit(&[event]).await.unwrap();
+    store.append_audit([event].into()).await.unwrap();
     let public_key = hex::decode(store.setting("audit_public_key").await.unwrap().unwrap()).unwrap();
     let report = verify_store(&store, Some(&public_key)).await.unwrap();
     assert_eq!(report.records, 2, "the anchor and the record written after the prune");
