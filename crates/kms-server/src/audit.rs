@@ -39,8 +39,11 @@ use crate::service::Caller;
 
 /// How long the writer gathers events before committing them.
 pub const LINGER: Duration = Duration::from_millis(50);
-/// Most events committed in one transaction.
-pub const MAX_BATCH: usize = 1000;
+/// Most events committed in one transaction. Under load the writer commits a full batch every
+/// few milliseconds; with 1,000 events each commit held a core for about 5 ms at a time, which
+/// showed in the requests' tail latency on two cores (Encrypt p99 at 64 connections 4.1–4.5 ms
+/// against 3.4–3.75 ms with 250, for the same throughput).
+pub const MAX_BATCH: usize = 250;
 /// Most events waiting for the writer. When requests outpace the writer, they wait for room
 /// (back-pressure) instead of piling up: this bounds both memory and how many answered
 /// requests a crash can leave unrecorded.
