@@ -61,6 +61,8 @@ pub struct Options {
     pub commit: Option<String>,
     /// Exit with failure when ferrokms or the ceiling answered any request with an error.
     pub fail_on_errors: bool,
+    /// Turns per operation (each server runs once per turn; its runs are added up).
+    pub rounds: usize,
 }
 
 /// A child process killed when dropped.
@@ -246,6 +248,18 @@ struct Row {
     rss_mib: Option<f64>,
 }
 
+impl Row {
+    /// Adds another run of the same case: requests, errors and time add up, latencies merge,
+    /// the peak RSS is the higher one.
+    fn add(&mut self, other: Row) {
+        self.report.add(other.report);
+        self.rss_mib = match (self.rss_mib, other.rss_mib) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 struct Running {
     server: Server,
     endpoint: Endpoint,
@@ -353,6 +367,7 @@ pub async fn compare(options: Options) -> Result<(), String> {
     for &operation in &options.operations {
         // The ceiling needs a request of the same size: take ferrokms's workload when present.
         let mut reference: Option<Workload> = None;
+        let mut workloads = Vec::with_capacity(running.len());
         for r in &running {
             let workload = match r.server {
                 Server::Hyper => reference.clone().unwrap_or_else(|| Workload {
@@ -367,8 +382,19 @@ pub async fn compare(options: Options) -> Result<(), String> {
             if r.server == Server::Ferrokms {
                 reference = Some(workload.clone());
             }
-            rows.push(measure(r, operation.label(), &workload, shape).await);
+            workloads.push(workload);
         }
+        let mut totals: Vec<Option<Row>> = running.iter().map(|_| None).collect();
+        for _ in 0..options.rounds {
+            for ((r, workload), total) in running.iter().zip(&workloads).zip(&mut totals) {
+                let row = measure(r, operation.label(), workload, shape).await;
+                match total {
+                    Some(sum) => sum.add(row),
+                    None => *total = Some(row),
+                }
+            }
+        }
+        rows.extend(totals.into_iter().flatten());
     }
     if options.high_connections > 0 {
         let high = Shape { connections: options.high_connections, ..shape };
@@ -461,12 +487,21 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
         "## Side by side: ferrokms, bare hyper, moto_server — {}\n\n\
          `bench/compare.sh` (commit {commit}). Machine: {}. Load generator `ferrokms-bench` on the same machine: \
          SigV4-signed requests over keep-alive HTTP/1.1, one task per connection, {} s warm-up then {} s measured per \
-         run. ferrokms on SQLite with the default key policy and audit on; the key is created through the API before \
+         run{}. ferrokms on SQLite with the default key policy and audit on; the key is created through the API before \
          each run.\n\n",
         today(),
         machine(),
         options.warmup.as_secs_f64(),
-        options.duration.as_secs_f64()
+        options.duration.as_secs_f64(),
+        if options.rounds > 1 {
+            format!(
+                "; {} rounds per operation, the servers taking turns (one run each per round) and each row adding up \
+                 its server's runs",
+                options.rounds
+            )
+        } else {
+            String::new()
+        }
     ));
     out.push_str(
         "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB |\n",

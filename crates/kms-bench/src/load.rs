@@ -140,6 +140,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds another run's outcome to this one (counts and measured time add up, latencies
+    /// merge), so that the rate is over both runs.
+    pub fn add(&mut self, other: Report) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        self.seconds += other.seconds;
+        self.first_error = self.first_error.take().or(other.first_error);
+        // Both histograms have the same bounds (see `histogram`), so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
     /// Successful requests per second.
     #[allow(clippy::cast_precision_loss)] // request counts are far below 2^52
     pub fn rate(&self) -> f64 {
@@ -384,4 +396,33 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, shape: Shape) -> Repo
         }
     }
     report
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn report(ok: u64, errors: u64, seconds: f64, latency_us: u64) -> Report {
+        let mut latency = histogram();
+        latency.record_n(latency_us, ok).unwrap();
+        Report { ok, errors, timeouts: errors, first_error: None, seconds, latency }
+    }
+
+    /// Two runs added up: the rate is over both (not the mean of the two rates), errors add, and
+    /// the quantiles are those of all the latencies together.
+    #[test]
+    fn runs_add_up() {
+        let mut total = report(1000, 1, 1.0, 1000);
+        let mut second = report(3000, 2, 2.0, 3000);
+        second.first_error = Some("timeout".into());
+        total.add(second);
+        assert_eq!(total.ok, 4000);
+        assert_eq!(total.errors, 3);
+        assert_eq!(total.timeouts, 3);
+        assert!((total.rate() - 4000.0 / 3.0).abs() < 1e-9);
+        assert_eq!(total.first_error.as_deref(), Some("timeout"));
+        assert!((total.quantile_ms(0.2) - 1.0).abs() < 0.01);
+        assert!((total.quantile_ms(0.9) - 3.0).abs() < 0.01);
+    }
 }

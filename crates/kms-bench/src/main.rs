@@ -123,6 +123,10 @@ enum Command {
         /// Exit with failure if ferrokms or the ceiling answered any request with an error.
         #[arg(long)]
         fail_on_errors: bool,
+        /// Rounds per operation: the servers take turns, one run each per round, and each
+        /// server's runs are added up. Turns spread the machine's drift over all servers alike.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         #[command(flatten)]
         shape: ShapeArgs,
     },
@@ -191,6 +195,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             markdown,
             commit,
             fail_on_errors,
+            rounds,
             shape: shape_args,
         } => {
             let ferrokms = match ferrokms {
@@ -211,6 +216,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 markdown,
                 commit,
                 fail_on_errors,
+                rounds: rounds.max(1),
             })
             .await
         }
