@@ -106,7 +106,7 @@ impl Intercept for Throttle {
             return Ok(());
         }
         cfg.interceptor_state().unset::<Throttled>();
-        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        let body = r#"{"__type":"ThrottlingException","message":"You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}"#;
         let mut response = aws_smithy_runtime_api::http::Response::new(
             400u16.try_into().unwrap(),
             aws_smithy_types::body::SdkBody::from(body),

@@ -15,6 +15,10 @@ use kms_core::{KmsError, Timestamp};
 
 use crate::error::ServiceError;
 
+/// The message of a throttled request, as AWS KMS words it (its throttling guide; other AWS
+/// services answer `Rate exceeded`, KMS does not).
+pub const THROTTLED: &str = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.";
+
 /// The class shared by the symmetric cryptographic operations (one quota for all of them).
 pub const SYMMETRIC_CRYPTOGRAPHIC: &str = "cryptographic_symmetric";
 
@@ -31,44 +35,58 @@ const SYMMETRIC_OPERATIONS: &[&str] = &[
 ];
 
 /// AWS KMS's documented default request quotas (requests per second, per account and region).
-/// The shared symmetric quota is AWS's value for most regions; its largest regions allow more
-/// (raise it in the config file to match).
+/// The shared symmetric quota here is AWS's default; the regions of
+/// [`SYMMETRIC_BY_REGION`] allow more, and [`RequestQuotas::aws`] follows them.
 pub const AWS_REQUEST_QUOTAS: &[(&str, u32)] = &[
-    (SYMMETRIC_CRYPTOGRAPHIC, 5_500),
+    (SYMMETRIC_CRYPTOGRAPHIC, 10_000),
     ("CancelKeyDeletion", 5),
     ("CreateAlias", 5),
     ("CreateGrant", 50),
     ("CreateKey", 5),
-    ("DeleteAlias", 5),
-    ("DeleteImportedKeyMaterial", 5),
+    ("DeleteAlias", 15),
+    ("DeleteImportedKeyMaterial", 15),
     ("DescribeKey", 2_000),
     ("DisableKey", 5),
     ("DisableKeyRotation", 5),
     ("EnableKey", 5),
-    ("EnableKeyRotation", 5),
+    ("EnableKeyRotation", 15),
+    ("GetKeyLastUsage", 5),
     ("GetKeyPolicy", 1_000),
     ("GetKeyRotationStatus", 1_000),
-    ("GetParametersForImport", 1_000),
+    ("GetParametersForImport", 1),
     ("GetPublicKey", 2_000),
-    ("ImportKeyMaterial", 5),
-    ("ListAliases", 100),
+    ("ImportKeyMaterial", 15),
+    ("ListAliases", 500),
     ("ListGrants", 100),
     ("ListKeyPolicies", 100),
     ("ListKeyRotations", 100),
-    ("ListKeys", 100),
-    ("ListResourceTags", 100),
+    ("ListKeys", 500),
+    ("ListResourceTags", 2_000),
     ("ListRetirableGrants", 100),
-    ("PutKeyPolicy", 5),
+    ("PutKeyPolicy", 15),
     ("ReplicateKey", 5),
     ("RetireGrant", 50),
     ("RevokeGrant", 50),
     ("RotateKeyOnDemand", 5),
-    ("ScheduleKeyDeletion", 5),
+    ("ScheduleKeyDeletion", 15),
     ("TagResource", 10),
     ("UntagResource", 5),
     ("UpdateAlias", 5),
     ("UpdateKeyDescription", 5),
     ("UpdatePrimaryRegion", 5),
+];
+
+/// The regions whose shared symmetric quota is above AWS's default (requests per second).
+pub const SYMMETRIC_BY_REGION: &[(&str, u32)] = &[
+    ("us-east-1", 100_000),
+    ("us-west-2", 100_000),
+    ("eu-west-1", 100_000),
+    ("us-east-2", 20_000),
+    ("ap-southeast-1", 20_000),
+    ("ap-southeast-2", 20_000),
+    ("ap-northeast-1", 20_000),
+    ("eu-central-1", 20_000),
+    ("eu-west-2", 20_000),
 ];
 
 /// The quota class of an operation: the shared symmetric class for cryptographic operations,
@@ -93,12 +111,16 @@ pub struct UnknownClass(pub String);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestQuotas {
     rates: HashMap<&'static str, u32>,
+    /// Whether the symmetric class follows AWS's regional values ([`SYMMETRIC_BY_REGION`])
+    /// rather than one rate for every region (until it is set explicitly).
+    symmetric_by_region: bool,
 }
 
 impl RequestQuotas {
-    /// AWS KMS's documented defaults ([`AWS_REQUEST_QUOTAS`]).
+    /// AWS KMS's documented defaults ([`AWS_REQUEST_QUOTAS`], and [`SYMMETRIC_BY_REGION`] for
+    /// the shared symmetric class).
     pub fn aws() -> Self {
-        Self { rates: AWS_REQUEST_QUOTAS.iter().copied().collect() }
+        Self { rates: AWS_REQUEST_QUOTAS.iter().copied().collect(), symmetric_by_region: true }
     }
 
     /// Sets one class's rate (0: not throttled).
@@ -109,13 +131,26 @@ impl RequestQuotas {
     pub fn set(&mut self, class: &str, per_second: u32) -> Result<(), UnknownClass> {
         let known = AWS_REQUEST_QUOTAS.iter().map(|(known, _)| *known).find(|known| *known == class);
         let class = known.ok_or_else(|| UnknownClass(class.to_owned()))?;
+        if class == SYMMETRIC_CRYPTOGRAPHIC {
+            // A configured symmetric rate applies in every region.
+            self.symmetric_by_region = false;
+        }
         self.rates.insert(class, per_second);
         Ok(())
     }
 
-    /// The rate of a class, if it is throttled.
+    /// The rate of a class outside the regions with their own symmetric quota, if it is
+    /// throttled.
     pub fn rate(&self, class: &str) -> Option<u32> {
         self.rates.get(class).copied().filter(|r| *r > 0)
+    }
+
+    /// The rate of a class in a region, if it is throttled.
+    pub fn rate_in(&self, class: &str, region: &str) -> Option<u32> {
+        let regional = (self.symmetric_by_region && class == SYMMETRIC_CRYPTOGRAPHIC)
+            .then(|| SYMMETRIC_BY_REGION.iter().find(|(r, _)| *r == region).map(|(_, rate)| *rate))
+            .flatten();
+        regional.or_else(|| self.rate(class))
     }
 }
 
@@ -141,10 +176,10 @@ impl RequestLimiter {
     /// A bucket holds one second's worth of requests and refills continuously.
     ///
     /// # Errors
-    /// `ThrottlingException` ("Rate exceeded", as AWS answers) when the bucket is empty.
+    /// `ThrottlingException`, with the message AWS KMS gives, when the bucket is empty.
     pub fn admit(&self, account: &AccountId, region: &Region, operation: &str, now: Timestamp) -> Result<(), ApiError> {
         let Some(class) = class_of(operation) else { return Ok(()) };
-        let Some(rate) = self.quotas.rate(class) else { return Ok(()) };
+        let Some(rate) = self.quotas.rate_in(class, region.as_str()) else { return Ok(()) };
         let capacity = u64::from(rate) * 1000;
         let now = now.unix_millis();
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -156,7 +191,7 @@ impl RequestLimiter {
         bucket.milli_tokens = bucket.milli_tokens.saturating_add(elapsed.saturating_mul(u64::from(rate))).min(capacity);
         bucket.at = bucket.at.max(now);
         if bucket.milli_tokens < 1000 {
-            return Err(ApiError::with_message(Exception::Throttling, "Rate exceeded"));
+            return Err(ApiError::with_message(Exception::Throttling, THROTTLED));
         }
         bucket.milli_tokens -= 1000;
         Ok(())
@@ -355,7 +390,7 @@ mod tests {
         assert!(limiter.admit(&account, &region, "CreateKey", at(0)).is_ok());
         let e = limiter.admit(&account, &region, "CreateKey", at(0)).unwrap_err();
         assert_eq!(e.exception, Exception::Throttling);
-        assert_eq!(e.message.as_deref(), Some("Rate exceeded"));
+        assert_eq!(e.message.as_deref(), Some(THROTTLED));
         // Another region has its own bucket; an unthrottled class is never refused.
         assert!(limiter.admit(&account, &other, "CreateKey", at(0)).is_ok());
         assert!(limiter.admit(&account, &region, "ListKeys", at(0)).is_ok());
@@ -385,15 +420,43 @@ mod tests {
     #[test]
     fn aws_defaults_and_unknown_classes() {
         let aws = RequestQuotas::aws();
-        assert_eq!(aws.rate(SYMMETRIC_CRYPTOGRAPHIC), Some(5_500));
+        assert_eq!(aws.rate(SYMMETRIC_CRYPTOGRAPHIC), Some(10_000));
         assert_eq!(aws.rate("CreateKey"), Some(5));
         assert_eq!(aws.rate("DescribeKey"), Some(2_000));
+        assert_eq!(aws.rate("ListKeys"), Some(500));
+        assert_eq!(aws.rate("ScheduleKeyDeletion"), Some(15));
+        assert_eq!(aws.rate("GetKeyLastUsage"), Some(5));
         assert!(RequestQuotas::default().set("Nope", 1).is_err());
         assert_eq!(class_of("ReEncrypt"), Some(SYMMETRIC_CRYPTOGRAPHIC));
+        assert_eq!(class_of("GenerateRandom"), Some(SYMMETRIC_CRYPTOGRAPHIC));
         assert_eq!(class_of("CreateGrant"), Some("CreateGrant"));
-        assert_eq!(class_of("GetKeyLastUsage"), None, "not in AWS's table: not throttled");
+        assert_eq!(class_of("GetKeyLastUsage"), Some("GetKeyLastUsage"));
+        assert_eq!(class_of("ListRetirableGrants"), Some("ListRetirableGrants"));
         let mut off = RequestQuotas::aws();
         off.set("CreateKey", 0).unwrap();
         assert_eq!(off.rate("CreateKey"), None);
+    }
+
+    /// The shared symmetric quota follows AWS's regional values until it is configured, and
+    /// then the configured value holds everywhere; other classes have no regional values.
+    #[test]
+    fn the_symmetric_quota_depends_on_the_region() {
+        let aws = RequestQuotas::aws();
+        assert_eq!(aws.rate_in(SYMMETRIC_CRYPTOGRAPHIC, "us-east-1"), Some(100_000));
+        assert_eq!(aws.rate_in(SYMMETRIC_CRYPTOGRAPHIC, "eu-central-1"), Some(20_000));
+        assert_eq!(aws.rate_in(SYMMETRIC_CRYPTOGRAPHIC, "sa-east-1"), Some(10_000));
+        assert_eq!(aws.rate_in("CreateKey", "us-east-1"), Some(5));
+        let mut configured = RequestQuotas::aws();
+        configured.set(SYMMETRIC_CRYPTOGRAPHIC, 300).unwrap();
+        assert_eq!(configured.rate_in(SYMMETRIC_CRYPTOGRAPHIC, "us-east-1"), Some(300));
+        assert_eq!(configured.rate_in(SYMMETRIC_CRYPTOGRAPHIC, "sa-east-1"), Some(300));
+        // Throttled at the region's rate: 20,000 in a second in eu-central-1, not 20,001.
+        let limiter = RequestLimiter::new(RequestQuotas::aws());
+        let account = AccountId::parse("111122223333").unwrap();
+        let region = Region::parse("eu-central-1").unwrap();
+        for _ in 0..20_000 {
+            assert!(limiter.admit(&account, &region, "Encrypt", at(0)).is_ok());
+        }
+        assert!(limiter.admit(&account, &region, "Decrypt", at(0)).is_err());
     }
 }
