@@ -7,7 +7,9 @@ use kms_core::error::{Limit, RequestRule};
 use kms_store::{GrantRecord, StoreError};
 
 use super::grants::{operations, token_for};
-use super::validate::{dry_run, grant_tokens, length, required, usable_key};
+use super::validate::{
+    dry_run, grant_tokens, key_id_present, length, members, optional_length, present, required, usable_key,
+};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -17,6 +19,15 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: CreateGrantRequest,
 ) -> Result<CreateGrantResponse, ServiceError> {
+    members([
+        key_id_present("keyId", req.key_id.as_deref()),
+        present("granteePrincipal", req.grantee_principal.as_ref()),
+        optional_length("granteePrincipal", req.grantee_principal.as_deref(), 1, 256),
+        optional_length("retiringPrincipal", req.retiring_principal.as_deref(), 1, 256),
+        present("operations", req.operations.as_ref()),
+        grant_tokens(req.grant_tokens.as_ref()),
+        optional_length("name", req.name.as_deref(), 1, 256),
+    ])?;
     let grantee = required("granteePrincipal", req.grantee_principal)?;
     length("granteePrincipal", &grantee, 1, 256)?;
     if let Some(r) = &req.retiring_principal {

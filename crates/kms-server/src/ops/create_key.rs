@@ -10,7 +10,7 @@ use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Constraint, Violation, Violations};
 use kms_crypto::{KeyMaterial, random_array};
 
-use super::validate::{length, violation};
+use super::validate::{length, members, optional_length, violation};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -24,6 +24,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: CreateKeyRequest,
 ) -> Result<KeyMetadataResponse, ServiceError> {
+    members([
+        optional_length("description", req.description.as_deref(), 0, 8192),
+        key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)
+            .map(drop),
+    ])?;
     let description = req.description.unwrap_or_default();
     length("description", &description, 0, 8192)?;
     let kind =

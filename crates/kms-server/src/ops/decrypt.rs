@@ -13,7 +13,8 @@ use kms_core::key::EncryptionAlgorithm;
 use kms_crypto::SecretBytes;
 
 use super::validate::{
-    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, no_recipient, required, usable_key,
+    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, key_id_optional, members, no_recipient,
+    optional_blob_length, present, required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
@@ -25,6 +26,13 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: DecryptRequest,
 ) -> Result<DecryptResponse, ServiceError> {
+    members([
+        present("ciphertextBlob", req.ciphertext_blob.as_ref()),
+        optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
+        grant_tokens(req.grant_tokens.as_ref()),
+        key_id_optional("keyId", req.key_id.as_deref()),
+        algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref()).map(drop),
+    ])?;
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     grant_tokens(req.grant_tokens.as_ref())?;

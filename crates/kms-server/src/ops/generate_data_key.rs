@@ -9,7 +9,9 @@ use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
 use zeroize::Zeroizing;
 
 use super::encrypt::seal;
-use super::validate::{context, dry_run, grant_tokens, no_recipient, number_of_bytes, usable_key, violation};
+use super::validate::{
+    context, dry_run, grant_tokens, key_id_present, members, no_recipient, number_of_bytes, usable_key, violation,
+};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -37,6 +39,12 @@ async fn generate(
     operation: &'static str,
     return_plaintext: bool,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
+    members([
+        key_id_present("keyId", req.key_id.as_deref()),
+        req.key_spec.as_deref().map_or(Ok(()), |spec| DataKeySpec::parse(spec).map(drop).map_err(violation)),
+        req.number_of_bytes.map_or(Ok(()), |n| number_of_bytes(n).map(drop)),
+        grant_tokens(req.grant_tokens.as_ref()),
+    ])?;
     let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
         (Some(spec), None) => DataKeySpec::parse(spec).map_err(violation)?.byte_len(),
         (None, Some(n)) => number_of_bytes(n)?,

@@ -4,7 +4,7 @@ use kms_api::dto::{AliasListEntry, ListAliasesResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
-use super::validate::{key_id_member, limit, marker, page};
+use super::validate::{key_id_member, key_id_optional, limit, marker, members, page, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
@@ -18,6 +18,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListRequest,
 ) -> Result<ListAliasesResponse, ServiceError> {
+    members(
+        paging(req.limit, 1000, req.marker.as_deref())
+            .into_iter()
+            .chain([key_id_optional("keyId", req.key_id.as_deref())]),
+    )?;
     let limit = limit(req.limit, 1000, 50)?.min(PAGE_MAX);
     let after = marker(req.marker)?.map(|m| AliasName::parse(&m).map_err(|_| KmsError::InvalidMarker)).transpose()?;
     let target = match req.key_id {

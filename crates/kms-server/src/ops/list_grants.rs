@@ -3,7 +3,7 @@
 use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 
 use super::grants::entry;
-use super::validate::{limit, managed_key_or_arn, marker, page};
+use super::validate::{key_id_present, limit, managed_key_or_arn, marker, members, page, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -13,6 +13,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListGrantsRequest,
 ) -> Result<ListGrantsResponse, ServiceError> {
+    members(
+        paging(req.limit, 100, req.marker.as_deref())
+            .into_iter()
+            .chain([key_id_present("keyId", req.key_id.as_deref())]),
+    )?;
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:ListGrants", RequestKeys::none()).await?;

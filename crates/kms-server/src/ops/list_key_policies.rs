@@ -3,7 +3,7 @@
 use kms_api::dto::{ListKeyPoliciesResponse, ListRequest};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
-use super::validate::{limit, managed_key, marker};
+use super::validate::{key_id_present, limit, managed_key, marker, members, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -13,6 +13,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListRequest,
 ) -> Result<ListKeyPoliciesResponse, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
+        req.limit,
+        1000,
+        req.marker.as_deref(),
+    )))?;
     limit(req.limit, 1000, 100)?;
     let after = marker(req.marker)?;
     managed_key(svc, ctx, req.key_id, "kms:ListKeyPolicies", RequestKeys::none()).await?;

@@ -2,7 +2,7 @@
 
 use kms_api::dto::{ListKeyRotationsResponse, ListRequest, RotationsListEntry};
 
-use super::validate::{limit, managed_key, marker, page};
+use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -12,6 +12,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListRequest,
 ) -> Result<ListKeyRotationsResponse, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
+        req.limit,
+        1000,
+        req.marker.as_deref(),
+    )))?;
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the material id of the last rotation of the previous page.
     let after = marker(req.marker)?;

@@ -4,7 +4,7 @@ use kms_api::dto::{KeyListEntry, ListKeysResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
-use super::validate::{limit, marker, page};
+use super::validate::{limit, marker, members, page, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListRequest,
 ) -> Result<ListKeysResponse, ServiceError> {
+    members(paging(req.limit, 1000, req.marker.as_deref()))?;
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;

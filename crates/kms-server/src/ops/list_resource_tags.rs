@@ -2,7 +2,7 @@
 
 use kms_api::dto::{ListRequest, ListResourceTagsResponse, TagOut};
 
-use super::validate::{limit, managed_key, marker, page};
+use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -12,6 +12,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListRequest,
 ) -> Result<ListResourceTagsResponse, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
+        req.limit,
+        50,
+        req.marker.as_deref(),
+    )))?;
     let limit = limit(req.limit, 50, 50)?;
     // Our marker is the last tag key of the previous page; tags are listed in key order.
     let after = marker(req.marker)?;

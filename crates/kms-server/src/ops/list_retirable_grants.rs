@@ -4,7 +4,7 @@ use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 use kms_core::ids::KeyArn;
 
 use super::grants::entry;
-use super::validate::{length, limit, marker, page, required};
+use super::validate::{length, limit, marker, members, optional_length, page, paging, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,10 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListGrantsRequest,
 ) -> Result<ListGrantsResponse, ServiceError> {
+    members(paging(req.limit, 100, req.marker.as_deref()).into_iter().chain([
+        present("retiringPrincipal", req.retiring_principal.as_ref()),
+        optional_length("retiringPrincipal", req.retiring_principal.as_deref(), 1, 256),
+    ]))?;
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let principal = required("retiringPrincipal", req.retiring_principal)?;

@@ -3,7 +3,7 @@
 use kms_api::dto::{Empty, PutKeyPolicyRequest};
 
 use super::create_key::policy_document;
-use super::validate::{managed_key, policy_name, required};
+use super::validate::{key_id_present, managed_key, members, policy_name, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: PutKeyPolicyRequest,
 ) -> Result<Empty, ServiceError> {
+    members([
+        key_id_present("keyId", req.key_id.as_deref()),
+        present("policy", req.policy.as_ref()),
+        policy_name(req.policy_name.clone()),
+    ])?;
     policy_name(req.policy_name)?;
     let policy = policy_document(&required("policy", req.policy)?)?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);

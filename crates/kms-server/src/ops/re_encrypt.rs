@@ -6,7 +6,10 @@ use kms_api::dto::{ReEncryptRequest, ReEncryptResponse};
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
-use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
+use super::validate::{
+    MAX_CIPHERTEXT, algorithm, context, dry_run, grant_tokens, key_id_optional, key_id_present, members,
+    optional_blob_length, present, required, usable_key,
+};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -16,6 +19,15 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ReEncryptRequest,
 ) -> Result<ReEncryptResponse, ServiceError> {
+    members([
+        present("ciphertextBlob", req.ciphertext_blob.as_ref()),
+        optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
+        key_id_optional("sourceKeyId", req.source_key_id.as_deref()),
+        key_id_present("destinationKeyId", req.destination_key_id.as_deref()),
+        algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref()).map(drop),
+        algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref()).map(drop),
+        grant_tokens(req.grant_tokens.as_ref()),
+    ])?;
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;
     let destination_algorithm =

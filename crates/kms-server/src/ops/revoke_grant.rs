@@ -4,7 +4,7 @@ use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 
-use super::validate::{dry_run, managed_key_or_arn, required};
+use super::validate::{dry_run, key_id_present, managed_key_or_arn, members, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: RetireGrantRequest,
 ) -> Result<Empty, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref()), present("grantId", req.grant_id.as_ref())])?;
     let grant_id = required("grantId", req.grant_id)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:RevokeGrant", RequestKeys::none()).await?;
     let grant = svc.store.grant(&grant_id).await?.filter(|g| g.key_id == key.record.key_id);

@@ -7,7 +7,7 @@ use kms_core::tag::MAX_TAGS_PER_KEY;
 use kms_store::StoreError;
 
 use super::create_key::tags;
-use super::validate::{managed_key, required};
+use super::validate::{key_id_present, managed_key, members, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -17,6 +17,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: TagResourceRequest,
 ) -> Result<Empty, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref()), present("tags", req.tags.as_ref())])?;
     let tags = tags(required("tags", req.tags)?)?;
     let mut request = RequestKeys::none().with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
     for t in &tags {

@@ -4,7 +4,7 @@ use kms_api::dto::{Empty, UntagResourceRequest};
 use kms_core::KmsError;
 use kms_core::validation::Violations;
 
-use super::validate::{managed_key, required};
+use super::validate::{key_id_present, managed_key, members, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: UntagResourceRequest,
 ) -> Result<Empty, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref()), present("tagKeys", req.tag_keys.as_ref())])?;
     let keys = required("tagKeys", req.tag_keys)?;
     let mut v = Violations::default();
     for (i, k) in keys.iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use kms_api::dto::{Empty, UpdateKeyDescriptionRequest};
 
-use super::validate::{length, managed_key, required};
+use super::validate::{key_id_present, length, managed_key, members, optional_length, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -12,6 +12,11 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: UpdateKeyDescriptionRequest,
 ) -> Result<Empty, ServiceError> {
+    members([
+        key_id_present("keyId", req.key_id.as_deref()),
+        present("description", req.description.as_ref()),
+        optional_length("description", req.description.as_deref(), 0, 8192),
+    ])?;
     let description = required("description", req.description)?;
     length("description", &description, 0, 8192)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription", RequestKeys::none()).await?;

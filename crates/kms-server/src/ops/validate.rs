@@ -28,6 +28,60 @@ pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, KmsError>
     value.ok_or_else(|| KmsError::Validation(Violations(vec![Violation::without_value(field, Constraint::NotNull)])))
 }
 
+/// Runs a request's member checks together and reports every constraint violation among them
+/// in one `ValidationException` ("2 validation errors detected: …; …"), as AWS's request
+/// validation does, instead of only the first. When no member breaks a constraint, the first
+/// other error (an invalid grant token, say) is the answer. The checks borrow the request;
+/// a handler runs this first and then takes its members as before.
+pub fn members(checks: impl IntoIterator<Item = Result<(), KmsError>>) -> Result<(), KmsError> {
+    let mut found = Violations::default();
+    let mut other = None;
+    for check in checks {
+        match check {
+            Ok(()) => {}
+            Err(KmsError::Validation(v)) => found.0.extend(v.0),
+            Err(e) => {
+                other.get_or_insert(e);
+            }
+        }
+    }
+    if !found.is_empty() {
+        return Err(KmsError::Validation(found));
+    }
+    other.map_or(Ok(()), Err)
+}
+
+/// Checks that a required member is present (for [`members`]).
+pub fn present<T>(field: &'static str, value: Option<&T>) -> Result<(), KmsError> {
+    required(field, value).map(drop)
+}
+
+/// Checks a required `KeyId`-like member: present and 1–2048 characters (for [`members`]).
+pub fn key_id_present(field: &'static str, value: Option<&str>) -> Result<(), KmsError> {
+    key_id_optional(field, Some(required(field, value)?))
+}
+
+/// Checks an optional `KeyId`-like member: 1–2048 characters when present (for [`members`]).
+pub fn key_id_optional(field: &'static str, value: Option<&str>) -> Result<(), KmsError> {
+    value.map_or(Ok(()), |v| length(field, v, 1, KEY_ID_MAX_LEN))
+}
+
+/// Checks an optional string member's length in characters (for [`members`]).
+pub fn optional_length(field: &'static str, value: Option<&str>, min: usize, max: usize) -> Result<(), KmsError> {
+    value.map_or(Ok(()), |v| length(field, v, min, max))
+}
+
+/// Checks an optional blob member's length in bytes, when present (for [`members`]).
+pub fn optional_blob_length(field: &'static str, len: Option<usize>, min: usize, max: usize) -> Result<(), KmsError> {
+    len.map_or(Ok(()), |n| blob_length(field, n, min, max))
+}
+
+/// Checks pagination members: `Limit` in 1..=`max` and `Marker` of 1–1024 characters (for
+/// [`members`]).
+pub fn paging(limit_value: Option<i64>, max: i64, marker_value: Option<&str>) -> [Result<(), KmsError>; 2] {
+    [limit(limit_value, max, 1).map(drop), optional_length("marker", marker_value, 1, 1024)]
+}
+
 /// One violation as an error.
 pub fn violation(v: Violation) -> KmsError {
     KmsError::Validation(Violations(vec![v]))

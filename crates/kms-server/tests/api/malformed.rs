@@ -197,7 +197,59 @@ fn rows(key_id: &str) -> Vec<Row> {
             "missing required members",
             encrypt,
             "{}",
-            validation("value null at 'plaintext' failed to satisfy constraint: member must not be null"),
+            validation(
+                "2 validation errors detected: value null at 'keyid' failed to satisfy constraint: member must not \
+                 be null; value null at 'plaintext' failed to satisfy constraint: member must not be null",
+            ),
+        ),
+        // Every member's violation is reported, not only the first.
+        row(
+            "an oversized plaintext and an unknown algorithm",
+            encrypt,
+            format!(
+                "{{\"KeyId\": \"{key_id}\", \"Plaintext\": \"{}\", \"EncryptionAlgorithm\": \"ROT13\"}}",
+                b64(4097)
+            ),
+            validation(
+                "2 validation errors detected: value at 'plaintext' failed to satisfy constraint: member must have \
+                 length less than or equal to 4096; value 'rot13' at 'encryptionalgorithm' failed to satisfy \
+                 constraint: member must satisfy enum value set",
+            ),
+        ),
+        row(
+            "a zero limit and an empty marker",
+            list,
+            "{\"Limit\": 0, \"Marker\": \"\"}",
+            validation(
+                "2 validation errors detected: value '0' at 'limit' failed to satisfy constraint: member must have \
+                 value greater than or equal to 1; value '' at 'marker' failed to satisfy constraint: member must \
+                 have length greater than or equal to 1",
+            ),
+        ),
+        row(
+            "an empty ciphertext and an oversized key id",
+            decrypt,
+            format!("{{\"CiphertextBlob\": \"\", \"KeyId\": \"{}\"}}", "k".repeat(2049)),
+            validation(
+                "2 validation errors detected: value at 'ciphertextblob' failed to satisfy constraint: member must \
+                 have length greater than or equal to 1; value '",
+            ),
+        ),
+        row(
+            "three members of a grant missing",
+            "TrentService.CreateGrant",
+            "{}",
+            validation(
+                "3 validation errors detected: value null at 'keyid' failed to satisfy constraint: member must not \
+                 be null; value null at 'granteeprincipal' failed to satisfy constraint: member must not be null; \
+                 value null at 'operations' failed to satisfy constraint: member must not be null",
+            ),
+        ),
+        row(
+            "a violation outranks a malformed grant token",
+            encrypt,
+            "{\"Plaintext\": \"AA==\", \"GrantTokens\": [\"not a token\"]}",
+            validation("1 validation error detected: value null at 'keyid'"),
         ),
         row("unknown members are ignored", list, "{\"Limit\": 5, \"Surprise\": {\"deep\": [1, 2.5, null]}}", Ok),
         row(
