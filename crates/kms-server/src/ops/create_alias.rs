@@ -5,12 +5,16 @@ use kms_core::KmsError;
 use kms_core::ids::AliasArn;
 use kms_store::{AliasRecord, StoreError};
 
-use super::validate::{alias_name, managed_key};
+use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
+    members([
+        alias_name(req.alias_name.clone()).map(drop),
+        key_id_present("targetKeyId", req.target_key_id.as_deref()),
+    ])?;
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     let alias_arn =

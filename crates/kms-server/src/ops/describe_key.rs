@@ -2,7 +2,7 @@
 
 use kms_api::dto::{KeyIdRequest, KeyMetadata, KeyMetadataResponse};
 
-use super::validate::{grant_tokens, usable_key};
+use super::validate::{grant_tokens, key_id_present, members, usable_key};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -12,7 +12,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<KeyMetadataResponse, ServiceError> {
-    grant_tokens(req.grant_tokens.as_ref())?;
+    members([key_id_present("keyId", req.key_id.as_deref()), grant_tokens(req.grant_tokens.as_ref())])?;
     let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:DescribeKey", RequestKeys::none()).await?;
     Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
 }

@@ -3,7 +3,7 @@
 use kms_api::dto::{Empty, EnableKeyRotationRequest};
 use kms_core::key::ROTATION_PERIOD_DAYS;
 
-use super::validate::{managed_key, range};
+use super::validate::{key_id_present, managed_key, members, range};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -15,7 +15,7 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     let (min, max, default) = ROTATION_PERIOD_DAYS;
     let days = req.rotation_period_in_days.unwrap_or(default);
-    range("rotationPeriodInDays", days, min, max)?;
+    members([key_id_present("keyId", req.key_id.as_deref()), range("rotationPeriodInDays", days, min, max)])?;
     // The range check above keeps the value far inside u16.
     let days = u16::try_from(days).unwrap_or(u16::MAX);
     let key = managed_key(svc, ctx, req.key_id, "kms:EnableKeyRotation", RequestKeys::none()).await?;

@@ -4,7 +4,7 @@ use kms_api::dto::{GetKeyPolicyRequest, GetKeyPolicyResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 use kms_store::StoreError;
 
-use super::validate::{managed_key, policy_name};
+use super::validate::{key_id_present, managed_key, members, policy_name};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,6 +14,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: GetKeyPolicyRequest,
 ) -> Result<GetKeyPolicyResponse, ServiceError> {
+    members([key_id_present("keyId", req.key_id.as_deref()), policy_name(req.policy_name.clone())])?;
     policy_name(req.policy_name)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyPolicy", RequestKeys::none()).await?;
     let policy = svc.store.policy(key.record.key_id).await?.ok_or(StoreError::NotFound)?;

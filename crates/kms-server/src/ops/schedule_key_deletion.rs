@@ -5,7 +5,7 @@ use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::DELETION_WINDOW_DAYS;
 
-use super::validate::{managed_key, range};
+use super::validate::{key_id_present, managed_key, members, range};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -18,7 +18,7 @@ pub(super) async fn handle(
     let (min, max, default) = DELETION_WINDOW_DAYS;
     let days = req.pending_window_in_days.unwrap_or(default);
     // The wire model allows 1–365; the service then insists on 7–30.
-    range("pendingWindowInDays", days, 1, 365)?;
+    members([key_id_present("keyId", req.key_id.as_deref()), range("pendingWindowInDays", days, 1, 365)])?;
     if !(min..=max).contains(&days) {
         return Err(KmsError::InvalidRequest(RequestRule::PendingWindow(days)).into());
     }

@@ -6,12 +6,16 @@ use kms_core::error::{NotFound, RequestRule};
 use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;
 
-use super::validate::{alias_name, managed_key};
+use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
+    members([
+        alias_name(req.alias_name.clone()).map(drop),
+        key_id_present("targetKeyId", req.target_key_id.as_deref()),
+    ])?;
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };

@@ -246,6 +246,25 @@ fn rows(key_id: &str) -> Vec<Row> {
             ),
         ),
         row(
+            "no key and a window of zero days",
+            "TrentService.ScheduleKeyDeletion",
+            "{\"PendingWindowInDays\": 0}",
+            validation(
+                "2 validation errors detected: value null at 'keyid' failed to satisfy constraint: member must not \
+                 be null; value '0' at 'pendingwindowindays' failed to satisfy constraint: member must have value \
+                 greater than or equal to 1",
+            ),
+        ),
+        row(
+            "an alias name and a target both missing",
+            "TrentService.CreateAlias",
+            "{}",
+            validation(
+                "2 validation errors detected: value null at 'aliasname' failed to satisfy constraint: member must \
+                 not be null; value null at 'targetkeyid' failed to satisfy constraint: member must not be null",
+            ),
+        ),
+        row(
             "a violation outranks a malformed grant token",
             encrypt,
             "{\"Plaintext\": \"AA==\", \"GrantTokens\": [\"not a token\"]}",
