@@ -29,7 +29,7 @@ out="bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).md"
 # Three rounds of 4 s per operation unless told otherwise: the servers take turns, so that the
 # machine's drift (the ceiling alone has moved by a third within minutes here) falls on all alike.
 shape=()
-case " $* " in *" --duration "*) ;; *) shape+=(--duration 4) ;; esac
+case " $* " in *" --duration "* | *" --duration="* | *" -d "* | *" -d"[0-9]*) ;; *) shape+=(--duration 4) ;; esac
 "$target_dir/release/ferrokms-bench" compare \
     --ferrokms "$target_dir/release/ferrokms" \
     --commit "$commit" \

@@ -141,6 +141,10 @@ pub struct SqliteStore {
 /// Least time between two background checkpoints.
 const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// WAL frames (4 KiB pages) past which the checkpointer stops waiting for a gap between commits
+/// (64 MiB): see [`Checkpointer`].
+const WAL_LIMIT_FRAMES: i64 = 16_384;
+
 /// A thread that moves committed WAL pages into the database file (`PRAGMA
 /// wal_checkpoint(PASSIVE)`, which never blocks the writer) on a connection of its own, soon
 /// after each use of the store's connection (at most once per [`CHECKPOINT_GAP`]). Durability
@@ -148,36 +152,54 @@ const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_millis(20)
 ///
 /// Why soon rather than every so often: SQLite starts the WAL over from its beginning only when
 /// a checkpoint has copied every frame in it. A checkpoint every 500 ms never caught up with a
-/// writer committing audit batches every 50 ms, so under steady load the WAL grew without end
+/// writer committing audit batches every few milliseconds under load, so under steady load the WAL grew without end
 /// (550 MB after ten seconds of Encrypt), and every frame was written to a new part of the file
 /// — a fresh page-cache page and a block allocation per page, about a fifth of the store's CPU.
 /// Checkpointing each batch while the next one gathers lets the WAL restart, so it stays a few
 /// batches long and its pages are rewritten in place.
+///
+/// That needs a checkpoint to finish between two commits, which a slow disk or a writer that
+/// never pauses can prevent. So when a passive checkpoint leaves the WAL longer than its limit
+/// ([`WAL_LIMIT_FRAMES`]), the thread raises a flag, and the next user of the store's
+/// connection, still holding it, runs a RESTART checkpoint (it copies what is left and lets the
+/// next commit start the WAL over; `journal_size_limit` then trims the file back to the limit).
+/// Run there rather than on this thread, it cannot be starved by commits that follow each other
+/// without a gap. Commits wait for that one checkpoint, rarely, instead of the WAL growing
+/// without bound.
 struct Checkpointer {
     /// A nudge asks for a checkpoint; dropping the sender stops the thread.
     nudge: std::sync::mpsc::SyncSender<()>,
+    /// Set when the WAL is past its limit: the connection's next user restarts it.
+    over_limit: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Checkpointer {
-    fn start(path: &Path) -> StoreResult<Self> {
+    fn start(path: &Path, wal_limit_frames: i64) -> StoreResult<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let over_limit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&over_limit);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 // Ends when the store (the sender) is gone.
                 while nudged.recv().is_ok() {
-                    // A failed passive checkpoint is retried on the next nudge.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // (busy, frames in the WAL, frames copied); a failed checkpoint is retried
+                    // on the next nudge.
+                    let passive =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)).unwrap_or(0);
+                    if passive > wal_limit_frames {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     // Commits that arrive meanwhile leave one nudge waiting: one checkpoint for
                     // them all.
                     std::thread::sleep(CHECKPOINT_GAP);
                 }
             })
             .map_err(backend)?;
-        Ok(Self { nudge })
+        Ok(Self { nudge, over_limit })
     }
 
     /// Asks for a checkpoint (one is already pending when the channel is full).
@@ -325,6 +347,11 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Backend`] if the file cannot be opened or migrated.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_wal_limit(path, WAL_LIMIT_FRAMES)
+    }
+
+    /// [`SqliteStore::open`] with another WAL length limit, in frames (tests use a small one).
+    fn open_with_wal_limit(path: &Path, wal_limit_frames: i64) -> StoreResult<Self> {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -339,7 +366,9 @@ impl SqliteStore {
         // database file, and doing it while holding the one writer connection stalled every
         // request queued behind it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Arc::new(Checkpointer::start(path)?);
+        // When the WAL starts over after a long stretch, its file is cut back to the limit.
+        conn.pragma_update(None, "journal_size_limit", wal_limit_frames * 4096)?;
+        let checkpointer = Arc::new(Checkpointer::start(path, wal_limit_frames)?);
         Ok(Self {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
@@ -396,11 +425,18 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let over_limit = Arc::clone(&self.checkpointer.over_limit);
         let result = tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite half-written (transactions roll
             // back on drop), so a poisoned lock is safe to reuse.
             let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
+            let result = f(&mut guard);
+            if over_limit.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                // The WAL outgrew its limit (see `Checkpointer`): copy the rest and let the next
+                // commit start it over. A failure leaves it for the next time it is flagged.
+                let _ = guard.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            }
+            result
         })
         .await
         .map_err(backend)?;
@@ -1342,32 +1378,40 @@ mod tests {
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
 
-    /// Under steady writing — an audit batch, a short pause, the next batch, as the server's
-    /// audit writer does — the WAL starts over instead of growing with everything written: the
-    /// file stays a small fraction of the bytes appended. (With a checkpoint every 500 ms it
-    /// never caught up, and the WAL held all of it.)
+    /// A writer that never pauses leaves no gap for a passive checkpoint to finish in, so the WAL
+    /// would grow with everything written; past its limit the checkpointer forces a restart and
+    /// the file is cut back, so it stays a small fraction of the bytes appended. (Before the
+    /// limit, and with the old checkpoint every 500 ms, the WAL held all of it.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_starts_over_under_steady_writes() {
+    async fn the_wal_stays_bounded_under_writes_without_pause() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.db");
-        let store = SqliteStore::open(&path).unwrap();
+        // 500 frames: 2 MiB.
+        let store = SqliteStore::open_with_wal_limit(&path, 500).unwrap();
+        // Three writers, so that a commit is always waiting when one ends.
         let padding = "x".repeat(1000);
-        let mut written = 0_u64;
-        let mut n = 0_u64;
-        // About three seconds of batches.
-        for _ in 0..250 {
-            let batch: Vec<_> = (0..200)
-                .map(|_| {
-                    n += 1;
-                    let mut e = event(n, "Encrypt", Some("arn:aws:kms:us-east-1:111122223333:key/k"), None);
-                    e.record = serde_json::json!({"eventName": "Encrypt", "n": n, "pad": padding}).to_string();
-                    written += e.record.len() as u64;
-                    e
-                })
-                .collect();
-            store.append_audit(batch.into()).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..3_u64 {
+            let (store, padding) = (store.clone(), padding.clone());
+            writers.spawn(async move {
+                let mut written = 0_u64;
+                for b in 0..50_u64 {
+                    let batch: Vec<_> = (0..200_u64)
+                        .map(|i| {
+                            let n = (writer * 50 + b) * 200 + i + 1;
+                            let mut e = event(n, "Encrypt", Some("arn:aws:kms:us-east-1:111122223333:key/k"), None);
+                            e.record = serde_json::json!({"eventName": "Encrypt", "n": n, "pad": padding}).to_string();
+                            written += e.record.len() as u64;
+                            e
+                        })
+                        .collect();
+                    store.append_audit(batch.into()).await.unwrap();
+                }
+                written
+            });
         }
+        let written: u64 = writers.join_all().await.into_iter().sum();
+        let n = 3 * 50 * 200;
         let wal = std::fs::metadata(dir.path().join("kms.db-wal")).unwrap().len();
         assert!(wal < written / 4, "WAL {wal} bytes after appending {written} bytes of records");
         assert_eq!(store.audit_head().await.unwrap().map(|(seq, _)| seq), Some(n));
