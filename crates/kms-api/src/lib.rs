@@ -48,7 +48,106 @@ fn serialization_message(e: &serde_json::Error) -> String {
     }
 }
 
-/// Encodes a response DTO.
+/// Encodes a response DTO. The text may hold a secret (a data key or a decrypted plaintext, in
+/// base64), so the buffer leaves no copy behind as it grows: each outgrown buffer is wiped
+/// before it is freed, where `serde_json::to_vec` would let the `Vec` reallocate and free the
+/// old copy as it was. (The caller wipes the final buffer once it is sent: [`WipeOnDrop`].)
 pub fn encode_response<T: serde::Serialize>(response: &T) -> Vec<u8> {
-    serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec())
+    let mut out = WipingWriter(Vec::with_capacity(512));
+    match serde_json::to_writer(&mut out, response) {
+        Ok(()) => out.0,
+        Err(_) => {
+            zeroize::Zeroize::zeroize(out.0.as_mut_slice());
+            b"{}".to_vec()
+        }
+    }
+}
+
+/// A growing output buffer that wipes each buffer it outgrows.
+struct WipingWriter(Vec<u8>);
+
+impl WipingWriter {
+    /// Makes room for `more` bytes; returns the outgrown buffer, wiped (its length kept, so that
+    /// a test can look), when it had to move.
+    fn reserve(&mut self, more: usize) -> Option<Vec<u8>> {
+        if self.0.capacity() - self.0.len() >= more {
+            return None;
+        }
+        let mut bigger = Vec::with_capacity((self.0.len() + more).max(self.0.capacity() * 2));
+        bigger.extend_from_slice(&self.0);
+        let mut old = std::mem::replace(&mut self.0, bigger);
+        // Only `..len` was ever written.
+        zeroize::Zeroize::zeroize(old.as_mut_slice());
+        Some(old)
+    }
+}
+
+impl std::io::Write for WipingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        drop(self.reserve(buf.len()));
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A response body that is wiped when the last reference to it is dropped (after it was
+/// written to the socket): hand it to `bytes::Bytes::from_owner`.
+pub struct WipeOnDrop(pub Vec<u8>);
+
+impl WipeOnDrop {
+    fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(self.0.as_mut_slice());
+    }
+}
+
+impl AsRef<[u8]> for WipeOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod wipe_tests {
+    use super::*;
+
+    /// A response with a 4 KB secret grows the buffer several times: the text is exactly
+    /// serde_json's, and every outgrown buffer was wiped.
+    #[test]
+    fn encoding_leaves_no_copy_of_a_secret_behind() {
+        let secret = blob::SecretBlob(zeroize::Zeroizing::new(vec![0xA5; 4096]));
+        let response = dto::DecryptResponse {
+            key_id: "arn:aws:kms:us-east-1:111122223333:key/k".into(),
+            plaintext: secret,
+            encryption_algorithm: "SYMMETRIC_DEFAULT",
+            key_material_id: "m".into(),
+        };
+        assert_eq!(encode_response(&response), serde_json::to_vec(&response).unwrap());
+
+        let mut out = WipingWriter(Vec::with_capacity(4));
+        std::io::Write::write_all(&mut out, b"secret").unwrap();
+        let old = out.reserve(100).unwrap();
+        assert_eq!(old.len(), 6);
+        assert!(old.iter().all(|&b| b == 0), "the outgrown buffer still holds {old:?}");
+        assert_eq!(out.0, b"secret");
+        assert!(out.reserve(10).is_none(), "room enough: no move");
+    }
+
+    #[test]
+    fn a_sent_body_is_wiped() {
+        let mut body = WipeOnDrop(b"{\"Plaintext\":\"c2VjcmV0\"}".to_vec());
+        assert_eq!(body.as_ref(), b"{\"Plaintext\":\"c2VjcmV0\"}");
+        body.wipe();
+        assert!(body.0.iter().all(|&b| b == 0));
+    }
 }

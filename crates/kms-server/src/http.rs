@@ -344,7 +344,8 @@ impl AsyncWrite for IdleTimeout {
 }
 
 fn response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    // A response may carry a plaintext: its buffer is wiped once hyper has sent and dropped it.
+    let mut resp = Response::new(Full::new(Bytes::from_owner(kms_api::WipeOnDrop(body))));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(CONTENT_TYPE));
