@@ -181,12 +181,23 @@ pub enum Limit {
     /// Too many aliases in the account and region.
     #[error("The number of aliases would exceed the limit of {0}.")]
     Aliases(usize),
-    /// Too many customer managed keys in the account and region.
-    #[error("The request would exceed the limit of {0} KMS keys in this account and Region.")]
-    Keys(usize),
-    /// Too many aliases for one key.
-    #[error("The request would exceed the limit of {0} aliases per KMS key.")]
-    AliasesPerKey(usize),
+    /// Too many customer managed keys in the account and region (AWS's wording, with the
+    /// quota and the current count).
+    #[error("Key quota for this account in this region is {limit}, current usage is {usage}.")]
+    Keys {
+        /// The quota.
+        limit: usize,
+        /// Keys counted (at least the quota).
+        usage: usize,
+    },
+    /// Too many aliases for one key (AWS's wording).
+    #[error("Aliases per key quota for this account in this region is {limit}, current usage is {usage}.")]
+    AliasesPerKey {
+        /// The quota.
+        limit: usize,
+        /// Aliases on the key.
+        usage: usize,
+    },
     /// Too many grants for one grantee principal on one key.
     #[error("The request would exceed the limit of {0} grants for the grantee principal on this KMS key.")]
     GrantsPerPrincipal(usize),

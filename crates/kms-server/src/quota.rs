@@ -321,7 +321,7 @@ impl crate::service::Service {
         }
         self.quotas.key_counts.counted(account, region, n, now);
         if n >= limit {
-            return Err(KmsError::LimitExceeded(Limit::Keys(limit)).into());
+            return Err(KmsError::LimitExceeded(Limit::Keys { limit, usage: n }).into());
         }
         Ok(())
     }
@@ -346,7 +346,7 @@ impl crate::service::Service {
         let per_key = self.quotas.resources.aliases_per_key;
         let on_key = self.store.list_aliases(account, region, Some(target), None, per_key).await?.len();
         if on_key >= per_key {
-            return Err(KmsError::LimitExceeded(Limit::AliasesPerKey(per_key)).into());
+            return Err(KmsError::LimitExceeded(Limit::AliasesPerKey { limit: per_key, usage: on_key }).into());
         }
         let Some(limit) = self.quotas.resources.aliases else { return Ok(()) };
         if change == AliasChange::Retarget {

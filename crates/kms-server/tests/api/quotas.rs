@@ -139,7 +139,8 @@ async fn resource_quotas_answer_limit_exceeded() {
     let c = t.create_key().await;
     let (code, message) = error_of(kms.create_key().send().await);
     assert_eq!(code, "LimitExceededException");
-    assert!(message.contains("limit of 3 KMS keys"), "{message}");
+    // AWS's wording: the quota and the current count.
+    assert_eq!(message, "Key quota for this account in this region is 3, current usage is 3.");
     // Per account and region: another region has room.
     t.client_in("eu-west-1").create_key().send().await.unwrap();
 
@@ -147,7 +148,7 @@ async fn resource_quotas_answer_limit_exceeded() {
     kms.create_alias().alias_name("alias/a2").target_key_id(&a).send().await.unwrap();
     let (code, message) = error_of(kms.create_alias().alias_name("alias/a3").target_key_id(&a).send().await);
     assert_eq!(code, "LimitExceededException");
-    assert!(message.contains("2 aliases per KMS key"), "{message}");
+    assert_eq!(message, "Aliases per key quota for this account in this region is 2, current usage is 2.");
     kms.create_alias().alias_name("alias/b1").target_key_id(&b).send().await.unwrap();
     // Three aliases in the region: the fourth is refused whatever its key.
     let (code, message) = error_of(kms.create_alias().alias_name("alias/c1").target_key_id(&c).send().await);
