@@ -214,6 +214,25 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time a process has used (user + system) in `/proc` clock ticks (USER_HZ: 100 per second
+/// on Linux).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    parse_cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime from the text of `/proc/PID/stat`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count from after its end.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; the first field after the name is field 3.
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Microseconds in one `/proc` clock tick.
+const MICROS_PER_TICK: f64 = 10_000.0;
+
 /// Samples a process's RSS every 100 ms until dropped; keeps the peak.
 struct RssSampler {
     peak: Arc<AtomicU64>,
@@ -256,6 +275,8 @@ struct Row {
     connections: usize,
     report: Report,
     rss_mib: Option<f64>,
+    /// The server's CPU time during the measured window(s), in `/proc` ticks.
+    cpu_ticks: Option<u64>,
 }
 
 impl Row {
@@ -263,6 +284,7 @@ impl Row {
     /// the peak RSS is the higher one.
     fn add(&mut self, other: Row) {
         self.report.add(other.report);
+        self.cpu_ticks = self.cpu_ticks.zip(other.cpu_ticks).map(|(a, b)| a + b);
         self.rss_mib = match (self.rss_mib, other.rss_mib) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -282,8 +304,16 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
     if r.server == Server::Ferrokms {
         settle(r.endpoint.addr).await;
     }
+    // Warm-up as a run of its own, so that the server's CPU time is read around the measured
+    // window alone.
+    if !shape.warmup.is_zero() {
+        let _ =
+            load::run(&r.endpoint, workload, Shape { duration: shape.warmup, warmup: Duration::ZERO, ..shape }).await;
+    }
     let sampler = RssSampler::start(r.process.pid());
-    let report = load::run(&r.endpoint, workload, shape).await;
+    let before = cpu_ticks(r.process.pid());
+    let report = load::run(&r.endpoint, workload, Shape { warmup: Duration::ZERO, ..shape }).await;
+    let cpu = before.zip(cpu_ticks(r.process.pid())).map(|(b, a)| a.saturating_sub(b));
     eprintln!("{:<16} {:<12} {:>5} conns {}", label, r.server.label(), shape.connections, report.line());
     if let Some(e) = &report.first_error {
         eprintln!("    first error: {}", e.chars().take(300).collect::<String>());
@@ -293,6 +323,7 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
         server: r.server,
         connections: shape.connections,
         rss_mib: Some(sampler.peak_mib()),
+        cpu_ticks: cpu,
         report,
     }
 }
@@ -502,7 +533,8 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
          SigV4-signed requests over keep-alive HTTP/1.1, one task per connection, {} s warm-up then {} s measured per \
          run{}. ferrokms on SQLite with the default key policy and audit on, its key quota raised \
          from AWS's default 100,000 to 10,000,000 (the CreateKey runs create more); the key is created through the API before \
-         each run.\n\n",
+         each run. Server CPU µs/req: the server process's user + system time over the measured runs \
+         (`/proc/PID/stat`) divided by the requests answered, the figure the machine's drift moves least.\n\n",
         today(),
         machine(),
         options.warmup.as_secs_f64(),
@@ -518,12 +550,17 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
         }
     ));
     out.push_str(
-        "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB |\n",
+        "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB | server CPU µs/req |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
+        #[allow(clippy::cast_precision_loss)] // tick and request counts are far below 2^52
+        let cpu = r
+            .cpu_ticks
+            .filter(|_| r.report.ok + r.report.errors > 0)
+            .map(|t| t as f64 * MICROS_PER_TICK / (r.report.ok + r.report.errors) as f64);
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
             r.operation,
             r.server.label(),
             r.connections,
@@ -533,7 +570,8 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
             r.report.quantile_ms(0.9),
             r.report.quantile_ms(0.99),
             r.report.quantile_ms(0.999),
-            r.rss_mib.map_or_else(|| "-".into(), |m| format!("{m:.0}"))
+            r.rss_mib.map_or_else(|| "-".into(), |m| format!("{m:.0}")),
+            cpu.map_or_else(|| "-".into(), |c| format!("{c:.1}"))
         ));
     }
     out.push_str("\n| operation | conns | ferrokms / bare hyper | ferrokms / moto_server |\n|---|---:|---:|---:|\n");
@@ -586,4 +624,29 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
         ));
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// utime and stime are read after the command name, whatever characters it holds.
+    #[test]
+    fn cpu_ticks_from_proc_stat() {
+        let stat = "4242 (serve (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 9 0 100 0 0\n";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks("4242 (truncated) S 1"), None);
+        // This process: readable, and it grows with work (a busy loop, for at most 10 s).
+        let before = cpu_ticks(std::process::id()).unwrap();
+        let mut x = 0_u64;
+        #[allow(clippy::disallowed_methods)] // a bound on a busy loop, not domain time
+        let started = std::time::Instant::now();
+        while cpu_ticks(std::process::id()).unwrap() == before && started.elapsed() < Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        }
+        assert!(cpu_ticks(std::process::id()).unwrap() > before);
+    }
 }
