@@ -1376,15 +1376,20 @@ mod tests {
     use super::*;
     use crate::conformance::{event, key, material};
 
+    /// The steps of SQLite's plan for `sql` on a fresh, migrated database.
+    fn plan_of(sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params, |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
     /// Retention asks for the newest record before a cutoff on every scheduler pass: the answer
     /// comes from the time index, never from a scan of the trail (which grows without bound).
     #[test]
     fn the_retention_query_reads_the_time_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
-        let conn = store.conn.lock().unwrap();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {AUDIT_SEQ_BEFORE}")).unwrap();
-        let plan: Vec<String> = stmt.query_map([0_i64], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        let plan = plan_of(AUDIT_SEQ_BEFORE, &[&0_i64]);
         assert!(plan.iter().any(|step| step.contains("INDEX audit_by_time (event_time<?)")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
@@ -1432,11 +1437,7 @@ mod tests {
     /// (it runs on every pass, and the table can hold 100,000 keys).
     #[test]
     fn the_due_keys_query_reads_the_due_time_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
-        let conn = store.conn.lock().unwrap();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {DUE_KEYS}")).unwrap();
-        let plan: Vec<String> = stmt.query_map([0_i64, 10], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        let plan = plan_of(DUE_KEYS, &[&0_i64, &10_i64]);
         assert!(plan.iter().any(|step| step.contains("INDEX keys_by_rotation_due")), "{plan:?}");
         assert!(plan.iter().any(|step| step.contains("INDEX keys_by_deletion_due")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN keys")), "{plan:?}");
