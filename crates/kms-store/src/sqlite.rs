@@ -442,7 +442,24 @@ impl SqliteStore {
             if over_limit.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 // The WAL outgrew its limit (see `Checkpointer`): copy the rest and let the next
                 // commit start it over. A failure leaves it for the next time it is flagged.
-                let _ = guard.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                #[allow(clippy::disallowed_methods)] // how long the connection was held, for the log
+                let started = std::time::Instant::now();
+                let outcome = guard.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                });
+                let held_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                match outcome {
+                    Ok((busy, frames, copied)) => tracing::warn!(
+                        held_ms,
+                        busy,
+                        frames,
+                        copied,
+                        "SQLite WAL past its limit: forced a RESTART checkpoint"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(held_ms, error = %e, "SQLite WAL past its limit: RESTART checkpoint failed")
+                    }
+                }
             }
             result
         })
