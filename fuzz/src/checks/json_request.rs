@@ -52,6 +52,14 @@ pub fn decode_for(op: Operation, body: &[u8]) -> Option<Result<(), ApiError>> {
 
 /// The `Plaintext` member of a body, if it is a string that occurs exactly once in the raw bytes
 /// (so that finding it in a message can only mean the decoder echoed that member).
+/// `body` with the first occurrence of `from` replaced by `to`.
+fn replace_once(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    match body.windows(from.len().max(1)).position(|w| w == from) {
+        Some(at) => [&body[..at], to, &body[at + from.len()..]].concat(),
+        None => body.to_vec(),
+    }
+}
+
 fn lone_plaintext(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let text = value.get("Plaintext")?.as_str()?.to_owned();
@@ -87,8 +95,19 @@ pub fn check(data: &[u8]) {
             assert_eq!(e.exception, Exception::Serialization, "{}: {e:?}", op.name());
             let message = e.message.unwrap_or_default();
             assert!(!message.is_empty(), "SerializationException without a message");
-            if let Some(plaintext) = lone_plaintext(body) {
-                assert!(!message.contains(&plaintext), "{}: the error message echoes the plaintext", op.name());
+            if let Some(plaintext) = lone_plaintext(body)
+                && message.contains(&plaintext)
+            {
+                // The message may hold the plaintext's text only because its own wording does (a
+                // plaintext that spells "blob member is not valid base64", found by fuzzing): it
+                // is an echo when the message for the same body with another plaintext lacks it.
+                let other = replace_once(body, plaintext.as_bytes(), b"*");
+                let other_message = decode_for(op, &other).and_then(Result::err).and_then(|e| e.message);
+                assert!(
+                    other_message.is_some_and(|m| m.contains(&plaintext)),
+                    "{}: the error message echoes the plaintext",
+                    op.name()
+                );
             }
         }
     }
