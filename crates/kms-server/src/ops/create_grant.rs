@@ -7,9 +7,7 @@ use kms_core::error::{Limit, RequestRule};
 use kms_store::{GrantRecord, StoreError};
 
 use super::grants::{operations, token_for};
-use super::validate::{
-    dry_run, grant_tokens, key_id_present, length, members, optional_length, present, required, usable_key,
-};
+use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -29,19 +27,11 @@ pub(super) async fn handle(
         optional_length("name", req.name.as_deref(), 1, 256),
     ])?;
     let grantee = required("granteePrincipal", req.grantee_principal)?;
-    length("granteePrincipal", &grantee, 1, 256)?;
-    if let Some(r) = &req.retiring_principal {
-        length("retiringPrincipal", r, 1, 256)?;
-    }
     let ops = operations(required("operations", req.operations)?)?;
-    if let Some(name) = &req.name {
-        length("name", name, 1, 256)?;
-    }
     let constraints = req.constraints.unwrap_or_default();
     if constraints.encryption_context_equals.is_some() && constraints.encryption_context_subset.is_some() {
         return Err(KmsError::InvalidRequest(RequestRule::GrantConstraints).into());
     }
-    grant_tokens(req.grant_tokens.as_ref())?;
     let mut request = RequestKeys::none()
         .with_all("kms:GrantOperations", ops.clone())
         .with("kms:GranteePrincipal", grantee.clone())

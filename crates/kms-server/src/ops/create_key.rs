@@ -10,7 +10,7 @@ use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Constraint, Violation, Violations};
 use kms_crypto::{KeyMaterial, random_array};
 
-use super::validate::{length, members, optional_length, violation};
+use super::validate::{members, optional_length, violation};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -30,7 +30,6 @@ pub(super) async fn handle(
             .map(drop),
     ])?;
     let description = req.description.unwrap_or_default();
-    length("description", &description, 0, 8192)?;
     let kind =
         key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)?;
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {

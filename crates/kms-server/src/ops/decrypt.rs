@@ -35,7 +35,6 @@ pub(super) async fn handle(
     ])?;
     let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
-    grant_tokens(req.grant_tokens.as_ref())?;
     no_recipient(req.recipient.as_ref())?;
     let source = Source { field: "keyId", key_id: req.key_id, algorithm };
     let opened =

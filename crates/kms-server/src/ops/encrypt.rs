@@ -5,8 +5,8 @@ use kms_api::dto::{EncryptRequest, EncryptResponse};
 use kms_core::context::EncryptionContext;
 
 use super::validate::{
-    MAX_PLAINTEXT, algorithm, blob_length, context, dry_run, grant_tokens, key_id_present, members,
-    optional_blob_length, present, required, usable_key,
+    MAX_PLAINTEXT, algorithm, context, dry_run, grant_tokens, key_id_present, members, optional_blob_length, present,
+    required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
@@ -26,9 +26,7 @@ pub(super) async fn handle(
         algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref()).map(drop),
     ])?;
     let plaintext = required("plaintext", req.plaintext)?;
-    blob_length("plaintext", plaintext.expose_secret().len(), 1, MAX_PLAINTEXT)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
-    grant_tokens(req.grant_tokens.as_ref())?;
     let encryption_context = context(req.encryption_context);
     let request =
         RequestKeys::none().encryption_context(&encryption_context).with("kms:EncryptionAlgorithm", algorithm.as_str());

@@ -50,7 +50,6 @@ async fn generate(
         (None, Some(n)) => number_of_bytes(n)?,
         _ => return Err(KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes).into()),
     };
-    grant_tokens(req.grant_tokens.as_ref())?;
     no_recipient(req.recipient.as_ref())?;
     let encryption_context = context(req.encryption_context);
     let request = RequestKeys::none().encryption_context(&encryption_context);

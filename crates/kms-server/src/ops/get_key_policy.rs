@@ -14,8 +14,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: GetKeyPolicyRequest,
 ) -> Result<GetKeyPolicyResponse, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref()), policy_name(req.policy_name.clone())])?;
-    policy_name(req.policy_name)?;
+    members([key_id_present("keyId", req.key_id.as_deref()), policy_name(req.policy_name)])?;
     let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyPolicy", RequestKeys::none()).await?;
     let policy = svc.store.policy(key.record.key_id).await?.ok_or(StoreError::NotFound)?;
     Ok(GetKeyPolicyResponse { policy, policy_name: DEFAULT_POLICY_NAME.to_owned() })

@@ -4,7 +4,7 @@ use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 use kms_core::ids::KeyArn;
 
 use super::grants::entry;
-use super::validate::{length, limit, marker, members, optional_length, page, paging, present, required};
+use super::validate::{limit, marker, members, optional_length, page, paging, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -21,7 +21,6 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let principal = required("retiringPrincipal", req.retiring_principal)?;
-    length("retiringPrincipal", &principal, 1, 256)?;
     svc.authorize_iam(ctx, "kms:ListRetirableGrants", "*", RequestKeys::none()).await?;
     let grants: Vec<_> = svc
         .store

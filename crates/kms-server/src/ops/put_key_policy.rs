@@ -17,9 +17,8 @@ pub(super) async fn handle(
     members([
         key_id_present("keyId", req.key_id.as_deref()),
         present("policy", req.policy.as_ref()),
-        policy_name(req.policy_name.clone()),
+        policy_name(req.policy_name),
     ])?;
-    policy_name(req.policy_name)?;
     let policy = policy_document(&required("policy", req.policy)?)?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());

@@ -32,7 +32,6 @@ pub(super) async fn handle(
     let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;
     let destination_algorithm =
         algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref())?;
-    grant_tokens(req.grant_tokens.as_ref())?;
     let destination_context = context(req.destination_encryption_context);
     let request = RequestKeys::none()
         .encryption_context(&destination_context)

@@ -2,7 +2,7 @@
 
 use kms_api::dto::{Empty, UpdateKeyDescriptionRequest};
 
-use super::validate::{key_id_present, length, managed_key, members, optional_length, present, required};
+use super::validate::{key_id_present, managed_key, members, optional_length, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -18,7 +18,6 @@ pub(super) async fn handle(
         optional_length("description", req.description.as_deref(), 0, 8192),
     ])?;
     let description = required("description", req.description)?;
-    length("description", &description, 0, 8192)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription", RequestKeys::none()).await?;
     svc.update_key(ctx, key.record.key_id, |k| k.describe(description.clone()), |_| Empty {}).await
 }
