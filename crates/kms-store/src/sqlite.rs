@@ -160,8 +160,8 @@ const WAL_LIMIT_FRAMES: i64 = 16_384;
 ///
 /// Why soon rather than every so often: SQLite starts the WAL over from its beginning only when
 /// a checkpoint has copied every frame in it. A checkpoint every 500 ms never caught up with a
-/// writer committing audit batches every few milliseconds under load, so under steady load the WAL grew without end
-/// (550 MB after ten seconds of Encrypt), and every frame was written to a new part of the file
+/// writer committing audit batches every few milliseconds, so under steady load the WAL grew
+/// without end (550 MB after ten seconds of Encrypt), and every frame went to a new part of the file
 /// — a fresh page-cache page and a block allocation per page, about a fifth of the store's CPU.
 /// Checkpointing each batch while the next one gathers lets the WAL restart, so it stays a few
 /// batches long and its pages are rewritten in place.
@@ -440,26 +440,7 @@ impl SqliteStore {
             let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let result = f(&mut guard);
             if over_limit.swap(false, std::sync::atomic::Ordering::Relaxed) {
-                // The WAL outgrew its limit (see `Checkpointer`): copy the rest and let the next
-                // commit start it over. A failure leaves it for the next time it is flagged.
-                #[allow(clippy::disallowed_methods)] // how long the connection was held, for the log
-                let started = std::time::Instant::now();
-                let outcome = guard.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                });
-                let held_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                match outcome {
-                    Ok((busy, frames, copied)) => tracing::warn!(
-                        held_ms,
-                        busy,
-                        frames,
-                        copied,
-                        "SQLite WAL past its limit: forced a RESTART checkpoint"
-                    ),
-                    Err(e) => {
-                        tracing::warn!(held_ms, error = %e, "SQLite WAL past its limit: RESTART checkpoint failed")
-                    }
-                }
+                restart_wal(&guard);
             }
             result
         })
@@ -468,6 +449,24 @@ impl SqliteStore {
         // Whatever `f` committed is copied into the database file soon.
         self.checkpointer.nudge();
         result
+    }
+}
+
+/// The WAL outgrew its limit (see [`Checkpointer`]): copies the rest into the database file
+/// and lets the next commit start the WAL over, on the connection its caller holds. A failure
+/// leaves it for the next time the limit is passed. Logged with how long it took.
+fn restart_wal(conn: &Connection) {
+    #[allow(clippy::disallowed_methods)] // how long the connection was held, for the log
+    let started = std::time::Instant::now();
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    let held_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok((busy, frames, copied)) => {
+            tracing::warn!(held_ms, busy, frames, copied, "SQLite WAL past its limit: forced a RESTART checkpoint");
+        }
+        Err(e) => tracing::warn!(held_ms, error = %e, "SQLite WAL past its limit: RESTART checkpoint failed"),
     }
 }
 
@@ -1245,7 +1244,7 @@ impl Store for SqliteStore {
 // The audit chain is appended inside an open transaction, which the caller commits.
 // Mutations append after their own statements succeeded, so that a refused change appends
 // nothing. SQLite has one writer at a time (every writing transaction here starts `IMMEDIATE`,
-// taking the write lock up front), so the head read in `append_prepared_tx` is the head the
+// taking the write lock up front), so the head read in `append_audit_tx` is the head the
 // append extends.
 
 /// Appends events to the chain inside an open transaction, which the caller commits.
