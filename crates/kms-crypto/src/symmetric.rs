@@ -81,12 +81,20 @@ impl SymmetricKey {
     /// # Errors
     /// [`CryptoError::Seal`] if the cipher refuses (not for inputs within KMS limits).
     pub fn seal(&self, rng: &dyn Rng, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        // The salt and the nonce come from one draw of the RNG (each draw has a fixed cost).
+        let mut salt = [0u8; blob::SALT_LEN];
+        let mut nonce = [0u8; NONCE_LEN];
+        let mut draw = [0u8; blob::SALT_LEN + NONCE_LEN];
+        rng.fill(&mut draw);
+        let (salt_part, nonce_part) = draw.split_at(blob::SALT_LEN);
+        salt.copy_from_slice(salt_part);
+        nonce.copy_from_slice(nonce_part);
         let header = BlobHeader {
             algorithm: BlobAlgorithm::SymmetricAes256Gcm,
             key_id: self.key_id,
             material_id: self.material_id,
-            salt: crate::random_array::<{ blob::SALT_LEN }>(rng),
-            nonce: crate::random_array::<NONCE_LEN>(rng),
+            salt,
+            nonce,
         };
         let cipher = self.blob_key(&header.salt)?;
         let aad = header.aad(&context.canonical_bytes());
@@ -150,6 +158,33 @@ mod tests {
         assert!(matches!(k.open(&decoded, &ctx("b")), Err(CryptoError::Open)));
         assert!(matches!(k.open(&decoded, &EncryptionContext::empty()), Err(CryptoError::Open)));
         assert!(matches!(key(8).open(&decoded, &ctx("a")), Err(CryptoError::Open)));
+    }
+
+    /// Counts its draws; byte i of a draw is i.
+    struct CountingRng(std::sync::atomic::AtomicUsize);
+
+    impl kms_core::Rng for CountingRng {
+        fn fill(&self, buf: &mut [u8]) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = u8::try_from(i).unwrap_or(u8::MAX);
+            }
+        }
+    }
+
+    /// The salt and the nonce are the two parts of one draw (each draw of the system RNG has
+    /// a fixed cost), and the blob still opens.
+    #[test]
+    fn seal_draws_salt_and_nonce_at_once() {
+        let k = key(7);
+        let rng = CountingRng(std::sync::atomic::AtomicUsize::new(0));
+        let sealed = k.seal(&rng, &ctx("a"), b"hello").unwrap();
+        assert_eq!(rng.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let decoded = blob::decode(&sealed).unwrap();
+        let expected: Vec<u8> = (0..blob::SALT_LEN + NONCE_LEN).map(|i| u8::try_from(i).unwrap()).collect();
+        assert_eq!(&decoded.header.salt[..], &expected[..blob::SALT_LEN]);
+        assert_eq!(&decoded.header.nonce[..], &expected[blob::SALT_LEN..]);
+        assert_eq!(k.open(&decoded, &ctx("a")).unwrap().expose_secret(), b"hello");
     }
 
     #[test]

@@ -53,7 +53,7 @@ use aws_lc_rs::{digest, hmac};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use canonical::RequestParts;
 
@@ -76,10 +76,12 @@ const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated do
 /// credential scope's date, region and service.
 ///
 /// A key is valid for one access key, day, region and service, so callers may
-/// cache it under that tuple instead of keeping the secret around. The bytes
-/// are zeroed on drop and never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SigningKey([u8; 32]);
+/// cache it under that tuple instead of keeping the secret around. It is held
+/// as keyed HMAC state (the key's inner and outer pads already hashed), so a
+/// signature costs only the string to sign's own hashing; aws-lc cleanses that
+/// state on drop, and it is never printed.
+#[derive(Clone)]
+pub struct SigningKey(hmac::Key);
 
 impl SigningKey {
     /// Derives the signing key: `kDate = HMAC("AWS4" + secret, date)`,
@@ -89,15 +91,30 @@ impl SigningKey {
     /// `date` is the credential scope date, `YYYYMMDD`.
     #[must_use]
     pub fn derive(secret_access_key: &[u8], date: &str, region: &str, service: &str) -> Self {
-        let mut k_secret = Zeroizing::new(Vec::with_capacity(secret_access_key.len() + 4));
-        k_secret.extend_from_slice(b"AWS4");
-        k_secret.extend_from_slice(secret_access_key);
-        let k_date = hmac_sha256(&k_secret, date.as_bytes());
-        let k_region = hmac_sha256(&*k_date, region.as_bytes());
-        let k_service = hmac_sha256(&*k_region, service.as_bytes());
-        let k_signing = hmac_sha256(&*k_service, TERMINATOR.as_bytes());
-        Self(*k_signing)
+        let k_signing = derive_bytes(secret_access_key, date, region, service);
+        Self(hmac::Key::new(hmac::HMAC_SHA256, &*k_signing))
     }
+
+    /// `HMAC-SHA256(kSigning, data)`.
+    fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, data);
+        let mut out = [0u8; 32];
+        for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
+            *dst = *src;
+        }
+        out
+    }
+}
+
+/// The bytes of `kSigning` (see [`SigningKey::derive`]).
+fn derive_bytes(secret_access_key: &[u8], date: &str, region: &str, service: &str) -> Zeroizing<[u8; 32]> {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(secret_access_key.len() + 4));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret_access_key);
+    let k_date = hmac_sha256(&k_secret, date.as_bytes());
+    let k_region = hmac_sha256(&*k_date, region.as_bytes());
+    let k_service = hmac_sha256(&*k_region, service.as_bytes());
+    hmac_sha256(&*k_service, TERMINATOR.as_bytes())
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -279,7 +296,7 @@ impl PendingRequest {
             string_to_sign.push(separator);
         }
         string_to_sign.extend_from_slice(&sha256_hex(&canonical_request));
-        Ok(*hmac_sha256(&key.0, &string_to_sign))
+        Ok(key.sign(&string_to_sign))
     }
 }
 
