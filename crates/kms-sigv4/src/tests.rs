@@ -250,7 +250,6 @@ fn suite_2011_date_header() {
 /// `f536975d…`, signing key `c4afb1cc…`, signature `5d672d79…`.
 #[test]
 fn iam_list_users_documentation_example() {
-    let key = SigningKey::derive(SECRET, "20150830", "us-east-1", "iam");
     let bytes = super::derive_bytes(SECRET, "20150830", "us-east-1", "iam");
     assert_eq!(hex::encode(*bytes), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
     let sig = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
