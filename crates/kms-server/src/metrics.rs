@@ -25,11 +25,27 @@ pub struct Gauges {
     pub sink_backlogs: Vec<(String, u64)>,
 }
 
+/// Most operation names the request metrics keep apart; requests naming others are counted as
+/// [`OTHER_OPERATIONS`]. The name comes from the request, so without a bound a client sending
+/// made-up operation names would grow the metrics without end.
+const MAX_OPERATIONS: usize = 128;
+
+/// The operation label of requests past [`MAX_OPERATIONS`].
+pub const OTHER_OPERATIONS: &str = "Other";
+
+/// One operation's request counters and latency.
+#[derive(Default)]
+struct OperationStats {
+    /// Requests by outcome (`Success` or an exception name, from a fixed set).
+    outcomes: BTreeMap<&'static str, u64>,
+    latency: Histogram,
+}
+
 /// Counters and histograms of the request path.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// By operation: one lock per request, and no allocation once an operation has been seen.
+    operations: Mutex<BTreeMap<String, OperationStats>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     pending_deletion_use: Mutex<BTreeMap<String, u64>>,
@@ -46,10 +62,19 @@ fn label(v: &str) -> String {
 
 impl Metrics {
     /// Counts one answered request and its latency. `outcome` is `Success` or the exception.
-    pub fn observe(&self, operation: &str, outcome: &str, seconds: f64) {
-        *lock(&self.requests).entry((operation.to_owned(), outcome.to_owned())).or_default() += 1;
-        let mut latency = lock(&self.latency);
-        let h = latency.entry(operation.to_owned()).or_default();
+    pub fn observe(&self, operation: &str, outcome: &'static str, seconds: f64) {
+        let mut operations = lock(&self.operations);
+        let name = if operations.contains_key(operation) || operations.len() < MAX_OPERATIONS {
+            operation
+        } else {
+            OTHER_OPERATIONS
+        };
+        if !operations.contains_key(name) {
+            operations.insert(name.to_owned(), OperationStats::default());
+        }
+        let Some(stats) = operations.get_mut(name) else { return };
+        *stats.outcomes.entry(outcome).or_default() += 1;
+        let h = &mut stats.latency;
         for (bucket, bound) in h.buckets.iter_mut().zip(BOUNDS) {
             if seconds <= bound {
                 *bucket += 1;
@@ -82,17 +107,21 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP ferrokms_requests_total Requests answered, by operation and outcome.");
         let _ = writeln!(out, "# TYPE ferrokms_requests_total counter");
-        for ((op, outcome), n) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "ferrokms_requests_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
-                label(op),
-                label(outcome)
-            );
+        let operations = lock(&self.operations);
+        for (op, stats) in operations.iter() {
+            for (outcome, n) in &stats.outcomes {
+                let _ = writeln!(
+                    out,
+                    "ferrokms_requests_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
+                    label(op),
+                    label(outcome)
+                );
+            }
         }
         let _ = writeln!(out, "# HELP ferrokms_request_duration_seconds Time to answer, by operation.");
         let _ = writeln!(out, "# TYPE ferrokms_request_duration_seconds histogram");
-        for (op, h) in lock(&self.latency).iter() {
+        for (op, stats) in operations.iter() {
+            let h = &stats.latency;
             let op = label(op);
             for (bound, n) in BOUNDS.iter().zip(h.buckets) {
                 let _ =
@@ -103,6 +132,7 @@ impl Metrics {
             let _ = writeln!(out, "ferrokms_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
             let _ = writeln!(out, "ferrokms_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
         }
+        drop(operations);
         let _ = writeln!(
             out,
             "# HELP ferrokms_pending_deletion_key_use_total Requests refused because their key is pending deletion."
@@ -172,5 +202,29 @@ mod tests {
         assert!(text.contains("ferrokms_request_duration_seconds_count{operation=\"Encrypt\"} 2"));
         assert!(text.contains("ferrokms_keys{state=\"Enabled\"} 3"));
         assert!(text.contains("ferrokms_key_cache_hit_ratio 0.5"));
+    }
+
+    /// Operation names come from requests: past the bound, new names share one label, and the
+    /// names already seen keep theirs.
+    #[test]
+    fn made_up_operation_names_do_not_grow_the_metrics() {
+        let m = Metrics::default();
+        m.observe("Encrypt", "Success", 0.001);
+        for i in 0..10_000 {
+            m.observe(&format!("Made{i}Up"), "UnknownOperationException", 0.001);
+        }
+        m.observe("Encrypt", "Success", 0.001);
+        let text = m.render(&[], 0, 0, &Gauges::default());
+        let operations: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("ferrokms_requests_total{operation=\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert_eq!(operations.len(), MAX_OPERATIONS + 1, "{MAX_OPERATIONS} names and {OTHER_OPERATIONS}");
+        assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 2"));
+        let other = 10_000 - (MAX_OPERATIONS - 1);
+        assert!(text.contains(&format!(
+            "ferrokms_requests_total{{operation=\"Other\",outcome=\"UnknownOperationException\"}} {other}"
+        )));
     }
 }
