@@ -304,16 +304,21 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
     if r.server == Server::Ferrokms {
         settle(r.endpoint.addr).await;
     }
-    // Warm-up as a run of its own, so that the server's CPU time is read around the measured
-    // window alone.
-    if !shape.warmup.is_zero() {
-        let _ =
-            load::run(&r.endpoint, workload, Shape { duration: shape.warmup, warmup: Duration::ZERO, ..shape }).await;
-    }
-    let sampler = RssSampler::start(r.process.pid());
-    let before = cpu_ticks(r.process.pid());
-    let report = load::run(&r.endpoint, workload, Shape { warmup: Duration::ZERO, ..shape }).await;
-    let cpu = before.zip(cpu_ticks(r.process.pid())).map(|(b, a)| a.saturating_sub(b));
+    // The server's CPU time is read when the warm-up ends and again after the run, so that it
+    // covers the measured window alone, while the connections stay open from the warm-up into
+    // the measurement (a warm-up run of its own made the measured run open its connections
+    // afresh, and at 1,024 connections their handshakes showed in the tail).
+    let pid = r.process.pid();
+    let warmup = shape.warmup;
+    let at_measure_start = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        cpu_ticks(pid)
+    });
+    let sampler = RssSampler::start(pid);
+    let report = load::run(&r.endpoint, workload, shape).await;
+    let after = cpu_ticks(pid);
+    let before = at_measure_start.await.ok().flatten();
+    let cpu = before.zip(after).map(|(b, a)| a.saturating_sub(b));
     eprintln!("{:<16} {:<12} {:>5} conns {}", label, r.server.label(), shape.connections, report.line());
     if let Some(e) = &report.first_error {
         eprintln!("    first error: {}", e.chars().take(300).collect::<String>());

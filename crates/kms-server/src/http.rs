@@ -101,8 +101,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let service = Arc::new(service);
     let scheduler =
         crate::scheduler::spawn(&service, std::time::Duration::from_millis(config.scheduler_interval_millis));
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let listener = bind(config.listen).map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let (shutdown, signal) = watch::channel(false);
     let lock = prepared.lock;
@@ -155,6 +154,24 @@ struct Connection {
     peer: SocketAddr,
     transport: Transport,
     max_body_bytes: usize,
+}
+
+/// Connections the kernel completes and queues before the server accepts them (capped by
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4).
+///
+/// Tokio's `TcpListener::bind` asks for 1,024. When more clients than that connect at once (a
+/// fleet of SDK clients starting together, a load test opening 1,024 connections while the
+/// server is busy), the kernel drops the handshakes past the queue, and those clients wait for
+/// their TCP retransmission, a whole second, before their first request is even sent.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as the standard
+/// library's bind sets on Unix, so that a restart does not wait for old connections).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Receiver<bool>, lock: std::fs::File) {
@@ -649,6 +666,7 @@ async fn audit(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -664,6 +682,41 @@ mod tests {
                 *b = u8::try_from(i).unwrap_or(u8::MAX);
             }
         }
+    }
+
+    /// More clients than tokio's default backlog (1,024) connect at once while nobody accepts:
+    /// every handshake completes at once, none waits a second for a retransmission.
+    #[tokio::test]
+    async fn a_burst_of_connections_fits_the_listen_queue() {
+        const CLIENTS: usize = 1_100;
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if somaxconn <= CLIENTS {
+            eprintln!("skipped: net.core.somaxconn is {somaxconn}, not above {CLIENTS}");
+            return;
+        }
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connecting = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            connecting.spawn(tokio::time::timeout(Duration::from_millis(800), TcpStream::connect(addr)));
+        }
+        let (mut connected, mut late) = (Vec::new(), 0);
+        while let Some(outcome) = connecting.join_next().await {
+            match outcome.unwrap() {
+                Ok(Ok(stream)) => connected.push(stream),
+                Ok(Err(e)) if e.raw_os_error() == Some(24) => {
+                    eprintln!("skipped: too few file descriptors for {CLIENTS} connections ({e})");
+                    return;
+                }
+                Ok(Err(e)) => panic!("connect failed: {e}"),
+                Err(_) => late += 1,
+            }
+        }
+        assert_eq!(late, 0, "{late} of {CLIENTS} handshakes waited for a retransmission");
+        drop(listener);
     }
 
     /// The request id and the event id come from the two halves of one draw: two different
