@@ -166,8 +166,10 @@ fn push_value(out: &mut String, value: &Value) {
 }
 
 fn push_str_literal(out: &mut String, value: &str) {
-    // The common case (no quote, backslash or control character) is a plain copy.
-    if !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    // The common case (no quote, backslash or control character) is a plain copy. The check
+    // reads every byte without stopping early, which the compiler turns into wide compares.
+    let needs_escape = value.bytes().fold(false, |found, b| found | (b == b'"') | (b == b'\\') | (b < 0x20));
+    if !needs_escape {
         out.push('"');
         out.push_str(value);
         out.push('"');
