@@ -194,9 +194,32 @@ pub struct KeyArn {
     pub key_id: KeyId,
 }
 
+impl KeyArn {
+    /// The ARN as a string (see [`render_key_arn`]).
+    #[must_use]
+    pub fn render(&self) -> String {
+        render_key_arn(&self.region, &self.account, self.key_id)
+    }
+}
+
+/// A key's ARN as a string, allocated once at its final size: it is rendered on every
+/// cryptographic request (for the response and the audit record), where formatting machinery
+/// and a growing string cost more than the rest of the request's bookkeeping.
+#[must_use]
+pub fn render_key_arn(region: &Region, account: &AccountId, key_id: KeyId) -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = key_id.0.hyphenated().encode_lower(&mut buf);
+    let parts = ["arn:", PARTITION, ":kms:", region.as_str(), ":", account.as_str(), ":key/", id];
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
 impl fmt::Display for KeyArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "arn:{PARTITION}:kms:{}:{}:key/{}", self.region, self.account, self.key_id)
+        f.write_str(&self.render())
     }
 }
 

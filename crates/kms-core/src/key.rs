@@ -302,6 +302,13 @@ impl KeyRecord {
         KeyArn { region: self.region.clone(), account: self.account.clone(), key_id: self.key_id }
     }
 
+    /// The key's ARN as a string (what [`KeyRecord::arn`] renders, without copying the region
+    /// and account first).
+    #[must_use]
+    pub fn arn_string(&self) -> String {
+        crate::ids::render_key_arn(&self.region, &self.account, self.key_id)
+    }
+
     /// Whether the key is enabled (`KeyMetadata.Enabled`).
     pub fn enabled(&self) -> bool {
         self.state == KeyState::Enabled

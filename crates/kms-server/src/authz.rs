@@ -242,7 +242,7 @@ impl Service {
             .any(|g| grant_allows(g, &ctx.caller.principal, operation, request.encryption_context.as_ref()));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
-            return decide(decision, ctx, action, || key.record.arn().to_string());
+            return decide(decision, ctx, action, || key.record.arn_string());
         }
         let mut keys = request.context;
         self.global_keys(ctx, &mut keys);
@@ -254,7 +254,7 @@ impl Service {
             keys.insert(format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
         }
         let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
-        let resource = key.record.arn().to_string();
+        let resource = key.record.arn_string();
         let req = AuthzRequest {
             principal: &ctx.caller.principal,
             action,

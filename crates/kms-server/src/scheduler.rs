@@ -53,7 +53,7 @@ impl Service {
     async fn perform_due(&self, id: KeyId) -> Result<bool, ServiceError> {
         let now = self.clock.now();
         let Some(key) = self.store.key(id).await? else { return Ok(false) };
-        let arn = key.arn().to_string();
+        let arn = key.arn_string();
         if let Some(deletion) = key.deletion
             && key.state == KeyState::PendingDeletion
             && deletion.date <= now

@@ -383,7 +383,7 @@ impl Service {
             Some(key) if key.record.account == arn.account && key.record.region == arn.region => key,
             _ => return Err(KmsError::NotFound(NotFound::Key(arn)).into()),
         };
-        let _ = ctx.key_arn.set(key.record.arn().to_string());
+        let _ = ctx.key_arn.set(key.record.arn_string());
         self.authorize(ctx, &key, action, request).await?;
         Ok(key)
     }

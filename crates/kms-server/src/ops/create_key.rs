@@ -62,11 +62,11 @@ pub(super) async fn handle(
         description,
         MaterialId::from_bytes(random_array(svc.rng.as_ref())),
     );
-    if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn().to_string(), &record.account).await? {
+    if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn_string(), &record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
     svc.ensure_room_for_key(&record.account, &record.region).await?;
-    let _ = ctx.key_arn.set(record.arn().to_string());
+    let _ = ctx.key_arn.set(record.arn_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());
     let wrapped = svc.wrap_material(&record, &material, None)?;
     let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };

@@ -41,7 +41,7 @@ pub(super) async fn handle(
         open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
-        key_id: opened.key.record.arn().to_string(),
+        key_id: opened.key.record.arn_string(),
         plaintext: SecretBlob(zeroize::Zeroizing::new(opened.plaintext.expose_secret().to_vec())),
         encryption_algorithm: algorithm.as_str(),
         key_material_id: opened.material.to_string(),
@@ -94,7 +94,7 @@ pub(super) async fn open(
             if key.record.region != ctx.region {
                 return Err(KmsError::InvalidCiphertext.into());
             }
-            let _ = ctx.key_arn.set(key.record.arn().to_string());
+            let _ = ctx.key_arn.set(key.record.arn_string());
             svc.authorize(ctx, &key, action, request()).await?;
             key
         }

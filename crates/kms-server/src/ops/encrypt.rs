@@ -37,7 +37,7 @@ pub(super) async fn handle(
     let ciphertext = seal(svc, &key, &encryption_context, plaintext.expose_secret())?;
     Ok(EncryptResponse {
         ciphertext_blob: Blob(ciphertext),
-        key_id: key.record.arn().to_string(),
+        key_id: key.record.arn_string(),
         encryption_algorithm: algorithm.as_str(),
     })
 }

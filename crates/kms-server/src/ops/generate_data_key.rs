@@ -63,7 +63,7 @@ async fn generate(
     Ok(GenerateDataKeyResponse {
         ciphertext_blob: Blob(ciphertext),
         plaintext: return_plaintext.then(|| SecretBlob(data_key)),
-        key_id: key.record.arn().to_string(),
+        key_id: key.record.arn_string(),
         key_material_id: key.record.current_material.to_string(),
     })
 }

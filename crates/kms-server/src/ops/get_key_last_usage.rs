@@ -17,7 +17,7 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<GetKeyLastUsageResponse, ServiceError> {
     let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:GetKeyLastUsage", RequestKeys::none()).await?;
-    let arn = key.record.arn().to_string();
+    let arn = key.record.arn_string();
     let last = svc.store.last_key_usage(&arn).await?;
     let key_last_usage = last.and_then(|row| {
         let record: serde_json::Value = serde_json::from_str(&row.record).ok()?;

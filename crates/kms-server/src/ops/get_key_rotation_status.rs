@@ -16,7 +16,7 @@ pub(super) async fn handle(
     let rotation = key.record.rotation;
     Ok(GetKeyRotationStatusResponse {
         key_rotation_enabled: rotation.is_some(),
-        key_id: key.record.arn().to_string(),
+        key_id: key.record.arn_string(),
         rotation_period_in_days: rotation.map(|r| r.period_days),
         next_rotation_date: rotation.map(|r| r.next.epoch_seconds_f64()),
         // On-demand rotations complete within the request, so none is ever in progress.

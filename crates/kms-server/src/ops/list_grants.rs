@@ -21,7 +21,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:ListGrants", RequestKeys::none()).await?;
-    let arn = key.record.arn().to_string();
+    let arn = key.record.arn_string();
     let grants: Vec<_> = svc
         .store
         .grants(key.record.key_id)

@@ -21,7 +21,7 @@ pub(super) async fn handle(
     // Our marker is the material id of the last rotation of the previous page.
     let after = marker(req.marker)?;
     let key = managed_key(svc, ctx, req.key_id, "kms:ListKeyRotations", RequestKeys::none()).await?;
-    let arn = key.record.arn().to_string();
+    let arn = key.record.arn_string();
     let mut rotations: Vec<_> =
         svc.store.materials(key.record.key_id).await?.into_iter().filter(|m| m.rotation.is_some()).collect();
     if let Some(after) = after {

@@ -23,7 +23,7 @@ pub(super) async fn handle(
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());
     let key = managed_key(svc, ctx, req.key_id, "kms:PutKeyPolicy", request).await?;
-    if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn().to_string(), &key.record.account).await? {
+    if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
     svc.cache.invalidate_key(key.record.key_id);

@@ -55,8 +55,8 @@ pub(super) async fn handle(
     let sealed = seal(svc, &destination, &destination_context, opened.plaintext.expose_secret())?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Blob(sealed),
-        source_key_id: opened.key.record.arn().to_string(),
-        key_id: destination.record.arn().to_string(),
+        source_key_id: opened.key.record.arn_string(),
+        key_id: destination.record.arn_string(),
         source_encryption_algorithm: source_algorithm.as_str(),
         destination_encryption_algorithm: destination_algorithm.as_str(),
         source_key_material_id: opened.material.to_string(),

@@ -28,7 +28,7 @@ pub(super) async fn handle(
         let next = current.rotate(svc.clock.now(), material_id, RotationKind::OnDemand)?;
         let material = KeyMaterial::generate(svc.rng.as_ref());
         let wrapped = svc.wrap_material(&next, &material, Some(RotationKind::OnDemand))?;
-        let response = KeyIdResponse { key_id: next.arn().to_string() };
+        let response = KeyIdResponse { key_id: next.arn_string() };
         let audit = svc.control_event_for(ctx, &response);
         svc.cache.invalidate_key(id);
         match svc.store.rotate_key(&next, &wrapped, &audit).await {

@@ -30,7 +30,7 @@ pub(super) async fn handle(
         key.record.key_id,
         |k| k.schedule_deletion(now, days),
         |next| ScheduleKeyDeletionResponse {
-            key_id: next.arn().to_string(),
+            key_id: next.arn_string(),
             deletion_date: next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64(),
             key_state: next.state.as_str(),
             pending_window_in_days: days,
