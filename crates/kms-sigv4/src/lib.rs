@@ -412,10 +412,18 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
     };
 
     let date = date.as_bytes();
-    let request_time_unix = time::parse_iso_basic(date)
-        .or_else(|| date_header.and_then(|_| time::parse_http_date(date)))
-        .ok_or_else(|| SigV4Error::MalformedDate { value: lossy(date) })?;
-    let request_time = time::format_iso_basic(request_time_unix);
+    // An ISO 8601 basic time (what X-Amz-Date holds) is already the string to sign's form:
+    // `parse_iso_basic` accepts exactly `YYYYMMDDTHHMMSSZ` in digits, which formatting the
+    // parsed time gives back unchanged. Only a `Date` header's HTTP date is rewritten.
+    let (request_time_unix, request_time) = match time::parse_iso_basic(date) {
+        Some(unix) => (unix, String::from_utf8_lossy(date).into_owned()),
+        None => {
+            let unix = date_header
+                .and_then(|_| time::parse_http_date(date))
+                .ok_or_else(|| SigV4Error::MalformedDate { value: lossy(date) })?;
+            (unix, time::format_iso_basic(unix))
+        }
+    };
 
     let valid_name = |name: &str| {
         !name.is_empty()

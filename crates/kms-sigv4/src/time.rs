@@ -130,6 +130,35 @@ mod tests {
         assert_eq!(format_iso_basic(-1), "19691231T235959Z");
     }
 
+    /// Every string `parse_iso_basic` accepts is the one `format_iso_basic` writes for its time
+    /// (the verifier signs an X-Amz-Date as it came, relying on this). Deterministic samples of
+    /// `YYYYMMDDTHHMMSSZ` with each field drawn a little past its valid range.
+    #[test]
+    fn accepted_iso_strings_are_their_own_formatting() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut draw = |bound: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let text = format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                draw(10_000),
+                draw(14),
+                draw(33),
+                draw(26),
+                draw(62),
+                draw(62)
+            );
+            if let Some(unix) = parse_iso_basic(text.as_bytes()) {
+                accepted += 1;
+                assert_eq!(format_iso_basic(unix), text);
+            }
+        }
+        assert!(accepted > 100_000, "only {accepted} samples were valid times");
+    }
+
     #[test]
     fn iso_rejects_bad_input() {
         for bad in [
