@@ -82,11 +82,10 @@ impl SymmetricKey {
     /// [`CryptoError::Seal`] if the cipher refuses (not for inputs within KMS limits).
     pub fn seal(&self, rng: &dyn Rng, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         // The salt and the nonce come from one draw of the RNG (each draw has a fixed cost).
+        let draw = crate::random_array::<{ blob::SALT_LEN + NONCE_LEN }>(rng);
+        let (salt_part, nonce_part) = draw.split_at(blob::SALT_LEN);
         let mut salt = [0u8; blob::SALT_LEN];
         let mut nonce = [0u8; NONCE_LEN];
-        let mut draw = [0u8; blob::SALT_LEN + NONCE_LEN];
-        rng.fill(&mut draw);
-        let (salt_part, nonce_part) = draw.split_at(blob::SALT_LEN);
         salt.copy_from_slice(salt_part);
         nonce.copy_from_slice(nonce_part);
         let header = BlobHeader {
