@@ -97,11 +97,8 @@ impl SigningKey {
 
     /// `HMAC-SHA256(kSigning, data)`.
     fn sign(&self, data: &[u8]) -> [u8; 32] {
-        let tag = hmac::sign(&self.0, data);
         let mut out = [0u8; 32];
-        for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
-            *dst = *src;
-        }
+        copy_tag(&hmac::sign(&self.0, data), &mut out);
         out
     }
 }
@@ -124,12 +121,17 @@ impl std::fmt::Debug for SigningKey {
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
     let mut out = Zeroizing::new([0u8; 32]);
+    copy_tag(&hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data), &mut out);
+    out
+}
+
+/// Copies an HMAC-SHA256 tag into `out` (written in place, so a zeroizing buffer holds the only
+/// copy outside aws-lc).
+fn copy_tag(tag: &hmac::Tag, out: &mut [u8; 32]) {
     for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
         *dst = *src;
     }
-    out
 }
 
 /// Lowercase hex of the SHA-256 of `data`, without allocating.
