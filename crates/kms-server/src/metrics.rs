@@ -41,6 +41,20 @@ struct OperationStats {
     latency: Histogram,
 }
 
+impl OperationStats {
+    fn record(&mut self, outcome: &'static str, seconds: f64) {
+        *self.outcomes.entry(outcome).or_default() += 1;
+        let h = &mut self.latency;
+        for (bucket, bound) in h.buckets.iter_mut().zip(BOUNDS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+}
+
 /// Counters and histograms of the request path.
 #[derive(Default)]
 pub struct Metrics {
@@ -64,24 +78,13 @@ impl Metrics {
     /// Counts one answered request and its latency. `outcome` is `Success` or the exception.
     pub fn observe(&self, operation: &str, outcome: &'static str, seconds: f64) {
         let mut operations = lock(&self.operations);
-        let name = if operations.contains_key(operation) || operations.len() < MAX_OPERATIONS {
-            operation
-        } else {
-            OTHER_OPERATIONS
-        };
-        if !operations.contains_key(name) {
-            operations.insert(name.to_owned(), OperationStats::default());
-        }
-        let Some(stats) = operations.get_mut(name) else { return };
-        *stats.outcomes.entry(outcome).or_default() += 1;
-        let h = &mut stats.latency;
-        for (bucket, bound) in h.buckets.iter_mut().zip(BOUNDS) {
-            if seconds <= bound {
-                *bucket += 1;
+        match operations.get_mut(operation) {
+            Some(stats) => stats.record(outcome, seconds),
+            None => {
+                let name = if operations.len() < MAX_OPERATIONS { operation } else { OTHER_OPERATIONS };
+                operations.entry(name.to_owned()).or_default().record(outcome, seconds);
             }
         }
-        h.count += 1;
-        h.sum += seconds;
     }
 
     /// Counts a request refused because its key is pending deletion: the signal to alarm on
