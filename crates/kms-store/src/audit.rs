@@ -76,6 +76,23 @@ pub struct AuditFilter {
     pub limit: usize,
 }
 
+impl AuditFilter {
+    /// Whether a record passes the filter (the limit aside).
+    pub fn matches(&self, row: &AuditRow) -> bool {
+        let error_matches = match self.error_code.as_deref() {
+            None => true,
+            Some("-") => row.error_code.is_none(),
+            Some(code) => row.error_code.as_deref() == Some(code),
+        };
+        error_matches
+            && self.key_arn.as_ref().is_none_or(|k| row.key_arn.as_ref() == Some(k))
+            && self.principal.as_ref().is_none_or(|p| &row.principal == p)
+            && self.event_name.as_ref().is_none_or(|n| &row.event_name == n)
+            && self.from.is_none_or(|from| row.time >= from)
+            && self.to.is_none_or(|to| row.time < to)
+    }
+}
+
 /// The hash of the record before the first one.
 pub const GENESIS: [u8; 32] = [0; 32];
 

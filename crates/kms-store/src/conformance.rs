@@ -344,6 +344,71 @@ pub async fn run_audit(store: &dyn Store) {
     scheduler_queries(store).await;
 }
 
+/// Queries and pruning over many appends of several events each (a store may keep each
+/// append together, so answers must not depend on where one append ends and the next starts).
+/// Needs a fresh database (it prunes the chain).
+pub async fn run_audit_across_batches(store: &dyn Store) {
+    use crate::audit::{AuditFilter, verify_run};
+    let k1 = "arn:aws:kms:us-east-1:111122223333:key/batch-1";
+    let k2 = "arn:aws:kms:us-east-1:111122223333:key/batch-2";
+    let start = store.audit_head().await.unwrap().map_or(0, |(s, _)| s);
+    // Ten appends of ten events: k1 in even appends, k2 in every third event.
+    for batch in 0..10_u64 {
+        let events: Vec<_> = (0..10_u64)
+            .map(|i| {
+                let n = 100 + batch * 10 + i;
+                let key = if i % 3 == 0 {
+                    k2
+                } else if batch % 2 == 0 {
+                    k1
+                } else {
+                    ""
+                };
+                event(n, if i == 9 { "Decrypt" } else { "Encrypt" }, (!key.is_empty()).then_some(key), None)
+            })
+            .collect();
+        store.append_audit(events.into()).await.unwrap();
+    }
+    let all = store.audit_after(start, 1000).await.unwrap();
+    assert_eq!(all.len(), 100);
+    assert_eq!(
+        store.audit_after(start + 15, 30).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (start + 16..=start + 45).collect::<Vec<_>>(),
+        "a page starting and ending inside appends"
+    );
+    let newest_k1 = AuditFilter { key_arn: Some(k1.into()), limit: 7, ..AuditFilter::default() };
+    let expected: Vec<u64> =
+        all.iter().rev().filter(|r| r.key_arn.as_deref() == Some(k1)).take(7).map(|r| r.seq).collect();
+    assert_eq!(store.audit_query(&newest_k1).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
+    let decrypts = AuditFilter {
+        event_name: Some("Decrypt".into()),
+        from: Some(all[0].time),
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_query(&decrypts).await.unwrap().len(), 10);
+    assert_eq!(store.last_key_usage(k2).await.unwrap().unwrap().seq, start + 100, "the last event of the last append");
+
+    // Pruning removes exactly the records before the number given, including part of an append.
+    let before = all[34].seq;
+    let removed = store.prune_audit(before).await.unwrap();
+    assert_eq!(removed, before - start - 1);
+    let left = store.audit_after(0, 1000).await.unwrap();
+    assert_eq!(left.first().map(|r| r.seq), Some(before), "the first record left is the one pruning stopped at");
+    assert_eq!(left.len(), 66);
+    verify_run(Some((all[33].seq, &all[33].hash)), &left).unwrap();
+    assert_eq!(store.prune_audit(before).await.unwrap(), 0, "pruning again removes nothing");
+    let still = store
+        .audit_query(&AuditFilter { key_arn: Some(k2.into()), limit: 1000, ..AuditFilter::default() })
+        .await
+        .unwrap();
+    assert!(still.iter().all(|r| r.seq >= before) && !still.is_empty());
+    // Appending after a prune continues the chain.
+    store.append_audit([event(300, "Encrypt", Some(k1), None)].into()).await.unwrap();
+    let tail = store.audit_after(all[99].seq, 10).await.unwrap();
+    verify_run(Some((all[99].seq, &all[99].hash)), &tail).unwrap();
+}
+
 async fn audit_chain(store: &dyn Store) {
     use crate::audit::{AuditDigest, AuditFilter, verify_run};
     let key = "arn:aws:kms:us-east-1:111122223333:key/k1";

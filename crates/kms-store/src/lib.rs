@@ -13,6 +13,7 @@
 //! empty slice records nothing (first-start bootstrap, tests).
 
 pub mod audit;
+pub mod audit_block;
 mod postgres;
 mod records;
 mod sqlite;

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use kms_core::audit::AuditEvent;
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
+use crate::audit_block::{BlockWriter, RowRef};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
     SessionRecord, Store, StoreError, StoreResult,
@@ -131,7 +132,30 @@ CREATE INDEX keys_by_rotation_due ON keys (json_extract(record, '$.rotation.next
 CREATE INDEX keys_by_deletion_due ON keys (json_extract(record, '$.deletion.date'))
     WHERE json_extract(record, '$.deletion.date') IS NOT NULL;
 ",
+    // The audit chain moves into compressed blocks of consecutive records (see
+    // `crate::audit_block`); `migrate` copies the records of `audit_log` into them and drops
+    // the table in the same transaction.
+    r"
+CREATE TABLE audit_blocks (
+    first_seq  INTEGER PRIMARY KEY,
+    last_seq   INTEGER NOT NULL,
+    first_time INTEGER NOT NULL,
+    last_time  INTEGER NOT NULL,
+    last_hash  BLOB NOT NULL,
+    size       INTEGER NOT NULL,
+    body       BLOB NOT NULL
+);
+CREATE INDEX audit_blocks_by_time ON audit_blocks (first_time);
+CREATE TABLE audit_block_keys (
+    key_arn   TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    PRIMARY KEY (key_arn, first_seq)
+) WITHOUT ROWID;
+",
 ];
+
+/// The migration (its number, from 1) that introduced audit blocks.
+const AUDIT_BLOCKS_MIGRATION: usize = 6;
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -483,6 +507,9 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     for sql in MIGRATIONS.iter().skip(current) {
         tx.execute_batch(sql)?;
+    }
+    if current < AUDIT_BLOCKS_MIGRATION {
+        move_audit_log_into_blocks(&tx)?;
     }
     let latest = i64::try_from(MIGRATIONS.len()).map_err(backend)?;
     tx.execute("DELETE FROM schema_version", [])?;
@@ -1128,13 +1155,21 @@ impl Store for SqliteStore {
 
     async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
         let after = i64::try_from(after_seq).map_err(backend)?;
-        let limit = i64::try_from(limit).map_err(backend)?;
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![after, limit], audit_row)?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let mut out = Vec::new();
+            if limit == 0 {
+                return Ok(out);
+            }
+            each_block(
+                c,
+                "SELECT size, body FROM audit_blocks WHERE last_seq > ?1 ORDER BY first_seq",
+                [after],
+                |rows| {
+                    out.extend(rows.into_iter().filter(|r| r.seq > after_seq).take(limit - out.len()));
+                    out.len() < limit
+                },
+            )?;
+            Ok(out)
         })
         .await
     }
@@ -1142,72 +1177,63 @@ impl Store for SqliteStore {
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
         let f = filter.clone();
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE (?1 IS NULL OR key_arn = ?1) AND (?2 IS NULL OR principal = ?2) \
-                 AND (?3 IS NULL OR event_name = ?3) AND (?4 IS NULL OR (?4 = '-' AND error_code IS NULL) OR error_code = ?4) \
-                 AND (?5 IS NULL OR event_time >= ?5) AND (?6 IS NULL OR event_time < ?6) ORDER BY seq DESC LIMIT ?7"
-            ))?;
-            let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
-            let rows = stmt
-                .query_map(
-                    params![
-                        f.key_arn,
-                        f.principal,
-                        f.event_name,
-                        f.error_code,
-                        f.from.map(Timestamp::unix_millis),
-                        f.to.map(Timestamp::unix_millis),
-                        limit
-                    ],
-                    audit_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let mut out = Vec::new();
+            if f.limit == 0 {
+                return Ok(out);
+            }
+            // Blocks newest first; the rows of each newest first.
+            let window = params![f.from.map(Timestamp::unix_millis), f.to.map(Timestamp::unix_millis), f.key_arn];
+            let sql = if f.key_arn.is_some() { AUDIT_QUERY_BY_KEY } else { AUDIT_QUERY };
+            each_block(c, sql, window, |rows| {
+                out.extend(rows.into_iter().rev().filter(|r| f.matches(r)).take(f.limit - out.len()));
+                out.len() < f.limit
+            })?;
+            Ok(out)
         })
         .await
     }
 
     async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
         let arn = key_arn.to_owned();
-        let names =
-            kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(",");
         self.run(move |c| {
-            Ok(c.query_row(
-                &format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE key_arn = ?1 AND error_code IS NULL \
-                     AND event_name IN ({names}) ORDER BY seq DESC LIMIT 1"
-                ),
-                [arn],
-                audit_row,
-            )
-            .optional()?)
+            let mut found = None;
+            each_block(c, KEY_BLOCKS, [&arn], |rows| {
+                found = rows.into_iter().rev().find(|r| {
+                    r.key_arn.as_deref() == Some(arn.as_str())
+                        && r.error_code.is_none()
+                        && kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&r.event_name.as_str())
+                });
+                found.is_none()
+            })?;
+            Ok(found)
         })
         .await
     }
 
     async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        self.run(move |c| {
-            let head: Option<(i64, Vec<u8>)> = c
-                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            head.map(|(s, h)| Ok((u64::try_from(s).map_err(backend)?, h))).transpose()
-        })
-        .await
+        self.run(move |c| audit_head_tx(c)).await
     }
 
     async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
         self.run(move |c| {
-            let seq: Option<i64> = c.query_row(AUDIT_SEQ_BEFORE, [cutoff.unix_millis()], |r| r.get(0)).optional()?;
-            seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
+            let mut found = None;
+            each_block(c, AUDIT_SEQ_BEFORE, [cutoff.unix_millis()], |rows| {
+                found = rows.iter().filter(|r| r.time < cutoff).map(|r| r.seq).max();
+                false
+            })?;
+            Ok(found)
         })
         .await
     }
 
     async fn prune_audit(&self, seq: u64) -> StoreResult<u64> {
-        let seq = i64::try_from(seq).map_err(backend)?;
-        self.run(move |c| Ok(c.execute("DELETE FROM audit_log WHERE seq < ?1", [seq])? as u64)).await
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let removed = prune_blocks(&tx, seq)?;
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
     }
 
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
@@ -1247,40 +1273,140 @@ impl Store for SqliteStore {
 // taking the write lock up front), so the head read in `append_audit_tx` is the head the
 // append extends.
 
-/// Appends events to the chain inside an open transaction, which the caller commits.
+/// Appends events to the chain inside an open transaction, which the caller commits: one
+/// block (see [`crate::audit_block`]) holding all of them.
 fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let head: Option<(i64, Vec<u8>)> = tx
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (mut seq, mut prev) = match head {
-        Some((seq, hash)) => (u64::try_from(seq).map_err(backend)?, hash),
+    let (head_seq, mut prev) = match audit_head_tx(tx)? {
+        Some(head) => head,
         None => (0, crate::audit::GENESIS.to_vec()),
     };
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO audit_log (seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for e in events {
-        seq += 1;
+    let mut block = BlockWriter::new();
+    for (seq, e) in (head_seq + 1..).zip(events) {
         let hash = crate::audit::chain_hash(&prev, seq, &e.record);
-        stmt.execute(params![
-            i64::try_from(seq).map_err(backend)?,
-            e.event_id,
-            e.time.unix_millis(),
-            e.event_name,
-            e.key_arn,
-            e.principal,
-            e.error_code,
-            e.record,
-            prev,
-            hash
-        ])?;
+        block.push(RowRef {
+            seq,
+            time: e.time,
+            event_id: &e.event_id,
+            event_name: &e.event_name,
+            key_arn: e.key_arn.as_deref(),
+            principal: &e.principal,
+            error_code: e.error_code.as_deref(),
+            record: &e.record,
+            prev_hash: &prev,
+            hash: &hash,
+        });
         prev = hash;
     }
+    store_block(tx, block, &prev, events.iter().map(|e| e.key_arn.as_deref()))
+}
+
+/// Inserts a finished block (its first and last records, their time span and the keys its
+/// records concern come from the writer) and indexes it by key. `last_hash` is the hash of
+/// its last record.
+fn store_block<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    block: BlockWriter,
+    last_hash: &[u8],
+    key_arns: impl Iterator<Item = Option<&'a str>>,
+) -> StoreResult<()> {
+    let Some(span) = block.span() else { return Ok(()) };
+    let (body, size) = block.finish();
+    let first_seq = i64::try_from(span.first_seq).map_err(backend)?;
+    tx.prepare_cached(
+        "INSERT INTO audit_blocks (first_seq, last_seq, first_time, last_time, last_hash, size, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        first_seq,
+        i64::try_from(span.last_seq).map_err(backend)?,
+        span.first_time.unix_millis(),
+        span.last_time.unix_millis(),
+        last_hash,
+        i64::try_from(size).map_err(backend)?,
+        body
+    ])?;
+    let mut key_row =
+        tx.prepare_cached("INSERT OR IGNORE INTO audit_block_keys (key_arn, first_seq) VALUES (?1, ?2)")?;
+    // A batch usually concerns a handful of keys, in runs: skip the repeats before SQLite does.
+    let mut seen: Vec<&str> = Vec::new();
+    for arn in key_arns.flatten() {
+        if !seen.contains(&arn) {
+            seen.push(arn);
+            key_row.execute(params![arn, first_seq])?;
+        }
+    }
     Ok(())
+}
+
+/// The chain's newest record: its number and hash.
+fn audit_head_tx(c: &Connection) -> StoreResult<Option<(u64, Vec<u8>)>> {
+    let head: Option<(i64, Vec<u8>)> = c
+        .prepare_cached("SELECT last_seq, last_hash FROM audit_blocks ORDER BY first_seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    head.map(|(s, h)| Ok((u64::try_from(s).map_err(backend)?, h))).transpose()
+}
+
+/// The rows of a block read from a statement whose first two columns are `size, body`.
+fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
+    let size = usize::try_from(r.get::<_, i64>(0)?).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
+    let body = r.get_ref(1)?.as_blob().map_err(backend)?;
+    crate::audit_block::decode(body, size)
+}
+
+/// Visits the blocks a query selects (columns `size, body`), in its order, until `visit`
+/// returns false.
+fn each_block(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut visit: impl FnMut(Vec<AuditRow>) -> bool,
+) -> StoreResult<()> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        if !visit(block_rows(r)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the records of the table that held one row per record (migrations 2–5) into blocks
+/// of at most [`MIGRATION_BLOCK_ROWS`] records, then drops it. Gaps (records already removed
+/// by retention) end a block, so a block always holds consecutive records.
+fn move_audit_log_into_blocks(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+    const MIGRATION_BLOCK_ROWS: usize = 250;
+    let mut rows: Vec<AuditRow> = Vec::with_capacity(MIGRATION_BLOCK_ROWS);
+    {
+        let mut stmt = tx.prepare(&format!("SELECT {LEGACY_AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
+        let mut cursor = stmt.query([])?;
+        while let Some(r) = cursor.next()? {
+            let row = legacy_audit_row(r)?;
+            let consecutive = rows.last().is_none_or(|last| last.seq + 1 == row.seq);
+            if rows.len() == MIGRATION_BLOCK_ROWS || !consecutive {
+                insert_block(tx, &rows)?;
+                rows.clear();
+            }
+            rows.push(row);
+        }
+    }
+    insert_block(tx, &rows)?;
+    tx.execute_batch("DROP TABLE audit_log")?;
+    Ok(())
+}
+
+/// Stores rows already chained (consecutive, in order) as one block.
+fn insert_block(tx: &rusqlite::Transaction<'_>, rows: &[AuditRow]) -> StoreResult<()> {
+    let Some(last) = rows.last() else { return Ok(()) };
+    let mut block = BlockWriter::new();
+    for row in rows {
+        block.push(RowRef::from(row));
+    }
+    store_block(tx, block, &last.hash, rows.iter().map(|r| r.key_arn.as_deref()))
 }
 
 /// Ends a delete that reports whether it found its row: commits with the audit events when one
@@ -1308,18 +1434,69 @@ impl Changed for bool {
 const DUE_KEYS: &str = "SELECT key_id FROM keys WHERE json_extract(record, '$.rotation.next') <= ?1 \
      OR json_extract(record, '$.deletion.date') <= ?1 ORDER BY +key_id LIMIT ?2";
 
-/// The newest record (by time) older than a cutoff, found through the time index. The scheduler
-/// asks every pass: `MAX(seq) … WHERE event_time < ?` let SQLite walk the whole table backwards
-/// from the newest row when nothing had expired yet, a full scan per second that grew with the
-/// trail. Records are numbered in about the order of their times, so the newest by time is, at
-/// worst, a little before the newest by number: retention then keeps a few records longer.
-const AUDIT_SEQ_BEFORE: &str =
-    "SELECT seq FROM audit_log INDEXED BY audit_by_time WHERE event_time < ?1 ORDER BY event_time DESC LIMIT 1";
+/// The block holding the newest record (by time) older than a cutoff, found through the time
+/// index: the block whose earliest record is the latest one before the cutoff. The scheduler
+/// asks every pass, so this must not walk the trail (it did once, a full scan per second that
+/// grew with the trail). Records are numbered in about the order of their times, so the newest
+/// by time is, at worst, a little before the newest by number: retention then keeps a few
+/// records longer.
+const AUDIT_SEQ_BEFORE: &str = "SELECT size, body FROM audit_blocks INDEXED BY audit_blocks_by_time \
+     WHERE first_time < ?1 ORDER BY first_time DESC LIMIT 1";
 
-const AUDIT_COLUMNS: &str =
+/// The blocks an audit query without a key (`?3` is null) reads, newest first: those whose
+/// time span meets the window (`?1`, `?2`).
+const AUDIT_QUERY: &str = "SELECT size, body FROM audit_blocks WHERE (?1 IS NULL OR last_time >= ?1) \
+     AND (?2 IS NULL OR first_time < ?2) AND ?3 IS NULL ORDER BY first_seq DESC";
+
+/// The same for a query by key (`?3`): only blocks holding a record for it, found through the
+/// block key index.
+const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k \
+     JOIN audit_blocks b ON b.first_seq = k.first_seq WHERE k.key_arn = ?3 \
+     AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) ORDER BY k.first_seq DESC";
+
+/// The blocks holding records for a key, newest first.
+const KEY_BLOCKS: &str = "SELECT b.size, b.body FROM audit_block_keys k JOIN audit_blocks b ON b.first_seq = k.first_seq \
+     WHERE k.key_arn = ?1 ORDER BY k.first_seq DESC";
+
+/// The columns of the table that held one row per record before audit blocks.
+const LEGACY_AUDIT_COLUMNS: &str =
     "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
 
-fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+/// Removes the records numbered below `seq`: whole blocks, and the older part of the block
+/// that holds `seq` (rewritten without it). Returns how many records went.
+fn prune_blocks(tx: &rusqlite::Transaction<'_>, seq: u64) -> StoreResult<u64> {
+    let below = i64::try_from(seq).map_err(backend)?;
+    let whole: i64 = tx.query_row(
+        "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_blocks WHERE last_seq < ?1",
+        [below],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM audit_blocks WHERE last_seq < ?1", [below])?;
+    let mut removed = u64::try_from(whole).map_err(backend)?;
+    let straddling = tx
+        .query_row(
+            "SELECT first_seq, size, body FROM audit_blocks WHERE first_seq < ?1 AND last_seq >= ?1",
+            [below],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)),
+        )
+        .optional()?;
+    if let Some((first_seq, size, body)) = straddling {
+        let size = usize::try_from(size).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
+        let rows = crate::audit_block::decode(&body, size)?;
+        let (gone, kept): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.seq < seq);
+        tx.execute("DELETE FROM audit_blocks WHERE first_seq = ?1", [first_seq])?;
+        tx.execute("DELETE FROM audit_block_keys WHERE first_seq = ?1", [first_seq])?;
+        insert_block(tx, &kept)?;
+        removed += gone.len() as u64;
+    }
+    tx.execute(
+        "DELETE FROM audit_block_keys WHERE first_seq < ?1 AND first_seq NOT IN (SELECT first_seq FROM audit_blocks)",
+        [below],
+    )?;
+    Ok(removed)
+}
+
+fn legacy_audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
         seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
         event_id: r.get(1)?,
@@ -1392,6 +1569,94 @@ mod tests {
     use super::*;
     use crate::conformance::{event, key, material};
 
+    /// A database written by a build that kept one row per audit record (schema version 5)
+    /// opens with the same records, in blocks, and the old table gone; a gap left by retention
+    /// stays a gap.
+    #[test]
+    fn records_of_the_one_row_per_record_table_move_into_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let mut rows = Vec::new();
+        let mut prev = crate::audit::GENESIS.to_vec();
+        for seq in 1..=600_u64 {
+            let e = event(seq, if seq % 2 == 0 { "Encrypt" } else { "Decrypt" }, (seq % 5 != 0).then_some("k"), None);
+            let hash = crate::audit::chain_hash(&prev, seq, &e.record);
+            rows.push(AuditRow {
+                seq,
+                event_id: e.event_id,
+                time: e.time,
+                event_name: e.event_name,
+                key_arn: e.key_arn,
+                principal: e.principal,
+                error_code: (seq == 7).then(|| "AccessDeniedException".to_owned()),
+                record: e.record,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            });
+        }
+        // Retention removed 1..=20 and, say, a hole 300..=310 (a gap ends a block).
+        rows.retain(|r| r.seq > 20 && !(300..=310).contains(&r.seq));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)").unwrap();
+            for sql in &MIGRATIONS[..AUDIT_BLOCKS_MIGRATION - 1] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [i64::try_from(AUDIT_BLOCKS_MIGRATION - 1).unwrap()],
+            )
+            .unwrap();
+            for r in &rows {
+                conn.execute(
+                    &format!("INSERT INTO audit_log ({LEGACY_AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                    params![
+                        i64::try_from(r.seq).unwrap(),
+                        r.event_id,
+                        r.time.unix_millis(),
+                        r.event_name,
+                        r.key_arn,
+                        r.principal,
+                        r.error_code,
+                        r.record,
+                        r.prev_hash,
+                        r.hash
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let moved = runtime.block_on(store.audit_after(0, 10_000)).unwrap();
+        assert_eq!(moved, rows);
+        let conn = store.conn.lock().unwrap();
+        let spans: Vec<(i64, i64)> = conn
+            .prepare("SELECT first_seq, last_seq FROM audit_blocks ORDER BY first_seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(spans, vec![(21, 270), (271, 299), (311, 560), (561, 600)]);
+        let old: i64 =
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_log'", [], |r| r.get(0)).unwrap();
+        assert_eq!(old, 0, "the old table is dropped");
+    }
+
+    /// Queries by key start from the key's entries in the block index, not from a scan.
+    #[test]
+    fn key_queries_read_the_block_key_index() {
+        for (sql, params) in [
+            (KEY_BLOCKS, vec![&"k" as &dyn rusqlite::ToSql]),
+            (AUDIT_QUERY_BY_KEY, vec![&rusqlite::types::Null, &rusqlite::types::Null, &"k"]),
+        ] {
+            let plan = plan_of(sql, &params);
+            assert!(plan.iter().any(|step| step.starts_with("SEARCH") && step.contains("(key_arn=?)")), "{plan:?}");
+            assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
+        }
+    }
+
     /// The steps of SQLite's plan for `sql` on a fresh, migrated database.
     fn plan_of(sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
@@ -1406,7 +1671,7 @@ mod tests {
     #[test]
     fn the_retention_query_reads_the_time_index() {
         let plan = plan_of(AUDIT_SEQ_BEFORE, &[&0_i64]);
-        assert!(plan.iter().any(|step| step.contains("INDEX audit_by_time (event_time<?)")), "{plan:?}");
+        assert!(plan.iter().any(|step| step.contains("INDEX audit_blocks_by_time (first_time<?)")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
 

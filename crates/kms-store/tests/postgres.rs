@@ -143,6 +143,13 @@ async fn postgres_audit_trail() {
     assert_eq!((report.records, report.digests), (10, 1));
 }
 
+#[tokio::test]
+async fn postgres_audit_trail_across_batches() {
+    let Some(db) = TestDatabase::create("audit_batches").await else { return };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    kms_store::conformance::run_audit_across_batches(&store).await;
+}
+
 /// Nodes append at the same time; the chain must stay one chain, each batch contiguous.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appenders_on_two_nodes_keep_one_chain() {

@@ -31,3 +31,10 @@ async fn sqlite_audit_trail() {
     let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
     kms_store::conformance::run_audit(&store).await;
 }
+
+#[tokio::test]
+async fn sqlite_audit_trail_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+    kms_store::conformance::run_audit_across_batches(&store).await;
+}
