@@ -403,20 +403,13 @@ async fn audit_records_survive_clean_stops_and_kill_dash_nine() {
 
     // Edit one stored record: verify names it and fails.
     let db = data.join("ferrokms.db");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit_log SET record=replace(record,'Decrypt','Encrypt') WHERE seq=41\"); c.commit()",
-        ])
-        .arg(&db)
-        .status();
-    if status.is_ok_and(|s| s.success()) {
-        let (ok, out) = audit_cli(&data, &["verify"]);
-        assert!(!ok, "{out}");
-        assert!(out.contains("record 41 was edited"), "{out}");
-    } else {
-        println!("SKIPPED (tamper part): python3 with sqlite3 is not available");
-    }
+    let mut rows = kms_store::test_support::sqlite_audit_rows(&db).unwrap();
+    let row = rows.iter_mut().find(|r| r.seq == 41).unwrap();
+    row.record = row.record.replace("Decrypt", "Encrypt");
+    kms_store::test_support::replace_sqlite_audit_rows(&db, &rows).unwrap();
+    let (ok, out) = audit_cli(&data, &["verify"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("record 41 was edited"), "{out}");
 }
 
 /// `serve --store postgres://…`: keys survive kill -9, and a second node with the same root

@@ -103,6 +103,13 @@ impl BlockWriter {
         Self { body: vec![VERSION], span: None }
     }
 
+    /// An empty block with room for about `bytes` of rows.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut body = Vec::with_capacity(bytes.saturating_add(1));
+        body.push(VERSION);
+        Self { body, span: None }
+    }
+
     /// The records pushed so far (`None` before the first).
     pub fn span(&self) -> Option<Span> {
         self.span

@@ -17,6 +17,8 @@ pub mod audit_block;
 mod postgres;
 mod records;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub mod conformance;
 

@@ -1283,7 +1283,8 @@ fn append_audit_tx(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Sto
         Some(head) => head,
         None => (0, crate::audit::GENESIS.to_vec()),
     };
-    let mut block = BlockWriter::new();
+    // Each row is its record plus its other members and two hashes: a few hundred bytes more.
+    let mut block = BlockWriter::with_capacity(events.iter().map(|e| e.record.len() + 320).sum());
     for (seq, e) in (head_seq + 1..).zip(events) {
         let hash = crate::audit::chain_hash(&prev, seq, &e.record);
         block.push(RowRef {
@@ -1351,7 +1352,7 @@ fn audit_head_tx(c: &Connection) -> StoreResult<Option<(u64, Vec<u8>)>> {
 }
 
 /// The rows of a block read from a statement whose first two columns are `size, body`.
-fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
+pub(crate) fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
     let size = usize::try_from(r.get::<_, i64>(0)?).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
     let body = r.get_ref(1)?.as_blob().map_err(backend)?;
     crate::audit_block::decode(body, size)
@@ -1400,7 +1401,7 @@ fn move_audit_log_into_blocks(tx: &rusqlite::Transaction<'_>) -> StoreResult<()>
 }
 
 /// Stores rows already chained (consecutive, in order) as one block.
-fn insert_block(tx: &rusqlite::Transaction<'_>, rows: &[AuditRow]) -> StoreResult<()> {
+pub(crate) fn insert_block(tx: &rusqlite::Transaction<'_>, rows: &[AuditRow]) -> StoreResult<()> {
     let Some(last) = rows.last() else { return Ok(()) };
     let mut block = BlockWriter::new();
     for row in rows {

@@ -121,31 +121,42 @@ async fn tampering_with_the_stored_trail_is_detected() {
     let db = dir.join("ferrokms.db");
     let store = SqliteStore::open(&db).unwrap();
     assert!(verify_store(&store, None).await.is_ok());
-    let sql = |q: &str| rusqlite::Connection::open(&db).unwrap().execute_batch(q).unwrap();
+    use kms_store::test_support::{replace_sqlite_audit_rows, sqlite_audit_rows};
+    let original = sqlite_audit_rows(&db).unwrap();
+    let tamper = |change: &dyn Fn(&mut Vec<kms_store::audit::AuditRow>)| {
+        let mut rows = original.clone();
+        change(&mut rows);
+        replace_sqlite_audit_rows(&db, &rows).unwrap();
+    };
+    let restore = || replace_sqlite_audit_rows(&db, &original).unwrap();
 
-    sql("UPDATE audit_log SET record = replace(record, '\"k3\"', '\"k9\"') WHERE seq = 4");
+    tamper(&|rows| rows[3].record = rows[3].record.replace("\"k3\"", "\"k9\""));
     assert_eq!(verify_store(&store, None).await.err().unwrap().unwrap(), ChainBreak::Edited(4));
-    sql("UPDATE audit_log SET record = replace(record, '\"k9\"', '\"k3\"') WHERE seq = 4");
+    restore();
     assert!(verify_store(&store, None).await.is_ok(), "restored");
 
-    sql("CREATE TABLE saved AS SELECT * FROM audit_log WHERE seq = 3; DELETE FROM audit_log WHERE seq = 3");
+    tamper(&|rows| {
+        rows.remove(2);
+    });
     let broken = verify_store(&store, None).await.err().unwrap().unwrap();
     assert!(matches!(broken, ChainBreak::Removed { first_missing: 3, .. }), "{broken}");
-    sql("INSERT INTO audit_log SELECT * FROM saved; DROP TABLE saved");
+    restore();
 
     // Swap the contents of two records (a reordering).
-    sql(
-        "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2",
-    );
+    tamper(&|rows| {
+        let (two, five) = (rows[1].clone(), rows[4].clone());
+        rows[1] = kms_store::audit::AuditRow { seq: 2, ..five };
+        rows[4] = kms_store::audit::AuditRow { seq: 5, ..two };
+    });
     let broken = verify_store(&store, None).await.err().unwrap().unwrap();
     assert_eq!(broken, ChainBreak::Unlinked(2));
-    sql(
-        "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2",
-    );
+    restore();
 
     // Removing the newest records is caught by the signed digest of the clean shutdown.
-    let count = store.audit_after(0, 100).await.unwrap().len();
-    sql(&format!("DELETE FROM audit_log WHERE seq = {count}"));
+    let count = original.len();
+    tamper(&|rows| {
+        rows.pop();
+    });
     let broken = verify_store(&store, None).await.err().unwrap().unwrap();
     assert_eq!(broken, ChainBreak::DigestMismatch(count as u64));
 }
