@@ -147,10 +147,11 @@ CREATE TABLE audit_blocks (
 );
 CREATE INDEX audit_blocks_by_time ON audit_blocks (first_time);
 CREATE TABLE audit_block_keys (
-    key_arn   TEXT NOT NULL,
     first_seq INTEGER NOT NULL,
-    PRIMARY KEY (key_arn, first_seq)
+    key_arn   TEXT NOT NULL,
+    PRIMARY KEY (first_seq, key_arn)
 ) WITHOUT ROWID;
+CREATE INDEX audit_block_keys_by_key ON audit_block_keys (key_arn, first_seq);
 ",
 ];
 
@@ -1160,15 +1161,10 @@ impl Store for SqliteStore {
             if limit == 0 {
                 return Ok(out);
             }
-            each_block(
-                c,
-                "SELECT size, body FROM audit_blocks WHERE last_seq > ?1 ORDER BY first_seq",
-                [after],
-                |rows| {
-                    out.extend(rows.into_iter().filter(|r| r.seq > after_seq).take(limit - out.len()));
-                    out.len() < limit
-                },
-            )?;
+            each_block(c, AUDIT_AFTER, [after], |rows| {
+                out.extend(rows.into_iter().filter(|r| r.seq > after_seq).take(limit - out.len()));
+                out.len() < limit
+            })?;
             Ok(out)
         })
         .await
@@ -1467,35 +1463,40 @@ const LEGACY_AUDIT_COLUMNS: &str =
 /// that holds `seq` (rewritten without it). Returns how many records went.
 fn prune_blocks(tx: &rusqlite::Transaction<'_>, seq: u64) -> StoreResult<u64> {
     let below = i64::try_from(seq).map_err(backend)?;
-    let whole: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_blocks WHERE last_seq < ?1",
-        [below],
-        |r| r.get(0),
-    )?;
-    tx.execute("DELETE FROM audit_blocks WHERE last_seq < ?1", [below])?;
+    let whole: i64 = tx.query_row(PRUNED_RECORDS, [below], |r| r.get(0))?;
+    tx.execute(PRUNE_BLOCKS, [below])?;
     let mut removed = u64::try_from(whole).map_err(backend)?;
     let straddling = tx
-        .query_row(
-            "SELECT first_seq, size, body FROM audit_blocks WHERE first_seq < ?1 AND last_seq >= ?1",
-            [below],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)),
-        )
+        .query_row(STRADDLING_BLOCK, [below], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })
         .optional()?;
+    // Every block left starts at `seq` or later once the one cut through is rewritten from
+    // `seq`: the key index rows before it are all stale.
+    tx.execute(PRUNE_BLOCK_KEYS, [below])?;
     if let Some((first_seq, size, body)) = straddling {
         let size = usize::try_from(size).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
         let rows = crate::audit_block::decode(&body, size)?;
         let (gone, kept): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.seq < seq);
         tx.execute("DELETE FROM audit_blocks WHERE first_seq = ?1", [first_seq])?;
-        tx.execute("DELETE FROM audit_block_keys WHERE first_seq = ?1", [first_seq])?;
         insert_block(tx, &kept)?;
         removed += gone.len() as u64;
     }
-    tx.execute(
-        "DELETE FROM audit_block_keys WHERE first_seq < ?1 AND first_seq NOT IN (SELECT first_seq FROM audit_blocks)",
-        [below],
-    )?;
     Ok(removed)
 }
+
+/// Pruning (`?1` is the first record kept). Each reads the primary key's range below `?1`,
+/// which holds only what is about to go: retention asks on every scheduler pass.
+const PRUNED_RECORDS: &str =
+    "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_blocks WHERE first_seq < ?1 AND last_seq < ?1";
+const PRUNE_BLOCKS: &str = "DELETE FROM audit_blocks WHERE first_seq < ?1 AND last_seq < ?1";
+const STRADDLING_BLOCK: &str = "SELECT first_seq, size, body FROM audit_blocks WHERE first_seq < ?1 AND last_seq >= ?1";
+const PRUNE_BLOCK_KEYS: &str = "DELETE FROM audit_block_keys WHERE first_seq < ?1";
+
+/// The blocks holding the records after `?1`, in order: from the block that holds record
+/// `?1 + 1` (the latest block starting at or before it), found through the primary key.
+const AUDIT_AFTER: &str = "SELECT size, body FROM audit_blocks \
+     WHERE first_seq >= (SELECT IFNULL(MAX(first_seq), 0) FROM audit_blocks WHERE first_seq <= ?1 + 1) ORDER BY first_seq";
 
 fn legacy_audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
@@ -1643,6 +1644,16 @@ mod tests {
         let old: i64 =
             conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_log'", [], |r| r.get(0)).unwrap();
         assert_eq!(old, 0, "the old table is dropped");
+    }
+
+    /// Paging through the trail and pruning it read the primary key's range they need, never
+    /// the whole trail (the event sinks page every poll, retention runs every pass).
+    #[test]
+    fn paging_and_pruning_read_ranges_not_the_trail() {
+        for sql in [AUDIT_AFTER, PRUNED_RECORDS, PRUNE_BLOCKS, STRADDLING_BLOCK, PRUNE_BLOCK_KEYS] {
+            let plan = plan_of(sql, &[&5_i64]);
+            assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{sql}: {plan:?}");
+        }
     }
 
     /// Queries by key start from the key's entries in the block index, not from a scan.
