@@ -103,11 +103,12 @@ impl BlockWriter {
         Self { body: vec![VERSION], span: None }
     }
 
-    /// An empty block with room for about `bytes` of rows.
-    pub fn with_capacity(bytes: usize) -> Self {
-        let mut body = Vec::with_capacity(bytes.saturating_add(1));
-        body.push(VERSION);
-        Self { body, span: None }
+    /// An empty block written into `buffer` (cleared first), typically the body a previous
+    /// block handed back from [`BlockWriter::finish_into`].
+    pub fn reusing(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        buffer.push(VERSION);
+        Self { body: buffer, span: None }
     }
 
     /// The records pushed so far (`None` before the first).
@@ -141,7 +142,23 @@ impl BlockWriter {
 
     /// The compressed block and its uncompressed size.
     pub fn finish(self) -> (Vec<u8>, usize) {
-        (lz4_flex::block::compress(&self.body), self.body.len())
+        let mut compressed = Vec::new();
+        let (_, size) = self.finish_into(&mut compressed);
+        (compressed, size)
+    }
+
+    /// Compresses the block into `compressed` (replacing what it held); returns the
+    /// uncompressed size and the body's buffer, for the next block. Buffers kept from one
+    /// block to the next spare the writer two allocations of a batch's size each time, which
+    /// the allocator would otherwise keep around on every thread that wrote a block.
+    pub fn finish_into(self, compressed: &mut Vec<u8>) -> (Vec<u8>, usize) {
+        compressed.clear();
+        compressed.resize(lz4_flex::block::get_maximum_output_size(self.body.len()), 0);
+        // The output has the room the format needs at most, so compression cannot fail.
+        let written = lz4_flex::block::compress_into(&self.body, compressed).unwrap_or_default();
+        compressed.truncate(written);
+        let size = self.body.len();
+        (self.body, size)
     }
 }
 
@@ -282,6 +299,23 @@ mod tests {
         let (block, size) = encode(rows.iter().map(RowRef::from));
         assert_eq!(decode(&block, size).unwrap(), rows);
         assert!(block.len() * 4 < size, "repetitive records compress: {} of {size} bytes", block.len());
+    }
+
+    #[test]
+    fn reused_buffers_give_the_same_blocks() {
+        let first: Vec<AuditRow> = (1..=50).map(|n| row(n, Some("k1"), None)).collect();
+        let second: Vec<AuditRow> = (51..=60).map(|n| row(n, None, Some("E"))).collect();
+        let (mut body, mut compressed) = (Vec::new(), Vec::new());
+        for rows in [&first, &second] {
+            let mut w = BlockWriter::reusing(body);
+            for r in rows.iter() {
+                w.push(RowRef::from(r));
+            }
+            let size;
+            (body, size) = w.finish_into(&mut compressed);
+            assert_eq!(&decode(&compressed, size).unwrap(), rows);
+            assert_eq!((compressed.clone(), size), encode(rows.iter().map(RowRef::from)));
+        }
     }
 
     #[test]
