@@ -154,21 +154,30 @@ impl BlockWriter {
     pub fn finish_into(self, compressed: &mut Vec<u8>) -> (Vec<u8>, usize) {
         compressed.clear();
         compressed.resize(lz4_flex::block::get_maximum_output_size(self.body.len()), 0);
-        // The output has the room the format needs at most, so compression cannot fail.
-        let written = lz4_flex::block::compress_into(&self.body, compressed).unwrap_or_default();
-        compressed.truncate(written);
+        match lz4_flex::block::compress_into(&self.body, compressed) {
+            Ok(written) => compressed.truncate(written),
+            // The output has the room the format needs at most, so this does not happen; were
+            // it to, the allocating form still stores a correct block.
+            Err(_) => *compressed = lz4_flex::block::compress(&self.body),
+        }
         let size = self.body.len();
         (self.body, size)
     }
 }
 
+impl<'a> FromIterator<RowRef<'a>> for BlockWriter {
+    fn from_iter<I: IntoIterator<Item = RowRef<'a>>>(rows: I) -> Self {
+        let mut w = Self::new();
+        for row in rows {
+            w.push(row);
+        }
+        w
+    }
+}
+
 /// Encodes rows as one compressed block; returns it and its uncompressed size.
 pub fn encode<'a>(rows: impl IntoIterator<Item = RowRef<'a>>) -> (Vec<u8>, usize) {
-    let mut w = BlockWriter::new();
-    for row in rows {
-        w.push(row);
-    }
-    w.finish()
+    rows.into_iter().collect::<BlockWriter>().finish()
 }
 
 /// Decodes a compressed block of `size` uncompressed bytes.

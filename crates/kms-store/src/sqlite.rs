@@ -1432,10 +1432,7 @@ fn move_audit_log_into_blocks(tx: &rusqlite::Transaction<'_>) -> StoreResult<()>
 /// Stores rows already chained (consecutive, in order) as one block.
 pub(crate) fn insert_block(tx: &rusqlite::Transaction<'_>, rows: &[AuditRow]) -> StoreResult<()> {
     let Some(last) = rows.last() else { return Ok(()) };
-    let mut block = BlockWriter::new();
-    for row in rows {
-        block.push(RowRef::from(row));
-    }
+    let block: BlockWriter = rows.iter().map(RowRef::from).collect();
     store_block(tx, block, &last.hash, rows.iter().map(|r| r.key_arn.as_deref()), &mut BlockBuffers::default())
 }
 
