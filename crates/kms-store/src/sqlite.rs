@@ -1215,7 +1215,8 @@ impl Store for SqliteStore {
         let arn = key_arn.to_owned();
         self.run(move |c| {
             let mut found = None;
-            each_block(c, KEY_BLOCKS, [&arn], |rows| {
+            let no_window: Option<i64> = None;
+            each_block(c, AUDIT_QUERY_BY_KEY, params![no_window, no_window, arn], |rows| {
                 found = rows.into_iter().rev().find(|r| {
                     r.key_arn.as_deref() == Some(arn.as_str())
                         && r.error_code.is_none()
@@ -1381,7 +1382,7 @@ fn audit_head_tx(c: &Connection) -> StoreResult<Option<(u64, Vec<u8>)>> {
 }
 
 /// The rows of a block read from a statement whose first two columns are `size, body`.
-pub(crate) fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
+fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
     let size = usize::try_from(r.get::<_, i64>(0)?).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
     let body = r.get_ref(1)?.as_blob().map_err(backend)?;
     crate::audit_block::decode(body, size)
@@ -1389,7 +1390,7 @@ pub(crate) fn block_rows(r: &rusqlite::Row<'_>) -> StoreResult<Vec<AuditRow>> {
 
 /// Visits the blocks a query selects (columns `size, body`), in its order, until `visit`
 /// returns false.
-fn each_block(
+pub(crate) fn each_block(
     c: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -1481,10 +1482,6 @@ const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k 
      JOIN audit_blocks b ON b.first_seq = k.first_seq WHERE k.key_arn = ?3 \
      AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) ORDER BY k.first_seq DESC";
 
-/// The blocks holding records for a key, newest first.
-const KEY_BLOCKS: &str = "SELECT b.size, b.body FROM audit_block_keys k JOIN audit_blocks b ON b.first_seq = k.first_seq \
-     WHERE k.key_arn = ?1 ORDER BY k.first_seq DESC";
-
 /// The columns of the table that held one row per record before audit blocks.
 const LEGACY_AUDIT_COLUMNS: &str =
     "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
@@ -1494,21 +1491,18 @@ const LEGACY_AUDIT_COLUMNS: &str =
 fn prune_blocks(tx: &rusqlite::Transaction<'_>, seq: u64) -> StoreResult<u64> {
     let below = i64::try_from(seq).map_err(backend)?;
     let whole: i64 = tx.query_row(PRUNED_RECORDS, [below], |r| r.get(0))?;
+    let mut straddling = None;
+    each_block(tx, STRADDLING_BLOCK, [below], |rows| {
+        straddling = Some(rows);
+        false
+    })?;
+    // Every block starting before `seq` goes (the one cut through comes back below, starting
+    // at `seq`), and with them every key index row before `seq`.
     tx.execute(PRUNE_BLOCKS, [below])?;
-    let mut removed = u64::try_from(whole).map_err(backend)?;
-    let straddling = tx
-        .query_row(STRADDLING_BLOCK, [below], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
-        })
-        .optional()?;
-    // Every block left starts at `seq` or later once the one cut through is rewritten from
-    // `seq`: the key index rows before it are all stale.
     tx.execute(PRUNE_BLOCK_KEYS, [below])?;
-    if let Some((first_seq, size, body)) = straddling {
-        let size = usize::try_from(size).map_err(|_| StoreError::Corrupt("an audit block size".into()))?;
-        let rows = crate::audit_block::decode(&body, size)?;
+    let mut removed = u64::try_from(whole).map_err(backend)?;
+    if let Some(rows) = straddling {
         let (gone, kept): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.seq < seq);
-        tx.execute("DELETE FROM audit_blocks WHERE first_seq = ?1", [first_seq])?;
         insert_block(tx, &kept)?;
         removed += gone.len() as u64;
     }
@@ -1519,8 +1513,8 @@ fn prune_blocks(tx: &rusqlite::Transaction<'_>, seq: u64) -> StoreResult<u64> {
 /// which holds only what is about to go: retention asks on every scheduler pass.
 const PRUNED_RECORDS: &str =
     "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_blocks WHERE first_seq < ?1 AND last_seq < ?1";
-const PRUNE_BLOCKS: &str = "DELETE FROM audit_blocks WHERE first_seq < ?1 AND last_seq < ?1";
-const STRADDLING_BLOCK: &str = "SELECT first_seq, size, body FROM audit_blocks WHERE first_seq < ?1 AND last_seq >= ?1";
+const PRUNE_BLOCKS: &str = "DELETE FROM audit_blocks WHERE first_seq < ?1";
+const STRADDLING_BLOCK: &str = "SELECT size, body FROM audit_blocks WHERE first_seq < ?1 AND last_seq >= ?1";
 const PRUNE_BLOCK_KEYS: &str = "DELETE FROM audit_block_keys WHERE first_seq < ?1";
 
 /// The blocks holding the records after `?1`, in order: from the block that holds record
@@ -1689,14 +1683,9 @@ mod tests {
     /// Queries by key start from the key's entries in the block index, not from a scan.
     #[test]
     fn key_queries_read_the_block_key_index() {
-        for (sql, params) in [
-            (KEY_BLOCKS, vec![&"k" as &dyn rusqlite::ToSql]),
-            (AUDIT_QUERY_BY_KEY, vec![&rusqlite::types::Null, &rusqlite::types::Null, &"k"]),
-        ] {
-            let plan = plan_of(sql, &params);
-            assert!(plan.iter().any(|step| step.starts_with("SEARCH") && step.contains("(key_arn=?)")), "{plan:?}");
-            assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
-        }
+        let plan = plan_of(AUDIT_QUERY_BY_KEY, &[&rusqlite::types::Null, &rusqlite::types::Null, &"k"]);
+        assert!(plan.iter().any(|step| step.starts_with("SEARCH") && step.contains("(key_arn=?)")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
 
     /// The steps of SQLite's plan for `sql` on a fresh, migrated database.

@@ -12,12 +12,11 @@ use crate::{StoreError, StoreResult};
 /// The database or a block could not be read.
 pub fn sqlite_audit_rows(path: &std::path::Path) -> StoreResult<Vec<AuditRow>> {
     let conn = Connection::open(path)?;
-    let mut stmt = conn.prepare("SELECT size, body FROM audit_blocks ORDER BY first_seq")?;
-    let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.extend(crate::sqlite::block_rows(r)?);
-    }
+    crate::sqlite::each_block(&conn, "SELECT size, body FROM audit_blocks ORDER BY first_seq", [], |rows| {
+        out.extend(rows);
+        true
+    })?;
     Ok(out)
 }
 
