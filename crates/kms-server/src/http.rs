@@ -178,11 +178,9 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
     let Listener { listener, tls, limits } = listener;
     let graceful = GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Slow loris: a client that does not finish its request headers in time is disconnected.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_millis.max(1)));
+    // Slow loris: a client that does not finish its request headers in time is disconnected
+    // (each connection gets its own timer below).
+    builder.http1().header_read_timeout(Duration::from_millis(limits.header_read_timeout_millis.max(1)));
     builder.http2().timer(TokioTimer::new());
     let idle = Duration::from_millis(limits.idle_timeout_millis.max(1));
     let handshake = Duration::from_millis(limits.header_read_timeout_millis.max(1));
@@ -210,7 +208,8 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
         let _ = stream.set_nodelay(true);
         let stream = IdleTimeout::new(stream, idle);
         let svc = Arc::clone(&service);
-        let builder = builder.clone();
+        let mut builder = builder.clone();
+        builder.http1().timer(crate::header_timer::ConnectionTimer::default());
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {

@@ -104,6 +104,27 @@ async fn slow_loris_is_disconnected_after_the_header_timeout() {
     assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
 }
 
+/// On a kept-alive connection, the header timeout counts from when the server starts waiting
+/// for each request head: requests that keep coming for longer than one timeout are served,
+/// and half a request sent after them is still cut off once the timeout passes.
+#[tokio::test]
+async fn slow_loris_after_requests_on_a_kept_alive_connection_is_disconnected() {
+    let t = start_limited(|l| {
+        l.header_read_timeout_millis = 300;
+        l.idle_timeout_millis = 600_000;
+    })
+    .await;
+    let mut stream = TcpStream::connect(t.server.local_addr).await.unwrap();
+    // A request every 100 ms for 900 ms: three header timeouts after the first request.
+    for _ in 0..9 {
+        assert!(healthz(t.server.local_addr, Some(&mut stream)).await.contains("200"), "served while in use");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stream.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar").await.unwrap();
+    let sent = closed_by_server(&mut stream).await;
+    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"), "no answer to half a request");
+}
+
 /// A kept-alive connection that goes silent is closed after the idle timeout.
 #[tokio::test]
 async fn idle_connections_are_closed() {
