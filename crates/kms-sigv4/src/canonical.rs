@@ -22,6 +22,7 @@ pub(crate) struct RequestParts<'a> {
     pub(crate) authority: Option<&'a str>,
 }
 
+#[cfg(test)]
 /// Builds the canonical request for `signed_headers` (already validated by
 /// `parse`) and the hex SHA-256 of the payload.
 pub(crate) fn canonical_request(
@@ -29,6 +30,15 @@ pub(crate) fn canonical_request(
     signed_headers: &str,
     payload_hash: &[u8],
 ) -> Result<Vec<u8>, SigV4Error> {
+    let mut out = canonical_head(req, signed_headers)?;
+    out.extend_from_slice(payload_hash);
+    Ok(out)
+}
+
+/// The canonical request up to the payload hash (which the caller appends): method, URI,
+/// query, the signed headers' canonical lines and the signed-header list, each line ended.
+/// A signed header the request does not have is [`SigV4Error::SignedHeaderMissing`].
+pub(crate) fn canonical_head(req: &RequestParts<'_>, signed_headers: &str) -> Result<Vec<u8>, SigV4Error> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
@@ -47,19 +57,9 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     out.extend_from_slice(signed_headers.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(payload_hash);
     Ok(out)
 }
 
-/// Whether the request carries header `name` (lowercase), `host` also as the
-/// URI authority.
-pub(crate) fn has_header(req: &RequestParts<'_>, name: &str) -> bool {
-    req.headers.contains_key(name) || (name == "host" && req.authority.is_some())
-}
-
-/// Appends the canonical value of header `name` (lowercase) to `out`: every
-/// value trimmed, runs of spaces collapsed, values joined with `,` in the order
-/// received. `false`, with nothing appended, if the request does not carry it.
 fn append_header_value(req: &RequestParts<'_>, name: &str, out: &mut Vec<u8>) -> bool {
     let mut found = false;
     for value in req.headers.get_all(name) {

@@ -51,7 +51,7 @@ pub use error::SigV4Error;
 
 use aws_lc_rs::{digest, hmac};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -147,11 +147,13 @@ fn sha256_hex(data: &[u8]) -> [u8; 64] {
 /// [`verify`](Self::verify).
 #[derive(Clone)]
 pub struct PendingRequest {
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
+    /// The `Credential` value: `access-key-id/date/region/service/aws4_request`.
+    credential: String,
+    /// Where the access key id, date, region and service are in `credential`.
+    scope: [std::ops::Range<usize>; 4],
     signed_headers: String,
+    /// The canonical request up to the payload hash, built once the headers were parsed.
+    canonical_head: Vec<u8>,
     signature: [u8; 32],
     request_time: String,
     request_time_unix: i64,
@@ -161,10 +163,10 @@ pub struct PendingRequest {
 impl std::fmt::Debug for PendingRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingRequest")
-            .field("access_key_id", &self.access_key_id)
-            .field("scope_date", &self.scope_date)
-            .field("region", &self.region)
-            .field("service", &self.service)
+            .field("access_key_id", &self.access_key_id())
+            .field("scope_date", &self.scope_date())
+            .field("region", &self.region())
+            .field("service", &self.service())
             .field("signed_headers", &self.signed_headers)
             .field("request_time", &self.request_time)
             .field("security_token", &self.security_token.as_ref().map(|_| "[REDACTED]"))
@@ -176,26 +178,30 @@ impl PendingRequest {
     /// The access key id from the credential.
     #[must_use]
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        self.scope_part(0)
     }
 
     /// The region of the credential scope.
     #[must_use]
     pub fn region(&self) -> &str {
-        &self.region
+        self.scope_part(2)
     }
 
     /// The service of the credential scope (`kms` for KMS clients).
     #[must_use]
     pub fn service(&self) -> &str {
-        &self.service
+        self.scope_part(3)
     }
 
     /// The date of the credential scope, `YYYYMMDD` (equal to the date of the
     /// request time).
     #[must_use]
     pub fn scope_date(&self) -> &str {
-        &self.scope_date
+        self.scope_part(1)
+    }
+
+    fn scope_part(&self, index: usize) -> &str {
+        self.scope.get(index).and_then(|range| self.credential.get(range.clone())).unwrap_or_default()
     }
 
     /// The request time (`X-Amz-Date`, or `Date` without it) in unix seconds.
@@ -223,10 +229,10 @@ impl PendingRequest {
     ///
     /// [`SigV4Error::WrongRegion`] if it names another region.
     pub fn check_region(&self, expected_region: &str) -> Result<(), SigV4Error> {
-        if self.region == expected_region {
+        if self.region() == expected_region {
             Ok(())
         } else {
-            Err(SigV4Error::WrongRegion { region: self.region.clone() })
+            Err(SigV4Error::WrongRegion { region: self.region().to_owned() })
         }
     }
 
@@ -262,19 +268,20 @@ impl PendingRequest {
         if skew < -MAX_CLOCK_SKEW_SECS {
             return Err(SigV4Error::SignatureNotYetCurrent { request_time: self.request_time_unix, now: now_unix });
         }
-        if self.service != expected_service {
+        if self.service() != expected_service {
             return Err(SigV4Error::WrongService { expected: expected_service.to_owned() });
         }
         let payload_hash = sha256_hex(body);
-        if let Some(claimed) = single_header(&parts.headers, "x-amz-content-sha256")?
+        if let Some(claimed) = single_header(&parts.headers, &X_AMZ_CONTENT_SHA256)?
             && claimed.as_bytes() != payload_hash
         {
             return Err(SigV4Error::ContentSha256Mismatch);
         }
-        let expected = self.signature_for(&request_parts(parts), &payload_hash, key)?;
+        let expected = self.signature_of(&self.canonical_head, &payload_hash, key);
         if bool::from(expected.ct_eq(&self.signature)) { Ok(()) } else { Err(SigV4Error::SignatureMismatch) }
     }
 
+    #[cfg(test)]
     /// The signature of `req` with payload hash `payload_hash` under `key`,
     /// for this request's time and credential scope.
     fn signature_for(
@@ -283,22 +290,32 @@ impl PendingRequest {
         payload_hash: &[u8],
         key: &SigningKey,
     ) -> Result<[u8; 32], SigV4Error> {
-        let canonical_request = canonical::canonical_request(req, &self.signed_headers, payload_hash)?;
+        Ok(self.signature_of(&canonical::canonical_head(req, &self.signed_headers)?, payload_hash, key))
+    }
+
+    /// The signature of the canonical request `head` + `payload_hash` under `key`.
+    fn signature_of(&self, head: &[u8], payload_hash: &[u8], key: &SigningKey) -> [u8; 32] {
+        let mut canonical_request = digest::Context::new(&digest::SHA256);
+        canonical_request.update(head);
+        canonical_request.update(payload_hash);
+        let mut canonical_hash = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(canonical_request.finish(), &mut canonical_hash);
         // ALGORITHM \n request time \n date/region/service/aws4_request \n hex(SHA-256(canonical request))
         let mut string_to_sign = Vec::with_capacity(160);
         for (piece, separator) in [
             (ALGORITHM, b'\n'),
             (self.request_time.as_str(), b'\n'),
-            (self.scope_date.as_str(), b'/'),
-            (self.region.as_str(), b'/'),
-            (self.service.as_str(), b'/'),
+            (self.scope_date(), b'/'),
+            (self.region(), b'/'),
+            (self.service(), b'/'),
             (TERMINATOR, b'\n'),
         ] {
             string_to_sign.extend_from_slice(piece.as_bytes());
             string_to_sign.push(separator);
         }
-        string_to_sign.extend_from_slice(&sha256_hex(&canonical_request));
-        Ok(key.sign(&string_to_sign))
+        string_to_sign.extend_from_slice(&canonical_hash);
+        key.sign(&string_to_sign)
     }
 }
 
@@ -313,11 +330,16 @@ fn request_parts(parts: &Parts) -> RequestParts<'_> {
 }
 
 /// The value of a header that may appear at most once.
-fn single_header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a HeaderValue>, SigV4Error> {
+// Header names parsed once (a lookup by `&str` parses the name every time).
+static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+
+fn single_header<'a>(headers: &'a HeaderMap, name: &'static HeaderName) -> Result<Option<&'a HeaderValue>, SigV4Error> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (first, None) => Ok(first),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(SigV4Error::DuplicateHeader { name }),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(SigV4Error::DuplicateHeader { name: name.as_str() }),
     }
 }
 
@@ -362,7 +384,7 @@ fn lossy(bytes: &[u8]) -> String {
 ///   visible ASCII.
 pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
     let headers = &parts.headers;
-    let authorization = single_header(headers, "authorization")?
+    let authorization = single_header(headers, &http::header::AUTHORIZATION)?
         .filter(|value| value.as_bytes().trim_ascii_start().starts_with(b"AWS4-"))
         .ok_or(SigV4Error::MissingAuthenticationToken)?;
     let authorization = authorization
@@ -396,10 +418,10 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         }
     }
 
-    let x_amz_date = single_header(headers, "x-amz-date")?;
+    let x_amz_date = single_header(headers, &X_AMZ_DATE)?;
     let date_header = match x_amz_date {
         Some(_) => None,
-        None => single_header(headers, "date")?,
+        None => single_header(headers, &http::header::DATE)?,
     };
     let (Some(credential), Some(signature), Some(signed_headers), Some(date)) =
         (present(credential), present(signature), present(signed_headers), x_amz_date.or(date_header))
@@ -441,11 +463,23 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         return Err(SigV4Error::UnsupportedAlgorithm { algorithm: algorithm.to_owned() });
     }
 
-    let scope: Vec<&str> = credential.split('/').collect();
-    let (&[access_key_id, scope_date, region, service, terminator], false) = (scope.as_slice(), scope.contains(&""))
-    else {
+    // Five non-empty parts: access key id, date, region, service, terminator.
+    let mut scope: [std::ops::Range<usize>; 5] = Default::default();
+    let mut pieces = credential.split('/');
+    let mut start = 0;
+    for range in &mut scope {
+        let Some(piece) = pieces.next().filter(|p| !p.is_empty()) else {
+            return Err(SigV4Error::MalformedCredential { credential: credential.to_owned() });
+        };
+        *range = start..start + piece.len();
+        start = range.end + 1;
+    }
+    if pieces.next().is_some() {
         return Err(SigV4Error::MalformedCredential { credential: credential.to_owned() });
-    };
+    }
+    let [access_key_id, date, region, service, terminator] = scope;
+    let scope_date = credential.get(date.clone()).unwrap_or_default();
+    let terminator = credential.get(terminator).unwrap_or_default();
     if terminator != TERMINATOR {
         return Err(SigV4Error::InvalidTerminator { terminator: terminator.to_owned() });
     }
@@ -458,10 +492,7 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         });
     }
 
-    let request = request_parts(parts);
-    if let Some(name) = signed_headers.split(';').find(|name| !canonical::has_header(&request, name)) {
-        return Err(SigV4Error::SignedHeaderMissing { name: name.to_owned() });
-    }
+    let canonical_head = canonical::canonical_head(&request_parts(parts), signed_headers)?;
 
     let mut signature_bytes = [0u8; 32];
     let lowercase_hex = signature.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -469,17 +500,16 @@ pub fn parse(parts: &Parts) -> Result<PendingRequest, SigV4Error> {
         return Err(SigV4Error::SignatureMismatch);
     }
 
-    let security_token = single_header(headers, "x-amz-security-token")?
+    let security_token = single_header(headers, &X_AMZ_SECURITY_TOKEN)?
         .map(|token| token.to_str().map(str::to_owned))
         .transpose()
         .map_err(|_| SigV4Error::UnrecognizedClient)?;
 
     Ok(PendingRequest {
-        access_key_id: access_key_id.to_owned(),
-        scope_date: scope_date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
+        credential: credential.to_owned(),
+        scope: [access_key_id, date, region, service],
         signed_headers: signed_headers.to_owned(),
+        canonical_head,
         signature: signature_bytes,
         request_time,
         request_time_unix,
