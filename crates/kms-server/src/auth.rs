@@ -217,15 +217,17 @@ impl Authenticator {
             _ => return Err(unrecognized()),
         }
         // Headers that change who the request acts as or for must be signed too.
-        for name in ["x-ferrokms-via-principal", "x-ferrokms-source-arn", "x-ferrokms-source-account"] {
-            if parts.headers.contains_key(name) && !pending.is_signed(name) {
+        for name in [&crate::http::VIA_PRINCIPAL, &crate::http::SOURCE_ARN, &crate::http::SOURCE_ACCOUNT] {
+            if parts.headers.contains_key(name) && !pending.is_signed(name.as_str()) {
                 return Err(ServiceError::Api(ApiError::with_message(
                     Exception::IncompleteSignature,
                     format!("'{name}' must be a 'SignedHeader' in the AWS Authorization."),
                 )));
             }
         }
-        if endpoint == Endpoint::Kms && parts.headers.contains_key("x-amz-target") && !pending.is_signed("x-amz-target")
+        if endpoint == Endpoint::Kms
+            && parts.headers.contains_key(&crate::http::X_AMZ_TARGET)
+            && !pending.is_signed("x-amz-target")
         {
             // The body is signed but would not bind the operation: a captured DisableKey could
             // be replayed as ScheduleKeyDeletion. Every AWS SDK signs the target.
