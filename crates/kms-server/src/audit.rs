@@ -73,7 +73,7 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// A draft for a request; `request` is scrubbed here.
-    pub fn new(event_name: String, event_source: &'static str, user_agent: String, request: Option<&Value>) -> Self {
+    pub fn new(event_name: String, event_source: &'static str, user_agent: String, request: Option<Value>) -> Self {
         Self { event_name, event_source, user_agent, request: request.map(scrub), committed: AtomicBool::new(false) }
     }
 
@@ -207,7 +207,7 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         None
     } else {
         // CloudTrail writes null, not {}, for operations that return nothing.
-        input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(scrub)
+        input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(|v| scrub(v.clone()))
     };
     let error_code = input.error.map(|e| e.exception.name());
     let mut record = String::with_capacity(1024);
