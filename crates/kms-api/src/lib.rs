@@ -8,6 +8,7 @@
 pub mod blob;
 pub mod dto;
 pub mod exception;
+mod fast_json;
 pub mod operation;
 
 pub use exception::{ApiError, Exception};

@@ -179,7 +179,7 @@ fn push_str_literal(out: &mut String, value: &str) {
 /// Whether `text` holds a byte JSON must escape: a quote, a backslash or a control character.
 /// Eight bytes at a time (most of an audit record's text is strings; a byte-by-byte test was
 /// about 3% of the instructions per Encrypt).
-fn needs_escape(text: &[u8]) -> bool {
+pub fn needs_escape(text: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // Some byte of `word` is zero (may also flag a byte above a zero one: never a false alarm
