@@ -93,8 +93,11 @@ impl<'a> CanonicalObject<'a> {
             self.out.push(',');
         }
         self.last = Some(name);
-        push_str_literal(self.out, name);
-        self.out.push(':');
+        // Member names are literals of this crate's callers, none of which needs escaping.
+        debug_assert!(!needs_escape(name.as_bytes()), "member name {name:?} needs escaping");
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str("\":");
         self.out
     }
 
@@ -162,7 +165,13 @@ impl<'a> CanonicalObject<'a> {
 }
 
 fn push_value(out: &mut String, value: &Value) {
-    out.push_str(&canonical_text(value));
+    // serde_json writes straight into the record (a `String`'s bytes are a `Vec<u8>` only for
+    // the length of this call, and serde_json writes UTF-8).
+    let mut bytes = std::mem::take(out).into_bytes();
+    if serde_json::to_writer(&mut bytes, value).is_err() {
+        bytes.extend_from_slice(b"null");
+    }
+    *out = String::from_utf8(bytes).unwrap_or_default();
 }
 
 fn push_str_literal(out: &mut String, value: &str) {

@@ -362,7 +362,7 @@ impl Service {
             })?;
         let sub = RequestContext {
             caller: crate::service::Caller {
-                principal: crate::principals::root_principal(&account),
+                principal: std::sync::Arc::new(crate::principals::root_principal(&account)),
                 access_key_id: ctx.caller.access_key_id.clone(),
             },
             ..ctx.clone()

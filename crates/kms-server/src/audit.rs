@@ -210,7 +210,7 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         input.response.filter(|v| v.as_object().is_none_or(|m| !m.is_empty())).map(|v| scrub(v.clone()))
     };
     let error_code = input.error.map(|e| e.exception.name());
-    let mut record = String::with_capacity(1024);
+    let mut record = String::with_capacity(2048);
     let mut o = CanonicalObject::open(&mut record);
     o.str("awsRegion", input.region)
         .opt_str("errorCode", error_code)
@@ -465,13 +465,13 @@ mod tests {
 
     fn caller(kind: PrincipalKind, arn: &str, user_id: &str, username: Option<&str>) -> Caller {
         Caller {
-            principal: Principal {
+            principal: Arc::new(Principal {
                 arn: arn.into(),
                 account: AccountId::parse("111122223333").unwrap(),
                 kind,
                 user_id: user_id.into(),
                 username: username.map(str::to_owned),
-            },
+            }),
             access_key_id: "AKIAEXAMPLE000000001".into(),
         }
     }

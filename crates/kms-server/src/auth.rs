@@ -41,7 +41,7 @@ pub enum Endpoint {
 
 /// A known access key.
 struct Credential {
-    principal: Principal,
+    principal: Arc<Principal>,
     secret: SecretBytes,
     /// For temporary credentials: SHA-256 of the session token and the expiry.
     session: Option<(Vec<u8>, Timestamp)>,
@@ -111,7 +111,7 @@ impl Authenticator {
     ) -> Self {
         let dev = dev_account.map(|account| {
             Arc::new(Credential {
-                principal: root_principal(&account),
+                principal: Arc::new(root_principal(&account)),
                 secret: SecretBytes::new(DEV_SECRET.to_vec()),
                 session: None,
             })
@@ -135,7 +135,7 @@ impl Authenticator {
         };
         let secret = self.root.unwrap(&secret_aad(access_key_id), &record.wrapped_secret)?;
         let session = record.session.map(|s| (s.token_digest, s.expires));
-        let credential = Arc::new(Credential { principal, secret, session });
+        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session });
         let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= CREDENTIAL_CACHE_LIMIT {
             cache.clear();
@@ -253,7 +253,7 @@ impl Authenticator {
             ))
         })?;
         let caller =
-            Caller { principal: credential.principal.clone(), access_key_id: pending.access_key_id().to_owned() };
+            Caller { principal: Arc::clone(&credential.principal), access_key_id: pending.access_key_id().to_owned() };
         Ok((endpoint, caller, region))
     }
 }

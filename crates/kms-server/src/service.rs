@@ -23,8 +23,9 @@ use crate::error::ServiceError;
 /// Who sent a request.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// The principal, as the policy evaluator sees it.
-    pub principal: Principal,
+    /// The principal, as the policy evaluator sees it (shared with the credential cache: a
+    /// request takes a reference, not a copy of its strings).
+    pub principal: Arc<Principal>,
     /// The access key that signed the request.
     pub access_key_id: String,
 }
@@ -498,6 +499,6 @@ impl Service {
             session: None,
         };
         let principal = crate::principals::principal_of(&key, Some(&record)).ok_or_else(denied)?;
-        Ok(Caller { principal, access_key_id: service.access_key_id.clone() })
+        Ok(Caller { principal: Arc::new(principal), access_key_id: service.access_key_id.clone() })
     }
 }

@@ -230,7 +230,7 @@ async fn warm_keys_cost_no_store_calls() {
     let account = AccountId::parse("111122223333").unwrap();
     let ctx = RequestContext {
         caller: Caller {
-            principal: kms_server::principals::root_principal(&account),
+            principal: kms_server::principals::root_principal(&account).into(),
             access_key_id: "AKIATEST".into(),
         },
         region: Region::parse("us-east-1").unwrap(),
