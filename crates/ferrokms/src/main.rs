@@ -515,9 +515,12 @@ fn main() -> ExitCode {
         logs.init();
     }
     // The blocking pool serves the SQLite store, which has one connection: a few threads are
-    // enough (waiting writes join a group commit before they need one), and tokio's default of
-    // 512 let a burst of cache misses spawn hundreds of threads, each with its own heap.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build() {
+    // enough (waiting writes join a group commit before they need one), and each thread keeps
+    // a heap of its own. tokio's default of 512 let a burst of cache misses spawn hundreds of
+    // threads; 32 still held 140 MiB at peak with 100,000 keys in turn (the benchmark's
+    // large-keyring run), 8 hold 106 MiB at the same throughput, and CreateKey's group commits
+    // are as fast with 4 as with 32 (docs/benchmarks.md, seventh pass).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrokms: cannot start the async runtime: {e}");
