@@ -32,7 +32,7 @@ use kms_crypto::RootKeyProvider;
 use kms_store::Store;
 use kms_store::audit::AuditDigest;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc};
 use tracing::{error, warn};
 
 use crate::service::Caller;
@@ -314,6 +314,9 @@ pub struct AuditTrail {
     /// here, and an async mutex would make them queue behind each other.
     sender: std::sync::RwLock<Option<mpsc::Sender<AuditEvent>>>,
     backlog: Arc<AtomicI64>,
+    /// Rung on every [`MAX_BATCH`]th event queued: the writer waits for it (or for the end of
+    /// [`LINGER`]) rather than being woken by every event.
+    batch_ready: Arc<Notify>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -322,8 +325,10 @@ impl AuditTrail {
     pub fn start(store: Arc<dyn Store>, root: Arc<dyn RootKeyProvider>, clock: Arc<dyn Clock>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let backlog = Arc::new(AtomicI64::new(0));
-        let task = tokio::spawn(write_loop(store, root, clock, receiver, Arc::clone(&backlog)));
-        Self { sender: std::sync::RwLock::new(Some(sender)), backlog, task: Mutex::new(Some(task)) }
+        let batch_ready = Arc::new(Notify::new());
+        let queue = Queue { receiver, backlog: Arc::clone(&backlog), batch_ready: Arc::clone(&batch_ready) };
+        let task = tokio::spawn(write_loop(store, root, clock, queue));
+        Self { sender: std::sync::RwLock::new(Some(sender)), backlog, batch_ready, task: Mutex::new(Some(task)) }
     }
 
     /// Queues an event (waits only if [`QUEUE_CAPACITY`] events are already waiting).
@@ -331,7 +336,10 @@ impl AuditTrail {
         let sender = self.sender.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         match sender {
             Some(s) => {
-                self.backlog.fetch_add(1, Ordering::SeqCst);
+                let queued = self.backlog.fetch_add(1, Ordering::SeqCst) + 1;
+                if queued % BATCH_I64 == 0 {
+                    self.batch_ready.notify_one();
+                }
                 if s.send(event).await.is_err() {
                     self.backlog.fetch_sub(1, Ordering::SeqCst);
                     error!("audit writer is gone; an audit event was not recorded");
@@ -355,13 +363,54 @@ impl AuditTrail {
     }
 }
 
-async fn write_loop(
-    store: Arc<dyn Store>,
-    root: Arc<dyn RootKeyProvider>,
-    clock: Arc<dyn Clock>,
-    mut receiver: mpsc::Receiver<AuditEvent>,
+/// [`MAX_BATCH`] as the backlog counter's type.
+const BATCH_I64: i64 = MAX_BATCH as i64;
+
+/// The writer's end of the queue.
+struct Queue {
+    receiver: mpsc::Receiver<AuditEvent>,
     backlog: Arc<AtomicI64>,
-) {
+    batch_ready: Arc<Notify>,
+}
+
+impl Queue {
+    /// Moves what is already queued into `batch`, up to [`MAX_BATCH`] in all; false once the
+    /// queue is closed (the trail is closing) and empty.
+    fn drain_into(&mut self, batch: &mut Vec<AuditEvent>) -> bool {
+        while batch.len() < MAX_BATCH {
+            match self.receiver.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    /// A batch that starts with `first`: everything queued within [`LINGER`] of it, or fewer
+    /// once [`MAX_BATCH`] are there. The writer sleeps meanwhile, woken by the timer or by the
+    /// senders' every-`MAX_BATCH`th-event bell, not by each event (a wake-up per event cost as
+    /// much as the event's share of the commit).
+    async fn gather(&mut self, first: AuditEvent) -> Vec<AuditEvent> {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + LINGER;
+        loop {
+            if !self.drain_into(&mut batch) || batch.len() >= MAX_BATCH {
+                return batch;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    self.drain_into(&mut batch);
+                    return batch;
+                }
+                () = self.batch_ready.notified() => {}
+            }
+        }
+    }
+}
+
+async fn write_loop(store: Arc<dyn Store>, root: Arc<dyn RootKeyProvider>, clock: Arc<dyn Clock>, mut queue: Queue) {
     let signer = digest_key(store.as_ref(), root.as_ref()).await;
     if signer.is_none() {
         warn!("audit digests are disabled: the digest signing key could not be loaded");
@@ -374,7 +423,7 @@ async fn write_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
-            received = receiver.recv() => match received {
+            received = queue.receiver.recv() => match received {
                 Some(e) => Some(e),
                 None => break,
             },
@@ -390,20 +439,10 @@ async fn write_loop(
             }
             continue;
         };
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            // Takes everything already waiting in one go, then waits for more until the deadline.
-            let room = MAX_BATCH - batch.len();
-            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        let batch = queue.gather(first).await;
         let written = batch.len();
         commit(store.as_ref(), batch.into()).await;
-        backlog.fetch_sub(i64::try_from(written).unwrap_or(i64::MAX), Ordering::SeqCst);
+        queue.backlog.fetch_sub(i64::try_from(written).unwrap_or(i64::MAX), Ordering::SeqCst);
         if let Some(signer) = &signer {
             let due = last_digest_at.elapsed() >= DIGEST_EVERY;
             if let Ok(Some((seq, _))) = store.audit_head().await
@@ -462,6 +501,71 @@ mod tests {
     use super::*;
 
     const KEY: &str = "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// A trail over a fresh SQLite store.
+    fn trail(dir: &std::path::Path) -> AuditTrail {
+        let store: Arc<dyn Store> = Arc::new(kms_store::SqliteStore::open(&dir.join("db")).unwrap());
+        let root: Arc<dyn RootKeyProvider> =
+            Arc::new(kms_crypto::FileRootKey::create(&dir.join("root"), &kms_crypto::SystemRng).unwrap());
+        AuditTrail::start(store, root, Arc::new(crate::clock::SystemClock))
+    }
+
+    fn rotation(n: usize) -> AuditEvent {
+        background_event(format!("event-{n}"), Timestamp::from_unix_millis(0), "RotateKey", KEY, json!({}))
+    }
+
+    /// Polls the runtime (without letting paused time move) until `done`, for at most 10 s of
+    /// real time.
+    async fn until(done: impl Fn() -> bool) -> bool {
+        #[allow(clippy::disallowed_methods)] // a real-time bound on a test that pauses tokio's clock
+        let started = std::time::Instant::now();
+        while !done() {
+            if started.elapsed() > Duration::from_secs(10) {
+                return false;
+            }
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        true
+    }
+
+    /// The writer, already waiting with the first event of a batch, commits the batch as soon as
+    /// its last event is queued, not at the end of the linger: the senders ring it on every
+    /// `MAX_BATCH`th event. Time is paused and never idle here, so a writer that waited for its
+    /// timer would never commit.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_is_committed_without_waiting_for_the_linger() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = trail(dir.path());
+        // A first event, committed by the timer: the writer is then started and idle.
+        trail.record(rotation(0)).await;
+        tokio::time::sleep(LINGER + Duration::from_millis(1)).await;
+        assert!(until(|| trail.backlog() == 0).await);
+        let started = tokio::time::Instant::now();
+        trail.record(rotation(1)).await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await; // the writer takes it and waits for more
+        }
+        for n in 2..=MAX_BATCH {
+            trail.record(rotation(n)).await;
+        }
+        assert!(until(|| trail.backlog() == 0).await, "the full batch was not committed");
+        assert_eq!(tokio::time::Instant::now(), started, "committed by the timer, not by the full batch");
+        trail.close().await;
+    }
+
+    /// A batch that does not fill is committed when the linger ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_batch_is_committed_when_the_linger_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = trail(dir.path());
+        for n in 0..3 {
+            trail.record(rotation(n)).await;
+        }
+        tokio::time::sleep(LINGER + Duration::from_millis(1)).await;
+        assert!(until(|| trail.backlog() == 0).await, "the partial batch was not committed");
+        trail.close().await;
+    }
 
     fn caller(kind: PrincipalKind, arn: &str, user_id: &str, username: Option<&str>) -> Caller {
         Caller {
