@@ -83,20 +83,33 @@ async fn healthz(addr: SocketAddr, stream: Option<&mut TcpStream>) -> String {
     }
 }
 
+/// A server with a header timeout of 300 ms (and an idle timeout far longer).
+async fn start_with_header_timeout() -> TestServer {
+    start_limited(|l| {
+        l.header_read_timeout_millis = 300;
+        l.idle_timeout_millis = 600_000;
+    })
+    .await
+}
+
+const HALF_A_REQUEST: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar";
+
+/// Waits until the server closes `stream`, which sent [`HALF_A_REQUEST`], and checks that it
+/// got no answer.
+async fn cut_off_without_an_answer(stream: &mut TcpStream) {
+    let sent = closed_by_server(stream).await;
+    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"), "no answer to half a request");
+}
+
 /// A client that sends half a request header and then nothing is disconnected once the header
 /// timeout passes, and never gets an answer; other clients are served meanwhile.
 #[tokio::test]
 async fn slow_loris_is_disconnected_after_the_header_timeout() {
-    let t = start_limited(|l| {
-        l.header_read_timeout_millis = 300;
-        l.idle_timeout_millis = 600_000;
-    })
-    .await;
+    let t = start_with_header_timeout().await;
     let mut slow = TcpStream::connect(t.server.local_addr).await.unwrap();
-    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar").await.unwrap();
+    slow.write_all(HALF_A_REQUEST).await.unwrap();
     assert!(healthz(t.server.local_addr, None).await.contains("200"));
-    let sent = closed_by_server(&mut slow).await;
-    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"), "no answer to half a request");
+    cut_off_without_an_answer(&mut slow).await;
     // The connection is gone for good: writing more cannot produce an answer.
     let _ = slow.write_all(b"get: TrentService.ListKeys\r\n\r\n").await;
     let mut rest = Vec::new();
@@ -109,20 +122,15 @@ async fn slow_loris_is_disconnected_after_the_header_timeout() {
 /// and half a request sent after them is still cut off once the timeout passes.
 #[tokio::test]
 async fn slow_loris_after_requests_on_a_kept_alive_connection_is_disconnected() {
-    let t = start_limited(|l| {
-        l.header_read_timeout_millis = 300;
-        l.idle_timeout_millis = 600_000;
-    })
-    .await;
+    let t = start_with_header_timeout().await;
     let mut stream = TcpStream::connect(t.server.local_addr).await.unwrap();
     // A request every 100 ms for 900 ms: three header timeouts after the first request.
     for _ in 0..9 {
         assert!(healthz(t.server.local_addr, Some(&mut stream)).await.contains("200"), "served while in use");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stream.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar").await.unwrap();
-    let sent = closed_by_server(&mut stream).await;
-    assert!(!String::from_utf8_lossy(&sent).contains("200 OK"), "no answer to half a request");
+    stream.write_all(HALF_A_REQUEST).await.unwrap();
+    cut_off_without_an_answer(&mut stream).await;
 }
 
 /// A kept-alive connection that goes silent is closed after the idle timeout.
