@@ -22,9 +22,9 @@ pub(crate) struct RequestParts<'a> {
     pub(crate) authority: Option<&'a str>,
 }
 
-#[cfg(test)]
 /// Builds the canonical request for `signed_headers` (already validated by
 /// `parse`) and the hex SHA-256 of the payload.
+#[cfg(test)]
 pub(crate) fn canonical_request(
     req: &RequestParts<'_>,
     signed_headers: &str,

@@ -240,8 +240,10 @@ impl PendingRequest {
     /// (derived for this request's access key and scope), at server time
     /// `now_unix`, for service `expected_service`.
     ///
-    /// `parts` must be the same request that was given to [`parse`]; its path
-    /// is used as received on the wire.
+    /// `parts` must be the same request that was given to [`parse`]: the
+    /// canonical request's method, path (as received on the wire), query and
+    /// signed headers were taken from it there; here only its
+    /// `X-Amz-Content-Sha256` is read.
     ///
     /// # Errors
     ///
@@ -251,7 +253,6 @@ impl PendingRequest {
     /// - [`SigV4Error::WrongService`] if the scope's service differs;
     /// - [`SigV4Error::DuplicateHeader`] / [`SigV4Error::ContentSha256Mismatch`]
     ///   if `X-Amz-Content-Sha256` is repeated or is not the body's SHA-256;
-    /// - [`SigV4Error::SignedHeaderMissing`] if a signed header is absent;
     /// - [`SigV4Error::SignatureMismatch`] if the signature does not match.
     pub fn verify(
         &self,
@@ -281,9 +282,9 @@ impl PendingRequest {
         if bool::from(expected.ct_eq(&self.signature)) { Ok(()) } else { Err(SigV4Error::SignatureMismatch) }
     }
 
-    #[cfg(test)]
     /// The signature of `req` with payload hash `payload_hash` under `key`,
     /// for this request's time and credential scope.
+    #[cfg(test)]
     fn signature_for(
         &self,
         req: &RequestParts<'_>,
@@ -329,12 +330,12 @@ fn request_parts(parts: &Parts) -> RequestParts<'_> {
     }
 }
 
-/// The value of a header that may appear at most once.
 // Header names parsed once (a lookup by `&str` parses the name every time).
 static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
 
+/// The value of a header that may appear at most once.
 fn single_header<'a>(headers: &'a HeaderMap, name: &'static HeaderName) -> Result<Option<&'a HeaderValue>, SigV4Error> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
