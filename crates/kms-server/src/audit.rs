@@ -337,12 +337,12 @@ impl AuditTrail {
         match sender {
             Some(s) => {
                 let queued = self.backlog.fetch_add(1, Ordering::SeqCst) + 1;
-                if queued % BATCH_I64 == 0 {
-                    self.batch_ready.notify_one();
-                }
                 if s.send(event).await.is_err() {
                     self.backlog.fetch_sub(1, Ordering::SeqCst);
                     error!("audit writer is gone; an audit event was not recorded");
+                } else if queued % BATCH_I64 == 0 {
+                    // Rung once the event is in the queue, so that the writer finds it there.
+                    self.batch_ready.notify_one();
                 }
             }
             None => error!("audit trail is closed; an audit event was not recorded"),
