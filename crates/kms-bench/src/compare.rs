@@ -277,6 +277,8 @@ struct Row {
     rss_mib: Option<f64>,
     /// The server's CPU time during the measured window(s), in `/proc` ticks.
     cpu_ticks: Option<u64>,
+    /// The load generator's (this process's) CPU time during the same window(s).
+    load_cpu_ticks: Option<u64>,
 }
 
 impl Row {
@@ -285,6 +287,7 @@ impl Row {
     fn add(&mut self, other: Row) {
         self.report.add(other.report);
         self.cpu_ticks = self.cpu_ticks.zip(other.cpu_ticks).map(|(a, b)| a + b);
+        self.load_cpu_ticks = self.load_cpu_ticks.zip(other.load_cpu_ticks).map(|(a, b)| a + b);
         self.rss_mib = match (self.rss_mib, other.rss_mib) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -308,17 +311,21 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
     // covers the measured window alone, while the connections stay open from the warm-up into
     // the measurement (a warm-up run of its own made the measured run open its connections
     // afresh, and at 1,024 connections their handshakes showed in the tail).
+    // The load generator's own CPU time alongside: it shares the machine, and what it spends
+    // per request differs by server (it waits longer for a slower one, and parks more).
     let pid = r.process.pid();
+    let me = std::process::id();
     let warmup = shape.warmup;
     let at_measure_start = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
-        cpu_ticks(pid)
+        (cpu_ticks(pid), cpu_ticks(me))
     });
     let sampler = RssSampler::start(pid);
     let report = load::run(&r.endpoint, workload, shape).await;
-    let after = cpu_ticks(pid);
-    let before = at_measure_start.await.ok().flatten();
-    let cpu = before.zip(after).map(|(b, a)| a.saturating_sub(b));
+    let after = (cpu_ticks(pid), cpu_ticks(me));
+    let before = at_measure_start.await.unwrap_or((None, None));
+    let spent = |b: Option<u64>, a: Option<u64>| b.zip(a).map(|(b, a)| a.saturating_sub(b));
+    let (cpu, load_cpu) = (spent(before.0, after.0), spent(before.1, after.1));
     eprintln!("{:<16} {:<12} {:>5} conns {}", label, r.server.label(), shape.connections, report.line());
     if let Some(e) = &report.first_error {
         eprintln!("    first error: {}", e.chars().take(300).collect::<String>());
@@ -329,6 +336,7 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
         connections: shape.connections,
         rss_mib: Some(sampler.peak_mib()),
         cpu_ticks: cpu,
+        load_cpu_ticks: load_cpu,
         report,
     }
 }
@@ -539,7 +547,8 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
          run{}. ferrokms on SQLite with the default key policy and audit on, its key quota raised \
          from AWS's default 100,000 to 10,000,000 (the CreateKey runs create more); the key is created through the API before \
          each run. Server CPU µs/req: the server process's user + system time over the measured runs \
-         (`/proc/PID/stat`) divided by the requests answered, the figure the machine's drift moves least.\n\n",
+         (`/proc/PID/stat`) divided by the requests answered, the figure the machine's drift moves least; load \
+         generator CPU µs/req: the same for the load generator's own process, which shares the two cores.\n\n",
         today(),
         machine(),
         options.warmup.as_secs_f64(),
@@ -555,17 +564,17 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
         }
     ));
     out.push_str(
-        "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB | server CPU µs/req |\n",
+        "| operation | server | conns | req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | peak RSS MiB | server CPU µs/req | load generator CPU µs/req |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
+        let requests = r.report.ok + r.report.errors;
         #[allow(clippy::cast_precision_loss)] // tick and request counts are far below 2^52
-        let cpu = r
-            .cpu_ticks
-            .filter(|_| r.report.ok + r.report.errors > 0)
-            .map(|t| t as f64 * MICROS_PER_TICK / (r.report.ok + r.report.errors) as f64);
+        let per_request =
+            |ticks: Option<u64>| ticks.filter(|_| requests > 0).map(|t| t as f64 * MICROS_PER_TICK / requests as f64);
+        let micros = |ticks: Option<u64>| per_request(ticks).map_or_else(|| "-".into(), |c| format!("{c:.1}"));
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
             r.operation,
             r.server.label(),
             r.connections,
@@ -576,7 +585,8 @@ fn render(options: &Options, rows: &[Row], keyring: Option<&Keyring>) -> String 
             r.report.quantile_ms(0.99),
             r.report.quantile_ms(0.999),
             r.rss_mib.map_or_else(|| "-".into(), |m| format!("{m:.0}")),
-            cpu.map_or_else(|| "-".into(), |c| format!("{c:.1}"))
+            micros(r.cpu_ticks),
+            micros(r.load_cpu_ticks)
         ));
     }
     out.push_str("\n| operation | conns | ferrokms / bare hyper | ferrokms / moto_server |\n|---|---:|---:|---:|\n");
@@ -659,7 +669,15 @@ mod tests {
             latency: hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3).unwrap(),
         };
         report.latency.record(1_000).unwrap();
-        Row { operation: operation.into(), server, connections: 64, report, rss_mib: None, cpu_ticks: None }
+        Row {
+            operation: operation.into(),
+            server,
+            connections: 64,
+            report,
+            rss_mib: None,
+            cpu_ticks: None,
+            load_cpu_ticks: None,
+        }
     }
 
     /// Decrypt at half Encrypt's rate while the machine ran at half speed (the ceiling halved
@@ -689,6 +707,18 @@ mod tests {
         ];
         let text = render(&options, &rows, None);
         assert!(text.contains("| Decrypt | 0.50 | 1.00 |"), "{text}");
+
+        // Two runs of a case add up their CPU: the server's and the load generator's, each per
+        // request answered (a tick is 10,000 µs).
+        let mut encrypt = row("Encrypt 32 B", Server::Ferrokms, 1_000);
+        encrypt.cpu_ticks = Some(30);
+        encrypt.load_cpu_ticks = Some(10);
+        let mut again = row("Encrypt 32 B", Server::Ferrokms, 1_000);
+        again.cpu_ticks = Some(70);
+        again.load_cpu_ticks = Some(50);
+        encrypt.add(again);
+        let text = render(&options, &[encrypt], None);
+        assert!(text.contains("| 500.0 | 300.0 |"), "{text}");
     }
 
     /// utime and stime are read after the command name, whatever characters it holds.
