@@ -12,81 +12,91 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::dto::{DecryptResponse, EncryptResponse, GenerateDataKeyResponse};
 
-/// One JSON object's text, member by member, in the order given.
-struct Object {
-    out: Vec<u8>,
-    members: usize,
+/// A member's value.
+#[derive(Clone, Copy)]
+enum Member<'a> {
+    /// A string, escaped as serde_json escapes it.
+    Str(&'a str),
+    /// Bytes in base64 (standard alphabet, padded: never escaped).
+    Base64(&'a [u8]),
+    /// A plaintext in base64: the body must not grow once it holds one (growing leaves a copy
+    /// behind in the old buffer).
+    Secret(&'a [u8]),
 }
 
 /// Room for a member's name, quotes, colon and comma.
 const MEMBER_OVERHEAD: usize = 6;
 
-impl Object {
-    /// An object whose members' values add up to about `values` bytes, named in `names`.
-    fn with_room(names: &[&str], values: usize) -> Self {
-        let room = 2 + values + names.iter().map(|n| n.len() + MEMBER_OVERHEAD).sum::<usize>();
-        let mut out = Vec::with_capacity(room);
-        out.push(b'{');
-        Self { out, members: 0 }
-    }
-
-    fn name(&mut self, name: &str) {
-        if self.members > 0 {
-            self.out.push(b',');
-        }
-        self.members += 1;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    /// A base64 member (standard alphabet, padded: never escaped).
-    fn base64(&mut self, name: &str, bytes: &[u8]) {
-        self.name(name);
-        self.out.push(b'"');
-        let start = self.out.len();
-        self.out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or_default(), 0);
-        if let Some(tail) = self.out.get_mut(start..) {
-            // The tail has exactly the encoded length.
-            let _ = STANDARD.encode_slice(bytes, tail);
-        }
-        self.out.push(b'"');
-    }
-
-    /// A string member, escaped as serde_json escapes it.
-    fn str(&mut self, name: &str, value: &str) {
-        self.name(name);
-        if kms_core::audit::needs_escape(value.as_bytes()) {
-            // Rare (our ARNs and ids never need it), and the buffer may grow: callers write such
-            // strings only before a secret member.
-            self.out.extend_from_slice(serde_json::to_string(value).unwrap_or_default().as_bytes());
-        } else {
-            self.out.push(b'"');
-            self.out.extend_from_slice(value.as_bytes());
-            self.out.push(b'"');
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.out.push(b'}');
-        self.out
-    }
-}
-
 fn base64_room(bytes: &[u8]) -> usize {
     base64::encoded_len(bytes.len(), true).unwrap_or_default()
+}
+
+/// The text of an object of `members`, in order, in a body sized up front; `None` when a
+/// string after a secret needs escaping (its escaped length is not known up front, so the body
+/// could grow), which our ARNs and ids never do: the caller then uses the wiping serializer.
+fn object<'a>(members: impl Iterator<Item = (&'a str, Member<'a>)> + Clone) -> Option<Vec<u8>> {
+    let mut room = 2;
+    let mut after_secret = false;
+    for (name, value) in members.clone() {
+        room += name.len() + MEMBER_OVERHEAD;
+        match value {
+            Member::Str(text) if after_secret && kms_core::audit::needs_escape(text.as_bytes()) => return None,
+            Member::Str(text) => room += text.len(),
+            Member::Base64(bytes) => room += base64_room(bytes),
+            Member::Secret(bytes) => {
+                room += base64_room(bytes);
+                after_secret = true;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(room);
+    out.push(b'{');
+    for (i, (name, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            // Rare, and only before any secret (checked above): the body may grow.
+            Member::Str(text) if kms_core::audit::needs_escape(text.as_bytes()) => {
+                out.extend_from_slice(serde_json::to_string(text).unwrap_or_default().as_bytes());
+            }
+            Member::Str(text) => {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+            Member::Base64(bytes) | Member::Secret(bytes) => {
+                out.push(b'"');
+                let start = out.len();
+                out.resize(start + base64_room(bytes), 0);
+                if let Some(tail) = out.get_mut(start..) {
+                    // The tail has exactly the encoded length.
+                    let _ = STANDARD.encode_slice(bytes, tail);
+                }
+                out.push(b'"');
+            }
+        }
+    }
+    out.push(b'}');
+    Some(out)
 }
 
 impl EncryptResponse {
     /// The response body (the same text as [`crate::encode_response`] gives).
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        let values = base64_room(&self.ciphertext_blob.0) + self.key_id.len() + self.encryption_algorithm.len();
-        let mut o = Object::with_room(&["CiphertextBlob", "KeyId", "EncryptionAlgorithm"], values);
-        o.base64("CiphertextBlob", &self.ciphertext_blob.0);
-        o.str("KeyId", &self.key_id);
-        o.str("EncryptionAlgorithm", self.encryption_algorithm);
-        o.finish()
+        object(
+            [
+                ("CiphertextBlob", Member::Base64(&self.ciphertext_blob.0)),
+                ("KeyId", Member::Str(&self.key_id)),
+                ("EncryptionAlgorithm", Member::Str(self.encryption_algorithm)),
+            ]
+            .into_iter(),
+        )
+        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -95,24 +105,16 @@ impl DecryptResponse {
     /// plaintext: the caller wipes it once sent.
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        let plaintext = self.plaintext.expose_secret();
-        // The strings after the secret are copied only when they need no escaping (ours never
-        // do), so that the buffer cannot grow once it holds the plaintext; otherwise the whole
-        // body goes through the wiping serializer.
-        if [self.encryption_algorithm, &self.key_material_id]
-            .iter()
-            .any(|s| kms_core::audit::needs_escape(s.as_bytes()))
-        {
-            return crate::encode_response(self);
-        }
-        let values =
-            self.key_id.len() + base64_room(plaintext) + self.encryption_algorithm.len() + self.key_material_id.len();
-        let mut o = Object::with_room(&["KeyId", "Plaintext", "EncryptionAlgorithm", "KeyMaterialId"], values);
-        o.str("KeyId", &self.key_id);
-        o.base64("Plaintext", plaintext);
-        o.str("EncryptionAlgorithm", self.encryption_algorithm);
-        o.str("KeyMaterialId", &self.key_material_id);
-        o.finish()
+        object(
+            [
+                ("KeyId", Member::Str(&self.key_id)),
+                ("Plaintext", Member::Secret(self.plaintext.expose_secret())),
+                ("EncryptionAlgorithm", Member::Str(self.encryption_algorithm)),
+                ("KeyMaterialId", Member::Str(&self.key_material_id)),
+            ]
+            .into_iter(),
+        )
+        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -121,23 +123,18 @@ impl GenerateDataKeyResponse {
     /// data key's plaintext: the caller wipes it once sent.
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        let plaintext = self.plaintext.as_ref().map(super::blob::SecretBlob::expose_secret);
-        // As for Decrypt: the strings after the secret must not need escaping.
-        if [&self.key_id, &self.key_material_id].iter().any(|s| kms_core::audit::needs_escape(s.as_bytes())) {
-            return crate::encode_response(self);
-        }
-        let values = base64_room(&self.ciphertext_blob.0)
-            + plaintext.map_or(0, base64_room)
-            + self.key_id.len()
-            + self.key_material_id.len();
-        let mut o = Object::with_room(&["CiphertextBlob", "Plaintext", "KeyId", "KeyMaterialId"], values);
-        o.base64("CiphertextBlob", &self.ciphertext_blob.0);
-        if let Some(plaintext) = plaintext {
-            o.base64("Plaintext", plaintext);
-        }
-        o.str("KeyId", &self.key_id);
-        o.str("KeyMaterialId", &self.key_material_id);
-        o.finish()
+        let plaintext = self.plaintext.as_ref().map(|p| ("Plaintext", Member::Secret(p.expose_secret())));
+        object(
+            [
+                Some(("CiphertextBlob", Member::Base64(&self.ciphertext_blob.0))),
+                plaintext,
+                Some(("KeyId", Member::Str(&self.key_id))),
+                Some(("KeyMaterialId", Member::Str(&self.key_material_id))),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
