@@ -165,13 +165,7 @@ impl<'a> CanonicalObject<'a> {
 }
 
 fn push_value(out: &mut String, value: &Value) {
-    // serde_json writes straight into the record (a `String`'s bytes are a `Vec<u8>` only for
-    // the length of this call, and serde_json writes UTF-8).
-    let mut bytes = std::mem::take(out).into_bytes();
-    if serde_json::to_writer(&mut bytes, value).is_err() {
-        bytes.extend_from_slice(b"null");
-    }
-    *out = String::from_utf8(bytes).unwrap_or_default();
+    out.push_str(&canonical_text(value));
 }
 
 fn push_str_literal(out: &mut String, value: &str) {
