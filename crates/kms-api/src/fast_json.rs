@@ -40,7 +40,7 @@ fn object<'a>(members: impl Iterator<Item = (&'a str, Member<'a>)> + Clone) -> O
     for (name, value) in members.clone() {
         room += name.len() + MEMBER_OVERHEAD;
         match value {
-            Member::Str(text) if after_secret && kms_core::audit::needs_escape(text.as_bytes()) => return None,
+            Member::Str(text) if after_secret && kms_core::json_text::needs_escape(text.as_bytes()) => return None,
             Member::Str(text) => room += text.len(),
             Member::Base64(bytes) => room += base64_room(bytes),
             Member::Secret(bytes) => {
@@ -60,7 +60,7 @@ fn object<'a>(members: impl Iterator<Item = (&'a str, Member<'a>)> + Clone) -> O
         out.extend_from_slice(b"\":");
         match value {
             // Rare, and only before any secret (checked above): the body may grow.
-            Member::Str(text) if kms_core::audit::needs_escape(text.as_bytes()) => {
+            Member::Str(text) if kms_core::json_text::needs_escape(text.as_bytes()) => {
                 out.extend_from_slice(serde_json::to_string(text).unwrap_or_default().as_bytes());
             }
             Member::Str(text) => {

@@ -14,6 +14,7 @@ pub mod context;
 pub mod error;
 pub mod grant_token;
 pub mod ids;
+pub mod json_text;
 pub mod key;
 pub mod policy;
 pub mod tag;
