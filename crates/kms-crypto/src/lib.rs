@@ -10,7 +10,7 @@ mod root;
 mod secret;
 mod symmetric;
 
-pub use rng::SystemRng;
+pub use rng::{PublicRandom, SystemRng};
 pub use root::{FileRootKey, RootKeyError, RootKeyProvider};
 pub use secret::{KeyMaterial, SecretBytes};
 pub use symmetric::{CryptoError, SymmetricKey};

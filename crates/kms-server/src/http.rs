@@ -453,47 +453,10 @@ fn presented_access_key(parts: &http::request::Parts) -> Option<&str> {
     credential.split('/').next()
 }
 
-/// Random bytes for request and event ids, drawn [`IdPool::SIZE`] at a time: each draw of the
-/// system generator has a fixed cost (about 1% of an Encrypt's server time when two were made
-/// per request), and the ids need to be unpredictable and unique, which bytes of a larger draw
-/// are as much as those of a small one. Each pool serves one thread, and every byte is used once.
-struct IdPool {
-    bytes: [u8; Self::SIZE],
-    used: usize,
-}
-
-impl IdPool {
-    /// Sixteen requests' ids.
-    const SIZE: usize = 512;
-
-    const fn new() -> Self {
-        Self { bytes: [0; Self::SIZE], used: Self::SIZE }
-    }
-
-    /// The next 32 unused bytes, refilling the pool from `rng` when it is spent.
-    fn take(&mut self, rng: &dyn Rng) -> [u8; 32] {
-        if self.used + 32 > Self::SIZE {
-            rng.fill(&mut self.bytes);
-            self.used = 0;
-        }
-        let mut out = [0u8; 32];
-        if let Some(next) = self.bytes.get(self.used..self.used + 32) {
-            out.copy_from_slice(next);
-        }
-        // Spent bytes are not kept around.
-        self.bytes.get_mut(self.used..self.used + 32).into_iter().for_each(|spent| spent.fill(0));
-        self.used += 32;
-        out
-    }
-}
-
-thread_local! {
-    static ID_POOL: std::cell::RefCell<IdPool> = const { std::cell::RefCell::new(IdPool::new()) };
-}
-
-/// Fresh random UUIDs for the request id and the audit event id.
+/// Fresh random UUIDs for the request id and the audit event id, from one draw of 32 bytes (of
+/// the service's pooled generator for public values).
 fn request_and_event_ids(rng: &dyn Rng) -> (String, String) {
-    let bytes = ID_POOL.with(|pool| pool.borrow_mut().take(rng));
+    let bytes: [u8; 32] = kms_crypto::random_array(rng);
     let (request, event) = bytes.split_at(16);
     // Both halves are 16 bytes long.
     let uuid = |half: &[u8]| crate::audit::random_uuid(half.try_into().unwrap_or_default());
@@ -504,7 +467,7 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
     let Connection { peer, transport, max_body_bytes } = connection;
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
-    let (request_id, event_id) = request_and_event_ids(svc.rng.as_ref());
+    let (request_id, event_id) = request_and_event_ids(&svc.public_rng);
     let (parts, body) = req.into_parts();
     let target = header_value(&parts, &X_AMZ_TARGET).unwrap_or_default();
     // STS speaks the query protocol: form-encoded requests, XML answers.
@@ -764,28 +727,14 @@ mod tests {
         drop(listener);
     }
 
-    /// The request id and the event id are the two halves of 32 bytes of the pool: two
-    /// different version-4 UUIDs.
+    /// The request id and the event id are the two halves of one 32-byte draw: two different
+    /// version-4 UUIDs.
     #[test]
-    fn request_and_event_ids_are_two_uuids_from_the_pool() {
+    fn request_and_event_ids_are_two_uuids_from_one_draw() {
         let rng = Counting(AtomicUsize::new(0));
-        let (request, event) = std::thread::spawn(move || request_and_event_ids(&rng)).join().unwrap();
+        let (request, event) = request_and_event_ids(&rng);
+        assert_eq!(rng.0.load(Ordering::SeqCst), 1);
         assert_eq!(request, "00010203-0405-4607-8809-0a0b0c0d0e0f");
         assert_eq!(event, "10111213-1415-4617-9819-1a1b1c1d1e1f");
-    }
-
-    /// One draw of the generator serves sixteen requests, each with bytes of its own, and the
-    /// seventeenth draws again.
-    #[test]
-    fn the_id_pool_draws_once_per_sixteen_requests_and_never_repeats_bytes() {
-        let rng = Counting(AtomicUsize::new(0));
-        let mut pool = IdPool::new();
-        let taken: Vec<[u8; 32]> = (0..16).map(|_| pool.take(&rng)).collect();
-        assert_eq!(rng.0.load(Ordering::SeqCst), 1);
-        let flat: Vec<u8> = taken.concat();
-        assert_eq!(flat, (0..=255u8).chain(0..=255u8).collect::<Vec<_>>(), "each byte of the draw used once, in order");
-        assert!(pool.bytes.iter().all(|&b| b == 0), "spent bytes are wiped");
-        pool.take(&rng);
-        assert_eq!(rng.0.load(Ordering::SeqCst), 2);
     }
 }

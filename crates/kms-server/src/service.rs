@@ -130,6 +130,8 @@ pub struct Service {
     pub(crate) root: Arc<dyn RootKeyProvider>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
+    /// Nonces, salts and ids, pooled over `rng` (never secrets: those come from `rng`).
+    pub(crate) public_rng: kms_crypto::PublicRandom,
     pub(crate) cache: KeyCache,
     pub(crate) auth: Authenticator,
     pub(crate) identity: IdentityPolicyCache,
@@ -169,6 +171,7 @@ impl Service {
             store,
             root,
             clock,
+            public_rng: kms_crypto::PublicRandom::new(Arc::clone(&rng)),
             rng,
             cache: KeyCache::new(key_cache_capacity),
             auth,
