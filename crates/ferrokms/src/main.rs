@@ -501,15 +501,15 @@ fn kms_crypto_rng() -> impl kms_core::Rng {
     kms_server::system_rng()
 }
 
-/// Tasks a runtime worker polls between two looks at the I/O driver (tokio's default is 61).
-/// A request here is polled for about 15 µs and finishes without yielding, so with the default
-/// a worker under load asked the kernel for new events (an `epoll_wait`) every millisecond or
-/// so, while tens of connections were already waiting in its queue; the newly woken ones were
-/// queued behind them anyway. Looking less often costs fewer system calls and serves the queue
-/// more evenly: at 64 connections on the two-core benchmark machine, Encrypt's p99 fell from
-/// 5.2 to 4.0 ms and its throughput rose by about a tenth (6 interleaved rounds each; 127 and
-/// 1,000 were both better than 61 and both a little worse than 250; docs/benchmarks.md, eighth
-/// pass). A worker whose queue runs dry still looks at once.
+/// Tasks a runtime worker polls between two looks at the I/O driver (tokio's default is 61). A
+/// request here is polled for about 15 µs and finishes without yielding, so with the default a
+/// worker under load asked the kernel for new events (an `epoll_wait`) every millisecond or so,
+/// while tens of connections were already waiting in its queue; the newly woken ones were queued
+/// behind them anyway. Looking less often costs fewer system calls and serves the queue more
+/// evenly: at 64 connections on the two-core benchmark machine, Encrypt's p99 fell from 5.2 to 4.0
+/// ms and its throughput rose by about a tenth (6 interleaved rounds each; 127 and 1,000 were both
+/// better than 61 and both a little worse than 250; ADR 0009, eighth pass). A worker whose queue
+/// runs dry still looks at once.
 const EVENT_INTERVAL: u32 = 250;
 
 fn main() -> ExitCode {

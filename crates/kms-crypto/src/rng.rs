@@ -40,7 +40,8 @@ impl Drop for Pool {
 }
 
 impl PublicRandom {
-    /// Bytes drawn at a time: a 28-byte salt and nonce for 36 requests, or their ids for 32.
+    /// Bytes drawn at a time: the 28-byte salts and nonces of 36 Encrypts, or the 32 bytes of
+    /// request and event ids of 32 requests.
     pub const POOL: usize = 1024;
     /// Larger requests bypass the pool (they would spend most of it).
     pub const MAX_POOLED: usize = 64;
