@@ -316,20 +316,12 @@ impl Service {
         }
         self.metrics.cache(false);
         let epoch = self.cache.epoch();
-        let Some(record) = self.store.key(id).await? else {
+        let Some(bundle) = self.store.key_bundle(id).await? else {
             return Ok(None);
         };
-        let materials = self.store.materials(id).await?;
-        let policy = KeyPolicy::from_stored(self.store.policy(id).await?.unwrap_or_default());
-        let grants = self.store.grants(id).await?;
-        let tags = self.store.tags(id).await?;
-        let aliases = self
-            .store
-            .list_aliases(&record.account, &record.region, Some(id), None, usize::MAX >> 1)
-            .await?
-            .into_iter()
-            .map(|a| a.name.to_string())
-            .collect();
+        let kms_store::KeyBundle { record, materials, policy, grants, tags, aliases } = bundle;
+        let policy = KeyPolicy::from_stored(policy.unwrap_or_default());
+        let aliases = aliases.into_iter().map(|a| a.name.to_string()).collect();
         let entry = Arc::new(self.assemble(record, materials, policy, grants)?.with_tags_and_aliases(tags, aliases));
         self.cache.put_key_if_current(Arc::clone(&entry), epoch, self.clock.now());
         Ok(Some(entry))

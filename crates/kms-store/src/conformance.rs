@@ -12,8 +12,8 @@ use kms_core::key::{KeyRecord, KeyRequest, KeyState};
 use kms_core::tag::Tag;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
-    SessionRecord, Store, StoreError,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
+    PrincipalType, SessionRecord, Store, StoreError,
 };
 
 /// A test key: id derived from `seed` and `n`, enabled, symmetric.
@@ -54,6 +54,7 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
     access_keys(store, seed).await;
     principals_and_identity_policies(store, seed).await;
     grants_are_limited_per_key(store, seed).await;
+    key_bundles_hold_every_part_of_their_key(store, seed).await;
 }
 
 async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
@@ -279,6 +280,60 @@ async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     assert!(store.delete_grant(&grant(1).grant_id, &[]).await.unwrap());
     assert!(!store.delete_grant(&grant(1).grant_id, &[]).await.unwrap());
     store.create_grant(&grant(3), 2, &[]).await.unwrap();
+}
+
+/// A key's bundle is what the single reads give for it, aliases of other keys left out; an
+/// unknown key has none.
+async fn key_bundles_hold_every_part_of_their_key(store: &dyn Store, seed: u8) {
+    let k = key(seed, 70, "777777777777");
+    let other = key(seed, 71, "777777777777");
+    store.create_key(&k, &material(&k), r#"{"Statement":[]}"#, &[tag("b", "2"), tag("a", "1")], &[]).await.unwrap();
+    store.create_key(&other, &material(&other), "{}", &[tag("c", "3")], &[]).await.unwrap();
+    for (name, target) in [("zeta", &k), ("alpha", &k), ("other", &other)] {
+        let alias = AliasRecord {
+            account: target.account.clone(),
+            region: target.region.clone(),
+            name: AliasName::parse(&format!("alias/bundle-{seed}-{name}")).unwrap(),
+            target: target.key_id,
+            created: target.created,
+            updated: target.created,
+        };
+        store.create_alias(&alias, &[]).await.unwrap();
+    }
+    let grant = GrantRecord {
+        grant_id: format!("{seed:02x}b1{}", "0".repeat(60)),
+        key_id: k.key_id,
+        account: k.account.clone(),
+        region: k.region.clone(),
+        name: Some("bundle".into()),
+        grantee_principal: "arn:aws:iam::777777777777:role/app".into(),
+        retiring_principal: None,
+        operations: vec!["Encrypt".into()],
+        context_equals: None,
+        context_subset: None,
+        issuing_principal: "arn:aws:iam::777777777777:root".into(),
+        created: Timestamp::from_unix_millis(7),
+    };
+    store.create_grant(&grant, 10, &[]).await.unwrap();
+
+    let bundle = store.key_bundle(k.key_id).await.unwrap().unwrap();
+    let aliases = store.list_aliases(&k.account, &k.region, Some(k.key_id), None, 100).await.unwrap();
+    assert_eq!(aliases.len(), 2);
+    let expected = KeyBundle {
+        record: store.key(k.key_id).await.unwrap().unwrap(),
+        materials: store.materials(k.key_id).await.unwrap(),
+        policy: store.policy(k.key_id).await.unwrap(),
+        grants: store.grants(k.key_id).await.unwrap(),
+        tags: store.tags(k.key_id).await.unwrap(),
+        aliases,
+    };
+    assert_eq!(bundle, expected);
+    assert_eq!(bundle.policy.as_deref(), Some(r#"{"Statement":[]}"#));
+    assert_eq!(bundle.tags, vec![tag("a", "1"), tag("b", "2")]);
+    assert_eq!(bundle.grants, vec![grant]);
+    let names: Vec<String> = bundle.aliases.iter().map(|a| a.name.to_string()).collect();
+    assert_eq!(names, vec![format!("alias/bundle-{seed}-alpha"), format!("alias/bundle-{seed}-zeta")]);
+    assert!(store.key_bundle(key(seed, 72, "777777777777").key_id).await.unwrap().is_none());
 }
 
 /// A test audit event numbered `n`.

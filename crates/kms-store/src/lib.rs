@@ -33,8 +33,8 @@ use kms_core::tag::Tag;
 
 pub use postgres::PostgresStore;
 pub use records::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
-    SessionRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
+    PrincipalType, SessionRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -150,6 +150,22 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// Every material of a key, oldest first.
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>>;
+    /// Everything a key's cache entry is built from, read together: its record, materials,
+    /// policy document, grants, tags and the aliases naming it; `None` if there is no such key.
+    /// Every key-cache miss reads this. The default reads the parts one call at a time; a store
+    /// that can reads them in one round trip, from one snapshot.
+    async fn key_bundle(&self, id: KeyId) -> StoreResult<Option<KeyBundle>> {
+        let Some(record) = self.key(id).await? else { return Ok(None) };
+        let aliases = self.list_aliases(&record.account, &record.region, Some(id), None, usize::MAX >> 1).await?;
+        Ok(Some(KeyBundle {
+            materials: self.materials(id).await?,
+            policy: self.policy(id).await?,
+            grants: self.grants(id).await?,
+            tags: self.tags(id).await?,
+            aliases,
+            record,
+        }))
+    }
 
     /// Creates an alias; [`StoreError::AlreadyExists`] if the name is taken in its account and
     /// region.

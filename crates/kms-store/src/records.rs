@@ -18,6 +18,23 @@ pub struct MaterialRecord {
     pub rotation: Option<kms_core::key::RotationKind>,
 }
 
+/// Everything a key's cache entry is built from ([`crate::Store::key_bundle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyBundle {
+    /// The key's record.
+    pub record: kms_core::key::KeyRecord,
+    /// Its materials, oldest first.
+    pub materials: Vec<MaterialRecord>,
+    /// Its key policy document.
+    pub policy: Option<String>,
+    /// Its grants.
+    pub grants: Vec<GrantRecord>,
+    /// Its tags, in key order.
+    pub tags: Vec<kms_core::tag::Tag>,
+    /// The aliases naming it, in name order.
+    pub aliases: Vec<AliasRecord>,
+}
+
 /// An alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliasRecord {

@@ -20,8 +20,8 @@ use kms_core::audit::AuditEvent;
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use crate::audit_block::{BlockWriter, RowRef};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
-    SessionRecord, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
+    PrincipalType, SessionRecord, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -494,6 +494,67 @@ impl SqliteStore {
     }
 }
 
+fn read_key(c: &Connection, id: KeyId) -> StoreResult<Option<KeyRecord>> {
+    let text: Option<String> =
+        c.query_row("SELECT record FROM keys WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+    text.as_deref().map(decode_key).transpose()
+}
+
+fn read_materials(c: &Connection, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = ?1 \
+         ORDER BY created, material_id",
+    )?;
+    let rows = stmt
+        .query_map([id.to_string()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<String>>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(mid, wrapped, created, rotation)| {
+            let mid: [u8; 32] = mid.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
+            Ok(MaterialRecord {
+                key_id: id,
+                material_id: MaterialId::from_bytes(mid),
+                wrapped,
+                created: Timestamp::from_unix_millis(created),
+                rotation: rotation.as_deref().and_then(kms_core::key::RotationKind::parse),
+            })
+        })
+        .collect()
+}
+
+fn read_tags(c: &Connection, id: KeyId) -> StoreResult<Vec<Tag>> {
+    let mut stmt = c.prepare_cached("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
+    let tags = stmt
+        .query_map([id.to_string()], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(tags)
+}
+
+fn read_policy(c: &Connection, id: KeyId) -> StoreResult<Option<String>> {
+    Ok(c.query_row("SELECT document FROM key_policies WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?)
+}
+
+fn read_grants(c: &Connection, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
+    let mut stmt = c.prepare_cached("SELECT record FROM grants WHERE key_id = ?1 ORDER BY grant_id")?;
+    let rows = stmt.query_map([key_id.to_string()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    rows.iter().map(|t| decode_grant(t)).collect()
+}
+
+/// The aliases naming a key, in name order, found through the key-id index (an account's
+/// aliases are not scanned: it may have many).
+fn read_key_aliases(c: &Connection, key: &KeyRecord) -> StoreResult<Vec<AliasRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {ALIAS_COLUMNS} FROM aliases INDEXED BY aliases_by_key \
+         WHERE key_id = ?1 AND account = ?2 AND region = ?3 ORDER BY name"
+    ))?;
+    let rows = stmt
+        .query_map(params![key.key_id.to_string(), key.account.to_string(), key.region.to_string()], alias_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(alias_record).collect()
+}
+
 /// The WAL outgrew its limit (see [`Checkpointer`]): copies the rest into the database file
 /// and lets the next commit start the WAL over, on the connection its caller holds. A failure
 /// leaves it for the next time the limit is passed. Logged with how long it took.
@@ -653,12 +714,7 @@ impl Store for SqliteStore {
     }
 
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
-        self.run(move |c| {
-            let text: Option<String> =
-                c.query_row("SELECT record FROM keys WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-            text.as_deref().map(decode_key).transpose()
-        })
-        .await
+        self.run(move |c| read_key(c, id)).await
     }
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -740,33 +796,25 @@ impl Store for SqliteStore {
     }
 
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
+        self.run(move |c| read_materials(c, id)).await
+    }
+
+    async fn key_bundle(&self, id: KeyId) -> StoreResult<Option<KeyBundle>> {
+        // One blocking call instead of six (each a hand-off to the blocking pool and back, on
+        // every key-cache miss), in one read transaction: the parts are of one moment.
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = ?1 \
-                 ORDER BY created, material_id",
-            )?;
-            let rows = stmt
-                .query_map([id.to_string()], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(mid, wrapped, created, rotation)| {
-                    let mid: [u8; 32] = mid.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
-                    Ok(MaterialRecord {
-                        key_id: id,
-                        material_id: MaterialId::from_bytes(mid),
-                        wrapped,
-                        created: Timestamp::from_unix_millis(created),
-                        rotation: rotation.as_deref().and_then(kms_core::key::RotationKind::parse),
-                    })
-                })
-                .collect()
+            let tx = c.transaction()?;
+            let Some(record) = read_key(&tx, id)? else { return Ok(None) };
+            let bundle = KeyBundle {
+                materials: read_materials(&tx, id)?,
+                policy: read_policy(&tx, id)?,
+                grants: read_grants(&tx, id)?,
+                tags: read_tags(&tx, id)?,
+                aliases: read_key_aliases(&tx, &record)?,
+                record,
+            };
+            tx.commit()?;
+            Ok(Some(bundle))
         })
         .await
     }
@@ -870,15 +918,7 @@ impl Store for SqliteStore {
     }
 
     async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
-        self.run(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
-            let tags = stmt
-                .query_map([id.to_string()], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(tags)
-        })
-        .await
+        self.run(move |c| read_tags(c, id)).await
     }
 
     async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -913,11 +953,7 @@ impl Store for SqliteStore {
     }
 
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
-        self.run(move |c| {
-            Ok(c.query_row("SELECT document FROM key_policies WHERE key_id = ?1", [id.to_string()], |r| r.get(0))
-                .optional()?)
-        })
-        .await
+        self.run(move |c| read_policy(c, id)).await
     }
 
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -1104,13 +1140,7 @@ impl Store for SqliteStore {
     }
 
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT record FROM grants WHERE key_id = ?1 ORDER BY grant_id")?;
-            let rows =
-                stmt.query_map([key_id.to_string()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-            rows.iter().map(|t| decode_grant(t)).collect()
-        })
-        .await
+        self.run(move |c| read_grants(c, key_id)).await
     }
 
     async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
