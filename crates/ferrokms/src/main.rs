@@ -512,6 +512,9 @@ fn kms_crypto_rng() -> impl kms_core::Rng {
 /// runs dry still looks at once.
 const EVENT_INTERVAL: u32 = 250;
 
+/// Threads of the blocking pool (see `main`).
+const BLOCKING_THREADS: usize = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
@@ -525,14 +528,16 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    // The blocking pool serves the SQLite store, which has one connection: a few threads are
-    // enough (waiting writes join a group commit before they need one), and each thread keeps
-    // a heap of its own. tokio's default of 512 let a burst of cache misses spawn hundreds of
-    // threads; 32 still held 140 MiB at peak with 100,000 keys in turn (the benchmark's
-    // large-keyring run), 8 hold 106 MiB at the same throughput, and CreateKey's group commits
-    // are as fast with 4 as with 32 (docs/benchmarks.md, seventh pass).
+    // The blocking pool serves the SQLite store, which has one connection: its calls queue for
+    // that connection's lock whatever the number of threads, and each thread keeps a heap of its
+    // own. tokio's default of 512 let a burst of cache misses spawn hundreds of threads; 32 held
+    // 140 MiB at peak with 100,000 keys in turn, 8 held 106 MiB (seventh pass). With 8, threads
+    // racing for the lock left some cache misses waiting behind many others (p99.9 50 ms over
+    // 100,000 keys); with 2 the same run has p99.9 17 ms at the same or better throughput, and
+    // CreateKey's group commits are as fast (ADR 0009, eighth pass). PostgreSQL's client is
+    // asynchronous and does not use the pool.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(8)
+        .max_blocking_threads(BLOCKING_THREADS)
         .event_interval(EVENT_INTERVAL)
         .enable_all()
         .build()
