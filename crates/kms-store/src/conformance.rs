@@ -28,6 +28,18 @@ pub fn key(seed: u8, n: u8, account: &str) -> KeyRecord {
     )
 }
 
+/// An alias `name` naming `target`, in its account and region, created with it.
+pub fn alias(target: &KeyRecord, name: &str) -> AliasRecord {
+    AliasRecord {
+        account: target.account.clone(),
+        region: target.region.clone(),
+        name: AliasName::parse(name).unwrap(),
+        target: target.key_id,
+        created: target.created,
+        updated: target.created,
+    }
+}
+
 /// The first material of a test key.
 pub fn material(k: &KeyRecord) -> MaterialRecord {
     MaterialRecord {
@@ -125,15 +137,8 @@ async fn aliases_are_unique_per_account_and_region(store: &dyn Store, seed: u8) 
     for x in [&k, &k2] {
         store.create_key(x, &material(x), "{}", &[], &[]).await.unwrap();
     }
-    let name = AliasName::parse(&format!("alias/app-{seed}")).unwrap();
-    let alias = AliasRecord {
-        account: k.account.clone(),
-        region: k.region.clone(),
-        name: name.clone(),
-        target: k.key_id,
-        created: k.created,
-        updated: k.created,
-    };
+    let alias = alias(&k, &format!("alias/app-{seed}"));
+    let name = alias.name.clone();
     store.create_alias(&alias, &[]).await.unwrap();
     assert!(matches!(store.create_alias(&alias, &[]).await, Err(StoreError::AlreadyExists)));
     let other_region = AliasRecord { region: Region::parse("eu-west-1").unwrap(), ..alias.clone() };
@@ -290,15 +295,7 @@ async fn key_bundles_hold_every_part_of_their_key(store: &dyn Store, seed: u8) {
     store.create_key(&k, &material(&k), r#"{"Statement":[]}"#, &[tag("b", "2"), tag("a", "1")], &[]).await.unwrap();
     store.create_key(&other, &material(&other), "{}", &[tag("c", "3")], &[]).await.unwrap();
     for (name, target) in [("zeta", &k), ("alpha", &k), ("other", &other)] {
-        let alias = AliasRecord {
-            account: target.account.clone(),
-            region: target.region.clone(),
-            name: AliasName::parse(&format!("alias/bundle-{seed}-{name}")).unwrap(),
-            target: target.key_id,
-            created: target.created,
-            updated: target.created,
-        };
-        store.create_alias(&alias, &[]).await.unwrap();
+        store.create_alias(&alias(target, &format!("alias/bundle-{seed}-{name}")), &[]).await.unwrap();
     }
     let grant = GrantRecord {
         grant_id: format!("{seed:02x}b1{}", "0".repeat(60)),
@@ -546,14 +543,7 @@ async fn mutations_carry_their_audit_events(store: &dyn Store) {
     let stale = k.enable().unwrap();
     let lost = store.update_key(&stale, &refused(104, "EnableKey")).await;
     assert!(matches!(lost, Err(StoreError::Conflict)));
-    let alias = AliasRecord {
-        account: k.account.clone(),
-        region: k.region.clone(),
-        name: AliasName::parse("alias/audited").unwrap(),
-        target: k.key_id,
-        created: k.created,
-        updated: k.created,
-    };
+    let alias = alias(&k, "alias/audited");
     store.create_alias(&alias, &refused(105, "CreateAlias")).await.unwrap();
     let taken = store.create_alias(&alias, &refused(106, "CreateAlias")).await;
     assert!(matches!(taken, Err(StoreError::AlreadyExists)));

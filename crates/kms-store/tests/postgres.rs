@@ -484,14 +484,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
 
     // create_alias with one name: one wins, the other gets AlreadyExists.
     for round in 0..ROUNDS {
-        let alias = AliasRecord {
-            account: k.account.clone(),
-            region: k.region.clone(),
-            name: AliasName::parse(&format!("alias/race-{round}")).unwrap(),
-            target: k.key_id,
-            created: k.created,
-            updated: k.created,
-        };
+        let alias = kms_store::conformance::alias(&k, &format!("alias/race-{round}"));
         let (ra, rb) = tokio::join!(one.create_alias(&alias, &[]), two.create_alias(&alias, &[]));
         assert!(
             matches!((&ra, &rb), (Ok(()), Err(StoreError::AlreadyExists)) | (Err(StoreError::AlreadyExists), Ok(()))),
@@ -555,15 +548,7 @@ async fn listings_match_sqlite_byte_order() {
         }
         let target = &keys[0];
         for name in names {
-            let alias = AliasRecord {
-                account: target.account.clone(),
-                region: target.region.clone(),
-                name: AliasName::parse(name).unwrap(),
-                target: target.key_id,
-                created: target.created,
-                updated: target.created,
-            };
-            store.create_alias(&alias, &[]).await.unwrap();
+            store.create_alias(&kms_store::conformance::alias(target, name), &[]).await.unwrap();
         }
         let tags: Vec<Tag> = tag_keys.iter().map(|k| tag(k, "v")).collect();
         store.put_tags(target.key_id, &tags, 50, &[]).await.unwrap();
