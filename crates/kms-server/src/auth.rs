@@ -227,7 +227,7 @@ impl Authenticator {
         }
         if endpoint == Endpoint::Kms
             && parts.headers.contains_key(&crate::http::X_AMZ_TARGET)
-            && !pending.is_signed("x-amz-target")
+            && !pending.is_signed(crate::http::X_AMZ_TARGET.as_str())
         {
             // The body is signed but would not bind the operation: a captured DisableKey could
             // be replayed as ScheduleKeyDeletion. Every AWS SDK signs the target.

@@ -60,6 +60,9 @@ pub(crate) fn canonical_head(req: &RequestParts<'_>, signed_headers: &str) -> Re
     Ok(out)
 }
 
+/// Appends the canonical value of header `name` (lowercase) to `out`: every value trimmed, runs
+/// of spaces collapsed, values joined with `,` in the order received; `host` may also come from
+/// the URI authority. `false`, with nothing appended, if the request does not carry it.
 fn append_header_value(req: &RequestParts<'_>, name: &str, out: &mut Vec<u8>) -> bool {
     let mut found = false;
     for value in req.headers.get_all(name) {
