@@ -68,8 +68,15 @@ pub enum AdminCommand {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Delete an access key.
-    DeleteAccessKey { access_key_id: String },
+    /// Delete an access key of a user (`--user`), of a service principal (`--service`), or
+    /// of the caller.
+    DeleteAccessKey {
+        access_key_id: String,
+        #[arg(long, conflicts_with = "service")]
+        user: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// Attach (or replace) an inline identity policy on a user.
     PutUserPolicy {
         user: String,
@@ -116,7 +123,9 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
         AdminCommand::CreateAccessKey { user, service } => {
             ("CreateAccessKey", json!({ "UserName": user, "ServiceName": service }))
         }
-        AdminCommand::DeleteAccessKey { access_key_id } => ("DeleteAccessKey", json!({ "AccessKeyId": access_key_id })),
+        AdminCommand::DeleteAccessKey { access_key_id, user, service } => {
+            ("DeleteAccessKey", json!({ "AccessKeyId": access_key_id, "UserName": user, "ServiceName": service }))
+        }
         AdminCommand::PutUserPolicy { user, policy_name, document: d } => {
             ("PutUserPolicy", json!({ "UserName": user, "PolicyName": policy_name, "PolicyDocument": document(d)? }))
         }

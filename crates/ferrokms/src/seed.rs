@@ -531,7 +531,7 @@ async fn seed_access_key(
             Ok(true) => return summary.unchanged(what),
             Ok(false) => {
                 let replaced = async {
-                    admin::call(conn, "DeleteAccessKey", &json!({ "AccessKeyId": spec.id })).await?;
+                    admin::call(conn, "DeleteAccessKey", &json!({ "AccessKeyId": spec.id, field: owner })).await?;
                     admin::call(conn, "CreateAccessKey", &create).await
                 };
                 match replaced.await {

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 
 /// Request and response members that never enter the audit trail.
 pub const SENSITIVE_MEMBERS: &[&str] =
-    &["plaintext", "ciphertextBlob", "secretAccessKey", "sessionToken", "recipient", "ciphertextForRecipient"];
+    &["plaintext", "ciphertextBlob", "secretAccessKey", "sessionToken", "recipient", "ciphertextForRecipient", "forwardAccessToken"];
 
 /// One audit event.
 #[derive(Clone, Debug, PartialEq)]

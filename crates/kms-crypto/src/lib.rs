@@ -5,11 +5,13 @@
 //! CSPRNG; and the [`RootKeyProvider`] abstraction (a key file today, a passphrase or an HSM
 //! later). It knows nothing of HTTP or storage.
 
+mod mac;
 mod rng;
 mod root;
 mod secret;
 mod symmetric;
 
+pub use mac::{MacKey, TAG_LEN as MAC_TAG_LEN};
 pub use rng::{PublicRandom, SystemRng};
 pub use root::{FileRootKey, RootKeyError, RootKeyProvider};
 pub use secret::{KeyMaterial, SecretBytes};

@@ -70,7 +70,8 @@ async fn main() {
         Arc::new(kms_server::clock::SystemClock),
         Arc::new(kms_crypto::SystemRng),
         1000,
-        None,
+        AccountId::parse("111122223333").unwrap(),
+        false,
     );
     let account = AccountId::parse("111122223333").unwrap();
     let root = ctx(kms_server::principals::root_principal(&account));

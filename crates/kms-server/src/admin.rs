@@ -34,6 +34,10 @@ struct AdminRequest {
     /// With `AccessKeyId`, a caller-chosen secret for CreateAccessKey (declarative seeding).
     /// Scrubbed from the audit trail like every `SecretAccessKey` member.
     secret_access_key: Option<String>,
+    /// CreateForwardAccessToken: the service principal the token is for…
+    service_principal: Option<String>,
+    /// …and its lifetime in seconds.
+    duration_seconds: Option<i64>,
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -44,6 +48,8 @@ impl std::fmt::Debug for AdminRequest {
             .field("service_name", &self.service_name)
             .field("policy_name", &self.policy_name)
             .field("access_key_id", &self.access_key_id)
+            .field("service_principal", &self.service_principal)
+            .field("duration_seconds", &self.duration_seconds)
             .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
@@ -101,6 +107,15 @@ struct AccessKeyOut {
 #[serde(rename_all = "PascalCase")]
 struct AccessKeyResponse {
     access_key: AccessKeyOut,
+}
+
+/// CreateForwardAccessToken's answer (the token is scrubbed from the audit trail).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ForwardAccessTokenResponse {
+    forward_access_token: String,
+    service_principal: String,
+    expiration: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,7 +188,44 @@ impl Service {
         match kind {
             PrincipalType::User => format!("arn:aws:iam::{account}:user/{name}"),
             PrincipalType::Role => format!("arn:aws:iam::{account}:role/{name}"),
-            PrincipalType::Service => format!("arn:aws:iam::{account}:service/{name}"),
+            // Service principals stand for AWS's services: the operator's, whoever asks.
+            PrincipalType::Service => self.service_principal_arn(name),
+        }
+    }
+
+    /// Checks an action that only the server's operator may take: creating accounts and
+    /// managing service principals and their keys. The operator is the server's own account
+    /// (made at first start, holding the first admin): an account admin elsewhere, however
+    /// privileged in its account, is refused. Within the operator's account, identity policies
+    /// decide as for any action.
+    ///
+    /// # Errors
+    /// `AccessDeniedException`.
+    async fn authorize_operator(&self, ctx: &RequestContext, action: &str, resource: &str) -> Result<(), ServiceError> {
+        if ctx.caller.principal.account != self.operator_account {
+            return Err(ServiceError::Kms(KmsError::AccessDenied(Box::new(kms_core::error::AccessDenied {
+                principal: ctx.caller.principal.arn.clone(),
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+                reason: "because only the server operator's account may take this action".into(),
+            }))));
+        }
+        self.authorize_iam(ctx, action, resource, RequestKeys::none()).await
+    }
+
+    /// Authorizes a principal-management action: operator-only for service principals.
+    async fn authorize_principal_action(
+        &self,
+        ctx: &RequestContext,
+        kind: PrincipalType,
+        action: &str,
+        arn: &str,
+    ) -> Result<(), ServiceError> {
+        match kind {
+            PrincipalType::Service => self.authorize_operator(ctx, action, arn).await,
+            PrincipalType::User | PrincipalType::Role => {
+                self.authorize_iam(ctx, action, arn, RequestKeys::none()).await
+            }
         }
     }
 
@@ -190,15 +242,19 @@ impl Service {
             PrincipalType::Role => "iam:CreateRole",
             PrincipalType::Service => "iam:CreateServicePrincipal",
         };
-        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let prefix = match kind {
             PrincipalType::User => "AIDA",
             PrincipalType::Role => "AROA",
             PrincipalType::Service => "ASVC",
         };
+        let account = match kind {
+            PrincipalType::Service => self.operator_account.clone(),
+            PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
+        };
         let record = PrincipalRecord {
             arn,
-            account: ctx.caller.principal.account.clone(),
+            account,
             kind,
             name,
             principal_id: new_principal_id(prefix, self.rng.as_ref()),
@@ -231,7 +287,7 @@ impl Service {
             PrincipalType::Role => "iam:DeleteRole",
             PrincipalType::Service => "iam:DeleteServicePrincipal",
         };
-        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let keys: Vec<String> = self.store.access_keys_of(&arn).await?.into_iter().map(|k| k.access_key_id).collect();
         let audit = self.control_event_for(ctx, &Empty {});
         if !self.store.delete_principal(&arn, &audit).await? {
@@ -316,7 +372,7 @@ impl Service {
             _ => return Err(invalid("give exactly one of UserName and ServiceName")),
         };
         let arn = self.principal_arn(ctx, kind, &name);
-        self.authorize_iam(ctx, "iam:CreateAccessKey", &arn, RequestKeys::none()).await?;
+        self.authorize_principal_action(ctx, kind, "iam:CreateAccessKey", &arn).await?;
         if self.store.principal(&arn).await?.is_none() {
             return Err(not_found(&format!("{} {name}", kind.as_str())));
         }
@@ -333,7 +389,10 @@ impl Service {
         }
         let record = AccessKeyRecord {
             access_key_id: access_key_id.clone(),
-            account: ctx.caller.principal.account.clone(),
+            account: match kind {
+                PrincipalType::Service => self.operator_account.clone(),
+                PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
+            },
             principal_arn: arn.clone(),
             wrapped_secret: self.root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
             created: self.clock.now(),
@@ -351,7 +410,7 @@ impl Service {
     /// earlier one succeed and a later one fail, the request is recorded as failed and the admin
     /// user remains without a key (a retry creates another account).
     async fn create_account(&self, ctx: &RequestContext) -> Result<AccountResponse, ServiceError> {
-        self.authorize_iam(ctx, "organizations:CreateAccount", "*", RequestKeys::none()).await?;
+        self.authorize_operator(ctx, "organizations:CreateAccount", "*").await?;
         let account = crate::bootstrap::new_account_id(self.rng.as_ref());
         crate::bootstrap::create_admin_principal(self.store.as_ref(), &account, self.clock.as_ref(), self.rng.as_ref())
             .await
@@ -393,7 +452,7 @@ impl Service {
             _ => return Err(invalid("give exactly one of UserName, RoleName and ServiceName")),
         };
         let arn = self.principal_arn(ctx, kind, &name);
-        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let record =
             self.store.principal(&arn).await?.ok_or_else(|| not_found(&format!("{} {name}", kind.as_str())))?;
         let policies = self
@@ -419,13 +478,30 @@ impl Service {
         })
     }
 
+    /// DeleteAccessKey as IAM has it: the key of the user named by `UserName` (or of the service
+    /// named by `ServiceName`), else of the caller. Authorization is decided on the principal
+    /// the caller named, before the key is looked up, so a denial names only what the caller
+    /// gave and no answer tells whose key an id is.
     async fn delete_access_key(&self, ctx: &RequestContext, req: AdminRequest) -> Result<(), ServiceError> {
         let id = req.access_key_id.ok_or_else(|| invalid("AccessKeyId is required"))?;
-        let record = self.store.access_key(&id).await?.ok_or_else(|| not_found(&format!("access key {id}")))?;
-        if record.account != ctx.caller.principal.account {
-            return Err(not_found(&format!("access key {id}")));
+        let (kind, owner) = match (req.user_name, req.service_name) {
+            (Some(user), None) => {
+                let name = principal_name("UserName", Some(user))?;
+                (PrincipalType::User, self.principal_arn(ctx, PrincipalType::User, &name))
+            }
+            (None, Some(service)) => {
+                let name = service_name(Some(service))?;
+                (PrincipalType::Service, self.principal_arn(ctx, PrincipalType::Service, &name))
+            }
+            (None, None) => (PrincipalType::User, ctx.caller.principal.arn.clone()),
+            (Some(_), Some(_)) => return Err(invalid("give at most one of UserName and ServiceName")),
+        };
+        self.authorize_principal_action(ctx, kind, "iam:DeleteAccessKey", &owner).await?;
+        let missing = || not_found(&format!("The Access Key with id {id}"));
+        let record = self.store.access_key(&id).await?.ok_or_else(missing)?;
+        if record.principal_arn != owner || record.session.is_some() {
+            return Err(missing());
         }
-        self.authorize_iam(ctx, "iam:DeleteAccessKey", &record.principal_arn, RequestKeys::none()).await?;
         let audit = self.control_event_for(ctx, &Empty {});
         // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
         if self.store.delete_access_key(&id, &audit).await? {
@@ -433,6 +509,28 @@ impl Service {
         }
         self.auth.forget(&[id]);
         Ok(())
+    }
+
+    /// CreateForwardAccessToken: the caller's consent for one service principal to act for it
+    /// for a few minutes (see [`crate::forward_access`]).
+    async fn create_forward_access_token(
+        &self,
+        ctx: &RequestContext,
+        req: AdminRequest,
+    ) -> Result<ForwardAccessTokenResponse, ServiceError> {
+        let service = req.service_principal.ok_or_else(|| invalid("ServicePrincipal is required"))?;
+        let service = service_name(Some(service)).map_err(|_| invalid("ServicePrincipal must look like logs.us-east-1.amazonaws.com"))?;
+        let (min, max, default) = crate::forward_access::DURATION_SECONDS;
+        let seconds = req.duration_seconds.unwrap_or(default);
+        if !(min..=max).contains(&seconds) {
+            return Err(invalid(format!("DurationSeconds must be between {min} and {max}")));
+        }
+        let issued = self.issue_forward_access_token(ctx, &service, seconds).await?;
+        Ok(ForwardAccessTokenResponse {
+            forward_access_token: String::from_utf8_lossy(issued.token.expose_secret()).into_owned(),
+            service_principal: service,
+            expiration: issued.expires.epoch_seconds_f64(),
+        })
     }
 
     /// Runs an admin operation.
@@ -494,6 +592,7 @@ impl Service {
             }
             "CreateAccessKey" => encode_response(&self.create_access_key(ctx, req).await?),
             "CreateAccount" => encode_response(&self.create_account(ctx).await?),
+            "CreateForwardAccessToken" => encode_response(&self.create_forward_access_token(ctx, req).await?),
             "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {
                 self.delete_access_key(ctx, req).await?;

@@ -234,7 +234,9 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         None => o.null("resources"),
     };
     o.value("responseElements", response.as_ref())
-        .str("sourceIPAddress", input.via_service.unwrap_or(&input.source_ip))
+        // The address the request came from, also when a service made it for a user (the
+        // service is named in userIdentity.invokedBy): who held the credentials, and where.
+        .str("sourceIPAddress", &input.source_ip)
         .str("userAgent", input.user_agent)
         .object("userIdentity", |identity| {
             user_identity(identity, input.caller, input.via_service, input.presented_access_key);
@@ -658,7 +660,8 @@ mod tests {
             json!({"accountId": "111122223333", "arn": "arn:aws:iam::111122223333:role/ops/Deployer",
                    "principalId": "AROADEPLOYER", "type": "Role", "userName": "Deployer"})
         );
-        assert_eq!(parsed(&event_of_role)["sourceIPAddress"], "logs.eu-west-1.amazonaws.com");
+        // The real address, not the service's name (the service is invokedBy).
+        assert_eq!(parsed(&event_of_role)["sourceIPAddress"], input(Some(&role), None).source_ip);
 
         let root = caller(PrincipalKind::Root, "arn:aws:iam::111122223333:root", "111122223333", None);
         let identity = parsed(&event(input(Some(&root), None)))["userIdentity"].clone();

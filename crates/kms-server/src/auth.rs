@@ -12,7 +12,7 @@ use aws_lc_rs::digest;
 use http::request::Parts;
 use kms_api::{ApiError, Exception};
 use kms_core::ids::{AccountId, Region};
-use kms_core::policy::Principal;
+use kms_core::policy::{Principal, PrincipalKind};
 use kms_core::{Clock, Timestamp};
 use kms_crypto::{RootKeyProvider, SecretBytes};
 use kms_sigv4::{SigV4Error, SigningKey};
@@ -66,6 +66,8 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     root: Arc<dyn RootKeyProvider>,
     clock: Arc<dyn Clock>,
+    /// The operator's account: the only one whose service principals authenticate.
+    operator_account: AccountId,
     dev: Option<Arc<Credential>>,
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
     /// Signing keys by access key id (looked up by borrowing the request's id: a hit allocates
@@ -102,11 +104,13 @@ pub fn token_digest(token: &[u8]) -> Vec<u8> {
 
 impl Authenticator {
     /// An authenticator over the store's access keys; with `dev_account`, also the insecure
-    /// `test`/`test` key acting as that account's root.
+    /// `test`/`test` key acting as that account's root. Service principals authenticate only
+    /// when they belong to `operator_account` (only the operator creates them).
     pub fn new(
         store: Arc<dyn Store>,
         root: Arc<dyn RootKeyProvider>,
         clock: Arc<dyn Clock>,
+        operator_account: AccountId,
         dev_account: Option<AccountId>,
     ) -> Self {
         let dev = dev_account.map(|account| {
@@ -116,7 +120,15 @@ impl Authenticator {
                 session: None,
             })
         });
-        Self { store, root, clock, dev, credentials: RwLock::default(), signing_keys: RwLock::default() }
+        Self {
+            store,
+            root,
+            clock,
+            operator_account,
+            dev,
+            credentials: RwLock::default(),
+            signing_keys: RwLock::default(),
+        }
     }
 
     async fn credential(&self, access_key_id: &str) -> Result<Option<Arc<Credential>>, ServiceError> {
@@ -133,6 +145,11 @@ impl Authenticator {
         let Some(principal) = principal_of(&record, owner.as_ref()) else {
             return Ok(None);
         };
+        // A service principal stored in any other account (made before only the operator could
+        // make them) would let that account speak as an AWS service: it is not a credential.
+        if matches!(principal.kind, PrincipalKind::Service { .. }) && principal.account != self.operator_account {
+            return Ok(None);
+        }
         let secret = self.root.unwrap(&secret_aad(access_key_id), &record.wrapped_secret)?;
         let session = record.session.map(|s| (s.token_digest, s.expires));
         let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session });
@@ -142,6 +159,27 @@ impl Authenticator {
         }
         cache.insert(access_key_id.to_owned(), Arc::clone(&credential));
         Ok(Some(credential))
+    }
+
+    /// The principal an access key acts as, if the key exists and (for a session) has not
+    /// expired.
+    ///
+    /// # Errors
+    /// A store or root-key failure.
+    pub(crate) async fn principal_for_key(&self, access_key_id: &str) -> Result<Option<Arc<Principal>>, ServiceError> {
+        let Some(credential) = self.credential(access_key_id).await? else { return Ok(None) };
+        if credential.session.as_ref().is_some_and(|(_, expires)| self.clock.now() >= *expires) {
+            return Ok(None);
+        }
+        Ok(Some(Arc::clone(&credential.principal)))
+    }
+
+    /// When a session's credentials expire; `None` for a long-term access key.
+    ///
+    /// # Errors
+    /// A store or root-key failure.
+    pub(crate) async fn session_expiry(&self, access_key_id: &str) -> Result<Option<Timestamp>, ServiceError> {
+        Ok(self.credential(access_key_id).await?.and_then(|c| c.session.as_ref().map(|(_, expires)| *expires)))
     }
 
     /// Forgets cached credentials (after an access key or principal was deleted or changed).
@@ -217,7 +255,12 @@ impl Authenticator {
             _ => return Err(unrecognized()),
         }
         // Headers that change who the request acts as or for must be signed too.
-        for name in [&crate::http::VIA_PRINCIPAL, &crate::http::SOURCE_ARN, &crate::http::SOURCE_ACCOUNT] {
+        for name in [
+            &crate::http::VIA_PRINCIPAL,
+            &crate::http::FORWARD_ACCESS_TOKEN,
+            &crate::http::SOURCE_ARN,
+            &crate::http::SOURCE_ACCOUNT,
+        ] {
             if parts.headers.contains_key(name) && !pending.is_signed(name.as_str()) {
                 return Err(ServiceError::Api(ApiError::with_message(
                     Exception::IncompleteSignature,

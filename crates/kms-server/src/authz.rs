@@ -23,6 +23,23 @@ use crate::service::{RequestContext, Service};
 pub struct RequestKeys {
     pub(crate) context: ConditionContext,
     pub(crate) encryption_context: Option<EncryptionContext>,
+    /// For CreateGrant: the grant it would create (a grant that allows CreateGrant allows only
+    /// grants no wider than itself).
+    pub(crate) child_grant: Option<ChildGrant>,
+}
+
+/// Encryption-context pairs of a grant constraint.
+type Pairs = std::collections::BTreeMap<String, String>;
+
+/// What a CreateGrant request asks for, as a parent grant's CreateGrant permission judges it.
+#[derive(Debug, Default)]
+pub struct ChildGrant {
+    /// The operations the new grant would allow.
+    pub operations: Vec<String>,
+    /// Its `EncryptionContextEquals` constraint.
+    pub context_equals: Option<Pairs>,
+    /// Its `EncryptionContextSubset` constraint.
+    pub context_subset: Option<Pairs>,
 }
 
 impl RequestKeys {
@@ -39,6 +56,12 @@ impl RequestKeys {
         }
         self.context.insert_multi("kms:EncryptionContextKeys", ctx.pairs().keys().cloned().collect::<Vec<String>>());
         self.encryption_context = Some(ctx.clone());
+        self
+    }
+
+    /// The grant a CreateGrant request would create.
+    pub fn child_grant(mut self, child: ChildGrant) -> Self {
+        self.child_grant = Some(child);
         self
     }
 
@@ -150,24 +173,66 @@ fn policy_owner(principal: &Principal) -> Option<&str> {
     }
 }
 
-/// Whether a grant lets `principal` perform `operation` with `context`.
-fn grant_allows(
-    grant: &GrantRecord,
-    principal: &Principal,
-    operation: &str,
-    context: Option<&EncryptionContext>,
-) -> bool {
+/// Grant operations whose requests carry an encryption context: a grant's encryption-context
+/// constraints apply to these only (AWS ignores them for DescribeKey, RetireGrant and the
+/// operations that take no context).
+const CONTEXT_OPERATIONS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+];
+
+/// Whether `pairs` holds every pair of `required`: keys compared without regard to case,
+/// values exactly, as AWS compares grant constraints.
+fn contains_pairs(pairs: &Pairs, required: &Pairs) -> bool {
+    required.iter().all(|(k, v)| pairs.iter().any(|(pk, pv)| pk.eq_ignore_ascii_case(k) && pv == v))
+}
+
+/// Whether two constraints hold the same pairs (keys without regard to case).
+fn same_pairs(a: &Pairs, b: &Pairs) -> bool {
+    a.len() == b.len() && contains_pairs(a, b)
+}
+
+/// Whether a grant's constraints let a request with `context` through.
+fn constraints_admit(grant: &GrantRecord, context: Option<&EncryptionContext>) -> bool {
+    let empty = EncryptionContext::empty();
+    let request = context.unwrap_or(&empty).pairs();
+    grant.context_equals.as_ref().is_none_or(|equals| same_pairs(request, equals))
+        && grant.context_subset.as_ref().is_none_or(|subset| contains_pairs(request, subset))
+}
+
+/// Whether a grant made by the holder of `parent` is no wider than `parent`: a subset of its
+/// operations, and constraints at least as strict (the same `EncryptionContextEquals`; for a
+/// parent's `EncryptionContextSubset`, a constraint holding all of its pairs).
+fn within_parent(parent: &GrantRecord, child: &ChildGrant) -> bool {
+    let operations = child.operations.iter().all(|op| parent.operations.contains(op));
+    let strict = match (&parent.context_equals, &parent.context_subset) {
+        (Some(equals), _) => child.context_equals.as_ref().is_some_and(|c| same_pairs(c, equals)),
+        (None, Some(subset)) => {
+            child.context_equals.as_ref().or(child.context_subset.as_ref()).is_some_and(|c| contains_pairs(c, subset))
+        }
+        (None, None) => true,
+    };
+    operations && strict
+}
+
+/// Whether a grant lets `principal` perform `operation` with the request's keys.
+fn grant_allows(grant: &GrantRecord, principal: &Principal, operation: &str, request: &RequestKeys) -> bool {
     let grantee_matches = grant.grantee_principal == principal.arn
         || matches!(&principal.kind, PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal);
     if !grantee_matches || !grant.operations.iter().any(|o| o == operation) {
         return false;
     }
-    let empty = EncryptionContext::empty();
-    let request = context.unwrap_or(&empty).pairs();
-    let equals_ok = grant.context_equals.as_ref().is_none_or(|equals| request == equals);
-    let subset_ok =
-        grant.context_subset.as_ref().is_none_or(|subset| subset.iter().all(|(k, v)| request.get(k) == Some(v)));
-    equals_ok && subset_ok
+    if operation == "CreateGrant" {
+        // Without the child grant nothing can be checked: allow nothing.
+        return request.child_grant.as_ref().is_some_and(|child| within_parent(grant, child));
+    }
+    !CONTEXT_OPERATIONS.contains(&operation) || constraints_admit(grant, request.encryption_context.as_ref())
 }
 
 impl Service {
@@ -239,7 +304,7 @@ impl Service {
         let grants = key
             .grants
             .iter()
-            .any(|g| grant_allows(g, &ctx.caller.principal, operation, request.encryption_context.as_ref()));
+            .any(|g| grant_allows(g, &ctx.caller.principal, operation, &request));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
             return decide(decision, ctx, action, || key.record.arn_string());

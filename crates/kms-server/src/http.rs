@@ -39,8 +39,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 // Header names parsed once: a lookup or insert by `&str` parses the name every time.
 /// `X-Amz-Target`: the operation.
 pub(crate) static X_AMZ_TARGET: header::HeaderName = header::HeaderName::from_static("x-amz-target");
-/// A service principal acting on a principal's behalf names it here (`kms:ViaService`).
-pub(crate) static VIA_PRINCIPAL: header::HeaderName = header::HeaderName::from_static("x-ferrokms-via-principal");
+/// A service principal acting for a user presents the user's forward access token here.
+pub(crate) static FORWARD_ACCESS_TOKEN: header::HeaderName =
+    header::HeaderName::from_static(crate::forward_access::TOKEN_HEADER);
+/// The refused way of naming a principal to act for (see [`crate::forward_access`]).
+pub(crate) static VIA_PRINCIPAL: header::HeaderName =
+    header::HeaderName::from_static(crate::forward_access::LEGACY_VIA_HEADER);
 /// A service principal acting for a resource names it here (`aws:SourceArn`)…
 pub(crate) static SOURCE_ARN: header::HeaderName = header::HeaderName::from_static("x-ferrokms-source-arn");
 /// …and its account (`aws:SourceAccount`).
@@ -97,14 +101,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?.map(TlsAcceptor::from);
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
     let prepared = crate::bootstrap::prepare(&config, rng.as_ref()).await?;
-    let dev_account = config.insecure_dev_credentials.then(|| prepared.account.clone());
     let mut service = Service::new(
         Arc::clone(&prepared.store),
         Arc::clone(&prepared.root),
         Arc::clone(&config.clock),
         rng,
         config.key_cache_capacity,
-        dev_account,
+        prepared.account.clone(),
+        config.insecure_dev_credentials,
     );
     service.quotas = crate::quota::Quotas::new(config.request_quotas.clone(), config.resource_quotas.clone());
     service.cache.set_ttl_millis(config.key_cache_ttl_millis);
@@ -492,19 +496,24 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         seen.body = body.clone();
         let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
         // A service principal acting for a resource says which (aws:SourceArn/SourceAccount),
-        // and may act on a principal's behalf (kms:ViaService).
+        // and acts for a user only with that user's forward access token (kms:ViaService).
         let service = match &caller.principal.kind {
             kms_core::policy::PrincipalKind::Service { name } => Some(name.clone()),
             _ => None,
         };
-        let via = match (&service, header_value(&parts, &VIA_PRINCIPAL)) {
-            (Some(service), Some(arn)) => Some((service.clone(), svc.on_behalf_of(&caller, arn).await?)),
-            _ => None,
+        let api = if endpoint == Endpoint::Sts || target.starts_with(ADMIN_TARGET_PREFIX) {
+            crate::forward_access::Api::Management
+        } else {
+            crate::forward_access::Api::Kms
         };
-        let (caller, via_service) = match via {
-            Some((service, principal)) => (principal, Some(service)),
-            None => (caller, None),
-        };
+        let (caller, via_service) = svc
+            .acting_caller(
+                caller,
+                header_value(&parts, &FORWARD_ACCESS_TOKEN),
+                header_value(&parts, &VIA_PRINCIPAL),
+                api,
+            )
+            .await?;
         if endpoint == Endpoint::Sts {
             seen.event_source = "sts.amazonaws.com";
             seen.event_name = crate::sts::action_of(&body);

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod forward_access;
 mod header_timer;
 pub mod http;
 pub mod metrics;

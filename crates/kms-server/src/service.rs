@@ -145,6 +145,11 @@ pub struct Service {
     pub(crate) audit_retention_days: std::sync::atomic::AtomicI64,
     /// Request-rate and resource quotas.
     pub(crate) quotas: crate::quota::Quotas,
+    /// The server's own account, created at first start: the operator's. Only its principals
+    /// create accounts and service principals, and service principals live only there.
+    pub(crate) operator_account: AccountId,
+    /// The key that signs forward access tokens, loaded on first use.
+    pub(crate) forward_key: tokio::sync::OnceCell<kms_crypto::MacKey>,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -156,16 +161,26 @@ pub fn material_aad(arn: &KeyArn, material: MaterialId) -> Vec<u8> {
 }
 
 impl Service {
-    /// Assembles a service.
+    /// Assembles a service for the server whose own (operator) account is `operator_account`;
+    /// `insecure_dev_credentials` also accepts the well-known `test`/`test` key as that
+    /// account's root.
     pub fn new(
         store: Arc<dyn Store>,
         root: Arc<dyn RootKeyProvider>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
         key_cache_capacity: usize,
-        dev_account: Option<AccountId>,
+        operator_account: AccountId,
+        insecure_dev_credentials: bool,
     ) -> Self {
-        let auth = Authenticator::new(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock), dev_account);
+        let dev_account = insecure_dev_credentials.then(|| operator_account.clone());
+        let auth = Authenticator::new(
+            Arc::clone(&store),
+            Arc::clone(&root),
+            Arc::clone(&clock),
+            operator_account.clone(),
+            dev_account,
+        );
         let audit = crate::audit::AuditTrail::start(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock));
         Self {
             store,
@@ -182,6 +197,8 @@ impl Service {
             sink_names: std::sync::Mutex::new(Vec::new()),
             audit_retention_days: std::sync::atomic::AtomicI64::new(crate::config::DEFAULT_AUDIT_RETENTION_DAYS),
             quotas: crate::quota::Quotas::default(),
+            operator_account,
+            forward_key: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -345,6 +362,19 @@ impl Service {
     ) -> Result<Arc<CachedKey>, ServiceError> {
         let mut request = request;
         let caller_account = &ctx.caller.principal.account;
+        // Another account's key is named by ARN; whether it (or its alias) exists is that
+        // account's business. AWS answers a reference into another account that the caller may
+        // not use with AccessDeniedException whether or not the key is there, naming what the
+        // caller named (never the key behind an alias).
+        let foreign_denial = |resource: &str| {
+            ServiceError::Kms(KmsError::AccessDenied(Box::new(kms_core::error::AccessDenied {
+                principal: ctx.caller.principal.arn.clone(),
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+                reason: format!("because no resource-based policy allows the {action} action"),
+            })))
+        };
+        let mut foreign_alias = None;
         let (account, region, key_id) = match KeyReference::parse(raw, accepted)? {
             KeyReference::Id(id) => (caller_account.clone(), ctx.region.clone(), id),
             KeyReference::KeyArn(arn) => (arn.account, arn.region, arn.key_id),
@@ -361,7 +391,15 @@ impl Service {
                 if arn.account != *caller_account && scope == AccountScope::OwnAccount {
                     return Err(KmsError::NotFound(NotFound::InvalidArn(raw.to_owned())).into());
                 }
-                let target = self.alias_target(&arn).await?;
+                let target = match self.alias_target(&arn).await {
+                    Err(ServiceError::Kms(KmsError::NotFound(_))) if arn.account != *caller_account => {
+                        return Err(foreign_denial(raw));
+                    }
+                    other => other?,
+                };
+                if arn.account != *caller_account {
+                    foreign_alias = Some(raw);
+                }
                 request = request.with("kms:RequestAlias", arn.name.to_string());
                 (arn.account, arn.region, target)
             }
@@ -370,18 +408,25 @@ impl Service {
             return Err(KmsError::NotFound(NotFound::ForeignRegion(region)).into());
         }
         let arn = KeyArn { region, account, key_id };
-        if arn.account != *caller_account && scope == AccountScope::OwnAccount {
+        let foreign = arn.account != *caller_account;
+        if foreign && scope == AccountScope::OwnAccount {
             // Management operations never reach into another account: to the caller, the key
             // simply is not there.
             return Err(KmsError::NotFound(NotFound::InvalidArn(raw.to_owned())).into());
         }
         let key = match self.load_key(key_id).await? {
             Some(key) if key.record.account == arn.account && key.record.region == arn.region => key,
+            _ if foreign => return Err(foreign_denial(raw)),
             _ => return Err(KmsError::NotFound(NotFound::Key(arn)).into()),
         };
         let _ = ctx.key_arn.set(key.record.arn_string());
-        self.authorize(ctx, &key, action, request).await?;
-        Ok(key)
+        match self.authorize(ctx, &key, action, request).await {
+            Err(ServiceError::Kms(KmsError::AccessDenied(mut denied))) if foreign_alias.is_some() => {
+                denied.resource = foreign_alias.unwrap_or_default().to_owned();
+                Err(ServiceError::Kms(KmsError::AccessDenied(denied)))
+            }
+            other => other.map(|()| key),
+        }
     }
 
     async fn alias_target(&self, arn: &AliasArn) -> Result<KeyId, ServiceError> {
@@ -461,39 +506,5 @@ impl Service {
             }
         }
         Err(StoreError::Conflict.into())
-    }
-}
-
-impl Service {
-    /// The principal a service principal acts for (`x-ferrokms-via-principal`): a user of the
-    /// service principal's own account. The request is then evaluated as that user, with
-    /// `kms:ViaService` naming the service, as AWS does for requests an integrated service makes
-    /// with a caller's forward-access session.
-    ///
-    /// # Errors
-    /// `AccessDeniedException` for a principal that is not a user of the service's account.
-    pub(crate) async fn on_behalf_of(&self, service: &Caller, arn: &str) -> Result<Caller, ServiceError> {
-        let denied = || {
-            ServiceError::Kms(KmsError::AccessDenied(Box::new(kms_core::error::AccessDenied {
-                principal: service.principal.arn.clone(),
-                action: "kms:ViaService".into(),
-                resource: arn.to_owned(),
-                reason: "because a service may act only for a user of its own account".into(),
-            })))
-        };
-        let record = self.store.principal(arn).await?.ok_or_else(denied)?;
-        if record.account != service.principal.account || record.kind != kms_store::PrincipalType::User {
-            return Err(denied());
-        }
-        let key = kms_store::AccessKeyRecord {
-            access_key_id: service.access_key_id.clone(),
-            account: record.account.clone(),
-            principal_arn: record.arn.clone(),
-            wrapped_secret: Vec::new(),
-            created: record.created,
-            session: None,
-        };
-        let principal = crate::principals::principal_of(&key, Some(&record)).ok_or_else(denied)?;
-        Ok(Caller { principal: Arc::new(principal), access_key_id: service.access_key_id.clone() })
     }
 }

@@ -8,7 +8,7 @@ use kms_store::{GrantRecord, StoreError};
 
 use super::grants::{operations, token_for};
 use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};
-use crate::authz::RequestKeys;
+use crate::authz::{ChildGrant, RequestKeys};
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -39,6 +39,11 @@ pub(super) async fn handle(
     if let Some(r) = &req.retiring_principal {
         request = request.with("kms:RetiringPrincipal", r.clone());
     }
+    request = request.child_grant(ChildGrant {
+        operations: ops.clone(),
+        context_equals: constraints.encryption_context_equals.clone(),
+        context_subset: constraints.encryption_context_subset.clone(),
+    });
     let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:CreateGrant", request).await?;
     key.record.ensure_usable()?;
     dry_run(req.dry_run)?;

@@ -217,7 +217,8 @@ fn service(store: Arc<Counting>, dir: &std::path::Path) -> Service {
         Arc::new(kms_server::clock::SystemClock),
         Arc::new(kms_crypto::SystemRng),
         100,
-        None,
+        kms_core::ids::AccountId::parse("111122223333").unwrap(),
+        false,
     )
 }
 

@@ -181,8 +181,10 @@ async fn unknown_and_malformed_key_references() {
     // names nothing.
     let foreign = format!("arn:aws:kms:us-east-1:999999999999:key/{id}");
     assert_eq!(code_of(kms.disable_key().key_id(&foreign).send().await), "NotFoundException");
+    // For use, another account's key that is not there answers as one the caller may not use
+    // (AccessDenied: whether it exists is the other account's business).
     let (code, _) = error_of(kms.encrypt().key_id(&foreign).plaintext(Blob::new("x")).send().await);
-    assert_eq!(code, "NotFoundException", "no such key in that account");
+    assert_eq!(code, "AccessDeniedException", "no such key in that account");
     let (code, _) = error_of(kms.describe_key().key_id("x".repeat(2049)).send().await);
     assert_eq!(code, "ValidationException");
 }

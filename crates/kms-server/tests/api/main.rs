@@ -30,6 +30,7 @@ mod quotas;
 mod replay;
 mod rotation;
 mod scheduler;
+mod security;
 mod tags;
 mod tls;
 mod wire;
