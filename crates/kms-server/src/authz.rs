@@ -223,8 +223,17 @@ fn within_parent(parent: &GrantRecord, child: &ChildGrant) -> bool {
 
 /// Whether a grant lets `principal` perform `operation` with the request's keys.
 fn grant_allows(grant: &GrantRecord, principal: &Principal, operation: &str, request: &RequestKeys) -> bool {
-    let grantee_matches = grant.grantee_principal == principal.arn
-        || matches!(&principal.kind, PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal);
+    let grantee_matches = match &principal.kind {
+        PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal => {
+            // A session's unique id is `<role id>:<session name>`.
+            let role_id = principal.user_id.split(':').next().unwrap_or_default();
+            grant.grantee_id.as_deref().is_none_or(|id| id == role_id)
+        }
+        _ => {
+            grant.grantee_principal == principal.arn
+                && grant.grantee_id.as_deref().is_none_or(|id| id == principal.user_id)
+        }
+    };
     if !grantee_matches || !grant.operations.iter().any(|o| o == operation) {
         return false;
     }

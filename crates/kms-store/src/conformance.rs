@@ -261,6 +261,7 @@ async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     let k = key(seed, 60, "999999999999");
     store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
     let grant = |n: u8| GrantRecord {
+        grantee_id: None,
         grant_id: format!("{seed:02x}{n:02x}{}", "0".repeat(60)),
         key_id: k.key_id,
         account: k.account.clone(),
@@ -298,6 +299,7 @@ async fn key_bundles_hold_every_part_of_their_key(store: &dyn Store, seed: u8) {
         store.create_alias(&alias(target, &format!("alias/bundle-{seed}-{name}")), &[]).await.unwrap();
     }
     let grant = GrantRecord {
+        grantee_id: None,
         grant_id: format!("{seed:02x}b1{}", "0".repeat(60)),
         key_id: k.key_id,
         account: k.account.clone(),

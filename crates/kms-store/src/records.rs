@@ -157,6 +157,12 @@ pub struct GrantRecord {
     pub name: Option<String>,
     /// Who may use the grant.
     pub grantee_principal: String,
+    /// The unique id (`AIDA…`, `AROA…`) of the grantee when it was a user or role that existed
+    /// when the grant was made: a principal deleted and created again under the same name is
+    /// another principal, and the grant does not reach it. `None` for grants stored before this
+    /// was recorded and for grantees without one (accounts, services, sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_id: Option<String>,
     /// Who may retire it, besides the grantee where AWS allows.
     pub retiring_principal: Option<String>,
     /// The operations it allows (`Encrypt`, `Decrypt`, …).

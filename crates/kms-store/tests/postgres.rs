@@ -659,6 +659,7 @@ use kms_store::conformance::{material, tag};
 
 fn grant(k: &KeyRecord, n: u8) -> GrantRecord {
     GrantRecord {
+        grantee_id: None,
         grant_id: format!("{n:02x}{}", hex_of(&k.key_id)),
         key_id: k.key_id,
         account: k.account.clone(),

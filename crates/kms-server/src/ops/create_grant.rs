@@ -47,6 +47,14 @@ pub(super) async fn handle(
     let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:CreateGrant", request).await?;
     key.record.ensure_usable()?;
     dry_run(req.dry_run)?;
+    // Bound to the grantee's unique id, as AWS binds grants: a user or role created later
+    // under the same name is not this grantee.
+    let grantee_id = svc
+        .store
+        .principal(&grantee)
+        .await?
+        .filter(|p| p.kind != kms_store::PrincipalType::Service)
+        .map(|p| p.principal_id);
     let candidate = |grant_id: String| GrantRecord {
         grant_id,
         key_id: key.record.key_id,
@@ -54,6 +62,7 @@ pub(super) async fn handle(
         region: key.record.region.clone(),
         name: req.name.clone(),
         grantee_principal: grantee.clone(),
+        grantee_id: grantee_id.clone(),
         retiring_principal: req.retiring_principal.clone(),
         operations: ops.clone(),
         context_equals: constraints.encryption_context_equals.clone(),

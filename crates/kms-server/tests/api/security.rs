@@ -394,3 +394,26 @@ async fn another_accounts_keys_and_aliases_do_not_reveal_themselves() {
         assert_eq!(code, "AccessDeniedException", "{reference}");
     }
 }
+
+/// Issue #20.8: a user deleted and created again with the same name inherited the old one's
+/// grants. Grants are bound to the grantee's unique id, as in AWS.
+#[tokio::test]
+async fn a_recreated_user_does_not_inherit_grants() {
+    let t = start().await;
+    let key = t.create_key().await;
+    let (dave, dave_arn) = t.user("dave").await;
+    t.client()
+        .create_grant()
+        .key_id(&key)
+        .grantee_principal(&dave_arn)
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    dave.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap();
+    t.admin("DeleteUser", json!({"UserName": "dave"})).await;
+    let (impostor, impostor_arn) = t.user("dave").await;
+    assert_eq!(impostor_arn, dave_arn);
+    let r = impostor.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await;
+    assert_eq!(code_of(r), "AccessDeniedException");
+}
