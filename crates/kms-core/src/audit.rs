@@ -10,8 +10,15 @@ use serde_json::{Map, Value};
 use crate::time::Timestamp;
 
 /// Request and response members that never enter the audit trail.
-pub const SENSITIVE_MEMBERS: &[&str] =
-    &["plaintext", "ciphertextBlob", "secretAccessKey", "sessionToken", "recipient", "ciphertextForRecipient", "forwardAccessToken"];
+pub const SENSITIVE_MEMBERS: &[&str] = &[
+    "plaintext",
+    "ciphertextBlob",
+    "secretAccessKey",
+    "sessionToken",
+    "recipient",
+    "ciphertextForRecipient",
+    "forwardAccessToken",
+];
 
 /// One audit event.
 #[derive(Clone, Debug, PartialEq)]

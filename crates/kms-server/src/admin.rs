@@ -519,7 +519,8 @@ impl Service {
         req: AdminRequest,
     ) -> Result<ForwardAccessTokenResponse, ServiceError> {
         let service = req.service_principal.ok_or_else(|| invalid("ServicePrincipal is required"))?;
-        let service = service_name(Some(service)).map_err(|_| invalid("ServicePrincipal must look like logs.us-east-1.amazonaws.com"))?;
+        let service = service_name(Some(service))
+            .map_err(|_| invalid("ServicePrincipal must look like logs.us-east-1.amazonaws.com"))?;
         let (min, max, default) = crate::forward_access::DURATION_SECONDS;
         let seconds = req.duration_seconds.unwrap_or(default);
         if !(min..=max).contains(&seconds) {

@@ -310,10 +310,7 @@ impl Service {
         let generation = self.identity.generation();
         let identity = self.identity_policies(&ctx.caller.principal).await?;
         let operation = action.trim_start_matches("kms:");
-        let grants = key
-            .grants
-            .iter()
-            .any(|g| grant_allows(g, &ctx.caller.principal, operation, &request));
+        let grants = key.grants.iter().any(|g| grant_allows(g, &ctx.caller.principal, operation, &request));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
             return decide(decision, ctx, action, || key.record.arn_string());

@@ -479,7 +479,11 @@ async fn via_service_requests_carry_the_service_name() {
         (creds["AccessKey"]["AccessKeyId"].as_str().unwrap(), creds["AccessKey"]["SecretAccessKey"].as_str().unwrap());
     let (status, token) = signed(
         t.server.local_addr,
-        (alice_key["AccessKey"]["AccessKeyId"].as_str().unwrap(), alice_key["AccessKey"]["SecretAccessKey"].as_str().unwrap(), None),
+        (
+            alice_key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+            alice_key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+            None,
+        ),
         "kms",
         Some("FerrokmsAdmin.CreateForwardAccessToken"),
         "application/x-amz-json-1.1",
@@ -491,7 +495,8 @@ async fn via_service_requests_carry_the_service_name() {
     let token = token["ForwardAccessToken"].as_str().unwrap().to_owned();
     let body = json!({"KeyId": key, "Plaintext": "eA=="}).to_string();
     let addr = t.server.local_addr;
-    let (status, text) = signed_with_header(addr, (id, secret), ("x-ferrokms-forward-access-token", &token), &body).await;
+    let (status, text) =
+        signed_with_header(addr, (id, secret), ("x-ferrokms-forward-access-token", &token), &body).await;
     assert!(status.contains("200"), "{status} {text}");
     // The service on its own is not named by the key policy.
     let (status, text) = signed(

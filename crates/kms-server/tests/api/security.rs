@@ -130,7 +130,8 @@ async fn a_service_cannot_act_for_a_user_without_the_users_consent() {
             .await;
     assert!(text.contains("AccessDeniedException") && !text.contains("Plaintext"), "{text}");
     // A service cannot mint tokens, and tokens expire within minutes.
-    let (_, body) = admin_as(&t, s3, "CreateForwardAccessToken", json!({"ServicePrincipal": "logs.us-east-1.amazonaws.com"})).await;
+    let (_, body) =
+        admin_as(&t, s3, "CreateForwardAccessToken", json!({"ServicePrincipal": "logs.us-east-1.amazonaws.com"})).await;
     assert_eq!(body["__type"], "AccessDeniedException", "{body}");
     let (_, body) = admin_as(
         &t,
@@ -167,7 +168,8 @@ async fn a_forward_access_token_dies_with_its_user() {
     let t = start().await;
     let key = t.create_key().await;
     let (sid, ssecret) = service_principal(&t, "s3.us-east-1.amazonaws.com").await;
-    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]});
+    let allow =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]});
     let (aid, asecret, _) = user_with_policy(&t, "bob", allow.clone()).await;
     let token = token_for(&t, (&aid, &asecret), "s3.us-east-1.amazonaws.com").await;
     let with_token = [("x-ferrokms-forward-access-token", token.as_str())];
@@ -229,9 +231,10 @@ async fn only_the_operator_makes_service_principals_and_accounts() {
     let key = t.admin("CreateAccessKey", json!({"ServiceName": "logs.us-east-1.amazonaws.com"})).await;
     let (lid, lsecret) =
         (key["AccessKey"]["AccessKeyId"].as_str().unwrap(), key["AccessKey"]["SecretAccessKey"].as_str().unwrap());
-    let body = json!({"CiphertextBlob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ct.as_ref()),
+    let body =
+        json!({"CiphertextBlob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ct.as_ref()),
         "EncryptionContext": {"aws:logs:arn": group}})
-    .to_string();
+        .to_string();
     let (status, text) = call_with(
         &t,
         (lid, lsecret),
@@ -328,10 +331,7 @@ async fn a_grant_cannot_widen_itself() {
     // No wider than itself: allowed, including stricter constraints (keys compared without case).
     grant(&friend_arn, &[GrantOperation::Encrypt], subset_a()).send().await.unwrap();
     let stricter = GrantConstraints::builder().encryption_context_equals("Tenant", "a").build();
-    grant(&friend_arn, &[GrantOperation::Encrypt, GrantOperation::CreateGrant], Some(stricter))
-        .send()
-        .await
-        .unwrap();
+    grant(&friend_arn, &[GrantOperation::Encrypt, GrantOperation::CreateGrant], Some(stricter)).send().await.unwrap();
 }
 
 /// Issue #20.11: DeleteAccessKey's AccessDenied named the owner of any access key id. It now
@@ -348,7 +348,8 @@ async fn delete_access_key_reveals_no_owner() {
         eve_key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
         eve_key["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned(),
     );
-    let (_, body) = admin_as(&t, (&eve_creds.0, &eve_creds.1), "DeleteAccessKey", json!({"AccessKeyId": victim_key_id})).await;
+    let (_, body) =
+        admin_as(&t, (&eve_creds.0, &eve_creds.1), "DeleteAccessKey", json!({"AccessKeyId": victim_key_id})).await;
     let text = body.to_string();
     assert!(!text.contains("victim"), "{text}");
     let (_, unknown) =
@@ -388,7 +389,10 @@ async fn another_accounts_keys_and_aliases_do_not_reveal_themselves() {
     for reference in [key.arn().unwrap(), missing_key.as_str(), existing_alias.as_str(), missing_alias.as_str()] {
         let (code, message) = error_of(b.encrypt().key_id(reference).plaintext(Blob::new("x")).send().await);
         assert_eq!(code, "AccessDeniedException", "{reference}: {message}");
-        assert!(message.contains(reference) && !message.contains(key.key_id()) || reference == key.arn().unwrap(), "{message}");
+        assert!(
+            message.contains(reference) && !message.contains(key.key_id()) || reference == key.arn().unwrap(),
+            "{message}"
+        );
         assert!(message.contains("no resource-based policy allows the kms:Encrypt action"), "{message}");
         let (code, _) = error_of(b.describe_key().key_id(reference).send().await);
         assert_eq!(code, "AccessDeniedException", "{reference}");
