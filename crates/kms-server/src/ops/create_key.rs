@@ -35,11 +35,7 @@ pub(super) async fn handle(
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
         return Err(KmsError::Unsupported(Unsupported::CustomKeyStore).into());
     }
-    kind.ensure_supported()?;
-    let policy = match req.policy {
-        Some(text) => policy_document(&text)?,
-        None => KeyPolicy::default_for(&ctx.caller.principal.account),
-    };
+    let given_policy = req.policy.as_deref().map(policy_document).transpose()?;
     let tags = tags(req.tags.unwrap_or_default())?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let mut request = RequestKeys::none()
@@ -52,7 +48,10 @@ pub(super) async fn handle(
     for t in &tags {
         request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());
     }
+    // AWS's order: request validation, then authorization, then what the service supports, so
+    // that a caller refused by a kms:KeySpec condition learns nothing about support.
     svc.authorize_iam(ctx, "kms:CreateKey", "*", request).await?;
+    kind.ensure_supported()?;
 
     let record = kind.new_key(
         KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
@@ -62,9 +61,18 @@ pub(super) async fn handle(
         description,
         MaterialId::from_bytes(random_array(svc.rng.as_ref())),
     );
-    if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn_string(), &record.account).await? {
-        return Err(KmsError::PolicyLockout.into());
-    }
+    // The lockout check applies to a policy the caller gives; the default policy delegates to
+    // the account's IAM policies and is never checked (AWS: a caller allowed kms:CreateKey
+    // without kms:PutKeyPolicy creates keys with the default policy).
+    let policy = match given_policy {
+        Some(policy) => {
+            if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn_string(), &record.account).await? {
+                return Err(KmsError::PolicyLockout.into());
+            }
+            policy
+        }
+        None => KeyPolicy::default_for(&ctx.caller.principal.account),
+    };
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
     let material = KeyMaterial::generate(svc.rng.as_ref());

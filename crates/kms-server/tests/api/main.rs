@@ -21,6 +21,7 @@ mod connections;
 mod crypto;
 mod decision_cache;
 mod events;
+mod fidelity;
 mod hot_path;
 mod keys;
 mod malformed;

@@ -1,0 +1,48 @@
+//! Answers that follow AWS's documented order and rules where a shortcut would differ (issue #24).
+//! Each test names the AWS rule it follows.
+
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use serde_json::json;
+
+use crate::common::{code_of, start};
+
+/// AWS KMS API reference, CreateKey, `BypassPolicyLockoutSafetyCheck`: the safety check applies
+/// to the policy the request gives. A caller allowed `kms:CreateKey` but not `kms:PutKeyPolicy`
+/// creates keys with the default key policy (which delegates to IAM); the same caller's own
+/// policy that would lock it out is refused.
+#[tokio::test]
+async fn the_lockout_check_applies_only_to_a_given_policy() {
+    let t = start().await;
+    let (creator, _) = t.user("creator").await;
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]});
+    t.admin("PutUserPolicy", json!({"UserName": "creator", "PolicyName": "p", "PolicyDocument": allow.to_string()}))
+        .await;
+    creator.create_key().send().await.unwrap();
+    let account = t.server.account.to_string();
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:user/admin")}, "Action": "kms:*", "Resource": "*"}]});
+    let r = creator.create_key().policy(policy.to_string()).send().await;
+    assert_eq!(code_of(r), "MalformedPolicyDocumentException");
+}
+
+/// AWS checks authorization before what it supports: a caller whose identity policy allows only
+/// SYMMETRIC_DEFAULT keys (a `kms:KeySpec` condition, as in the AWS KMS developer guide's
+/// condition-key examples) is refused an HMAC or RSA key with AccessDeniedException.
+#[tokio::test]
+async fn create_key_authorizes_before_it_checks_support() {
+    let t = start().await;
+    let (limited, _) = t.user("limited").await;
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*",
+        "Condition": {"StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT"}}}]});
+    t.admin("PutUserPolicy", json!({"UserName": "limited", "PolicyName": "p", "PolicyDocument": allow.to_string()}))
+        .await;
+    for (spec, usage) in [
+        (KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt),
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+        (KeySpec::EccNistP256, KeyUsageType::SignVerify),
+    ] {
+        let r = limited.create_key().key_spec(spec.clone()).key_usage(usage).send().await;
+        assert_eq!(code_of(r), "AccessDeniedException", "{spec:?}");
+    }
+    limited.create_key().send().await.unwrap();
+}
