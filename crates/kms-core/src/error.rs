@@ -122,6 +122,9 @@ pub enum RequestRule {
         "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
     )]
     AliasPrefix,
+    /// CreateAlias/UpdateAlias with a name the wire pattern allows but AWS refuses (a colon).
+    #[error("{0} contains invalid characters for an alias")]
+    AliasCharacters(String),
     /// CreateKey with both KeySpec and the deprecated CustomerMasterKeySpec.
     #[error(
         "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."

@@ -17,6 +17,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     ])?;
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
+    super::validate::alias_characters(&name)?;
     let alias_arn =
         AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name: name.clone() };
     svc.authorize_iam(ctx, "kms:CreateAlias", &alias_arn.to_string(), RequestKeys::none()).await?;

@@ -18,6 +18,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     ])?;
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
+    super::validate::alias_characters(&name)?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
     svc.authorize_iam(ctx, "kms:UpdateAlias", &arn.to_string(), RequestKeys::none()).await?;
     let target = managed_key(svc, ctx, req.target_key_id, "kms:UpdateAlias", RequestKeys::none()).await?;

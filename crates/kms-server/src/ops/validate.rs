@@ -235,6 +235,16 @@ pub fn alias_name(value: Option<String>) -> Result<kms_core::ids::AliasName, Kms
     kms_core::ids::AliasName::parse(&raw).map_err(|e| e.into_kms_error(&raw))
 }
 
+/// Refuses a colon in a new alias name: the wire pattern (`^[a-zA-Z0-9:/_-]+$`) allows it, but
+/// AWS answers CreateAlias and UpdateAlias with "alias/x:y contains invalid characters for an
+/// alias" (ValidationException), since a colon would make alias ARNs ambiguous.
+pub fn alias_characters(name: &kms_core::ids::AliasName) -> Result<(), KmsError> {
+    if name.as_str().contains(':') {
+        return Err(KmsError::InvalidRequest(kms_core::error::RequestRule::AliasCharacters(name.as_str().to_owned())));
+    }
+    Ok(())
+}
+
 /// An optional `PolicyName`: 1–128 word characters, and the only policy is `default`.
 pub fn policy_name(value: Option<String>) -> Result<(), KmsError> {
     let Some(name) = value else { return Ok(()) };

@@ -62,9 +62,9 @@ async fn alias_naming_rules() {
     let long = format!("alias/{}", "a".repeat(251));
     assert_eq!(code_of(kms.create_alias().alias_name(long).target_key_id(&id).send().await), "ValidationException");
     // Aliases point at keys, not at aliases.
-    kms.create_alias().alias_name("alias/ok_1:x/y-z").target_key_id(&id).send().await.unwrap();
+    kms.create_alias().alias_name("alias/ok_1/x/y-z").target_key_id(&id).send().await.unwrap();
     assert_eq!(
-        code_of(kms.create_alias().alias_name("alias/two").target_key_id("alias/ok_1:x/y-z").send().await),
+        code_of(kms.create_alias().alias_name("alias/two").target_key_id("alias/ok_1/x/y-z").send().await),
         "NotFoundException"
     );
     // A key pending deletion takes no new aliases.

@@ -4,7 +4,7 @@
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use serde_json::json;
 
-use crate::common::{code_of, start};
+use crate::common::{code_of, error_of, start};
 
 /// AWS KMS API reference, CreateKey, `BypassPolicyLockoutSafetyCheck`: the safety check applies
 /// to the policy the request gives. A caller allowed `kms:CreateKey` but not `kms:PutKeyPolicy`
@@ -45,4 +45,27 @@ async fn create_key_authorizes_before_it_checks_support() {
         assert_eq!(code_of(r), "AccessDeniedException", "{spec:?}");
     }
     limited.create_key().send().await.unwrap();
+}
+
+/// AWS answers a colon in a new alias name (which the wire pattern allows) with
+/// ValidationException "alias/my:alias contains invalid characters for an alias", on CreateAlias
+/// and UpdateAlias alike (recorded AWS answer, as moto's test suite checks it).
+#[tokio::test]
+async fn a_colon_in_an_alias_name_is_refused() {
+    let t = start().await;
+    let kms = t.client();
+    let key = t.create_key().await;
+    let (code, message) = error_of(kms.create_alias().alias_name("alias/my:alias").target_key_id(&key).send().await);
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("ValidationException", "alias/my:alias contains invalid characters for an alias")
+    );
+    let (code, message) = error_of(kms.update_alias().alias_name("alias/my:alias").target_key_id(&key).send().await);
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("ValidationException", "alias/my:alias contains invalid characters for an alias")
+    );
+    for name in ["alias/my-alias_/", "alias/my_alias-/"] {
+        kms.create_alias().alias_name(name).target_key_id(&key).send().await.unwrap();
+    }
 }
