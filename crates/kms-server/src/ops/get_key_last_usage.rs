@@ -3,7 +3,7 @@
 
 use kms_api::dto::{GetKeyLastUsageResponse, KeyIdRequest, KeyLastUsageData};
 
-use super::validate::managed_key_or_arn;
+use super::validate::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -16,7 +16,8 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<GetKeyLastUsageResponse, ServiceError> {
-    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:GetKeyLastUsage", RequestKeys::none()).await?;
+    // Not a cross-account operation in AWS: another account's key ARN names nothing here.
+    let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyLastUsage", RequestKeys::none()).await?;
     let arn = key.record.arn_string();
     let last = svc.store.last_key_usage(&arn).await?;
     let key_last_usage = last.and_then(|row| {

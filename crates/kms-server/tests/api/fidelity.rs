@@ -69,3 +69,27 @@ async fn a_colon_in_an_alias_name_is_refused() {
         kms.create_alias().alias_name(name).target_key_id(&key).send().await.unwrap();
     }
 }
+
+/// AWS KMS API reference, GetKeyLastUsage: "Cross-account use: No" — another account's key ARN
+/// answers NotFoundException even when its key policy lets the caller use the key.
+#[tokio::test]
+async fn get_key_last_usage_is_not_cross_account() {
+    let t = start().await;
+    let a = t.server.account.to_string();
+    let other = t.admin("CreateAccount", json!({})).await;
+    let b = other["AccountId"].as_str().unwrap().to_owned();
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{a}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{b}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    let key = t.client().create_key().policy(policy.to_string()).send().await.unwrap().key_metadata.unwrap();
+    t.client().get_key_last_usage().key_id(key.arn().unwrap()).send().await.unwrap();
+    let b_admin = crate::common::client_for(
+        t.server.local_addr,
+        other["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        other["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        "us-east-1",
+    );
+    b_admin.describe_key().key_id(key.arn().unwrap()).send().await.unwrap();
+    let r = b_admin.get_key_last_usage().key_id(key.arn().unwrap()).send().await;
+    assert_eq!(code_of(r), "NotFoundException");
+}
