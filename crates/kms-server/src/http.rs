@@ -599,7 +599,7 @@ async fn kms(svc: &Service, front: &Front, req: Request<Incoming>, connection: C
         unauthenticated = Unauthenticated::check(front, peer);
     }
     let mut body_refused = false;
-    let result = async {
+    let mut result = async {
         unauthenticated.refusal()?;
         let body = match crate::body::read(body, front.max_body_bytes, front.body_read_timeout, &front.bodies).await {
             Ok((body, held)) => {
@@ -675,14 +675,11 @@ async fn kms(svc: &Service, front: &Front, req: Request<Incoming>, connection: C
     .await;
     // Failed before a caller was known (body or authentication): audited only within the
     // source's limit; past it, answered ThrottlingException and counted, nothing more.
-    let mut result = result;
     if seen.ctx.is_none() && !anonymous {
         unauthenticated = Unauthenticated::check(front, peer);
     }
-    if seen.ctx.is_none() {
-        if let Err(refusal) = unauthenticated.refusal() {
-            result = Err(refusal);
-        }
+    if let (None, Err(refusal)) = (&seen.ctx, unauthenticated.refusal()) {
+        result = Err(refusal);
     }
     let elapsed = started.elapsed().as_micros();
     seen.read_only = crate::audit::read_only(&seen.event_name);
