@@ -87,7 +87,8 @@ struct CommonArgs {
     /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
     /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
     /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes, body_read_timeout,
-    /// body_budget_bytes, metrics_listen, metrics_token (docs/operations.md).
+    /// body_budget_bytes, failed_auth_burst, failed_auth_per_second, metrics_listen, metrics_token
+    /// (docs/operations.md).
     #[arg(long, env = "FERROKMS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Directory holding the SQLite database, the root key (by default) and the admin
@@ -164,6 +165,14 @@ struct HardeningArgs {
     /// ThrottlingException. [default: 67108864]
     #[arg(long, env = "FERROKMS_BODY_BUDGET_BYTES", value_name = "BYTES")]
     body_budget_bytes: Option<usize>,
+    /// Requests failing authentication one source address (IPv6: /64) may send in a burst before
+    /// they are answered ThrottlingException and no longer audited; 0 = no limit. [default: 20]
+    #[arg(long, env = "FERROKMS_FAILED_AUTH_BURST", value_name = "N")]
+    failed_auth_burst: Option<u32>,
+    /// Requests failing authentication per second a source may keep sending past its burst.
+    /// [default: 1]
+    #[arg(long, env = "FERROKMS_FAILED_AUTH_PER_SECOND", value_name = "N")]
+    failed_auth_per_second: Option<u32>,
     /// Serve /metrics on this address only (plain HTTP, e.g. 127.0.0.1:9599) instead of on
     /// --listen, where it then answers 404.
     #[arg(long, env = "FERROKMS_METRICS_LISTEN", value_name = "ADDR")]
@@ -251,6 +260,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     body_read_timeout: Option<u64>,
     body_budget_bytes: Option<usize>,
+    failed_auth_burst: Option<u32>,
+    failed_auth_per_second: Option<u32>,
     metrics_listen: Option<SocketAddr>,
     metrics_token: Option<String>,
 }
@@ -337,6 +348,9 @@ fn hardening(args: &HardeningArgs, file: &FileConfig, config: &mut ServerConfig)
         limits.body_read_timeout_millis = seconds(s);
     }
     limits.body_budget_bytes = args.body_budget_bytes.or(file.body_budget_bytes).unwrap_or(limits.body_budget_bytes);
+    limits.failed_auth_burst = args.failed_auth_burst.or(file.failed_auth_burst).unwrap_or(limits.failed_auth_burst);
+    limits.failed_auth_per_second =
+        args.failed_auth_per_second.or(file.failed_auth_per_second).unwrap_or(limits.failed_auth_per_second);
     config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
     config.metrics_token = args.metrics_token.clone().or(file.metrics_token.clone());
     let mut overrides: Vec<(String, u32)> = file.request_quota.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -643,6 +657,7 @@ mod tests {
             idle_timeout = 5
             max_connections = 7
             body_budget_bytes = 1000
+            failed_auth_per_second = 5
             metrics_token = "s3cret"
             [request_quota]
             CreateKey = 100
@@ -658,6 +673,7 @@ mod tests {
             resource_quota: vec!["grants_per_principal=3".into()],
             header_read_timeout: Some(2),
             body_read_timeout: Some(3),
+            failed_auth_burst: Some(0),
             metrics_listen: Some("127.0.0.1:9599".parse().unwrap()),
             ..HardeningArgs::default()
         };
@@ -675,6 +691,8 @@ mod tests {
         assert_eq!(config.connections.max_connections, 7);
         assert_eq!(config.connections.body_read_timeout_millis, 3000);
         assert_eq!(config.connections.body_budget_bytes, 1000);
+        assert_eq!(config.connections.failed_auth_burst, 0, "flag: the limit off");
+        assert_eq!(config.connections.failed_auth_per_second, 5, "file");
         assert_eq!(config.metrics_listen, Some("127.0.0.1:9599".parse().unwrap()));
         assert_eq!(config.metrics_token.as_deref(), Some("s3cret"));
 
