@@ -388,7 +388,8 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// Creates the database file with mode 0600 before SQLite opens it, and takes group and world
-/// access away from an existing one and its `-wal` and `-shm` files. SQLite creates the
+/// access away from an existing one and its `-wal` and `-shm` files (with a warning when it
+/// cannot). SQLite creates the
 /// `-wal` and `-shm` files with the database file's permissions, so they are private too;
 /// left to SQLite, the database would be created 0644 (0666 less the usual umask) and other
 /// local users could read the wrapped key material and the audit trail.
@@ -409,7 +410,14 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
         for file in companions {
             match std::fs::metadata(&file) {
                 Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                    // Another user (an auditor reading a copy) may open a file it cannot chmod:
+                    // that is worth a warning, not a refusal.
+                    if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                        tracing::warn!(
+                            "{} is readable by group or others and cannot be made private: {e}",
+                            file.display()
+                        );
+                    }
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

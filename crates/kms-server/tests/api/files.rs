@@ -33,8 +33,9 @@ fn assert_private(dir: &Path) {
 
 /// A data directory that already exists with mode 0755 is tightened to 0700, and the
 /// database, its WAL and shared-memory files, the lock file, the root key and the credentials
-/// file are 0600, while the server runs and after it stopped. (Before, the database and the
-/// lock file were created 0644 in whatever the directory was.)
+/// file are 0600, while the server runs and after it stopped; a database left 0644 is made
+/// private at the next start. (Before, the database and the lock file were created 0644 in
+/// whatever the directory was.)
 #[tokio::test]
 async fn every_file_in_the_data_directory_is_private() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,6 +53,15 @@ async fn every_file_in_the_data_directory_is_private() {
         assert!(names.iter().any(|n| n == expected), "{expected} is not in {names:?}");
     }
     assert_private(&data);
-    t.server.shutdown().await;
+    let crate::common::TestServer { server, dir, .. } = t;
+    server.shutdown().await;
     assert_private(&data);
+
+    // Files an older version left readable are made private at the next start.
+    std::fs::set_permissions(data.join("ferrokms.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let t = start_with(config(&data), dir).await;
+    t.client().list_keys().send().await.unwrap();
+    assert_private(&data);
+    t.server.shutdown().await;
 }
