@@ -437,6 +437,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     println!("  store:          {}", server.store_description);
     println!("  root key:       {}", server.root_key_description);
     println!("  account:        {}", server.account);
+    if let Some(metrics) = server.metrics_addr {
+        println!("  metrics:        http://{metrics}/metrics (not served on the main listener)");
+    }
     if args.insecure_dev_credentials {
         println!("  WARNING: --insecure-dev-credentials is on: access key 'test' / secret 'test' is accepted");
     }
