@@ -86,7 +86,9 @@ struct CommonArgs {
     /// TOML config file with any of: listen, data_dir, root_key_file, store, region,
     /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
     /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
-    /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes (docs/operations.md).
+    /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes, body_read_timeout,
+    /// body_budget_bytes, failed_auth_burst, failed_auth_per_second, metrics_listen, metrics_token
+    /// (docs/operations.md).
     #[arg(long, env = "FERROKMS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Directory holding the SQLite database, the root key (by default) and the admin
@@ -155,6 +157,30 @@ struct HardeningArgs {
     /// Largest request body accepted, in bytes. [default: 1048576]
     #[arg(long, env = "FERROKMS_MAX_BODY_BYTES", value_name = "BYTES")]
     max_body_bytes: Option<usize>,
+    /// Seconds a client has to send a request's whole body once its headers are in; then it is
+    /// answered RequestTimeoutException (408) and disconnected. [default: 20]
+    #[arg(long, env = "FERROKMS_BODY_READ_TIMEOUT", value_name = "SECONDS")]
+    body_read_timeout: Option<u64>,
+    /// Bytes all request bodies in flight may hold at once; a body past it is refused with
+    /// ThrottlingException. [default: 67108864]
+    #[arg(long, env = "FERROKMS_BODY_BUDGET_BYTES", value_name = "BYTES")]
+    body_budget_bytes: Option<usize>,
+    /// Requests failing authentication one source address (IPv6: /64) may send in a burst before
+    /// they are answered ThrottlingException and no longer audited; 0 = no limit. [default: 20]
+    #[arg(long, env = "FERROKMS_FAILED_AUTH_BURST", value_name = "N")]
+    failed_auth_burst: Option<u32>,
+    /// Requests failing authentication per second a source may keep sending past its burst.
+    /// [default: 1]
+    #[arg(long, env = "FERROKMS_FAILED_AUTH_PER_SECOND", value_name = "N")]
+    failed_auth_per_second: Option<u32>,
+    /// Serve /metrics on this address only (plain HTTP, e.g. 127.0.0.1:9599) instead of on
+    /// --listen, where it then answers 404.
+    #[arg(long, env = "FERROKMS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Answer /metrics only with `Authorization: Bearer TOKEN` (prefer the environment
+    /// variable: command lines are visible to other local users).
+    #[arg(long, env = "FERROKMS_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -232,6 +258,12 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     shutdown_grace: Option<u64>,
     max_body_bytes: Option<usize>,
+    body_read_timeout: Option<u64>,
+    body_budget_bytes: Option<usize>,
+    failed_auth_burst: Option<u32>,
+    failed_auth_per_second: Option<u32>,
+    metrics_listen: Option<SocketAddr>,
+    metrics_token: Option<String>,
 }
 
 fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -293,6 +325,8 @@ fn hardening(args: &HardeningArgs, file: &FileConfig, config: &mut ServerConfig)
         ("max body bytes", args.max_body_bytes.or(file.max_body_bytes).map(|n| n as u64)),
         ("header read timeout", args.header_read_timeout.or(file.header_read_timeout)),
         ("idle timeout", args.idle_timeout.or(file.idle_timeout)),
+        ("body read timeout", args.body_read_timeout.or(file.body_read_timeout)),
+        ("body budget bytes", args.body_budget_bytes.or(file.body_budget_bytes).map(|n| n as u64)),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
         return Err(format!("the {name} must be at least 1"));
@@ -310,6 +344,15 @@ fn hardening(args: &HardeningArgs, file: &FileConfig, config: &mut ServerConfig)
     if let Some(s) = args.shutdown_grace.or(file.shutdown_grace) {
         limits.shutdown_grace_millis = seconds(s);
     }
+    if let Some(s) = args.body_read_timeout.or(file.body_read_timeout) {
+        limits.body_read_timeout_millis = seconds(s);
+    }
+    limits.body_budget_bytes = args.body_budget_bytes.or(file.body_budget_bytes).unwrap_or(limits.body_budget_bytes);
+    limits.failed_auth_burst = args.failed_auth_burst.or(file.failed_auth_burst).unwrap_or(limits.failed_auth_burst);
+    limits.failed_auth_per_second =
+        args.failed_auth_per_second.or(file.failed_auth_per_second).unwrap_or(limits.failed_auth_per_second);
+    config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    config.metrics_token = args.metrics_token.clone().or(file.metrics_token.clone());
     let mut overrides: Vec<(String, u32)> = file.request_quota.iter().map(|(k, v)| (k.clone(), *v)).collect();
     for pair in &args.request_quota {
         overrides.push(name_value(pair, "--request-quota")?);
@@ -356,11 +399,14 @@ fn name_value<T: std::str::FromStr>(pair: &str, flag: &str) -> Result<(String, T
     Ok((name.trim().to_owned(), value))
 }
 
+/// Tells the operator where the first start's admin credentials are, without the secret: under
+/// systemd or in a container stdout is the log, and a secret printed there is kept wherever the
+/// log goes. The secret is only in the credentials file (mode 0600).
 fn print_admin(admin: &kms_server::http::AdminCredentials, account: &kms_core::ids::AccountId) {
-    let secret = String::from_utf8_lossy(admin.secret_access_key.expose_secret());
-    println!("Created admin credentials for account {account} (shown once; also saved to {}):", admin.file.display());
-    println!("  export AWS_ACCESS_KEY_ID={}", admin.access_key_id);
-    println!("  export AWS_SECRET_ACCESS_KEY={secret}");
+    let file = admin.file.display();
+    println!("Created admin credentials for account {account}: access key {}", admin.access_key_id);
+    println!("  the secret is in {file} (mode 0600, AWS shared-credentials format, profile ferrokms); use it with:");
+    println!("  export AWS_SHARED_CREDENTIALS_FILE={file} AWS_PROFILE=ferrokms");
 }
 
 /// Where `serve --seed` reaches its own listener: over TLS by the name `localhost` (which the
@@ -383,12 +429,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let served_chain = config.tls.as_ref().map(|files| files.cert.clone());
     let data_dir = config.data_dir.clone();
     let mut server = kms_server::start(config).await.map_err(|e| e.to_string())?;
+    // Before anything is printed: a supervisor may act on any line, "ready" above all.
+    let mut signals = ShutdownSignals::install();
     let scheme = if server.transport == kms_server::Transport::Tls { "https" } else { "http" };
     println!("ferrokms listening on {scheme}://{}", server.local_addr);
     println!("  data directory: {}", data_dir.display());
     println!("  store:          {}", server.store_description);
     println!("  root key:       {}", server.root_key_description);
     println!("  account:        {}", server.account);
+    if let Some(metrics) = server.metrics_addr {
+        println!("  metrics:        http://{metrics}/metrics (not served on the main listener)");
+    }
     if args.insecure_dev_credentials {
         println!("  WARNING: --insecure-dev-credentials is on: access key 'test' / secret 'test' is accepted");
     }
@@ -432,7 +483,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     println!("ready; press Ctrl-C to stop");
     tokio::select! {
-        () = shutdown_signal() => {
+        () = signals.received() => {
             println!("shutting down: finishing in-flight requests");
             server.shutdown().await;
         }
@@ -441,23 +492,47 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), listened for from its creation on.
+///
+/// Tokio installs a signal's handler when its listener is created, not when it is first
+/// awaited: created before the server announces that it is ready, a supervisor's SIGTERM sent
+/// the moment it reads "ready" (or earlier) starts the clean shutdown instead of killing the
+/// process with the default action.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listeners = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+                (Ok(term), Ok(interrupt)) => Some((term, interrupt)),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("ferrokms: cannot listen for SIGTERM/SIGINT ({e}); falling back to Ctrl-C only");
+                    None
+                }
+            };
+            Self { listeners }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Returns when either signal arrived (also one that arrived before this was awaited).
+    async fn received(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, interrupt)) = &mut self.listeners {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn init(args: InitArgs) -> Result<(), String> {
@@ -584,6 +659,9 @@ mod tests {
             tls_key = "/etc/ferrokms/key.pem"
             idle_timeout = 5
             max_connections = 7
+            body_budget_bytes = 1000
+            failed_auth_per_second = 5
+            metrics_token = "s3cret"
             [request_quota]
             CreateKey = 100
             [resource_quotas]
@@ -597,6 +675,9 @@ mod tests {
             request_quota: vec!["cryptographic_symmetric=0".into()],
             resource_quota: vec!["grants_per_principal=3".into()],
             header_read_timeout: Some(2),
+            body_read_timeout: Some(3),
+            failed_auth_burst: Some(0),
+            metrics_listen: Some("127.0.0.1:9599".parse().unwrap()),
             ..HardeningArgs::default()
         };
         hardening(&args, &file, &mut config).unwrap();
@@ -611,6 +692,12 @@ mod tests {
         assert_eq!(config.connections.idle_timeout_millis, 5000);
         assert_eq!(config.connections.header_read_timeout_millis, 2000);
         assert_eq!(config.connections.max_connections, 7);
+        assert_eq!(config.connections.body_read_timeout_millis, 3000);
+        assert_eq!(config.connections.body_budget_bytes, 1000);
+        assert_eq!(config.connections.failed_auth_burst, 0, "flag: the limit off");
+        assert_eq!(config.connections.failed_auth_per_second, 5, "file");
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9599".parse().unwrap()));
+        assert_eq!(config.metrics_token.as_deref(), Some("s3cret"));
 
         let mut off = ServerConfig::new(PathBuf::from("/tmp/x"));
         hardening(&HardeningArgs::default(), &FileConfig::default(), &mut off).unwrap();

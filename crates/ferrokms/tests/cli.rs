@@ -96,7 +96,23 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
         server.first_output
     );
     let creds = credentials(&data);
-    assert!(server.first_output.iter().any(|l| l.contains(&creds.0)), "the access key is printed once");
+    assert!(server.first_output.iter().any(|l| l.contains(&creds.0)), "the access key id is printed once");
+    // Under systemd or in a container stdout is the log: the secret is only in the 0600 file,
+    // and the output says where.
+    assert!(
+        !server.first_output.iter().any(|l| l.contains(&creds.1)),
+        "the secret is printed: {:?}",
+        server.first_output
+    );
+    let file = data.join("admin-credentials").display().to_string();
+    assert!(
+        server
+            .first_output
+            .iter()
+            .any(|l| l.contains(&format!("AWS_SHARED_CREDENTIALS_FILE={file} AWS_PROFILE=ferrokms"))),
+        "{:?}",
+        server.first_output
+    );
     let kms = client(&server.addr, &creds);
     let mut ciphertexts = Vec::new();
     let mut keys = Vec::new();
@@ -152,7 +168,10 @@ fn init_then_config_file_and_environment() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(data.join("root.key").exists() && data.join("admin-credentials").exists());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("export AWS_ACCESS_KEY_ID=AKIA"), "{stdout}");
+    let (id, secret) = credentials(&data);
+    assert!(stdout.contains(&format!("access key {id}")), "{stdout}");
+    assert!(!stdout.contains(&secret), "init printed the secret: {stdout}");
+    assert!(stdout.contains("AWS_SHARED_CREDENTIALS_FILE="), "{stdout}");
 
     let config = dir.path().join("ferrokms.toml");
     std::fs::write(&config, format!("data_dir = {:?}\nregion = \"eu-west-1\"\n", data.display().to_string())).unwrap();
@@ -199,6 +218,57 @@ fn sigterm_shuts_down_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(status.expect("exited within 5 s").success());
+}
+
+/// A supervisor's SIGTERM sent the moment the server says anything (its first line, or
+/// "ready") starts the clean shutdown: the handlers exist before the first line is printed.
+/// Before, they were installed only when the shutdown future was first polled, after "ready",
+/// and a SIGTERM sent earlier killed the process with the default action.
+#[cfg(unix)]
+#[test]
+fn sigterm_right_at_start_up_shuts_down_cleanly() {
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        // Mostly at the first line, which the old code had printed before it could catch it.
+        let at_first_line = round % 3 != 2;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let now = if at_first_line { seen.is_empty() } else { line.starts_with("ready;") };
+            seen.push(line);
+            if now {
+                assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let mut status = None;
+        for _ in 0..200 {
+            if let Some(s) = child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("round {round}: still running 5 s after SIGTERM: {seen:?}");
+        };
+        assert!(
+            status.success(),
+            "round {round} (at {}): {status}: {seen:?}",
+            if at_first_line { "the first line" } else { "ready" }
+        );
+    }
 }
 
 /// The README's walkthrough with the real aws CLI: create a key and an alias, encrypt and

@@ -28,6 +28,7 @@ pub enum Exception {
     MissingAuthenticationToken,
     NotFound,
     RequestEntityTooLarge,
+    RequestTimeout,
     Serialization,
     Tag,
     Throttling,
@@ -62,6 +63,7 @@ impl Exception {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::NotFound => "NotFoundException",
             Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Self::RequestTimeout => "RequestTimeoutException",
             Self::Serialization => "SerializationException",
             Self::Tag => "TagException",
             Self::Throttling => "ThrottlingException",
@@ -73,11 +75,13 @@ impl Exception {
     }
 
     /// The HTTP status: AWS KMS answers every client error with 400; server faults are 500;
-    /// a DryRun that would have succeeded is 412; an oversized body is 413.
+    /// a DryRun that would have succeeded is 412; an oversized body is 413; a body not received
+    /// within the server's deadline is 408 (as AWS front ends answer it).
     pub const fn status(self) -> u16 {
         match self {
             Self::KmsInternal => 500,
             Self::DryRunOperation => 412,
+            Self::RequestTimeout => 408,
             Self::RequestEntityTooLarge => 413,
             _ => 400,
         }
@@ -111,6 +115,7 @@ const ALL: &[Exception] = &[
     Exception::MissingAuthenticationToken,
     Exception::NotFound,
     Exception::RequestEntityTooLarge,
+    Exception::RequestTimeout,
     Exception::Serialization,
     Exception::Tag,
     Exception::Throttling,

@@ -110,24 +110,47 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_
     move |source| StartError::DataDir { path: path.to_owned(), source }
 }
 
-/// Creates the data directory (mode 0700) and takes its exclusive lock.
+/// Creates the data directory (mode 0700), tightens an existing one that others may enter, and
+/// takes its exclusive lock.
 fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(data_dir_error(dir))?;
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(data_dir_error(dir))?;
+    private_directory(dir).map_err(data_dir_error(dir))?;
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let lock = options.open(dir.join(LOCK_FILE)).map_err(data_dir_error(dir))?;
+    #[cfg(unix)]
+    lock.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(data_dir_error(dir))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
         Err(fs::TryLockError::WouldBlock) => Err(StartError::Locked(dir.to_owned())),
         Err(fs::TryLockError::Error(e)) => Err(StartError::DataDir { path: dir.to_owned(), source: e }),
     }
+}
+
+/// Makes `dir` (which exists) accessible to its owner only. A data directory that was created
+/// by hand or by an older version with group or world access would let other local users read
+/// the database (wrapped key material, audit trail) and, by default, the root key file next to
+/// it; ferrokms says so and takes the access away.
+fn private_directory(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "data directory {} had mode {mode:o} (group or others could enter it); setting it to 700",
+                dir.display()
+            );
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads the root key, creating it only for a store that was never initialized.

@@ -33,6 +33,21 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// How long a shutdown waits for in-flight requests before it closes their connections.
     pub shutdown_grace_millis: u64,
+    /// How long a client may take to send a request's whole body, counted from when the server
+    /// starts reading it; past it the request is answered `RequestTimeoutException` (408) and
+    /// the connection closed. The header timeout does not cover the body: without this, a client
+    /// sending a byte now and then held its connection and memory indefinitely.
+    pub body_read_timeout_millis: u64,
+    /// Bytes all request bodies being read (or whose requests are not yet answered) may hold at
+    /// once; a body that would go past it is refused with `ThrottlingException`. Never below
+    /// `max_body_bytes`.
+    pub body_budget_bytes: usize,
+    /// Requests failing authentication that one source address (an IPv6 /64) may send in a
+    /// burst; past it, and past `failed_auth_per_second`, they are answered
+    /// `ThrottlingException` and not audited. 0 turns the limit off.
+    pub failed_auth_burst: u32,
+    /// Requests failing authentication per second a source may keep sending (and have audited).
+    pub failed_auth_per_second: u32,
 }
 
 impl Default for ConnectionLimits {
@@ -43,6 +58,10 @@ impl Default for ConnectionLimits {
             idle_timeout_millis: 60_000,
             max_connections: 4096,
             shutdown_grace_millis: 30_000,
+            body_read_timeout_millis: 20_000,
+            body_budget_bytes: crate::body::DEFAULT_BUDGET_BYTES,
+            failed_auth_burst: 20,
+            failed_auth_per_second: 1,
         }
     }
 }
@@ -83,6 +102,11 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     /// Connection limits and timeouts.
     pub connections: ConnectionLimits,
+    /// Serve `/metrics` on this address (plain HTTP) and not on `listen`; `None` serves it on
+    /// `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     /// Request-rate quotas per account, region and operation class; `None` (the default)
     /// throttles nothing.
     pub request_quotas: Option<crate::quota::RequestQuotas>,
@@ -111,6 +135,8 @@ impl ServerConfig {
             tls: None,
             insecure_http: false,
             connections: ConnectionLimits::default(),
+            metrics_listen: None,
+            metrics_token: None,
             request_quotas: None,
             resource_quotas: crate::quota::ResourceQuotas::default(),
             clock: Arc::new(crate::clock::SystemClock),

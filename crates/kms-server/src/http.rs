@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,6 +55,8 @@ static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-amzn-
 pub struct RunningServer {
     /// The address it listens on (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The address of the separate `/metrics` listener, when one was asked for.
+    pub metrics_addr: Option<SocketAddr>,
     /// The account of the admin principal.
     pub account: AccountId,
     /// The store, described for the operator.
@@ -118,6 +120,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         crate::scheduler::spawn(&service, std::time::Duration::from_millis(config.scheduler_interval_millis));
     let listener = bind(config.listen).map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => {
+            let listener = bind(addr).map_err(|source| StartError::Listen { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let (shutdown, signal) = watch::channel(false);
     let lock = prepared.lock;
     *service.sink_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
@@ -136,8 +146,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let service_for_serve = Arc::clone(&service);
     let transport = if tls.is_some() { Transport::Tls } else { Transport::Plain };
     let limits = config.connections.clone();
+    let front = Arc::new(Front::new(&config));
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
     let task = tokio::spawn(async move {
-        serve(Listener { listener, tls, limits }, service_for_serve, signal, lock).await;
+        let main = Listener { listener, tls, limits: limits.clone(), role: Role::Main };
+        let main = serve(main, Arc::clone(&service_for_serve), Arc::clone(&front), signal.clone());
+        match metrics_listener {
+            Some((listener, _)) => {
+                let metrics = Listener { listener, tls: None, limits, role: Role::Metrics };
+                let metrics = serve(metrics, Arc::clone(&service_for_serve), front, signal);
+                tokio::join!(main, metrics);
+            }
+            None => main.await,
+        }
+        // Every answered request's audit event is durable before shutdown completes.
+        service_for_serve.close_audit().await;
+        // The data directory lock is released only after the last request finished.
+        drop(lock);
         scheduler.abort();
         for sink in sinks {
             sink.abort();
@@ -145,6 +170,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     });
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
         account: prepared.account,
         store_description: prepared.store.describe(),
         root_key_description: prepared.root.describe(),
@@ -161,6 +187,16 @@ struct Listener {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
+    role: Role,
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The KMS API, health, and `/metrics` unless it has its own listener.
+    Main,
+    /// `/metrics` only.
+    Metrics,
 }
 
 /// What a request handler knows about its connection.
@@ -168,7 +204,69 @@ struct Listener {
 struct Connection {
     peer: SocketAddr,
     transport: Transport,
+    role: Role,
+}
+
+/// State the listeners share, kept outside the service: the limits on what unauthenticated
+/// clients can make the server hold or record, and who may read `/metrics`.
+struct Front {
+    /// Largest body, and how long it may take to arrive.
     max_body_bytes: usize,
+    body_read_timeout: Duration,
+    /// Bytes held by bodies still arriving or not yet answered.
+    bodies: crate::body::BodyBudget,
+    /// Failed-authentication requests per source.
+    failed_auth: crate::unauthenticated::FailedAuthLimiter,
+    /// Whether the main listener serves `/metrics` (no separate metrics listener).
+    metrics_on_main: bool,
+    /// The bearer token `/metrics` asks for, if any.
+    metrics_token: Option<String>,
+    /// The time base of the failed-authentication limit.
+    epoch: tokio::time::Instant,
+}
+
+impl Front {
+    fn new(config: &ServerConfig) -> Self {
+        let limits = &config.connections;
+        Self {
+            max_body_bytes: limits.max_body_bytes,
+            body_read_timeout: Duration::from_millis(limits.body_read_timeout_millis.max(1)),
+            bodies: crate::body::BodyBudget::new(limits.body_budget_bytes.max(limits.max_body_bytes)),
+            failed_auth: crate::unauthenticated::FailedAuthLimiter::new(
+                limits.failed_auth_burst,
+                limits.failed_auth_per_second,
+            ),
+            metrics_on_main: config.metrics_listen.is_none(),
+            metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The listeners' own metrics, appended to the service's.
+    fn metrics_text(&self) -> String {
+        format!(
+            "# HELP ferrokms_body_bytes_held Bytes held by request bodies being read or answered.\n\
+             # TYPE ferrokms_body_bytes_held gauge\n\
+             ferrokms_body_bytes_held {}\n\
+             # HELP ferrokms_body_budget_bytes The most bytes request bodies may hold at once.\n\
+             # TYPE ferrokms_body_budget_bytes gauge\n\
+             ferrokms_body_budget_bytes {}\n\
+             # HELP ferrokms_unauthenticated_throttled_total Requests failing authentication refused (and not audited) past their source's limit.\n\
+             # TYPE ferrokms_unauthenticated_throttled_total counter\n\
+             ferrokms_unauthenticated_throttled_total {}\n",
+            self.bodies.held(),
+            self.bodies.capacity(),
+            self.failed_auth.refused()
+        )
+    }
+
+    /// Whether a `/metrics` request may read the metrics: any, without a token; with one,
+    /// those presenting it as a bearer token (compared in constant time).
+    fn metrics_allowed(&self, parts: &http::request::Parts) -> bool {
+        let Some(token) = &self.metrics_token else { return true };
+        let presented = header_value(parts, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+        presented.is_some_and(|p| bool::from(subtle::ConstantTimeEq::ct_eq(p.trim().as_bytes(), token.as_bytes())))
+    }
 }
 
 /// Connections the kernel completes and queues before the server accepts them (capped by
@@ -189,8 +287,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Receiver<bool>, lock: std::fs::File) {
-    let Listener { listener, tls, limits } = listener;
+async fn serve(listener: Listener, service: Arc<Service>, front: Arc<Front>, mut signal: watch::Receiver<bool>) {
+    let Listener { listener, tls, limits, role } = listener;
     let graceful = GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // Slow loris: a client that does not finish its request headers in time is disconnected
@@ -223,6 +321,7 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
         let _ = stream.set_nodelay(true);
         let stream = IdleTimeout::new(stream, idle);
         let svc = Arc::clone(&service);
+        let front = Arc::clone(&front);
         let mut builder = builder.clone();
         builder.http1().timer(crate::header_timer::ConnectionTimer::default());
         let watcher = graceful.watcher();
@@ -230,10 +329,11 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
         tokio::spawn(async move {
             let _permit = permit;
             let transport = if tls.is_some() { Transport::Tls } else { Transport::Plain };
-            let connection = Connection { peer, transport, max_body_bytes: limits.max_body_bytes };
+            let connection = Connection { peer, transport, role };
             let handler = service_fn(move |req| {
                 let svc = Arc::clone(&svc);
-                async move { Ok::<_, Infallible>(route(&svc, req, connection).await) }
+                let front = Arc::clone(&front);
+                async move { Ok::<_, Infallible>(route(&svc, &front, req, connection).await) }
             });
             let result = match tls {
                 Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
@@ -260,10 +360,6 @@ async fn serve(listener: Listener, service: Arc<Service>, mut signal: watch::Rec
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         warn!("shutdown: connections still open after {grace:?}; closing without waiting for them");
     }
-    // Every answered request's audit event is durable before shutdown completes.
-    service.close_audit().await;
-    // The data directory lock is released only after the last request finished.
-    drop(lock);
 }
 
 /// A connection that is closed when no byte moves in either direction for `idle` (a client that
@@ -397,17 +493,17 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn route(svc: &Service, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
-    match (req.method(), req.uri().path()) {
-        (&Method::POST, "/") => kms(svc, req, connection).await,
-        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/metrics") => {
-            let mut resp = Response::new(Full::new(Bytes::from(svc.metrics_text().await)));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; version=0.0.4"));
-            resp
-        }
-        (&Method::GET, "/readyz") => match svc.store.setting("account_id").await {
+async fn route(svc: &Service, front: &Front, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
+    let metrics_here = match connection.role {
+        Role::Main => front.metrics_on_main,
+        Role::Metrics => true,
+    };
+    match (req.method(), req.uri().path(), connection.role) {
+        (&Method::GET, "/metrics", _) if metrics_here => metrics(svc, front, req).await,
+        (_, _, Role::Metrics) => plain(StatusCode::NOT_FOUND, "this listener serves GET /metrics only\n"),
+        (&Method::POST, "/", Role::Main) => kms(svc, front, req, connection).await,
+        (&Method::GET, "/healthz", Role::Main) => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz", Role::Main) => match svc.store.setting("account_id").await {
             Ok(Some(_)) => plain(StatusCode::OK, "ready\n"),
             _ => plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
         },
@@ -421,6 +517,21 @@ async fn route(svc: &Service, req: Request<Incoming>, connection: Connection) ->
             resp
         }
     }
+}
+
+/// `GET /metrics`: the Prometheus text, to those the token (if any) admits.
+async fn metrics(svc: &Service, front: &Front, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, _) = req.into_parts();
+    if !front.metrics_allowed(&parts) {
+        let mut resp = plain(StatusCode::UNAUTHORIZED, "/metrics needs Authorization: Bearer <token>\n");
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let mut text = svc.metrics_text().await;
+    text.push_str(&front.metrics_text());
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; version=0.0.4"));
+    resp
 }
 
 fn sts_status(e: &ApiError) -> StatusCode {
@@ -443,7 +554,6 @@ fn header_value(parts: &http::request::Parts, name: impl header::AsHeaderName) -
 struct Seen {
     /// The CloudTrail `eventID`, drawn with the request id.
     event_id: String,
-    body: Bytes,
     ctx: Option<RequestContext>,
     event_name: String,
     event_source: &'static str,
@@ -467,8 +577,8 @@ fn request_and_event_ids(rng: &dyn Rng) -> (String, String) {
     (uuid(request), uuid(event))
 }
 
-async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
-    let Connection { peer, transport, max_body_bytes } = connection;
+async fn kms(svc: &Service, front: &Front, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
+    let Connection { peer, transport, .. } = connection;
     #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
     let started = Instant::now();
     let (request_id, event_id) = request_and_event_ids(&svc.public_rng);
@@ -483,17 +593,28 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         event_source: if target.starts_with(ADMIN_TARGET_PREFIX) { "ferrokms.admin" } else { "kms.amazonaws.com" },
         ..Seen::default()
     };
-    let result = async {
-        let body = match Limited::new(body, max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Err(ServiceError::Api(ApiError::with_message(
-                    Exception::RequestEntityTooLarge,
-                    format!("Request body must be at most {max_body_bytes} bytes"),
-                )));
+    // The budget this request's body holds, given back when the request is answered.
+    let mut held_body = None;
+    // A request without credentials cannot authenticate: past its source's limit it is refused
+    // before its body is read.
+    let anonymous = parts.headers.get(header::AUTHORIZATION).is_none();
+    let mut unauthenticated = Unauthenticated::Admitted;
+    if anonymous {
+        unauthenticated = Unauthenticated::check(front, peer);
+    }
+    let mut body_refused = false;
+    let mut result = async {
+        unauthenticated.refusal()?;
+        let body = match crate::body::read(body, front.max_body_bytes, front.body_read_timeout, &front.bodies).await {
+            Ok((body, held)) => {
+                held_body = Some(held);
+                body
+            }
+            Err(e) => {
+                body_refused = true;
+                return Err(ServiceError::Api(e.to_api()));
             }
         };
-        seen.body = body.clone();
         let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
         // A service principal acting for a resource says which (aws:SourceArn/SourceAccount),
         // and acts for a user only with that user's forward access token (kms:ViaService).
@@ -561,6 +682,14 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
         }
     }
     .await;
+    // Failed before a caller was known (body or authentication): audited only within the
+    // source's limit; past it, answered ThrottlingException and counted, nothing more.
+    if seen.ctx.is_none() && !anonymous {
+        unauthenticated = Unauthenticated::check(front, peer);
+    }
+    if let (None, Err(refusal)) = (&seen.ctx, unauthenticated.refusal()) {
+        result = Err(refusal);
+    }
     let elapsed = started.elapsed().as_micros();
     seen.read_only = crate::audit::read_only(&seen.event_name);
     let (response, error) = match result {
@@ -589,13 +718,18 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
                 error!(request_id, target, %peer, error = %e, "internal error");
             }
             tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros = elapsed, "request");
-            let resp = if query_protocol {
+            let mut resp = if query_protocol {
                 let mut resp = response(sts_status(&api), &request_id, crate::sts::error_body(&api, &request_id));
                 resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
                 resp
             } else {
                 error_response(&api, &request_id)
             };
+            // The rest of an unread body is still on its way: the connection cannot carry another
+            // request, and reading the rest would undo the limit.
+            if body_refused || unauthenticated == Unauthenticated::Refused {
+                resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            }
             (resp, Err(api))
         }
     };
@@ -606,8 +740,37 @@ async fn kms(svc: &Service, req: Request<Incoming>, connection: Connection) -> R
     let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
     #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
     svc.metrics.observe(name, outcome, elapsed as f64 / 1e6);
-    audit(svc, &parts, &seen, &request_id, peer, query_protocol, error).await;
+    if unauthenticated == Unauthenticated::Admitted {
+        audit(svc, &parts, &seen, &request_id, peer, error).await;
+    }
+    drop(held_body);
     response
+}
+
+/// Whether a request that has no caller (yet) may be answered and audited as usual, or is past
+/// its source's limit of failed-authentication requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unauthenticated {
+    Admitted,
+    Refused,
+}
+
+impl Unauthenticated {
+    /// Takes one failed request from the source's bucket.
+    fn check(front: &Front, peer: SocketAddr) -> Self {
+        // Tokio's clock (not the injected domain clock): the limit is about the load on this
+        // process, like the connection timeouts.
+        let millis = i64::try_from(front.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
+        if front.failed_auth.admit(peer.ip(), millis) { Self::Admitted } else { Self::Refused }
+    }
+
+    /// The answer past the limit: `ThrottlingException` (400), with AWS's message.
+    fn refusal(self) -> Result<(), ServiceError> {
+        match self {
+            Self::Admitted => Ok(()),
+            Self::Refused => Err(ServiceError::Api(ApiError::with_message(Exception::Throttling, "Rate exceeded"))),
+        }
+    }
 }
 
 /// Checks that a KMS request is in the AWS JSON protocol: `application/x-amz-json-1.1` (the AWS
@@ -637,20 +800,17 @@ async fn audit(
     seen: &Seen,
     request_id: &str,
     peer: SocketAddr,
-    query_protocol: bool,
     outcome: Result<Option<serde_json::Value>, ApiError>,
 ) {
     let ctx = seen.ctx.as_ref();
     if ctx.is_some_and(RequestContext::audit_committed) {
         return;
     }
-    // Parsed (and scrubbed) once when the request was authenticated; parsed here otherwise.
+    // Parsed (and scrubbed) once when the request was authenticated. A request that failed
+    // authentication is recorded without its parameters, as CloudTrail records it: whoever can
+    // reach the port must not be able to store what they like in the trail for years.
     let draft = ctx.and_then(|c| c.audit.as_deref());
-    let parsed = match draft {
-        Some(_) => None,
-        None => request_parameters(&seen.body, query_protocol).map(kms_core::audit::scrub),
-    };
-    let request = draft.map_or(parsed.as_ref(), |d| d.request.as_ref());
+    let request = draft.and_then(|d| d.request.as_ref());
     let (response, error) = match &outcome {
         Ok(json) => (json.as_ref(), None),
         Err(api) => (None, Some(api)),

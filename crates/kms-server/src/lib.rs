@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod body;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod scheduler;
 pub mod service;
 pub mod sts;
 pub mod tls;
+mod unauthenticated;
 
 pub use config::ServerConfig;
 pub use error::ServiceError;

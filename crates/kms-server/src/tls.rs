@@ -100,8 +100,8 @@ pub fn ca_path(files: &TlsFiles) -> PathBuf {
 
 /// Creates a private CA and a server certificate it signs for `localhost`, `127.0.0.1`, `::1`
 /// and `extra_sans` (DNS names or IP addresses), valid from a day before `now` for 825 days,
-/// and writes `cert.pem` (server certificate, then the CA), `key.pem` (mode 0600) and `ca.pem`
-/// to `files`' directory. Existing files are replaced.
+/// and writes `cert.pem` (server certificate, then the CA), `key.pem` and `ca.pem` (each mode
+/// 0600) to `files`' directory (mode 0700 when created). Existing files are replaced.
 ///
 /// # Errors
 /// [`TlsError::Generate`] for a name that is not a DNS name or IP address;
@@ -144,10 +144,12 @@ pub fn generate_self_signed(files: &TlsFiles, extra_sans: &[String], now: Timest
     let server_cert = params.signed_by(&server_key, &issuer).map_err(generate)?;
 
     let ca = ca_path(files);
-    write_file(&files.cert, format!("{}{}", server_cert.pem(), ca_cert.pem()).as_bytes(), 0o644)?;
+    // The certificates are public, but every file ferrokms writes is its owner's alone; the
+    // operator hands ca.pem to clients.
+    write_file(&files.cert, format!("{}{}", server_cert.pem(), ca_cert.pem()).as_bytes(), 0o600)?;
     let key_pem = zeroize::Zeroizing::new(server_key.serialize_pem());
     write_file(&files.key, key_pem.as_bytes(), 0o600)?;
-    write_file(&ca, ca_cert.pem().as_bytes(), 0o644)?;
+    write_file(&ca, ca_cert.pem().as_bytes(), 0o600)?;
     Ok(SelfSigned { files: files.clone(), ca })
 }
 
@@ -213,7 +215,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(fs::metadata(&files.key).unwrap().permissions().mode() & 0o777, 0o600);
+            for file in [&files.key, &files.cert, &made.ca] {
+                assert_eq!(fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600, "{}", file.display());
+            }
+            assert_eq!(fs::metadata(dir.path().join("tls")).unwrap().permissions().mode() & 0o777, 0o700);
         }
         let missing = TlsFiles { cert: dir.path().join("nope.pem"), key: files.key.clone() };
         assert!(matches!(server_config(&missing), Err(TlsError::File { what: "certificate", .. })));

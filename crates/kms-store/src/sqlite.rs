@@ -387,6 +387,47 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Creates the database file with mode 0600 before SQLite opens it, and takes group and world
+/// access away from an existing one and its `-wal` and `-shm` files (with a warning when it
+/// cannot). SQLite creates the
+/// `-wal` and `-shm` files with the database file's permissions, so they are private too;
+/// left to SQLite, the database would be created 0644 (0666 less the usual umask) and other
+/// local users could read the wrapped key material and the audit trail.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let companions = ["", "-wal", "-shm"].map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        });
+        for file in companions {
+            match std::fs::metadata(&file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    // Another user (an auditor reading a copy) may open a file it cannot chmod:
+                    // that is worth a warning, not a refusal.
+                    if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                        tracing::warn!(
+                            "{} is readable by group or others and cannot be made private: {e}",
+                            file.display()
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     ///
@@ -398,6 +439,7 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with another WAL length limit, in frames (tests use a small one).
     fn open_with_wal_limit(path: &Path, wal_limit_frames: i64) -> StoreResult<Self> {
+        owner_only(path).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -367,3 +367,93 @@ async fn retention_prunes_and_the_rest_still_verifies() {
     let broken = verify_store(&store, None).await.err().unwrap().unwrap();
     assert!(matches!(broken, ChainBreak::Removed { first_missing: 1, .. }), "{broken}");
 }
+
+/// Sends `head` (with `Expect: 100-continue`) and the body only if the server asks for it, so
+/// that a request refused before its body is read gets its answer instead of a reset
+/// connection. Returns the final (status line, body).
+async fn post_expecting_continue(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    async fn response_head(stream: &mut tokio::net::TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed: {}", String::from_utf8_lossy(&head));
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap()
+    }
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = head.replace("\r\n\r\n", "\r\nexpect: 100-continue\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = response_head(&mut stream).await;
+    if answer.starts_with("HTTP/1.1 100") {
+        stream.write_all(body).await.unwrap();
+        answer = response_head(&mut stream).await;
+    }
+    let length: usize = answer
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0);
+    let mut text = vec![0u8; length];
+    stream.read_exact(&mut text).await.unwrap();
+    (answer.lines().next().unwrap().to_owned(), String::from_utf8(text).unwrap())
+}
+
+/// Anonymous requests cannot fill the audit trail: the first few (the source's burst) are
+/// recorded as CloudTrail records them, without their parameters, and past the burst they are
+/// answered `ThrottlingException` without being read or recorded; a request that fails its
+/// signature from the same address is throttled too, while a correctly signed one is served.
+/// (Before, each 1 MiB body was stored whole, for seven years, without limit.)
+#[tokio::test]
+async fn anonymous_requests_cannot_fill_the_audit_trail() {
+    const REQUESTS: usize = 10;
+    const BURST: u32 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::config(dir.path());
+    config.connections.failed_auth_burst = BURST;
+    config.connections.failed_auth_per_second = 0;
+    let t = crate::common::start_with(config, dir).await;
+    let addr = t.server.local_addr;
+    let canary = "ANONYMOUS-BODY-CANARY-";
+    let filler = canary.repeat((1024 * 1024 - 64) / canary.len());
+    let body = format!(r#"{{"KeyId":"alias/x","Description":"{filler}"}}"#);
+    assert!(body.len() <= 1024 * 1024);
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+         x-amz-target: TrentService.CreateKey\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut answers = Vec::new();
+    for _ in 0..REQUESTS {
+        answers.push(post_expecting_continue(addr, &head, body.as_bytes()).await);
+    }
+    let code = |text: &str| serde_json::from_str::<Value>(text).unwrap()["__type"].as_str().unwrap().to_owned();
+    let codes: Vec<String> = answers.iter().map(|(_, text)| code(text)).collect();
+    let burst = usize::try_from(BURST).unwrap();
+    assert!(codes[..burst].iter().all(|c| c == "MissingAuthenticationTokenException"), "{codes:?}");
+    assert!(codes[burst..].iter().all(|c| c == "ThrottlingException"), "{codes:?}");
+    let (status, text) = &answers[REQUESTS - 1];
+    assert!(status.contains(" 400 "), "{status}");
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap()["message"], "Rate exceeded");
+
+    // A bad signature from the same address is throttled as well; a good one is served.
+    let stranger = client_for(addr, &t.admin_id, "not-the-secret", "us-east-1");
+    assert_eq!(code_of(stranger.list_keys().send().await), "ThrottlingException");
+    t.client().list_keys().send().await.expect("a signed request from the same address is served");
+
+    let metrics = http_get(addr, "/metrics").await;
+    let refused = REQUESTS - burst + 1;
+    assert!(metrics.contains(&format!("ferrokms_unauthenticated_throttled_total {refused}")), "{metrics}");
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+
+    let all = records(&dir).await;
+    let anonymous: Vec<&Value> =
+        all.iter().filter(|r| r["errorCode"] == "MissingAuthenticationTokenException").collect();
+    assert_eq!(anonymous.len(), burst, "only the burst is recorded");
+    assert!(anonymous.iter().all(|r| r["requestParameters"].is_null()), "recorded without parameters");
+    assert!(!all.iter().any(|r| r["errorCode"] == "ThrottlingException"), "refusals are not recorded");
+    let stored: usize = all.iter().map(|r| r.to_string().len()).sum();
+    assert!(!all.iter().any(|r| r.to_string().contains(canary)), "no anonymous body in the trail");
+    assert!(stored < 16 * 1024, "{REQUESTS} anonymous 1 MiB requests stored {stored} bytes of audit records");
+}

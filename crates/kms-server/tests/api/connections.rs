@@ -233,3 +233,126 @@ async fn shutdown_finishes_the_request_in_flight_and_records_it() {
         "the in-flight CreateKey is in the audit trail"
     );
 }
+
+/// The value of a metric in the Prometheus text of `/metrics`.
+async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (status, text) = read_response(&mut stream).await;
+    assert!(status.contains("200"), "{status}");
+    let prefix = format!("{name} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name}")).parse().unwrap()
+}
+
+/// Clients that send their headers in time and then trickle their bodies (a byte every 50 ms,
+/// then nothing) are answered `RequestTimeoutException` (408) and disconnected once the body
+/// deadline passes, however long their connections could otherwise stay open; `/healthz` is
+/// served meanwhile. Before, the header timeout was the only deadline, and a trickling body
+/// held its connection for as long as its client liked.
+#[tokio::test]
+async fn trickling_bodies_are_cut_off_at_the_body_deadline() {
+    const CLIENTS: usize = 8;
+    let deadline = Duration::from_millis(600);
+    let t = start_limited(|l| {
+        l.header_read_timeout_millis = 600_000;
+        l.idle_timeout_millis = 600_000;
+        l.body_read_timeout_millis = 600;
+    })
+    .await;
+    let addr = t.server.local_addr;
+    let body = vec![b' '; 1000];
+    let started = tokio::time::Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let (head, _) = signed_request(&t, "ListKeys", &body, false);
+        clients.spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            // Trickle for two thirds of the deadline, then stall: the bytes sent are all read by
+            // the time the server answers, so its answer is not lost to a reset.
+            for _ in 0..8 {
+                stream.write_all(b" ").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let sent = closed_by_server(&mut stream).await;
+            (String::from_utf8_lossy(&sent).into_owned(), started.elapsed())
+        });
+    }
+    // Served while the trickling connections are open.
+    assert!(healthz(addr, None).await.contains("200"));
+    while let Some(outcome) = clients.join_next().await {
+        let (answer, after) = outcome.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("RequestTimeoutException"), "{answer}");
+        assert!(after >= deadline, "cut off after {after:?}, before the deadline");
+    }
+    assert!(healthz(addr, None).await.contains("200"));
+}
+
+/// Many clients that each send most of a 1 MiB body and stop do not make the server hold more
+/// than its body budget: past it, bodies are refused, and the budget's gauge never goes beyond
+/// its size; once the stalled bodies reach their deadline, everything is given back. (Before,
+/// 200 half-sent 1 MiB bodies held 411 MiB.)
+#[tokio::test]
+async fn half_sent_bodies_hold_no_more_than_the_budget() {
+    const CLIENTS: usize = 12;
+    const BUDGET: u64 = 4 * 1024 * 1024;
+    let t = start_limited(|l| {
+        l.body_read_timeout_millis = 1500;
+        l.body_budget_bytes = 4 * 1024 * 1024;
+    })
+    .await;
+    let addr = t.server.local_addr;
+    assert_eq!(metric(addr, "ferrokms_body_budget_bytes").await, BUDGET);
+    let body = vec![b' '; 1024 * 1024];
+    let mut stalled = Vec::new();
+    for _ in 0..CLIENTS {
+        let (head, _) = signed_request(&t, "ListKeys", &body, false);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Most of the body, written in the background (a refused one is not read any further).
+        let (reader, mut writer) = stream.into_split();
+        let part = body[..900 * 1024].to_vec();
+        tokio::spawn(async move {
+            let _ = writer.write_all(&part).await;
+            // Held open (and silent) until the server closes the connection.
+            tokio::time::sleep(GUARD).await;
+            drop(writer);
+        });
+        stalled.push(reader);
+    }
+    // The held bytes rise to (nearly) the budget, and never beyond it.
+    let mut highest = 0;
+    let rose = tokio::time::timeout(GUARD, async {
+        loop {
+            let held = metric(addr, "ferrokms_body_bytes_held").await;
+            assert!(held <= BUDGET, "{held} bytes held, over the budget of {BUDGET}");
+            highest = highest.max(held);
+            if highest >= BUDGET / 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(rose.is_ok(), "the bodies were never held (highest {highest})");
+    // Every stalled body is cut off at its deadline, and gives its bytes back.
+    for mut reader in stalled {
+        let closed = tokio::time::timeout(GUARD, async {
+            let mut chunk = [0u8; 1024];
+            while matches!(reader.read(&mut chunk).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        assert!(closed.is_ok(), "a stalled body's connection stayed open");
+        let held = metric(addr, "ferrokms_body_bytes_held").await;
+        assert!(held <= BUDGET, "{held} bytes held, over the budget of {BUDGET}");
+    }
+    let released = tokio::time::timeout(GUARD, async {
+        while metric(addr, "ferrokms_body_bytes_held").await != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(released.is_ok(), "the budget was not given back");
+    assert!(healthz(addr, None).await.contains("200"));
+}
