@@ -88,8 +88,9 @@ pub struct KeyCache {
     aliases: RwLock<HashMap<AliasKey, (KeyId, Timestamp)>>,
     capacity: usize,
     ttl_millis: std::sync::atomic::AtomicI64,
-    /// Bumped before every mutation; a loader that read the store before a bump must not cache
-    /// what it read, or a concurrent change could be overwritten by the older state.
+    /// Bumped before every mutation and again after it committed; a loader that read the store
+    /// before a bump must not cache what it read, or it could install the state from before a
+    /// change that has since committed.
     epoch: std::sync::atomic::AtomicU64,
 }
 
@@ -129,8 +130,9 @@ impl KeyCache {
         self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Forgets a key before it is changed in the store: whatever happens next (the change
-    /// commits, fails, or the request is cancelled half-way), the next use reloads it.
+    /// Forgets a key, before it is changed in the store and again once the change committed
+    /// (see [`crate::invalidation`]): a loader that read the store before the commit then
+    /// caches nothing.
     pub fn invalidate_key(&self, id: KeyId) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
@@ -140,6 +142,13 @@ impl KeyCache {
     pub fn invalidate_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.forget_alias(account, region, name);
+    }
+
+    /// Forgets every key and alias (changes may have been missed).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     /// Caches a key loaded from the store, unless something changed since `epoch` was read.

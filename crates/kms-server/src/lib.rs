@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 mod header_timer;
 pub mod http;
+pub mod invalidation;
 pub mod metrics;
 pub mod ops;
 pub mod principals;
