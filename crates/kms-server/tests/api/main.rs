@@ -28,6 +28,7 @@ mod persistence;
 mod policies;
 mod quotas;
 mod replay;
+mod revocation;
 mod rotation;
 mod scheduler;
 mod tags;
