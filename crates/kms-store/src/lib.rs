@@ -33,7 +33,7 @@ use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 
 pub use invalidation::{Invalidation, InvalidationFeed};
-pub use postgres::PostgresStore;
+pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
     PrincipalType, SessionRecord,

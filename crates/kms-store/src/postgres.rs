@@ -627,6 +627,9 @@ fn alias_invalidation(alias: &AliasRecord) -> Invalidation {
 /// is replaced (a half-open TCP connection would otherwise go unnoticed for hours).
 const FEED_HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// The `application_name` of the change feed's connection.
+pub const FEED_APPLICATION_NAME: &str = "ferrokms change feed";
+
 /// How long to wait before connecting the change feed again after losing it.
 const FEED_RETRY: Duration = Duration::from_millis(500);
 
@@ -723,9 +726,12 @@ async fn follow(
 #[async_trait]
 impl Store for PostgresStore {
     async fn invalidations(&self) -> StoreResult<Option<InvalidationFeed>> {
-        let listening = listen(&self.config).await?;
+        let mut config = self.config.clone();
+        // Named, for operators looking at pg_stat_activity.
+        config.application_name(FEED_APPLICATION_NAME);
+        let listening = listen(&config).await?;
         let (sender, feed) = InvalidationFeed::channel();
-        tokio::spawn(follow(self.config.clone(), listening, sender));
+        tokio::spawn(follow(config, listening, sender));
         Ok(Some(feed))
     }
 
