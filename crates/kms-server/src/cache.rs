@@ -2,7 +2,8 @@
 //! Encrypt, Decrypt and GenerateDataKey on a warm key touch no database.
 //!
 //! Bounded: past its capacity an arbitrary entry is evicted (its material is zeroized when the
-//! last request using it finishes). A mutation on this node replaces the entry at once.
+//! last request using it finishes). A mutation, on this node or (heard through the store's
+//! change feed) on another, removes the entry once it commits; see [`crate::invalidation`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -78,8 +79,9 @@ impl CachedKey {
 
 type AliasKey = (AccountId, Region, AliasName);
 
-/// How long a cached key or alias is trusted before it is read again from the store: the bound
-/// on how stale another node's change (made directly in a shared database) can be here.
+/// How long a cached key, alias, credential or identity policy is trusted before it is read
+/// again from the store: the bound on how stale a change this node did not hear of (its
+/// notification lost, or made directly in a shared database) can be here.
 pub const DEFAULT_TTL_MILLIS: i64 = 30_000;
 
 /// Bounded maps from key id to cached key and from alias to key id, each entry with an expiry.

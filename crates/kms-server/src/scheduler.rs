@@ -4,14 +4,13 @@
 //! interrupted action either happened completely or not at all, and a restart picks up whatever
 //! is still due.
 
-use kms_store::Invalidation;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{KeyState, RotationKind};
 use kms_crypto::{KeyMaterial, random_array};
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 use serde_json::json;
 use tracing::{error, info};
 

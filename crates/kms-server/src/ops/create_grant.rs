@@ -4,8 +4,7 @@
 use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
-use kms_store::Invalidation;
-use kms_store::{GrantRecord, StoreError};
+use kms_store::{GrantRecord, Invalidation, StoreError};
 
 use super::grants::{operations, token_for};
 use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};

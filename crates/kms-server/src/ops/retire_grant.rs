@@ -5,8 +5,7 @@ use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::policy::PrincipalKind;
-use kms_store::GrantRecord;
-use kms_store::Invalidation;
+use kms_store::{GrantRecord, Invalidation};
 
 use super::grants::grant_id_of;
 use super::validate::{dry_run, managed_key_or_arn};

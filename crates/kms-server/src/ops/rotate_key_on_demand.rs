@@ -5,8 +5,7 @@ use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 use kms_core::ids::MaterialId;
 use kms_core::key::RotationKind;
 use kms_crypto::{KeyMaterial, random_array};
-use kms_store::Invalidation;
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;

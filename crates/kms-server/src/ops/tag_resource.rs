@@ -4,8 +4,7 @@ use kms_api::dto::{Empty, TagResourceRequest};
 use kms_core::KmsError;
 use kms_core::error::Limit;
 use kms_core::tag::MAX_TAGS_PER_KEY;
-use kms_store::Invalidation;
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 
 use super::create_key::tags;
 use super::validate::{key_id_present, managed_key, members, present, required};

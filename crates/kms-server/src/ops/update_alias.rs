@@ -4,8 +4,7 @@ use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::{NotFound, RequestRule};
 use kms_core::ids::AliasArn;
-use kms_store::AliasRecord;
-use kms_store::Invalidation;
+use kms_store::{AliasRecord, Invalidation};
 
 use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
