@@ -201,8 +201,9 @@ struct ServeArgs {
     /// Most keys held unwrapped in memory. [default: 10000]
     #[arg(long, env = "FERROKMS_KEY_CACHE_CAPACITY", value_name = "N")]
     key_cache_capacity: Option<usize>,
-    /// Seconds a cached key or alias is used before it is read again; with several nodes on one
-    /// database, the longest a change made through another node can go unseen. [default: 30]
+    /// Seconds a cached key, alias, credential or identity policy is used before it is read
+    /// again: the fallback bound on how long a change can go unseen when its notification from
+    /// another node was missed (or it was made in the database directly). [default: 30]
     #[arg(long, env = "FERROKMS_KEY_CACHE_TTL", value_name = "SECONDS")]
     key_cache_ttl: Option<u32>,
     /// Days audit records are kept (older ones are removed up to a signed digest). [default:

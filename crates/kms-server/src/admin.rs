@@ -9,7 +9,7 @@ use kms_api::{ApiError, Exception, decode_request, encode_response};
 use kms_core::KmsError;
 use kms_core::policy::{PolicyDocument, PolicyKind};
 use kms_crypto::SecretBytes;
-use kms_store::{AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, StoreError};
+use kms_store::{AccessKeyRecord, IdentityPolicyRecord, Invalidation, PrincipalRecord, PrincipalType, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::secret_aad;
@@ -288,14 +288,13 @@ impl Service {
             PrincipalType::Service => "iam:DeleteServicePrincipal",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
-        let keys: Vec<String> = self.store.access_keys_of(&arn).await?.into_iter().map(|k| k.access_key_id).collect();
         let audit = self.control_event_for(ctx, &Empty {});
-        if !self.store.delete_principal(&arn, &audit).await? {
+        // Its access keys, sessions and identity policies go with it.
+        let changes = [Invalidation::Principal(arn.clone())];
+        if !self.committing(&changes, self.store.delete_principal(&arn, &audit)).await? {
             return Err(not_found(&format!("{} {name}", kind.as_str())));
         }
         audit.committed();
-        self.auth.forget(&keys);
-        self.identity.forget(&arn);
         Ok(())
     }
 
@@ -316,12 +315,12 @@ impl Service {
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let record = IdentityPolicyRecord { principal_arn: arn.clone(), name: policy_name, document };
         let audit = self.control_event_for(ctx, &Empty {});
-        match self.store.put_identity_policy(&record, &audit).await {
+        let changes = [Invalidation::Principal(arn)];
+        match self.committing(&changes, self.store.put_identity_policy(&record, &audit)).await {
             Ok(()) => audit.committed(),
             Err(StoreError::NotFound) => return Err(not_found(&format!("{} {name}", kind.as_str()))),
             Err(e) => return Err(e.into()),
         }
-        self.identity.forget(&arn);
         Ok(())
     }
 
@@ -340,11 +339,11 @@ impl Service {
         let arn = self.principal_arn(ctx, kind, &name);
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let audit = self.control_event_for(ctx, &Empty {});
-        if !self.store.delete_identity_policy(&arn, &policy_name, &audit).await? {
+        let changes = [Invalidation::Principal(arn.clone())];
+        if !self.committing(&changes, self.store.delete_identity_policy(&arn, &policy_name, &audit)).await? {
             return Err(not_found(&format!("policy {policy_name} of {name}")));
         }
         audit.committed();
-        self.identity.forget(&arn);
         Ok(())
     }
 
@@ -504,10 +503,10 @@ impl Service {
         }
         let audit = self.control_event_for(ctx, &Empty {});
         // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
-        if self.store.delete_access_key(&id, &audit).await? {
+        let changes = [Invalidation::AccessKey(id.clone())];
+        if self.committing(&changes, self.store.delete_access_key(&id, &audit)).await? {
             audit.committed();
         }
-        self.auth.forget(&[id]);
         Ok(())
     }
 

@@ -45,10 +45,19 @@ struct Credential {
     secret: SecretBytes,
     /// For temporary credentials: SHA-256 of the session token and the expiry.
     session: Option<(Vec<u8>, Timestamp)>,
+    /// The ARN of the principal the key belongs to (a session's: its role), whose deletion
+    /// revokes it.
+    owner: String,
+    /// When the cached entry is read again from the store.
+    reload: Timestamp,
 }
 
-/// A derived signing key and the scope it is for (date, region, service).
+/// A derived signing key, the credential it was derived from and the scope it is for (date,
+/// region, service).
 struct ScopedKey {
+    /// The credential entry whose secret it came from: a reloaded entry (whose secret may
+    /// differ: an access key deleted and created again with the same id) does not use it.
+    credential: std::sync::Weak<Credential>,
     date: String,
     region: String,
     service: String,
@@ -56,8 +65,11 @@ struct ScopedKey {
 }
 
 impl ScopedKey {
-    fn is_for(&self, pending: &kms_sigv4::PendingRequest) -> bool {
-        self.date == pending.scope_date() && self.region == pending.region() && self.service == pending.service()
+    fn is_for(&self, credential: &Arc<Credential>, pending: &kms_sigv4::PendingRequest) -> bool {
+        std::ptr::eq(self.credential.as_ptr(), Arc::as_ptr(credential))
+            && self.date == pending.scope_date()
+            && self.region == pending.region()
+            && self.service == pending.service()
     }
 }
 
@@ -73,6 +85,11 @@ pub struct Authenticator {
     /// Signing keys by access key id (looked up by borrowing the request's id: a hit allocates
     /// nothing), then by scope.
     signing_keys: RwLock<HashMap<String, Vec<ScopedKey>>>,
+    /// How long a cached credential is used before it is read again.
+    ttl_millis: std::sync::atomic::AtomicI64,
+    /// Bumped by every invalidation, before and after the change commits: a credential read
+    /// from the store before a bump is not cached (it may predate the change).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 fn sigv4_error(e: &SigV4Error) -> ApiError {
@@ -118,6 +135,8 @@ impl Authenticator {
                 principal: Arc::new(root_principal(&account)),
                 secret: SecretBytes::new(DEV_SECRET.to_vec()),
                 session: None,
+                owner: String::new(),
+                reload: Timestamp::from_unix_millis(i64::MAX),
             })
         });
         Self {
@@ -128,16 +147,27 @@ impl Authenticator {
             dev,
             credentials: RwLock::default(),
             signing_keys: RwLock::default(),
+            ttl_millis: std::sync::atomic::AtomicI64::new(crate::cache::DEFAULT_TTL_MILLIS),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Sets how long a cached credential is used before it is read again from the store.
+    pub fn set_ttl_millis(&self, ttl: i64) {
+        self.ttl_millis.store(ttl.max(0), std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn credential(&self, access_key_id: &str) -> Result<Option<Arc<Credential>>, ServiceError> {
         if access_key_id == DEV_ACCESS_KEY_ID {
             return Ok(self.dev.clone());
         }
-        if let Some(c) = self.credentials.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(access_key_id) {
+        let now = self.clock.now();
+        if let Some(c) = self.credentials.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(access_key_id)
+            && now < c.reload
+        {
             return Ok(Some(Arc::clone(c)));
         }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
         let Some(record) = self.store.access_key(access_key_id).await? else {
             return Ok(None);
         };
@@ -152,8 +182,15 @@ impl Authenticator {
         }
         let secret = self.root.unwrap(&secret_aad(access_key_id), &record.wrapped_secret)?;
         let session = record.session.map(|s| (s.token_digest, s.expires));
-        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session });
+        let reload = now.plus_millis(self.ttl_millis.load(std::sync::atomic::Ordering::Relaxed));
+        let owner = record.principal_arn;
+        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session, owner, reload });
         let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.epoch.load(std::sync::atomic::Ordering::SeqCst) != epoch {
+            // Something was revoked while this was read: use it for this request (it was valid
+            // when read, as if the request had come a moment earlier) but do not keep it.
+            return Ok(Some(credential));
+        }
         if cache.len() >= CREDENTIAL_CACHE_LIMIT {
             cache.clear();
         }
@@ -182,9 +219,10 @@ impl Authenticator {
         Ok(self.credential(access_key_id).await?.and_then(|c| c.session.as_ref().map(|(_, expires)| *expires)))
     }
 
-    /// Forgets cached credentials (after an access key or principal was deleted or changed).
+    /// Forgets cached credentials (after an access key was deleted or changed).
     pub fn forget(&self, access_key_ids: &[String]) {
         let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         for id in access_key_ids {
             cache.remove(id);
         }
@@ -192,11 +230,44 @@ impl Authenticator {
         keys.retain(|id, _| !access_key_ids.contains(id));
     }
 
+    /// Forgets the cached credentials of a principal (its access keys and, for a role, its
+    /// sessions), after it was deleted or changed.
+    pub fn forget_principal(&self, arn: &str) {
+        let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut gone = Vec::new();
+        cache.retain(|id, c| {
+            let keep = c.owner != arn;
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        drop(cache);
+        if !gone.is_empty() {
+            let mut keys = self.signing_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            keys.retain(|id, _| !gone.contains(id));
+        }
+    }
+
+    /// Forgets every cached credential and signing key (changes may have been missed).
+    pub fn clear(&self) {
+        let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.clear();
+        drop(cache);
+        self.signing_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     /// The signing key for the request's scope, and whether it came from the cache.
-    fn signing_key(&self, credential: &Credential, pending: &kms_sigv4::PendingRequest) -> (Arc<SigningKey>, bool) {
+    fn signing_key(
+        &self,
+        credential: &Arc<Credential>,
+        pending: &kms_sigv4::PendingRequest,
+    ) -> (Arc<SigningKey>, bool) {
         let keys = self.signing_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) =
-            keys.get(pending.access_key_id()).and_then(|scopes| scopes.iter().find(|k| k.is_for(pending)))
+            keys.get(pending.access_key_id()).and_then(|scopes| scopes.iter().find(|k| k.is_for(credential, pending)))
         {
             return (Arc::clone(&hit.key), true);
         }
@@ -212,7 +283,12 @@ impl Authenticator {
 
     /// Caches a signing key once a request signed with it verified, so that junk scopes cannot
     /// crowd out real ones.
-    fn remember_signing_key(&self, pending: &kms_sigv4::PendingRequest, key: Arc<SigningKey>) {
+    fn remember_signing_key(
+        &self,
+        credential: &Arc<Credential>,
+        pending: &kms_sigv4::PendingRequest,
+        key: Arc<SigningKey>,
+    ) {
         let mut cache = self.signing_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= SIGNING_KEY_CACHE_LIMIT && !cache.contains_key(pending.access_key_id()) {
             cache.clear();
@@ -223,6 +299,7 @@ impl Authenticator {
             scopes.clear();
         }
         scopes.push(ScopedKey {
+            credential: Arc::downgrade(credential),
             date: pending.scope_date().to_owned(),
             region: pending.region().to_owned(),
             service: pending.service().to_owned(),
@@ -287,7 +364,7 @@ impl Authenticator {
         let (key, cached) = self.signing_key(&credential, &pending);
         pending.verify(parts, body, &key, now, service).map_err(|e| ServiceError::Api(sigv4_error(&e)))?;
         if !cached {
-            self.remember_signing_key(&pending, key);
+            self.remember_signing_key(&credential, &pending, key);
         }
         let region = Region::parse(pending.region()).map_err(|_| {
             ServiceError::Api(ApiError::with_message(

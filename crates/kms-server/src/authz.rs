@@ -78,21 +78,81 @@ impl RequestKeys {
     }
 }
 
-/// Parsed identity policies per principal ARN, invalidated by the admin operations.
-#[derive(Default)]
-pub struct IdentityPolicyCache(RwLock<HashMap<String, Arc<Vec<PolicyDocument>>>>, AtomicU64);
+/// One principal's identity policies as cached.
+struct IdentityEntry {
+    documents: Arc<Vec<PolicyDocument>>,
+    /// The stored (name, document) pairs they were parsed from, to tell whether a reload found
+    /// a change.
+    source: Vec<(String, String)>,
+    /// When they are read again from the store.
+    reload: kms_core::Timestamp,
+}
+
+/// Parsed identity policies per principal ARN, invalidated by the admin operations (on every
+/// node, see [`crate::invalidation`]) and read again after the cache TTL.
+pub struct IdentityPolicyCache {
+    entries: RwLock<HashMap<String, IdentityEntry>>,
+    /// Bumped by every change to any principal's identity policies, and by every invalidation:
+    /// decisions cached under an older generation are not reused, and policies read from the
+    /// store under an older generation are not cached.
+    generation: AtomicU64,
+    ttl_millis: std::sync::atomic::AtomicI64,
+}
+
+impl Default for IdentityPolicyCache {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::default(),
+            generation: AtomicU64::new(0),
+            ttl_millis: std::sync::atomic::AtomicI64::new(crate::cache::DEFAULT_TTL_MILLIS),
+        }
+    }
+}
 
 impl IdentityPolicyCache {
     /// Forgets one principal's policies (and, through the generation, every decision cached
     /// while they applied).
     pub fn forget(&self, principal_arn: &str) {
-        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(principal_arn);
-        self.1.fetch_add(1, Ordering::SeqCst);
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(principal_arn);
+    }
+
+    /// Forgets every principal's policies (changes may have been missed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+    }
+
+    /// Sets how long cached policies are used before they are read again.
+    pub fn set_ttl_millis(&self, ttl: i64) {
+        self.ttl_millis.store(ttl.max(0), Ordering::Relaxed);
     }
 
     /// Bumped by every change to any principal's identity policies.
     fn generation(&self) -> u64 {
-        self.1.load(Ordering::SeqCst)
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Cached policies of `owner` still fresh at `now`.
+    fn fresh(&self, owner: &str, now: kms_core::Timestamp) -> Option<Arc<Vec<PolicyDocument>>> {
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(owner).filter(|e| now < e.reload).map(|e| Arc::clone(&e.documents))
+    }
+
+    /// Caches policies read from the store when the generation was `generation`, unless
+    /// something was invalidated since. A reload (after the TTL) that finds them changed bumps
+    /// the generation: decisions cached under the old ones go too.
+    fn put(&self, owner: &str, entry: IdentityEntry, generation: u64) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation() != generation {
+            return;
+        }
+        if entries.get(owner).is_some_and(|old| old.source != entry.source) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        entries.insert(owner.to_owned(), entry);
     }
 }
 
@@ -245,7 +305,8 @@ fn grant_allows(grant: &GrantRecord, principal: &Principal, operation: &str, req
 }
 
 impl Service {
-    /// The caller's identity policies, parsed (cached until an admin operation changes them).
+    /// The caller's identity policies, parsed (cached until a change to them is heard of, or
+    /// for the cache TTL).
     pub(crate) async fn identity_policies(
         &self,
         principal: &Principal,
@@ -253,9 +314,11 @@ impl Service {
         let Some(owner) = policy_owner(principal) else {
             return Ok(Arc::new(Vec::new()));
         };
-        if let Some(hit) = self.identity.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(owner) {
-            return Ok(Arc::clone(hit));
+        let now = self.clock.now();
+        if let Some(hit) = self.identity.fresh(owner, now) {
+            return Ok(hit);
         }
+        let generation = self.identity.generation();
         let records = self.store.identity_policies(owner).await?;
         // Documents were validated when they were attached; one that no longer parses allows
         // nothing.
@@ -266,11 +329,9 @@ impl Service {
             })
             .collect();
         let docs = Arc::new(docs);
-        self.identity
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(owner.to_owned(), Arc::clone(&docs));
+        let source = records.into_iter().map(|r| (r.name, r.document)).collect();
+        let reload = now.plus_millis(self.identity.ttl_millis.load(Ordering::Relaxed));
+        self.identity.put(owner, IdentityEntry { documents: Arc::clone(&docs), source, reload }, generation);
         Ok(docs)
     }
 

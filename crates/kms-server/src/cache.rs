@@ -2,7 +2,8 @@
 //! Encrypt, Decrypt and GenerateDataKey on a warm key touch no database.
 //!
 //! Bounded: past its capacity an arbitrary entry is evicted (its material is zeroized when the
-//! last request using it finishes). A mutation on this node replaces the entry at once.
+//! last request using it finishes). A mutation, on this node or (heard through the store's
+//! change feed) on another, removes the entry once it commits; see [`crate::invalidation`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -78,8 +79,9 @@ impl CachedKey {
 
 type AliasKey = (AccountId, Region, AliasName);
 
-/// How long a cached key or alias is trusted before it is read again from the store: the bound
-/// on how stale another node's change (made directly in a shared database) can be here.
+/// How long a cached key, alias, credential or identity policy is trusted before it is read
+/// again from the store: the bound on how stale a change this node did not hear of (its
+/// notification lost, or made directly in a shared database) can be here.
 pub const DEFAULT_TTL_MILLIS: i64 = 30_000;
 
 /// Bounded maps from key id to cached key and from alias to key id, each entry with an expiry.
@@ -88,8 +90,9 @@ pub struct KeyCache {
     aliases: RwLock<HashMap<AliasKey, (KeyId, Timestamp)>>,
     capacity: usize,
     ttl_millis: std::sync::atomic::AtomicI64,
-    /// Bumped before every mutation; a loader that read the store before a bump must not cache
-    /// what it read, or a concurrent change could be overwritten by the older state.
+    /// Bumped before every mutation and again after it committed; a loader that read the store
+    /// before a bump must not cache what it read, or it could install the state from before a
+    /// change that has since committed.
     epoch: std::sync::atomic::AtomicU64,
 }
 
@@ -129,8 +132,9 @@ impl KeyCache {
         self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Forgets a key before it is changed in the store: whatever happens next (the change
-    /// commits, fails, or the request is cancelled half-way), the next use reloads it.
+    /// Forgets a key, before it is changed in the store and again once the change committed
+    /// (see [`crate::invalidation`]): a loader that read the store before the commit then
+    /// caches nothing.
     pub fn invalidate_key(&self, id: KeyId) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
@@ -140,6 +144,13 @@ impl KeyCache {
     pub fn invalidate_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.forget_alias(account, region, name);
+    }
+
+    /// Forgets every key and alias (changes may have been missed).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.aliases.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     /// Caches a key loaded from the store, unless something changed since `epoch` was read.

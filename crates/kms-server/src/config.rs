@@ -93,8 +93,9 @@ pub struct ServerConfig {
     pub audit_retention_days: i64,
     /// How often the scheduler looks for due rotations and deletions.
     pub scheduler_interval_millis: u64,
-    /// How long a cached key or alias is used before it is read again (the bound on how late
-    /// another node's change is seen).
+    /// How long a cached key, alias, credential or identity policy is used before it is read
+    /// again: the fallback bound on how late a change is seen when its push invalidation was
+    /// missed (see [`crate::invalidation`]).
     pub key_cache_ttl_millis: i64,
     /// Serve HTTPS with this certificate and key; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,

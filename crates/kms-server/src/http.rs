@@ -113,9 +113,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         config.insecure_dev_credentials,
     );
     service.quotas = crate::quota::Quotas::new(config.request_quotas.clone(), config.resource_quotas.clone());
-    service.cache.set_ttl_millis(config.key_cache_ttl_millis);
+    service.set_cache_ttl_millis(config.key_cache_ttl_millis);
     service.set_audit_retention_days(config.audit_retention_days);
     let service = Arc::new(service);
+    // Listening before the first request is served: a change another node commits from now on
+    // reaches this node's caches.
+    let invalidations = crate::invalidation::follow(&service).await?;
     let scheduler =
         crate::scheduler::spawn(&service, std::time::Duration::from_millis(config.scheduler_interval_millis));
     let listener = bind(config.listen).map_err(|source| StartError::Listen { addr: config.listen, source })?;
@@ -164,6 +167,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         // The data directory lock is released only after the last request finished.
         drop(lock);
         scheduler.abort();
+        if let Some(invalidations) = invalidations {
+            invalidations.abort();
+        }
         for sink in sinks {
             sink.abort();
         }

@@ -20,6 +20,7 @@ pub mod events;
 pub mod forward_access;
 mod header_timer;
 pub mod http;
+pub mod invalidation;
 pub mod metrics;
 pub mod ops;
 pub mod principals;

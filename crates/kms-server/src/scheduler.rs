@@ -10,7 +10,7 @@ use std::time::Duration;
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{KeyState, RotationKind};
 use kms_crypto::{KeyMaterial, random_array};
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 use serde_json::json;
 use tracing::{error, info};
 
@@ -66,11 +66,13 @@ impl Service {
                 &arn,
                 json!({"keyState": "PendingDeletion", "deletionDate": deletion.date.rfc3339()}),
             );
-            self.cache.invalidate_key(id);
-            for alias in &aliases {
-                self.cache.invalidate_alias(&alias.account, &alias.region, &alias.name);
-            }
-            let deleted = self.store.delete_key(id, key.revision, &[event]).await?;
+            let mut changes = vec![Invalidation::Key(id)];
+            changes.extend(aliases.iter().map(|a| Invalidation::Alias {
+                account: a.account.clone(),
+                region: a.region.clone(),
+                name: a.name.clone(),
+            }));
+            let deleted = self.committing(&changes, self.store.delete_key(id, key.revision, &[event])).await?;
             if deleted {
                 info!(key = %arn, "deleted a key at the end of its waiting period");
             }
@@ -88,8 +90,7 @@ impl Service {
             &arn,
             json!({"keyMaterialId": material_id.to_string(), "rotationPeriodInDays": rotation.period_days}),
         );
-        self.cache.invalidate_key(id);
-        match self.store.rotate_key(&next, &wrapped, &[event]).await {
+        match self.committing(&[Invalidation::Key(id)], self.store.rotate_key(&next, &wrapped, &[event])).await {
             Ok(()) => {
                 info!(key = %arn, "rotated key material on schedule");
                 Ok(true)

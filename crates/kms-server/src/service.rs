@@ -12,7 +12,7 @@ use kms_core::policy::KeyPolicy;
 use kms_core::policy::Principal;
 use kms_core::{Clock, KmsError, Rng};
 use kms_crypto::{KeyMaterial, RootKeyProvider, SymmetricKey};
-use kms_store::{GrantRecord, MaterialRecord, Store, StoreError};
+use kms_store::{GrantRecord, Invalidation, MaterialRecord, Store, StoreError};
 
 use crate::audit::AuditDraft;
 use crate::auth::Authenticator;
@@ -495,8 +495,7 @@ impl Service {
             let next = change(&current)?;
             let response = respond(&next);
             let audit = self.control_event_for(ctx, &response);
-            self.cache.invalidate_key(key_id);
-            match self.store.update_key(&next, &audit).await {
+            match self.committing(&[Invalidation::Key(key_id)], self.store.update_key(&next, &audit)).await {
                 Ok(()) => {
                     audit.committed();
                     return Ok(response);

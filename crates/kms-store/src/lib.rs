@@ -21,6 +21,7 @@ mod sqlite;
 pub mod test_support;
 
 pub mod conformance;
+pub mod invalidation;
 
 use async_trait::async_trait;
 use kms_core::Timestamp;
@@ -31,7 +32,8 @@ use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 
-pub use postgres::PostgresStore;
+pub use invalidation::{Invalidation, InvalidationFeed};
+pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
     PrincipalType, SessionRecord,
@@ -106,6 +108,16 @@ pub trait Store: Send + Sync + 'static {
     /// A store that only one node can open always grants it.
     async fn try_lead(&self, _role: &str) -> StoreResult<Option<Leadership>> {
         Ok(Some(Leadership::exclusive()))
+    }
+
+    /// The feed of what changes committed by any node sharing the store make stale (see
+    /// [`invalidation`]), already listening when this returns; `None` for a store that only one
+    /// node can open, whose node invalidates its own caches.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the feed cannot be set up.
+    async fn invalidations(&self) -> StoreResult<Option<InvalidationFeed>> {
+        Ok(None)
     }
 
     /// Reads a server-wide setting.

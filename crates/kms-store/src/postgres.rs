@@ -41,6 +41,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
+use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
     SessionRecord, Store, StoreError, StoreResult,
@@ -178,6 +179,8 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 pub struct PostgresStore {
     pool: Pool,
     description: String,
+    /// For the change feed's own connection (LISTEN needs one outside the pool).
+    config: tokio_postgres::Config,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -252,14 +255,15 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let description = describe(&config);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(backend)?;
-        let store = Self { pool, description };
+        let store = Self { pool, description, config };
         store.migrate().await?;
         Ok(store)
     }
@@ -380,6 +384,32 @@ async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + S
 /// `update_key`, but not inserts elsewhere that merely reference the key (aliases, materials).
 async fn lock_key(client: &impl GenericClient, id: &str) -> StoreResult<()> {
     query_opt(client, "SELECT 1 FROM keys WHERE key_id = $1 FOR NO KEY UPDATE", &[&id]).await?;
+    Ok(())
+}
+
+/// Publishes what the open transaction changes on the change feed (see [`crate::invalidation`]).
+/// PostgreSQL delivers a `NOTIFY` when, and only if, its transaction commits, so every node
+/// hears of the change once it is visible and never of one that rolled back.
+async fn notify(client: &impl GenericClient, change: &Invalidation) -> StoreResult<()> {
+    execute(client, "SELECT pg_notify($1, $2)", &[&CHANNEL, &change.encode()]).await?;
+    Ok(())
+}
+
+/// [`notify`] of a key.
+async fn notify_key(client: &impl GenericClient, id: &str) -> StoreResult<()> {
+    execute(client, "SELECT pg_notify($1, 'k ' || $2)", &[&CHANNEL, &id]).await?;
+    Ok(())
+}
+
+/// [`notify`] of every alias naming a key (before they are deleted with it), in the form of
+/// [`Invalidation::encode`].
+async fn notify_aliases_of(client: &impl GenericClient, id: &str) -> StoreResult<()> {
+    execute(
+        client,
+        "SELECT pg_notify($1, 'a ' || account || ' ' || region || ' ' || name) FROM aliases WHERE key_id = $2",
+        &[&CHANNEL, &id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -589,8 +619,122 @@ fn audit_row(row: &Row) -> StoreResult<AuditRow> {
     })
 }
 
+fn alias_invalidation(alias: &AliasRecord) -> Invalidation {
+    Invalidation::Alias { account: alias.account.clone(), region: alias.region.clone(), name: alias.name.clone() }
+}
+
+/// How often the change feed's connection is checked; one that does not answer within as long
+/// is replaced (a half-open TCP connection would otherwise go unnoticed for hours).
+const FEED_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The `application_name` of the change feed's connection.
+pub const FEED_APPLICATION_NAME: &str = "ferrokms change feed";
+
+/// How long to wait before connecting the change feed again after losing it.
+const FEED_RETRY: Duration = Duration::from_millis(500);
+
+/// A connection that LISTENs on the change feed's channel: the client (for heartbeats) and the
+/// payloads of its notifications, which end when the connection does.
+struct Listening {
+    client: tokio_postgres::Client,
+    payloads: tokio::sync::mpsc::UnboundedReceiver<String>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+async fn listen(config: &tokio_postgres::Config) -> StoreResult<Listening> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (sender, payloads) = tokio::sync::mpsc::unbounded_channel();
+    // The connection makes progress (requests and notifications alike) only while polled.
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(note))) => {
+                    if sender.send(note.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!("change feed connection failed: {}", PostgresError(e));
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok(Listening { client, payloads, driver })
+}
+
+/// Forwards the feed until nobody follows it, reconnecting when the connection is lost. A loss
+/// is announced as [`Invalidation::All`], and so is the reconnection: changes committed in
+/// between were never heard of.
+async fn follow(
+    config: tokio_postgres::Config,
+    mut listening: Listening,
+    out: tokio::sync::mpsc::UnboundedSender<Invalidation>,
+) {
+    loop {
+        let mut heartbeat = tokio::time::interval(FEED_HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = out.closed() => return,
+                payload = listening.payloads.recv() => match payload {
+                    Some(payload) => {
+                        if out.send(Invalidation::decode(&payload)).is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+                _ = heartbeat.tick() => {
+                    let answered = tokio::time::timeout(FEED_HEARTBEAT, listening.client.simple_query("")).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!("lost the change feed's connection; caches are emptied and it reconnects");
+        drop(listening);
+        if out.send(Invalidation::All).is_err() {
+            return;
+        }
+        listening = loop {
+            tokio::select! {
+                () = out.closed() => return,
+                () = tokio::time::sleep(FEED_RETRY) => {}
+            }
+            match listen(&config).await {
+                Ok(listening) => break listening,
+                Err(e) => tracing::warn!("cannot reconnect the change feed: {e}"),
+            }
+        };
+        if out.send(Invalidation::All).is_err() {
+            return;
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
+    async fn invalidations(&self) -> StoreResult<Option<InvalidationFeed>> {
+        let mut config = self.config.clone();
+        // Named, for operators looking at pg_stat_activity.
+        config.application_name(FEED_APPLICATION_NAME);
+        let listening = listen(&config).await?;
+        let (sender, feed) = InvalidationFeed::channel();
+        tokio::spawn(follow(config, listening, sender));
+        Ok(Some(feed))
+    }
+
     async fn try_lead(&self, role: &str) -> StoreResult<Option<crate::Leadership>> {
         let client = self.client().await?;
         let row = query_one(&client, "SELECT pg_try_advisory_lock($1)", &[&role_lock_key(role)]).await?;
@@ -682,6 +826,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         cas_update_key(&tx, key).await?;
+        notify(&tx, &Invalidation::Key(key.key_id)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -692,6 +837,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         cas_update_key(&tx, key).await?;
+        notify_key(&tx, &id).await?;
         execute(
             &tx,
             "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES ($1, $2, $3, $4, $5)",
@@ -732,6 +878,8 @@ impl Store for PostgresStore {
         if still.is_none() {
             return Ok(false);
         }
+        notify_key(&tx, &id).await?;
+        notify_aliases_of(&tx, &id).await?;
         for table in ["key_materials", "key_policies", "key_tags", "aliases", "grants"] {
             execute(&tx, &format!("DELETE FROM {table} WHERE key_id = $1"), &[&id]).await?;
         }
@@ -799,6 +947,9 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
+        // The target's `kms:ResourceAliases` changed too.
+        notify(&tx, &Invalidation::Key(alias.target)).await?;
+        notify(&tx, &alias_invalidation(alias)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -807,6 +958,13 @@ impl Store for PostgresStore {
     async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // The previous target loses the alias (its `kms:ResourceAliases`): name it too.
+        execute(
+            &tx,
+            "SELECT pg_notify($1, 'k ' || key_id) FROM aliases WHERE account = $2 AND region = $3 AND name = $4",
+            &[&CHANNEL, &alias.account.as_str(), &alias.region.as_str(), &alias.name.as_str()],
+        )
+        .await?;
         let n = execute(
             &tx,
             "UPDATE aliases SET key_id = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
@@ -822,6 +980,8 @@ impl Store for PostgresStore {
         if n != 1 {
             return Err(StoreError::NotFound);
         }
+        notify(&tx, &Invalidation::Key(alias.target)).await?;
+        notify(&tx, &alias_invalidation(alias)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -836,13 +996,18 @@ impl Store for PostgresStore {
     ) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let n = execute(
+        let deleted = query(
             &tx,
-            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
+            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3 RETURNING key_id",
             &[&account.as_str(), &region.as_str(), &name.as_str()],
         )
         .await?;
-        commit_if_changed(tx, n, audit).await
+        for row in &deleted {
+            notify_key(&tx, column::<&str>(row, 0)?).await?;
+        }
+        let change = Invalidation::Alias { account: account.clone(), region: region.clone(), name: name.clone() };
+        notify(&tx, &change).await?;
+        commit_if_changed(tx, deleted.len() as u64, audit).await
     }
 
     async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>> {
@@ -913,6 +1078,7 @@ impl Store for PostgresStore {
         if count(&tx, "SELECT COUNT(*) FROM key_tags WHERE key_id = $1", &[&id]).await? > max {
             return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
         }
+        notify_key(&tx, &id).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -923,6 +1089,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         execute(&tx, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.to_string(), &keys])
             .await?;
+        notify(&tx, &Invalidation::Key(id)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -942,6 +1109,7 @@ impl Store for PostgresStore {
         if n != 1 {
             return Err(StoreError::NotFound);
         }
+        notify(&tx, &Invalidation::Key(id)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -986,6 +1154,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let n = execute(&tx, "DELETE FROM access_keys WHERE access_key_id = $1", &[&id]).await?;
+        notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
 
@@ -1017,6 +1186,7 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
+        notify(&tx, &Invalidation::Principal(record.arn.clone())).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -1043,6 +1213,13 @@ impl Store for PostgresStore {
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        notify(&tx, &Invalidation::Principal(arn.to_owned())).await?;
+        execute(
+            &tx,
+            "SELECT pg_notify($1, 'c ' || access_key_id) FROM access_keys WHERE principal_arn = $2",
+            &[&CHANNEL, &arn],
+        )
+        .await?;
         execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
         execute(&tx, "DELETE FROM identity_policies WHERE principal_arn = $1", &[&arn]).await?;
         let n = execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
@@ -1059,6 +1236,7 @@ impl Store for PostgresStore {
             &[&record.principal_arn, &record.name, &record.document],
         )
         .await?;
+        notify(&tx, &Invalidation::Principal(record.principal_arn.clone())).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -1069,6 +1247,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         let sql = "DELETE FROM identity_policies WHERE principal_arn = $1 AND name = $2";
         let n = execute(&tx, sql, &[&principal_arn, &name]).await?;
+        notify(&tx, &Invalidation::Principal(principal_arn.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
 
@@ -1102,6 +1281,7 @@ impl Store for PostgresStore {
             &[&grant.grant_id, &key, &record],
         )
         .await?;
+        notify_key(&tx, &key).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -1135,8 +1315,11 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let n = execute(&tx, "DELETE FROM grants WHERE grant_id = $1", &[&grant_id]).await?;
-        commit_if_changed(tx, n, audit).await
+        let deleted = query(&tx, "DELETE FROM grants WHERE grant_id = $1 RETURNING key_id", &[&grant_id]).await?;
+        for row in &deleted {
+            notify_key(&tx, column::<&str>(row, 0)?).await?;
+        }
+        commit_if_changed(tx, deleted.len() as u64, audit).await
     }
 
     async fn append_audit(&self, events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()> {

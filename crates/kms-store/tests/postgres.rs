@@ -678,3 +678,45 @@ fn grant(k: &KeyRecord, n: u8) -> GrantRecord {
 fn hex_of(id: &KeyId) -> String {
     id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The change feed names what each committed mutation changed, once it commits and in commit
+/// order, and nothing for a refused change; a lost connection is announced (everything may have
+/// been missed) and the feed goes on after reconnecting.
+#[tokio::test]
+async fn the_change_feed_names_committed_changes_and_announces_a_lost_connection() {
+    use kms_store::Invalidation;
+
+    let Some(db) = TestDatabase::create("feed").await else { return };
+    let writer = PostgresStore::connect(&db.url).await.unwrap();
+    let follower = PostgresStore::connect(&db.url).await.unwrap();
+    let mut feed = follower.invalidations().await.unwrap().expect("PostgreSQL has a change feed");
+    let mut next =
+        async || tokio::time::timeout(std::time::Duration::from_secs(5), feed.next()).await.unwrap().unwrap();
+    let k = key(9, "666666666666");
+    let ghost = key(10, "666666666666");
+    writer.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
+    assert!(writer.put_policy(ghost.key_id, "{}", &[]).await.is_err());
+    assert!(!writer.delete_access_key("AKIAMISSING", &[]).await.unwrap());
+    writer.create_grant(&grant(&k, 1), 5, &[]).await.unwrap();
+    assert!(writer.delete_grant(&grant(&k, 1).grant_id, &[]).await.unwrap());
+    assert!(writer.delete_identity_policy("arn:aws:iam::666666666666:user/nobody", "p", &[]).await.is_ok());
+    writer.put_policy(k.key_id, "{}", &[]).await.unwrap();
+    // Refused and no-op changes published nothing: the first notification is the grant's.
+    for _ in 0..3 {
+        assert_eq!(next().await, Invalidation::Key(k.key_id));
+    }
+
+    let admin = admin_client(&db.url).await.unwrap();
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&kms_store::FEED_APPLICATION_NAME],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 1);
+    assert_eq!(next().await, Invalidation::All, "the loss");
+    assert_eq!(next().await, Invalidation::All, "the reconnection");
+    writer.put_policy(k.key_id, "{}", &[]).await.unwrap();
+    assert_eq!(next().await, Invalidation::Key(k.key_id));
+}

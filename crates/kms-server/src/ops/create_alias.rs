@@ -3,7 +3,7 @@
 use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::ids::AliasArn;
-use kms_store::{AliasRecord, StoreError};
+use kms_store::{AliasRecord, Invalidation, StoreError};
 
 use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
@@ -39,9 +39,9 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         created: now,
         updated: now,
     };
-    svc.cache.invalidate_key(target.record.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
-    match svc.store.create_alias(&record, &audit).await {
+    let changes = [crate::invalidation::alias(&alias_arn), Invalidation::Key(target.record.key_id)];
+    match svc.committing(&changes, svc.store.create_alias(&record, &audit)).await {
         Ok(()) => {
             audit.committed();
             Ok(Empty {})

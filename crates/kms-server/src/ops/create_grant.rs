@@ -4,7 +4,7 @@
 use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
-use kms_store::{GrantRecord, StoreError};
+use kms_store::{GrantRecord, Invalidation, StoreError};
 
 use super::grants::{operations, token_for};
 use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};
@@ -87,10 +87,11 @@ pub(super) async fn handle(
         return Err(KmsError::LimitExceeded(Limit::GrantsPerPrincipal(per_principal)).into());
     }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
-    svc.cache.invalidate_key(key.record.key_id);
     let response = CreateGrantResponse { grant_token: token_for(&grant_id), grant_id: grant_id.clone() };
     let audit = svc.control_event_for(ctx, &response);
-    match svc.store.create_grant(&candidate(grant_id), svc.quotas.resources.grants_per_key, &audit).await {
+    let grant = candidate(grant_id);
+    let changes = [Invalidation::Key(key.record.key_id)];
+    match svc.committing(&changes, svc.store.create_grant(&grant, svc.quotas.resources.grants_per_key, &audit)).await {
         Ok(()) => {
             audit.committed();
             Ok(response)

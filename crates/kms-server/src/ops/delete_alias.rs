@@ -4,6 +4,7 @@ use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::ids::AliasArn;
+use kms_store::Invalidation;
 
 use super::validate::alias_name;
 use crate::authz::RequestKeys;
@@ -22,15 +23,13 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     } {
         svc.authorize(ctx, &key, "kms:DeleteAlias", RequestKeys::none()).await?;
     }
-    svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
-    if let Some(alias) = &current {
-        svc.cache.invalidate_key(alias.target);
-    }
-    if current.is_none() {
+    let Some(alias) = &current else {
+        svc.invalidate(&crate::invalidation::alias(&arn));
         return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
-    }
+    };
     let audit = svc.control_event_for(ctx, &Empty {});
-    if !svc.store.delete_alias(&arn.account, &arn.region, &arn.name, &audit).await? {
+    let changes = [crate::invalidation::alias(&arn), Invalidation::Key(alias.target)];
+    if !svc.committing(&changes, svc.store.delete_alias(&arn.account, &arn.region, &arn.name, &audit)).await? {
         // Deleted by someone else meanwhile: nothing changed, and the failure is recorded as such.
         return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
     }

@@ -1,6 +1,7 @@
 //! PutKeyPolicy: replaces the key policy (validated as a document; evaluation comes later).
 
 use kms_api::dto::{Empty, PutKeyPolicyRequest};
+use kms_store::Invalidation;
 
 use super::create_key::policy_document;
 use super::validate::{key_id_present, managed_key, members, policy_name, present, required};
@@ -26,9 +27,9 @@ pub(super) async fn handle(
     if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
-    svc.cache.invalidate_key(key.record.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
-    svc.store.put_policy(key.record.key_id, policy.as_str(), &audit).await?;
+    let changes = [Invalidation::Key(key.record.key_id)];
+    svc.committing(&changes, svc.store.put_policy(key.record.key_id, policy.as_str(), &audit)).await?;
     audit.committed();
     Ok(Empty {})
 }

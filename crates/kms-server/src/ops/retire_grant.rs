@@ -5,7 +5,7 @@ use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::policy::PrincipalKind;
-use kms_store::GrantRecord;
+use kms_store::{GrantRecord, Invalidation};
 
 use super::grants::grant_id_of;
 use super::validate::{dry_run, managed_key_or_arn};
@@ -53,11 +53,11 @@ pub(super) async fn handle(
         svc.authorize(ctx, &key, "kms:RetireGrant", RequestKeys::none()).await?;
     }
     dry_run(req.dry_run)?;
-    svc.cache.invalidate_key(grant.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
     // A grant retired by someone else meanwhile is gone all the same: success, recorded without
     // a change.
-    if svc.store.delete_grant(&grant.grant_id, &audit).await? {
+    let changes = [Invalidation::Key(grant.key_id)];
+    if svc.committing(&changes, svc.store.delete_grant(&grant.grant_id, &audit)).await? {
         audit.committed();
     }
     Ok(Empty {})

@@ -5,7 +5,7 @@ use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 use kms_core::ids::MaterialId;
 use kms_core::key::RotationKind;
 use kms_crypto::{KeyMaterial, random_array};
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;
@@ -30,8 +30,7 @@ pub(super) async fn handle(
         let wrapped = svc.wrap_material(&next, &material, Some(RotationKind::OnDemand))?;
         let response = KeyIdResponse { key_id: next.arn_string() };
         let audit = svc.control_event_for(ctx, &response);
-        svc.cache.invalidate_key(id);
-        match svc.store.rotate_key(&next, &wrapped, &audit).await {
+        match svc.committing(&[Invalidation::Key(id)], svc.store.rotate_key(&next, &wrapped, &audit)).await {
             Ok(()) => {
                 audit.committed();
                 return Ok(response);

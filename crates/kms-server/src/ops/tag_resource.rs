@@ -4,7 +4,7 @@ use kms_api::dto::{Empty, TagResourceRequest};
 use kms_core::KmsError;
 use kms_core::error::Limit;
 use kms_core::tag::MAX_TAGS_PER_KEY;
-use kms_store::StoreError;
+use kms_store::{Invalidation, StoreError};
 
 use super::create_key::tags;
 use super::validate::{key_id_present, managed_key, members, present, required};
@@ -25,9 +25,9 @@ pub(super) async fn handle(
     }
     let key = managed_key(svc, ctx, req.key_id, "kms:TagResource", request).await?;
     key.record.ensure_manageable()?;
-    svc.cache.invalidate_key(key.record.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
-    match svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY, &audit).await {
+    let changes = [Invalidation::Key(key.record.key_id)];
+    match svc.committing(&changes, svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY, &audit)).await {
         Ok(()) => {
             audit.committed();
             Ok(Empty {})

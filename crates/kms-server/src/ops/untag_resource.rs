@@ -3,6 +3,7 @@
 use kms_api::dto::{Empty, UntagResourceRequest};
 use kms_core::KmsError;
 use kms_core::validation::Violations;
+use kms_store::Invalidation;
 
 use super::validate::{key_id_present, managed_key, members, present, required};
 use crate::authz::RequestKeys;
@@ -26,9 +27,9 @@ pub(super) async fn handle(
     let request = RequestKeys::none().with_all("aws:TagKeys", keys.clone());
     let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource", request).await?;
     key.record.ensure_manageable()?;
-    svc.cache.invalidate_key(key.record.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
-    svc.store.remove_tags(key.record.key_id, &keys, &audit).await?;
+    let changes = [Invalidation::Key(key.record.key_id)];
+    svc.committing(&changes, svc.store.remove_tags(key.record.key_id, &keys, &audit)).await?;
     audit.committed();
     Ok(Empty {})
 }

@@ -4,7 +4,7 @@ use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::{NotFound, RequestRule};
 use kms_core::ids::AliasArn;
-use kms_store::AliasRecord;
+use kms_store::{AliasRecord, Invalidation};
 
 use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
@@ -41,11 +41,10 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
             .await?;
     }
     let record = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
-    svc.cache.invalidate_alias(&arn.account, &arn.region, &arn.name);
-    svc.cache.invalidate_key(current.target);
-    svc.cache.invalidate_key(target.record.key_id);
     let audit = svc.control_event_for(ctx, &Empty {});
-    svc.store.update_alias(&record, &audit).await?;
+    let changes =
+        [crate::invalidation::alias(&arn), Invalidation::Key(current.target), Invalidation::Key(target.record.key_id)];
+    svc.committing(&changes, svc.store.update_alias(&record, &audit)).await?;
     audit.committed();
     Ok(Empty {})
 }

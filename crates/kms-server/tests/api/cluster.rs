@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{client_for, config};
+use crate::common::{client_for, config, signed};
 use crate::events::{slow_receiver, wait_for};
 
 const DAY: i64 = 86_400_000;
@@ -160,4 +160,174 @@ async fn conflicting_requests_through_two_nodes() {
     let store = kms_store::PostgresStore::connect(&url).await.unwrap();
     let report = kms_store::audit::verify_store(&store, None).await.unwrap();
     assert!(report.records >= 40, "{report:?}");
+}
+
+const JSON: &str = "application/x-amz-json-1.1";
+
+/// Calls the admin API through the node at `addr` and returns its answer (panics on failure).
+async fn admin_call(
+    addr: std::net::SocketAddr,
+    creds: (&str, &str),
+    operation: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let target = format!("FerrokmsAdmin.{operation}");
+    let (status, text) =
+        signed(addr, (creds.0, creds.1, None), "kms", Some(&target), JSON, body.to_string().as_bytes()).await;
+    assert!(status.contains("200"), "{operation}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The error code of a refused Encrypt, `None` if it was allowed.
+async fn encrypt_refusal(kms: &aws_sdk_kms::Client, key: &str) -> Option<String> {
+    let result = kms.encrypt().key_id(key).plaintext(aws_sdk_kms::primitives::Blob::new(&b"x"[..])).send().await;
+    result.err().map(|e| aws_sdk_kms::error::ProvideErrorMetadata::code(&e).unwrap_or("no code").to_owned())
+}
+
+/// How long after now Encrypt through `kms` starts being refused with `expected`, polling until
+/// a deadline of five seconds.
+async fn time_until_refused(kms: &aws_sdk_kms::Client, key: &str, expected: &str) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        match encrypt_refusal(kms, key).await {
+            Some(code) => {
+                assert_eq!(code, expected);
+                return start.elapsed();
+            }
+            None => assert!(start.elapsed() < Duration::from_secs(5), "still allowed 5 s after the change"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Revocations made through one node are enforced by the other within a second, although the
+/// other had the revoked credentials, session, identity policies, key policy, grant and key
+/// state cached: its cache TTL is ten minutes, so only the change feed can have told it.
+#[tokio::test]
+async fn revocations_reach_the_other_node_within_a_second() {
+    let Some((_db, url)) = database("revocations") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root_key = dir.path().join("root.key");
+    let node = |name: &str| {
+        let mut cfg = config(&dir.path().join(name));
+        cfg.store_url = Some(url.clone());
+        cfg.root_key_file = Some(root_key.clone());
+        cfg.key_cache_ttl_millis = 600_000;
+        cfg
+    };
+    let a = kms_server::start(node("a")).await.unwrap();
+    let admin = a.new_admin.as_ref().unwrap();
+    let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+    let id = admin.access_key_id.clone();
+    let b = kms_server::start(node("b")).await.unwrap();
+    let (kms_a, kms_b) =
+        (client_for(a.local_addr, &id, &secret, "us-east-1"), client_for(b.local_addr, &id, &secret, "us-east-1"));
+    let admin =
+        |operation: &'static str, body: serde_json::Value| admin_call(a.local_addr, (&id, &secret), operation, body);
+    let account = a.account.to_string();
+    let use_keys = serde_json::json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+    .to_string();
+    // Users u1..u5, each with an access key and a client of node b; u1..u3 may use every key.
+    let mut users = Vec::new();
+    for n in 1..=5 {
+        let name = format!("u{n}");
+        admin("CreateUser", serde_json::json!({"UserName": name})).await;
+        let key = admin("CreateAccessKey", serde_json::json!({"UserName": name})).await;
+        let (key_id, key_secret) =
+            (key["AccessKey"]["AccessKeyId"].as_str().unwrap(), key["AccessKey"]["SecretAccessKey"].as_str().unwrap());
+        if n <= 3 {
+            let policy = serde_json::json!({"UserName": name, "PolicyName": "use", "PolicyDocument": use_keys});
+            admin("PutUserPolicy", policy).await;
+        }
+        users.push((key_id.to_owned(), client_for(b.local_addr, key_id, key_secret, "us-east-1")));
+    }
+    let user_arn = |n: usize| format!("arn:aws:iam::{account}:user/u{n}");
+
+    // A role whose session may use every key.
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:user/admin")}, "Action": "sts:AssumeRole"}]});
+    admin("CreateRole", serde_json::json!({"RoleName": "r", "AssumeRolePolicyDocument": trust.to_string()})).await;
+    admin("PutRolePolicy", serde_json::json!({"RoleName": "r", "PolicyName": "use", "PolicyDocument": use_keys})).await;
+    let assume =
+        format!("Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::{account}:role/r&RoleSessionName=s1");
+    let form = "application/x-www-form-urlencoded";
+    let (status, xml) = signed(a.local_addr, (&id, &secret, None), "sts", None, form, assume.as_bytes()).await;
+    assert!(status.contains("200"), "{status} {xml}");
+    let field = |name: &str| xml.split(&format!("<{name}>")).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let session = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{}", b.local_addr))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                field("AccessKeyId"),
+                field("SecretAccessKey"),
+                Some(field("SessionToken")),
+                None,
+                "session",
+            ))
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+
+    // Keys: one for the users, one whose policy names u4, one granted to u5, one to disable.
+    let shared = kms_a.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let statement = |sid: &str, principal: String, action: &str| serde_json::json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal}, "Action": action, "Resource": "*"});
+    let root = statement("root", format!("arn:aws:iam::{account}:root"), "kms:*");
+    let with_u4 = serde_json::json!({"Version": "2012-10-17",
+        "Statement": [root.clone(), statement("u4", user_arn(4), "kms:Encrypt")]});
+    let policy_key = kms_a.create_key().policy(with_u4.to_string()).send().await.unwrap().key_metadata.unwrap().key_id;
+    let grant_key = kms_a.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let grant = kms_a
+        .create_grant()
+        .key_id(&grant_key)
+        .grantee_principal(user_arn(5))
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap()
+        .grant_id
+        .unwrap();
+    let disabled_key = kms_a.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+
+    // Everything is allowed on node b, twice: the second time from its caches.
+    let probes = [
+        (&users[0].1, &shared),
+        (&users[1].1, &shared),
+        (&users[2].1, &shared),
+        (&session, &shared),
+        (&users[3].1, &policy_key),
+        (&users[4].1, &grant_key),
+        (&kms_b, &disabled_key),
+    ];
+    for _ in 0..2 {
+        for (kms, key) in probes {
+            assert_eq!(encrypt_refusal(kms, key).await, None);
+        }
+    }
+    assert!(b.service.cached_keys() >= 4);
+
+    let mut delays = Vec::new();
+    admin("DeleteAccessKey", serde_json::json!({"AccessKeyId": users[0].0})).await;
+    delays.push(("DeleteAccessKey", time_until_refused(&users[0].1, &shared, "UnrecognizedClientException").await));
+    admin("DeleteUserPolicy", serde_json::json!({"UserName": "u2", "PolicyName": "use"})).await;
+    delays.push(("DeleteUserPolicy", time_until_refused(&users[1].1, &shared, "AccessDeniedException").await));
+    admin("DeleteUser", serde_json::json!({"UserName": "u3"})).await;
+    delays.push(("DeleteUser", time_until_refused(&users[2].1, &shared, "UnrecognizedClientException").await));
+    admin("DeleteRole", serde_json::json!({"RoleName": "r"})).await;
+    delays.push(("DeleteRole (session)", time_until_refused(&session, &shared, "UnrecognizedClientException").await));
+    let without_u4 = serde_json::json!({"Version": "2012-10-17", "Statement": [root]});
+    kms_a.put_key_policy().key_id(&policy_key).policy(without_u4.to_string()).send().await.unwrap();
+    delays.push(("PutKeyPolicy", time_until_refused(&users[3].1, &policy_key, "AccessDeniedException").await));
+    kms_a.revoke_grant().key_id(&grant_key).grant_id(&grant).send().await.unwrap();
+    delays.push(("RevokeGrant", time_until_refused(&users[4].1, &grant_key, "AccessDeniedException").await));
+    kms_a.disable_key().key_id(&disabled_key).send().await.unwrap();
+    delays.push(("DisableKey", time_until_refused(&kms_b, &disabled_key, "DisabledException").await));
+    println!("revocation delays on the other node: {delays:?}");
+    for (change, delay) in delays {
+        assert!(delay < Duration::from_secs(1), "{change} took {delay:?} to reach the other node");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -1,5 +1,6 @@
-//! The cryptographic hot path needs no database read once a key is warm, and a disable is
-//! enforced on the very next request.
+//! The cryptographic hot path needs no database read once a key is warm, and a disable or a
+//! policy change is enforced on the very next request, even one whose key was being reloaded
+//! while the change committed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,15 +19,40 @@ use kms_store::{
     Store, StoreResult,
 };
 
-/// A store that counts every call.
+/// A store that counts every call, and can hold a policy read or write half-way.
 struct Counting {
     inner: SqliteStore,
     calls: AtomicUsize,
+    /// Held before the write (as if its commit were slow).
+    policy_write: Gate,
+    /// Held after the read, the old policy in hand.
+    policy_read: Gate,
 }
 
 impl Counting {
+    fn new(inner: SqliteStore) -> Self {
+        Self { inner, calls: AtomicUsize::new(0), policy_write: Gate::default(), policy_read: Gate::default() }
+    }
+
     fn tick(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Where a store call stops, once armed, until the test lets it go.
+#[derive(Default)]
+struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.release.notified().await;
+        }
     }
 }
 
@@ -127,10 +153,13 @@ impl Store for Counting {
     }
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
         self.tick();
-        self.inner.policy(id).await
+        let read = self.inner.policy(id).await;
+        self.policy_read.pass().await;
+        read
     }
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
+        self.policy_write.pass().await;
         self.inner.put_policy(id, document, audit).await
     }
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
@@ -204,6 +233,21 @@ async fn call(svc: &Service, ctx: &RequestContext, op: Operation, body: serde_js
     serde_json::from_slice(&out).unwrap()
 }
 
+fn context(principal: kms_core::policy::Principal) -> RequestContext {
+    RequestContext {
+        caller: Caller { principal: principal.into(), access_key_id: "AKIATEST".into() },
+        region: Region::parse("us-east-1").unwrap(),
+        request_id: "r".into(),
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        transport: kms_server::Transport::Plain,
+        source_arn: None,
+        source_account: None,
+        via_service: None,
+        key_arn: std::sync::OnceLock::new(),
+        audit: None,
+    }
+}
+
 fn service(store: Arc<Counting>, dir: &std::path::Path) -> Service {
     let root_path = dir.join("root.key");
     let root = if root_path.exists() {
@@ -225,25 +269,10 @@ fn service(store: Arc<Counting>, dir: &std::path::Path) -> Service {
 #[tokio::test]
 async fn warm_keys_cost_no_store_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(Counting { inner: SqliteStore::open(&dir.path().join("db")).unwrap(), calls: AtomicUsize::new(0) });
+    let store = Arc::new(Counting::new(SqliteStore::open(&dir.path().join("db")).unwrap()));
     let svc = service(store.clone(), dir.path());
     let account = AccountId::parse("111122223333").unwrap();
-    let ctx = RequestContext {
-        caller: Caller {
-            principal: kms_server::principals::root_principal(&account).into(),
-            access_key_id: "AKIATEST".into(),
-        },
-        region: Region::parse("us-east-1").unwrap(),
-        request_id: "r".into(),
-        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        transport: kms_server::Transport::Plain,
-        source_arn: None,
-        source_account: None,
-        via_service: None,
-        key_arn: std::sync::OnceLock::new(),
-        audit: None,
-    };
+    let ctx = context(kms_server::principals::root_principal(&account));
     let key = call(&svc, &ctx, Operation::CreateKey, serde_json::json!({})).await;
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     call(&svc, &ctx, Operation::CreateAlias, serde_json::json!({"AliasName": "alias/hot", "TargetKeyId": key_id}))
@@ -279,4 +308,60 @@ async fn warm_keys_cost_no_store_calls() {
     call(&svc, &ctx, Operation::DisableKey, serde_json::json!({"KeyId": key_id})).await;
     let refused = dispatch(&svc, &ctx, Operation::Encrypt, encrypt.to_string().as_bytes()).await;
     assert!(refused.unwrap_err().to_string().contains("is disabled"));
+}
+
+/// A request that reloads a key while a PutKeyPolicy commits reads the old policy; it must not
+/// leave it in the cache, where it would keep allowing what the new policy revoked until the
+/// entry expired (issue #20, item 5). The interleaving is forced: PutKeyPolicy is held just
+/// before its write, Encrypt's reload just after reading the old policy; the write commits and
+/// PutKeyPolicy returns, then the reload finishes.
+#[tokio::test]
+async fn a_reload_racing_a_policy_change_does_not_cache_the_old_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Counting::new(SqliteStore::open(&dir.path().join("db")).unwrap()));
+    let svc = Arc::new(service(store.clone(), dir.path()));
+    let account = AccountId::parse("111122223333").unwrap();
+    let admin = context(kms_server::principals::root_principal(&account));
+    let user_arn = format!("arn:aws:iam::{account}:user/u");
+    let user = Arc::new(context(kms_core::policy::Principal {
+        arn: user_arn.clone(),
+        account: account.clone(),
+        kind: kms_core::policy::PrincipalKind::User,
+        user_id: "AIDAUSER".into(),
+        username: Some("u".into()),
+    }));
+    let statement = |sid: &str, principal: &str, action: &str| serde_json::json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal}, "Action": action, "Resource": "*"});
+    let root = statement("root", &format!("arn:aws:iam::{account}:root"), "kms:*");
+    let with_user = serde_json::json!({"Version": "2012-10-17", "Statement": [root.clone(), statement("u", &user_arn, "kms:Encrypt")]});
+    let without_user = serde_json::json!({"Version": "2012-10-17", "Statement": [root]});
+    let key = call(&svc, &admin, Operation::CreateKey, serde_json::json!({"Policy": with_user.to_string()})).await;
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let encrypt = serde_json::json!({"KeyId": key_id, "Plaintext": "eA=="}).to_string();
+    let encrypt_as_user = {
+        let (svc, user, encrypt) = (Arc::clone(&svc), Arc::clone(&user), encrypt.clone());
+        move || {
+            let (svc, user, encrypt) = (Arc::clone(&svc), Arc::clone(&user), encrypt.clone());
+            async move { dispatch(&svc, &user, Operation::Encrypt, encrypt.as_bytes()).await.map(drop) }
+        }
+    };
+    encrypt_as_user().await.unwrap();
+
+    store.policy_write.armed.store(true, Ordering::SeqCst);
+    store.policy_read.armed.store(true, Ordering::SeqCst);
+    let change = {
+        let (svc, body) = (Arc::clone(&svc), serde_json::json!({"KeyId": key_id, "Policy": without_user.to_string()}));
+        tokio::spawn(async move { call(&svc, &admin, Operation::PutKeyPolicy, body).await })
+    };
+    store.policy_write.reached.notified().await;
+    let racing = tokio::spawn(encrypt_as_user());
+    store.policy_read.reached.notified().await;
+    store.policy_write.release.notify_one();
+    change.await.unwrap();
+    store.policy_read.release.notify_one();
+    // Decided with the policy it read, which was current when it read it.
+    racing.await.unwrap().unwrap();
+
+    let after = encrypt_as_user().await;
+    let refusal = after.expect_err("the old policy is cached again and still allows the user").to_string();
+    assert!(refusal.contains("not authorized"), "{refusal}");
 }

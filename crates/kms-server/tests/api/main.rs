@@ -31,6 +31,7 @@ mod persistence;
 mod policies;
 mod quotas;
 mod replay;
+mod revocation;
 mod rotation;
 mod scheduler;
 mod security;
