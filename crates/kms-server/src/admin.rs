@@ -289,8 +289,10 @@ impl Service {
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let audit = self.control_event_for(ctx, &Empty {});
-        // Its access keys, sessions and identity policies go with it.
-        let changes = [Invalidation::Principal(arn.clone())];
+        // Its access keys, sessions and identity policies go with it; key policies naming it are
+        // rewritten to its unique id by the store, so this node's cached keys (whichever they
+        // are) are read again. Deleting a principal is rare; other nodes hear of each key.
+        let changes = [Invalidation::Principal(arn.clone()), Invalidation::All];
         if !self.committing(&changes, self.store.delete_principal(&arn, &audit)).await? {
             return Err(not_found(&format!("{} {name}", kind.as_str())));
         }

@@ -251,8 +251,24 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         session: None,
     };
     store.create_access_key(&key, &[]).await.unwrap();
+    // A key policy and a trust policy naming alice by ARN; a similar ARN that is not hers.
+    let named = format!(r#"{{"Statement":[{{"Principal":{{"AWS":["{}","{}x"]}}}}]}}"#, user.arn, user.arn);
+    let k = self::key(seed, 90, account.as_str());
+    store.create_key(&k, &material(&k), &named, &[], &[]).await.unwrap();
+    let trusting = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:role/trusting"),
+        name: "trusting".into(),
+        principal_id: format!("AROATRUSTING{seed:05}"),
+        trust_policy: Some(named.clone()),
+        ..role.clone()
+    };
+    store.create_principal(&trusting, &[]).await.unwrap();
     assert!(store.delete_principal(&user.arn, &[]).await.unwrap());
     assert!(store.access_key(&key.access_key_id).await.unwrap().is_none(), "keys go with their principal");
+    // Statements naming alice now name her unique id; the look-alike ARN is untouched.
+    let rebound = named.replace(&format!("\"{}\"", user.arn), &format!("\"{}\"", user.principal_id));
+    assert_eq!(store.policy(k.key_id).await.unwrap().as_deref(), Some(rebound.as_str()));
+    assert_eq!(store.principal(&trusting.arn).await.unwrap().unwrap().trust_policy.as_deref(), Some(rebound.as_str()));
     assert!(store.identity_policies(&user.arn).await.unwrap().is_empty());
     assert!(!store.delete_principal(&user.arn, &[]).await.unwrap());
 }

@@ -234,7 +234,10 @@ pub trait Store: Send + Sync + 'static {
     /// The principals of an account.
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>>;
     /// Deletes a principal with its access keys and identity policies; returns whether it existed
-    /// (if not, nothing is deleted and `audit` is not appended).
+    /// (if not, nothing is deleted and `audit` is not appended). Key policies and role trust
+    /// policies that name the principal by ARN are rewritten, in the same transaction, to name
+    /// its unique id instead (as IAM does), so that a principal created again under the same
+    /// name does not inherit them.
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
 
     /// Adds or replaces an identity policy; [`StoreError::NotFound`] if the principal is unknown.

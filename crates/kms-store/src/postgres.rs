@@ -1220,6 +1220,30 @@ impl Store for PostgresStore {
             &[&CHANNEL, &arn],
         )
         .await?;
+        let id = query(&tx, "SELECT principal_id FROM principals WHERE arn = $1", &[&arn]).await?;
+        if let Some(row) = id.first() {
+            let id: String = row.try_get(0)?;
+            let (named, unique) = crate::records::principal_rebinding(arn, &id);
+            execute(
+                &tx,
+                "SELECT pg_notify($1, 'k ' || key_id) FROM key_policies WHERE strpos(document, $2) > 0",
+                &[&CHANNEL, &named],
+            )
+            .await?;
+            execute(
+                &tx,
+                "UPDATE key_policies SET document = replace(document, $1, $2) WHERE strpos(document, $1) > 0",
+                &[&named, &unique],
+            )
+            .await?;
+            execute(
+                &tx,
+                "UPDATE principals SET trust_policy = replace(trust_policy, $1, $2) \
+                 WHERE trust_policy IS NOT NULL AND strpos(trust_policy, $1) > 0",
+                &[&named, &unique],
+            )
+            .await?;
+        }
         execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
         execute(&tx, "DELETE FROM identity_policies WHERE principal_arn = $1", &[&arn]).await?;
         let n = execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;

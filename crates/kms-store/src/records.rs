@@ -176,3 +176,12 @@ pub struct GrantRecord {
     /// When it was created.
     pub created: Timestamp,
 }
+
+/// What a principal's deletion rewrites in key policies and role trust policies: the principal's
+/// ARN as a JSON string (`"arn:aws:iam::…:user/bob"`) becomes its unique id (`"AIDA…"`), as IAM
+/// shows a deleted principal. The statement then names the principal that was deleted and no
+/// other: a user or role created again under the same name has another unique id and is not
+/// reached. Returns (what to find, what to put instead).
+pub(crate) fn principal_rebinding(arn: &str, principal_id: &str) -> (String, String) {
+    (format!("\"{arn}\""), format!("\"{principal_id}\""))
+}

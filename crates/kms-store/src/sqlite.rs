@@ -1117,6 +1117,20 @@ impl Store for SqliteStore {
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let arn = arn.to_owned();
         self.mutate(audit, move |tx| {
+            let id: Option<String> =
+                tx.query_row("SELECT principal_id FROM principals WHERE arn = ?1", [&arn], |r| r.get(0)).optional()?;
+            if let Some(id) = id {
+                let (named, unique) = crate::records::principal_rebinding(&arn, &id);
+                tx.execute(
+                    "UPDATE key_policies SET document = replace(document, ?1, ?2) WHERE instr(document, ?1) > 0",
+                    [&named, &unique],
+                )?;
+                tx.execute(
+                    "UPDATE principals SET trust_policy = replace(trust_policy, ?1, ?2) \
+                     WHERE trust_policy IS NOT NULL AND instr(trust_policy, ?1) > 0",
+                    [&named, &unique],
+                )?;
+            }
             tx.execute("DELETE FROM access_keys WHERE principal_arn = ?1", [&arn])?;
             tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1", [&arn])?;
             let n = tx.execute("DELETE FROM principals WHERE arn = ?1", [&arn])?;

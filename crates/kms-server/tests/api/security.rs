@@ -421,3 +421,32 @@ async fn a_recreated_user_does_not_inherit_grants() {
     let r = impostor.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await;
     assert_eq!(code_of(r), "AccessDeniedException");
 }
+
+/// Issue #20.8, key policies and trust policies: a statement naming a deleted user by ARN is
+/// rewritten to the user's unique id (as IAM shows it), so a user created again under the same
+/// name is not reached by it; a role's trust policy likewise.
+#[tokio::test]
+async fn a_recreated_user_does_not_inherit_key_policy_statements() {
+    let t = start().await;
+    let account = t.server.account.to_string();
+    let (_, erin_arn) = t.user("erin").await;
+    let erin_id =
+        t.admin("GetPrincipal", json!({"UserName": "erin"})).await["Principal"]["Id"].as_str().unwrap().to_owned();
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": erin_arn}, "Action": "kms:Encrypt", "Resource": "*"}]});
+    let key = t.client().create_key().policy(policy.to_string()).send().await.unwrap().key_metadata.unwrap().key_id;
+    let trust = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": erin_arn}, "Action": "sts:AssumeRole"}]});
+    t.admin("CreateRole", json!({"RoleName": "deployer", "AssumeRolePolicyDocument": trust.to_string()})).await;
+    t.admin("DeleteUser", json!({"UserName": "erin"})).await;
+    let shown = t.client().get_key_policy().key_id(&key).send().await.unwrap().policy.unwrap();
+    assert!(shown.contains(&format!("\"{erin_id}\"")) && !shown.contains(&erin_arn), "{shown}");
+    let role = t.admin("GetPrincipal", json!({"RoleName": "deployer"})).await;
+    let trust_now = role["AssumeRolePolicyDocument"].as_str().unwrap();
+    assert!(trust_now.contains(&erin_id) && !trust_now.contains(&erin_arn), "{trust_now}");
+    let (impostor, impostor_arn) = t.user("erin").await;
+    assert_eq!(impostor_arn, erin_arn);
+    let r = impostor.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await;
+    assert_eq!(code_of(r), "AccessDeniedException");
+}
