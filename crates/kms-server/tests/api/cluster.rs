@@ -309,7 +309,7 @@ async fn revocations_reach_the_other_node_within_a_second() {
     assert!(b.service.cached_keys() >= 4);
 
     let mut delays = Vec::new();
-    admin("DeleteAccessKey", serde_json::json!({"AccessKeyId": users[0].0})).await;
+    admin("DeleteAccessKey", serde_json::json!({"AccessKeyId": users[0].0, "UserName": "u1"})).await;
     delays.push(("DeleteAccessKey", time_until_refused(&users[0].1, &shared, "UnrecognizedClientException").await));
     admin("DeleteUserPolicy", serde_json::json!({"UserName": "u2", "PolicyName": "use"})).await;
     delays.push(("DeleteUserPolicy", time_until_refused(&users[1].1, &shared, "AccessDeniedException").await));
