@@ -45,6 +45,7 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "DeleteRolePolicy",
     "CreateAccessKey",
     "CreateAccount",
+    "CreateForwardAccessToken",
     "GetPrincipal",
     "DeleteAccessKey",
     "ListPrincipals",
