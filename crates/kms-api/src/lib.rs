@@ -12,7 +12,7 @@ mod fast_json;
 pub mod operation;
 
 pub use exception::{ApiError, Exception};
-pub use operation::Operation;
+pub use operation::{Kind, Operation, QuotaClass, Request};
 
 /// The content type of AWS JSON 1.1 requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";

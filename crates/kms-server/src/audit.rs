@@ -112,11 +112,11 @@ pub fn random_uuid(random: [u8; 16]) -> String {
 
 /// Whether an operation only reads (CloudTrail's `readOnly`).
 pub fn read_only(name: &str) -> bool {
-    name.starts_with("Describe")
-        || name.starts_with("List")
-        || name.starts_with("Get")
-        || name == "GenerateRandom"
-        || kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&name)
+    match kms_api::Operation::from_name(name) {
+        Some(op) => op.is_read_only(),
+        // The admin and STS operations follow AWS's naming.
+        None => name.starts_with("Describe") || name.starts_with("List") || name.starts_with("Get"),
+    }
 }
 
 /// Everything an event is built from.

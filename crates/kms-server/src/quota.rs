@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kms_api::{ApiError, Exception};
+use kms_api::{ApiError, Exception, Operation, QuotaClass};
 use kms_core::error::Limit;
 use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::{KmsError, Timestamp};
@@ -22,59 +22,22 @@ pub const THROTTLED: &str = "You have exceeded the rate at which you may call KM
 /// The class shared by the symmetric cryptographic operations (one quota for all of them).
 pub const SYMMETRIC_CRYPTOGRAPHIC: &str = "cryptographic_symmetric";
 
-/// The operations that draw on the shared symmetric cryptographic quota.
-const SYMMETRIC_OPERATIONS: &[&str] = &[
-    "Decrypt",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "GenerateRandom",
-    "ReEncrypt",
-    "VerifyMac",
-];
+/// AWS KMS's default rate for the shared symmetric cryptographic quota (requests per second,
+/// per account and region); the regions of [`SYMMETRIC_BY_REGION`] allow more, and
+/// [`RequestQuotas::aws`] follows them.
+pub const SYMMETRIC_DEFAULT_RATE: u32 = 10_000;
 
-/// AWS KMS's documented default request quotas (requests per second, per account and region).
-/// The shared symmetric quota here is AWS's default; the regions of
-/// [`SYMMETRIC_BY_REGION`] allow more, and [`RequestQuotas::aws`] follows them.
-pub const AWS_REQUEST_QUOTAS: &[(&str, u32)] = &[
-    (SYMMETRIC_CRYPTOGRAPHIC, 10_000),
-    ("CancelKeyDeletion", 5),
-    ("CreateAlias", 5),
-    ("CreateGrant", 50),
-    ("CreateKey", 5),
-    ("DeleteAlias", 15),
-    ("DeleteImportedKeyMaterial", 15),
-    ("DescribeKey", 2_000),
-    ("DisableKey", 5),
-    ("DisableKeyRotation", 5),
-    ("EnableKey", 5),
-    ("EnableKeyRotation", 15),
-    ("GetKeyLastUsage", 5),
-    ("GetKeyPolicy", 1_000),
-    ("GetKeyRotationStatus", 1_000),
-    ("GetParametersForImport", 1),
-    ("GetPublicKey", 2_000),
-    ("ImportKeyMaterial", 15),
-    ("ListAliases", 500),
-    ("ListGrants", 100),
-    ("ListKeyPolicies", 100),
-    ("ListKeyRotations", 100),
-    ("ListKeys", 500),
-    ("ListResourceTags", 2_000),
-    ("ListRetirableGrants", 100),
-    ("PutKeyPolicy", 15),
-    ("ReplicateKey", 5),
-    ("RetireGrant", 50),
-    ("RevokeGrant", 50),
-    ("RotateKeyOnDemand", 5),
-    ("ScheduleKeyDeletion", 15),
-    ("TagResource", 10),
-    ("UntagResource", 5),
-    ("UpdateAlias", 5),
-    ("UpdateKeyDescription", 5),
-    ("UpdatePrimaryRegion", 5),
-];
+/// AWS KMS's documented default request quotas, by class (requests per second, per account and
+/// region), from the operation table: the shared symmetric class, then every operation with a
+/// quota of its own.
+pub fn aws_request_quotas() -> impl Iterator<Item = (&'static str, u32)> {
+    std::iter::once((SYMMETRIC_CRYPTOGRAPHIC, SYMMETRIC_DEFAULT_RATE)).chain(Operation::ALL.iter().filter_map(|op| {
+        match op.quota_class() {
+            QuotaClass::Own(rate) => Some((op.name(), rate)),
+            QuotaClass::Symmetric | QuotaClass::Unlisted => None,
+        }
+    }))
+}
 
 /// The regions whose shared symmetric quota is above AWS's default (requests per second).
 pub const SYMMETRIC_BY_REGION: &[(&str, u32)] = &[
@@ -93,10 +56,12 @@ pub const SYMMETRIC_BY_REGION: &[(&str, u32)] = &[
 /// the operation's own name for the others in AWS's table, `None` for operations AWS does not
 /// list (they are not throttled).
 pub fn class_of(operation: &str) -> Option<&'static str> {
-    if SYMMETRIC_OPERATIONS.contains(&operation) {
-        return Some(SYMMETRIC_CRYPTOGRAPHIC);
+    let op = Operation::from_name(operation)?;
+    match op.quota_class() {
+        QuotaClass::Symmetric => Some(SYMMETRIC_CRYPTOGRAPHIC),
+        QuotaClass::Own(_) => Some(op.name()),
+        QuotaClass::Unlisted => None,
     }
-    AWS_REQUEST_QUOTAS.iter().map(|(class, _)| *class).find(|class| *class == operation)
 }
 
 /// Why a request-quota setting is not acceptable.
@@ -117,10 +82,10 @@ pub struct RequestQuotas {
 }
 
 impl RequestQuotas {
-    /// AWS KMS's documented defaults ([`AWS_REQUEST_QUOTAS`], and [`SYMMETRIC_BY_REGION`] for
+    /// AWS KMS's documented defaults ([`aws_request_quotas`], and [`SYMMETRIC_BY_REGION`] for
     /// the shared symmetric class).
     pub fn aws() -> Self {
-        Self { rates: AWS_REQUEST_QUOTAS.iter().copied().collect(), symmetric_by_region: true }
+        Self { rates: aws_request_quotas().collect(), symmetric_by_region: true }
     }
 
     /// Sets one class's rate (0: not throttled).
@@ -129,7 +94,7 @@ impl RequestQuotas {
     /// [`UnknownClass`] for a name that is neither the symmetric class nor an operation in AWS's
     /// table.
     pub fn set(&mut self, class: &str, per_second: u32) -> Result<(), UnknownClass> {
-        let known = AWS_REQUEST_QUOTAS.iter().map(|(known, _)| *known).find(|known| *known == class);
+        let known = aws_request_quotas().map(|(known, _)| known).find(|known| *known == class);
         let class = known.ok_or_else(|| UnknownClass(class.to_owned()))?;
         if class == SYMMETRIC_CRYPTOGRAPHIC {
             // A configured symmetric rate applies in every region.

@@ -2,52 +2,13 @@
 //! server implements: never panics, refuses only with `SerializationException`, accepts only JSON
 //! objects (or an empty body), and never echoes a plaintext in its error message.
 
-use kms_api::dto::{
-    AliasRequest, CreateGrantRequest, CreateKeyRequest, DecryptRequest, EnableKeyRotationRequest, EncryptRequest,
-    GenerateDataKeyRequest, GenerateRandomRequest, GetKeyPolicyRequest, KeyIdRequest, ListGrantsRequest, ListRequest,
-    PutKeyPolicyRequest, ReEncryptRequest, RetireGrantRequest, ScheduleKeyDeletionRequest, TagResourceRequest,
-    UntagResourceRequest, UpdateKeyDescriptionRequest,
-};
-use kms_api::{ApiError, Exception, Operation, decode_request};
+use kms_api::{ApiError, Exception, Operation, Request};
 
-/// Decodes `body` as the request of `op`, as the server's dispatcher does; `None` for the
-/// operations the server answers with `UnsupportedOperationException` without decoding.
+/// Decodes `body` as the request of `op` through the operation table, as the server's
+/// dispatcher does; `None` for the operations the server answers with
+/// `UnsupportedOperationException` without decoding.
 pub fn decode_for(op: Operation, body: &[u8]) -> Option<Result<(), ApiError>> {
-    fn run<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<Result<(), ApiError>> {
-        Some(decode_request::<T>(body).map(drop))
-    }
-    use Operation as O;
-    match op {
-        O::CreateKey => run::<CreateKeyRequest>(body),
-        O::DescribeKey
-        | O::EnableKey
-        | O::DisableKey
-        | O::CancelKeyDeletion
-        | O::GetKeyLastUsage
-        | O::DisableKeyRotation
-        | O::GetKeyRotationStatus
-        | O::RotateKeyOnDemand => run::<KeyIdRequest>(body),
-        O::ListKeys | O::ListAliases | O::ListResourceTags | O::ListKeyPolicies | O::ListKeyRotations => {
-            run::<ListRequest>(body)
-        }
-        O::UpdateKeyDescription => run::<UpdateKeyDescriptionRequest>(body),
-        O::ScheduleKeyDeletion => run::<ScheduleKeyDeletionRequest>(body),
-        O::Encrypt => run::<EncryptRequest>(body),
-        O::Decrypt => run::<DecryptRequest>(body),
-        O::ReEncrypt => run::<ReEncryptRequest>(body),
-        O::GenerateDataKey | O::GenerateDataKeyWithoutPlaintext => run::<GenerateDataKeyRequest>(body),
-        O::GenerateRandom => run::<GenerateRandomRequest>(body),
-        O::CreateAlias | O::UpdateAlias | O::DeleteAlias => run::<AliasRequest>(body),
-        O::TagResource => run::<TagResourceRequest>(body),
-        O::UntagResource => run::<UntagResourceRequest>(body),
-        O::PutKeyPolicy => run::<PutKeyPolicyRequest>(body),
-        O::GetKeyPolicy => run::<GetKeyPolicyRequest>(body),
-        O::CreateGrant => run::<CreateGrantRequest>(body),
-        O::EnableKeyRotation => run::<EnableKeyRotationRequest>(body),
-        O::ListGrants | O::ListRetirableGrants => run::<ListGrantsRequest>(body),
-        O::RetireGrant | O::RevokeGrant => run::<RetireGrantRequest>(body),
-        _ => None,
-    }
+    op.is_implemented().then(|| Request::decode(op, body).map(drop))
 }
 
 /// The `Plaintext` member of a body, if it is a string that occurs exactly once in the raw bytes

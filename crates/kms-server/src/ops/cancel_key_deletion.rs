@@ -1,5 +1,6 @@
 //! CancelKeyDeletion: back to Disabled, as AWS leaves a rescued key.
 
+use kms_api::Operation;
 use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 
 use super::validate::managed_key;
@@ -12,7 +13,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:CancelKeyDeletion", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::CancelKeyDeletion.action(), RequestKeys::none()).await?;
     svc.update_key(ctx, key.record.key_id, |k| k.cancel_deletion(), |next| KeyIdResponse { key_id: next.arn_string() })
         .await
 }

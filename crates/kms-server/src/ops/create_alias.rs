@@ -1,5 +1,6 @@
 //! CreateAlias: a new alias name (unique in the account and region) for a key.
 
+use kms_api::Operation;
 use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::ids::AliasArn;
@@ -20,8 +21,8 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     super::validate::alias_characters(&name)?;
     let alias_arn =
         AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name: name.clone() };
-    svc.authorize_iam(ctx, "kms:CreateAlias", &alias_arn.to_string(), RequestKeys::none()).await?;
-    let target = managed_key(svc, ctx, req.target_key_id, "kms:CreateAlias", RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::CreateAlias.action(), &alias_arn.to_string(), RequestKeys::none()).await?;
+    let target = managed_key(svc, ctx, req.target_key_id, Operation::CreateAlias.action(), RequestKeys::none()).await?;
     target.record.ensure_manageable()?;
     svc.ensure_room_for_alias(
         &alias_arn.account,

@@ -1,6 +1,7 @@
 //! CreateGrant: lets a grantee principal use a key for some operations, optionally only with a
 //! given encryption context.
 
+use kms_api::Operation;
 use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
@@ -44,7 +45,7 @@ pub(super) async fn handle(
         context_equals: constraints.encryption_context_equals.clone(),
         context_subset: constraints.encryption_context_subset.clone(),
     });
-    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:CreateGrant", request).await?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::CreateGrant.action(), request).await?;
     key.record.ensure_usable()?;
     dry_run(req.dry_run)?;
     // Bound to the grantee's unique id, as AWS binds grants: a user or role created later

@@ -1,5 +1,6 @@
 //! CreateKey: a new symmetric encryption key with fresh material from the CSPRNG.
 
+use kms_api::Operation;
 use kms_api::dto::{CreateKeyRequest, KeyMetadata, KeyMetadataResponse, WireTag};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule, Unsupported};
@@ -50,7 +51,7 @@ pub(super) async fn handle(
     }
     // AWS's order: request validation, then authorization, then what the service supports, so
     // that a caller refused by a kms:KeySpec condition learns nothing about support.
-    svc.authorize_iam(ctx, "kms:CreateKey", "*", request).await?;
+    svc.authorize_iam(ctx, Operation::CreateKey.action(), "*", request).await?;
     kind.ensure_supported()?;
 
     let record = kind.new_key(

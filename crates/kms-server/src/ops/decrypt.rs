@@ -1,6 +1,7 @@
 //! Decrypt: finds the key in the blob (or checks the one named), then authenticates the
 //! ciphertext with the encryption context.
 
+use kms_api::Operation;
 use std::sync::Arc;
 
 use kms_api::blob::{Blob, SecretBlob};
@@ -37,8 +38,16 @@ pub(super) async fn handle(
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     no_recipient(req.recipient.as_ref())?;
     let source = Source { field: "keyId", key_id: req.key_id, algorithm };
-    let opened =
-        open(svc, ctx, "ciphertextBlob", &ciphertext, &context(req.encryption_context), source, "kms:Decrypt").await?;
+    let opened = open(
+        svc,
+        ctx,
+        "ciphertextBlob",
+        &ciphertext,
+        &context(req.encryption_context),
+        source,
+        Operation::Decrypt.action(),
+    )
+    .await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
         key_id: opened.key.record.arn_string(),
@@ -100,7 +109,8 @@ pub(super) async fn open(
         }
     };
     key.record.ensure_usable()?;
-    key.record.ensure_encryption_algorithm(action.trim_start_matches("kms:"), source.algorithm)?;
+    key.record
+        .ensure_encryption_algorithm(action.trim_start_matches(kms_api::operation::ACTION_PREFIX), source.algorithm)?;
     let material = key.material(decoded.header.material_id).ok_or(KmsError::InvalidCiphertext)?;
     let plaintext = material.open(&decoded, encryption_context).map_err(|_| KmsError::InvalidCiphertext)?;
     Ok(Opened { material: decoded.header.material_id, key, plaintext })

@@ -1,5 +1,6 @@
 //! DeleteAlias.
 
+use kms_api::Operation;
 use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
@@ -15,13 +16,13 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
-    svc.authorize_iam(ctx, "kms:DeleteAlias", &arn.to_string(), RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::DeleteAlias.action(), &arn.to_string(), RequestKeys::none()).await?;
     let current = svc.store.alias(&arn.account, &arn.region, &arn.name).await?;
     if let Some(key) = match &current {
         Some(alias) => svc.load_key(alias.target).await?,
         None => None,
     } {
-        svc.authorize(ctx, &key, "kms:DeleteAlias", RequestKeys::none()).await?;
+        svc.authorize(ctx, &key, Operation::DeleteAlias.action(), RequestKeys::none()).await?;
     }
     let Some(alias) = &current else {
         svc.invalidate(&crate::invalidation::alias(&arn));

@@ -1,5 +1,6 @@
 //! DescribeKey: the key's metadata.
 
+use kms_api::Operation;
 use kms_api::dto::{KeyIdRequest, KeyMetadata, KeyMetadataResponse};
 
 use super::validate::{grant_tokens, key_id_present, members, usable_key};
@@ -13,6 +14,6 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<KeyMetadataResponse, ServiceError> {
     members([key_id_present("keyId", req.key_id.as_deref()), grant_tokens(req.grant_tokens.as_ref())])?;
-    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:DescribeKey", RequestKeys::none()).await?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::DescribeKey.action(), RequestKeys::none()).await?;
     Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
 }

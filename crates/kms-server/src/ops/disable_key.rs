@@ -1,6 +1,7 @@
 //! DisableKey: takes effect for the very next request on this node (the cache is updated in
 //! the same step as the store).
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, KeyIdRequest};
 
 use super::validate::managed_key;
@@ -9,6 +10,6 @@ use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKey", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::DisableKey.action(), RequestKeys::none()).await?;
     svc.update_key(ctx, key.record.key_id, |k| k.disable(), |_| Empty {}).await
 }

@@ -1,5 +1,6 @@
 //! DisableKeyRotation.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, KeyIdRequest};
 
 use super::validate::managed_key;
@@ -8,6 +9,6 @@ use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:DisableKeyRotation", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::DisableKeyRotation.action(), RequestKeys::none()).await?;
     svc.update_key(ctx, key.record.key_id, |k| k.disable_rotation(), |_| Empty {}).await
 }

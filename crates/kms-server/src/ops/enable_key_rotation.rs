@@ -1,5 +1,6 @@
 //! EnableKeyRotation: automatic rotation every 90–2560 days (default 365).
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, EnableKeyRotationRequest};
 use kms_core::key::ROTATION_PERIOD_DAYS;
 
@@ -18,7 +19,7 @@ pub(super) async fn handle(
     members([key_id_present("keyId", req.key_id.as_deref()), range("rotationPeriodInDays", days, min, max)])?;
     // The range check above keeps the value far inside u16.
     let days = u16::try_from(days).unwrap_or(u16::MAX);
-    let key = managed_key(svc, ctx, req.key_id, "kms:EnableKeyRotation", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::EnableKeyRotation.action(), RequestKeys::none()).await?;
     let now = svc.clock.now();
     svc.update_key(ctx, key.record.key_id, |k| k.enable_rotation(now, days), |_| Empty {}).await
 }

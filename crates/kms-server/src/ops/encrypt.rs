@@ -1,5 +1,6 @@
 //! Encrypt: up to 4096 bytes under a symmetric key, bound to the encryption context.
 
+use kms_api::Operation;
 use kms_api::blob::Blob;
 use kms_api::dto::{EncryptRequest, EncryptResponse};
 use kms_core::context::EncryptionContext;
@@ -30,7 +31,7 @@ pub(super) async fn handle(
     let encryption_context = context(req.encryption_context);
     let request =
         RequestKeys::none().encryption_context(&encryption_context).with("kms:EncryptionAlgorithm", algorithm.as_str());
-    let key = usable_key(svc, ctx, "keyId", req.key_id, "kms:Encrypt", request).await?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::Encrypt.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_encryption_algorithm("Encrypt", algorithm)?;
     dry_run(req.dry_run)?;

@@ -1,6 +1,7 @@
 //! GenerateDataKey and GenerateDataKeyWithoutPlaintext: a fresh data key from the CSPRNG,
 //! returned encrypted under the KMS key (and in plaintext for the first).
 
+use kms_api::Operation;
 use kms_api::blob::{Blob, SecretBlob};
 use kms_api::dto::{GenerateDataKeyRequest, GenerateDataKeyResponse};
 use kms_core::KmsError;
@@ -21,7 +22,7 @@ pub(super) async fn with_plaintext(
     ctx: &RequestContext,
     req: GenerateDataKeyRequest,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
-    generate(svc, ctx, req, "GenerateDataKey", true).await
+    generate(svc, ctx, req, Operation::GenerateDataKey, true).await
 }
 
 pub(super) async fn without_plaintext(
@@ -29,14 +30,14 @@ pub(super) async fn without_plaintext(
     ctx: &RequestContext,
     req: GenerateDataKeyRequest,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
-    generate(svc, ctx, req, "GenerateDataKeyWithoutPlaintext", false).await
+    generate(svc, ctx, req, Operation::GenerateDataKeyWithoutPlaintext, false).await
 }
 
 async fn generate(
     svc: &Service,
     ctx: &RequestContext,
     req: GenerateDataKeyRequest,
-    operation: &'static str,
+    operation: Operation,
     return_plaintext: bool,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
     members([
@@ -53,9 +54,9 @@ async fn generate(
     no_recipient(req.recipient.as_ref())?;
     let encryption_context = context(req.encryption_context);
     let request = RequestKeys::none().encryption_context(&encryption_context);
-    let key = usable_key(svc, ctx, "keyId", req.key_id, &format!("kms:{operation}"), request).await?;
+    let key = usable_key(svc, ctx, "keyId", req.key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
-    key.record.ensure_encryption_algorithm(operation, EncryptionAlgorithm::SymmetricDefault)?;
+    key.record.ensure_encryption_algorithm(operation.name(), EncryptionAlgorithm::SymmetricDefault)?;
     dry_run(req.dry_run)?;
     let mut data_key = Zeroizing::new(vec![0u8; len]);
     svc.rng.fill(&mut data_key);

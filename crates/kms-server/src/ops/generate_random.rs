@@ -1,5 +1,6 @@
 //! GenerateRandom: bytes from the system CSPRNG.
 
+use kms_api::Operation;
 use kms_api::blob::SecretBlob;
 use kms_api::dto::{GenerateRandomRequest, GenerateRandomResponse};
 use kms_core::KmsError;
@@ -22,7 +23,7 @@ pub(super) async fn handle(
     if req.custom_key_store_id.is_some() {
         return Err(KmsError::Unsupported(Unsupported::CustomKeyStore).into());
     }
-    svc.authorize_iam(ctx, "kms:GenerateRandom", "*", RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::GenerateRandom.action(), "*", RequestKeys::none()).await?;
     let mut bytes = Zeroizing::new(vec![0u8; len]);
     svc.rng.fill(&mut bytes);
     Ok(GenerateRandomResponse { plaintext: SecretBlob(bytes) })

@@ -1,6 +1,7 @@
 //! GetKeyLastUsage: the key's last successful cryptographic operation, answered from the audit
 //! trail (so it trails the request path by at most the audit writer's linger interval).
 
+use kms_api::Operation;
 use kms_api::dto::{GetKeyLastUsageResponse, KeyIdRequest, KeyLastUsageData};
 
 use super::validate::managed_key;
@@ -17,7 +18,7 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<GetKeyLastUsageResponse, ServiceError> {
     // Not a cross-account operation in AWS: another account's key ARN names nothing here.
-    let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyLastUsage", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::GetKeyLastUsage.action(), RequestKeys::none()).await?;
     let arn = key.record.arn_string();
     let last = svc.store.last_key_usage(&arn).await?;
     let key_last_usage = last.and_then(|row| {

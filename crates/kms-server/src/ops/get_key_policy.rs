@@ -1,5 +1,6 @@
 //! GetKeyPolicy.
 
+use kms_api::Operation;
 use kms_api::dto::{GetKeyPolicyRequest, GetKeyPolicyResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 use kms_store::StoreError;
@@ -15,7 +16,7 @@ pub(super) async fn handle(
     req: GetKeyPolicyRequest,
 ) -> Result<GetKeyPolicyResponse, ServiceError> {
     members([key_id_present("keyId", req.key_id.as_deref()), policy_name(req.policy_name)])?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:GetKeyPolicy", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::GetKeyPolicy.action(), RequestKeys::none()).await?;
     let policy = svc.store.policy(key.record.key_id).await?.ok_or(StoreError::NotFound)?;
     Ok(GetKeyPolicyResponse { policy, policy_name: DEFAULT_POLICY_NAME.to_owned() })
 }

@@ -1,5 +1,6 @@
 //! GetKeyRotationStatus.
 
+use kms_api::Operation;
 use kms_api::dto::{GetKeyRotationStatusResponse, KeyIdRequest};
 
 use super::validate::managed_key_or_arn;
@@ -12,7 +13,8 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<GetKeyRotationStatusResponse, ServiceError> {
-    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:GetKeyRotationStatus", RequestKeys::none()).await?;
+    let key =
+        managed_key_or_arn(svc, ctx, req.key_id, Operation::GetKeyRotationStatus.action(), RequestKeys::none()).await?;
     let rotation = key.record.rotation;
     Ok(GetKeyRotationStatusResponse {
         key_rotation_enabled: rotation.is_some(),

@@ -1,5 +1,6 @@
 //! ListAliases: the account's aliases in the region, optionally only those of one key.
 
+use kms_api::Operation;
 use kms_api::dto::{AliasListEntry, ListAliasesResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
@@ -34,14 +35,14 @@ pub(super) async fn handle(
                     &raw,
                     AcceptedReferences::KeysOnly,
                     AccountScope::OwnAccount,
-                    "kms:ListAliases",
+                    Operation::ListAliases.action(),
                     RequestKeys::none(),
                 )
                 .await?;
             Some(key.record.key_id)
         }
         None => {
-            svc.authorize_iam(ctx, "kms:ListAliases", "*", RequestKeys::none()).await?;
+            svc.authorize_iam(ctx, Operation::ListAliases.action(), "*", RequestKeys::none()).await?;
             None
         }
     };

@@ -1,5 +1,6 @@
 //! ListGrants: a key's grants, optionally filtered by grant id or grantee.
 
+use kms_api::Operation;
 use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 
 use super::grants::entry;
@@ -20,7 +21,7 @@ pub(super) async fn handle(
     )?;
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
-    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:ListGrants", RequestKeys::none()).await?;
+    let key = managed_key_or_arn(svc, ctx, req.key_id, Operation::ListGrants.action(), RequestKeys::none()).await?;
     let arn = key.record.arn_string();
     let grants: Vec<_> = svc
         .store

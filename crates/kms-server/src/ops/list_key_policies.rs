@@ -1,5 +1,6 @@
 //! ListKeyPolicies: every key has exactly one policy, named `default`.
 
+use kms_api::Operation;
 use kms_api::dto::{ListKeyPoliciesResponse, ListRequest};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
@@ -20,7 +21,7 @@ pub(super) async fn handle(
     )))?;
     limit(req.limit, 1000, 100)?;
     let after = marker(req.marker)?;
-    managed_key(svc, ctx, req.key_id, "kms:ListKeyPolicies", RequestKeys::none()).await?;
+    managed_key(svc, ctx, req.key_id, Operation::ListKeyPolicies.action(), RequestKeys::none()).await?;
     let policy_names =
         if after.as_deref() >= Some(DEFAULT_POLICY_NAME) { vec![] } else { vec![DEFAULT_POLICY_NAME.to_owned()] };
     Ok(ListKeyPoliciesResponse { policy_names, next_marker: None, truncated: false })

@@ -1,5 +1,6 @@
 //! ListKeyRotations: the key's completed rotations, oldest first.
 
+use kms_api::Operation;
 use kms_api::dto::{ListKeyRotationsResponse, ListRequest, RotationsListEntry};
 
 use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
@@ -20,7 +21,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the material id of the last rotation of the previous page.
     let after = marker(req.marker)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:ListKeyRotations", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::ListKeyRotations.action(), RequestKeys::none()).await?;
     let arn = key.record.arn_string();
     let mut rotations: Vec<_> =
         svc.store.materials(key.record.key_id).await?.into_iter().filter(|m| m.rotation.is_some()).collect();

@@ -1,5 +1,6 @@
 //! ListKeys: the caller's keys in the request's region, paginated.
 
+use kms_api::Operation;
 use kms_api::dto::{KeyListEntry, ListKeysResponse, ListRequest};
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
@@ -18,7 +19,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
-    svc.authorize_iam(ctx, "kms:ListKeys", "*", RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::ListKeys.action(), "*", RequestKeys::none()).await?;
     let ids = svc.store.list_keys(&ctx.caller.principal.account, &ctx.region, after, limit + 1).await?;
     let (ids, next_marker, truncated) = page(ids, limit, ToString::to_string);
     let keys = ids

@@ -1,5 +1,6 @@
 //! ListResourceTags.
 
+use kms_api::Operation;
 use kms_api::dto::{ListRequest, ListResourceTagsResponse, TagOut};
 
 use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
@@ -20,7 +21,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 50, 50)?;
     // Our marker is the last tag key of the previous page; tags are listed in key order.
     let after = marker(req.marker)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:ListResourceTags", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::ListResourceTags.action(), RequestKeys::none()).await?;
     let all = svc.store.tags(key.record.key_id).await?;
     let tags: Vec<_> =
         all.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.key.as_str() > a)).take(limit + 1).collect();

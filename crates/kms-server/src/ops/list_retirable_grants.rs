@@ -1,5 +1,6 @@
 //! ListRetirableGrants: the grants a principal may retire.
 
+use kms_api::Operation;
 use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
 use kms_core::ids::KeyArn;
 
@@ -21,7 +22,7 @@ pub(super) async fn handle(
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let principal = required("retiringPrincipal", req.retiring_principal)?;
-    svc.authorize_iam(ctx, "kms:ListRetirableGrants", "*", RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::ListRetirableGrants.action(), "*", RequestKeys::none()).await?;
     let grants: Vec<_> = svc
         .store
         .grants_for_retiring(&ctx.caller.principal.account, &principal)

@@ -1,5 +1,6 @@
 //! PutKeyPolicy: replaces the key policy (validated as a document; evaluation comes later).
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, PutKeyPolicyRequest};
 use kms_store::Invalidation;
 
@@ -23,7 +24,7 @@ pub(super) async fn handle(
     let policy = policy_document(&required("policy", req.policy)?)?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());
-    let key = managed_key(svc, ctx, req.key_id, "kms:PutKeyPolicy", request).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::PutKeyPolicy.action(), request).await?;
     if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }

@@ -3,6 +3,7 @@
 
 use kms_api::blob::Blob;
 use kms_api::dto::{ReEncryptRequest, ReEncryptResponse};
+use kms_api::operation::re_encrypt_actions;
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
@@ -37,7 +38,7 @@ pub(super) async fn handle(
         .encryption_context(&destination_context)
         .with("kms:EncryptionAlgorithm", destination_algorithm.as_str());
     let destination =
-        usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, "kms:ReEncryptTo", request).await?;
+        usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, re_encrypt_actions::TO, request).await?;
     let source = Source { field: "sourceKeyId", key_id: req.source_key_id, algorithm: source_algorithm };
     let opened = open(
         svc,
@@ -46,7 +47,7 @@ pub(super) async fn handle(
         &ciphertext,
         &context(req.source_encryption_context),
         source,
-        "kms:ReEncryptFrom",
+        re_encrypt_actions::FROM,
     )
     .await?;
     destination.record.ensure_usable()?;

@@ -1,6 +1,7 @@
 //! RetireGrant: the grant's retiring principal (or its grantee, when the grant allows
 //! RetireGrant, or anyone the key policy allows) ends a grant, by token or by key and grant id.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
@@ -33,7 +34,8 @@ pub(super) async fn handle(
             svc.store.grant(&id).await?.ok_or(KmsError::NotFound(NotFound::Grant(id)))?
         }
         (None, Some(key_id), Some(grant_id)) => {
-            let key = managed_key_or_arn(svc, ctx, Some(key_id), "kms:RetireGrant", RequestKeys::none()).await;
+            let key =
+                managed_key_or_arn(svc, ctx, Some(key_id), Operation::RetireGrant.action(), RequestKeys::none()).await;
             let grant =
                 svc.store.grant(&grant_id).await?.ok_or(KmsError::NotFound(NotFound::Grant(grant_id.clone())))?;
             match key {
@@ -50,7 +52,7 @@ pub(super) async fn handle(
     if !may_retire_without_policy(&grant, ctx) {
         let key =
             svc.load_key(grant.key_id).await?.ok_or(KmsError::NotFound(NotFound::Grant(grant.grant_id.clone())))?;
-        svc.authorize(ctx, &key, "kms:RetireGrant", RequestKeys::none()).await?;
+        svc.authorize(ctx, &key, Operation::RetireGrant.action(), RequestKeys::none()).await?;
     }
     dry_run(req.dry_run)?;
     let audit = svc.control_event_for(ctx, &Empty {});

@@ -1,5 +1,6 @@
 //! RevokeGrant: a key administrator ends a grant.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
@@ -17,7 +18,7 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     members([key_id_present("keyId", req.key_id.as_deref()), present("grantId", req.grant_id.as_ref())])?;
     let grant_id = required("grantId", req.grant_id)?;
-    let key = managed_key_or_arn(svc, ctx, req.key_id, "kms:RevokeGrant", RequestKeys::none()).await?;
+    let key = managed_key_or_arn(svc, ctx, req.key_id, Operation::RevokeGrant.action(), RequestKeys::none()).await?;
     let grant = svc.store.grant(&grant_id).await?.filter(|g| g.key_id == key.record.key_id);
     let grant = grant.ok_or(KmsError::NotFound(NotFound::Grant(grant_id)))?;
     dry_run(req.dry_run)?;

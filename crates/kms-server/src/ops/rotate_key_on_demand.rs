@@ -1,6 +1,7 @@
 //! RotateKeyOnDemand: new key material now (at most 25 times per key). The rotation completes
 //! within the request: the new material is stored, wrapped, with the key's new record.
 
+use kms_api::Operation;
 use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 use kms_core::ids::MaterialId;
 use kms_core::key::RotationKind;
@@ -20,7 +21,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: KeyIdRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
-    let key = managed_key(svc, ctx, req.key_id, "kms:RotateKeyOnDemand", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::RotateKeyOnDemand.action(), RequestKeys::none()).await?;
     let id = key.record.key_id;
     for _ in 0..ATTEMPTS {
         let current = svc.store.key(id).await?.ok_or(StoreError::NotFound)?;

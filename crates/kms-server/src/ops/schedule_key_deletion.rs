@@ -1,5 +1,6 @@
 //! ScheduleKeyDeletion: the key becomes PendingDeletion for a 7–30 day window.
 
+use kms_api::Operation;
 use kms_api::dto::{ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse};
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
@@ -23,7 +24,7 @@ pub(super) async fn handle(
         return Err(KmsError::InvalidRequest(RequestRule::PendingWindow(days)).into());
     }
     let days = u16::try_from(days).map_err(|_| KmsError::InvalidRequest(RequestRule::PendingWindow(days)))?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:ScheduleKeyDeletion", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::ScheduleKeyDeletion.action(), RequestKeys::none()).await?;
     let now = svc.clock.now();
     svc.update_key(
         ctx,

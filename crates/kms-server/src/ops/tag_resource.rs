@@ -1,5 +1,6 @@
 //! TagResource: adds or overwrites tags, at most 50 per key.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, TagResourceRequest};
 use kms_core::KmsError;
 use kms_core::error::Limit;
@@ -23,7 +24,7 @@ pub(super) async fn handle(
     for t in &tags {
         request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());
     }
-    let key = managed_key(svc, ctx, req.key_id, "kms:TagResource", request).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::TagResource.action(), request).await?;
     key.record.ensure_manageable()?;
     let audit = svc.control_event_for(ctx, &Empty {});
     let changes = [Invalidation::Key(key.record.key_id)];

@@ -1,5 +1,6 @@
 //! UntagResource.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, UntagResourceRequest};
 use kms_core::KmsError;
 use kms_core::validation::Violations;
@@ -25,7 +26,7 @@ pub(super) async fn handle(
         return Err(KmsError::Validation(v).into());
     }
     let request = RequestKeys::none().with_all("aws:TagKeys", keys.clone());
-    let key = managed_key(svc, ctx, req.key_id, "kms:UntagResource", request).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::UntagResource.action(), request).await?;
     key.record.ensure_manageable()?;
     let audit = svc.control_event_for(ctx, &Empty {});
     let changes = [Invalidation::Key(key.record.key_id)];

@@ -1,5 +1,6 @@
 //! UpdateAlias: points an existing alias at another key of the same type and usage.
 
+use kms_api::Operation;
 use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::{NotFound, RequestRule};
@@ -20,8 +21,8 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     super::validate::alias_characters(&name)?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
-    svc.authorize_iam(ctx, "kms:UpdateAlias", &arn.to_string(), RequestKeys::none()).await?;
-    let target = managed_key(svc, ctx, req.target_key_id, "kms:UpdateAlias", RequestKeys::none()).await?;
+    svc.authorize_iam(ctx, Operation::UpdateAlias.action(), &arn.to_string(), RequestKeys::none()).await?;
+    let target = managed_key(svc, ctx, req.target_key_id, Operation::UpdateAlias.action(), RequestKeys::none()).await?;
     let current = svc
         .store
         .alias(&arn.account, &arn.region, &arn.name)
@@ -29,7 +30,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         .ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?;
     target.record.ensure_manageable()?;
     if let Some(old) = svc.load_key(current.target).await? {
-        svc.authorize(ctx, &old, "kms:UpdateAlias", RequestKeys::none()).await?;
+        svc.authorize(ctx, &old, Operation::UpdateAlias.action(), RequestKeys::none()).await?;
         let same_kind =
             old.record.key_spec == target.record.key_spec && old.record.key_usage == target.record.key_usage;
         if !same_kind {

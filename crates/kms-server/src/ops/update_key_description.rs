@@ -1,5 +1,6 @@
 //! UpdateKeyDescription.
 
+use kms_api::Operation;
 use kms_api::dto::{Empty, UpdateKeyDescriptionRequest};
 
 use super::validate::{key_id_present, managed_key, members, optional_length, present, required};
@@ -18,6 +19,6 @@ pub(super) async fn handle(
         optional_length("description", req.description.as_deref(), 0, 8192),
     ])?;
     let description = required("description", req.description)?;
-    let key = managed_key(svc, ctx, req.key_id, "kms:UpdateKeyDescription", RequestKeys::none()).await?;
+    let key = managed_key(svc, ctx, req.key_id, Operation::UpdateKeyDescription.action(), RequestKeys::none()).await?;
     svc.update_key(ctx, key.record.key_id, |k| k.describe(description.clone()), |_| Empty {}).await
 }
