@@ -168,7 +168,12 @@ impl KeyHandle {
     /// [`CryptoError::UnsupportedOperation`] for a kind of key that does not encrypt this way;
     /// [`CryptoError::Seal`] if the cipher refuses (not for inputs within KMS limits).
     #[inline]
-    pub fn encrypt(&self, rng: &dyn Rng, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn encrypt(
+        &self,
+        rng: &dyn Rng,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         match &self.kind {
             Kind::Symmetric(key) => key.seal(rng, context, plaintext),
         }
@@ -219,7 +224,10 @@ mod tests {
     fn generated_symmetric_handle_round_trips_and_reloads_from_its_secret() {
         let (handle, secret) = KeyHandle::generate(KeySpec::SymmetricDefault, KEY, material(2), &SystemRng).unwrap();
         assert_eq!(secret.expose_secret().len(), 32);
-        assert_eq!((handle.spec(), handle.key_id(), handle.material_id()), (KeySpec::SymmetricDefault, KEY, material(2)));
+        assert_eq!(
+            (handle.spec(), handle.key_id(), handle.material_id()),
+            (KeySpec::SymmetricDefault, KEY, material(2))
+        );
         let context = EncryptionContext::empty();
         let blob = handle.encrypt(&SystemRng, &context, b"hello").unwrap();
         let decoded = kms_core::blob::decode(&blob).unwrap();
@@ -237,7 +245,8 @@ mod tests {
 
     #[test]
     fn wrong_length_and_unsupported_specs_are_typed_errors() {
-        let short = KeyHandle::from_material(KeySpec::SymmetricDefault, KEY, material(2), SecretBytes::new(vec![0; 31]));
+        let short =
+            KeyHandle::from_material(KeySpec::SymmetricDefault, KEY, material(2), SecretBytes::new(vec![0; 31]));
         assert_eq!(short.unwrap_err(), CryptoError::KeyLength);
         for spec in [KeySpec::Rsa2048, KeySpec::Hmac256, KeySpec::EccNistP256, KeySpec::MlDsa44] {
             assert_eq!(KeySecret::generate(spec, &SystemRng).unwrap_err(), CryptoError::UnsupportedKeySpec(spec));
@@ -245,10 +254,7 @@ mod tests {
             assert_eq!(loaded.unwrap_err(), CryptoError::UnsupportedKeySpec(spec));
         }
         let (handle, _) = KeyHandle::generate(KeySpec::SymmetricDefault, KEY, material(2), &SystemRng).unwrap();
-        assert_eq!(
-            handle.unsupported(KeyOperation::Decrypt).to_string(),
-            "a SYMMETRIC_DEFAULT key cannot Decrypt"
-        );
+        assert_eq!(handle.unsupported(KeyOperation::Decrypt).to_string(), "a SYMMETRIC_DEFAULT key cannot Decrypt");
     }
 
     #[test]
