@@ -42,7 +42,7 @@ pub fn client_config(bundles: &[PathBuf]) -> Result<rustls::ClientConfig, String
             roots.add(cert).map_err(|e| format!("CA bundle {}: {e}", bundle.display()))?;
         }
     }
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(kms_crypto::tls_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kms_core::ids::{KeyId, MaterialId, Region};
 use kms_core::key::KeyRequest;
 use kms_core::policy::KeyPolicy;
-use kms_crypto::{KeyMaterial, SystemRng, random_array};
+use kms_crypto::{KeySecret, SystemRng, random_array};
 use kms_server::ServerConfig;
 use kms_store::MaterialRecord;
 
@@ -40,9 +40,9 @@ pub async fn seed(data_dir: &Path, count: usize, region: &str) -> Result<Vec<Str
             format!("ferrokms-bench seed {i}"),
             MaterialId::from_bytes(random_array(&SystemRng)),
         );
-        let material = KeyMaterial::generate(&SystemRng);
+        let material = KeySecret::generate(record.key_spec, &SystemRng).map_err(|e| e.to_string())?;
         let aad = kms_server::service::material_aad(&record.arn(), record.current_material);
-        let wrapped = root.wrap(&aad, material.expose_secret()).map_err(|e| e.to_string())?;
+        let wrapped = material.wrap(root.as_ref(), &aad).map_err(|e| e.to_string())?;
         let material = MaterialRecord {
             key_id: record.key_id,
             material_id: record.current_material,

@@ -2,7 +2,8 @@
 //! per run and day, each request is signed with its own date and body hash, exactly as the AWS
 //! SDKs sign KMS calls (signed headers `content-type;host;x-amz-date;x-amz-target`).
 
-use aws_lc_rs::{digest, hmac};
+use kms_crypto::MacKey;
+use kms_crypto::digest::sha256;
 
 /// The content type of AWS JSON 1.1.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -16,7 +17,7 @@ pub struct Signer {
     region: String,
     host: String,
     /// `(scope date, derived kSigning)`, recomputed when the day changes.
-    key: Option<(String, hmac::Key)>,
+    key: Option<(String, MacKey)>,
 }
 
 /// The headers a signed request carries.
@@ -27,8 +28,8 @@ pub struct SignedHeaders {
     pub authorization: String,
 }
 
-fn mac(key: &[u8], data: &[u8]) -> hmac::Tag {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+fn mac(key: &[u8], data: &[u8]) -> [u8; kms_crypto::MAC_TAG_LEN] {
+    MacKey::from_bytes(key).sign(data)
 }
 
 impl Signer {
@@ -48,7 +49,7 @@ impl Signer {
         &self.host
     }
 
-    fn signing_key(&mut self, date: &str) -> &hmac::Key {
+    fn signing_key(&mut self, date: &str) -> &MacKey {
         if self.key.as_ref().is_none_or(|(d, _)| d != date) {
             let mut secret = b"AWS4".to_vec();
             secret.extend_from_slice(&self.secret);
@@ -56,7 +57,7 @@ impl Signer {
             let k_region = mac(k_date.as_ref(), self.region.as_bytes());
             let k_service = mac(k_region.as_ref(), b"kms");
             let k_signing = mac(k_service.as_ref(), b"aws4_request");
-            self.key = Some((date.to_owned(), hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())));
+            self.key = Some((date.to_owned(), MacKey::from_bytes(k_signing.as_ref())));
         }
         match &self.key {
             Some((_, key)) => key,
@@ -69,18 +70,15 @@ impl Signer {
     /// (`YYYYMMDDTHHMMSSZ`).
     pub fn sign(&mut self, target: &str, body: &[u8], amz_date: &str) -> SignedHeaders {
         let date = amz_date.get(..8).unwrap_or(amz_date).to_owned();
-        let body_hash = hex::encode(digest::digest(&digest::SHA256, body));
+        let body_hash = hex::encode(sha256(body));
         let canonical = format!(
             "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\nx-amz-date:{amz_date}\nx-amz-target:{target}\n\n\
              {SIGNED_HEADERS}\n{body_hash}",
             self.host
         );
         let scope = format!("{date}/{}/kms/aws4_request", self.region);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
-        );
-        let signature = hex::encode(hmac::sign(self.signing_key(&date), to_sign.as_bytes()));
+        let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(sha256(canonical.as_bytes())));
+        let signature = hex::encode(self.signing_key(&date).sign(to_sign.as_bytes()));
         SignedHeaders {
             amz_date: amz_date.to_owned(),
             authorization: format!(

@@ -1,5 +1,6 @@
-//! HMAC-SHA-256 for ferrokms's own tokens (forward access tokens): a secret key that never
-//! prints, tags, and constant-time verification.
+//! HMAC-SHA-256 as a generic primitive: ferrokms's own tokens (forward access tokens), SigV4
+//! signing keys, webhook signatures. A secret key that never prints, tags, and constant-time
+//! verification.
 
 use aws_lc_rs::hmac;
 
@@ -8,7 +9,9 @@ use crate::SecretBytes;
 /// Length of a tag in bytes.
 pub const TAG_LEN: usize = 32;
 
-/// A 256-bit HMAC-SHA-256 key.
+/// An HMAC-SHA-256 key, held as keyed state (its inner and outer pads already hashed), so a
+/// tag costs only the data's own hashing; aws-lc cleanses that state on drop.
+#[derive(Clone)]
 pub struct MacKey {
     key: hmac::Key,
 }
@@ -16,18 +19,30 @@ pub struct MacKey {
 impl MacKey {
     /// A key from secret bytes (for example unwrapped from storage).
     pub fn new(secret: &SecretBytes) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret()) }
+        Self::from_bytes(secret.expose_secret())
+    }
+
+    /// A key from bytes the caller holds (and zeroizes) itself, such as an intermediate SigV4
+    /// key or a configured webhook secret. Any length is accepted, as HMAC allows.
+    pub fn from_bytes(key: &[u8]) -> Self {
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key) }
     }
 
     /// The tag of `data`.
     pub fn sign(&self, data: &[u8]) -> [u8; TAG_LEN] {
-        let tag = hmac::sign(&self.key, data);
         let mut out = [0u8; TAG_LEN];
+        self.sign_into(data, &mut out);
+        out
+    }
+
+    /// Writes the tag of `data` into `out`, so that a caller deriving keys from tags (SigV4)
+    /// can keep the only copy in a buffer that zeroizes.
+    pub fn sign_into(&self, data: &[u8], out: &mut [u8; TAG_LEN]) {
+        let tag = hmac::sign(&self.key, data);
         // HMAC-SHA-256 tags are always TAG_LEN bytes.
         for (o, t) in out.iter_mut().zip(tag.as_ref()) {
             *o = *t;
         }
-        out
     }
 
     /// Whether `tag` is the tag of `data`, compared in constant time.

@@ -19,6 +19,11 @@ impl SecretBytes {
         &self.0
     }
 
+    /// The secret, to fill in place (the buffer never leaves the type).
+    pub(crate) fn expose_secret_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()

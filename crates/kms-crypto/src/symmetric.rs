@@ -12,21 +12,8 @@ use kms_core::blob::{self, BlobAlgorithm, BlobHeader, NONCE_LEN};
 use kms_core::context::EncryptionContext;
 use kms_core::ids::{KeyId, MaterialId};
 
+use crate::error::CryptoError;
 use crate::secret::{KeyMaterial, SecretBytes};
-
-/// Failures of symmetric operations. Callers map every `Open` to `InvalidCiphertextException`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CryptoError {
-    /// Authentication failed: wrong key, wrong context or altered bytes.
-    #[error("ciphertext failed authentication")]
-    Open,
-    /// The cipher refused the input (cannot happen for in-range lengths).
-    #[error("the cipher refused to seal")]
-    Seal,
-    /// Key material of the wrong length.
-    #[error("key material has the wrong length")]
-    KeyLength,
-}
 
 /// One version of a symmetric KMS key's material, ready to use: the HMAC key that derives
 /// per-blob keys is set up once.
@@ -69,11 +56,6 @@ impl SymmetricKey {
         let tag = ctx.sign();
         let unbound = UnboundKey::new(&AES_256_GCM, tag.as_ref()).map_err(|_| CryptoError::KeyLength)?;
         Ok(LessSafeKey::new(unbound))
-    }
-
-    /// The material id.
-    pub fn material_id(&self) -> MaterialId {
-        self.material_id
     }
 
     /// Encrypts `plaintext` under this material, binding `context`, with a random nonce.

@@ -9,7 +9,8 @@
 use kms_core::blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::{KeyId, MaterialId};
-use kms_crypto::{KeyMaterial, SymmetricKey};
+use kms_core::key::KeySpec;
+use kms_crypto::{KeyHandle, SecretBytes};
 use serde_json::Value;
 
 /// Hands out the recorded random bytes in order: the salt, then the nonce.
@@ -37,7 +38,8 @@ fn version_1_vectors() {
         let name = v["name"].as_str().unwrap();
         let key_id = KeyId::parse(v["key_id"].as_str().unwrap()).unwrap();
         let material_id = MaterialId::from_bytes(hex32(&v["material_id"]));
-        let key = SymmetricKey::new(key_id, material_id, KeyMaterial::new(hex32(&v["material"]))).unwrap();
+        let material = SecretBytes::new(hex32(&v["material"]).to_vec());
+        let key = KeyHandle::from_material(KeySpec::SymmetricDefault, key_id, material_id, material).unwrap();
         let context: EncryptionContext = v["context"]
             .as_object()
             .unwrap()
@@ -48,10 +50,10 @@ fn version_1_vectors() {
         let expected = hex::decode(v["blob"].as_str().unwrap()).unwrap();
         let random = [v["salt"].as_str().unwrap(), v["nonce"].as_str().unwrap()].concat();
         let rng = FixedRng(std::sync::Mutex::new(hex::decode(random).unwrap()));
-        let sealed = key.seal(&rng, &context, &plaintext).unwrap();
+        let sealed = key.encrypt(&rng, &context, &plaintext).unwrap();
         assert_eq!(hex::encode(&sealed), hex::encode(&expected), "{name}: encoding changed");
         let decoded = blob::decode(&expected).unwrap();
         assert_eq!(decoded.header.key_id, key_id, "{name}");
-        assert_eq!(key.open(&decoded, &context).unwrap().expose_secret(), plaintext.as_slice(), "{name}");
+        assert_eq!(key.decrypt(&decoded, &context).unwrap().expose_secret(), plaintext.as_slice(), "{name}");
     }
 }

@@ -23,12 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use kms_api::ApiError;
 use kms_core::audit::{AuditEvent, CanonicalObject, canonical_text, scrub};
 use kms_core::policy::PrincipalKind;
-use kms_core::{Clock, Timestamp};
+use kms_core::{Clock, Rng, Timestamp};
 use kms_crypto::RootKeyProvider;
+use kms_crypto::signing::Ed25519SigningKey;
 use kms_store::Store;
 use kms_store::audit::AuditDigest;
 use serde_json::{Value, json};
@@ -291,23 +291,24 @@ pub fn background_event(event_id: String, time: Timestamp, name: &str, key_arn: 
 
 /// The signing key for digests: created on first use, stored wrapped by the root key, its
 /// public half stored in the clear for `ferrokms audit verify`.
-async fn digest_key(store: &dyn Store, root: &dyn RootKeyProvider) -> Option<Ed25519KeyPair> {
+/// A new key's seed comes from the injected `rng`.
+async fn digest_key(store: &dyn Store, root: &dyn RootKeyProvider, rng: &dyn Rng) -> Option<Ed25519SigningKey> {
     let aad = b"ferrokms:audit-digest-key";
     let stored = store.setting(SIGNING_KEY_SETTING).await.ok()?;
     let wrapped = match stored {
         Some(hex_text) => hex::decode(hex_text).ok()?,
         None => {
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).ok()?;
-            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).ok()?;
-            let wrapped = root.wrap(aad, pkcs8.as_ref()).ok()?;
-            store.init_setting(PUBLIC_KEY_SETTING, &hex::encode(pair.public_key().as_ref())).await.ok()?;
+            let pair = Ed25519SigningKey::generate(rng).ok()?;
+            let pkcs8 = pair.to_pkcs8().ok()?;
+            let wrapped = root.wrap(aad, pkcs8.expose_secret()).ok()?;
+            store.init_setting(PUBLIC_KEY_SETTING, &hex::encode(pair.public_key())).await.ok()?;
             store.init_setting(SIGNING_KEY_SETTING, &hex::encode(&wrapped)).await.ok()?;
             // Another node may have won the race: use what is stored.
             hex::decode(store.setting(SIGNING_KEY_SETTING).await.ok()??).ok()?
         }
     };
     let pkcs8 = root.unwrap(aad, &wrapped).ok()?;
-    Ed25519KeyPair::from_pkcs8(pkcs8.expose_secret()).ok()
+    Ed25519SigningKey::from_pkcs8(&pkcs8).ok()
 }
 
 /// The writer: receives events, commits them in batches, signs digests.
@@ -323,13 +324,18 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    /// Starts the writer task.
-    pub fn start(store: Arc<dyn Store>, root: Arc<dyn RootKeyProvider>, clock: Arc<dyn Clock>) -> Self {
+    /// Starts the writer task. `rng` seeds the digest signing key if there is none yet.
+    pub fn start(
+        store: Arc<dyn Store>,
+        root: Arc<dyn RootKeyProvider>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let backlog = Arc::new(AtomicI64::new(0));
         let batch_ready = Arc::new(Notify::new());
         let queue = Queue { receiver, backlog: Arc::clone(&backlog), batch_ready: Arc::clone(&batch_ready) };
-        let task = tokio::spawn(write_loop(store, root, clock, queue));
+        let task = tokio::spawn(write_loop(store, root, clock, rng, queue));
         Self { sender: std::sync::RwLock::new(Some(sender)), backlog, batch_ready, task: Mutex::new(Some(task)) }
     }
 
@@ -412,8 +418,14 @@ impl Queue {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, root: Arc<dyn RootKeyProvider>, clock: Arc<dyn Clock>, mut queue: Queue) {
-    let signer = digest_key(store.as_ref(), root.as_ref()).await;
+async fn write_loop(
+    store: Arc<dyn Store>,
+    root: Arc<dyn RootKeyProvider>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    mut queue: Queue,
+) {
+    let signer = digest_key(store.as_ref(), root.as_ref(), rng.as_ref()).await;
     if signer.is_none() {
         warn!("audit digests are disabled: the digest signing key could not be loaded");
     }
@@ -483,12 +495,12 @@ async fn commit(store: &dyn Store, batch: Arc<[AuditEvent]>) {
 /// itself rather than reading every digest back from the store before each one: that read grew
 /// with the trail (one digest per 1,000 records) and held the store's connection on every batch.
 /// A digest another node wrote for the same record is refused by the store (one per `seq`).
-pub async fn sign_digest(store: &dyn Store, signer: &Ed25519KeyPair, now: Timestamp, last_signed: u64) -> bool {
+pub async fn sign_digest(store: &dyn Store, signer: &Ed25519SigningKey, now: Timestamp, last_signed: u64) -> bool {
     let Ok(Some((seq, hash))) = store.audit_head().await else { return false };
     if seq <= last_signed {
         return false;
     }
-    let signature = signer.sign(&AuditDigest::signed_bytes(seq, &hash, now)).as_ref().to_vec();
+    let signature = signer.sign(&AuditDigest::signed_bytes(seq, &hash, now));
     store.put_audit_digest(&AuditDigest { seq, hash, created: now, signature }).await.is_ok()
 }
 
@@ -509,7 +521,7 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(kms_store::SqliteStore::open(&dir.join("db")).unwrap());
         let root: Arc<dyn RootKeyProvider> =
             Arc::new(kms_crypto::FileRootKey::create(&dir.join("root"), &kms_crypto::SystemRng).unwrap());
-        AuditTrail::start(store, root, Arc::new(crate::clock::SystemClock))
+        AuditTrail::start(store, root, Arc::new(crate::clock::SystemClock), Arc::new(kms_crypto::SystemRng))
     }
 
     fn rotation(n: usize) -> AuditEvent {

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::digest;
 use http::request::Parts;
 use kms_api::{ApiError, Exception};
 use kms_core::ids::{AccountId, Region};
@@ -116,7 +115,7 @@ pub fn secret_aad(access_key_id: &str) -> Vec<u8> {
 
 /// The digest under which a session token is stored.
 pub fn token_digest(token: &[u8]) -> Vec<u8> {
-    digest::digest(&digest::SHA256, token).as_ref().to_vec()
+    kms_crypto::digest::sha256(token).to_vec()
 }
 
 impl Authenticator {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use kms_core::ids::AccountId;
 use kms_core::{Clock, Rng};
-use kms_crypto::{FileRootKey, RootKeyError, RootKeyProvider, SecretBytes, SystemRng, random_array};
+use kms_crypto::{FileRootKey, RootKeyError, RootKeyProvider, SecretBytes, random_array};
 use kms_store::{
     AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, SqliteStore, Store, StoreError,
 };
@@ -153,11 +153,11 @@ fn private_directory(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Loads the root key, creating it only for a store that was never initialized.
+/// Loads the root key, creating it (from `rng`) only for a store that was never initialized.
 ///
 /// # Errors
 /// [`StartError::MissingRootKey`] when the store holds data but the key file is missing.
-pub async fn root_key(config: &ServerConfig, store: &dyn Store) -> Result<FileRootKey, StartError> {
+pub async fn root_key(config: &ServerConfig, store: &dyn Store, rng: &dyn Rng) -> Result<FileRootKey, StartError> {
     let path = config.root_key_path();
     if path.exists() {
         return Ok(FileRootKey::load(&path)?);
@@ -165,7 +165,7 @@ pub async fn root_key(config: &ServerConfig, store: &dyn Store) -> Result<FileRo
     if store.setting(ACCOUNT_SETTING).await?.is_some() {
         return Err(StartError::MissingRootKey { database: store.describe(), root_key: path });
     }
-    Ok(FileRootKey::create(&path, &SystemRng)?)
+    Ok(FileRootKey::create(&path, rng)?)
 }
 
 /// Opens the configured store: PostgreSQL when a URL is given, else SQLite in the data
@@ -187,7 +187,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartEr
 pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, StartError> {
     let lock = lock_data_dir(&config.data_dir)?;
     let store = open_store(config).await?;
-    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config, store.as_ref()).await?);
+    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config, store.as_ref(), rng).await?);
     let account = account(store.as_ref(), rng).await?;
     store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =

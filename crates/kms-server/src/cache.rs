@@ -13,10 +13,11 @@ use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
 use kms_core::tag::Tag;
-use kms_crypto::SymmetricKey;
+use kms_crypto::KeyHandle;
 use kms_store::GrantRecord;
 
-/// A key as the hot path uses it: record, ready materials, parsed key policy and grants.
+/// A key as the hot path uses it: record, a ready key handle per material, parsed key policy
+/// and grants.
 #[derive(Debug)]
 pub struct CachedKey {
     /// The key's record.
@@ -29,7 +30,7 @@ pub struct CachedKey {
     pub tags: Vec<Tag>,
     /// The names of the aliases pointing at the key (`kms:ResourceAliases`).
     pub aliases: Vec<String>,
-    materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+    materials: HashMap<MaterialId, Arc<KeyHandle>>,
     /// Whether the key policy reads anything of the request (conditions, variables); if not,
     /// its decisions may be reused (see [`crate::authz::DecisionCache`]).
     pub(crate) policy_reads_request: bool,
@@ -44,7 +45,7 @@ impl CachedKey {
         record: KeyRecord,
         policy: Arc<KeyPolicy>,
         grants: Arc<Vec<GrantRecord>>,
-        materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+        materials: HashMap<MaterialId, Arc<KeyHandle>>,
     ) -> Self {
         let policy_reads_request = policy.document().reads_request();
         Self {
@@ -67,12 +68,12 @@ impl CachedKey {
     }
 
     /// The material that new ciphertext uses.
-    pub fn current(&self) -> Option<&SymmetricKey> {
+    pub fn current(&self) -> Option<&KeyHandle> {
         self.material(self.record.current_material)
     }
 
     /// A material by id (older materials stay available for Decrypt).
-    pub fn material(&self, id: MaterialId) -> Option<&SymmetricKey> {
+    pub fn material(&self, id: MaterialId) -> Option<&KeyHandle> {
         self.materials.get(&id).map(Arc::as_ref)
     }
 }

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -83,8 +82,7 @@ pub fn event_for(row: &AuditRow) -> Option<Value> {
 
 /// The signature header value for a webhook body.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    format!("sha256={}", hex::encode(hmac::sign(&key, body).as_ref()))
+    format!("sha256={}", hex::encode(kms_crypto::MacKey::from_bytes(secret.as_bytes()).sign(body)))
 }
 
 async fn deliver_webhook(url: &str, secret: &str, body: &[u8], id: &str) -> Result<(), String> {

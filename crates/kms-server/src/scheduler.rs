@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{KeyState, RotationKind};
-use kms_crypto::{KeyMaterial, random_array};
+use kms_crypto::{KeySecret, random_array};
 use kms_store::{Invalidation, StoreError};
 use serde_json::json;
 use tracing::{error, info};
@@ -81,7 +81,7 @@ impl Service {
         let Some(rotation) = key.rotation.filter(|r| r.next <= now) else { return Ok(false) };
         let material_id = MaterialId::from_bytes(random_array(self.rng.as_ref()));
         let Ok(next) = key.rotate(now, material_id, RotationKind::Automatic) else { return Ok(false) };
-        let material = KeyMaterial::generate(self.rng.as_ref());
+        let material = KeySecret::generate(next.key_spec, self.rng.as_ref()).map_err(ServiceError::Crypto)?;
         let wrapped = self.wrap_material(&next, &material, Some(RotationKind::Automatic))?;
         let event = crate::audit::background_event(
             crate::audit::new_event_id(self.rng.as_ref()),

@@ -11,7 +11,7 @@ use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
 use kms_core::policy::Principal;
 use kms_core::{Clock, KmsError, Rng};
-use kms_crypto::{KeyMaterial, RootKeyProvider, SymmetricKey};
+use kms_crypto::{KeyHandle, KeySecret, RootKeyProvider};
 use kms_store::{GrantRecord, Invalidation, MaterialRecord, Store, StoreError};
 
 use crate::audit::AuditDraft;
@@ -181,7 +181,12 @@ impl Service {
             operator_account.clone(),
             dev_account,
         );
-        let audit = crate::audit::AuditTrail::start(Arc::clone(&store), Arc::clone(&root), Arc::clone(&clock));
+        let audit = crate::audit::AuditTrail::start(
+            Arc::clone(&store),
+            Arc::clone(&root),
+            Arc::clone(&clock),
+            Arc::clone(&rng),
+        );
         Self {
             store,
             root,
@@ -276,14 +281,14 @@ impl Service {
     pub(crate) fn wrap_material(
         &self,
         record: &KeyRecord,
-        material: &KeyMaterial,
+        material: &KeySecret,
         rotation: Option<kms_core::key::RotationKind>,
     ) -> Result<MaterialRecord, ServiceError> {
         let aad = material_aad(&record.arn(), record.current_material);
         Ok(MaterialRecord {
             key_id: record.key_id,
             material_id: record.current_material,
-            wrapped: self.root.wrap(&aad, material.expose_secret())?,
+            wrapped: material.wrap(self.root.as_ref(), &aad)?,
             created: self.clock.now(),
             rotation,
         })
@@ -300,10 +305,9 @@ impl Service {
         let arn = record.arn();
         let mut ready = HashMap::with_capacity(materials.len());
         for m in materials {
-            let secret = self.root.unwrap(&material_aad(&arn, m.material_id), &m.wrapped)?;
-            let material = KeyMaterial::from_slice(secret.expose_secret())
-                .ok_or(ServiceError::Crypto(kms_crypto::CryptoError::KeyLength))?;
-            let key = SymmetricKey::new(record.key_id, m.material_id, material).map_err(ServiceError::Crypto)?;
+            let aad = material_aad(&arn, m.material_id);
+            let secret = KeySecret::unwrap(record.key_spec, self.root.as_ref(), &aad, &m.wrapped)?;
+            let key = KeyHandle::from_secret(record.key_id, m.material_id, &secret).map_err(ServiceError::Crypto)?;
             ready.insert(m.material_id, Arc::new(key));
         }
         Ok(CachedKey::new(record, Arc::new(policy), Arc::new(grants), ready))
@@ -313,10 +317,11 @@ impl Service {
     pub(crate) fn cache_new_key(
         &self,
         record: KeyRecord,
-        material: KeyMaterial,
+        material: &KeySecret,
         policy: KeyPolicy,
     ) -> Result<(), ServiceError> {
-        let key = SymmetricKey::new(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
+        let key =
+            KeyHandle::from_secret(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
         let materials = HashMap::from([(record.current_material, Arc::new(key))]);
         self.cache.put_key(
             Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)),

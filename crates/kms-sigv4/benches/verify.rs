@@ -11,8 +11,9 @@
 
 use std::hint::black_box;
 
-use aws_lc_rs::{digest, hmac};
 use criterion::{Criterion, criterion_group, criterion_main};
+use kms_crypto::MacKey;
+use kms_crypto::digest::sha256;
 use kms_sigv4::SigningKey;
 
 const SECRET: &[u8] = b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -22,20 +23,17 @@ const BODY: &[u8] =
     br#"{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab","Plaintext":"WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="}"#;
 
 fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec()
+    MacKey::from_bytes(key).sign(data).to_vec()
 }
 
 fn signed_parts() -> http::request::Parts {
     let canonical = format!(
         "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:kms.us-east-1.amazonaws.com\nx-amz-date:{DATE}\n\
          x-amz-target:TrentService.Encrypt\n\ncontent-type;host;x-amz-date;x-amz-target\n{}",
-        hex::encode(digest::digest(&digest::SHA256, BODY))
+        hex::encode(sha256(BODY))
     );
     let scope = "20150830/us-east-1/kms/aws4_request";
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{DATE}\n{scope}\n{}",
-        hex::encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
-    );
+    let to_sign = format!("AWS4-HMAC-SHA256\n{DATE}\n{scope}\n{}", hex::encode(sha256(canonical.as_bytes())));
     let mut k = mac(&[b"AWS4".as_slice(), SECRET].concat(), b"20150830");
     for part in [b"us-east-1".as_slice(), b"kms", b"aws4_request"] {
         k = mac(&k, part);

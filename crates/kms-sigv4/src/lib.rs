@@ -49,9 +49,10 @@ mod time;
 
 pub use error::SigV4Error;
 
-use aws_lc_rs::{digest, hmac};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use kms_crypto::MacKey;
+use kms_crypto::digest::{Sha256, sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -77,11 +78,11 @@ const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated do
 ///
 /// A key is valid for one access key, day, region and service, so callers may
 /// cache it under that tuple instead of keeping the secret around. It is held
-/// as keyed HMAC state (the key's inner and outer pads already hashed), so a
-/// signature costs only the string to sign's own hashing; aws-lc cleanses that
-/// state on drop, and it is never printed.
+/// as keyed HMAC state (a [`MacKey`]: the key's inner and outer pads already
+/// hashed), so a signature costs only the string to sign's own hashing; that
+/// state is cleansed on drop, and it is never printed.
 #[derive(Clone)]
-pub struct SigningKey(hmac::Key);
+pub struct SigningKey(MacKey);
 
 impl SigningKey {
     /// Derives the signing key: `kDate = HMAC("AWS4" + secret, date)`,
@@ -92,14 +93,12 @@ impl SigningKey {
     #[must_use]
     pub fn derive(secret_access_key: &[u8], date: &str, region: &str, service: &str) -> Self {
         let k_signing = derive_bytes(secret_access_key, date, region, service);
-        Self(hmac::Key::new(hmac::HMAC_SHA256, &*k_signing))
+        Self(MacKey::from_bytes(&*k_signing))
     }
 
     /// `HMAC-SHA256(kSigning, data)`.
     fn sign(&self, data: &[u8]) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        copy_tag(&hmac::sign(&self.0, data), &mut out);
-        out
+        self.0.sign(data)
     }
 }
 
@@ -121,24 +120,17 @@ impl std::fmt::Debug for SigningKey {
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
+    // Written in place, so a zeroizing buffer holds the only copy outside the HMAC.
     let mut out = Zeroizing::new([0u8; 32]);
-    copy_tag(&hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data), &mut out);
+    MacKey::from_bytes(key).sign_into(data, &mut out);
     out
-}
-
-/// Copies an HMAC-SHA256 tag into `out` (written in place, so a zeroizing buffer holds the only
-/// copy outside aws-lc).
-fn copy_tag(tag: &hmac::Tag, out: &mut [u8; 32]) {
-    for (dst, src) in out.iter_mut().zip(tag.as_ref()) {
-        *dst = *src;
-    }
 }
 
 /// Lowercase hex of the SHA-256 of `data`, without allocating.
 fn sha256_hex(data: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];
     // 32 bytes always fit 64 hex digits.
-    let _ = hex::encode_to_slice(digest::digest(&digest::SHA256, data), &mut out);
+    let _ = hex::encode_to_slice(sha256(data), &mut out);
     out
 }
 
@@ -296,7 +288,7 @@ impl PendingRequest {
 
     /// The signature of the canonical request `head` + `payload_hash` under `key`.
     fn signature_of(&self, head: &[u8], payload_hash: &[u8], key: &SigningKey) -> [u8; 32] {
-        let mut canonical_request = digest::Context::new(&digest::SHA256);
+        let mut canonical_request = Sha256::new();
         canonical_request.update(head);
         canonical_request.update(payload_hash);
         let mut canonical_hash = [0u8; 64];

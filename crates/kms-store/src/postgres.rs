@@ -316,9 +316,9 @@ impl PostgresStore {
 /// The advisory-lock key of a background role: the first 8 bytes of SHA-256("ferrokms-role:" ‖
 /// role), different from the migration and audit locks.
 fn role_lock_key(role: &str) -> i64 {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("ferrokms-role:{role}").as_bytes());
+    let digest = kms_crypto::digest::sha256(format!("ferrokms-role:{role}").as_bytes());
     let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(digest.as_ref().get(..8).unwrap_or(&[0u8; 8]));
+    bytes.copy_from_slice(digest.get(..8).unwrap_or(&[0u8; 8]));
     i64::from_be_bytes(bytes)
 }
 

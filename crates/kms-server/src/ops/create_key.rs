@@ -9,7 +9,7 @@ use kms_core::key::{KeyRequest, KeySpec, KeyUsage, Origin};
 use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
 use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Constraint, Violation, Violations};
-use kms_crypto::{KeyMaterial, random_array};
+use kms_crypto::{KeySecret, random_array};
 
 use super::validate::{members, optional_length, violation};
 use crate::authz::RequestKeys;
@@ -76,14 +76,14 @@ pub(super) async fn handle(
     };
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
-    let material = KeyMaterial::generate(svc.rng.as_ref());
+    let material = KeySecret::generate(record.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
     let wrapped = svc.wrap_material(&record, &material, None)?;
     let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };
     let audit = svc.control_event_for(ctx, &response);
     svc.store.create_key(&record, &wrapped, policy.as_str(), &tags, &audit).await?;
     audit.committed();
     svc.key_created(&record.account, &record.region);
-    svc.cache_new_key(record, material, policy)?;
+    svc.cache_new_key(record, &material, policy)?;
     Ok(response)
 }
 

@@ -112,6 +112,6 @@ pub(super) async fn open(
     key.record
         .ensure_encryption_algorithm(action.trim_start_matches(kms_api::operation::ACTION_PREFIX), source.algorithm)?;
     let material = key.material(decoded.header.material_id).ok_or(KmsError::InvalidCiphertext)?;
-    let plaintext = material.open(&decoded, encryption_context).map_err(|_| KmsError::InvalidCiphertext)?;
+    let plaintext = material.decrypt(&decoded, encryption_context).map_err(|_| KmsError::InvalidCiphertext)?;
     Ok(Opened { material: decoded.header.material_id, key, plaintext })
 }

@@ -51,5 +51,5 @@ pub(super) fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ServiceError> {
     let material = key.current().ok_or(ServiceError::Crypto(kms_crypto::CryptoError::KeyLength))?;
-    material.seal(&svc.public_rng, context, plaintext).map_err(ServiceError::Crypto)
+    material.encrypt(&svc.public_rng, context, plaintext).map_err(ServiceError::Crypto)
 }

@@ -49,9 +49,9 @@ pub const ALL_GRANT_OPERATIONS: &[&str] = &[
 pub fn token_for(grant_id: &str) -> String {
     let mut id = [0u8; 32];
     let _ = hex::decode_to_slice(grant_id, &mut id);
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &id);
+    let digest = kms_crypto::digest::sha256(&id);
     let mut check = [0u8; 16];
-    check.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0u8; 16]));
+    check.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
     GrantToken { grant_id: id, check }.encode()
 }
 

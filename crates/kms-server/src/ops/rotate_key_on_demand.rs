@@ -5,7 +5,7 @@ use kms_api::Operation;
 use kms_api::dto::{KeyIdRequest, KeyIdResponse};
 use kms_core::ids::MaterialId;
 use kms_core::key::RotationKind;
-use kms_crypto::{KeyMaterial, random_array};
+use kms_crypto::{KeySecret, random_array};
 use kms_store::{Invalidation, StoreError};
 
 use super::validate::managed_key;
@@ -27,7 +27,7 @@ pub(super) async fn handle(
         let current = svc.store.key(id).await?.ok_or(StoreError::NotFound)?;
         let material_id = MaterialId::from_bytes(random_array(svc.rng.as_ref()));
         let next = current.rotate(svc.clock.now(), material_id, RotationKind::OnDemand)?;
-        let material = KeyMaterial::generate(svc.rng.as_ref());
+        let material = KeySecret::generate(next.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
         let wrapped = svc.wrap_material(&next, &material, Some(RotationKind::OnDemand))?;
         let response = KeyIdResponse { key_id: next.arn_string() };
         let audit = svc.control_event_for(ctx, &response);
