@@ -14,7 +14,7 @@ use kms_core::ids::{AccountId, Region};
 use kms_core::policy::{Principal, PrincipalKind};
 use kms_core::{Clock, Timestamp};
 use kms_crypto::{RootKeyProvider, SecretBytes};
-use kms_sigv4::{SigV4Error, SigningKey};
+use kms_sigv4::{ErrorClass, SigV4Error, SigningKey};
 use kms_store::Store;
 use subtle::ConstantTimeEq;
 
@@ -92,7 +92,12 @@ pub struct Authenticator {
 }
 
 fn sigv4_error(e: &SigV4Error) -> ApiError {
-    let exception = Exception::from_name(e.aws_error_code()).unwrap_or(Exception::IncompleteSignature);
+    let exception = match e.class() {
+        ErrorClass::MissingAuthenticationToken => Exception::MissingAuthenticationToken,
+        ErrorClass::IncompleteSignature => Exception::IncompleteSignature,
+        ErrorClass::InvalidSignature => Exception::InvalidSignature,
+        ErrorClass::UnrecognizedClient => Exception::UnrecognizedClient,
+    };
     let message = e.to_string();
     ApiError::new(exception, (!message.is_empty()).then_some(message))
 }

@@ -207,28 +207,28 @@ enum Role {
 
 /// What a request handler knows about its connection.
 #[derive(Clone, Copy)]
-struct Connection {
-    peer: SocketAddr,
-    transport: Transport,
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    pub(crate) transport: Transport,
     role: Role,
 }
 
 /// State the listeners share, kept outside the service: the limits on what unauthenticated
 /// clients can make the server hold or record, and who may read `/metrics`.
-struct Front {
+pub(crate) struct Front {
     /// Largest body, and how long it may take to arrive.
-    max_body_bytes: usize,
-    body_read_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) body_read_timeout: Duration,
     /// Bytes held by bodies still arriving or not yet answered.
-    bodies: crate::body::BodyBudget,
+    pub(crate) bodies: crate::body::BodyBudget,
     /// Failed-authentication requests per source.
-    failed_auth: crate::unauthenticated::FailedAuthLimiter,
+    pub(crate) failed_auth: crate::unauthenticated::FailedAuthLimiter,
     /// Whether the main listener serves `/metrics` (no separate metrics listener).
     metrics_on_main: bool,
     /// The bearer token `/metrics` asks for, if any.
     metrics_token: Option<String>,
     /// The time base of the failed-authentication limit.
-    epoch: tokio::time::Instant,
+    pub(crate) epoch: tokio::time::Instant,
 }
 
 impl Front {
@@ -476,7 +476,8 @@ impl AsyncWrite for IdleTimeout {
     }
 }
 
-fn response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+/// A response with the AWS JSON content type and the request id.
+pub(crate) fn response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     // A response may carry a plaintext: its buffer is wiped once hyper has sent and dropped it.
     let mut resp = Response::new(Full::new(Bytes::from_owner(kms_api::WipeOnDrop(body))));
     *resp.status_mut() = status;
@@ -507,7 +508,7 @@ async fn route(svc: &Service, front: &Front, req: Request<Incoming>, connection:
     match (req.method(), req.uri().path(), connection.role) {
         (&Method::GET, "/metrics", _) if metrics_here => metrics(svc, front, req).await,
         (_, _, Role::Metrics) => plain(StatusCode::NOT_FOUND, "this listener serves GET /metrics only\n"),
-        (&Method::POST, "/", Role::Main) => kms(svc, front, req, connection).await,
+        (&Method::POST, "/", Role::Main) => crate::pipeline::handle(svc, front, req, connection).await,
         (&Method::GET, "/healthz", Role::Main) => plain(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz", Role::Main) => match svc.store.setting("account_id").await {
             Ok(Some(_)) => plain(StatusCode::OK, "ready\n"),
@@ -540,332 +541,15 @@ async fn metrics(svc: &Service, front: &Front, req: Request<Incoming>) -> Respon
     resp
 }
 
-fn sts_status(e: &ApiError) -> StatusCode {
-    match e.exception {
-        Exception::UnrecognizedClient
-        | Exception::InvalidSignature
-        | Exception::IncompleteSignature
-        | Exception::MissingAuthenticationToken
-        | Exception::AccessDenied => StatusCode::FORBIDDEN,
-        other => StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
-    }
-}
-
-fn header_value(parts: &http::request::Parts, name: impl header::AsHeaderName) -> Option<&str> {
+/// A header's value, if it is visible ASCII.
+pub(crate) fn header_value(parts: &http::request::Parts, name: impl header::AsHeaderName) -> Option<&str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// What the audit event needs to know about a request once it is answered.
-#[derive(Default)]
-struct Seen {
-    /// The CloudTrail `eventID`, drawn with the request id.
-    event_id: String,
-    ctx: Option<RequestContext>,
-    event_name: String,
-    event_source: &'static str,
-    read_only: bool,
-}
-
-/// The access key named in an Authorization header, for auditing failed authentication.
-fn presented_access_key(parts: &http::request::Parts) -> Option<&str> {
-    let auth = header_value(parts, header::AUTHORIZATION)?;
-    let credential = auth.split("Credential=").nth(1)?;
-    credential.split('/').next()
-}
-
-/// Fresh random UUIDs for the request id and the audit event id, from one draw of 32 bytes (of
-/// the service's pooled generator for public values).
-fn request_and_event_ids(rng: &dyn Rng) -> (String, String) {
-    let bytes: [u8; 32] = kms_crypto::random_array(rng);
-    let (request, event) = bytes.split_at(16);
-    // Both halves are 16 bytes long.
-    let uuid = |half: &[u8]| crate::audit::random_uuid(half.try_into().unwrap_or_default());
-    (uuid(request), uuid(event))
-}
-
-async fn kms(svc: &Service, front: &Front, req: Request<Incoming>, connection: Connection) -> Response<Full<Bytes>> {
-    let Connection { peer, transport, .. } = connection;
-    #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
-    let started = Instant::now();
-    let (request_id, event_id) = request_and_event_ids(&svc.public_rng);
-    let (parts, body) = req.into_parts();
-    let target = header_value(&parts, &X_AMZ_TARGET).unwrap_or_default();
-    // STS speaks the query protocol: form-encoded requests, XML answers.
-    let query_protocol =
-        header_value(&parts, header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    let mut seen = Seen {
-        event_id,
-        event_name: target.rsplit('.').next().unwrap_or_default().to_owned(),
-        event_source: if target.starts_with(ADMIN_TARGET_PREFIX) { "ferrokms.admin" } else { "kms.amazonaws.com" },
-        ..Seen::default()
-    };
-    // The budget this request's body holds, given back when the request is answered.
-    let mut held_body = None;
-    // A request without credentials cannot authenticate: past its source's limit it is refused
-    // before its body is read.
-    let anonymous = parts.headers.get(header::AUTHORIZATION).is_none();
-    let mut unauthenticated = Unauthenticated::Admitted;
-    if anonymous {
-        unauthenticated = Unauthenticated::check(front, peer);
-    }
-    let mut body_refused = false;
-    let mut result = async {
-        unauthenticated.refusal()?;
-        let body = match crate::body::read(body, front.max_body_bytes, front.body_read_timeout, &front.bodies).await {
-            Ok((body, held)) => {
-                held_body = Some(held);
-                body
-            }
-            Err(e) => {
-                body_refused = true;
-                return Err(ServiceError::Api(e.to_api()));
-            }
-        };
-        let (endpoint, caller, region) = svc.auth.authenticate(&parts, &body).await?;
-        // A service principal acting for a resource says which (aws:SourceArn/SourceAccount),
-        // and acts for a user only with that user's forward access token (kms:ViaService).
-        let service = match &caller.principal.kind {
-            kms_core::policy::PrincipalKind::Service { name } => Some(name.clone()),
-            _ => None,
-        };
-        let api = if endpoint == Endpoint::Sts || target.starts_with(ADMIN_TARGET_PREFIX) {
-            crate::forward_access::Api::Management
-        } else {
-            crate::forward_access::Api::Kms
-        };
-        let (caller, via_service) = svc
-            .acting_caller(
-                caller,
-                header_value(&parts, &FORWARD_ACCESS_TOKEN),
-                header_value(&parts, &VIA_PRINCIPAL),
-                api,
-            )
-            .await?;
-        if endpoint == Endpoint::Sts {
-            seen.event_source = "sts.amazonaws.com";
-            seen.event_name = crate::sts::action_of(&body);
-        }
-        // Known before the handler runs, so that a control-plane change can commit its own event.
-        let draft = AuditDraft::new(
-            seen.event_name.clone(),
-            seen.event_source,
-            header_value(&parts, header::USER_AGENT).unwrap_or_default().to_owned(),
-            request_parameters(&body, query_protocol),
-        );
-        let ctx = RequestContext {
-            caller,
-            region,
-            request_id: request_id.clone(),
-            source_ip: peer.ip(),
-            transport,
-            source_arn: service.as_ref().and_then(|_| header_value(&parts, &SOURCE_ARN)).map(str::to_owned),
-            source_account: service.as_ref().and_then(|_| header_value(&parts, &SOURCE_ACCOUNT)).map(str::to_owned),
-            via_service,
-            key_arn: std::sync::OnceLock::new(),
-            audit: Some(Arc::new(draft)),
-        };
-        // Kept for the audit event after the response; the handler borrows it (no clone).
-        let ctx = &*seen.ctx.insert(ctx);
-        match endpoint {
-            Endpoint::Sts => svc.sts(ctx, &body).await,
-            Endpoint::Kms => {
-                json_content_type(header_value(&parts, header::CONTENT_TYPE))?;
-                if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
-                    return svc.admin(ctx, admin_op, &body).await;
-                }
-                let op = Operation::from_target(target).ok_or_else(|| {
-                    ServiceError::Api(ApiError::with_message(
-                        Exception::UnknownOperation,
-                        format!(
-                            "'{target}' is not an operation of the AWS KMS API (expected TrentService.<Operation>)"
-                        ),
-                    ))
-                })?;
-                // Request quotas apply to the AWS operations, per the caller's account and region.
-                svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, &seen.event_name, svc.clock.now())?;
-                crate::ops::dispatch(svc, ctx, op, &body).await
-            }
-        }
-    }
-    .await;
-    // Failed before a caller was known (body or authentication): audited only within the
-    // source's limit; past it, answered ThrottlingException and counted, nothing more.
-    if seen.ctx.is_none() && !anonymous {
-        unauthenticated = Unauthenticated::check(front, peer);
-    }
-    if let (None, Err(refusal)) = (&seen.ctx, unauthenticated.refusal()) {
-        result = Err(refusal);
-    }
-    let elapsed = started.elapsed().as_micros();
-    seen.read_only = crate::audit::read_only(&seen.event_name);
-    let (response, error) = match result {
-        Ok(body) => {
-            tracing::debug!(request_id, target, %peer, status = 200, micros = elapsed, "request");
-            // Not needed when the event was committed with the change (it has the response).
-            let committed = seen.ctx.as_ref().is_some_and(RequestContext::audit_committed);
-            let json =
-                if seen.read_only || query_protocol || committed { None } else { serde_json::from_slice(&body).ok() };
-            let mut resp = response(StatusCode::OK, &request_id, body);
-            if query_protocol {
-                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
-            }
-            (resp, Ok(json))
-        }
-        Err(e) => {
-            if let ServiceError::Kms(kms_core::KmsError::InvalidState {
-                state: kms_core::key::KeyState::PendingDeletion,
-                ..
-            }) = &e
-            {
-                svc.metrics.pending_deletion_use(&seen.event_name);
-            }
-            let api = e.to_api(&request_id);
-            if e.is_internal() {
-                error!(request_id, target, %peer, error = %e, "internal error");
-            }
-            tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros = elapsed, "request");
-            let mut resp = if query_protocol {
-                let mut resp = response(sts_status(&api), &request_id, crate::sts::error_body(&api, &request_id));
-                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
-                resp
-            } else {
-                error_response(&api, &request_id)
-            };
-            // The rest of an unread body is still on its way: the connection cannot carry another
-            // request, and reading the rest would undo the limit.
-            if body_refused || unauthenticated == Unauthenticated::Refused {
-                resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
-            }
-            (resp, Err(api))
-        }
-    };
-    let outcome = match &error {
-        Ok(_) => "Success",
-        Err(api) => api.exception.name(),
-    };
-    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
-    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
-    svc.metrics.observe(name, outcome, elapsed as f64 / 1e6);
-    if unauthenticated == Unauthenticated::Admitted {
-        audit(svc, &parts, &seen, &request_id, peer, error).await;
-    }
-    drop(held_body);
-    response
-}
-
-/// Whether a request that has no caller (yet) may be answered and audited as usual, or is past
-/// its source's limit of failed-authentication requests.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Unauthenticated {
-    Admitted,
-    Refused,
-}
-
-impl Unauthenticated {
-    /// Takes one failed request from the source's bucket.
-    fn check(front: &Front, peer: SocketAddr) -> Self {
-        // Tokio's clock (not the injected domain clock): the limit is about the load on this
-        // process, like the connection timeouts.
-        let millis = i64::try_from(front.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
-        if front.failed_auth.admit(peer.ip(), millis) { Self::Admitted } else { Self::Refused }
-    }
-
-    /// The answer past the limit: `ThrottlingException` (400), with AWS's message.
-    fn refusal(self) -> Result<(), ServiceError> {
-        match self {
-            Self::Admitted => Ok(()),
-            Self::Refused => Err(ServiceError::Api(ApiError::with_message(Exception::Throttling, "Rate exceeded"))),
-        }
-    }
-}
-
-/// Checks that a KMS request is in the AWS JSON protocol: `application/x-amz-json-1.1` (the AWS
-/// SDKs' choice) or `-1.0`, parameters such as a charset allowed. Another content type names no
-/// operation of this protocol, so the answer is `UnknownOperationException`.
-fn json_content_type(value: Option<&str>) -> Result<(), ServiceError> {
-    let media = value.unwrap_or_default().split(';').next().unwrap_or_default().trim();
-    if media.eq_ignore_ascii_case(CONTENT_TYPE) || media.eq_ignore_ascii_case("application/x-amz-json-1.0") {
-        return Ok(());
-    }
-    Err(ServiceError::Api(ApiError::with_message(
-        Exception::UnknownOperation,
-        format!("Unsupported Content-Type '{media}': AWS KMS requests are {CONTENT_TYPE}"),
-    )))
-}
-
-/// The request's members as JSON, for `requestParameters`.
-fn request_parameters(body: &[u8], query_protocol: bool) -> Option<serde_json::Value> {
-    if query_protocol { Some(crate::sts::form_as_json(body)) } else { serde_json::from_slice(body).ok() }
-}
-
-/// Records the request in the audit trail (off the request path: the writer batches), unless
-/// its event was already committed with the change it made.
-async fn audit(
-    svc: &Service,
-    parts: &http::request::Parts,
-    seen: &Seen,
-    request_id: &str,
-    peer: SocketAddr,
-    outcome: Result<Option<serde_json::Value>, ApiError>,
-) {
-    let ctx = seen.ctx.as_ref();
-    if ctx.is_some_and(RequestContext::audit_committed) {
-        return;
-    }
-    // Parsed (and scrubbed) once when the request was authenticated. A request that failed
-    // authentication is recorded without its parameters, as CloudTrail records it: whoever can
-    // reach the port must not be able to store what they like in the trail for years.
-    let draft = ctx.and_then(|c| c.audit.as_deref());
-    let request = draft.and_then(|d| d.request.as_ref());
-    let (response, error) = match &outcome {
-        Ok(json) => (json.as_ref(), None),
-        Err(api) => (None, Some(api)),
-    };
-    let region = ctx.map_or("-", |c| c.region.as_str());
-    // The draft holds the user agent already; the key presented matters only when
-    // authentication failed (there is no caller).
-    let user_agent =
-        draft.map_or_else(|| header_value(parts, header::USER_AGENT).unwrap_or_default(), |d| d.user_agent.as_str());
-    let presented = if ctx.is_none() { presented_access_key(parts) } else { None };
-    let event = crate::audit::event(crate::audit::EventInput {
-        event_id: seen.event_id.clone(),
-        request_id,
-        time: svc.clock.now(),
-        event_name: if seen.event_name.is_empty() { "Unknown" } else { &seen.event_name },
-        event_source: seen.event_source,
-        caller: ctx.map(|c| &c.caller),
-        via_service: ctx.and_then(|c| c.via_service.as_deref()),
-        presented_access_key: presented,
-        region,
-        source_ip: peer.ip().to_string(),
-        user_agent,
-        request,
-        response,
-        error,
-        key_arn: ctx.and_then(|c| c.key_arn.get().map(String::as_str)),
-        read_only: seen.read_only,
-    });
-    svc.audit.record(event).await;
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
-
-    /// Counts its draws and numbers the bytes of each.
-    struct Counting(AtomicUsize);
-
-    impl Rng for Counting {
-        fn fill(&self, buf: &mut [u8]) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = u8::try_from(i % 256).unwrap_or_default();
-            }
-        }
-    }
 
     /// More clients than tokio's default backlog (1,024) connect at once while nobody accepts:
     /// every handshake completes at once, none waits a second for a retransmission.
@@ -900,16 +584,5 @@ mod tests {
         }
         assert_eq!(late, 0, "{late} of {CLIENTS} handshakes waited for a retransmission");
         drop(listener);
-    }
-
-    /// The request id and the event id are the two halves of one 32-byte draw: two different
-    /// version-4 UUIDs.
-    #[test]
-    fn request_and_event_ids_are_two_uuids_from_one_draw() {
-        let rng = Counting(AtomicUsize::new(0));
-        let (request, event) = request_and_event_ids(&rng);
-        assert_eq!(rng.0.load(Ordering::SeqCst), 1);
-        assert_eq!(request, "00010203-0405-4607-8809-0a0b0c0d0e0f");
-        assert_eq!(event, "10111213-1415-4617-9819-1a1b1c1d1e1f");
     }
 }

@@ -23,6 +23,7 @@ pub mod http;
 pub mod invalidation;
 pub mod metrics;
 pub mod ops;
+mod pipeline;
 pub mod principals;
 pub mod quota;
 pub mod scheduler;

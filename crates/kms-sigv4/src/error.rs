@@ -202,12 +202,11 @@ pub enum SigV4Error {
 }
 
 impl SigV4Error {
-    /// The AWS error code (JSON `__type`) for this error, as KMS and other
-    /// AWS JSON-protocol services return it.
+    /// The AWS exception this error is answered with.
     #[must_use]
-    pub fn aws_error_code(&self) -> &'static str {
+    pub fn class(&self) -> ErrorClass {
         match self {
-            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::MissingAuthenticationToken => ErrorClass::MissingAuthenticationToken,
             Self::MissingParameters { .. }
             | Self::InvalidKeyValuePair { .. }
             | Self::DuplicateParameter { .. }
@@ -216,7 +215,7 @@ impl SigV4Error {
             | Self::UnsupportedAlgorithm { .. }
             | Self::MalformedDate { .. }
             | Self::MalformedCredential { .. }
-            | Self::MalformedSignedHeaders { .. } => "IncompleteSignatureException",
+            | Self::MalformedSignedHeaders { .. } => ErrorClass::IncompleteSignature,
             Self::HostNotSigned
             | Self::SignedHeaderMissing { .. }
             | Self::InvalidTerminator { .. }
@@ -226,9 +225,16 @@ impl SigV4Error {
             | Self::SignatureExpired { .. }
             | Self::SignatureNotYetCurrent { .. }
             | Self::ContentSha256Mismatch
-            | Self::SignatureMismatch => "InvalidSignatureException",
-            Self::UnrecognizedClient => "UnrecognizedClientException",
+            | Self::SignatureMismatch => ErrorClass::InvalidSignature,
+            Self::UnrecognizedClient => ErrorClass::UnrecognizedClient,
         }
+    }
+
+    /// The AWS error code (JSON `__type`) for this error, as KMS and other AWS JSON-protocol
+    /// services return it.
+    #[must_use]
+    pub fn aws_error_code(&self) -> &'static str {
+        self.class().aws_error_code()
     }
 }
 
@@ -250,4 +256,29 @@ fn missing_parameters_message(
         message.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
     }
     message + "Authorization=" + authorization
+}
+
+/// The four exceptions AWS answers authentication failures with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// No credentials at all.
+    MissingAuthenticationToken,
+    /// An Authorization header or query that is not a complete SigV4 signature.
+    IncompleteSignature,
+    /// A signature that does not verify, or is for another scope or time.
+    InvalidSignature,
+    /// An access key the service does not know.
+    UnrecognizedClient,
+}
+
+impl ErrorClass {
+    /// The AWS error code (`__type`).
+    pub const fn aws_error_code(self) -> &'static str {
+        match self {
+            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::IncompleteSignature => "IncompleteSignatureException",
+            Self::InvalidSignature => "InvalidSignatureException",
+            Self::UnrecognizedClient => "UnrecognizedClientException",
+        }
+    }
 }

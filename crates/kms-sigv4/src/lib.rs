@@ -47,7 +47,7 @@ mod canonical;
 mod error;
 mod time;
 
-pub use error::SigV4Error;
+pub use error::{ErrorClass, SigV4Error};
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue};
