@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use kms_api::{ApiError, CONTENT_TYPE, Exception, Operation};
+use kms_api::{ApiError, CONTENT_TYPE, Exception};
 use kms_core::Rng;
 use kms_core::ids::AccountId;
 use kms_crypto::SystemRng;
@@ -24,13 +24,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, warn};
 
-use crate::admin::ADMIN_TARGET_PREFIX;
-use crate::audit::AuditDraft;
-use crate::auth::Endpoint;
 pub use crate::bootstrap::{AdminCredentials, StartError};
 use crate::config::{ConnectionLimits, ServerConfig};
-use crate::error::ServiceError;
-use crate::service::{RequestContext, Service, Transport};
+use crate::service::{Service, Transport};
 
 /// Largest request body accepted by default (a key policy of 128 KiB, JSON-escaped, fits with
 /// room to spare; AWS documents no payload limit of its own for KMS).

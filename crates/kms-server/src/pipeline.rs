@@ -280,7 +280,9 @@ fn context(
 /// Stage *admit*: request quotas, for the AWS operations, per the caller's account and region.
 fn admit(svc: &Service, ctx: &RequestContext, route: Route<'_>) -> Result<(), ServiceError> {
     match route {
-        Route::Kms(op) => svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, op.name(), svc.clock.now()),
+        Route::Kms(op) => {
+            Ok(svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, op.name(), svc.clock.now())?)
+        }
         Route::Admin(_) | Route::Sts => Ok(()),
     }
 }
