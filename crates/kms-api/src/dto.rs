@@ -197,6 +197,7 @@ pub struct DecryptRequest {
     pub encryption_algorithm: Option<String>,
     pub recipient: Option<serde_json::Value>,
     pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -220,6 +221,7 @@ pub struct ReEncryptRequest {
     pub destination_encryption_algorithm: Option<String>,
     pub grant_tokens: Option<Vec<String>>,
     pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]

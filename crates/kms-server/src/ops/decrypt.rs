@@ -14,8 +14,8 @@ use kms_core::key::EncryptionAlgorithm;
 use kms_crypto::SecretBytes;
 
 use super::validate::{
-    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, key_id_optional, members, no_recipient,
-    optional_blob_length, present, required, usable_key,
+    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, dry_run_modifiers, grant_tokens, ignores_ciphertext,
+    key_id_optional, key_id_present, members, no_recipient, optional_blob_length, present, required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
@@ -27,16 +27,32 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: DecryptRequest,
 ) -> Result<DecryptResponse, ServiceError> {
+    let skip_ciphertext = ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_ref());
     members([
-        present("ciphertextBlob", req.ciphertext_blob.as_ref()),
+        if skip_ciphertext { Ok(()) } else { present("ciphertextBlob", req.ciphertext_blob.as_ref()) },
         optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
         grant_tokens(req.grant_tokens.as_ref()),
-        key_id_optional("keyId", req.key_id.as_deref()),
+        if skip_ciphertext {
+            key_id_present("keyId", req.key_id.as_deref())
+        } else {
+            key_id_optional("keyId", req.key_id.as_deref())
+        },
         algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref()).map(drop),
+        dry_run_modifiers(req.dry_run_modifiers.as_ref()),
     ])?;
-    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     no_recipient(req.recipient.as_ref())?;
+    if skip_ciphertext {
+        // A dry run of the permissions alone: the named key, authorized as a Decrypt with this
+        // encryption context would be, then DryRunOperationException.
+        let request = RequestKeys::none()
+            .encryption_context(&context(req.encryption_context))
+            .with("kms:EncryptionAlgorithm", algorithm.as_str());
+        let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::Decrypt.action(), request).await?;
+        key.record.ensure_usable()?;
+        return Err(KmsError::DryRun.into());
+    }
+    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let source = Source { field: "keyId", key_id: req.key_id, algorithm };
     let opened = open(
         svc,

@@ -8,8 +8,8 @@ use kms_api::operation::re_encrypt_actions;
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
 use super::validate::{
-    MAX_CIPHERTEXT, algorithm, context, dry_run, grant_tokens, key_id_optional, key_id_present, members,
-    optional_blob_length, present, required, usable_key,
+    MAX_CIPHERTEXT, algorithm, context, dry_run, dry_run_modifiers, grant_tokens, ignores_ciphertext, key_id_optional,
+    key_id_present, members, optional_blob_length, present, required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
@@ -20,16 +20,21 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ReEncryptRequest,
 ) -> Result<ReEncryptResponse, ServiceError> {
+    let skip_ciphertext = ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_ref());
     members([
-        present("ciphertextBlob", req.ciphertext_blob.as_ref()),
+        if skip_ciphertext { Ok(()) } else { present("ciphertextBlob", req.ciphertext_blob.as_ref()) },
         optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
-        key_id_optional("sourceKeyId", req.source_key_id.as_deref()),
+        if skip_ciphertext {
+            key_id_present("sourceKeyId", req.source_key_id.as_deref())
+        } else {
+            key_id_optional("sourceKeyId", req.source_key_id.as_deref())
+        },
+        dry_run_modifiers(req.dry_run_modifiers.as_ref()),
         key_id_present("destinationKeyId", req.destination_key_id.as_deref()),
         algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref()).map(drop),
         algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref()).map(drop),
         grant_tokens(req.grant_tokens.as_ref()),
     ])?;
-    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;
     let destination_algorithm =
         algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref())?;
@@ -39,6 +44,17 @@ pub(super) async fn handle(
         .with("kms:EncryptionAlgorithm", destination_algorithm.as_str());
     let destination =
         usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, re_encrypt_actions::TO, request).await?;
+    if skip_ciphertext {
+        // A dry run of the permissions alone: both keys authorized as ReEncrypt would be.
+        let request = RequestKeys::none()
+            .encryption_context(&context(req.source_encryption_context))
+            .with("kms:EncryptionAlgorithm", source_algorithm.as_str());
+        let source = usable_key(svc, ctx, "sourceKeyId", req.source_key_id, re_encrypt_actions::FROM, request).await?;
+        source.record.ensure_usable()?;
+        destination.record.ensure_usable()?;
+        return Err(kms_core::KmsError::DryRun.into());
+    }
+    let ciphertext = required("ciphertextBlob", req.ciphertext_blob)?;
     let source = Source { field: "sourceKeyId", key_id: req.source_key_id, algorithm: source_algorithm };
     let opened = open(
         svc,

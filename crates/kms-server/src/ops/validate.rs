@@ -166,6 +166,27 @@ pub fn dry_run(value: Option<bool>) -> Result<(), KmsError> {
     if value == Some(true) { Err(KmsError::DryRun) } else { Ok(()) }
 }
 
+/// The values `DryRunModifiers` may hold.
+const DRY_RUN_MODIFIERS: &[&str] = &["IGNORE_CIPHERTEXT"];
+
+/// Checks `DryRunModifiers` (Decrypt, ReEncrypt) against AWS's enum.
+pub fn dry_run_modifiers(value: Option<&Vec<String>>) -> Result<(), KmsError> {
+    let unknown = value.into_iter().flatten().find(|m| !DRY_RUN_MODIFIERS.contains(&m.as_str()));
+    match unknown {
+        Some(m) => {
+            Err(violation(Violation::with_value("dryRunModifiers", m.clone(), Constraint::Enum(DRY_RUN_MODIFIERS))))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether a Decrypt or ReEncrypt is a dry run that skips the ciphertext (`DryRun` with
+/// `DryRunModifiers: [IGNORE_CIPHERTEXT]`): only the named key's permissions are checked, and
+/// the ciphertext may be absent.
+pub fn ignores_ciphertext(dry_run: Option<bool>, modifiers: Option<&Vec<String>>) -> bool {
+    dry_run == Some(true) && modifiers.is_some_and(|m| m.iter().any(|m| m == "IGNORE_CIPHERTEXT"))
+}
+
 /// `Recipient`: refused before any crypto, since AWS would then return only
 /// enclave-encrypted output and never plaintext.
 pub fn no_recipient(value: Option<&serde_json::Value>) -> Result<(), KmsError> {

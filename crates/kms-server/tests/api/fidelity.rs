@@ -93,3 +93,51 @@ async fn get_key_last_usage_is_not_cross_account() {
     let r = b_admin.get_key_last_usage().key_id(key.arn().unwrap()).send().await;
     assert_eq!(code_of(r), "NotFoundException");
 }
+
+/// AWS KMS API reference, Decrypt and ReEncrypt: with `DryRun` and `DryRunModifiers:
+/// [IGNORE_CIPHERTEXT]` the ciphertext is not required and not checked — the named key's
+/// permissions are, and the answer is DryRunOperationException (or AccessDeniedException).
+#[tokio::test]
+async fn dry_runs_can_ignore_the_ciphertext() {
+    use aws_sdk_kms::types::DryRunModifierType;
+    let t = start().await;
+    let kms = t.client();
+    let key = t.create_key().await;
+    let other = t.create_key().await;
+    let ignore = DryRunModifierType::IgnoreCiphertext;
+    let r = kms.decrypt().key_id(&key).dry_run(true).dry_run_modifiers(ignore.clone()).send().await;
+    assert_eq!(code_of(r), "DryRunOperationException");
+    // Without the modifier the ciphertext is required as always.
+    assert_eq!(code_of(kms.decrypt().key_id(&key).dry_run(true).send().await), "ValidationException");
+    // With it, the key must be named (its permissions are all there is to check).
+    let r = kms.decrypt().dry_run(true).dry_run_modifiers(ignore.clone()).send().await;
+    assert_eq!(code_of(r), "ValidationException");
+    let r = kms
+        .re_encrypt()
+        .source_key_id(&key)
+        .destination_key_id(&other)
+        .dry_run(true)
+        .dry_run_modifiers(ignore.clone())
+        .send()
+        .await;
+    assert_eq!(code_of(r), "DryRunOperationException");
+    // A caller without kms:Decrypt is told so.
+    let (nobody, _) = t.user("nobody").await;
+    let r = nobody.decrypt().key_id(&key).dry_run(true).dry_run_modifiers(ignore).send().await;
+    assert_eq!(code_of(r), "AccessDeniedException");
+    // An unknown modifier is refused by the enum.
+    let body = json!({"KeyId": key, "DryRun": true, "DryRunModifiers": ["SKIP_EVERYTHING"]}).to_string();
+    let (status, text) = crate::common::signed(
+        t.server.local_addr,
+        (&t.admin_id, &t.admin_secret, None),
+        "kms",
+        Some("TrentService.Decrypt"),
+        "application/x-amz-json-1.1",
+        body.as_bytes(),
+    )
+    .await;
+    assert!(
+        status.contains("400") && text.contains("ValidationException") && text.contains("dryRunModifiers"),
+        "{text}"
+    );
+}
