@@ -16,18 +16,25 @@
 //!    listener records every other outcome itself (once);
 //! 5. store refusals become the operation's AWS exception ([`Change::refused`]).
 //!
-//! Handlers never call a store mutator, invalidate a cache or mark an audit event themselves:
-//! a slip there would leave a stale key on a node or record a request twice.
+//! Handlers (`ops/`, the admin and STS APIs) never call a store mutator, invalidate a cache or
+//! mark an audit event themselves: a slip there would leave a stale key on a node or record a
+//! request twice. The scheduler's changes take the same path through
+//! [`Service::commit_unattended`], with their own (background) audit event. Only start-up
+//! (`bootstrap`) writes to the store directly, before there is a cache or a request.
 
+use kms_api::{ApiError, Exception};
 use kms_core::KmsError;
 use kms_core::error::{Limit, NotFound};
 use kms_core::ids::{AliasArn, KeyId};
 use kms_core::key::KeyRecord;
 use kms_core::tag::{MAX_TAGS_PER_KEY, Tag};
-use kms_store::{AliasRecord, GrantRecord, Invalidation, MaterialRecord, StoreError};
+use kms_store::{
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, MaterialRecord, PrincipalRecord,
+    StoreError,
+};
 
 use crate::error::ServiceError;
-use crate::service::{RequestContext, Service};
+use crate::service::{ControlEvent, RequestContext, Service};
 
 /// How many times a read-modify-write of a key is applied when another writer got there first.
 const KEY_ATTEMPTS: usize = 5;
@@ -101,6 +108,46 @@ pub(crate) enum Change {
         /// The grant.
         grant_id: String,
     },
+    /// A key deleted for good at the end of its waiting period, with everything that is its
+    /// own, if its stored revision is still `revision`.
+    DeleteKey {
+        /// The key.
+        key_id: KeyId,
+        /// The revision it was read at.
+        revision: u64,
+        /// Its aliases (deleted with it).
+        aliases: Vec<AliasRecord>,
+    },
+    /// A new user, role or service principal (its name must be free).
+    CreatePrincipal(PrincipalRecord),
+    /// A principal deleted, with its access keys, sessions and identity policies.
+    DeletePrincipal {
+        /// Its ARN.
+        arn: String,
+        /// What the not-found message names, should it be gone ("user alice").
+        missing: String,
+    },
+    /// An identity policy of a principal added or replaced.
+    PutIdentityPolicy {
+        /// The policy.
+        policy: IdentityPolicyRecord,
+        /// What the not-found message names, should the principal be gone.
+        missing: String,
+    },
+    /// An identity policy of a principal removed.
+    DeleteIdentityPolicy {
+        /// The principal's ARN.
+        principal_arn: String,
+        /// The policy's name.
+        name: String,
+        /// What the not-found message names, should the policy be gone.
+        missing: String,
+    },
+    /// A new access key (long-term, or a session's).
+    CreateAccessKey(AccessKeyRecord),
+    /// An access key deleted. A key already gone is not an error: the change then commits
+    /// nothing.
+    DeleteAccessKey(String),
 }
 
 /// A read-modify-write of a key: what [`Service::commit_key`] stores in place of the record it
@@ -163,6 +210,18 @@ impl Change {
             | Self::PutPolicy { key_id, .. }
             | Self::DeleteGrant { key_id, .. } => vec![Invalidation::Key(*key_id)],
             Self::CreateGrant(grant) => vec![Invalidation::Key(grant.key_id)],
+            Self::DeleteKey { key_id, aliases, .. } => std::iter::once(Invalidation::Key(*key_id))
+                .chain(aliases.iter().map(|a| crate::invalidation::alias(&alias_arn(a))))
+                .collect(),
+            // Key policies naming the principal are rewritten to its unique id by the store, so
+            // this node's cached keys (whichever they are) are read again. Deleting a principal
+            // is rare; other nodes hear of each key.
+            Self::DeletePrincipal { arn, .. } => vec![Invalidation::Principal(arn.clone()), Invalidation::All],
+            Self::PutIdentityPolicy { policy, .. } => vec![Invalidation::Principal(policy.principal_arn.clone())],
+            Self::DeleteIdentityPolicy { principal_arn, .. } => vec![Invalidation::Principal(principal_arn.clone())],
+            // Nothing can have cached what did not exist.
+            Self::CreatePrincipal(_) | Self::CreateAccessKey(_) => Vec::new(),
+            Self::DeleteAccessKey(id) => vec![Invalidation::AccessKey(id.clone())],
         }
     }
 
@@ -180,10 +239,7 @@ impl Change {
             Self::UpdateAlias { alias, .. } => store.update_alias(alias, audit).await.map(|()| true),
             Self::DeleteAlias { arn, .. } => {
                 // Deleted by someone else meanwhile: nothing changed, and the request fails.
-                match store.delete_alias(&arn.account, &arn.region, &arn.name, audit).await? {
-                    true => Ok(true),
-                    false => Err(StoreError::NotFound),
-                }
+                found(store.delete_alias(&arn.account, &arn.region, &arn.name, audit).await?)
             }
             Self::PutTags { key_id, tags } => {
                 store.put_tags(*key_id, tags, MAX_TAGS_PER_KEY, audit).await.map(|()| true)
@@ -196,6 +252,16 @@ impl Change {
             // A grant retired by someone else meanwhile is gone all the same: success, recorded
             // without a change.
             Self::DeleteGrant { grant_id, .. } => store.delete_grant(grant_id, audit).await,
+            Self::DeleteKey { key_id, revision, .. } => store.delete_key(*key_id, *revision, audit).await,
+            Self::CreatePrincipal(principal) => store.create_principal(principal, audit).await.map(|()| true),
+            Self::DeletePrincipal { arn, .. } => found(store.delete_principal(arn, audit).await?),
+            Self::PutIdentityPolicy { policy, .. } => store.put_identity_policy(policy, audit).await.map(|()| true),
+            Self::DeleteIdentityPolicy { principal_arn, name, .. } => {
+                found(store.delete_identity_policy(principal_arn, name, audit).await?)
+            }
+            Self::CreateAccessKey(record) => store.create_access_key(record, audit).await.map(|()| true),
+            // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
+            Self::DeleteAccessKey(id) => store.delete_access_key(id, audit).await,
         }
     }
 
@@ -210,9 +276,24 @@ impl Change {
             (Self::CreateGrant(_), StoreError::LimitExceeded(n)) => {
                 KmsError::LimitExceeded(Limit::GrantsPerKey(n)).into()
             }
+            (Self::CreatePrincipal(principal), StoreError::AlreadyExists) => ServiceError::Api(ApiError::with_message(
+                Exception::AlreadyExists,
+                format!("{} {} already exists", principal.kind.as_str(), principal.name),
+            )),
+            (
+                Self::DeletePrincipal { missing, .. }
+                | Self::PutIdentityPolicy { missing, .. }
+                | Self::DeleteIdentityPolicy { missing, .. },
+                StoreError::NotFound,
+            ) => crate::admin::not_found(&missing),
             (_, error) => error.into(),
         }
     }
+}
+
+/// A deletion's outcome as a change: a record already gone is [`StoreError::NotFound`].
+fn found(deleted: bool) -> Result<bool, StoreError> {
+    if deleted { Ok(true) } else { Err(StoreError::NotFound) }
 }
 
 /// The ARN of an alias record.
@@ -233,8 +314,8 @@ impl Service {
         change: Change,
         response: R,
     ) -> Result<R, ServiceError> {
-        match self.apply(ctx, &change, &response).await {
-            Ok(()) => Ok(response),
+        match self.apply(&change, self.control_event_for(ctx, &response)).await {
+            Ok(_) => Ok(response),
             Err(error) => Err(change.refused(error)),
         }
     }
@@ -266,8 +347,8 @@ impl Service {
             let next: KeyChange = edit(&current).map_err(Into::into)?.into();
             let response = respond(next.record());
             let change = Change::from(next);
-            match self.apply(ctx, &change, &response).await {
-                Ok(()) => return Ok(response),
+            match self.apply(&change, self.control_event_for(ctx, &response)).await {
+                Ok(_) => return Ok(response),
                 Err(StoreError::Conflict) => {}
                 Err(error) => return Err(change.refused(error)),
             }
@@ -275,19 +356,34 @@ impl Service {
         Err(StoreError::Conflict.into())
     }
 
+    /// Persists a change nobody requested (the scheduler's), with its audit event, invalidating
+    /// what it makes stale. Returns whether the change was made: one raced by another writer
+    /// (the key changed or went meanwhile) is not, and is not retried; the next pass sees the
+    /// new state.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn commit_unattended(
+        &self,
+        change: Change,
+        event: kms_core::audit::AuditEvent,
+    ) -> Result<bool, ServiceError> {
+        match self.apply(&change, ControlEvent::unattended(event)).await {
+            Ok(changed) => Ok(changed),
+            Err(StoreError::Conflict | StoreError::NotFound) => Ok(false),
+            Err(error) => Err(change.refused(error)),
+        }
+    }
+
     /// One attempt at a change: the store call with the audit event in its transaction, inside
     /// the change's invalidations; the event is marked committed when the store made the change.
-    async fn apply<R: serde::Serialize>(
-        &self,
-        ctx: &RequestContext,
-        change: &Change,
-        response: &R,
-    ) -> Result<(), StoreError> {
-        let audit = self.control_event_for(ctx, response);
+    /// Returns whether it did.
+    async fn apply(&self, change: &Change, audit: ControlEvent) -> Result<bool, StoreError> {
         let invalidations = change.invalidations();
-        if self.committing(&invalidations, change.write(self, &audit)).await? {
+        let changed = self.committing(&invalidations, change.write(self, &audit)).await?;
+        if changed {
             audit.committed();
         }
-        Ok(())
+        Ok(changed)
     }
 }

@@ -106,6 +106,12 @@ impl std::ops::Deref for ControlEvent {
 }
 
 impl ControlEvent {
+    /// The event of a change nobody requested (the scheduler's): there is no request whose
+    /// record it would replace.
+    pub(crate) fn unattended(event: AuditEvent) -> Self {
+        Self { events: vec![event], draft: None }
+    }
+
     /// Notes that the store committed the event with the change.
     pub(crate) fn committed(self) {
         if let Some(draft) = &self.draft
