@@ -387,3 +387,51 @@ impl Service {
         Ok(changed)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use kms_core::Timestamp;
+    use kms_core::ids::{AccountId, AliasName, Region};
+
+    use super::*;
+
+    fn alias(target: KeyId) -> AliasRecord {
+        AliasRecord {
+            account: AccountId::parse("111122223333").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+            name: AliasName::parse("alias/app").unwrap(),
+            target,
+            created: Timestamp::from_unix_millis(0),
+            updated: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    fn key(byte: u8) -> KeyId {
+        KeyId::from_random_bytes([byte; 16])
+    }
+
+    #[test]
+    fn an_alias_change_names_the_alias_and_every_key_it_concerns() {
+        let (old, new) = (key(1), key(2));
+        let change = Change::UpdateAlias { alias: alias(new), previous_target: old };
+        let names = change.invalidations();
+        assert!(names.contains(&crate::invalidation::alias(&alias_arn(&alias(new)))));
+        assert!(names.contains(&Invalidation::Key(old)));
+        assert!(names.contains(&Invalidation::Key(new)));
+        let deleted = Change::DeleteAlias { arn: alias_arn(&alias(old)), target: old };
+        assert!(deleted.invalidations().contains(&Invalidation::Key(old)));
+    }
+
+    #[test]
+    fn store_refusals_become_the_operations_exceptions() {
+        let taken = Change::CreateAlias(alias(key(1))).refused(StoreError::AlreadyExists);
+        assert!(matches!(taken, ServiceError::Kms(KmsError::AlreadyExists(_))));
+        let gone = Change::DeleteAlias { arn: alias_arn(&alias(key(1))), target: key(1) }.refused(StoreError::NotFound);
+        assert!(matches!(gone, ServiceError::Kms(KmsError::NotFound(NotFound::Alias(_)))));
+        let tags = Change::PutTags { key_id: key(1), tags: Vec::new() }.refused(StoreError::LimitExceeded(50));
+        assert!(matches!(tags, ServiceError::Kms(KmsError::LimitExceeded(Limit::TagsPerKey(50)))));
+        let grant = Change::DeleteGrant { key_id: key(1), grant_id: "g".into() }.refused(StoreError::Conflict);
+        assert!(matches!(grant, ServiceError::Store(StoreError::Conflict)));
+    }
+}
