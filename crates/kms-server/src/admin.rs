@@ -9,11 +9,12 @@ use kms_api::{ApiError, Exception, decode_request, encode_response};
 use kms_core::KmsError;
 use kms_core::policy::{PolicyDocument, PolicyKind};
 use kms_crypto::SecretBytes;
-use kms_store::{AccessKeyRecord, IdentityPolicyRecord, Invalidation, PrincipalRecord, PrincipalType, StoreError};
+use kms_store::{AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::secret_aad;
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::principals::{new_principal_id, new_secret};
 use crate::service::{RequestContext, Service};
@@ -139,7 +140,8 @@ fn invalid(message: impl Into<String>) -> ServiceError {
     ServiceError::Api(ApiError::with_message(Exception::Validation, message))
 }
 
-fn not_found(what: &str) -> ServiceError {
+/// `NotFoundException`: `what` does not exist.
+pub(crate) fn not_found(what: &str) -> ServiceError {
     ServiceError::Api(ApiError::with_message(Exception::NotFound, format!("{what} does not exist")))
 }
 
@@ -261,18 +263,10 @@ impl Service {
             trust_policy,
             created: self.clock.now(),
         };
-        let audit = self.control_event_for(ctx, &PrincipalResponse { principal: out(&record) });
-        match self.store.create_principal(&record, &audit).await {
-            Ok(()) => {
-                audit.committed();
-                Ok(record)
-            }
-            Err(StoreError::AlreadyExists) => Err(ServiceError::Api(ApiError::with_message(
-                Exception::AlreadyExists,
-                format!("{} {} already exists", kind.as_str(), record.name),
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        // A name taken meanwhile is refused with AlreadyExistsException.
+        let response = PrincipalResponse { principal: out(&record) };
+        self.commit(ctx, Change::CreatePrincipal(record.clone()), response).await?;
+        Ok(record)
     }
 
     async fn delete_principal(
@@ -288,15 +282,9 @@ impl Service {
             PrincipalType::Service => "iam:DeleteServicePrincipal",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
-        let audit = self.control_event_for(ctx, &Empty {});
-        // Its access keys, sessions and identity policies go with it; key policies naming it are
-        // rewritten to its unique id by the store, so this node's cached keys (whichever they
-        // are) are read again. Deleting a principal is rare; other nodes hear of each key.
-        let changes = [Invalidation::Principal(arn.clone()), Invalidation::All];
-        if !self.committing(&changes, self.store.delete_principal(&arn, &audit)).await? {
-            return Err(not_found(&format!("{} {name}", kind.as_str())));
-        }
-        audit.committed();
+        // Its access keys, sessions and identity policies go with it.
+        let missing = format!("{} {name}", kind.as_str());
+        self.commit(ctx, Change::DeletePrincipal { arn, missing }, Empty {}).await?;
         Ok(())
     }
 
@@ -316,13 +304,8 @@ impl Service {
         let arn = self.principal_arn(ctx, kind, &name);
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let record = IdentityPolicyRecord { principal_arn: arn.clone(), name: policy_name, document };
-        let audit = self.control_event_for(ctx, &Empty {});
-        let changes = [Invalidation::Principal(arn)];
-        match self.committing(&changes, self.store.put_identity_policy(&record, &audit)).await {
-            Ok(()) => audit.committed(),
-            Err(StoreError::NotFound) => return Err(not_found(&format!("{} {name}", kind.as_str()))),
-            Err(e) => return Err(e.into()),
-        }
+        let missing = format!("{} {name}", kind.as_str());
+        self.commit(ctx, Change::PutIdentityPolicy { policy: record, missing }, Empty {}).await?;
         Ok(())
     }
 
@@ -340,12 +323,9 @@ impl Service {
         let policy_name = principal_name("PolicyName", req.policy_name)?;
         let arn = self.principal_arn(ctx, kind, &name);
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
-        let audit = self.control_event_for(ctx, &Empty {});
-        let changes = [Invalidation::Principal(arn.clone())];
-        if !self.committing(&changes, self.store.delete_identity_policy(&arn, &policy_name, &audit)).await? {
-            return Err(not_found(&format!("policy {policy_name} of {name}")));
-        }
-        audit.committed();
+        let missing = format!("policy {policy_name} of {name}");
+        let change = Change::DeleteIdentityPolicy { principal_arn: arn, name: policy_name, missing };
+        self.commit(ctx, change, Empty {}).await?;
         Ok(())
     }
 
@@ -355,10 +335,7 @@ impl Service {
         req: AdminRequest,
     ) -> Result<AccessKeyResponse, ServiceError> {
         let (record, response) = self.new_access_key(ctx, req).await?;
-        let audit = self.control_event_for(ctx, &response);
-        self.store.create_access_key(&record, &audit).await?;
-        audit.committed();
-        Ok(response)
+        self.commit(ctx, Change::CreateAccessKey(record), response).await
     }
 
     /// Checks a CreateAccessKey request and makes the key and the response (nothing is stored).
@@ -432,10 +409,7 @@ impl Service {
             .await?;
         let response = AccountResponse { account_id: account.to_string(), access_key: key.access_key };
         // The event is the caller's request (`ctx`), not the new account's root acting (`sub`).
-        let audit = self.control_event_for(ctx, &response);
-        self.store.create_access_key(&record, &audit).await?;
-        audit.committed();
-        Ok(response)
+        self.commit(ctx, Change::CreateAccessKey(record), response).await
     }
 
     /// A principal with its trust policy, inline policies and (long-term) access key ids.
@@ -503,12 +477,8 @@ impl Service {
         if record.principal_arn != owner || record.session.is_some() {
             return Err(missing());
         }
-        let audit = self.control_event_for(ctx, &Empty {});
         // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
-        let changes = [Invalidation::AccessKey(id.clone())];
-        if self.committing(&changes, self.store.delete_access_key(&id, &audit)).await? {
-            audit.committed();
-        }
+        self.commit(ctx, Change::DeleteAccessKey(id), Empty {}).await?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
+mod commit;
 pub mod config;
 pub mod error;
 pub mod events;

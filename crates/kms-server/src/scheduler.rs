@@ -10,10 +10,10 @@ use std::time::Duration;
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{KeyState, RotationKind};
 use kms_crypto::{KeySecret, random_array};
-use kms_store::{Invalidation, StoreError};
 use serde_json::json;
 use tracing::{error, info};
 
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::Service;
 
@@ -66,13 +66,8 @@ impl Service {
                 &arn,
                 json!({"keyState": "PendingDeletion", "deletionDate": deletion.date.rfc3339()}),
             );
-            let mut changes = vec![Invalidation::Key(id)];
-            changes.extend(aliases.iter().map(|a| Invalidation::Alias {
-                account: a.account.clone(),
-                region: a.region.clone(),
-                name: a.name.clone(),
-            }));
-            let deleted = self.committing(&changes, self.store.delete_key(id, key.revision, &[event])).await?;
+            let change = Change::DeleteKey { key_id: id, revision: key.revision, aliases };
+            let deleted = self.commit_unattended(change, event).await?;
             if deleted {
                 info!(key = %arn, "deleted a key at the end of its waiting period");
             }
@@ -90,15 +85,12 @@ impl Service {
             &arn,
             json!({"keyMaterialId": material_id.to_string(), "rotationPeriodInDays": rotation.period_days}),
         );
-        match self.committing(&[Invalidation::Key(id)], self.store.rotate_key(&next, &wrapped, &[event])).await {
-            Ok(()) => {
-                info!(key = %arn, "rotated key material on schedule");
-                Ok(true)
-            }
-            // Someone changed the key meanwhile; the next pass sees the new state.
-            Err(StoreError::Conflict | StoreError::NotFound) => Ok(false),
-            Err(e) => Err(e.into()),
+        // Someone changed the key meanwhile: not rotated; the next pass sees the new state.
+        let rotated = self.commit_unattended(Change::RotateKey { key: next, material: wrapped }, event).await?;
+        if rotated {
+            info!(key = %arn, "rotated key material on schedule");
         }
+        Ok(rotated)
     }
 }
 

@@ -12,7 +12,7 @@ use kms_core::policy::KeyPolicy;
 use kms_core::policy::Principal;
 use kms_core::{Clock, KmsError, Rng};
 use kms_crypto::{KeyHandle, KeySecret, RootKeyProvider};
-use kms_store::{GrantRecord, Invalidation, MaterialRecord, Store, StoreError};
+use kms_store::{GrantRecord, MaterialRecord, Store};
 
 use crate::audit::AuditDraft;
 use crate::auth::Authenticator;
@@ -106,6 +106,12 @@ impl std::ops::Deref for ControlEvent {
 }
 
 impl ControlEvent {
+    /// The event of a change nobody requested (the scheduler's): there is no request whose
+    /// record it would replace.
+    pub(crate) fn unattended(event: AuditEvent) -> Self {
+        Self { events: vec![event], draft: None }
+    }
+
     /// Notes that the store committed the event with the change.
     pub(crate) fn committed(self) {
         if let Some(draft) = &self.draft
@@ -120,9 +126,6 @@ impl ControlEvent {
 fn response_json<T: serde::Serialize>(response: &T) -> Option<serde_json::Value> {
     serde_json::to_value(response).ok()
 }
-
-/// How many times a read-modify-write of a key is retried when another writer got there first.
-const UPDATE_ATTEMPTS: usize = 5;
 
 /// The KMS service.
 pub struct Service {
@@ -445,6 +448,20 @@ impl Service {
         Ok(record.target)
     }
 
+    /// An alias as the store has it now (not the cache, which may trail another writer). When
+    /// the store has none, this node's cached entry for the name goes too, so that the name
+    /// stops resolving here at once.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn stored_alias(&self, arn: &AliasArn) -> Result<Option<kms_store::AliasRecord>, ServiceError> {
+        let record = self.store.alias(&arn.account, &arn.region, &arn.name).await?;
+        if record.is_none() {
+            self.invalidate(&crate::invalidation::alias(arn));
+        }
+        Ok(record)
+    }
+
     /// The audit event of a successful control-plane change, built before the change commits
     /// so that the store appends it in the same transaction. `response` is what the client will
     /// receive (`responseElements`, scrubbed as on the asynchronous path, so that both paths
@@ -480,35 +497,5 @@ impl Service {
     /// [`Service::control_event`] for a response DTO.
     pub(crate) fn control_event_for<T: serde::Serialize>(&self, ctx: &RequestContext, response: &T) -> ControlEvent {
         self.control_event(ctx, response_json(response).as_ref())
-    }
-
-    /// Read-modify-write of a key record: reads the stored record (not the cache, which may
-    /// trail another writer), applies `change`, and stores the result if nobody changed the key
-    /// meanwhile, retrying a few times if someone did. Updates the cache.
-    ///
-    /// `respond` makes the operation's response from the stored record; it is returned, and
-    /// recorded in the audit event committed with the change.
-    pub(crate) async fn update_key<R: serde::Serialize>(
-        &self,
-        ctx: &RequestContext,
-        key_id: KeyId,
-        change: impl Fn(&KeyRecord) -> Result<KeyRecord, KmsError>,
-        respond: impl Fn(&KeyRecord) -> R,
-    ) -> Result<R, ServiceError> {
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self.store.key(key_id).await?.ok_or(StoreError::NotFound)?;
-            let next = change(&current)?;
-            let response = respond(&next);
-            let audit = self.control_event_for(ctx, &response);
-            match self.committing(&[Invalidation::Key(key_id)], self.store.update_key(&next, &audit)).await {
-                Ok(()) => {
-                    audit.committed();
-                    return Ok(response);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict.into())
     }
 }

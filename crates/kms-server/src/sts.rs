@@ -7,6 +7,7 @@ use kms_core::{KmsError, Timestamp};
 use kms_store::{AccessKeyRecord, PrincipalType, SessionRecord};
 
 use crate::auth::{secret_aad, token_digest};
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::principals::{new_principal_id, new_secret, new_session_token};
 use crate::service::{RequestContext, Service};
@@ -247,9 +248,7 @@ impl Service {
             "Credentials": {"AccessKeyId": access_key_id, "Expiration": expiration},
             "AssumedRoleUser": {"Arn": assumed_arn, "AssumedRoleId": assumed_id},
         });
-        let audit = self.control_event(ctx, Some(&recorded));
-        self.store.create_access_key(&record, &audit).await?;
-        audit.committed();
+        self.commit(ctx, Change::CreateAccessKey(record), recorded).await?;
         let result = format!(
             "<Credentials><AccessKeyId>{access_key_id}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
              <SessionToken>{}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\

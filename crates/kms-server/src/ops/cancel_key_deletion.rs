@@ -14,6 +14,6 @@ pub(super) async fn handle(
     req: KeyIdRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::CancelKeyDeletion.action(), RequestKeys::none()).await?;
-    svc.update_key(ctx, key.record.key_id, |k| k.cancel_deletion(), |next| KeyIdResponse { key_id: next.arn_string() })
+    svc.commit_key(ctx, key.record.key_id, |k| k.cancel_deletion(), |next| KeyIdResponse { key_id: next.arn_string() })
         .await
 }

@@ -2,12 +2,12 @@
 
 use kms_api::Operation;
 use kms_api::dto::{AliasRequest, Empty};
-use kms_core::KmsError;
 use kms_core::ids::AliasArn;
-use kms_store::{AliasRecord, Invalidation, StoreError};
+use kms_store::AliasRecord;
 
 use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -40,14 +40,6 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         created: now,
         updated: now,
     };
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes = [crate::invalidation::alias(&alias_arn), Invalidation::Key(target.record.key_id)];
-    match svc.committing(&changes, svc.store.create_alias(&record, &audit)).await {
-        Ok(()) => {
-            audit.committed();
-            Ok(Empty {})
-        }
-        Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(alias_arn).into()),
-        Err(e) => Err(e.into()),
-    }
+    // A name taken meanwhile is refused with AlreadyExistsException.
+    svc.commit(ctx, Change::CreateAlias(record), Empty {}).await
 }

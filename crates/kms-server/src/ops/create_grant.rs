@@ -5,11 +5,12 @@ use kms_api::Operation;
 use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
-use kms_store::{GrantRecord, Invalidation, StoreError};
+use kms_store::GrantRecord;
 
 use super::grants::{operations, token_for};
 use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};
 use crate::authz::{ChildGrant, RequestKeys};
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -89,15 +90,5 @@ pub(super) async fn handle(
     }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
     let response = CreateGrantResponse { grant_token: token_for(&grant_id), grant_id: grant_id.clone() };
-    let audit = svc.control_event_for(ctx, &response);
-    let grant = candidate(grant_id);
-    let changes = [Invalidation::Key(key.record.key_id)];
-    match svc.committing(&changes, svc.store.create_grant(&grant, svc.quotas.resources.grants_per_key, &audit)).await {
-        Ok(()) => {
-            audit.committed();
-            Ok(response)
-        }
-        Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::GrantsPerKey(n)).into()),
-        Err(e) => Err(e.into()),
-    }
+    svc.commit(ctx, Change::CreateGrant(candidate(grant_id)), response).await
 }

@@ -13,6 +13,7 @@ use kms_crypto::{KeySecret, random_array};
 
 use super::validate::{members, optional_length, violation};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -79,9 +80,8 @@ pub(super) async fn handle(
     let material = KeySecret::generate(record.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
     let wrapped = svc.wrap_material(&record, &material, None)?;
     let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };
-    let audit = svc.control_event_for(ctx, &response);
-    svc.store.create_key(&record, &wrapped, policy.as_str(), &tags, &audit).await?;
-    audit.committed();
+    let change = Change::CreateKey { key: record.clone(), material: wrapped, policy: policy.as_str().to_owned(), tags };
+    let response = svc.commit(ctx, change, response).await?;
     svc.key_created(&record.account, &record.region);
     svc.cache_new_key(record, &material, policy)?;
     Ok(response)

@@ -5,10 +5,10 @@ use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::ids::AliasArn;
-use kms_store::Invalidation;
 
 use super::validate::alias_name;
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -17,7 +17,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
     svc.authorize_iam(ctx, Operation::DeleteAlias.action(), &arn.to_string(), RequestKeys::none()).await?;
-    let current = svc.store.alias(&arn.account, &arn.region, &arn.name).await?;
+    let current = svc.stored_alias(&arn).await?;
     if let Some(key) = match &current {
         Some(alias) => svc.load_key(alias.target).await?,
         None => None,
@@ -25,15 +25,9 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         svc.authorize(ctx, &key, Operation::DeleteAlias.action(), RequestKeys::none()).await?;
     }
     let Some(alias) = &current else {
-        svc.invalidate(&crate::invalidation::alias(&arn));
         return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
     };
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes = [crate::invalidation::alias(&arn), Invalidation::Key(alias.target)];
-    if !svc.committing(&changes, svc.store.delete_alias(&arn.account, &arn.region, &arn.name, &audit)).await? {
-        // Deleted by someone else meanwhile: nothing changed, and the failure is recorded as such.
-        return Err(KmsError::NotFound(NotFound::Alias(arn)).into());
-    }
-    audit.committed();
-    Ok(Empty {})
+    // Deleted by someone else meanwhile, the alias is not found: nothing changed, and the
+    // failure is recorded as such.
+    svc.commit(ctx, Change::DeleteAlias { arn, target: alias.target }, Empty {}).await
 }

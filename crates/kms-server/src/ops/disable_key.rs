@@ -11,5 +11,5 @@ use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::DisableKey.action(), RequestKeys::none()).await?;
-    svc.update_key(ctx, key.record.key_id, |k| k.disable(), |_| Empty {}).await
+    svc.commit_key(ctx, key.record.key_id, |k| k.disable(), |_| Empty {}).await
 }

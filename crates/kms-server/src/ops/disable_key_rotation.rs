@@ -10,5 +10,5 @@ use crate::service::{RequestContext, Service};
 
 pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::DisableKeyRotation.action(), RequestKeys::none()).await?;
-    svc.update_key(ctx, key.record.key_id, |k| k.disable_rotation(), |_| Empty {}).await
+    svc.commit_key(ctx, key.record.key_id, |k| k.disable_rotation(), |_| Empty {}).await
 }

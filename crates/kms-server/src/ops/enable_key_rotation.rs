@@ -21,5 +21,5 @@ pub(super) async fn handle(
     let days = u16::try_from(days).unwrap_or(u16::MAX);
     let key = managed_key(svc, ctx, req.key_id, Operation::EnableKeyRotation.action(), RequestKeys::none()).await?;
     let now = svc.clock.now();
-    svc.update_key(ctx, key.record.key_id, |k| k.enable_rotation(now, days), |_| Empty {}).await
+    svc.commit_key(ctx, key.record.key_id, |k| k.enable_rotation(now, days), |_| Empty {}).await
 }

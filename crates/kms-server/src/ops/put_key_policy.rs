@@ -2,11 +2,11 @@
 
 use kms_api::Operation;
 use kms_api::dto::{Empty, PutKeyPolicyRequest};
-use kms_store::Invalidation;
 
 use super::create_key::policy_document;
 use super::validate::{key_id_present, managed_key, members, policy_name, present, required};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 use kms_core::KmsError;
@@ -28,9 +28,6 @@ pub(super) async fn handle(
     if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes = [Invalidation::Key(key.record.key_id)];
-    svc.committing(&changes, svc.store.put_policy(key.record.key_id, policy.as_str(), &audit)).await?;
-    audit.committed();
-    Ok(Empty {})
+    let change = Change::PutPolicy { key_id: key.record.key_id, document: policy.as_str().to_owned() };
+    svc.commit(ctx, change, Empty {}).await
 }

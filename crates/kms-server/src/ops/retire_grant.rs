@@ -6,11 +6,12 @@ use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::policy::PrincipalKind;
-use kms_store::{GrantRecord, Invalidation};
+use kms_store::GrantRecord;
 
 use super::grants::grant_id_of;
 use super::validate::{dry_run, managed_key_or_arn};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -55,12 +56,5 @@ pub(super) async fn handle(
         svc.authorize(ctx, &key, Operation::RetireGrant.action(), RequestKeys::none()).await?;
     }
     dry_run(req.dry_run)?;
-    let audit = svc.control_event_for(ctx, &Empty {});
-    // A grant retired by someone else meanwhile is gone all the same: success, recorded without
-    // a change.
-    let changes = [Invalidation::Key(grant.key_id)];
-    if svc.committing(&changes, svc.store.delete_grant(&grant.grant_id, &audit)).await? {
-        audit.committed();
-    }
-    Ok(Empty {})
+    svc.commit(ctx, Change::DeleteGrant { key_id: grant.key_id, grant_id: grant.grant_id }, Empty {}).await
 }

@@ -4,10 +4,10 @@ use kms_api::Operation;
 use kms_api::dto::{Empty, RetireGrantRequest};
 use kms_core::KmsError;
 use kms_core::error::NotFound;
-use kms_store::Invalidation;
 
 use super::validate::{dry_run, key_id_present, managed_key_or_arn, members, present, required};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -22,12 +22,5 @@ pub(super) async fn handle(
     let grant = svc.store.grant(&grant_id).await?.filter(|g| g.key_id == key.record.key_id);
     let grant = grant.ok_or(KmsError::NotFound(NotFound::Grant(grant_id)))?;
     dry_run(req.dry_run)?;
-    let audit = svc.control_event_for(ctx, &Empty {});
-    // A grant retired by someone else meanwhile is gone all the same: success, recorded without
-    // a change.
-    let changes = [Invalidation::Key(grant.key_id)];
-    if svc.committing(&changes, svc.store.delete_grant(&grant.grant_id, &audit)).await? {
-        audit.committed();
-    }
-    Ok(Empty {})
+    svc.commit(ctx, Change::DeleteGrant { key_id: grant.key_id, grant_id: grant.grant_id }, Empty {}).await
 }

@@ -26,7 +26,7 @@ pub(super) async fn handle(
     let days = u16::try_from(days).map_err(|_| KmsError::InvalidRequest(RequestRule::PendingWindow(days)))?;
     let key = managed_key(svc, ctx, req.key_id, Operation::ScheduleKeyDeletion.action(), RequestKeys::none()).await?;
     let now = svc.clock.now();
-    svc.update_key(
+    svc.commit_key(
         ctx,
         key.record.key_id,
         |k| k.schedule_deletion(now, days),

@@ -2,14 +2,11 @@
 
 use kms_api::Operation;
 use kms_api::dto::{Empty, TagResourceRequest};
-use kms_core::KmsError;
-use kms_core::error::Limit;
-use kms_core::tag::MAX_TAGS_PER_KEY;
-use kms_store::{Invalidation, StoreError};
 
 use super::create_key::tags;
 use super::validate::{key_id_present, managed_key, members, present, required};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -26,14 +23,5 @@ pub(super) async fn handle(
     }
     let key = managed_key(svc, ctx, req.key_id, Operation::TagResource.action(), request).await?;
     key.record.ensure_manageable()?;
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes = [Invalidation::Key(key.record.key_id)];
-    match svc.committing(&changes, svc.store.put_tags(key.record.key_id, &tags, MAX_TAGS_PER_KEY, &audit)).await {
-        Ok(()) => {
-            audit.committed();
-            Ok(Empty {})
-        }
-        Err(StoreError::LimitExceeded(n)) => Err(KmsError::LimitExceeded(Limit::TagsPerKey(n)).into()),
-        Err(e) => Err(e.into()),
-    }
+    svc.commit(ctx, Change::PutTags { key_id: key.record.key_id, tags }, Empty {}).await
 }

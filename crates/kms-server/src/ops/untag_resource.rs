@@ -4,10 +4,10 @@ use kms_api::Operation;
 use kms_api::dto::{Empty, UntagResourceRequest};
 use kms_core::KmsError;
 use kms_core::validation::Violations;
-use kms_store::Invalidation;
 
 use super::validate::{key_id_present, managed_key, members, present, required};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -28,9 +28,5 @@ pub(super) async fn handle(
     let request = RequestKeys::none().with_all("aws:TagKeys", keys.clone());
     let key = managed_key(svc, ctx, req.key_id, Operation::UntagResource.action(), request).await?;
     key.record.ensure_manageable()?;
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes = [Invalidation::Key(key.record.key_id)];
-    svc.committing(&changes, svc.store.remove_tags(key.record.key_id, &keys, &audit)).await?;
-    audit.committed();
-    Ok(Empty {})
+    svc.commit(ctx, Change::RemoveTags { key_id: key.record.key_id, tag_keys: keys }, Empty {}).await
 }

@@ -5,10 +5,11 @@ use kms_api::dto::{AliasRequest, Empty};
 use kms_core::KmsError;
 use kms_core::error::{NotFound, RequestRule};
 use kms_core::ids::AliasArn;
-use kms_store::{AliasRecord, Invalidation};
+use kms_store::AliasRecord;
 
 use super::validate::{alias_name, key_id_present, managed_key, members};
 use crate::authz::RequestKeys;
+use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
@@ -41,11 +42,7 @@ pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasReques
         svc.ensure_room_for_alias(&arn.account, &arn.region, target.record.key_id, crate::quota::AliasChange::Retarget)
             .await?;
     }
-    let record = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
-    let audit = svc.control_event_for(ctx, &Empty {});
-    let changes =
-        [crate::invalidation::alias(&arn), Invalidation::Key(current.target), Invalidation::Key(target.record.key_id)];
-    svc.committing(&changes, svc.store.update_alias(&record, &audit)).await?;
-    audit.committed();
-    Ok(Empty {})
+    let previous_target = current.target;
+    let alias = AliasRecord { target: target.record.key_id, updated: svc.clock.now(), ..current };
+    svc.commit(ctx, Change::UpdateAlias { alias, previous_target }, Empty {}).await
 }

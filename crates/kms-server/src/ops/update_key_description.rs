@@ -20,5 +20,5 @@ pub(super) async fn handle(
     ])?;
     let description = required("description", req.description)?;
     let key = managed_key(svc, ctx, req.key_id, Operation::UpdateKeyDescription.action(), RequestKeys::none()).await?;
-    svc.update_key(ctx, key.record.key_id, |k| k.describe(description.clone()), |_| Empty {}).await
+    svc.commit_key(ctx, key.record.key_id, |k| k.describe(description.clone()), |_| Empty {}).await
 }
