@@ -100,7 +100,11 @@ async fn due_work_is_picked_up_after_a_restart() {
     let mut later = config(dir.path());
     later.clock = clock.clone();
     let t = start_with(later, dir).await;
-    assert_eq!(t.server.service.run_due_work().await.unwrap(), 1);
+    // The new server's background scheduler makes its first pass at start-up and may have done
+    // the deletion already; either way it is done once.
+    let done_here = t.server.service.run_due_work().await.unwrap();
+    assert!(done_here <= 1, "{done_here}");
+    assert_eq!(t.server.service.run_due_work().await.unwrap(), 0, "due work is done once");
     clock.advance_millis(-8 * DAY);
     assert_eq!(code_of(t.client().describe_key().key_id(&key).send().await), "NotFoundException");
 }
