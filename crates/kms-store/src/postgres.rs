@@ -51,111 +51,11 @@ use crate::{
 ///
 /// Version numbers match the SQLite backend's: version N means the same tables on both.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE settings (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE keys (
-    key_id   TEXT COLLATE "C" PRIMARY KEY,
-    account  TEXT COLLATE "C" NOT NULL,
-    region   TEXT COLLATE "C" NOT NULL,
-    revision BIGINT NOT NULL,
-    record   TEXT NOT NULL
-);
-CREATE INDEX keys_by_owner ON keys (account, region, key_id);
-CREATE TABLE key_materials (
-    key_id      TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    material_id BYTEA NOT NULL,
-    wrapped     BYTEA NOT NULL,
-    created     BIGINT NOT NULL,
-    PRIMARY KEY (key_id, material_id)
-);
-CREATE TABLE key_policies (
-    key_id   TEXT COLLATE "C" PRIMARY KEY REFERENCES keys (key_id),
-    document TEXT NOT NULL
-);
-CREATE TABLE key_tags (
-    key_id    TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    tag_key   TEXT COLLATE "C" NOT NULL,
-    tag_value TEXT NOT NULL,
-    PRIMARY KEY (key_id, tag_key)
-);
-CREATE TABLE aliases (
-    account TEXT COLLATE "C" NOT NULL,
-    region  TEXT COLLATE "C" NOT NULL,
-    name    TEXT COLLATE "C" NOT NULL,
-    key_id  TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    created BIGINT NOT NULL,
-    updated BIGINT NOT NULL,
-    PRIMARY KEY (account, region, name)
-);
-CREATE INDEX aliases_by_key ON aliases (key_id);
-CREATE TABLE access_keys (
-    access_key_id  TEXT COLLATE "C" PRIMARY KEY,
-    account        TEXT COLLATE "C" NOT NULL,
-    principal_arn  TEXT COLLATE "C" NOT NULL,
-    wrapped_secret BYTEA NOT NULL,
-    created        BIGINT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE principals (
-    arn          TEXT COLLATE "C" PRIMARY KEY,
-    account      TEXT COLLATE "C" NOT NULL,
-    kind         TEXT COLLATE "C" NOT NULL,
-    name         TEXT COLLATE "C" NOT NULL,
-    principal_id TEXT NOT NULL,
-    trust_policy TEXT,
-    created      BIGINT NOT NULL
-);
-CREATE UNIQUE INDEX principals_by_name ON principals (account, kind, name);
-CREATE TABLE identity_policies (
-    principal_arn TEXT COLLATE "C" NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
-    name          TEXT COLLATE "C" NOT NULL,
-    document      TEXT NOT NULL,
-    PRIMARY KEY (principal_arn, name)
-);
-ALTER TABLE access_keys ADD COLUMN session_name TEXT;
-ALTER TABLE access_keys ADD COLUMN token_digest BYTEA;
-ALTER TABLE access_keys ADD COLUMN expires BIGINT;
-CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
-CREATE TABLE grants (
-    grant_id TEXT COLLATE "C" PRIMARY KEY,
-    key_id   TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    record   TEXT NOT NULL
-);
-CREATE INDEX grants_by_key ON grants (key_id);
-"#,
-    r#"
-CREATE TABLE audit_log (
-    seq        BIGINT PRIMARY KEY,
-    event_id   TEXT NOT NULL,
-    event_time BIGINT NOT NULL,
-    event_name TEXT COLLATE "C" NOT NULL,
-    key_arn    TEXT COLLATE "C",
-    principal  TEXT COLLATE "C" NOT NULL,
-    error_code TEXT COLLATE "C",
-    record     TEXT NOT NULL,
-    prev_hash  BYTEA NOT NULL,
-    hash       BYTEA NOT NULL
-);
-CREATE INDEX audit_by_key ON audit_log (key_arn, seq);
-CREATE INDEX audit_by_time ON audit_log (event_time);
-CREATE TABLE audit_digests (
-    seq       BIGINT PRIMARY KEY,
-    hash      BYTEA NOT NULL,
-    created   BIGINT NOT NULL,
-    signature BYTEA NOT NULL
-);
-"#,
-    r#"
-ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
-"#,
-    // The scheduler asks for due keys on every pass: index the due times (whole-table expression
-    // indexes, so that ANALYZE keeps statistics on them and the planner picks them when few keys
-    // are due), instead of parsing every key's record per pass.
-    r#"
-CREATE INDEX keys_by_rotation_due ON keys ((((record::json)->'rotation'->>'next')::bigint));
-CREATE INDEX keys_by_deletion_due ON keys ((((record::json)->'deletion'->>'date')::bigint));
-"#,
+    include_str!("../migrations/postgres/0001_keys_aliases_access_keys.sql"),
+    include_str!("../migrations/postgres/0002_principals_grants.sql"),
+    include_str!("../migrations/postgres/0003_audit_log.sql"),
+    include_str!("../migrations/postgres/0004_material_rotation_type.sql"),
+    include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
