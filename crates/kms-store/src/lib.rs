@@ -18,9 +18,9 @@ pub mod audit_block;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod records;
-mod statements;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod statements;
 #[cfg(all(feature = "test-support", feature = "sqlite"))]
 pub mod test_support;
 

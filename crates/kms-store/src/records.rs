@@ -296,8 +296,7 @@ mod decode {
         };
         Ok(AccessKeyRecord {
             access_key_id: row.text(0)?,
-            account: AccountId::parse(&row.text(1)?)
-                .map_err(|_| StoreError::Corrupt("access key account".into()))?,
+            account: AccountId::parse(&row.text(1)?).map_err(|_| StoreError::Corrupt("access key account".into()))?,
             principal_arn: row.text(2)?,
             wrapped_secret: row.bytes(3)?,
             created: Timestamp::from_unix_millis(row.integer(4)?),

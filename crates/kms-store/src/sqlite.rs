@@ -562,9 +562,9 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
     let previous = revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
     let id = key.key_id.to_string();
-    let changed = tx.prepare_cached("UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4")?.execute(
-        params![records::encode_key(key)?, revision(key)?, id, previous],
-    )?;
+    let changed = tx
+        .prepare_cached("UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4")?
+        .execute(params![records::encode_key(key)?, revision(key)?, id, previous])?;
     if changed == 1 {
         return Ok(());
     }
@@ -630,9 +630,11 @@ impl Store for SqliteStore {
             execute(tx, sql::INSERT_POLICY, params![id, policy])?;
             for tag in &tags {
                 // A repeated tag key fails on the primary key (AlreadyExists).
-                execute(tx, "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)", params![
-                    id, tag.key, tag.value
-                ])?;
+                execute(
+                    tx,
+                    "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
+                    params![id, tag.key, tag.value],
+                )?;
             }
             Ok(())
         })
@@ -1401,7 +1403,11 @@ mod tests {
             .unwrap();
             for r in &rows {
                 conn.execute(
-                    concat!("INSERT INTO audit_log (", audit_log_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                    concat!(
+                        "INSERT INTO audit_log (",
+                        audit_log_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ),
                     params![
                         i64::try_from(r.seq).unwrap(),
                         r.event_id,
