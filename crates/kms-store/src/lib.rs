@@ -20,6 +20,7 @@ mod postgres;
 mod records;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod statements;
 #[cfg(all(feature = "test-support", feature = "sqlite"))]
 pub mod test_support;
