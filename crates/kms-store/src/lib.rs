@@ -11,6 +11,17 @@
 //! committed together or not at all. A refused change (already exists, not found, conflict,
 //! limit) and a change that finds nothing to do (deleting what is not there) append nothing. An
 //! empty slice records nothing (first-start bootstrap, tests).
+//!
+//! Cargo features: `sqlite` (default) builds [`SqliteStore`], `postgres` builds
+//! [`PostgresStore`]; a build needs neither to use the trait and records. `test-support` adds the
+//! [`conformance`] suite that every backend's tests run, and (with `sqlite`) [`test_support`]'s
+//! helpers for tests that tamper with a stored audit trail; release builds leave it out.
+//!
+//! The backends share their SQL (`statements`: each statement written once, yielded in each
+//! dialect at compile time) and their record decoding (`records`: one decoder per record over
+//! either driver's rows). Each backend's schema is a numbered list of `.sql` migrations
+//! (`migrations/sqlite/NNNN_*.sql`, `migrations/postgres/NNNN_*.sql`) applied at start-up,
+//! forward only; version N is the same tables on both.
 
 pub mod audit;
 #[cfg(feature = "sqlite")]

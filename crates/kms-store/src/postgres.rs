@@ -49,7 +49,8 @@ use crate::{
     StoreError, StoreResult,
 };
 
-/// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
+/// Forward-only migrations, one file each in `migrations/postgres/`; entry `i` moves the schema from
+/// version `i` to `i + 1`. The version record (the `schema_version` table) is as it always was.
 ///
 /// Version numbers match the SQLite backend's: version N means the same tables on both.
 const MIGRATIONS: &[&str] = &[
@@ -1214,5 +1215,27 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = query(&client, sql::AUDIT_DIGESTS, &[]).await?;
         decode_all(&rows, records::audit_digest)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/postgres/` is listed in [`MIGRATIONS`], in the order of their
+    /// numbers: a file added without its entry (or an entry out of order) fails here, not in a
+    /// deployment.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        assert_eq!(texts, MIGRATIONS);
+        for (n, file) in files.iter().enumerate() {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(&format!("{:04}_", n + 1)) && name.ends_with(".sql"), "{name}");
+        }
     }
 }

@@ -26,7 +26,8 @@ use crate::{
     StoreError, StoreResult,
 };
 
-/// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
+/// Forward-only migrations, one file each in `migrations/sqlite/`; entry `i` moves the schema from
+/// version `i` to `i + 1`. The version record (the `schema_version` table) is as it always was.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_keys_aliases_access_keys.sql"),
     include_str!("../migrations/sqlite/0002_principals_grants.sql"),
@@ -1362,6 +1363,22 @@ const AUDIT_AFTER: &str = "SELECT size, body FROM audit_blocks \
 mod tests {
     use super::*;
     use crate::conformance::{event, key, material};
+
+    /// Every file in `migrations/sqlite/` is listed in [`MIGRATIONS`], in the order of their
+    /// numbers: a file added without its entry (or an entry out of order) fails here, not in a
+    /// deployment.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        assert_eq!(texts, MIGRATIONS);
+        for (n, file) in files.iter().enumerate() {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(&format!("{:04}_", n + 1)) && name.ends_with(".sql"), "{name}");
+        }
+    }
 
     /// A database written by a build that kept one row per audit record (schema version 5)
     /// opens with the same records, in blocks, and the old table gone; a gap left by retention

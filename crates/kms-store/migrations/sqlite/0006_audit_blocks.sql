@@ -1,6 +1,6 @@
 -- The audit chain moves into compressed blocks of consecutive records (see
--- `crate::audit_block`); `migrate` copies the records of `audit_log` into them and drops
--- the table in the same transaction.
+-- `crate::audit_block`); the SQLite store's `migrate` copies the records of `audit_log` into
+-- them and drops the table in the same transaction.
 CREATE TABLE audit_blocks (
     first_seq  INTEGER PRIMARY KEY,
     last_seq   INTEGER NOT NULL,
