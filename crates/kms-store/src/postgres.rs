@@ -42,7 +42,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
 use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
-use crate::records::{self, Columns};
+use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, Store,
@@ -113,10 +113,6 @@ impl std::error::Error for PostgresError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -321,7 +317,7 @@ async fn notify_aliases_of(client: &impl GenericClient, id: &str) -> StoreResult
 /// version, so exactly one of them changes the row ([`StoreError::Conflict`] for the other;
 /// [`StoreError::NotFound`] if the key is gone).
 async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreResult<()> {
-    let rev = revision(key)?;
+    let rev = records::revision(key)?;
     let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
     let (record, id) = (records::encode_key(key)?, key.key_id.to_string());
     let row = query_one(
@@ -340,14 +336,6 @@ async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreRe
     } else {
         Err(StoreError::NotFound)
     }
-}
-
-fn revision(key: &KeyRecord) -> StoreResult<i64> {
-    i64::try_from(key.revision).map_err(backend)
-}
-
-fn limit_param(limit: usize) -> StoreResult<i64> {
-    i64::try_from(limit).map_err(backend)
 }
 
 /// Decodes every row with one of the shared decoders (see [`crate::records`]).
@@ -626,7 +614,7 @@ impl Store for PostgresStore {
         tags: &[Tag],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (record, rev) = (records::encode_key(key)?, revision(key)?);
+        let (record, rev) = (records::encode_key(key)?, records::revision(key)?);
         let id = key.key_id.to_string();
         let tag_keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
         let tag_values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
@@ -692,7 +680,7 @@ impl Store for PostgresStore {
     }
 
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(
             &client,
@@ -737,7 +725,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<KeyId>> {
         let after = after.map(|k| k.to_string()).unwrap_or_default();
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(&client, sql::LIST_KEYS, &[&account.as_str(), &region.as_str(), &after, &limit]).await?;
         decode_all(&rows, records::key_id)
@@ -839,7 +827,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<AliasRecord>> {
         let target = target.map(|k| k.to_string());
         let after = after.map(AliasName::as_str).unwrap_or_default();
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows =
             query(&client, sql::LIST_ALIASES, &[&account.as_str(), &region.as_str(), &target, &after, &limit]).await?;
@@ -1107,7 +1095,7 @@ impl Store for PostgresStore {
 
     async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
         let after = seq_param(after_seq)?;
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(
             &client,

@@ -192,7 +192,7 @@ pub(crate) fn principal_rebinding(arn: &str, principal_id: &str) -> (String, Str
 /// A result row as both backends' decoders read it: typed columns by index. Implemented for
 /// rusqlite's and tokio-postgres's rows, so that each record is decoded by one function.
 ///
-/// A column of the wrong type is an error ([`StoreError::Corrupt`] or [`StoreError::Backend`],
+/// A column of the wrong type is an error ([`crate::StoreError::Corrupt`] or [`crate::StoreError::Backend`],
 /// as the driver reports it), never a panic.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) trait Columns {
@@ -224,6 +224,21 @@ mod decode {
     use crate::audit::{AuditDigest, AuditRow};
     use crate::{StoreError, StoreResult};
 
+    /// A driver's failure as [`StoreError::Backend`].
+    pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend(Box::new(e))
+    }
+
+    /// A key's revision as stored.
+    pub(crate) fn revision(key: &KeyRecord) -> StoreResult<i64> {
+        i64::try_from(key.revision).map_err(backend)
+    }
+
+    /// A row limit as a statement parameter.
+    pub(crate) fn limit(limit: usize) -> StoreResult<i64> {
+        i64::try_from(limit).map_err(backend)
+    }
+
     /// A key's record stored as JSON, in column 0.
     pub(crate) fn key_record(row: &dyn Columns) -> StoreResult<KeyRecord> {
         serde_json::from_str(&row.text(0)?).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
@@ -231,7 +246,7 @@ mod decode {
 
     /// A key's record as stored (JSON).
     pub(crate) fn encode_key(key: &KeyRecord) -> StoreResult<String> {
-        serde_json::to_string(key).map_err(|e| StoreError::Backend(Box::new(e)))
+        serde_json::to_string(key).map_err(backend)
     }
 
     /// A grant stored as JSON, in column 0.
@@ -241,7 +256,7 @@ mod decode {
 
     /// A grant as stored (JSON).
     pub(crate) fn encode_grant(grant: &GrantRecord) -> StoreResult<String> {
-        serde_json::to_string(grant).map_err(|e| StoreError::Backend(Box::new(e)))
+        serde_json::to_string(grant).map_err(backend)
     }
 
     /// A key id in column 0.

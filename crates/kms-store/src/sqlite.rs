@@ -19,7 +19,7 @@ use kms_core::audit::AuditEvent;
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use crate::audit_block::{BlockWriter, RowRef};
-use crate::records::{self, Columns};
+use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord, Store,
@@ -246,10 +246,6 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Box<dyn GroupJob>>, groups: &st
     for ack in acknowledgements {
         ack(result.clone());
     }
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -561,20 +557,16 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 /// Replaces a key whose stored revision is `key.revision - 1`: [`StoreError::Conflict`] if
 /// another writer changed it meanwhile, [`StoreError::NotFound`] if it is gone.
 fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
-    let previous = revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
+    let previous = records::revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
     let id = key.key_id.to_string();
     let changed = tx
         .prepare_cached("UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4")?
-        .execute(params![records::encode_key(key)?, revision(key)?, id, previous])?;
+        .execute(params![records::encode_key(key)?, records::revision(key)?, id, previous])?;
     if changed == 1 {
         return Ok(());
     }
     let exists = query_first(tx, "SELECT 1 FROM keys WHERE key_id = ?1", [id], |_| Ok(()))?;
     Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
-}
-
-fn revision(key: &KeyRecord) -> StoreResult<i64> {
-    i64::try_from(key.revision).map_err(backend)
 }
 
 /// Runs a shared statement that changes rows, through the statement cache; returns how many.
@@ -621,7 +613,13 @@ impl Store for SqliteStore {
             execute(
                 tx,
                 sql::INSERT_KEY,
-                params![id, key.account.as_str(), key.region.as_str(), revision(&key)?, records::encode_key(&key)?],
+                params![
+                    id,
+                    key.account.as_str(),
+                    key.region.as_str(),
+                    records::revision(&key)?,
+                    records::encode_key(&key)?
+                ],
             )?;
             execute(
                 tx,
@@ -672,7 +670,7 @@ impl Store for SqliteStore {
     }
 
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
-        let (now, limit) = (now.unix_millis(), i64::try_from(limit).map_err(backend)?);
+        let (now, limit) = (now.unix_millis(), records::limit(limit)?);
         self.run(move |c| query_all(c, DUE_KEYS, params![now, limit], records::key_id)).await
     }
 
@@ -708,7 +706,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<KeyId>> {
         let (account, region) = (account.to_string(), region.to_string());
         let after = after.map(|k| k.to_string()).unwrap_or_default();
-        let limit = i64::try_from(limit).map_err(backend)?;
+        let limit = records::limit(limit)?;
         self.run(move |c| query_all(c, sql::LIST_KEYS, params![account, region, after, limit], records::key_id)).await
     }
 
@@ -805,7 +803,7 @@ impl Store for SqliteStore {
         let (account, region) = (account.to_string(), region.to_string());
         let target = target.map(|k| k.to_string());
         let after = after.map(ToString::to_string).unwrap_or_default();
-        let limit = i64::try_from(limit).map_err(backend)?;
+        let limit = records::limit(limit)?;
         self.run(move |c| {
             query_all(c, sql::LIST_ALIASES, params![account, region, target, after, limit], records::alias_record)
         })

@@ -2,7 +2,7 @@
 //!
 //! Statements are written in PostgreSQL's placeholder syntax (`$1`, `$2`…) and in SQL that both
 //! databases read alike (`ON CONFLICT … DO UPDATE`, `CAST(… AS TEXT)`, `RETURNING`). The
-//! [`statements!`] macro yields each one twice, at compile time: as written in [`postgres`], and
+//! `statements!` macro yields each one twice, at compile time: as written in [`postgres`], and
 //! with every `$` turned into `?` in [`sqlite`] (`$3` becomes `?3`, SQLite's numbered parameter).
 //! Both are `&'static str` constants, so a backend's hot path binds and runs them exactly as
 //! before (rusqlite's and deadpool's statement caches key on the final text); nothing is
@@ -74,7 +74,7 @@ const fn text(bytes: &'static [u8]) -> &'static str {
 }
 
 /// Declares each statement once; yields it in [`postgres`] as written and in [`sqlite`] with
-/// numbered `?` parameters, and lists them all in [`ALL`] (for the test that prepares them).
+/// numbered `?` parameters, and lists them all in `ALL` (for the test that prepares them).
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $sql:expr;)*) => {
         /// The statements in PostgreSQL's syntax.
