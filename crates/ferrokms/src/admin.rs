@@ -100,7 +100,11 @@ pub enum AdminCommand {
     /// List the account's principals.
     List,
     /// Create another account with its own `admin` user and access key (shown once).
-    CreateAccount,
+    CreateAccount {
+        /// The new account's 12-digit id. [default: random]
+        #[arg(long)]
+        account_id: Option<String>,
+    },
 }
 
 fn document(arg: &str) -> Result<String, String> {
@@ -139,7 +143,7 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
             ("DeleteRolePolicy", json!({ "RoleName": role, "PolicyName": policy_name }))
         }
         AdminCommand::List => ("ListPrincipals", json!({})),
-        AdminCommand::CreateAccount => ("CreateAccount", json!({})),
+        AdminCommand::CreateAccount { account_id } => ("CreateAccount", json!({ "AccountId": account_id })),
     })
 }
 

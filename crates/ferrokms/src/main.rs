@@ -83,7 +83,7 @@ enum Command {
 
 #[derive(Args, Clone, Default)]
 struct CommonArgs {
-    /// TOML config file with any of: listen, data_dir, root_key_file, store, region,
+    /// TOML config file with any of: listen, data_dir, root_key_file, store, account_id, region,
     /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
     /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
     /// header_read_timeout, idle_timeout, shutdown_grace, max_body_bytes, body_read_timeout,
@@ -102,6 +102,11 @@ struct CommonArgs {
     /// Every node sharing the database needs the same root key file.
     #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
     store: Option<String>,
+    /// The 12-digit account id of the server's own account, chosen when the data directory (or
+    /// database) is created, for fixtures that hard-code one (123456789012, 000000000000);
+    /// a later start with another id is refused. [default: random]
+    #[arg(long, env = "FERROKMS_ACCOUNT_ID", value_name = "ID")]
+    account_id: Option<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -236,6 +241,7 @@ struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    account_id: Option<String>,
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
     store: Option<String>,
@@ -280,6 +286,11 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new(data_dir);
     config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file.clone());
     config.store_url = args.common.store.clone().or(file.store.clone());
+    if let Some(id) = args.common.account_id.clone().or(file.account_id.clone()) {
+        let id = kms_core::ids::AccountId::parse(&id)
+            .map_err(|_| format!("--account-id {id}: not a 12-digit account id"))?;
+        config.account_id = Some(id);
+    }
     if let Some(listen) = args.listen.or(file.listen) {
         config.listen = listen;
     }

@@ -39,6 +39,8 @@ struct AdminRequest {
     service_principal: Option<String>,
     /// …and its lifetime in seconds.
     duration_seconds: Option<i64>,
+    /// CreateAccount: the id to give the new account (random when absent).
+    account_id: Option<String>,
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for AdminRequest {
             .field("access_key_id", &self.access_key_id)
             .field("service_principal", &self.service_principal)
             .field("duration_seconds", &self.duration_seconds)
+            .field("account_id", &self.account_id)
             .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
@@ -387,9 +390,27 @@ impl Service {
     /// Several changes; the last, the access key, carries the request's audit event. Should an
     /// earlier one succeed and a later one fail, the request is recorded as failed and the admin
     /// user remains without a key (a retry creates another account).
-    async fn create_account(&self, ctx: &RequestContext) -> Result<AccountResponse, ServiceError> {
+    async fn create_account(
+        &self,
+        ctx: &RequestContext,
+        chosen: Option<String>,
+    ) -> Result<AccountResponse, ServiceError> {
         self.authorize_operator(ctx, "organizations:CreateAccount", "*").await?;
-        let account = crate::bootstrap::new_account_id(self.rng.as_ref());
+        let account = match chosen {
+            None => crate::bootstrap::new_account_id(self.rng.as_ref()),
+            Some(id) => {
+                let id = kms_core::ids::AccountId::parse(&id)
+                    .map_err(|_| invalid(format!("AccountId '{id}' is not a 12-digit account id")))?;
+                let admin = format!("arn:aws:iam::{id}:user/admin");
+                if id == self.operator_account || self.store.principal(&admin).await?.is_some() {
+                    return Err(ServiceError::Api(ApiError::with_message(
+                        Exception::AlreadyExists,
+                        format!("account {id} already exists"),
+                    )));
+                }
+                id
+            }
+        };
         crate::bootstrap::create_admin_principal(self.store.as_ref(), &account, self.clock.as_ref(), self.rng.as_ref())
             .await
             .map_err(|e| match e {
@@ -563,7 +584,10 @@ impl Service {
                 encode_response(&Empty {})
             }
             "CreateAccessKey" => encode_response(&self.create_access_key(ctx, req).await?),
-            "CreateAccount" => encode_response(&self.create_account(ctx).await?),
+            "CreateAccount" => {
+                let chosen = req.account_id.clone();
+                encode_response(&self.create_account(ctx, chosen).await?)
+            }
             "CreateForwardAccessToken" => encode_response(&self.create_forward_access_token(ctx, req).await?),
             "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {

@@ -72,6 +72,19 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The store belongs to another account than the one asked for.
+    #[error(
+        "the store {store} was created for account {stored}, not {asked}; the account id is chosen once, when the \
+         data directory (or database) is created"
+    )]
+    AccountMismatch {
+        /// The store.
+        store: String,
+        /// The account it holds.
+        stored: String,
+        /// The account asked for (`--account-id`).
+        asked: String,
+    },
     /// Listening failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -188,7 +201,7 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     let lock = lock_data_dir(&config.data_dir)?;
     let store = open_store(config).await?;
     let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config, store.as_ref(), rng).await?);
-    let account = account(store.as_ref(), rng).await?;
+    let account = account(store.as_ref(), rng, config.account_id.as_ref()).await?;
     store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =
         admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
@@ -211,12 +224,24 @@ fn unreachable_account() -> AccountId {
     panic!("twelve digits are an account id")
 }
 
-async fn account(store: &dyn Store, rng: &dyn Rng) -> Result<AccountId, StartError> {
+/// The server's own account: the one recorded at the first start (`pinned`, if given, else a
+/// random id), checked against `pinned` on every later start.
+async fn account(store: &dyn Store, rng: &dyn Rng, pinned: Option<&AccountId>) -> Result<AccountId, StartError> {
     if store.setting(ACCOUNT_SETTING).await?.is_none() {
-        store.init_setting(ACCOUNT_SETTING, new_account_id(rng).as_str()).await?;
+        let chosen = pinned.cloned().unwrap_or_else(|| new_account_id(rng));
+        store.init_setting(ACCOUNT_SETTING, chosen.as_str()).await?;
     }
     let stored = store.setting(ACCOUNT_SETTING).await?.unwrap_or_default();
-    AccountId::parse(&stored).map_err(|_| StoreError::Corrupt(format!("account id setting '{stored}'")).into())
+    let account =
+        AccountId::parse(&stored).map_err(|_| StoreError::Corrupt(format!("account id setting '{stored}'")))?;
+    match pinned {
+        Some(asked) if *asked != account => Err(StartError::AccountMismatch {
+            store: store.describe(),
+            stored: account.to_string(),
+            asked: asked.to_string(),
+        }),
+        _ => Ok(account),
+    }
 }
 
 fn new_access_key_id(rng: &dyn Rng) -> String {

@@ -78,6 +78,10 @@ pub struct ServerConfig {
     /// A PostgreSQL URL (`postgres://user@host:5432/db`) to use instead of SQLite in the data
     /// directory.
     pub store_url: Option<String>,
+    /// The account id a new data directory (or database) is created with; `None` draws a random
+    /// one. Test suites and fixtures that hard-code ids such as `123456789012` pin it. A store
+    /// created with another id refuses to start under this one.
+    pub account_id: Option<kms_core::ids::AccountId>,
     /// Region assumed where a request carries none (admin tooling); requests use their SigV4
     /// credential scope.
     pub default_region: Region,
@@ -125,6 +129,7 @@ impl ServerConfig {
             data_dir,
             root_key_file: None,
             store_url: None,
+            account_id: None,
             default_region: Region::parse("us-east-1").unwrap_or_else(|_| unreachable_region()),
             insecure_dev_credentials: false,
             key_cache_capacity: 10_000,

@@ -11,15 +11,32 @@
 //! committed together or not at all. A refused change (already exists, not found, conflict,
 //! limit) and a change that finds nothing to do (deleting what is not there) append nothing. An
 //! empty slice records nothing (first-start bootstrap, tests).
+//!
+//! Cargo features: `sqlite` (default) builds [`SqliteStore`], `postgres` builds
+//! [`PostgresStore`]; a build needs neither to use the trait and records. `test-support` adds the
+//! [`conformance`] suite that every backend's tests run, and (with `sqlite`) [`test_support`]'s
+//! helpers for tests that tamper with a stored audit trail; release builds leave it out.
+//!
+//! The backends share their SQL (`statements`: each statement written once, yielded in each
+//! dialect at compile time) and their record decoding (`records`: one decoder per record over
+//! either driver's rows). Each backend's schema is a numbered list of `.sql` migrations
+//! (`migrations/sqlite/NNNN_*.sql`, `migrations/postgres/NNNN_*.sql`) applied at start-up,
+//! forward only; version N is the same tables on both.
 
 pub mod audit;
+#[cfg(feature = "sqlite")]
 pub mod audit_block;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod records;
+#[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(feature = "test-support")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod statements;
+#[cfg(all(feature = "test-support", feature = "sqlite"))]
 pub mod test_support;
 
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 pub mod invalidation;
 
@@ -33,11 +50,13 @@ use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 
 pub use invalidation::{Invalidation, InvalidationFeed};
+#[cfg(feature = "postgres")]
 pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
     PrincipalType, SessionRecord,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 /// Store failures, each a distinct case the service decides how to answer.
@@ -58,9 +77,6 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
-    /// The backend does not implement this yet.
-    #[error("the store does not support {0} yet")]
-    Unsupported(&'static str),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -259,48 +275,28 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
 
     /// How many keys are in each state (for metrics).
-    async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
-        Err(StoreError::Unsupported("key state counts"))
-    }
+    async fn key_states(&self) -> StoreResult<Vec<(String, u64)>>;
 
     /// Appends events to the audit chain, in order, in one transaction (events that describe no
     /// store change: failed requests, reads, cryptographic operations, background actions).
     /// Shared rather than borrowed: a backend that writes on another thread keeps the batch
     /// without copying every record, and the caller keeps it to retry.
-    async fn append_audit(&self, _events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn append_audit(&self, events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()>;
     /// Audit records after `after_seq`, in chain order, at most `limit`.
-    async fn audit_after(&self, _after_seq: u64, _limit: usize) -> StoreResult<Vec<AuditRow>> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>>;
     /// Audit records matching `filter`, newest first.
-    async fn audit_query(&self, _filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>>;
     /// The newest successful cryptographic operation on a key.
-    async fn last_key_usage(&self, _key_arn: &str) -> StoreResult<Option<AuditRow>> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>>;
     /// The chain's last record: its sequence number and hash.
-    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>>;
     /// The newest record older than `cutoff`.
-    async fn audit_seq_before(&self, _cutoff: Timestamp) -> StoreResult<Option<u64>> {
-        Err(StoreError::Unsupported("audit retention"))
-    }
+    async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>>;
     /// Deletes the records before `seq` (retention). Record `seq`, pinned by a signed digest,
     /// stays as the anchor of what remains (and the chain's head, should nothing follow it).
-    async fn prune_audit(&self, _seq: u64) -> StoreResult<u64> {
-        Err(StoreError::Unsupported("audit retention"))
-    }
+    async fn prune_audit(&self, seq: u64) -> StoreResult<u64>;
     /// Stores a signed digest.
-    async fn put_audit_digest(&self, _digest: &AuditDigest) -> StoreResult<()> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()>;
     /// Every signed digest, oldest first.
-    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
-        Err(StoreError::Unsupported("the audit trail"))
-    }
+    async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>>;
 }

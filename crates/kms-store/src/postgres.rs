@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use kms_core::Timestamp;
 use kms_core::audit::{AuditEvent, CRYPTOGRAPHIC_OPERATIONS};
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use tokio_postgres::config::Host;
@@ -42,120 +42,23 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
 use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
+use crate::records::{self, Columns, backend};
+use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, PrincipalType,
-    SessionRecord, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, Store,
+    StoreError, StoreResult,
 };
 
-/// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
+/// Forward-only migrations, one file each in `migrations/postgres/`; entry `i` moves the schema from
+/// version `i` to `i + 1`. The version record (the `schema_version` table) is as it always was.
 ///
 /// Version numbers match the SQLite backend's: version N means the same tables on both.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE settings (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE keys (
-    key_id   TEXT COLLATE "C" PRIMARY KEY,
-    account  TEXT COLLATE "C" NOT NULL,
-    region   TEXT COLLATE "C" NOT NULL,
-    revision BIGINT NOT NULL,
-    record   TEXT NOT NULL
-);
-CREATE INDEX keys_by_owner ON keys (account, region, key_id);
-CREATE TABLE key_materials (
-    key_id      TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    material_id BYTEA NOT NULL,
-    wrapped     BYTEA NOT NULL,
-    created     BIGINT NOT NULL,
-    PRIMARY KEY (key_id, material_id)
-);
-CREATE TABLE key_policies (
-    key_id   TEXT COLLATE "C" PRIMARY KEY REFERENCES keys (key_id),
-    document TEXT NOT NULL
-);
-CREATE TABLE key_tags (
-    key_id    TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    tag_key   TEXT COLLATE "C" NOT NULL,
-    tag_value TEXT NOT NULL,
-    PRIMARY KEY (key_id, tag_key)
-);
-CREATE TABLE aliases (
-    account TEXT COLLATE "C" NOT NULL,
-    region  TEXT COLLATE "C" NOT NULL,
-    name    TEXT COLLATE "C" NOT NULL,
-    key_id  TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    created BIGINT NOT NULL,
-    updated BIGINT NOT NULL,
-    PRIMARY KEY (account, region, name)
-);
-CREATE INDEX aliases_by_key ON aliases (key_id);
-CREATE TABLE access_keys (
-    access_key_id  TEXT COLLATE "C" PRIMARY KEY,
-    account        TEXT COLLATE "C" NOT NULL,
-    principal_arn  TEXT COLLATE "C" NOT NULL,
-    wrapped_secret BYTEA NOT NULL,
-    created        BIGINT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE principals (
-    arn          TEXT COLLATE "C" PRIMARY KEY,
-    account      TEXT COLLATE "C" NOT NULL,
-    kind         TEXT COLLATE "C" NOT NULL,
-    name         TEXT COLLATE "C" NOT NULL,
-    principal_id TEXT NOT NULL,
-    trust_policy TEXT,
-    created      BIGINT NOT NULL
-);
-CREATE UNIQUE INDEX principals_by_name ON principals (account, kind, name);
-CREATE TABLE identity_policies (
-    principal_arn TEXT COLLATE "C" NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
-    name          TEXT COLLATE "C" NOT NULL,
-    document      TEXT NOT NULL,
-    PRIMARY KEY (principal_arn, name)
-);
-ALTER TABLE access_keys ADD COLUMN session_name TEXT;
-ALTER TABLE access_keys ADD COLUMN token_digest BYTEA;
-ALTER TABLE access_keys ADD COLUMN expires BIGINT;
-CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
-CREATE TABLE grants (
-    grant_id TEXT COLLATE "C" PRIMARY KEY,
-    key_id   TEXT COLLATE "C" NOT NULL REFERENCES keys (key_id),
-    record   TEXT NOT NULL
-);
-CREATE INDEX grants_by_key ON grants (key_id);
-"#,
-    r#"
-CREATE TABLE audit_log (
-    seq        BIGINT PRIMARY KEY,
-    event_id   TEXT NOT NULL,
-    event_time BIGINT NOT NULL,
-    event_name TEXT COLLATE "C" NOT NULL,
-    key_arn    TEXT COLLATE "C",
-    principal  TEXT COLLATE "C" NOT NULL,
-    error_code TEXT COLLATE "C",
-    record     TEXT NOT NULL,
-    prev_hash  BYTEA NOT NULL,
-    hash       BYTEA NOT NULL
-);
-CREATE INDEX audit_by_key ON audit_log (key_arn, seq);
-CREATE INDEX audit_by_time ON audit_log (event_time);
-CREATE TABLE audit_digests (
-    seq       BIGINT PRIMARY KEY,
-    hash      BYTEA NOT NULL,
-    created   BIGINT NOT NULL,
-    signature BYTEA NOT NULL
-);
-"#,
-    r#"
-ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
-"#,
-    // The scheduler asks for due keys on every pass: index the due times (whole-table expression
-    // indexes, so that ANALYZE keeps statistics on them and the planner picks them when few keys
-    // are due), instead of parsing every key's record per pass.
-    r#"
-CREATE INDEX keys_by_rotation_due ON keys ((((record::json)->'rotation'->>'next')::bigint));
-CREATE INDEX keys_by_deletion_due ON keys ((((record::json)->'deletion'->>'date')::bigint));
-"#,
+    include_str!("../migrations/postgres/0001_keys_aliases_access_keys.sql"),
+    include_str!("../migrations/postgres/0002_principals_grants.sql"),
+    include_str!("../migrations/postgres/0003_audit_log.sql"),
+    include_str!("../migrations/postgres/0004_material_rotation_type.sql"),
+    include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
@@ -210,10 +113,6 @@ impl std::error::Error for PostgresError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -418,9 +317,9 @@ async fn notify_aliases_of(client: &impl GenericClient, id: &str) -> StoreResult
 /// version, so exactly one of them changes the row ([`StoreError::Conflict`] for the other;
 /// [`StoreError::NotFound`] if the key is gone).
 async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreResult<()> {
-    let rev = revision(key)?;
+    let rev = records::revision(key)?;
     let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
-    let (record, id) = (encode_key(key)?, key.key_id.to_string());
+    let (record, id) = (records::encode_key(key)?, key.key_id.to_string());
     let row = query_one(
         client,
         "WITH changed AS (
@@ -439,81 +338,35 @@ async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreRe
     }
 }
 
-fn decode_key(text: &str) -> StoreResult<KeyRecord> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
+/// Decodes every row with one of the shared decoders (see [`crate::records`]).
+fn decode_all<T>(rows: &[Row], decode: impl Fn(&dyn Columns) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(|row| decode(row)).collect()
 }
 
-fn encode_key(key: &KeyRecord) -> StoreResult<String> {
-    serde_json::to_string(key).map_err(backend)
+/// Decodes a row, if there is one, with one of the shared decoders.
+fn decode_first<T>(row: Option<Row>, decode: impl FnOnce(&dyn Columns) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    row.map(|row| decode(&row)).transpose()
 }
 
-fn revision(key: &KeyRecord) -> StoreResult<i64> {
-    i64::try_from(key.revision).map_err(backend)
-}
-
-fn key_id_column(s: &str) -> StoreResult<KeyId> {
-    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
-}
-
-fn limit_param(limit: usize) -> StoreResult<i64> {
-    i64::try_from(limit).map_err(backend)
-}
-
-const ALIAS_COLUMNS: &str = "account, region, name, key_id, created, updated";
-
-fn alias_record(row: &Row) -> StoreResult<AliasRecord> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("alias {what}"));
-    Ok(AliasRecord {
-        account: AccountId::parse(column(row, 0)?).map_err(|_| corrupt("account"))?,
-        region: Region::parse(column(row, 1)?).map_err(|_| corrupt("region"))?,
-        name: AliasName::parse(column(row, 2)?).map_err(|_| corrupt("name"))?,
-        target: key_id_column(column(row, 3)?)?,
-        created: Timestamp::from_unix_millis(column(row, 4)?),
-        updated: Timestamp::from_unix_millis(column(row, 5)?),
-    })
-}
-
-fn decode_grant(text: &str) -> StoreResult<GrantRecord> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("grant record: {e}")))
-}
-
-fn grant_rows(rows: &[Row]) -> StoreResult<Vec<GrantRecord>> {
-    rows.iter().map(|row| decode_grant(column(row, 0)?)).collect()
-}
-
-const ACCESS_KEY_COLUMNS: &str =
-    "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires";
-
-fn access_key_record(row: &Row) -> StoreResult<AccessKeyRecord> {
-    let session = match (column(row, 5)?, column(row, 6)?, column::<Option<i64>>(row, 7)?) {
-        (Some(session_name), Some(token_digest), Some(expires)) => {
-            Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
-        }
-        _ => None,
-    };
-    Ok(AccessKeyRecord {
-        access_key_id: column(row, 0)?,
-        account: AccountId::parse(column(row, 1)?).map_err(|_| StoreError::Corrupt("access key account".into()))?,
-        principal_arn: column(row, 2)?,
-        wrapped_secret: column(row, 3)?,
-        created: Timestamp::from_unix_millis(column(row, 4)?),
-        session,
-    })
-}
-
-const PRINCIPAL_COLUMNS: &str = "arn, account, kind, name, principal_id, trust_policy, created";
-
-fn principal_record(row: &Row) -> StoreResult<PrincipalRecord> {
-    let kind: &str = column(row, 2)?;
-    Ok(PrincipalRecord {
-        arn: column(row, 0)?,
-        account: AccountId::parse(column(row, 1)?).map_err(|_| StoreError::Corrupt("principal account".into()))?,
-        kind: PrincipalType::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind {kind}")))?,
-        name: column(row, 3)?,
-        principal_id: column(row, 4)?,
-        trust_policy: column(row, 5)?,
-        created: Timestamp::from_unix_millis(column(row, 6)?),
-    })
+impl Columns for Row {
+    fn text(&self, index: usize) -> StoreResult<String> {
+        column(self, index)
+    }
+    fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
+        column(self, index)
+    }
+    fn integer(&self, index: usize) -> StoreResult<i64> {
+        column(self, index)
+    }
+    fn optional_integer(&self, index: usize) -> StoreResult<Option<i64>> {
+        column(self, index)
+    }
+    fn bytes(&self, index: usize) -> StoreResult<Vec<u8>> {
+        column(self, index)
+    }
+    fn optional_bytes(&self, index: usize) -> StoreResult<Option<Vec<u8>>> {
+        column(self, index)
+    }
 }
 
 /// Appends events to the audit chain inside an open transaction, which the caller commits.
@@ -592,31 +445,15 @@ async fn commit_if_changed(
     Ok(true)
 }
 
-const AUDIT_COLUMNS: &str =
-    "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
+/// The columns of the trail's table, as [`records::audit_row`] reads them.
+const AUDIT_COLUMNS: &str = audit_log_columns!();
 
 fn seq_param(seq: u64) -> StoreResult<i64> {
     i64::try_from(seq).map_err(backend)
 }
 
 fn seq_column(row: &Row, index: usize) -> StoreResult<u64> {
-    let seq: i64 = column(row, index)?;
-    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))
-}
-
-fn audit_row(row: &Row) -> StoreResult<AuditRow> {
-    Ok(AuditRow {
-        seq: seq_column(row, 0)?,
-        event_id: column(row, 1)?,
-        time: Timestamp::from_unix_millis(column(row, 2)?),
-        event_name: column(row, 3)?,
-        key_arn: column(row, 4)?,
-        principal: column(row, 5)?,
-        error_code: column(row, 6)?,
-        record: column(row, 7)?,
-        prev_hash: column(row, 8)?,
-        hash: column(row, 9)?,
-    })
+    records::seq(row, index)
 }
 
 fn alias_invalidation(alias: &AliasRecord) -> Invalidation {
@@ -755,25 +592,18 @@ impl Store for PostgresStore {
 
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let client = self.client().await?;
-        let row = query_opt(&client, "SELECT value FROM settings WHERE name = $1", &[&name]).await?;
-        row.map(|r| column(&r, 0)).transpose()
+        decode_first(query_opt(&client, sql::SETTING, &[&name]).await?, |r| r.text(0))
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         let client = self.client().await?;
-        execute(
-            &client,
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&name, &value],
-        )
-        .await?;
+        execute(&client, sql::SET_SETTING, &[&name, &value]).await?;
         Ok(())
     }
 
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
         let client = self.client().await?;
-        let sql = "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
-        Ok(execute(&client, sql, &[&name, &value]).await? == 1)
+        Ok(execute(&client, sql::INIT_SETTING, &[&name, &value]).await? == 1)
     }
 
     async fn create_key(
@@ -784,25 +614,20 @@ impl Store for PostgresStore {
         tags: &[Tag],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (record, rev) = (encode_key(key)?, revision(key)?);
+        let (record, rev) = (records::encode_key(key)?, records::revision(key)?);
         let id = key.key_id.to_string();
         let tag_keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
         let tag_values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        execute(&tx, sql::INSERT_KEY, &[&id, &key.account.as_str(), &key.region.as_str(), &rev, &record]).await?;
         execute(
             &tx,
-            "INSERT INTO keys (key_id, account, region, revision, record) VALUES ($1, $2, $3, $4, $5)",
-            &[&id, &key.account.as_str(), &key.region.as_str(), &rev, &record],
-        )
-        .await?;
-        execute(
-            &tx,
-            "INSERT INTO key_materials (key_id, material_id, wrapped, created) VALUES ($1, $2, $3, $4)",
+            sql::INSERT_FIRST_MATERIAL,
             &[&id, &material.material_id.as_bytes().as_slice(), &material.wrapped, &material.created.unix_millis()],
         )
         .await?;
-        execute(&tx, "INSERT INTO key_policies (key_id, document) VALUES ($1, $2)", &[&id, &policy]).await?;
+        execute(&tx, sql::INSERT_POLICY, &[&id, &policy]).await?;
         // A repeated tag key fails on the primary key (AlreadyExists), as on SQLite.
         execute(
             &tx,
@@ -818,8 +643,7 @@ impl Store for PostgresStore {
 
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
         let client = self.client().await?;
-        let row = query_opt(&client, "SELECT record FROM keys WHERE key_id = $1", &[&id.to_string()]).await?;
-        row.map(|r| decode_key(column(&r, 0)?)).transpose()
+        decode_first(query_opt(&client, sql::KEY, &[&id.to_string()]).await?, records::key_record)
     }
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -840,7 +664,7 @@ impl Store for PostgresStore {
         notify_key(&tx, &id).await?;
         execute(
             &tx,
-            "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES ($1, $2, $3, $4, $5)",
+            sql::INSERT_MATERIAL,
             &[
                 &id,
                 &material.material_id.as_bytes().as_slice(),
@@ -856,7 +680,7 @@ impl Store for PostgresStore {
     }
 
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(
             &client,
@@ -865,7 +689,7 @@ impl Store for PostgresStore {
             &[&now.unix_millis(), &limit],
         )
         .await?;
-        rows.iter().map(|r| key_id_column(&column::<String>(r, 0)?)).collect()
+        decode_all(&rows, records::key_id)
     }
 
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
@@ -880,10 +704,16 @@ impl Store for PostgresStore {
         }
         notify_key(&tx, &id).await?;
         notify_aliases_of(&tx, &id).await?;
-        for table in ["key_materials", "key_policies", "key_tags", "aliases", "grants"] {
-            execute(&tx, &format!("DELETE FROM {table} WHERE key_id = $1"), &[&id]).await?;
+        for part in [
+            sql::DELETE_KEY_MATERIALS,
+            sql::DELETE_KEY_POLICY,
+            sql::DELETE_KEY_TAGS,
+            sql::DELETE_KEY_ALIASES,
+            sql::DELETE_KEY_GRANTS,
+        ] {
+            execute(&tx, part, &[&id]).await?;
         }
-        let n = execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&id]).await?;
+        let n = execute(&tx, sql::DELETE_KEY, &[&id]).await?;
         commit_if_changed(tx, n, audit).await
     }
 
@@ -895,40 +725,16 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<KeyId>> {
         let after = after.map(|k| k.to_string()).unwrap_or_default();
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            "SELECT key_id FROM keys WHERE account = $1 AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4",
-            &[&account.as_str(), &region.as_str(), &after, &limit],
-        )
-        .await?;
-        rows.iter().map(|r| key_id_column(column(r, 0)?)).collect()
+        let rows = query(&client, sql::LIST_KEYS, &[&account.as_str(), &region.as_str(), &after, &limit]).await?;
+        decode_all(&rows, records::key_id)
     }
 
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = $1 \
-             ORDER BY created, material_id",
-            &[&id.to_string()],
-        )
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let mid: [u8; 32] = column::<&[u8]>(row, 0)?
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("material id length".into()))?;
-                Ok(MaterialRecord {
-                    key_id: id,
-                    material_id: MaterialId::from_bytes(mid),
-                    wrapped: column(row, 1)?,
-                    created: Timestamp::from_unix_millis(column(row, 2)?),
-                    rotation: column::<Option<String>>(row, 3)?.as_deref().and_then(kms_core::key::RotationKind::parse),
-                })
-            })
-            .collect()
+        let rows = query(&client, sql::MATERIALS, &[&id.to_string()]).await?;
+        decode_all(&rows, |r| records::material_record(id, r))
     }
 
     async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -936,7 +742,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         execute(
             &tx,
-            &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            sql::INSERT_ALIAS,
             &[
                 &alias.account.as_str(),
                 &alias.region.as_str(),
@@ -967,7 +773,7 @@ impl Store for PostgresStore {
         .await?;
         let n = execute(
             &tx,
-            "UPDATE aliases SET key_id = $1, updated = $2 WHERE account = $3 AND region = $4 AND name = $5",
+            sql::UPDATE_ALIAS,
             &[
                 &alias.target.to_string(),
                 &alias.updated.unix_millis(),
@@ -996,12 +802,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let deleted = query(
-            &tx,
-            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3 RETURNING key_id",
-            &[&account.as_str(), &region.as_str(), &name.as_str()],
-        )
-        .await?;
+        let deleted = query(&tx, sql::DELETE_ALIAS, &[&account.as_str(), &region.as_str(), &name.as_str()]).await?;
         for row in &deleted {
             notify_key(&tx, column::<&str>(row, 0)?).await?;
         }
@@ -1012,13 +813,8 @@ impl Store for PostgresStore {
 
     async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>> {
         let client = self.client().await?;
-        let row = query_opt(
-            &client,
-            &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = $1 AND region = $2 AND name = $3"),
-            &[&account.as_str(), &region.as_str(), &name.as_str()],
-        )
-        .await?;
-        row.as_ref().map(alias_record).transpose()
+        let row = query_opt(&client, sql::ALIAS, &[&account.as_str(), &region.as_str(), &name.as_str()]).await?;
+        decode_first(row, records::alias_record)
     }
 
     async fn list_aliases(
@@ -1031,29 +827,17 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<AliasRecord>> {
         let target = target.map(|k| k.to_string());
         let after = after.map(AliasName::as_str).unwrap_or_default();
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            &format!(
-                "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = $1 AND region = $2 \
-                 AND ($3::text IS NULL OR key_id = $3) AND name > $4 ORDER BY name LIMIT $5"
-            ),
-            &[&account.as_str(), &region.as_str(), &target, &after, &limit],
-        )
-        .await?;
-        rows.iter().map(alias_record).collect()
+        let rows =
+            query(&client, sql::LIST_ALIASES, &[&account.as_str(), &region.as_str(), &target, &after, &limit]).await?;
+        decode_all(&rows, records::alias_record)
     }
 
     async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            "SELECT tag_key, tag_value FROM key_tags WHERE key_id = $1 ORDER BY tag_key",
-            &[&id.to_string()],
-        )
-        .await?;
-        rows.iter().map(|r| Ok(Tag { key: column(r, 0)?, value: column(r, 1)? })).collect()
+        let rows = query(&client, sql::TAGS, &[&id.to_string()]).await?;
+        decode_all(&rows, records::tag)
     }
 
     async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -1075,7 +859,7 @@ impl Store for PostgresStore {
             &[&id, &keys, &values],
         )
         .await?;
-        if count(&tx, "SELECT COUNT(*) FROM key_tags WHERE key_id = $1", &[&id]).await? > max {
+        if count(&tx, sql::COUNT_TAGS, &[&id]).await? > max {
             return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
         }
         notify_key(&tx, &id).await?;
@@ -1097,16 +881,13 @@ impl Store for PostgresStore {
 
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
         let client = self.client().await?;
-        let row = query_opt(&client, "SELECT document FROM key_policies WHERE key_id = $1", &[&id.to_string()]).await?;
-        row.map(|r| column(&r, 0)).transpose()
+        decode_first(query_opt(&client, sql::POLICY, &[&id.to_string()]).await?, |r| r.text(0))
     }
 
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let n = execute(&tx, "UPDATE key_policies SET document = $1 WHERE key_id = $2", &[&document, &id.to_string()])
-            .await?;
-        if n != 1 {
+        if execute(&tx, sql::UPDATE_POLICY, &[&document, &id.to_string()]).await? != 1 {
             return Err(StoreError::NotFound);
         }
         notify(&tx, &Invalidation::Key(id)).await?;
@@ -1117,13 +898,7 @@ impl Store for PostgresStore {
 
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
         let client = self.client().await?;
-        let row = query_opt(
-            &client,
-            &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1"),
-            &[&id],
-        )
-        .await?;
-        row.as_ref().map(access_key_record).transpose()
+        decode_first(query_opt(&client, sql::ACCESS_KEY, &[&id]).await?, records::access_key_record)
     }
 
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -1132,7 +907,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         execute(
             &tx,
-            &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+            sql::INSERT_ACCESS_KEY,
             &[
                 &record.access_key_id,
                 &record.account.as_str(),
@@ -1153,20 +928,15 @@ impl Store for PostgresStore {
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let n = execute(&tx, "DELETE FROM access_keys WHERE access_key_id = $1", &[&id]).await?;
+        let n = execute(&tx, sql::DELETE_ACCESS_KEY, &[&id]).await?;
         notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
 
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = $1 ORDER BY access_key_id"),
-            &[&principal_arn],
-        )
-        .await?;
-        rows.iter().map(access_key_record).collect()
+        let rows = query(&client, sql::ACCESS_KEYS_OF, &[&principal_arn]).await?;
+        decode_all(&rows, records::access_key_record)
     }
 
     async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -1174,7 +944,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         execute(
             &tx,
-            &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            sql::INSERT_PRINCIPAL,
             &[
                 &record.arn,
                 &record.account.as_str(),
@@ -1194,20 +964,13 @@ impl Store for PostgresStore {
 
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         let client = self.client().await?;
-        let row =
-            query_opt(&client, &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE arn = $1"), &[&arn]).await?;
-        row.as_ref().map(principal_record).transpose()
+        decode_first(query_opt(&client, sql::PRINCIPAL, &[&arn]).await?, records::principal_record)
     }
 
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE account = $1 ORDER BY kind, name"),
-            &[&account.as_str()],
-        )
-        .await?;
-        rows.iter().map(principal_record).collect()
+        let rows = query(&client, sql::LIST_PRINCIPALS, &[&account.as_str()]).await?;
+        decode_all(&rows, records::principal_record)
     }
 
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
@@ -1220,10 +983,10 @@ impl Store for PostgresStore {
             &[&CHANNEL, &arn],
         )
         .await?;
-        let id = query(&tx, "SELECT principal_id FROM principals WHERE arn = $1", &[&arn]).await?;
+        let id = query(&tx, sql::PRINCIPAL_ID, &[&arn]).await?;
         if let Some(row) = id.first() {
             let id: String = row.try_get(0)?;
-            let (named, unique) = crate::records::principal_rebinding(arn, &id);
+            let (named, unique) = records::principal_rebinding(arn, &id);
             execute(
                 &tx,
                 "SELECT pg_notify($1, 'k ' || key_id) FROM key_policies WHERE strpos(document, $2) > 0",
@@ -1244,22 +1007,16 @@ impl Store for PostgresStore {
             )
             .await?;
         }
-        execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
-        execute(&tx, "DELETE FROM identity_policies WHERE principal_arn = $1", &[&arn]).await?;
-        let n = execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
+        execute(&tx, sql::DELETE_ACCESS_KEYS_OF, &[&arn]).await?;
+        execute(&tx, sql::DELETE_IDENTITY_POLICIES_OF, &[&arn]).await?;
+        let n = execute(&tx, sql::DELETE_PRINCIPAL, &[&arn]).await?;
         commit_if_changed(tx, n, audit).await
     }
 
     async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        execute(
-            &tx,
-            "INSERT INTO identity_policies (principal_arn, name, document) VALUES ($1, $2, $3) \
-             ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
-            &[&record.principal_arn, &record.name, &record.document],
-        )
-        .await?;
+        execute(&tx, sql::PUT_IDENTITY_POLICY, &[&record.principal_arn, &record.name, &record.document]).await?;
         notify(&tx, &Invalidation::Principal(record.principal_arn.clone())).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
@@ -1269,42 +1026,27 @@ impl Store for PostgresStore {
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let sql = "DELETE FROM identity_policies WHERE principal_arn = $1 AND name = $2";
-        let n = execute(&tx, sql, &[&principal_arn, &name]).await?;
+        let n = execute(&tx, sql::DELETE_IDENTITY_POLICY, &[&principal_arn, &name]).await?;
         notify(&tx, &Invalidation::Principal(principal_arn.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            "SELECT principal_arn, name, document FROM identity_policies WHERE principal_arn = $1 ORDER BY name",
-            &[&principal_arn],
-        )
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(IdentityPolicyRecord { principal_arn: column(r, 0)?, name: column(r, 1)?, document: column(r, 2)? })
-            })
-            .collect()
+        let rows = query(&client, sql::IDENTITY_POLICIES, &[&principal_arn]).await?;
+        decode_all(&rows, records::identity_policy_record)
     }
 
     async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
-        let record = serde_json::to_string(grant).map_err(backend)?;
+        let record = records::encode_grant(grant)?;
         let key = grant.key_id.to_string();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_key(&tx, &key).await?;
-        if count(&tx, "SELECT COUNT(*) FROM grants WHERE key_id = $1", &[&key]).await? >= max_per_key {
+        if count(&tx, sql::COUNT_GRANTS, &[&key]).await? >= max_per_key {
             return Err(StoreError::LimitExceeded(max_per_key));
         }
-        execute(
-            &tx,
-            "INSERT INTO grants (grant_id, key_id, record) VALUES ($1, $2, $3)",
-            &[&grant.grant_id, &key, &record],
-        )
-        .await?;
+        execute(&tx, sql::INSERT_GRANT, &[&grant.grant_id, &key, &record]).await?;
         notify_key(&tx, &key).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
@@ -1313,24 +1055,21 @@ impl Store for PostgresStore {
 
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
         let client = self.client().await?;
-        let rows =
-            query(&client, "SELECT record FROM grants WHERE key_id = $1 ORDER BY grant_id", &[&key_id.to_string()])
-                .await?;
-        grant_rows(&rows)
+        let rows = query(&client, sql::GRANTS, &[&key_id.to_string()]).await?;
+        decode_all(&rows, records::grant_record)
     }
 
     async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
         let client = self.client().await?;
-        let row = query_opt(&client, "SELECT record FROM grants WHERE grant_id = $1", &[&grant_id]).await?;
-        row.map(|r| decode_grant(column(&r, 0)?)).transpose()
+        decode_first(query_opt(&client, sql::GRANT, &[&grant_id]).await?, records::grant_record)
     }
 
     async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>> {
         // The retiring principal lives only inside the JSON record, as on SQLite: read every
         // grant and filter here, so that a corrupt record is reported the same way on both.
         let client = self.client().await?;
-        let rows = query(&client, "SELECT record FROM grants ORDER BY grant_id", &[]).await?;
-        Ok(grant_rows(&rows)?
+        let rows = query(&client, sql::ALL_GRANTS, &[]).await?;
+        Ok(decode_all(&rows, records::grant_record)?
             .into_iter()
             .filter(|g| &g.account == account && g.retiring_principal.as_deref() == Some(principal))
             .collect())
@@ -1339,7 +1078,7 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let deleted = query(&tx, "DELETE FROM grants WHERE grant_id = $1 RETURNING key_id", &[&grant_id]).await?;
+        let deleted = query(&tx, sql::DELETE_GRANT, &[&grant_id]).await?;
         for row in &deleted {
             notify_key(&tx, column::<&str>(row, 0)?).await?;
         }
@@ -1356,7 +1095,7 @@ impl Store for PostgresStore {
 
     async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
         let after = seq_param(after_seq)?;
-        let limit = limit_param(limit)?;
+        let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(
             &client,
@@ -1364,7 +1103,7 @@ impl Store for PostgresStore {
             &[&after, &limit],
         )
         .await?;
-        rows.iter().map(audit_row).collect()
+        decode_all(&rows, records::audit_row)
     }
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
@@ -1402,7 +1141,7 @@ impl Store for PostgresStore {
             format!("SELECT {AUDIT_COLUMNS} FROM audit_log {filter_clause} ORDER BY seq DESC LIMIT ${}", params.len());
         let client = self.client().await?;
         let rows = query(&client, &sql, &params).await?;
-        rows.iter().map(audit_row).collect()
+        decode_all(&rows, records::audit_row)
     }
 
     async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
@@ -1416,7 +1155,7 @@ impl Store for PostgresStore {
             &[&key_arn, &CRYPTOGRAPHIC_OPERATIONS],
         )
         .await?;
-        row.as_ref().map(audit_row).transpose()
+        decode_first(row, records::audit_row)
     }
 
     async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
@@ -1424,13 +1163,7 @@ impl Store for PostgresStore {
         let rows =
             query(&client, "SELECT (record::json)->>'state' AS state, COUNT(*) FROM keys GROUP BY 1 ORDER BY 1", &[])
                 .await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = column(r, 0)?;
-                let count: i64 = column(r, 1)?;
-                Ok((state, u64::try_from(count).unwrap_or_default()))
-            })
-            .collect()
+        decode_all(&rows, records::state_count)
     }
 
     async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
@@ -1460,27 +1193,37 @@ impl Store for PostgresStore {
 
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
         let client = self.client().await?;
-        execute(
-            &client,
-            "INSERT INTO audit_digests (seq, hash, created, signature) VALUES ($1, $2, $3, $4)",
-            &[&seq_param(digest.seq)?, &digest.hash, &digest.created.unix_millis(), &digest.signature],
-        )
-        .await?;
+        let params: [&(dyn ToSql + Sync); 4] =
+            [&seq_param(digest.seq)?, &digest.hash, &digest.created.unix_millis(), &digest.signature];
+        execute(&client, sql::INSERT_AUDIT_DIGEST, &params).await?;
         Ok(())
     }
 
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
         let client = self.client().await?;
-        let rows = query(&client, "SELECT seq, hash, created, signature FROM audit_digests ORDER BY seq", &[]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditDigest {
-                    seq: seq_column(r, 0)?,
-                    hash: column(r, 1)?,
-                    created: Timestamp::from_unix_millis(column(r, 2)?),
-                    signature: column(r, 3)?,
-                })
-            })
-            .collect()
+        let rows = query(&client, sql::AUDIT_DIGESTS, &[]).await?;
+        decode_all(&rows, records::audit_digest)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/postgres/` is listed in [`MIGRATIONS`], in the order of their
+    /// numbers: a file added without its entry (or an entry out of order) fails here, not in a
+    /// deployment.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        assert_eq!(texts, MIGRATIONS);
+        for (n, file) in files.iter().enumerate() {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(&format!("{:04}_", n + 1)) && name.ends_with(".sql"), "{name}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 use kms_core::Timestamp;
 use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 
+use crate::StoreResult;
+
 /// One version of a key's material, wrapped by the root key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaterialRecord {
@@ -182,6 +184,198 @@ pub struct GrantRecord {
 /// shows a deleted principal. The statement then names the principal that was deleted and no
 /// other: a user or role created again under the same name has another unique id and is not
 /// reached. Returns (what to find, what to put instead).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn principal_rebinding(arn: &str, principal_id: &str) -> (String, String) {
     (format!("\"{arn}\""), format!("\"{principal_id}\""))
 }
+
+/// A result row as both backends' decoders read it: typed columns by index. Implemented for
+/// rusqlite's and tokio-postgres's rows, so that each record is decoded by one function.
+///
+/// A column of the wrong type is an error ([`crate::StoreError::Corrupt`] or [`crate::StoreError::Backend`],
+/// as the driver reports it), never a panic.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) trait Columns {
+    /// A `TEXT` column.
+    fn text(&self, index: usize) -> StoreResult<String>;
+    /// A nullable `TEXT` column.
+    fn optional_text(&self, index: usize) -> StoreResult<Option<String>>;
+    /// An integer column (SQLite `INTEGER`, PostgreSQL `BIGINT`).
+    fn integer(&self, index: usize) -> StoreResult<i64>;
+    /// A nullable integer column.
+    fn optional_integer(&self, index: usize) -> StoreResult<Option<i64>>;
+    /// A `BLOB` / `BYTEA` column.
+    fn bytes(&self, index: usize) -> StoreResult<Vec<u8>>;
+    /// A nullable `BLOB` / `BYTEA` column.
+    fn optional_bytes(&self, index: usize) -> StoreResult<Option<Vec<u8>>>;
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod decode {
+    use kms_core::Timestamp;
+    use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+    use kms_core::key::KeyRecord;
+    use kms_core::tag::Tag;
+
+    use super::{
+        AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord,
+        PrincipalType, SessionRecord,
+    };
+    use crate::audit::{AuditDigest, AuditRow};
+    use crate::{StoreError, StoreResult};
+
+    /// A driver's failure as [`StoreError::Backend`].
+    pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend(Box::new(e))
+    }
+
+    /// A key's revision as stored.
+    pub(crate) fn revision(key: &KeyRecord) -> StoreResult<i64> {
+        i64::try_from(key.revision).map_err(backend)
+    }
+
+    /// A row limit as a statement parameter.
+    pub(crate) fn limit(limit: usize) -> StoreResult<i64> {
+        i64::try_from(limit).map_err(backend)
+    }
+
+    /// A key's record stored as JSON, in column 0.
+    pub(crate) fn key_record(row: &dyn Columns) -> StoreResult<KeyRecord> {
+        serde_json::from_str(&row.text(0)?).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
+    }
+
+    /// A key's record as stored (JSON).
+    pub(crate) fn encode_key(key: &KeyRecord) -> StoreResult<String> {
+        serde_json::to_string(key).map_err(backend)
+    }
+
+    /// A grant stored as JSON, in column 0.
+    pub(crate) fn grant_record(row: &dyn Columns) -> StoreResult<GrantRecord> {
+        serde_json::from_str(&row.text(0)?).map_err(|e| StoreError::Corrupt(format!("grant record: {e}")))
+    }
+
+    /// A grant as stored (JSON).
+    pub(crate) fn encode_grant(grant: &GrantRecord) -> StoreResult<String> {
+        serde_json::to_string(grant).map_err(backend)
+    }
+
+    /// A key id in column 0.
+    pub(crate) fn key_id(row: &dyn Columns) -> StoreResult<KeyId> {
+        parse_key_id(&row.text(0)?)
+    }
+
+    /// A stored key id.
+    pub(crate) fn parse_key_id(s: &str) -> StoreResult<KeyId> {
+        KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
+    }
+
+    /// A material of `key_id` from `material_id, wrapped, created, rotation_type`.
+    pub(crate) fn material_record(key_id: KeyId, row: &dyn Columns) -> StoreResult<MaterialRecord> {
+        let material_id: [u8; 32] =
+            row.bytes(0)?.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
+        Ok(MaterialRecord {
+            key_id,
+            material_id: MaterialId::from_bytes(material_id),
+            wrapped: row.bytes(1)?,
+            created: Timestamp::from_unix_millis(row.integer(2)?),
+            rotation: row.optional_text(3)?.as_deref().and_then(kms_core::key::RotationKind::parse),
+        })
+    }
+
+    /// An alias from `account, region, name, key_id, created, updated`.
+    pub(crate) fn alias_record(row: &dyn Columns) -> StoreResult<AliasRecord> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("alias {what}"));
+        Ok(AliasRecord {
+            account: AccountId::parse(&row.text(0)?).map_err(|_| corrupt("account"))?,
+            region: Region::parse(&row.text(1)?).map_err(|_| corrupt("region"))?,
+            name: AliasName::parse(&row.text(2)?).map_err(|_| corrupt("name"))?,
+            target: parse_key_id(&row.text(3)?)?,
+            created: Timestamp::from_unix_millis(row.integer(4)?),
+            updated: Timestamp::from_unix_millis(row.integer(5)?),
+        })
+    }
+
+    /// A tag from `tag_key, tag_value`.
+    pub(crate) fn tag(row: &dyn Columns) -> StoreResult<Tag> {
+        Ok(Tag { key: row.text(0)?, value: row.text(1)? })
+    }
+
+    /// An access key from `access_key_id, account, principal_arn, wrapped_secret, created,
+    /// session_name, token_digest, expires` (the last three all set for temporary credentials).
+    pub(crate) fn access_key_record(row: &dyn Columns) -> StoreResult<AccessKeyRecord> {
+        let session = match (row.optional_text(5)?, row.optional_bytes(6)?, row.optional_integer(7)?) {
+            (Some(session_name), Some(token_digest), Some(expires)) => {
+                Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
+            }
+            _ => None,
+        };
+        Ok(AccessKeyRecord {
+            access_key_id: row.text(0)?,
+            account: AccountId::parse(&row.text(1)?).map_err(|_| StoreError::Corrupt("access key account".into()))?,
+            principal_arn: row.text(2)?,
+            wrapped_secret: row.bytes(3)?,
+            created: Timestamp::from_unix_millis(row.integer(4)?),
+            session,
+        })
+    }
+
+    /// A principal from `arn, account, kind, name, principal_id, trust_policy, created`.
+    pub(crate) fn principal_record(row: &dyn Columns) -> StoreResult<PrincipalRecord> {
+        let kind = row.text(2)?;
+        Ok(PrincipalRecord {
+            arn: row.text(0)?,
+            account: AccountId::parse(&row.text(1)?).map_err(|_| StoreError::Corrupt("principal account".into()))?,
+            kind: PrincipalType::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind {kind}")))?,
+            name: row.text(3)?,
+            principal_id: row.text(4)?,
+            trust_policy: row.optional_text(5)?,
+            created: Timestamp::from_unix_millis(row.integer(6)?),
+        })
+    }
+
+    /// An identity policy from `principal_arn, name, document`.
+    pub(crate) fn identity_policy_record(row: &dyn Columns) -> StoreResult<IdentityPolicyRecord> {
+        Ok(IdentityPolicyRecord { principal_arn: row.text(0)?, name: row.text(1)?, document: row.text(2)? })
+    }
+
+    /// A stored audit sequence number.
+    pub(crate) fn seq(row: &dyn Columns, index: usize) -> StoreResult<u64> {
+        let seq = row.integer(index)?;
+        u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))
+    }
+
+    /// A signed digest from `seq, hash, created, signature`.
+    pub(crate) fn audit_digest(row: &dyn Columns) -> StoreResult<AuditDigest> {
+        Ok(AuditDigest {
+            seq: seq(row, 0)?,
+            hash: row.bytes(1)?,
+            created: Timestamp::from_unix_millis(row.integer(2)?),
+            signature: row.bytes(3)?,
+        })
+    }
+
+    /// An audit record from the columns of `audit_log` (see
+    /// `crate::statements::audit_log_columns`).
+    pub(crate) fn audit_row(row: &dyn Columns) -> StoreResult<AuditRow> {
+        Ok(AuditRow {
+            seq: seq(row, 0)?,
+            event_id: row.text(1)?,
+            time: Timestamp::from_unix_millis(row.integer(2)?),
+            event_name: row.text(3)?,
+            key_arn: row.optional_text(4)?,
+            principal: row.text(5)?,
+            error_code: row.optional_text(6)?,
+            record: row.text(7)?,
+            prev_hash: row.bytes(8)?,
+            hash: row.bytes(9)?,
+        })
+    }
+
+    /// A count per key state from `state, count`.
+    pub(crate) fn state_count(row: &dyn Columns) -> StoreResult<(String, u64)> {
+        Ok((row.text(0)?, u64::try_from(row.integer(1)?).unwrap_or_default()))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use decode::*;

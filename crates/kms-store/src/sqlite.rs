@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kms_core::Timestamp;
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -19,140 +19,22 @@ use kms_core::audit::AuditEvent;
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use crate::audit_block::{BlockWriter, RowRef};
+use crate::records::{self, Columns, backend};
+use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
-    PrincipalType, SessionRecord, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord, Store,
+    StoreError, StoreResult,
 };
 
-/// Forward-only migrations; entry `i` moves the schema from version `i` to `i + 1`.
+/// Forward-only migrations, one file each in `migrations/sqlite/`; entry `i` moves the schema from
+/// version `i` to `i + 1`. The version record (the `schema_version` table) is as it always was.
 const MIGRATIONS: &[&str] = &[
-    r"
-CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE keys (
-    key_id   TEXT PRIMARY KEY,
-    account  TEXT NOT NULL,
-    region   TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    record   TEXT NOT NULL
-);
-CREATE INDEX keys_by_owner ON keys (account, region, key_id);
-CREATE TABLE key_materials (
-    key_id      TEXT NOT NULL REFERENCES keys (key_id),
-    material_id BLOB NOT NULL,
-    wrapped     BLOB NOT NULL,
-    created     INTEGER NOT NULL,
-    PRIMARY KEY (key_id, material_id)
-);
-CREATE TABLE key_policies (
-    key_id   TEXT PRIMARY KEY REFERENCES keys (key_id),
-    document TEXT NOT NULL
-);
-CREATE TABLE key_tags (
-    key_id    TEXT NOT NULL REFERENCES keys (key_id),
-    tag_key   TEXT NOT NULL,
-    tag_value TEXT NOT NULL,
-    PRIMARY KEY (key_id, tag_key)
-);
-CREATE TABLE aliases (
-    account TEXT NOT NULL,
-    region  TEXT NOT NULL,
-    name    TEXT NOT NULL,
-    key_id  TEXT NOT NULL REFERENCES keys (key_id),
-    created INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
-    PRIMARY KEY (account, region, name)
-);
-CREATE INDEX aliases_by_key ON aliases (key_id);
-CREATE TABLE access_keys (
-    access_key_id  TEXT PRIMARY KEY,
-    account        TEXT NOT NULL,
-    principal_arn  TEXT NOT NULL,
-    wrapped_secret BLOB NOT NULL,
-    created        INTEGER NOT NULL
-);
-",
-    r"
-CREATE TABLE principals (
-    arn          TEXT PRIMARY KEY,
-    account      TEXT NOT NULL,
-    kind         TEXT NOT NULL,
-    name         TEXT NOT NULL,
-    principal_id TEXT NOT NULL,
-    trust_policy TEXT,
-    created      INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX principals_by_name ON principals (account, kind, name);
-CREATE TABLE identity_policies (
-    principal_arn TEXT NOT NULL REFERENCES principals (arn) ON DELETE CASCADE,
-    name          TEXT NOT NULL,
-    document      TEXT NOT NULL,
-    PRIMARY KEY (principal_arn, name)
-);
-ALTER TABLE access_keys ADD COLUMN session_name TEXT;
-ALTER TABLE access_keys ADD COLUMN token_digest BLOB;
-ALTER TABLE access_keys ADD COLUMN expires INTEGER;
-CREATE INDEX access_keys_by_principal ON access_keys (principal_arn);
-CREATE TABLE grants (
-    grant_id TEXT PRIMARY KEY,
-    key_id   TEXT NOT NULL REFERENCES keys (key_id),
-    record   TEXT NOT NULL
-);
-CREATE INDEX grants_by_key ON grants (key_id);
-",
-    r"
-CREATE TABLE audit_log (
-    seq        INTEGER PRIMARY KEY,
-    event_id   TEXT NOT NULL,
-    event_time INTEGER NOT NULL,
-    event_name TEXT NOT NULL,
-    key_arn    TEXT,
-    principal  TEXT NOT NULL,
-    error_code TEXT,
-    record     TEXT NOT NULL,
-    prev_hash  BLOB NOT NULL,
-    hash       BLOB NOT NULL
-);
-CREATE INDEX audit_by_key ON audit_log (key_arn, seq);
-CREATE INDEX audit_by_time ON audit_log (event_time);
-CREATE TABLE audit_digests (
-    seq       INTEGER PRIMARY KEY,
-    hash      BLOB NOT NULL,
-    created   INTEGER NOT NULL,
-    signature BLOB NOT NULL
-);
-",
-    r"
-ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
-",
-    // The scheduler asks for due keys on every pass: index the due times, so that the answer
-    // does not parse every key's record (a full scan per pass that grew with the keys).
-    r"
-CREATE INDEX keys_by_rotation_due ON keys (json_extract(record, '$.rotation.next'))
-    WHERE json_extract(record, '$.rotation.next') IS NOT NULL;
-CREATE INDEX keys_by_deletion_due ON keys (json_extract(record, '$.deletion.date'))
-    WHERE json_extract(record, '$.deletion.date') IS NOT NULL;
-",
-    // The audit chain moves into compressed blocks of consecutive records (see
-    // `crate::audit_block`); `migrate` copies the records of `audit_log` into them and drops
-    // the table in the same transaction.
-    r"
-CREATE TABLE audit_blocks (
-    first_seq  INTEGER PRIMARY KEY,
-    last_seq   INTEGER NOT NULL,
-    first_time INTEGER NOT NULL,
-    last_time  INTEGER NOT NULL,
-    last_hash  BLOB NOT NULL,
-    size       INTEGER NOT NULL,
-    body       BLOB NOT NULL
-);
-CREATE INDEX audit_blocks_by_time ON audit_blocks (first_time);
-CREATE TABLE audit_block_keys (
-    first_seq INTEGER NOT NULL,
-    key_arn   TEXT NOT NULL,
-    PRIMARY KEY (first_seq, key_arn)
-) WITHOUT ROWID;
-CREATE INDEX audit_block_keys_by_key ON audit_block_keys (key_arn, first_seq);
-",
+    include_str!("../migrations/sqlite/0001_keys_aliases_access_keys.sql"),
+    include_str!("../migrations/sqlite/0002_principals_grants.sql"),
+    include_str!("../migrations/sqlite/0003_audit_log.sql"),
+    include_str!("../migrations/sqlite/0004_material_rotation_type.sql"),
+    include_str!("../migrations/sqlite/0005_due_time_indexes.sql"),
+    include_str!("../migrations/sqlite/0006_audit_blocks.sql"),
 ];
 
 /// The migration (its number, from 1) that introduced audit blocks.
@@ -366,10 +248,6 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Box<dyn GroupJob>>, groups: &st
     }
 }
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e {
@@ -536,65 +414,102 @@ impl SqliteStore {
     }
 }
 
+/// Rows of the shared statement `sql` decoded by `decode`, in order, through the connection's
+/// statement cache.
+fn query_all<T>(
+    c: &Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row of `sql` decoded by `decode`, if there is one.
+fn query_first<T>(
+    c: &Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+    decode: impl FnOnce(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(|row| decode(row)).transpose()
+}
+
+/// Runs `sql` and returns how many rows it returned (a `DELETE … RETURNING` reports whether it
+/// found its row this way).
+fn count_returned(c: &Connection, sql: &'static str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut n = 0;
+    while rows.next()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The number in column 0 of `sql`'s one row (a `COUNT(*)`).
+fn count(c: &Connection, sql: &'static str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    let n: i64 = c.prepare_cached(sql)?.query_row(params, |r| r.get(0))?;
+    usize::try_from(n).map_err(backend)
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, index: usize) -> StoreResult<String> {
+        Ok(self.get(index)?)
+    }
+    fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
+        Ok(self.get(index)?)
+    }
+    fn integer(&self, index: usize) -> StoreResult<i64> {
+        Ok(self.get(index)?)
+    }
+    fn optional_integer(&self, index: usize) -> StoreResult<Option<i64>> {
+        Ok(self.get(index)?)
+    }
+    fn bytes(&self, index: usize) -> StoreResult<Vec<u8>> {
+        Ok(self.get(index)?)
+    }
+    fn optional_bytes(&self, index: usize) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.get(index)?)
+    }
+}
+
 fn read_key(c: &Connection, id: KeyId) -> StoreResult<Option<KeyRecord>> {
-    let text: Option<String> =
-        c.query_row("SELECT record FROM keys WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-    text.as_deref().map(decode_key).transpose()
+    query_first(c, sql::KEY, [id.to_string()], records::key_record)
 }
 
 fn read_materials(c: &Connection, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = ?1 \
-         ORDER BY created, material_id",
-    )?;
-    let rows = stmt
-        .query_map([id.to_string()], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<String>>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(mid, wrapped, created, rotation)| {
-            let mid: [u8; 32] = mid.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
-            Ok(MaterialRecord {
-                key_id: id,
-                material_id: MaterialId::from_bytes(mid),
-                wrapped,
-                created: Timestamp::from_unix_millis(created),
-                rotation: rotation.as_deref().and_then(kms_core::key::RotationKind::parse),
-            })
-        })
-        .collect()
+    query_all(c, sql::MATERIALS, [id.to_string()], |r| records::material_record(id, r))
 }
 
 fn read_tags(c: &Connection, id: KeyId) -> StoreResult<Vec<Tag>> {
-    let mut stmt = c.prepare_cached("SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY tag_key")?;
-    let tags = stmt
-        .query_map([id.to_string()], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(tags)
+    query_all(c, sql::TAGS, [id.to_string()], records::tag)
 }
 
 fn read_policy(c: &Connection, id: KeyId) -> StoreResult<Option<String>> {
-    Ok(c.query_row("SELECT document FROM key_policies WHERE key_id = ?1", [id.to_string()], |r| r.get(0)).optional()?)
+    query_first(c, sql::POLICY, [id.to_string()], |r| r.text(0))
 }
 
 fn read_grants(c: &Connection, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
-    let mut stmt = c.prepare_cached("SELECT record FROM grants WHERE key_id = ?1 ORDER BY grant_id")?;
-    let rows = stmt.query_map([key_id.to_string()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-    rows.iter().map(|t| decode_grant(t)).collect()
+    query_all(c, sql::GRANTS, [key_id.to_string()], records::grant_record)
 }
 
 /// The aliases naming a key, in name order, found through the key-id index (an account's
 /// aliases are not scanned: it may have many).
+const KEY_ALIASES: &str = "SELECT account, region, name, key_id, created, updated FROM aliases \
+     INDEXED BY aliases_by_key WHERE key_id = ?1 AND account = ?2 AND region = ?3 ORDER BY name";
+
 fn read_key_aliases(c: &Connection, key: &KeyRecord) -> StoreResult<Vec<AliasRecord>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {ALIAS_COLUMNS} FROM aliases INDEXED BY aliases_by_key \
-         WHERE key_id = ?1 AND account = ?2 AND region = ?3 ORDER BY name"
-    ))?;
-    let rows = stmt
-        .query_map(params![key.key_id.to_string(), key.account.to_string(), key.region.to_string()], alias_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(alias_record).collect()
+    let key_params = params![key.key_id.to_string(), key.account.to_string(), key.region.to_string()];
+    query_all(c, KEY_ALIASES, key_params, records::alias_record)
 }
 
 /// The WAL outgrew its limit (see [`Checkpointer`]): copies the rest into the database file
@@ -642,53 +557,26 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 /// Replaces a key whose stored revision is `key.revision - 1`: [`StoreError::Conflict`] if
 /// another writer changed it meanwhile, [`StoreError::NotFound`] if it is gone.
 fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
-    let previous = revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
+    let previous = records::revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
     let id = key.key_id.to_string();
-    let changed = tx.execute(
-        "UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4",
-        params![encode_key(key)?, revision(key)?, id, previous],
-    )?;
+    let changed = tx
+        .prepare_cached("UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4")?
+        .execute(params![records::encode_key(key)?, records::revision(key)?, id, previous])?;
     if changed == 1 {
         return Ok(());
     }
-    let exists: Option<i64> = tx.query_row("SELECT 1 FROM keys WHERE key_id = ?1", [id], |r| r.get(0)).optional()?;
+    let exists = query_first(tx, "SELECT 1 FROM keys WHERE key_id = ?1", [id], |_| Ok(()))?;
     Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
 }
 
-fn decode_key(text: &str) -> StoreResult<KeyRecord> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("key record: {e}")))
+/// Runs a shared statement that changes rows, through the statement cache; returns how many.
+fn execute(c: &Connection, sql: &'static str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    Ok(c.prepare_cached(sql)?.execute(params)?)
 }
 
-fn encode_key(key: &KeyRecord) -> StoreResult<String> {
-    serde_json::to_string(key).map_err(backend)
-}
-
-fn revision(key: &KeyRecord) -> StoreResult<i64> {
-    i64::try_from(key.revision).map_err(backend)
-}
-
-fn key_id_column(s: &str) -> StoreResult<KeyId> {
-    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
-}
-
-fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-}
-
-fn alias_record(raw: (String, String, String, String, i64, i64)) -> StoreResult<AliasRecord> {
-    let (account, region, name, key_id, created, updated) = raw;
-    let corrupt = |what: &str| StoreError::Corrupt(format!("alias {what}"));
-    Ok(AliasRecord {
-        account: AccountId::parse(&account).map_err(|_| corrupt("account"))?,
-        region: Region::parse(&region).map_err(|_| corrupt("region"))?,
-        name: AliasName::parse(&name).map_err(|_| corrupt("name"))?,
-        target: key_id_column(&key_id)?,
-        created: Timestamp::from_unix_millis(created),
-        updated: Timestamp::from_unix_millis(updated),
-    })
-}
-
-const ALIAS_COLUMNS: &str = "account, region, name, key_id, created, updated";
+/// Inserts or overwrites one tag (SQLite has no arrays: one statement per tag).
+const UPSERT_TAG: &str = "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -698,30 +586,17 @@ impl Store for SqliteStore {
 
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let name = name.to_owned();
-        self.run(move |c| {
-            Ok(c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0)).optional()?)
-        })
-        .await
+        self.run(move |c| query_first(c, sql::SETTING, [name], |r| r.text(0))).await
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         let (name, value) = (name.to_owned(), value.to_owned());
-        self.run(move |c| {
-            c.execute(
-                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [name, value],
-            )?;
-            Ok(())
-        })
-        .await
+        self.run(move |c| execute(c, sql::SET_SETTING, [name, value]).map(drop)).await
     }
 
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<bool> {
         let (name, value) = (name.to_owned(), value.to_owned());
-        self.run(move |c| {
-            Ok(c.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)", [name, value])? == 1)
-        })
-        .await
+        self.run(move |c| Ok(execute(c, sql::INIT_SETTING, [name, value])? == 1)).await
     }
 
     async fn create_key(
@@ -735,17 +610,27 @@ impl Store for SqliteStore {
         let (key, material, policy, tags) = (key.clone(), material.clone(), policy.to_owned(), tags.to_vec());
         self.mutate(audit, move |tx| {
             let id = key.key_id.to_string();
-            tx.execute(
-                "INSERT INTO keys (key_id, account, region, revision, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, key.account.as_str(), key.region.as_str(), revision(&key)?, encode_key(&key)?],
+            execute(
+                tx,
+                sql::INSERT_KEY,
+                params![
+                    id,
+                    key.account.as_str(),
+                    key.region.as_str(),
+                    records::revision(&key)?,
+                    records::encode_key(&key)?
+                ],
             )?;
-            tx.execute(
-                "INSERT INTO key_materials (key_id, material_id, wrapped, created) VALUES (?1, ?2, ?3, ?4)",
+            execute(
+                tx,
+                sql::INSERT_FIRST_MATERIAL,
                 params![id, material.material_id.as_bytes(), material.wrapped, material.created.unix_millis()],
             )?;
-            tx.execute("INSERT INTO key_policies (key_id, document) VALUES (?1, ?2)", params![id, policy])?;
+            execute(tx, sql::INSERT_POLICY, params![id, policy])?;
             for tag in &tags {
-                tx.execute(
+                // A repeated tag key fails on the primary key (AlreadyExists).
+                execute(
+                    tx,
                     "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
                     params![id, tag.key, tag.value],
                 )?;
@@ -768,11 +653,11 @@ impl Store for SqliteStore {
         let (key, material) = (key.clone(), material.clone());
         self.mutate(audit, move |tx| {
             cas_update_key(tx, &key)?;
-            let id = key.key_id.to_string();
-            tx.execute(
-                "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            execute(
+                tx,
+                sql::INSERT_MATERIAL,
                 params![
-                    id,
+                    key.key_id.to_string(),
                     material.material_id.as_bytes(),
                     material.wrapped,
                     material.created.unix_millis(),
@@ -785,31 +670,28 @@ impl Store for SqliteStore {
     }
 
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
-        let (now, limit) = (now.unix_millis(), i64::try_from(limit).map_err(backend)?);
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(DUE_KEYS)?;
-            let ids = stmt.query_map(params![now, limit], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-            ids.iter().map(|s| key_id_column(s)).collect()
-        })
-        .await
+        let (now, limit) = (now.unix_millis(), records::limit(limit)?);
+        self.run(move |c| query_all(c, DUE_KEYS, params![now, limit], records::key_id)).await
     }
 
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
         let revision = i64::try_from(revision).map_err(backend)?;
         self.mutate(audit, move |tx| {
             let id = id.to_string();
-            let still: Option<i64> = tx
-                .query_row("SELECT 1 FROM keys WHERE key_id = ?1 AND revision = ?2", params![id, revision], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if still.is_none() {
+            let sql = "SELECT 1 FROM keys WHERE key_id = ?1 AND revision = ?2";
+            if query_first(tx, sql, params![id, revision], |_| Ok(()))?.is_none() {
                 return Ok(false);
             }
-            for table in ["key_materials", "key_policies", "key_tags", "aliases", "grants"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE key_id = ?1"), [&id])?;
+            for part in [
+                sql::DELETE_KEY_MATERIALS,
+                sql::DELETE_KEY_POLICY,
+                sql::DELETE_KEY_TAGS,
+                sql::DELETE_KEY_ALIASES,
+                sql::DELETE_KEY_GRANTS,
+                sql::DELETE_KEY,
+            ] {
+                execute(tx, part, [&id])?;
             }
-            tx.execute("DELETE FROM keys WHERE key_id = ?1", [&id])?;
             Ok(true)
         })
         .await
@@ -824,17 +706,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<KeyId>> {
         let (account, region) = (account.to_string(), region.to_string());
         let after = after.map(|k| k.to_string()).unwrap_or_default();
-        let limit = i64::try_from(limit).map_err(backend)?;
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT key_id FROM keys WHERE account = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4",
-            )?;
-            let ids = stmt
-                .query_map(params![account, region, after, limit], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            ids.iter().map(|s| key_id_column(s)).collect()
-        })
-        .await
+        let limit = records::limit(limit)?;
+        self.run(move |c| query_all(c, sql::LIST_KEYS, params![account, region, after, limit], records::key_id)).await
     }
 
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
@@ -864,8 +737,9 @@ impl Store for SqliteStore {
     async fn create_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let a = alias.clone();
         self.mutate(audit, move |tx| {
-            tx.execute(
-                &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            execute(
+                tx,
+                sql::INSERT_ALIAS,
                 params![
                     a.account.as_str(),
                     a.region.as_str(),
@@ -874,8 +748,8 @@ impl Store for SqliteStore {
                     a.created.unix_millis(),
                     a.updated.unix_millis()
                 ],
-            )?;
-            Ok(())
+            )
+            .map(drop)
         })
         .await
     }
@@ -883,8 +757,9 @@ impl Store for SqliteStore {
     async fn update_alias(&self, alias: &AliasRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let a = alias.clone();
         self.mutate(audit, move |tx| {
-            let n = tx.execute(
-                "UPDATE aliases SET key_id = ?1, updated = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
+            let n = execute(
+                tx,
+                sql::UPDATE_ALIAS,
                 params![
                     a.target.to_string(),
                     a.updated.unix_millis(),
@@ -909,29 +784,12 @@ impl Store for SqliteStore {
         audit: &[AuditEvent],
     ) -> StoreResult<bool> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
-        self.mutate(audit, move |tx| {
-            let n = tx.execute(
-                "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3",
-                [account, region, name],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        self.mutate(audit, move |tx| Ok(count_returned(tx, sql::DELETE_ALIAS, [account, region, name])? > 0)).await
     }
 
     async fn alias(&self, account: &AccountId, region: &Region, name: &AliasName) -> StoreResult<Option<AliasRecord>> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
-        self.run(move |c| {
-            c.query_row(
-                &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3"),
-                [account, region, name],
-                alias_from_row,
-            )
-            .optional()?
-            .map(alias_record)
-            .transpose()
-        })
-        .await
+        self.run(move |c| query_first(c, sql::ALIAS, [account, region, name], records::alias_record)).await
     }
 
     async fn list_aliases(
@@ -945,16 +803,9 @@ impl Store for SqliteStore {
         let (account, region) = (account.to_string(), region.to_string());
         let target = target.map(|k| k.to_string());
         let after = after.map(ToString::to_string).unwrap_or_default();
-        let limit = i64::try_from(limit).map_err(backend)?;
+        let limit = records::limit(limit)?;
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account = ?1 AND region = ?2 \
-                 AND (?3 IS NULL OR key_id = ?3) AND name > ?4 ORDER BY name LIMIT ?5"
-            ))?;
-            let rows = stmt
-                .query_map(params![account, region, target, after, limit], alias_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(alias_record).collect()
+            query_all(c, sql::LIST_ALIASES, params![account, region, target, after, limit], records::alias_record)
         })
         .await
     }
@@ -968,15 +819,10 @@ impl Store for SqliteStore {
         self.mutate(audit, move |tx| {
             let id = id.to_string();
             for tag in &tags {
-                tx.execute(
-                    "INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-                    params![id, tag.key, tag.value],
-                )?;
+                execute(tx, UPSERT_TAG, params![id, tag.key, tag.value])?;
             }
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM key_tags WHERE key_id = ?1", [&id], |r| r.get(0))?;
-            if usize::try_from(count).map_err(backend)? > max {
-                return Err(StoreError::LimitExceeded(max)); // dropping `tx` rolls back
+            if count(tx, sql::COUNT_TAGS, [&id])? > max {
+                return Err(StoreError::LimitExceeded(max)); // the savepoint is rolled back
             }
             Ok(())
         })
@@ -987,7 +833,7 @@ impl Store for SqliteStore {
         let keys = keys.to_vec();
         self.mutate(audit, move |tx| {
             for k in &keys {
-                tx.execute("DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.to_string(), k])?;
+                execute(tx, "DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.to_string(), k])?;
             }
             Ok(())
         })
@@ -1001,11 +847,7 @@ impl Store for SqliteStore {
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         let document = document.to_owned();
         self.mutate(audit, move |tx| {
-            let n = tx.execute(
-                "UPDATE key_policies SET document = ?1 WHERE key_id = ?2",
-                params![document, id.to_string()],
-            )?;
-            if n != 1 {
+            if execute(tx, sql::UPDATE_POLICY, params![document, id.to_string()])? != 1 {
                 return Err(StoreError::NotFound);
             }
             Ok(())
@@ -1015,25 +857,16 @@ impl Store for SqliteStore {
 
     async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
         let id = id.to_owned();
-        self.run(move |c| {
-            let row = c
-                .query_row(
-                    &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?1"),
-                    [id],
-                    access_key_row,
-                )
-                .optional()?;
-            row.map(access_key_record).transpose()
-        })
-        .await
+        self.run(move |c| query_first(c, sql::ACCESS_KEY, [id], records::access_key_record)).await
     }
 
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let r = record.clone();
         self.mutate(audit, move |tx| {
             let session = r.session.as_ref();
-            tx.execute(
-                &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            execute(
+                tx,
+                sql::INSERT_ACCESS_KEY,
                 params![
                     r.access_key_id,
                     r.account.as_str(),
@@ -1044,38 +877,28 @@ impl Store for SqliteStore {
                     session.map(|s| s.token_digest.as_slice()),
                     session.map(|s| s.expires.unix_millis()),
                 ],
-            )?;
-            Ok(())
+            )
+            .map(drop)
         })
         .await
     }
 
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.mutate(audit, move |tx| {
-            let n = tx.execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
-            Ok(n > 0)
-        })
-        .await
+        self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_ACCESS_KEY, [id])? > 0)).await
     }
 
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
         let arn = principal_arn.to_owned();
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = ?1 ORDER BY access_key_id"
-            ))?;
-            let rows = stmt.query_map([arn], access_key_row)?.collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(access_key_record).collect()
-        })
-        .await
+        self.run(move |c| query_all(c, sql::ACCESS_KEYS_OF, [arn], records::access_key_record)).await
     }
 
     async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let r = record.clone();
         self.mutate(audit, move |tx| {
-            tx.execute(
-                &format!("INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            execute(
+                tx,
+                sql::INSERT_PRINCIPAL,
                 params![
                     r.arn,
                     r.account.as_str(),
@@ -1085,56 +908,42 @@ impl Store for SqliteStore {
                     r.trust_policy,
                     r.created.unix_millis()
                 ],
-            )?;
-            Ok(())
+            )
+            .map(drop)
         })
         .await
     }
 
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         let arn = arn.to_owned();
-        self.run(move |c| {
-            c.query_row(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE arn = ?1"), [arn], principal_row)
-                .optional()?
-                .map(principal_record)
-                .transpose()
-        })
-        .await
+        self.run(move |c| query_first(c, sql::PRINCIPAL, [arn], records::principal_record)).await
     }
 
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
         let account = account.to_string();
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE account = ?1 ORDER BY kind, name"
-            ))?;
-            let rows = stmt.query_map([account], principal_row)?.collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(principal_record).collect()
-        })
-        .await
+        self.run(move |c| query_all(c, sql::LIST_PRINCIPALS, [account], records::principal_record)).await
     }
 
     async fn delete_principal(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let arn = arn.to_owned();
         self.mutate(audit, move |tx| {
-            let id: Option<String> =
-                tx.query_row("SELECT principal_id FROM principals WHERE arn = ?1", [&arn], |r| r.get(0)).optional()?;
-            if let Some(id) = id {
-                let (named, unique) = crate::records::principal_rebinding(&arn, &id);
-                tx.execute(
+            if let Some(id) = query_first(tx, sql::PRINCIPAL_ID, [&arn], |r| r.text(0))? {
+                let (named, unique) = records::principal_rebinding(&arn, &id);
+                execute(
+                    tx,
                     "UPDATE key_policies SET document = replace(document, ?1, ?2) WHERE instr(document, ?1) > 0",
                     [&named, &unique],
                 )?;
-                tx.execute(
+                execute(
+                    tx,
                     "UPDATE principals SET trust_policy = replace(trust_policy, ?1, ?2) \
                      WHERE trust_policy IS NOT NULL AND instr(trust_policy, ?1) > 0",
                     [&named, &unique],
                 )?;
             }
-            tx.execute("DELETE FROM access_keys WHERE principal_arn = ?1", [&arn])?;
-            tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1", [&arn])?;
-            let n = tx.execute("DELETE FROM principals WHERE arn = ?1", [&arn])?;
-            Ok(n > 0)
+            execute(tx, sql::DELETE_ACCESS_KEYS_OF, [&arn])?;
+            execute(tx, sql::DELETE_IDENTITY_POLICIES_OF, [&arn])?;
+            Ok(execute(tx, sql::DELETE_PRINCIPAL, [&arn])? > 0)
         })
         .await
     }
@@ -1142,55 +951,29 @@ impl Store for SqliteStore {
     async fn put_identity_policy(&self, record: &IdentityPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
         let r = record.clone();
         self.mutate(audit, move |tx| {
-            tx.execute(
-                "INSERT INTO identity_policies (principal_arn, name, document) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (principal_arn, name) DO UPDATE SET document = excluded.document",
-                params![r.principal_arn, r.name, r.document],
-            )?;
-            Ok(())
+            execute(tx, sql::PUT_IDENTITY_POLICY, params![r.principal_arn, r.name, r.document]).map(drop)
         })
         .await
     }
 
     async fn delete_identity_policy(&self, principal_arn: &str, name: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let (arn, name) = (principal_arn.to_owned(), name.to_owned());
-        self.mutate(audit, move |tx| {
-            let n = tx.execute("DELETE FROM identity_policies WHERE principal_arn = ?1 AND name = ?2", [arn, name])?;
-            Ok(n > 0)
-        })
-        .await
+        self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_IDENTITY_POLICY, [arn, name])? > 0)).await
     }
 
     async fn identity_policies(&self, principal_arn: &str) -> StoreResult<Vec<IdentityPolicyRecord>> {
         let arn = principal_arn.to_owned();
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT principal_arn, name, document FROM identity_policies WHERE principal_arn = ?1 ORDER BY name",
-            )?;
-            let rows = stmt
-                .query_map([arn], |r| {
-                    Ok(IdentityPolicyRecord { principal_arn: r.get(0)?, name: r.get(1)?, document: r.get(2)? })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        self.run(move |c| query_all(c, sql::IDENTITY_POLICIES, [arn], records::identity_policy_record)).await
     }
 
     async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         let g = grant.clone();
         self.mutate(audit, move |tx| {
             let key = g.key_id.to_string();
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM grants WHERE key_id = ?1", [&key], |r| r.get(0))?;
-            if usize::try_from(count).map_err(backend)? >= max_per_key {
+            if count(tx, sql::COUNT_GRANTS, [&key])? >= max_per_key {
                 return Err(StoreError::LimitExceeded(max_per_key));
             }
-            let record = serde_json::to_string(&g).map_err(backend)?;
-            tx.execute(
-                "INSERT INTO grants (grant_id, key_id, record) VALUES (?1, ?2, ?3)",
-                params![g.grant_id, key, record],
-            )?;
-            Ok(())
+            execute(tx, sql::INSERT_GRANT, params![g.grant_id, key, records::encode_grant(&g)?]).map(drop)
         })
         .await
     }
@@ -1201,20 +984,13 @@ impl Store for SqliteStore {
 
     async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
         let id = grant_id.to_owned();
-        self.run(move |c| {
-            let text: Option<String> =
-                c.query_row("SELECT record FROM grants WHERE grant_id = ?1", [id], |r| r.get(0)).optional()?;
-            text.as_deref().map(decode_grant).transpose()
-        })
-        .await
+        self.run(move |c| query_first(c, sql::GRANT, [id], records::grant_record)).await
     }
 
     async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>> {
         let (account, principal) = (account.clone(), principal.to_owned());
         self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT record FROM grants ORDER BY grant_id")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-            let all = rows.iter().map(|t| decode_grant(t)).collect::<StoreResult<Vec<_>>>()?;
+            let all = query_all(c, sql::ALL_GRANTS, [], records::grant_record)?;
             Ok(all
                 .into_iter()
                 .filter(|g| g.account == account && g.retiring_principal.as_deref() == Some(principal.as_str()))
@@ -1225,23 +1001,13 @@ impl Store for SqliteStore {
 
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let id = grant_id.to_owned();
-        self.mutate(audit, move |tx| {
-            let n = tx.execute("DELETE FROM grants WHERE grant_id = ?1", [id])?;
-            Ok(n > 0)
-        })
-        .await
+        self.mutate(audit, move |tx| Ok(count_returned(tx, sql::DELETE_GRANT, [id])? > 0)).await
     }
 
     async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
         self.run(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT json_extract(record, '$.state'), COUNT(*) FROM keys GROUP BY 1 ORDER BY 1")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or_default()))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let sql = "SELECT json_extract(record, '$.state'), COUNT(*) FROM keys GROUP BY 1 ORDER BY 1";
+            query_all(c, sql, [], records::state_count)
         })
         .await
     }
@@ -1344,31 +1110,14 @@ impl Store for SqliteStore {
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {
         let d = digest.clone();
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO audit_digests (seq, hash, created, signature) VALUES (?1, ?2, ?3, ?4)",
-                params![i64::try_from(d.seq).map_err(backend)?, d.hash, d.created.unix_millis(), d.signature],
-            )?;
-            Ok(())
+            let seq = i64::try_from(d.seq).map_err(backend)?;
+            execute(c, sql::INSERT_AUDIT_DIGEST, params![seq, d.hash, d.created.unix_millis(), d.signature]).map(drop)
         })
         .await
     }
 
     async fn audit_digests(&self) -> StoreResult<Vec<AuditDigest>> {
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT seq, hash, created, signature FROM audit_digests ORDER BY seq")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(AuditDigest {
-                        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
-                        hash: r.get(1)?,
-                        created: Timestamp::from_unix_millis(r.get(2)?),
-                        signature: r.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        self.run(move |c| query_all(c, sql::AUDIT_DIGESTS, [], records::audit_digest)).await
     }
 }
 
@@ -1499,10 +1248,10 @@ fn move_audit_log_into_blocks(tx: &rusqlite::Transaction<'_>) -> StoreResult<()>
     const MIGRATION_BLOCK_ROWS: usize = 250;
     let mut rows: Vec<AuditRow> = Vec::with_capacity(MIGRATION_BLOCK_ROWS);
     {
-        let mut stmt = tx.prepare(&format!("SELECT {LEGACY_AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
+        let mut stmt = tx.prepare(LEGACY_AUDIT_ROWS)?;
         let mut cursor = stmt.query([])?;
         while let Some(r) = cursor.next()? {
-            let row = legacy_audit_row(r)?;
+            let row = records::audit_row(r)?;
             let consecutive = rows.last().is_none_or(|last| last.seq + 1 == row.seq);
             if rows.len() == MIGRATION_BLOCK_ROWS || !consecutive {
                 insert_block(tx, &rows)?;
@@ -1568,9 +1317,8 @@ const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k 
      JOIN audit_blocks b ON b.first_seq = k.first_seq WHERE k.key_arn = ?3 \
      AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) ORDER BY k.first_seq DESC";
 
-/// The columns of the table that held one row per record before audit blocks.
-const LEGACY_AUDIT_COLUMNS: &str =
-    "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash";
+/// The records of the table that held one row per record before audit blocks.
+const LEGACY_AUDIT_ROWS: &str = concat!("SELECT ", audit_log_columns!(), " FROM audit_log ORDER BY seq");
 
 /// Removes the records numbered below `seq`: whole blocks, and the older part of the block
 /// that holds `seq` (rewritten without it). Returns how many records went.
@@ -1608,78 +1356,27 @@ const PRUNE_BLOCK_KEYS: &str = "DELETE FROM audit_block_keys WHERE first_seq < ?
 const AUDIT_AFTER: &str = "SELECT size, body FROM audit_blocks \
      WHERE first_seq >= (SELECT IFNULL(MAX(first_seq), 0) FROM audit_blocks WHERE first_seq <= ?1 + 1) ORDER BY first_seq";
 
-fn legacy_audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
-        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
-        event_id: r.get(1)?,
-        time: Timestamp::from_unix_millis(r.get(2)?),
-        event_name: r.get(3)?,
-        key_arn: r.get(4)?,
-        principal: r.get(5)?,
-        error_code: r.get(6)?,
-        record: r.get(7)?,
-        prev_hash: r.get(8)?,
-        hash: r.get(9)?,
-    })
-}
-
-fn decode_grant(text: &str) -> StoreResult<GrantRecord> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("grant record: {e}")))
-}
-
-const ACCESS_KEY_COLUMNS: &str =
-    "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires";
-
-type AccessKeyRow = (String, String, String, Vec<u8>, i64, Option<String>, Option<Vec<u8>>, Option<i64>);
-
-fn access_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessKeyRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-}
-
-fn access_key_record(row: AccessKeyRow) -> StoreResult<AccessKeyRecord> {
-    let (access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires) = row;
-    let session = match (session_name, token_digest, expires) {
-        (Some(session_name), Some(token_digest), Some(expires)) => {
-            Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
-        }
-        _ => None,
-    };
-    Ok(AccessKeyRecord {
-        access_key_id,
-        account: AccountId::parse(&account).map_err(|_| StoreError::Corrupt("access key account".into()))?,
-        principal_arn,
-        wrapped_secret,
-        created: Timestamp::from_unix_millis(created),
-        session,
-    })
-}
-
-const PRINCIPAL_COLUMNS: &str = "arn, account, kind, name, principal_id, trust_policy, created";
-
-type PrincipalRow = (String, String, String, String, String, Option<String>, i64);
-
-fn principal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrincipalRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-}
-
-fn principal_record(row: PrincipalRow) -> StoreResult<PrincipalRecord> {
-    let (arn, account, kind, name, principal_id, trust_policy, created) = row;
-    Ok(PrincipalRecord {
-        arn,
-        account: AccountId::parse(&account).map_err(|_| StoreError::Corrupt("principal account".into()))?,
-        kind: PrincipalType::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind {kind}")))?,
-        name,
-        principal_id,
-        trust_policy,
-        created: Timestamp::from_unix_millis(created),
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::conformance::{event, key, material};
+
+    /// Every file in `migrations/sqlite/` is listed in [`MIGRATIONS`], in the order of their
+    /// numbers: a file added without its entry (or an entry out of order) fails here, not in a
+    /// deployment.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        assert_eq!(texts, MIGRATIONS);
+        for (n, file) in files.iter().enumerate() {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(&format!("{:04}_", n + 1)) && name.ends_with(".sql"), "{name}");
+        }
+    }
 
     /// A database written by a build that kept one row per audit record (schema version 5)
     /// opens with the same records, in blocks, and the old table gone; a gap left by retention
@@ -1721,7 +1418,11 @@ mod tests {
             .unwrap();
             for r in &rows {
                 conn.execute(
-                    &format!("INSERT INTO audit_log ({LEGACY_AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                    concat!(
+                        "INSERT INTO audit_log (",
+                        audit_log_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ),
                     params![
                         i64::try_from(r.seq).unwrap(),
                         r.event_id,

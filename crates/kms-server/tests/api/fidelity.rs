@@ -141,3 +141,45 @@ async fn dry_runs_can_ignore_the_ciphertext() {
         "{text}"
     );
 }
+
+/// Fixtures and other projects' suites hard-code account ids (123456789012, 000000000000): the
+/// server's own account can be pinned when its store is created, later starts must agree, and
+/// the operator can create further accounts with chosen ids.
+#[tokio::test]
+async fn account_ids_can_be_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::config(dir.path());
+    config.account_id = Some(kms_core::ids::AccountId::parse("123456789012").unwrap());
+    let t = crate::common::start_with(config, dir).await;
+    assert_eq!(t.server.account.to_string(), "123456789012");
+    let arn = t.client().create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    assert!(arn.starts_with("arn:aws:kms:us-east-1:123456789012:key/"), "{arn}");
+    let other = t.admin("CreateAccount", json!({"AccountId": "000000000000"})).await;
+    assert_eq!(other["AccountId"], "000000000000");
+    for (id, code) in [
+        ("000000000000", "AlreadyExistsException"),
+        ("123456789012", "AlreadyExistsException"),
+        ("12345", "ValidationException"),
+    ] {
+        let (_, text) = crate::common::signed(
+            t.server.local_addr,
+            (&t.admin_id, &t.admin_secret, None),
+            "kms",
+            Some("FerrokmsAdmin.CreateAccount"),
+            "application/x-amz-json-1.1",
+            json!({"AccountId": id}).to_string().as_bytes(),
+        )
+        .await;
+        assert!(text.contains(code), "{id}: {text}");
+    }
+    let dir = t.dir;
+    t.server.shutdown().await;
+    // The same data directory under another pinned id: refused, with both ids named.
+    let mut config = crate::common::config(dir.path());
+    config.account_id = Some(kms_core::ids::AccountId::parse("111122223333").unwrap());
+    let refused = kms_server::start(config).await.err().expect("a mismatched account id is refused").to_string();
+    assert!(refused.contains("123456789012") && refused.contains("111122223333"), "{refused}");
+    // Unpinned, it starts as the account it was made for.
+    let t = crate::common::start_with(crate::common::config(dir.path()), dir).await;
+    assert_eq!(t.server.account.to_string(), "123456789012");
+}

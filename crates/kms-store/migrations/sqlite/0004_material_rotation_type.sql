@@ -1,0 +1,1 @@
+ALTER TABLE key_materials ADD COLUMN rotation_type TEXT;
