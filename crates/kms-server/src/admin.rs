@@ -198,6 +198,15 @@ impl Service {
         }
     }
 
+    /// The account a principal of `kind` (and its access keys) is stored under: the caller's,
+    /// except service principals, which are the operator's.
+    fn principal_account(&self, ctx: &RequestContext, kind: PrincipalType) -> kms_core::ids::AccountId {
+        match kind {
+            PrincipalType::Service => self.operator_account.clone(),
+            PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
+        }
+    }
+
     /// Checks an action that only the server's operator may take: creating accounts and
     /// managing service principals and their keys. The operator is the server's own account
     /// (made at first start, holding the first admin): an account admin elsewhere, however
@@ -253,10 +262,7 @@ impl Service {
             PrincipalType::Role => "AROA",
             PrincipalType::Service => "ASVC",
         };
-        let account = match kind {
-            PrincipalType::Service => self.operator_account.clone(),
-            PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
-        };
+        let account = self.principal_account(ctx, kind);
         let record = PrincipalRecord {
             arn,
             account,
@@ -370,10 +376,7 @@ impl Service {
         }
         let record = AccessKeyRecord {
             access_key_id: access_key_id.clone(),
-            account: match kind {
-                PrincipalType::Service => self.operator_account.clone(),
-                PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
-            },
+            account: self.principal_account(ctx, kind),
             principal_arn: arn.clone(),
             wrapped_secret: self.root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
             created: self.clock.now(),
