@@ -39,6 +39,15 @@ fn database(label: &str) -> Option<(Database, String)> {
     }
 }
 
+/// A node's configuration: its own data directory under `dir`, the shared database `url`, and
+/// the root key file every node of the cluster shares.
+fn node_config(dir: &std::path::Path, url: &str, name: &str) -> kms_server::ServerConfig {
+    let mut cfg = config(&dir.join(name));
+    cfg.store_url = Some(url.to_owned());
+    cfg.root_key_file = Some(dir.join("root.key"));
+    cfg
+}
+
 #[tokio::test]
 async fn background_work_runs_once_and_fails_over() {
     let Some((_db, url)) = database("failover") else { return };
@@ -49,11 +58,8 @@ async fn background_work_runs_once_and_fails_over() {
     let received = slow_receiver(hook, Duration::from_millis(300));
     let clock = Arc::new(kms_core::ManualClock::new(kms_core::Clock::now(&kms_server::clock::SystemClock)));
     let dir = tempfile::tempdir().unwrap();
-    let root_key = dir.path().join("root.key");
     let node = |name: &str| {
-        let mut cfg = config(&dir.path().join(name));
-        cfg.store_url = Some(url.clone());
-        cfg.root_key_file = Some(root_key.clone());
+        let mut cfg = node_config(dir.path(), &url, name);
         cfg.clock = clock.clone();
         cfg.scheduler_interval_millis = 100;
         cfg.event_poll_millis = 50;
@@ -99,13 +105,7 @@ async fn background_work_runs_once_and_fails_over() {
 async fn conflicting_requests_through_two_nodes() {
     let Some((_db, url)) = database("conflicts") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root_key = dir.path().join("root.key");
-    let node = |name: &str| {
-        let mut cfg = config(&dir.path().join(name));
-        cfg.store_url = Some(url.clone());
-        cfg.root_key_file = Some(root_key.clone());
-        cfg
-    };
+    let node = |name: &str| node_config(dir.path(), &url, name);
     let a = kms_server::start(node("a")).await.unwrap();
     let admin = a.new_admin.as_ref().unwrap();
     let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
@@ -207,11 +207,8 @@ async fn time_until_refused(kms: &aws_sdk_kms::Client, key: &str, expected: &str
 async fn revocations_reach_the_other_node_within_a_second() {
     let Some((_db, url)) = database("revocations") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root_key = dir.path().join("root.key");
     let node = |name: &str| {
-        let mut cfg = config(&dir.path().join(name));
-        cfg.store_url = Some(url.clone());
-        cfg.root_key_file = Some(root_key.clone());
+        let mut cfg = node_config(dir.path(), &url, name);
         cfg.key_cache_ttl_millis = 600_000;
         cfg
     };
