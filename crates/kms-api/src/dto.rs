@@ -16,13 +16,6 @@ use crate::blob::{Blob, SecretBlob};
 /// `EncryptionContext` members.
 pub type ContextMap = BTreeMap<String, String>;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct WireTag {
-    pub tag_key: Option<String>,
-    pub tag_value: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagOut {
@@ -31,22 +24,6 @@ pub struct TagOut {
 }
 
 // ---- keys ----
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateKeyRequest {
-    pub policy: Option<String>,
-    pub description: Option<String>,
-    pub key_usage: Option<String>,
-    pub customer_master_key_spec: Option<String>,
-    pub key_spec: Option<String>,
-    pub origin: Option<String>,
-    pub custom_key_store_id: Option<String>,
-    pub bypass_policy_lockout_safety_check: Option<bool>,
-    pub tags: Option<Vec<WireTag>>,
-    pub multi_region: Option<bool>,
-    pub xks_key_id: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -102,21 +79,6 @@ pub struct KeyMetadataResponse {
     pub key_metadata: KeyMetadata,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyIdRequest {
-    pub key_id: Option<String>,
-    pub grant_tokens: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListRequest {
-    pub key_id: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyListEntry {
@@ -131,20 +93,6 @@ pub struct ListKeysResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
     pub truncated: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UpdateKeyDescriptionRequest {
-    pub key_id: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScheduleKeyDeletionRequest {
-    pub key_id: Option<String>,
-    pub pending_window_in_days: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,36 +116,12 @@ pub struct Empty {}
 
 // ---- cryptographic operations ----
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EncryptRequest {
-    pub key_id: Option<String>,
-    pub plaintext: Option<SecretBlob>,
-    pub encryption_context: Option<ContextMap>,
-    pub grant_tokens: Option<Vec<String>>,
-    pub encryption_algorithm: Option<String>,
-    pub dry_run: Option<bool>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EncryptResponse {
     pub ciphertext_blob: Blob,
     pub key_id: String,
     pub encryption_algorithm: &'static str,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DecryptRequest {
-    pub ciphertext_blob: Option<Blob>,
-    pub encryption_context: Option<ContextMap>,
-    pub grant_tokens: Option<Vec<String>>,
-    pub key_id: Option<String>,
-    pub encryption_algorithm: Option<String>,
-    pub recipient: Option<serde_json::Value>,
-    pub dry_run: Option<bool>,
-    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,21 +131,6 @@ pub struct DecryptResponse {
     pub plaintext: SecretBlob,
     pub encryption_algorithm: &'static str,
     pub key_material_id: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ReEncryptRequest {
-    pub ciphertext_blob: Option<Blob>,
-    pub source_encryption_context: Option<ContextMap>,
-    pub source_key_id: Option<String>,
-    pub destination_key_id: Option<String>,
-    pub destination_encryption_context: Option<ContextMap>,
-    pub source_encryption_algorithm: Option<String>,
-    pub destination_encryption_algorithm: Option<String>,
-    pub grant_tokens: Option<Vec<String>>,
-    pub dry_run: Option<bool>,
-    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -236,18 +145,6 @@ pub struct ReEncryptResponse {
     pub destination_key_material_id: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateDataKeyRequest {
-    pub key_id: Option<String>,
-    pub encryption_context: Option<ContextMap>,
-    pub number_of_bytes: Option<i64>,
-    pub key_spec: Option<String>,
-    pub grant_tokens: Option<Vec<String>>,
-    pub recipient: Option<serde_json::Value>,
-    pub dry_run: Option<bool>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
@@ -258,14 +155,6 @@ pub struct GenerateDataKeyResponse {
     pub key_material_id: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateRandomRequest {
-    pub number_of_bytes: Option<i64>,
-    pub custom_key_store_id: Option<String>,
-    pub recipient: Option<serde_json::Value>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
@@ -273,13 +162,6 @@ pub struct GenerateRandomResponse {
 }
 
 // ---- aliases ----
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AliasRequest {
-    pub alias_name: Option<String>,
-    pub target_key_id: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -305,20 +187,6 @@ pub struct ListAliasesResponse {
 
 // ---- tags ----
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagResourceRequest {
-    pub key_id: Option<String>,
-    pub tags: Option<Vec<WireTag>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UntagResourceRequest {
-    pub key_id: Option<String>,
-    pub tag_keys: Option<Vec<String>>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListResourceTagsResponse {
@@ -329,22 +197,6 @@ pub struct ListResourceTagsResponse {
 }
 
 // ---- policies ----
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PutKeyPolicyRequest {
-    pub key_id: Option<String>,
-    pub policy_name: Option<String>,
-    pub policy: Option<String>,
-    pub bypass_policy_lockout_safety_check: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyPolicyRequest {
-    pub key_id: Option<String>,
-    pub policy_name: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -373,35 +225,11 @@ pub struct GrantConstraints {
     pub encryption_context_equals: Option<ContextMap>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateGrantRequest {
-    pub key_id: Option<String>,
-    pub grantee_principal: Option<String>,
-    pub retiring_principal: Option<String>,
-    pub operations: Option<Vec<String>>,
-    pub constraints: Option<GrantConstraints>,
-    pub grant_tokens: Option<Vec<String>>,
-    pub name: Option<String>,
-    pub dry_run: Option<bool>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateGrantResponse {
     pub grant_token: String,
     pub grant_id: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListGrantsRequest {
-    pub key_id: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-    pub grant_id: Option<String>,
-    pub grantee_principal: Option<String>,
-    pub retiring_principal: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -430,17 +258,6 @@ pub struct ListGrantsResponse {
     pub truncated: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RetireGrantRequest {
-    pub grant_token: Option<String>,
-    pub key_id: Option<String>,
-    pub grant_id: Option<String>,
-    pub dry_run: Option<bool>,
-}
-
-// ---- key usage ----
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyLastUsageData {
@@ -461,13 +278,6 @@ pub struct GetKeyLastUsageResponse {
 }
 
 // ---- rotation ----
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EnableKeyRotationRequest {
-    pub key_id: Option<String>,
-    pub rotation_period_in_days: Option<i64>,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -6,9 +6,12 @@
 //! verification lives in `kms-sigv4` and its errors are mapped here too.
 
 pub mod blob;
+pub mod constraints;
 pub mod dto;
 pub mod exception;
 mod fast_json;
+#[rustfmt::skip]
+pub mod model;
 pub mod operation;
 
 pub use exception::{ApiError, Exception};
@@ -19,12 +22,29 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The `X-Amz-Target` prefix of KMS operations.
 pub const TARGET_PREFIX: &str = "TrentService.";
 
-/// Decodes a request body into its DTO.
+/// Decodes a request body into its structure and checks it against AWS's constraints.
 ///
 /// # Errors
 /// `SerializationException` for a body that is not UTF-8 or not a JSON object of the right
-/// member types (including blob members that are not base64).
-pub fn decode_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// member types (including blob members that are not base64); `ValidationException` listing
+/// every violated constraint (a missing required member, a length, range, pattern or value
+/// set) in AWS's words.
+pub fn decode_request<T: serde::de::DeserializeOwned + constraints::Validate>(body: &[u8]) -> Result<T, ApiError> {
+    let request: T = decode_json(body)?;
+    let violations = constraints::violations(&request);
+    if violations.is_empty() {
+        Ok(request)
+    } else {
+        Err(ApiError::with_message(Exception::Validation, violations.to_string()))
+    }
+}
+
+/// Decodes a JSON object body into `T` without checking constraints (for requests outside
+/// AWS's model, which check their own).
+///
+/// # Errors
+/// `SerializationException`, as [`decode_request`].
+pub fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // An empty body is an empty request, as the AWS SDKs send `{}` but some clients send nothing.
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     // JSON text is UTF-8. serde skips unknown members without looking inside their strings, so

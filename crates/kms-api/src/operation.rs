@@ -6,12 +6,7 @@
 //! decision to answer `UnsupportedOperationException`) does not compile; fuzzing decodes
 //! through [`Request::decode`]; quotas, audit and metrics read [`Operation`]'s methods.
 
-use crate::dto::{
-    AliasRequest, CreateGrantRequest, CreateKeyRequest, DecryptRequest, EnableKeyRotationRequest, EncryptRequest,
-    GenerateDataKeyRequest, GenerateRandomRequest, GetKeyPolicyRequest, KeyIdRequest, ListGrantsRequest, ListRequest,
-    PutKeyPolicyRequest, ReEncryptRequest, RetireGrantRequest, ScheduleKeyDeletionRequest, TagResourceRequest,
-    UntagResourceRequest, UpdateKeyDescriptionRequest,
-};
+use crate::model::*;
 use crate::{ApiError, decode_request};
 
 /// What an operation does, for the audit trail (`readOnly`) and GetKeyLastUsage.
@@ -106,55 +101,55 @@ macro_rules! operations {
 
 // Name (request type, for the implemented ones): kind, quota class (AWS's default rate).
 operations! {
-    CancelKeyDeletion(KeyIdRequest): Write, Own(5);
+    CancelKeyDeletion(CancelKeyDeletionRequest): Write, Own(5);
     ConnectCustomKeyStore: Write, Unlisted;
-    CreateAlias(AliasRequest): Write, Own(5);
+    CreateAlias(CreateAliasRequest): Write, Own(5);
     CreateCustomKeyStore: Write, Unlisted;
     CreateGrant(CreateGrantRequest): Write, Own(50);
     CreateKey(CreateKeyRequest): Write, Own(5);
     Decrypt(DecryptRequest): Cryptographic, Symmetric;
-    DeleteAlias(AliasRequest): Write, Own(15);
+    DeleteAlias(DeleteAliasRequest): Write, Own(15);
     DeleteCustomKeyStore: Write, Unlisted;
     DeleteImportedKeyMaterial: Write, Own(15);
     DeriveSharedSecret: Cryptographic, Unlisted;
     DescribeCustomKeyStores: Read, Unlisted;
-    DescribeKey(KeyIdRequest): Read, Own(2_000);
-    DisableKey(KeyIdRequest): Write, Own(5);
-    DisableKeyRotation(KeyIdRequest): Write, Own(5);
+    DescribeKey(DescribeKeyRequest): Read, Own(2_000);
+    DisableKey(DisableKeyRequest): Write, Own(5);
+    DisableKeyRotation(DisableKeyRotationRequest): Write, Own(5);
     DisconnectCustomKeyStore: Write, Unlisted;
-    EnableKey(KeyIdRequest): Write, Own(5);
+    EnableKey(EnableKeyRequest): Write, Own(5);
     EnableKeyRotation(EnableKeyRotationRequest): Write, Own(15);
     Encrypt(EncryptRequest): Cryptographic, Symmetric;
     GenerateDataKey(GenerateDataKeyRequest): Cryptographic, Symmetric;
     GenerateDataKeyPair: Cryptographic, Unlisted;
     GenerateDataKeyPairWithoutPlaintext: Cryptographic, Unlisted;
-    GenerateDataKeyWithoutPlaintext(GenerateDataKeyRequest): Cryptographic, Symmetric;
+    GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextRequest): Cryptographic, Symmetric;
     GenerateMac: Cryptographic, Symmetric;
     GenerateRandom(GenerateRandomRequest): Read, Symmetric;
-    GetKeyLastUsage(KeyIdRequest): Read, Own(5);
+    GetKeyLastUsage(GetKeyLastUsageRequest): Read, Own(5);
     GetKeyPolicy(GetKeyPolicyRequest): Read, Own(1_000);
-    GetKeyRotationStatus(KeyIdRequest): Read, Own(1_000);
+    GetKeyRotationStatus(GetKeyRotationStatusRequest): Read, Own(1_000);
     GetParametersForImport: Read, Own(1);
     GetPublicKey: Read, Own(2_000);
     ImportKeyMaterial: Write, Own(15);
-    ListAliases(ListRequest): Read, Own(100);
+    ListAliases(ListAliasesRequest): Read, Own(100);
     ListGrants(ListGrantsRequest): Read, Own(100);
-    ListKeyPolicies(ListRequest): Read, Own(100);
-    ListKeyRotations(ListRequest): Read, Own(100);
-    ListKeys(ListRequest): Read, Own(500);
-    ListResourceTags(ListRequest): Read, Own(2_000);
-    ListRetirableGrants(ListGrantsRequest): Read, Own(100);
+    ListKeyPolicies(ListKeyPoliciesRequest): Read, Own(100);
+    ListKeyRotations(ListKeyRotationsRequest): Read, Own(100);
+    ListKeys(ListKeysRequest): Read, Own(500);
+    ListResourceTags(ListResourceTagsRequest): Read, Own(2_000);
+    ListRetirableGrants(ListRetirableGrantsRequest): Read, Own(100);
     PutKeyPolicy(PutKeyPolicyRequest): Write, Own(15);
     ReEncrypt(ReEncryptRequest): Cryptographic, Symmetric;
     ReplicateKey: Write, Own(5);
     RetireGrant(RetireGrantRequest): Write, Own(50);
-    RevokeGrant(RetireGrantRequest): Write, Own(50);
-    RotateKeyOnDemand(KeyIdRequest): Write, Own(5);
+    RevokeGrant(RevokeGrantRequest): Write, Own(50);
+    RotateKeyOnDemand(RotateKeyOnDemandRequest): Write, Own(5);
     ScheduleKeyDeletion(ScheduleKeyDeletionRequest): Write, Own(15);
     Sign: Cryptographic, Unlisted;
     TagResource(TagResourceRequest): Write, Own(10);
     UntagResource(UntagResourceRequest): Write, Own(5);
-    UpdateAlias(AliasRequest): Write, Own(5);
+    UpdateAlias(UpdateAliasRequest): Write, Own(5);
     UpdateCustomKeyStore: Write, Unlisted;
     UpdateKeyDescription(UpdateKeyDescriptionRequest): Write, Own(5);
     UpdatePrimaryRegion: Write, Own(5);

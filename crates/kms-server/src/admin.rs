@@ -5,7 +5,7 @@
 //! `ferrokms admin` commands speak it.
 
 use kms_api::dto::Empty;
-use kms_api::{ApiError, Exception, decode_request, encode_response};
+use kms_api::{ApiError, Exception, decode_json, encode_response};
 use kms_core::KmsError;
 use kms_core::policy::{PolicyDocument, PolicyKind};
 use kms_crypto::SecretBytes;
@@ -535,7 +535,7 @@ impl Service {
     /// `UnknownOperationException` for an unknown admin operation; validation, not-found,
     /// already-exists and access-denied errors as the operation finds them.
     pub async fn admin(&self, ctx: &RequestContext, operation: &str, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
-        let req: AdminRequest = decode_request(body)?;
+        let req: AdminRequest = decode_json(body)?;
         let principal = |p: PrincipalRecord| encode_response(&PrincipalResponse { principal: out(&p) });
         Ok(match operation {
             "CreateUser" => {

@@ -1,6 +1,8 @@
 //! The JSON request decoder (`kms_api::decode_request`) with the DTO of every operation the
-//! server implements: never panics, refuses only with `SerializationException`, accepts only JSON
-//! objects (or an empty body), and never echoes a plaintext in its error message.
+//! server implements: never panics, refuses only with `SerializationException` (a body that is
+//! not a request) or `ValidationException` (a request that breaks AWS's constraints, in AWS's
+//! "N validation errors detected" wording), accepts only JSON objects (or an empty body), and
+//! never echoes a plaintext in its error message.
 
 use kms_api::{ApiError, Exception, Operation, Request};
 
@@ -53,9 +55,16 @@ pub fn check(data: &[u8]) {
             assert!(blank || object, "{} accepted a body that is not a JSON object", op.name());
         }
         Err(e) => {
-            assert_eq!(e.exception, Exception::Serialization, "{}: {e:?}", op.name());
-            let message = e.message.unwrap_or_default();
-            assert!(!message.is_empty(), "SerializationException without a message");
+            let message = e.message.clone().unwrap_or_default();
+            match e.exception {
+                Exception::Serialization => assert!(!message.is_empty(), "SerializationException without a message"),
+                Exception::Validation => assert!(
+                    message.contains(" validation error") && message.contains(" detected: "),
+                    "{}: a ValidationException not in AWS's wording: {message}",
+                    op.name()
+                ),
+                _ => panic!("{}: {e:?}", op.name()),
+            }
             if let Some(plaintext) = lone_plaintext(body)
                 && message.contains(&plaintext)
             {

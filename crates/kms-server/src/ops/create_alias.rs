@@ -1,21 +1,22 @@
 //! CreateAlias: a new alias name (unique in the account and region) for a key.
 
 use kms_api::Operation;
-use kms_api::dto::{AliasRequest, Empty};
+use kms_api::dto::Empty;
+use kms_api::model::CreateAliasRequest;
 use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;
 
-use super::validate::{alias_name, key_id_present, managed_key, members};
+use super::validate::{alias_name, managed_key};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
-    members([
-        alias_name(req.alias_name.clone()).map(drop),
-        key_id_present("targetKeyId", req.target_key_id.as_deref()),
-    ])?;
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: CreateAliasRequest,
+) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     super::validate::alias_characters(&name)?;

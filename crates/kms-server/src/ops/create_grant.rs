@@ -2,13 +2,14 @@
 //! given encryption context.
 
 use kms_api::Operation;
-use kms_api::dto::{CreateGrantRequest, CreateGrantResponse};
+use kms_api::dto::CreateGrantResponse;
+use kms_api::model::CreateGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
 use kms_store::GrantRecord;
 
 use super::grants::{operations, token_for};
-use super::validate::{dry_run, grant_tokens, key_id_present, members, optional_length, present, required, usable_key};
+use super::validate::{dry_run, grant_tokens, members, present, required, usable_key};
 use crate::authz::{ChildGrant, RequestKeys};
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -19,15 +20,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: CreateGrantRequest,
 ) -> Result<CreateGrantResponse, ServiceError> {
-    members([
-        key_id_present("keyId", req.key_id.as_deref()),
-        present("granteePrincipal", req.grantee_principal.as_ref()),
-        optional_length("granteePrincipal", req.grantee_principal.as_deref(), 1, 256),
-        optional_length("retiringPrincipal", req.retiring_principal.as_deref(), 1, 256),
-        present("operations", req.operations.as_ref()),
-        grant_tokens(req.grant_tokens.as_ref()),
-        optional_length("name", req.name.as_deref(), 1, 256),
-    ])?;
+    members([present("granteePrincipal", req.grantee_principal.as_ref()), grant_tokens(req.grant_tokens.as_ref())])?;
     let grantee = required("granteePrincipal", req.grantee_principal)?;
     let ops = operations(required("operations", req.operations)?)?;
     let constraints = req.constraints.unwrap_or_default();

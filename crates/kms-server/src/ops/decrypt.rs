@@ -5,7 +5,8 @@ use kms_api::Operation;
 use std::sync::Arc;
 
 use kms_api::blob::{Blob, SecretBlob};
-use kms_api::dto::{DecryptRequest, DecryptResponse};
+use kms_api::dto::DecryptResponse;
+use kms_api::model::DecryptRequest;
 use kms_core::KmsError;
 use kms_core::blob;
 use kms_core::context::EncryptionContext;
@@ -14,8 +15,8 @@ use kms_core::key::EncryptionAlgorithm;
 use kms_crypto::SecretBytes;
 
 use super::validate::{
-    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, dry_run_modifiers, grant_tokens, ignores_ciphertext,
-    key_id_optional, key_id_present, members, no_recipient, optional_blob_length, present, required, usable_key,
+    MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, ignores_ciphertext, members, no_recipient,
+    present, required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
@@ -28,17 +29,11 @@ pub(super) async fn handle(
     req: DecryptRequest,
 ) -> Result<DecryptResponse, ServiceError> {
     let skip_ciphertext = ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_ref());
+    // AWS's model requires neither member: which one is needed depends on the dry run.
     members([
         if skip_ciphertext { Ok(()) } else { present("ciphertextBlob", req.ciphertext_blob.as_ref()) },
-        optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
         grant_tokens(req.grant_tokens.as_ref()),
-        if skip_ciphertext {
-            key_id_present("keyId", req.key_id.as_deref())
-        } else {
-            key_id_optional("keyId", req.key_id.as_deref())
-        },
-        algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref()).map(drop),
-        dry_run_modifiers(req.dry_run_modifiers.as_ref()),
+        if skip_ciphertext { present("keyId", req.key_id.as_ref()) } else { Ok(()) },
     ])?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     no_recipient(req.recipient.as_ref())?;

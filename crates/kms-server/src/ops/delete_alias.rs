@@ -1,7 +1,8 @@
 //! DeleteAlias.
 
 use kms_api::Operation;
-use kms_api::dto::{AliasRequest, Empty};
+use kms_api::dto::Empty;
+use kms_api::model::DeleteAliasRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::ids::AliasArn;
@@ -12,7 +13,11 @@ use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: AliasRequest) -> Result<Empty, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: DeleteAliasRequest,
+) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };

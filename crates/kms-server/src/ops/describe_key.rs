@@ -1,9 +1,10 @@
 //! DescribeKey: the key's metadata.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyIdRequest, KeyMetadata, KeyMetadataResponse};
+use kms_api::dto::{KeyMetadata, KeyMetadataResponse};
+use kms_api::model::DescribeKeyRequest;
 
-use super::validate::{grant_tokens, key_id_present, members, usable_key};
+use super::validate::{grant_tokens, usable_key};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -11,9 +12,9 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: KeyIdRequest,
+    req: DescribeKeyRequest,
 ) -> Result<KeyMetadataResponse, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref()), grant_tokens(req.grant_tokens.as_ref())])?;
+    grant_tokens(req.grant_tokens.as_ref())?;
     let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::DescribeKey.action(), RequestKeys::none()).await?;
     Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
 }

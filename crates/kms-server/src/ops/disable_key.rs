@@ -2,14 +2,15 @@
 //! the same step as the store).
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, KeyIdRequest};
+use kms_api::dto::Empty;
+use kms_api::model::DisableKeyRequest;
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
+pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: DisableKeyRequest) -> Result<Empty, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::DisableKey.action(), RequestKeys::none()).await?;
     svc.commit_key(ctx, key.record.key_id, |k| k.disable(), |_| Empty {}).await
 }

@@ -1,14 +1,19 @@
 //! DisableKeyRotation.
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, KeyIdRequest};
+use kms_api::dto::Empty;
+use kms_api::model::DisableKeyRotationRequest;
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 
-pub(super) async fn handle(svc: &Service, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty, ServiceError> {
+pub(super) async fn handle(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: DisableKeyRotationRequest,
+) -> Result<Empty, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::DisableKeyRotation.action(), RequestKeys::none()).await?;
     svc.commit_key(ctx, key.record.key_id, |k| k.disable_rotation(), |_| Empty {}).await
 }

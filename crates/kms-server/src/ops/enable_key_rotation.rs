@@ -1,10 +1,11 @@
 //! EnableKeyRotation: automatic rotation every 90–2560 days (default 365).
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, EnableKeyRotationRequest};
+use kms_api::dto::Empty;
+use kms_api::model::EnableKeyRotationRequest;
 use kms_core::key::ROTATION_PERIOD_DAYS;
 
-use super::validate::{key_id_present, managed_key, members, range};
+use super::validate::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -16,9 +17,8 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     let (min, max, default) = ROTATION_PERIOD_DAYS;
     let days = req.rotation_period_in_days.unwrap_or(default);
-    members([key_id_present("keyId", req.key_id.as_deref()), range("rotationPeriodInDays", days, min, max)])?;
-    // The range check above keeps the value far inside u16.
-    let days = u16::try_from(days).unwrap_or(u16::MAX);
+    // The model's range (the same as ours) keeps the value far inside u16; the default is in it.
+    let days = u16::try_from(days.clamp(min, max)).unwrap_or(u16::MAX);
     let key = managed_key(svc, ctx, req.key_id, Operation::EnableKeyRotation.action(), RequestKeys::none()).await?;
     let now = svc.clock.now();
     svc.commit_key(ctx, key.record.key_id, |k| k.enable_rotation(now, days), |_| Empty {}).await

@@ -2,13 +2,11 @@
 
 use kms_api::Operation;
 use kms_api::blob::Blob;
-use kms_api::dto::{EncryptRequest, EncryptResponse};
+use kms_api::dto::EncryptResponse;
+use kms_api::model::EncryptRequest;
 use kms_core::context::EncryptionContext;
 
-use super::validate::{
-    MAX_PLAINTEXT, algorithm, context, dry_run, grant_tokens, key_id_present, members, optional_blob_length, present,
-    required, usable_key,
-};
+use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
 use crate::error::ServiceError;
@@ -19,13 +17,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: EncryptRequest,
 ) -> Result<EncryptResponse, ServiceError> {
-    members([
-        key_id_present("keyId", req.key_id.as_deref()),
-        present("plaintext", req.plaintext.as_ref()),
-        optional_blob_length("plaintext", req.plaintext.as_ref().map(|p| p.expose_secret().len()), 1, MAX_PLAINTEXT),
-        grant_tokens(req.grant_tokens.as_ref()),
-        algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref()).map(drop),
-    ])?;
+    grant_tokens(req.grant_tokens.as_ref())?;
     let plaintext = required("plaintext", req.plaintext)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     let encryption_context = context(req.encryption_context);

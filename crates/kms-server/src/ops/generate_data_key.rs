@@ -3,16 +3,15 @@
 
 use kms_api::Operation;
 use kms_api::blob::{Blob, SecretBlob};
-use kms_api::dto::{GenerateDataKeyRequest, GenerateDataKeyResponse};
+use kms_api::dto::GenerateDataKeyResponse;
+use kms_api::model::{GenerateDataKeyRequest, GenerateDataKeyWithoutPlaintextRequest};
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
 use zeroize::Zeroizing;
 
 use super::encrypt::seal;
-use super::validate::{
-    context, dry_run, grant_tokens, key_id_present, members, no_recipient, number_of_bytes, usable_key, violation,
-};
+use super::validate::{context, dry_run, grant_tokens, no_recipient, number_of_bytes, usable_key, violation};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -28,8 +27,18 @@ pub(super) async fn with_plaintext(
 pub(super) async fn without_plaintext(
     svc: &Service,
     ctx: &RequestContext,
-    req: GenerateDataKeyRequest,
+    req: GenerateDataKeyWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
+    // The same members but `Recipient`, which has no use without a plaintext.
+    let req = GenerateDataKeyRequest {
+        dry_run: req.dry_run,
+        encryption_context: req.encryption_context,
+        grant_tokens: req.grant_tokens,
+        key_id: req.key_id,
+        key_spec: req.key_spec,
+        number_of_bytes: req.number_of_bytes,
+        recipient: None,
+    };
     generate(svc, ctx, req, Operation::GenerateDataKeyWithoutPlaintext, false).await
 }
 
@@ -40,12 +49,7 @@ async fn generate(
     operation: Operation,
     return_plaintext: bool,
 ) -> Result<GenerateDataKeyResponse, ServiceError> {
-    members([
-        key_id_present("keyId", req.key_id.as_deref()),
-        req.key_spec.as_deref().map_or(Ok(()), |spec| DataKeySpec::parse(spec).map(drop).map_err(violation)),
-        req.number_of_bytes.map_or(Ok(()), |n| number_of_bytes(n).map(drop)),
-        grant_tokens(req.grant_tokens.as_ref()),
-    ])?;
+    grant_tokens(req.grant_tokens.as_ref())?;
     let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
         (Some(spec), None) => DataKeySpec::parse(spec).map_err(violation)?.byte_len(),
         (None, Some(n)) => number_of_bytes(n)?,

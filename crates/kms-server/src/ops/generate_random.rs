@@ -2,7 +2,8 @@
 
 use kms_api::Operation;
 use kms_api::blob::SecretBlob;
-use kms_api::dto::{GenerateRandomRequest, GenerateRandomResponse};
+use kms_api::dto::GenerateRandomResponse;
+use kms_api::model::GenerateRandomRequest;
 use kms_core::KmsError;
 use kms_core::error::{RequestRule, Unsupported};
 use zeroize::Zeroizing;

@@ -2,7 +2,8 @@
 //! trail (so it trails the request path by at most the audit writer's linger interval).
 
 use kms_api::Operation;
-use kms_api::dto::{GetKeyLastUsageResponse, KeyIdRequest, KeyLastUsageData};
+use kms_api::dto::{GetKeyLastUsageResponse, KeyLastUsageData};
+use kms_api::model::GetKeyLastUsageRequest;
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;
@@ -15,7 +16,7 @@ pub const TRACKING_START_SETTING: &str = "usage_tracking_start";
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: KeyIdRequest,
+    req: GetKeyLastUsageRequest,
 ) -> Result<GetKeyLastUsageResponse, ServiceError> {
     // Not a cross-account operation in AWS: another account's key ARN names nothing here.
     let key = managed_key(svc, ctx, req.key_id, Operation::GetKeyLastUsage.action(), RequestKeys::none()).await?;

@@ -1,7 +1,8 @@
 //! GetKeyRotationStatus.
 
 use kms_api::Operation;
-use kms_api::dto::{GetKeyRotationStatusResponse, KeyIdRequest};
+use kms_api::dto::GetKeyRotationStatusResponse;
+use kms_api::model::GetKeyRotationStatusRequest;
 
 use super::validate::managed_key_or_arn;
 use crate::authz::RequestKeys;
@@ -11,7 +12,7 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: KeyIdRequest,
+    req: GetKeyRotationStatusRequest,
 ) -> Result<GetKeyRotationStatusResponse, ServiceError> {
     let key =
         managed_key_or_arn(svc, ctx, req.key_id, Operation::GetKeyRotationStatus.action(), RequestKeys::none()).await?;

@@ -1,11 +1,12 @@
 //! ListAliases: the account's aliases in the region, optionally only those of one key.
 
 use kms_api::Operation;
-use kms_api::dto::{AliasListEntry, ListAliasesResponse, ListRequest};
+use kms_api::dto::{AliasListEntry, ListAliasesResponse};
+use kms_api::model::ListAliasesRequest;
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
-use super::validate::{key_id_member, key_id_optional, limit, marker, members, page, paging};
+use super::validate::{key_id_member, limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
@@ -17,13 +18,8 @@ const PAGE_MAX: usize = 100;
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListRequest,
+    req: ListAliasesRequest,
 ) -> Result<ListAliasesResponse, ServiceError> {
-    members(
-        paging(req.limit, 1000, req.marker.as_deref())
-            .into_iter()
-            .chain([key_id_optional("keyId", req.key_id.as_deref())]),
-    )?;
     let limit = limit(req.limit, 1000, 50)?.min(PAGE_MAX);
     let after = marker(req.marker)?.map(|m| AliasName::parse(&m).map_err(|_| KmsError::InvalidMarker)).transpose()?;
     let target = match req.key_id {

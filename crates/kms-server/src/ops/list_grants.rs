@@ -1,10 +1,11 @@
 //! ListGrants: a key's grants, optionally filtered by grant id or grantee.
 
 use kms_api::Operation;
-use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
+use kms_api::dto::ListGrantsResponse;
+use kms_api::model::ListGrantsRequest;
 
 use super::grants::entry;
-use super::validate::{key_id_present, limit, managed_key_or_arn, marker, members, page, paging};
+use super::validate::{limit, managed_key_or_arn, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -14,11 +15,6 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: ListGrantsRequest,
 ) -> Result<ListGrantsResponse, ServiceError> {
-    members(
-        paging(req.limit, 100, req.marker.as_deref())
-            .into_iter()
-            .chain([key_id_present("keyId", req.key_id.as_deref())]),
-    )?;
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, Operation::ListGrants.action(), RequestKeys::none()).await?;

@@ -1,10 +1,11 @@
 //! ListKeyPolicies: every key has exactly one policy, named `default`.
 
 use kms_api::Operation;
-use kms_api::dto::{ListKeyPoliciesResponse, ListRequest};
+use kms_api::dto::ListKeyPoliciesResponse;
+use kms_api::model::ListKeyPoliciesRequest;
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
-use super::validate::{key_id_present, limit, managed_key, marker, members, paging};
+use super::validate::{limit, managed_key, marker};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -12,13 +13,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListRequest,
+    req: ListKeyPoliciesRequest,
 ) -> Result<ListKeyPoliciesResponse, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
-        req.limit,
-        1000,
-        req.marker.as_deref(),
-    )))?;
     limit(req.limit, 1000, 100)?;
     let after = marker(req.marker)?;
     managed_key(svc, ctx, req.key_id, Operation::ListKeyPolicies.action(), RequestKeys::none()).await?;

@@ -1,9 +1,10 @@
 //! ListKeyRotations: the key's completed rotations, oldest first.
 
 use kms_api::Operation;
-use kms_api::dto::{ListKeyRotationsResponse, ListRequest, RotationsListEntry};
+use kms_api::dto::{ListKeyRotationsResponse, RotationsListEntry};
+use kms_api::model::ListKeyRotationsRequest;
 
-use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
+use super::validate::{limit, managed_key, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -11,13 +12,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListRequest,
+    req: ListKeyRotationsRequest,
 ) -> Result<ListKeyRotationsResponse, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
-        req.limit,
-        1000,
-        req.marker.as_deref(),
-    )))?;
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the material id of the last rotation of the previous page.
     let after = marker(req.marker)?;

@@ -1,11 +1,12 @@
 //! ListKeys: the caller's keys in the request's region, paginated.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyListEntry, ListKeysResponse, ListRequest};
+use kms_api::dto::{KeyListEntry, ListKeysResponse};
+use kms_api::model::ListKeysRequest;
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
-use super::validate::{limit, marker, members, page, paging};
+use super::validate::{limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -13,9 +14,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListRequest,
+    req: ListKeysRequest,
 ) -> Result<ListKeysResponse, ServiceError> {
-    members(paging(req.limit, 1000, req.marker.as_deref()))?;
     let limit = limit(req.limit, 1000, 100)?;
     // Our marker is the last key id of the previous page.
     let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;

@@ -1,9 +1,10 @@
 //! ListResourceTags.
 
 use kms_api::Operation;
-use kms_api::dto::{ListRequest, ListResourceTagsResponse, TagOut};
+use kms_api::dto::{ListResourceTagsResponse, TagOut};
+use kms_api::model::ListResourceTagsRequest;
 
-use super::validate::{key_id_present, limit, managed_key, marker, members, page, paging};
+use super::validate::{limit, managed_key, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -11,13 +12,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListRequest,
+    req: ListResourceTagsRequest,
 ) -> Result<ListResourceTagsResponse, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref())].into_iter().chain(paging(
-        req.limit,
-        50,
-        req.marker.as_deref(),
-    )))?;
     let limit = limit(req.limit, 50, 50)?;
     // Our marker is the last tag key of the previous page; tags are listed in key order.
     let after = marker(req.marker)?;

@@ -1,11 +1,12 @@
 //! ListRetirableGrants: the grants a principal may retire.
 
 use kms_api::Operation;
-use kms_api::dto::{ListGrantsRequest, ListGrantsResponse};
+use kms_api::dto::ListGrantsResponse;
+use kms_api::model::ListRetirableGrantsRequest;
 use kms_core::ids::KeyArn;
 
 use super::grants::entry;
-use super::validate::{limit, marker, members, optional_length, page, paging, present, required};
+use super::validate::{limit, marker, page, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -13,12 +14,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: ListGrantsRequest,
+    req: ListRetirableGrantsRequest,
 ) -> Result<ListGrantsResponse, ServiceError> {
-    members(paging(req.limit, 100, req.marker.as_deref()).into_iter().chain([
-        present("retiringPrincipal", req.retiring_principal.as_ref()),
-        optional_length("retiringPrincipal", req.retiring_principal.as_deref(), 1, 256),
-    ]))?;
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
     let principal = required("retiringPrincipal", req.retiring_principal)?;

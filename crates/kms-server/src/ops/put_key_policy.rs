@@ -1,10 +1,11 @@
 //! PutKeyPolicy: replaces the key policy (validated as a document; evaluation comes later).
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, PutKeyPolicyRequest};
+use kms_api::dto::Empty;
+use kms_api::model::PutKeyPolicyRequest;
 
 use super::create_key::policy_document;
-use super::validate::{key_id_present, managed_key, members, policy_name, present, required};
+use super::validate::{managed_key, policy_name, required};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -16,11 +17,7 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: PutKeyPolicyRequest,
 ) -> Result<Empty, ServiceError> {
-    members([
-        key_id_present("keyId", req.key_id.as_deref()),
-        present("policy", req.policy.as_ref()),
-        policy_name(req.policy_name),
-    ])?;
+    policy_name(req.policy_name)?;
     let policy = policy_document(&required("policy", req.policy)?)?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());

@@ -2,14 +2,14 @@
 //! key and context, without the plaintext leaving the service.
 
 use kms_api::blob::Blob;
-use kms_api::dto::{ReEncryptRequest, ReEncryptResponse};
+use kms_api::dto::ReEncryptResponse;
+use kms_api::model::ReEncryptRequest;
 use kms_api::operation::re_encrypt_actions;
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
 use super::validate::{
-    MAX_CIPHERTEXT, algorithm, context, dry_run, dry_run_modifiers, grant_tokens, ignores_ciphertext, key_id_optional,
-    key_id_present, members, optional_blob_length, present, required, usable_key,
+    algorithm, context, dry_run, grant_tokens, ignores_ciphertext, members, present, required, usable_key,
 };
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
@@ -21,18 +21,10 @@ pub(super) async fn handle(
     req: ReEncryptRequest,
 ) -> Result<ReEncryptResponse, ServiceError> {
     let skip_ciphertext = ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_ref());
+    // AWS's model does not require these: which are needed depends on the dry run.
     members([
         if skip_ciphertext { Ok(()) } else { present("ciphertextBlob", req.ciphertext_blob.as_ref()) },
-        optional_blob_length("ciphertextBlob", req.ciphertext_blob.as_ref().map(|b| b.0.len()), 1, MAX_CIPHERTEXT),
-        if skip_ciphertext {
-            key_id_present("sourceKeyId", req.source_key_id.as_deref())
-        } else {
-            key_id_optional("sourceKeyId", req.source_key_id.as_deref())
-        },
-        dry_run_modifiers(req.dry_run_modifiers.as_ref()),
-        key_id_present("destinationKeyId", req.destination_key_id.as_deref()),
-        algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref()).map(drop),
-        algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm.as_deref()).map(drop),
+        if skip_ciphertext { present("sourceKeyId", req.source_key_id.as_ref()) } else { Ok(()) },
         grant_tokens(req.grant_tokens.as_ref()),
     ])?;
     let source_algorithm = algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm.as_deref())?;

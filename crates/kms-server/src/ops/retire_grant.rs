@@ -2,7 +2,8 @@
 //! RetireGrant, or anyone the key policy allows) ends a grant, by token or by key and grant id.
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, RetireGrantRequest};
+use kms_api::dto::Empty;
+use kms_api::model::RetireGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::policy::PrincipalKind;

@@ -1,11 +1,12 @@
 //! RevokeGrant: a key administrator ends a grant.
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, RetireGrantRequest};
+use kms_api::dto::Empty;
+use kms_api::model::RevokeGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 
-use super::validate::{dry_run, key_id_present, managed_key_or_arn, members, present, required};
+use super::validate::{dry_run, managed_key_or_arn, required};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -14,9 +15,8 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: RetireGrantRequest,
+    req: RevokeGrantRequest,
 ) -> Result<Empty, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref()), present("grantId", req.grant_id.as_ref())])?;
     let grant_id = required("grantId", req.grant_id)?;
     let key = managed_key_or_arn(svc, ctx, req.key_id, Operation::RevokeGrant.action(), RequestKeys::none()).await?;
     let grant = svc.store.grant(&grant_id).await?.filter(|g| g.key_id == key.record.key_id);

@@ -2,7 +2,8 @@
 //! within the request: the new material is stored, wrapped, with the key's new record.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyIdRequest, KeyIdResponse};
+use kms_api::dto::KeyIdResponse;
+use kms_api::model::RotateKeyOnDemandRequest;
 use kms_core::ids::MaterialId;
 use kms_core::key::{KeyRecord, RotationKind};
 use kms_crypto::{KeySecret, random_array};
@@ -16,7 +17,7 @@ use crate::service::{RequestContext, Service};
 pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
-    req: KeyIdRequest,
+    req: RotateKeyOnDemandRequest,
 ) -> Result<KeyIdResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::RotateKeyOnDemand.action(), RequestKeys::none()).await?;
     // Fresh material for every attempt: a retry rotates from the newer record.

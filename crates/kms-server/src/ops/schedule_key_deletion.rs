@@ -1,12 +1,13 @@
 //! ScheduleKeyDeletion: the key becomes PendingDeletion for a 7–30 day window.
 
 use kms_api::Operation;
-use kms_api::dto::{ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse};
+use kms_api::dto::ScheduleKeyDeletionResponse;
+use kms_api::model::ScheduleKeyDeletionRequest;
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::DELETION_WINDOW_DAYS;
 
-use super::validate::{key_id_present, managed_key, members, range};
+use super::validate::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
@@ -19,7 +20,6 @@ pub(super) async fn handle(
     let (min, max, default) = DELETION_WINDOW_DAYS;
     let days = req.pending_window_in_days.unwrap_or(default);
     // The wire model allows 1–365; the service then insists on 7–30.
-    members([key_id_present("keyId", req.key_id.as_deref()), range("pendingWindowInDays", days, 1, 365)])?;
     if !(min..=max).contains(&days) {
         return Err(KmsError::InvalidRequest(RequestRule::PendingWindow(days)).into());
     }

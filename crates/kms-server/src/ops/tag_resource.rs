@@ -1,10 +1,11 @@
 //! TagResource: adds or overwrites tags, at most 50 per key.
 
 use kms_api::Operation;
-use kms_api::dto::{Empty, TagResourceRequest};
+use kms_api::dto::Empty;
+use kms_api::model::TagResourceRequest;
 
 use super::create_key::tags;
-use super::validate::{key_id_present, managed_key, members, present, required};
+use super::validate::{managed_key, required};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -15,7 +16,6 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: TagResourceRequest,
 ) -> Result<Empty, ServiceError> {
-    members([key_id_present("keyId", req.key_id.as_deref()), present("tags", req.tags.as_ref())])?;
     let tags = tags(required("tags", req.tags)?)?;
     let mut request = RequestKeys::none().with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
     for t in &tags {

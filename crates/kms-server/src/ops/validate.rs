@@ -16,8 +16,6 @@ use crate::service::{AccountScope, RequestContext, Service};
 
 /// Longest `KeyId` member.
 pub const KEY_ID_MAX_LEN: usize = 2048;
-/// Largest plaintext Encrypt accepts.
-pub const MAX_PLAINTEXT: usize = 4096;
 /// Largest ciphertext blob accepted.
 pub const MAX_CIPHERTEXT: usize = 6144;
 /// Largest NumberOfBytes for data keys and random bytes.
@@ -54,32 +52,6 @@ pub fn members(checks: impl IntoIterator<Item = Result<(), KmsError>>) -> Result
 /// Checks that a required member is present (for [`members`]).
 pub fn present<T>(field: &'static str, value: Option<&T>) -> Result<(), KmsError> {
     required(field, value).map(drop)
-}
-
-/// Checks a required `KeyId`-like member: present and 1–2048 characters (for [`members`]).
-pub fn key_id_present(field: &'static str, value: Option<&str>) -> Result<(), KmsError> {
-    key_id_optional(field, Some(required(field, value)?))
-}
-
-/// Checks an optional `KeyId`-like member: 1–2048 characters when present (for [`members`]).
-pub fn key_id_optional(field: &'static str, value: Option<&str>) -> Result<(), KmsError> {
-    value.map_or(Ok(()), |v| length(field, v, 1, KEY_ID_MAX_LEN))
-}
-
-/// Checks an optional string member's length in characters (for [`members`]).
-pub fn optional_length(field: &'static str, value: Option<&str>, min: usize, max: usize) -> Result<(), KmsError> {
-    value.map_or(Ok(()), |v| length(field, v, min, max))
-}
-
-/// Checks an optional blob member's length in bytes, when present (for [`members`]).
-pub fn optional_blob_length(field: &'static str, len: Option<usize>, min: usize, max: usize) -> Result<(), KmsError> {
-    len.map_or(Ok(()), |n| blob_length(field, n, min, max))
-}
-
-/// Checks pagination members: `Limit` in 1..=`max` and `Marker` of 1–1024 characters (for
-/// [`members`]).
-pub fn paging(limit_value: Option<i64>, max: i64, marker_value: Option<&str>) -> [Result<(), KmsError>; 2] {
-    [limit(limit_value, max, 1).map(drop), optional_length("marker", marker_value, 1, 1024)]
 }
 
 /// One violation as an error.
@@ -166,20 +138,6 @@ pub fn dry_run(value: Option<bool>) -> Result<(), KmsError> {
     if value == Some(true) { Err(KmsError::DryRun) } else { Ok(()) }
 }
 
-/// The values `DryRunModifiers` may hold.
-const DRY_RUN_MODIFIERS: &[&str] = &["IGNORE_CIPHERTEXT"];
-
-/// Checks `DryRunModifiers` (Decrypt, ReEncrypt) against AWS's enum.
-pub fn dry_run_modifiers(value: Option<&Vec<String>>) -> Result<(), KmsError> {
-    let unknown = value.into_iter().flatten().find(|m| !DRY_RUN_MODIFIERS.contains(&m.as_str()));
-    match unknown {
-        Some(m) => {
-            Err(violation(Violation::with_value("dryRunModifiers", m.clone(), Constraint::Enum(DRY_RUN_MODIFIERS))))
-        }
-        None => Ok(()),
-    }
-}
-
 /// Whether a Decrypt or ReEncrypt is a dry run that skips the ciphertext (`DryRun` with
 /// `DryRunModifiers: [IGNORE_CIPHERTEXT]`): only the named key's permissions are checked, and
 /// the ciphertext may be absent.
@@ -189,7 +147,7 @@ pub fn ignores_ciphertext(dry_run: Option<bool>, modifiers: Option<&Vec<String>>
 
 /// `Recipient`: refused before any crypto, since AWS would then return only
 /// enclave-encrypted output and never plaintext.
-pub fn no_recipient(value: Option<&serde_json::Value>) -> Result<(), KmsError> {
+pub fn no_recipient(value: Option<&kms_api::model::RecipientInfo>) -> Result<(), KmsError> {
     if value.is_some() { Err(KmsError::Unsupported(kms_core::error::Unsupported::Recipient)) } else { Ok(()) }
 }
 

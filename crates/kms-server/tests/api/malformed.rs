@@ -210,10 +210,12 @@ fn rows(key_id: &str) -> Vec<Row> {
                 "{{\"KeyId\": \"{key_id}\", \"Plaintext\": \"{}\", \"EncryptionAlgorithm\": \"ROT13\"}}",
                 b64(4097)
             ),
+            // In the order of AWS's model, which lists members alphabetically.
             validation(
-                "2 validation errors detected: value at 'plaintext' failed to satisfy constraint: member must have \
-                 length less than or equal to 4096; value 'rot13' at 'encryptionalgorithm' failed to satisfy \
-                 constraint: member must satisfy enum value set",
+                "2 validation errors detected: value 'rot13' at 'encryptionalgorithm' failed to satisfy \
+                 constraint: member must satisfy enum value set: [symmetric_default, rsaes_oaep_sha_1, \
+                 rsaes_oaep_sha_256, sm2pke]; value at 'plaintext' failed to satisfy constraint: member must have \
+                 length less than or equal to 4096",
             ),
         ),
         row(
@@ -235,14 +237,59 @@ fn rows(key_id: &str) -> Vec<Row> {
                  have length greater than or equal to 1; value '",
             ),
         ),
+        // AWS's model requires KeyId and Operations; a grantee (GranteePrincipal, or a service
+        // principal) is checked after them.
         row(
-            "three members of a grant missing",
+            "the required members of a grant missing",
             "TrentService.CreateGrant",
             "{}",
             validation(
-                "3 validation errors detected: value null at 'keyid' failed to satisfy constraint: member must not \
-                 be null; value null at 'granteeprincipal' failed to satisfy constraint: member must not be null; \
-                 value null at 'operations' failed to satisfy constraint: member must not be null",
+                "2 validation errors detected: value null at 'keyid' failed to satisfy constraint: member must not \
+                 be null; value null at 'operations' failed to satisfy constraint: member must not be null",
+            ),
+        ),
+        row(
+            "a grant without a grantee",
+            "TrentService.CreateGrant",
+            format!("{{\"KeyId\": \"{key_id}\", \"Operations\": [\"Encrypt\"]}}"),
+            validation(
+                "1 validation error detected: value null at 'granteeprincipal' failed to satisfy constraint: member \
+                 must not be null",
+            ),
+        ),
+        row(
+            "an alias name outside the model's pattern",
+            "TrentService.CreateAlias",
+            format!("{{\"AliasName\": \"alias/no spaces\", \"TargetKeyId\": \"{key_id}\"}}"),
+            validation(
+                "1 validation error detected: value 'alias/no spaces' at 'aliasname' failed to satisfy constraint: \
+                 member must satisfy regular expression pattern: ^[a-za-z0-9:/_-]+$",
+            ),
+        ),
+        row(
+            "a policy with a character outside the model's pattern",
+            "TrentService.PutKeyPolicy",
+            format!("{{\"KeyId\": \"{key_id}\", \"Policy\": \"{{}}\\u4e2d\"}}"),
+            validation("at 'policy' failed to satisfy constraint: member must satisfy regular expression pattern"),
+        ),
+        row(
+            "a grant operation outside the model's enum",
+            "TrentService.CreateGrant",
+            format!(
+                "{{\"KeyId\": \"{key_id}\", \"GranteePrincipal\": \"arn:aws:iam::111122223333:root\", \
+                 \"Operations\": [\"Encrypt\", \"Teleport\"]}}"
+            ),
+            validation(
+                "value 'teleport' at 'operations.2.member' failed to satisfy constraint: member must satisfy enum value set",
+            ),
+        ),
+        row(
+            "a rotation period under 90 days",
+            "TrentService.EnableKeyRotation",
+            format!("{{\"KeyId\": \"{key_id}\", \"RotationPeriodInDays\": 89}}"),
+            validation(
+                "1 validation error detected: value '89' at 'rotationperiodindays' failed to satisfy constraint: \
+                 member must have value greater than or equal to 90",
             ),
         ),
         row(
