@@ -7,12 +7,21 @@
 
 pub mod blob;
 pub mod constraints;
-pub mod dto;
 pub mod exception;
-mod fast_json;
+mod hot_response_bodies;
+mod key_metadata;
 #[rustfmt::skip]
 pub mod model;
 pub mod operation;
+
+pub use key_metadata::key_metadata;
+
+/// An `EncryptionContext` (or grant constraint) map.
+pub type ContextMap = std::collections::BTreeMap<String, String>;
+
+/// The empty response (`{}`) of the operations AWS's model gives no output.
+#[derive(Debug, serde::Serialize)]
+pub struct Empty {}
 
 pub use exception::{ApiError, Exception};
 pub use operation::{Kind, Operation, QuotaClass, Request};
@@ -147,11 +156,12 @@ mod wipe_tests {
     #[test]
     fn encoding_leaves_no_copy_of_a_secret_behind() {
         let secret = blob::SecretBlob(zeroize::Zeroizing::new(vec![0xA5; 4096]));
-        let response = dto::DecryptResponse {
-            key_id: "arn:aws:kms:us-east-1:111122223333:key/k".into(),
-            plaintext: secret,
-            encryption_algorithm: "SYMMETRIC_DEFAULT",
-            key_material_id: "m".into(),
+        let response = model::DecryptResponse {
+            key_id: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+            plaintext: Some(secret),
+            encryption_algorithm: Some("SYMMETRIC_DEFAULT".into()),
+            key_material_id: Some("m".into()),
+            ciphertext_for_recipient: None,
         };
         assert_eq!(encode_response(&response), serde_json::to_vec(&response).unwrap());
 

@@ -4,7 +4,7 @@
 //! signed and authorized by the caller's identity policies (`iam:CreateUser`, …). The
 //! `ferrokms admin` commands speak it.
 
-use kms_api::dto::Empty;
+use kms_api::Empty;
 use kms_api::{ApiError, Exception, decode_json, encode_response};
 use kms_core::KmsError;
 use kms_core::policy::{PolicyDocument, PolicyKind};

@@ -1,7 +1,7 @@
 //! CreateAlias: a new alias name (unique in the account and region) for a key.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::CreateAliasRequest;
 use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;

@@ -2,8 +2,7 @@
 //! given encryption context.
 
 use kms_api::Operation;
-use kms_api::dto::CreateGrantResponse;
-use kms_api::model::CreateGrantRequest;
+use kms_api::model::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
 use kms_store::GrantRecord;
@@ -71,8 +70,8 @@ pub(super) async fn handle(
             let same = GrantRecord { created: existing.created, ..candidate(existing.grant_id.clone()) };
             if same == existing {
                 return Ok(CreateGrantResponse {
-                    grant_token: token_for(&existing.grant_id),
-                    grant_id: existing.grant_id,
+                    grant_token: Some(token_for(&existing.grant_id)),
+                    grant_id: Some(existing.grant_id),
                 });
             }
         }
@@ -82,6 +81,6 @@ pub(super) async fn handle(
         return Err(KmsError::LimitExceeded(Limit::GrantsPerPrincipal(per_principal)).into());
     }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
-    let response = CreateGrantResponse { grant_token: token_for(&grant_id), grant_id: grant_id.clone() };
+    let response = CreateGrantResponse { grant_token: Some(token_for(&grant_id)), grant_id: Some(grant_id.clone()) };
     svc.commit(ctx, Change::CreateGrant(candidate(grant_id)), response).await
 }

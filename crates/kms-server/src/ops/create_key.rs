@@ -1,8 +1,8 @@
 //! CreateKey: a new symmetric encryption key with fresh material from the CSPRNG.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyMetadata, KeyMetadataResponse};
-use kms_api::model::CreateKeyRequest;
+use kms_api::key_metadata;
+use kms_api::model::{CreateKeyRequest, CreateKeyResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule, Unsupported};
 use kms_core::ids::{KeyId, MaterialId};
@@ -26,7 +26,7 @@ pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
     req: CreateKeyRequest,
-) -> Result<KeyMetadataResponse, ServiceError> {
+) -> Result<CreateKeyResponse, ServiceError> {
     let description = req.description.unwrap_or_default();
     let kind =
         key_request(&req.key_spec, &req.customer_master_key_spec, &req.key_usage, &req.origin, req.multi_region)?;
@@ -75,7 +75,7 @@ pub(super) async fn handle(
     let _ = ctx.key_arn.set(record.arn_string());
     let material = KeySecret::generate(record.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
     let wrapped = svc.wrap_material(&record, &material, None)?;
-    let response = KeyMetadataResponse { key_metadata: KeyMetadata::from(&record) };
+    let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
     let change = Change::CreateKey { key: record.clone(), material: wrapped, policy: policy.as_str().to_owned(), tags };
     let response = svc.commit(ctx, change, response).await?;
     svc.key_created(&record.account, &record.region);

@@ -5,8 +5,7 @@ use kms_api::Operation;
 use std::sync::Arc;
 
 use kms_api::blob::{Blob, SecretBlob};
-use kms_api::dto::DecryptResponse;
-use kms_api::model::DecryptRequest;
+use kms_api::model::{DecryptRequest, DecryptResponse};
 use kms_core::KmsError;
 use kms_core::blob;
 use kms_core::context::EncryptionContext;
@@ -61,10 +60,11 @@ pub(super) async fn handle(
     .await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
-        key_id: opened.key.record.arn_string(),
-        plaintext: SecretBlob(zeroize::Zeroizing::new(opened.plaintext.expose_secret().to_vec())),
-        encryption_algorithm: algorithm.as_str(),
-        key_material_id: opened.material.to_string(),
+        key_id: Some(opened.key.record.arn_string()),
+        plaintext: Some(SecretBlob(zeroize::Zeroizing::new(opened.plaintext.expose_secret().to_vec()))),
+        encryption_algorithm: Some(algorithm.as_str().to_owned()),
+        key_material_id: Some(opened.material.to_string()),
+        ciphertext_for_recipient: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! DeleteAlias.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::DeleteAliasRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;

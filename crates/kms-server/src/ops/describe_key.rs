@@ -1,8 +1,8 @@
 //! DescribeKey: the key's metadata.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyMetadata, KeyMetadataResponse};
-use kms_api::model::DescribeKeyRequest;
+use kms_api::key_metadata;
+use kms_api::model::{DescribeKeyRequest, DescribeKeyResponse};
 
 use super::validate::{grant_tokens, usable_key};
 use crate::authz::RequestKeys;
@@ -13,8 +13,8 @@ pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
     req: DescribeKeyRequest,
-) -> Result<KeyMetadataResponse, ServiceError> {
+) -> Result<DescribeKeyResponse, ServiceError> {
     grant_tokens(req.grant_tokens.as_ref())?;
     let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::DescribeKey.action(), RequestKeys::none()).await?;
-    Ok(KeyMetadataResponse { key_metadata: KeyMetadata::from(&key.record) })
+    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(&key.record)) })
 }

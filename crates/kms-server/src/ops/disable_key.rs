@@ -1,8 +1,8 @@
 //! DisableKey: takes effect for the very next request on this node (the cache is updated in
 //! the same step as the store).
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::DisableKeyRequest;
 
 use super::validate::managed_key;

@@ -1,7 +1,7 @@
 //! EnableKeyRotation: automatic rotation every 90–2560 days (default 365).
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::EnableKeyRotationRequest;
 use kms_core::key::ROTATION_PERIOD_DAYS;
 

@@ -2,8 +2,7 @@
 
 use kms_api::Operation;
 use kms_api::blob::Blob;
-use kms_api::dto::EncryptResponse;
-use kms_api::model::EncryptRequest;
+use kms_api::model::{EncryptRequest, EncryptResponse};
 use kms_core::context::EncryptionContext;
 
 use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
@@ -29,9 +28,9 @@ pub(super) async fn handle(
     dry_run(req.dry_run)?;
     let ciphertext = seal(svc, &key, &encryption_context, plaintext.expose_secret())?;
     Ok(EncryptResponse {
-        ciphertext_blob: Blob(ciphertext),
-        key_id: key.record.arn_string(),
-        encryption_algorithm: algorithm.as_str(),
+        ciphertext_blob: Some(Blob(ciphertext)),
+        key_id: Some(key.record.arn_string()),
+        encryption_algorithm: Some(algorithm.as_str().to_owned()),
     })
 }
 

@@ -3,8 +3,10 @@
 
 use kms_api::Operation;
 use kms_api::blob::{Blob, SecretBlob};
-use kms_api::dto::GenerateDataKeyResponse;
-use kms_api::model::{GenerateDataKeyRequest, GenerateDataKeyWithoutPlaintextRequest};
+use kms_api::model::{
+    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextRequest,
+    GenerateDataKeyWithoutPlaintextResponse,
+};
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
@@ -28,7 +30,7 @@ pub(super) async fn without_plaintext(
     svc: &Service,
     ctx: &RequestContext,
     req: GenerateDataKeyWithoutPlaintextRequest,
-) -> Result<GenerateDataKeyResponse, ServiceError> {
+) -> Result<GenerateDataKeyWithoutPlaintextResponse, ServiceError> {
     // The same members but `Recipient`, which has no use without a plaintext.
     let req = GenerateDataKeyRequest {
         dry_run: req.dry_run,
@@ -39,7 +41,12 @@ pub(super) async fn without_plaintext(
         number_of_bytes: req.number_of_bytes,
         recipient: None,
     };
-    generate(svc, ctx, req, Operation::GenerateDataKeyWithoutPlaintext, false).await
+    let generated = generate(svc, ctx, req, Operation::GenerateDataKeyWithoutPlaintext, false).await?;
+    Ok(GenerateDataKeyWithoutPlaintextResponse {
+        ciphertext_blob: generated.ciphertext_blob,
+        key_id: generated.key_id,
+        key_material_id: generated.key_material_id,
+    })
 }
 
 async fn generate(
@@ -66,9 +73,10 @@ async fn generate(
     svc.rng.fill(&mut data_key);
     let ciphertext = seal(svc, &key, &encryption_context, &data_key)?;
     Ok(GenerateDataKeyResponse {
-        ciphertext_blob: Blob(ciphertext),
+        ciphertext_blob: Some(Blob(ciphertext)),
         plaintext: return_plaintext.then(|| SecretBlob(data_key)),
-        key_id: key.record.arn_string(),
-        key_material_id: key.record.current_material.to_string(),
+        key_id: Some(key.record.arn_string()),
+        key_material_id: Some(key.record.current_material.to_string()),
+        ciphertext_for_recipient: None,
     })
 }

@@ -2,8 +2,7 @@
 
 use kms_api::Operation;
 use kms_api::blob::SecretBlob;
-use kms_api::dto::GenerateRandomResponse;
-use kms_api::model::GenerateRandomRequest;
+use kms_api::model::{GenerateRandomRequest, GenerateRandomResponse};
 use kms_core::KmsError;
 use kms_core::error::{RequestRule, Unsupported};
 use zeroize::Zeroizing;
@@ -27,5 +26,5 @@ pub(super) async fn handle(
     svc.authorize_iam(ctx, Operation::GenerateRandom.action(), "*", RequestKeys::none()).await?;
     let mut bytes = Zeroizing::new(vec![0u8; len]);
     svc.rng.fill(&mut bytes);
-    Ok(GenerateRandomResponse { plaintext: SecretBlob(bytes) })
+    Ok(GenerateRandomResponse { plaintext: Some(SecretBlob(bytes)), ciphertext_for_recipient: None })
 }

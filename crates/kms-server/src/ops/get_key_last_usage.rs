@@ -2,8 +2,7 @@
 //! trail (so it trails the request path by at most the audit writer's linger interval).
 
 use kms_api::Operation;
-use kms_api::dto::{GetKeyLastUsageResponse, KeyLastUsageData};
-use kms_api::model::GetKeyLastUsageRequest;
+use kms_api::model::{GetKeyLastUsageRequest, GetKeyLastUsageResponse, KeyLastUsageData};
 
 use super::validate::managed_key;
 use crate::authz::RequestKeys;
@@ -25,10 +24,10 @@ pub(super) async fn handle(
     let key_last_usage = last.and_then(|row| {
         let record: serde_json::Value = serde_json::from_str(&row.record).ok()?;
         Some(KeyLastUsageData {
-            operation: row.event_name,
-            timestamp: row.time.epoch_seconds_f64(),
-            cloud_trail_event_id: row.event_id,
-            kms_request_id: record.get("requestID")?.as_str()?.to_owned(),
+            operation: Some(row.event_name),
+            timestamp: Some(row.time.epoch_seconds_f64()),
+            cloud_trail_event_id: Some(row.event_id),
+            kms_request_id: Some(record.get("requestID")?.as_str()?.to_owned()),
         })
     });
     let started = svc
@@ -38,9 +37,9 @@ pub(super) async fn handle(
         .and_then(|s| s.parse::<i64>().ok())
         .map_or(key.record.created, kms_core::Timestamp::from_unix_millis);
     Ok(GetKeyLastUsageResponse {
-        key_id: arn,
+        key_id: Some(arn),
         key_last_usage,
-        tracking_start_date: started.epoch_seconds_f64(),
-        key_creation_date: key.record.created.epoch_seconds_f64(),
+        tracking_start_date: Some(started.epoch_seconds_f64()),
+        key_creation_date: Some(key.record.created.epoch_seconds_f64()),
     })
 }

@@ -1,8 +1,7 @@
 //! GetKeyPolicy.
 
 use kms_api::Operation;
-use kms_api::dto::GetKeyPolicyResponse;
-use kms_api::model::GetKeyPolicyRequest;
+use kms_api::model::{GetKeyPolicyRequest, GetKeyPolicyResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 use kms_store::StoreError;
 
@@ -19,5 +18,5 @@ pub(super) async fn handle(
     policy_name(req.policy_name)?;
     let key = managed_key(svc, ctx, req.key_id, Operation::GetKeyPolicy.action(), RequestKeys::none()).await?;
     let policy = svc.store.policy(key.record.key_id).await?.ok_or(StoreError::NotFound)?;
-    Ok(GetKeyPolicyResponse { policy, policy_name: DEFAULT_POLICY_NAME.to_owned() })
+    Ok(GetKeyPolicyResponse { policy: Some(policy), policy_name: Some(DEFAULT_POLICY_NAME.to_owned()) })
 }

@@ -1,7 +1,7 @@
 //! Shared pieces of the grant operations: grant ids and tokens, the wire view of a grant, and
 //! AWS's rules for grant operations.
 
-use kms_api::dto::{GrantConstraints, GrantListEntry};
+use kms_api::model::{GrantConstraints, GrantListEntry};
 use kms_core::KmsError;
 use kms_core::grant_token::GrantToken;
 use kms_core::validation::{Constraint, Violation};
@@ -95,17 +95,19 @@ pub fn entry(g: &GrantRecord, key_arn: String) -> GrantListEntry {
     let constraints = (g.context_equals.is_some() || g.context_subset.is_some()).then(|| GrantConstraints {
         encryption_context_subset: g.context_subset.clone(),
         encryption_context_equals: g.context_equals.clone(),
+        source_arn: None,
     });
     GrantListEntry {
-        key_id: key_arn,
-        grant_id: g.grant_id.clone(),
+        key_id: Some(key_arn),
+        grant_id: Some(g.grant_id.clone()),
         name: g.name.clone(),
-        creation_date: g.created.epoch_seconds_f64(),
-        grantee_principal: g.grantee_principal.clone(),
+        creation_date: Some(g.created.epoch_seconds_f64()),
+        grantee_principal: Some(g.grantee_principal.clone()),
         retiring_principal: g.retiring_principal.clone(),
-        issuing_account: format!("arn:aws:iam::{}:root", g.account),
-        operations: g.operations.clone(),
+        issuing_account: Some(format!("arn:aws:iam::{}:root", g.account)),
+        operations: Some(g.operations.clone()),
         constraints,
+        ..GrantListEntry::default()
     }
 }
 

@@ -1,8 +1,7 @@
 //! ListAliases: the account's aliases in the region, optionally only those of one key.
 
 use kms_api::Operation;
-use kms_api::dto::{AliasListEntry, ListAliasesResponse};
-use kms_api::model::ListAliasesRequest;
+use kms_api::model::{AliasListEntry, ListAliasesRequest, ListAliasesResponse};
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
@@ -48,12 +47,12 @@ pub(super) async fn handle(
     let aliases = records
         .into_iter()
         .map(|r| AliasListEntry {
-            alias_arn: AliasArn { region: r.region, account: r.account, name: r.name.clone() }.to_string(),
-            alias_name: r.name.to_string(),
+            alias_arn: Some(AliasArn { region: r.region, account: r.account, name: r.name.clone() }.to_string()),
+            alias_name: Some(r.name.to_string()),
             target_key_id: Some(r.target.to_string()),
             creation_date: Some(r.created.epoch_seconds_f64()),
             last_updated_date: Some(r.updated.epoch_seconds_f64()),
         })
         .collect();
-    Ok(ListAliasesResponse { aliases, next_marker, truncated })
+    Ok(ListAliasesResponse { aliases: Some(aliases), next_marker, truncated: Some(truncated) })
 }

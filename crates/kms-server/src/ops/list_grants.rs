@@ -1,8 +1,7 @@
 //! ListGrants: a key's grants, optionally filtered by grant id or grantee.
 
 use kms_api::Operation;
-use kms_api::dto::ListGrantsResponse;
-use kms_api::model::ListGrantsRequest;
+use kms_api::model::{ListGrantsRequest, ListGrantsResponse};
 
 use super::grants::entry;
 use super::validate::{limit, managed_key_or_arn, marker, page};
@@ -30,5 +29,9 @@ pub(super) async fn handle(
         .take(limit + 1)
         .collect();
     let (grants, next_marker, truncated) = page(grants, limit, |g| g.grant_id.clone());
-    Ok(ListGrantsResponse { grants: grants.iter().map(|g| entry(g, arn.clone())).collect(), next_marker, truncated })
+    Ok(ListGrantsResponse {
+        grants: Some(grants.iter().map(|g| entry(g, arn.clone())).collect()),
+        next_marker,
+        truncated: Some(truncated),
+    })
 }

@@ -1,8 +1,7 @@
 //! ListKeyPolicies: every key has exactly one policy, named `default`.
 
 use kms_api::Operation;
-use kms_api::dto::ListKeyPoliciesResponse;
-use kms_api::model::ListKeyPoliciesRequest;
+use kms_api::model::{ListKeyPoliciesRequest, ListKeyPoliciesResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
 use super::validate::{limit, managed_key, marker};
@@ -20,5 +19,5 @@ pub(super) async fn handle(
     managed_key(svc, ctx, req.key_id, Operation::ListKeyPolicies.action(), RequestKeys::none()).await?;
     let policy_names =
         if after.as_deref() >= Some(DEFAULT_POLICY_NAME) { vec![] } else { vec![DEFAULT_POLICY_NAME.to_owned()] };
-    Ok(ListKeyPoliciesResponse { policy_names, next_marker: None, truncated: false })
+    Ok(ListKeyPoliciesResponse { policy_names: Some(policy_names), next_marker: None, truncated: Some(false) })
 }

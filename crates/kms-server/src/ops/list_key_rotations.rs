@@ -1,8 +1,7 @@
 //! ListKeyRotations: the key's completed rotations, oldest first.
 
 use kms_api::Operation;
-use kms_api::dto::{ListKeyRotationsResponse, RotationsListEntry};
-use kms_api::model::ListKeyRotationsRequest;
+use kms_api::model::{ListKeyRotationsRequest, ListKeyRotationsResponse, RotationsListEntry};
 
 use super::validate::{limit, managed_key, marker, page};
 use crate::authz::RequestKeys;
@@ -34,11 +33,12 @@ pub(super) async fn handle(
     let rotations = rotations
         .into_iter()
         .map(|m| RotationsListEntry {
-            key_id: arn.clone(),
-            key_material_id: m.material_id.to_string(),
-            rotation_date: m.created.epoch_seconds_f64(),
-            rotation_type: m.rotation.map_or("AUTOMATIC", |r| r.as_str()),
+            key_id: Some(arn.clone()),
+            key_material_id: Some(m.material_id.to_string()),
+            rotation_date: Some(m.created.epoch_seconds_f64()),
+            rotation_type: Some(m.rotation.map_or("AUTOMATIC", |r| r.as_str()).to_owned()),
+            ..RotationsListEntry::default()
         })
         .collect();
-    Ok(ListKeyRotationsResponse { rotations, next_marker, truncated })
+    Ok(ListKeyRotationsResponse { rotations: Some(rotations), next_marker, truncated: Some(truncated) })
 }

@@ -1,8 +1,7 @@
 //! ListKeys: the caller's keys in the request's region, paginated.
 
 use kms_api::Operation;
-use kms_api::dto::{KeyListEntry, ListKeysResponse};
-use kms_api::model::ListKeysRequest;
+use kms_api::model::{KeyListEntry, ListKeysRequest, ListKeysResponse};
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
@@ -24,7 +23,7 @@ pub(super) async fn handle(
     let (ids, next_marker, truncated) = page(ids, limit, ToString::to_string);
     let keys = ids
         .into_iter()
-        .map(|id| KeyListEntry { key_id: id.to_string(), key_arn: ctx.key_arn(id).to_string() })
+        .map(|id| KeyListEntry { key_id: Some(id.to_string()), key_arn: Some(ctx.key_arn(id).to_string()) })
         .collect();
-    Ok(ListKeysResponse { keys, next_marker, truncated })
+    Ok(ListKeysResponse { keys: Some(keys), next_marker, truncated: Some(truncated) })
 }

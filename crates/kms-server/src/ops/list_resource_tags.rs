@@ -1,8 +1,7 @@
 //! ListResourceTags.
 
 use kms_api::Operation;
-use kms_api::dto::{ListResourceTagsResponse, TagOut};
-use kms_api::model::ListResourceTagsRequest;
+use kms_api::model::{ListResourceTagsRequest, ListResourceTagsResponse, Tag};
 
 use super::validate::{limit, managed_key, marker, page};
 use crate::authz::RequestKeys;
@@ -22,6 +21,6 @@ pub(super) async fn handle(
     let tags: Vec<_> =
         all.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.key.as_str() > a)).take(limit + 1).collect();
     let (tags, next_marker, truncated) = page(tags, limit, |t| t.key.clone());
-    let tags = tags.into_iter().map(|t| TagOut { tag_key: t.key, tag_value: t.value }).collect();
-    Ok(ListResourceTagsResponse { tags, next_marker, truncated })
+    let tags = tags.into_iter().map(|t| Tag { tag_key: Some(t.key), tag_value: Some(t.value) }).collect();
+    Ok(ListResourceTagsResponse { tags: Some(tags), next_marker, truncated: Some(truncated) })
 }

@@ -1,8 +1,7 @@
 //! ListRetirableGrants: the grants a principal may retire.
 
 use kms_api::Operation;
-use kms_api::dto::ListGrantsResponse;
-use kms_api::model::ListRetirableGrantsRequest;
+use kms_api::model::{ListGrantsResponse, ListRetirableGrantsRequest};
 use kms_core::ids::KeyArn;
 
 use super::grants::entry;
@@ -37,5 +36,5 @@ pub(super) async fn handle(
             entry(g, arn.to_string())
         })
         .collect();
-    Ok(ListGrantsResponse { grants, next_marker, truncated })
+    Ok(ListGrantsResponse { grants: Some(grants), next_marker, truncated: Some(truncated) })
 }

@@ -1,7 +1,7 @@
 //! PutKeyPolicy: replaces the key policy (validated as a document; evaluation comes later).
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::PutKeyPolicyRequest;
 
 use super::create_key::policy_document;

@@ -2,8 +2,7 @@
 //! key and context, without the plaintext leaving the service.
 
 use kms_api::blob::Blob;
-use kms_api::dto::ReEncryptResponse;
-use kms_api::model::ReEncryptRequest;
+use kms_api::model::{ReEncryptRequest, ReEncryptResponse};
 use kms_api::operation::re_encrypt_actions;
 
 use super::decrypt::{Source, open};
@@ -63,12 +62,12 @@ pub(super) async fn handle(
     dry_run(req.dry_run)?;
     let sealed = seal(svc, &destination, &destination_context, opened.plaintext.expose_secret())?;
     Ok(ReEncryptResponse {
-        ciphertext_blob: Blob(sealed),
-        source_key_id: opened.key.record.arn_string(),
-        key_id: destination.record.arn_string(),
-        source_encryption_algorithm: source_algorithm.as_str(),
-        destination_encryption_algorithm: destination_algorithm.as_str(),
-        source_key_material_id: opened.material.to_string(),
-        destination_key_material_id: destination.record.current_material.to_string(),
+        ciphertext_blob: Some(Blob(sealed)),
+        source_key_id: Some(opened.key.record.arn_string()),
+        key_id: Some(destination.record.arn_string()),
+        source_encryption_algorithm: Some(source_algorithm.as_str().to_owned()),
+        destination_encryption_algorithm: Some(destination_algorithm.as_str().to_owned()),
+        source_key_material_id: Some(opened.material.to_string()),
+        destination_key_material_id: Some(destination.record.current_material.to_string()),
     })
 }

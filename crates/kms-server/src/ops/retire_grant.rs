@@ -1,8 +1,8 @@
 //! RetireGrant: the grant's retiring principal (or its grantee, when the grant allows
 //! RetireGrant, or anyone the key policy allows) ends a grant, by token or by key and grant id.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::RetireGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;

@@ -1,7 +1,7 @@
 //! RevokeGrant: a key administrator ends a grant.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::RevokeGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;

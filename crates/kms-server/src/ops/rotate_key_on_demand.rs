@@ -2,8 +2,7 @@
 //! within the request: the new material is stored, wrapped, with the key's new record.
 
 use kms_api::Operation;
-use kms_api::dto::KeyIdResponse;
-use kms_api::model::RotateKeyOnDemandRequest;
+use kms_api::model::{RotateKeyOnDemandRequest, RotateKeyOnDemandResponse};
 use kms_core::ids::MaterialId;
 use kms_core::key::{KeyRecord, RotationKind};
 use kms_crypto::{KeySecret, random_array};
@@ -18,7 +17,7 @@ pub(super) async fn handle(
     svc: &Service,
     ctx: &RequestContext,
     req: RotateKeyOnDemandRequest,
-) -> Result<KeyIdResponse, ServiceError> {
+) -> Result<RotateKeyOnDemandResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::RotateKeyOnDemand.action(), RequestKeys::none()).await?;
     // Fresh material for every attempt: a retry rotates from the newer record.
     let rotate = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
@@ -28,5 +27,6 @@ pub(super) async fn handle(
         let wrapped = svc.wrap_material(&next, &material, Some(RotationKind::OnDemand))?;
         Ok(KeyChange::Rotate { key: next, material: wrapped })
     };
-    svc.commit_key(ctx, key.record.key_id, rotate, |next| KeyIdResponse { key_id: next.arn_string() }).await
+    svc.commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse { key_id: Some(next.arn_string()) })
+        .await
 }

@@ -1,8 +1,7 @@
 //! ScheduleKeyDeletion: the key becomes PendingDeletion for a 7–30 day window.
 
 use kms_api::Operation;
-use kms_api::dto::ScheduleKeyDeletionResponse;
-use kms_api::model::ScheduleKeyDeletionRequest;
+use kms_api::model::{ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse};
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::DELETION_WINDOW_DAYS;
@@ -31,10 +30,10 @@ pub(super) async fn handle(
         key.record.key_id,
         |k| k.schedule_deletion(now, days),
         |next| ScheduleKeyDeletionResponse {
-            key_id: next.arn_string(),
-            deletion_date: next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64(),
-            key_state: next.state.as_str(),
-            pending_window_in_days: days,
+            key_id: Some(next.arn_string()),
+            deletion_date: Some(next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64()),
+            key_state: Some(next.state.as_str().to_owned()),
+            pending_window_in_days: Some(i64::from(days)),
         },
     )
     .await

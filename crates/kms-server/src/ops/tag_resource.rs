@@ -1,7 +1,7 @@
 //! TagResource: adds or overwrites tags, at most 50 per key.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::TagResourceRequest;
 
 use super::create_key::tags;

@@ -1,7 +1,7 @@
 //! UntagResource.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::UntagResourceRequest;
 
 use super::validate::{managed_key, required};

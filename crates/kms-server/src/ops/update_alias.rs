@@ -1,7 +1,7 @@
 //! UpdateAlias: points an existing alias at another key of the same type and usage.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::UpdateAliasRequest;
 use kms_core::KmsError;
 use kms_core::error::{NotFound, RequestRule};

@@ -1,7 +1,7 @@
 //! UpdateKeyDescription.
 
+use kms_api::Empty;
 use kms_api::Operation;
-use kms_api::dto::Empty;
 use kms_api::model::UpdateKeyDescriptionRequest;
 
 use super::validate::{managed_key, required};

@@ -1,6 +1,6 @@
 //! AWS's request-member constraints, shared by the handlers.
 
-use kms_api::dto::ContextMap;
+use kms_api::ContextMap;
 use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
 use kms_core::error::RequestRule;

@@ -10,7 +10,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::dto::{DecryptResponse, EncryptResponse, GenerateDataKeyResponse};
+use crate::blob::{Blob, SecretBlob};
+use crate::model::{
+    DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse,
+};
 
 /// A member's value.
 #[derive(Clone, Copy)]
@@ -84,17 +87,37 @@ fn object<'a>(members: impl Iterator<Item = (&'a str, Member<'a>)> + Clone) -> O
     Some(out)
 }
 
+/// A member that is present.
+fn some<'a>(name: &'a str, value: Option<Member<'a>>) -> Option<(&'a str, Member<'a>)> {
+    value.map(|v| (name, v))
+}
+
+fn text(value: Option<&String>) -> Option<Member<'_>> {
+    value.map(|t| Member::Str(t))
+}
+
+fn blob(value: Option<&Blob>) -> Option<Member<'_>> {
+    value.map(|b| Member::Base64(&b.0))
+}
+
+fn secret(value: Option<&SecretBlob>) -> Option<Member<'_>> {
+    value.map(|b| Member::Secret(b.expose_secret()))
+}
+
+// The members in the generated structures' order (the model's), as serde writes them.
+
 impl EncryptResponse {
     /// The response body (the same text as [`crate::encode_response`] gives).
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
         object(
             [
-                ("CiphertextBlob", Member::Base64(&self.ciphertext_blob.0)),
-                ("KeyId", Member::Str(&self.key_id)),
-                ("EncryptionAlgorithm", Member::Str(self.encryption_algorithm)),
+                some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
+                some("EncryptionAlgorithm", text(self.encryption_algorithm.as_ref())),
+                some("KeyId", text(self.key_id.as_ref())),
             ]
-            .into_iter(),
+            .into_iter()
+            .flatten(),
         )
         .unwrap_or_else(|| crate::encode_response(self))
     }
@@ -107,29 +130,48 @@ impl DecryptResponse {
     pub fn to_json(&self) -> Vec<u8> {
         object(
             [
-                ("KeyId", Member::Str(&self.key_id)),
-                ("Plaintext", Member::Secret(self.plaintext.expose_secret())),
-                ("EncryptionAlgorithm", Member::Str(self.encryption_algorithm)),
-                ("KeyMaterialId", Member::Str(&self.key_material_id)),
+                some("CiphertextForRecipient", blob(self.ciphertext_for_recipient.as_ref())),
+                some("EncryptionAlgorithm", text(self.encryption_algorithm.as_ref())),
+                some("KeyId", text(self.key_id.as_ref())),
+                some("KeyMaterialId", text(self.key_material_id.as_ref())),
+                some("Plaintext", secret(self.plaintext.as_ref())),
             ]
-            .into_iter(),
+            .into_iter()
+            .flatten(),
         )
         .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
 impl GenerateDataKeyResponse {
-    /// The response body (the same text as [`crate::encode_response`] gives). It may hold the
+    /// The response body (the same text as [`crate::encode_response`] gives). It holds the
     /// data key's plaintext: the caller wipes it once sent.
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        let plaintext = self.plaintext.as_ref().map(|p| ("Plaintext", Member::Secret(p.expose_secret())));
         object(
             [
-                Some(("CiphertextBlob", Member::Base64(&self.ciphertext_blob.0))),
-                plaintext,
-                Some(("KeyId", Member::Str(&self.key_id))),
-                Some(("KeyMaterialId", Member::Str(&self.key_material_id))),
+                some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
+                some("CiphertextForRecipient", blob(self.ciphertext_for_recipient.as_ref())),
+                some("KeyId", text(self.key_id.as_ref())),
+                some("KeyMaterialId", text(self.key_material_id.as_ref())),
+                some("Plaintext", secret(self.plaintext.as_ref())),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .unwrap_or_else(|| crate::encode_response(self))
+    }
+}
+
+impl GenerateDataKeyWithoutPlaintextResponse {
+    /// The response body (the same text as [`crate::encode_response`] gives).
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        object(
+            [
+                some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
+                some("KeyId", text(self.key_id.as_ref())),
+                some("KeyMaterialId", text(self.key_material_id.as_ref())),
             ]
             .into_iter()
             .flatten(),
@@ -144,7 +186,9 @@ mod tests {
     use zeroize::Zeroizing;
 
     use crate::blob::{Blob, SecretBlob};
-    use crate::dto::{DecryptResponse, EncryptResponse, GenerateDataKeyResponse};
+    use crate::model::{
+        DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse,
+    };
 
     const ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -156,13 +200,22 @@ mod tests {
         ids.iter().flat_map(|id| blobs.iter().map(move |b| (id.clone(), b.clone()))).collect()
     }
 
+    fn secret(bytes: &[u8]) -> SecretBlob {
+        SecretBlob(Zeroizing::new(bytes.to_vec()))
+    }
+
     #[test]
     fn encrypt_responses_are_serde_json_text() {
         for (id, blob) in cases() {
-            let r =
-                EncryptResponse { ciphertext_blob: Blob(blob), key_id: id, encryption_algorithm: "SYMMETRIC_DEFAULT" };
+            let r = EncryptResponse {
+                ciphertext_blob: Some(Blob(blob)),
+                key_id: Some(id),
+                encryption_algorithm: Some("SYMMETRIC_DEFAULT".into()),
+            };
             assert_eq!(r.to_json(), serde_json::to_vec(&r).unwrap());
         }
+        let empty = EncryptResponse::default();
+        assert_eq!(empty.to_json(), b"{}");
     }
 
     #[test]
@@ -170,10 +223,11 @@ mod tests {
         for (id, blob) in cases() {
             for material in ["m".to_owned(), id.clone()] {
                 let r = DecryptResponse {
-                    key_id: id.clone(),
-                    plaintext: SecretBlob(Zeroizing::new(blob.clone())),
-                    encryption_algorithm: "SYMMETRIC_DEFAULT",
-                    key_material_id: material,
+                    key_id: Some(id.clone()),
+                    plaintext: Some(secret(&blob)),
+                    encryption_algorithm: Some("SYMMETRIC_DEFAULT".into()),
+                    key_material_id: Some(material),
+                    ciphertext_for_recipient: None,
                 };
                 assert_eq!(r.to_json(), serde_json::to_vec(&r).unwrap());
             }
@@ -183,15 +237,22 @@ mod tests {
     #[test]
     fn generate_data_key_responses_are_serde_json_text() {
         for (id, blob) in cases() {
-            for plaintext in [None, Some(SecretBlob(Zeroizing::new(blob.clone())))] {
+            for plaintext in [None, Some(secret(&blob))] {
                 let r = GenerateDataKeyResponse {
-                    ciphertext_blob: Blob(blob.clone()),
+                    ciphertext_blob: Some(Blob(blob.clone())),
                     plaintext,
-                    key_id: id.clone(),
-                    key_material_id: "0123".repeat(16),
+                    key_id: Some(id.clone()),
+                    key_material_id: Some("0123".repeat(16)),
+                    ciphertext_for_recipient: None,
                 };
                 assert_eq!(r.to_json(), serde_json::to_vec(&r).unwrap());
             }
+            let r = GenerateDataKeyWithoutPlaintextResponse {
+                ciphertext_blob: Some(Blob(blob.clone())),
+                key_id: Some(id.clone()),
+                key_material_id: Some("m".into()),
+            };
+            assert_eq!(r.to_json(), serde_json::to_vec(&r).unwrap());
         }
     }
 
@@ -199,12 +260,13 @@ mod tests {
     /// plaintext behind in the old buffer).
     #[test]
     fn bodies_with_a_plaintext_are_written_without_growing() {
-        let plaintext = SecretBlob(Zeroizing::new(vec![7u8; 4096]));
+        let plaintext = secret(&[7u8; 4096]);
         let r = DecryptResponse {
-            key_id: ARN.into(),
-            plaintext: plaintext.clone(),
-            encryption_algorithm: "SYMMETRIC_DEFAULT",
-            key_material_id: "0123".repeat(16),
+            key_id: Some(ARN.into()),
+            plaintext: Some(plaintext.clone()),
+            encryption_algorithm: Some("SYMMETRIC_DEFAULT".into()),
+            key_material_id: Some("0123".repeat(16)),
+            ciphertext_for_recipient: None,
         };
         let body = r.to_json();
         assert!(body.len() <= body.capacity());
@@ -213,10 +275,11 @@ mod tests {
         let room = 2 + values + names.iter().map(|n| n.len() + super::MEMBER_OVERHEAD).sum::<usize>();
         assert_eq!(body.capacity(), room, "allocated once, at the size computed up front");
         let g = GenerateDataKeyResponse {
-            ciphertext_blob: Blob(vec![1; 200]),
+            ciphertext_blob: Some(Blob(vec![1; 200])),
             plaintext: Some(plaintext),
-            key_id: ARN.into(),
-            key_material_id: "m".into(),
+            key_id: Some(ARN.into()),
+            key_material_id: Some("m".into()),
+            ciphertext_for_recipient: None,
         };
         let body = g.to_json();
         assert!(body.capacity() >= body.len());

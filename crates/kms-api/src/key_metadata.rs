@@ -1,0 +1,29 @@
+//! A key's `KeyMetadata`, as DescribeKey, CreateKey and ReplicateKey return it.
+
+use kms_core::key::KeyRecord;
+
+use crate::model::KeyMetadata;
+
+/// The metadata AWS reports for `k`.
+pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
+    let encryption_algorithms: Vec<String> = k.encryption_algorithms().iter().map(|a| a.as_str().to_owned()).collect();
+    KeyMetadata {
+        aws_account_id: Some(k.account.to_string()),
+        key_id: Some(k.key_id.to_string()),
+        arn: Some(k.arn().to_string()),
+        creation_date: Some(k.created.epoch_seconds_f64()),
+        enabled: Some(k.enabled()),
+        description: Some(k.description.clone()),
+        key_usage: Some(k.key_usage.as_str().to_owned()),
+        key_state: Some(k.state.as_str().to_owned()),
+        deletion_date: k.deletion.map(|d| d.date.epoch_seconds_f64()),
+        origin: Some(k.origin.as_str().to_owned()),
+        key_manager: Some(k.key_manager.as_str().to_owned()),
+        customer_master_key_spec: Some(k.key_spec.as_str().to_owned()),
+        key_spec: Some(k.key_spec.as_str().to_owned()),
+        encryption_algorithms: (!encryption_algorithms.is_empty()).then_some(encryption_algorithms),
+        multi_region: Some(k.multi_region),
+        current_key_material_id: Some(k.current_material.to_string()),
+        ..KeyMetadata::default()
+    }
+}
