@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::blob::{Blob, SecretBlob};
+use crate::base64_members::{Blob, SecretBlob};
 use crate::model::{
     DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse,
 };
@@ -185,7 +185,7 @@ impl GenerateDataKeyWithoutPlaintextResponse {
 mod tests {
     use zeroize::Zeroizing;
 
-    use crate::blob::{Blob, SecretBlob};
+    use crate::base64_members::{Blob, SecretBlob};
     use crate::model::{
         DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse,
     };

@@ -5,7 +5,7 @@
 //! exceptions (`__type`, message, HTTP status). It touches no storage and holds no keys; SigV4
 //! verification lives in `kms-sigv4` and its errors are mapped here too.
 
-pub mod blob;
+pub mod base64_members;
 pub mod constraints;
 pub mod exception;
 mod hot_response_bodies;
@@ -155,7 +155,7 @@ mod wipe_tests {
     /// serde_json's, and every outgrown buffer was wiped.
     #[test]
     fn encoding_leaves_no_copy_of_a_secret_behind() {
-        let secret = blob::SecretBlob(zeroize::Zeroizing::new(vec![0xA5; 4096]));
+        let secret = base64_members::SecretBlob(zeroize::Zeroizing::new(vec![0xA5; 4096]));
         let response = model::DecryptResponse {
             key_id: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
             plaintext: Some(secret),

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use kms_core::validation::Violations;
 use serde::{Deserialize, Serialize};
 
-use crate::blob::{Blob, SecretBlob, SecretText};
+use crate::base64_members::{Blob, SecretBlob, SecretText};
 use crate::constraints::{self as check, BlobRule, IntegerRule, ListRule, Pattern, StringRule, Validate};
 
 // ---- constraints of the members of requests ----

@@ -32,7 +32,7 @@ pub enum QuotaClass {
 }
 
 macro_rules! operations {
-    ($($name:ident $(($request:ty))? : $kind:ident, $quota:expr;)+) => {
+    ($($name:ident ($request:ty) : $kind:ident, $quota:expr;)+) => {
         /// Every operation of the AWS KMS API (TrentService), implemented or not.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[allow(missing_docs)]
@@ -67,19 +67,13 @@ macro_rules! operations {
                 use QuotaClass::*;
                 match self { $(Self::$name => $quota),+ }
             }
-
-            /// Whether the server implements the operation (it has a request type).
-            pub const fn is_implemented(self) -> bool {
-                match self { $(Self::$name => operations!(@implemented $($request)?)),+ }
-            }
         }
 
-        /// A decoded request: one variant per operation, holding its request for the operations
-        /// the server implements and nothing for the others (answered with
-        /// `UnsupportedOperationException` without decoding).
+        /// A decoded request: one variant per operation, holding its request structure (checked
+        /// against AWS's constraints).
         #[derive(Debug)]
         #[allow(missing_docs)]
-        pub enum Request { $($name $(($request))?),+ }
+        pub enum Request { $($name($request)),+ }
 
         impl Request {
             /// Decodes `body` as the request of `operation`.
@@ -88,50 +82,47 @@ macro_rules! operations {
             /// `SerializationException` (see [`decode_request`]).
             pub fn decode(operation: Operation, body: &[u8]) -> Result<Self, ApiError> {
                 Ok(match operation {
-                    $(Operation::$name => operations!(@decode $name body $($request)?),)+
+                    $(Operation::$name => Request::$name(decode_request::<$request>(body)?),)+
                 })
             }
         }
     };
-    (@implemented $request:ty) => { true };
-    (@implemented) => { false };
-    (@decode $name:ident $body:ident $request:ty) => { Request::$name(decode_request::<$request>($body)?) };
-    (@decode $name:ident $body:ident) => { Request::$name };
 }
 
-// Name (request type, for the implemented ones): kind, quota class (AWS's default rate).
+// Name (request type, from the model): kind, quota class (AWS's default rate). Which ones the
+// server implements is kms-server's dispatcher's business.
 operations! {
     CancelKeyDeletion(CancelKeyDeletionRequest): Write, Own(5);
-    ConnectCustomKeyStore: Write, Unlisted;
+    ConnectCustomKeyStore(ConnectCustomKeyStoreRequest): Write, Unlisted;
     CreateAlias(CreateAliasRequest): Write, Own(5);
-    CreateCustomKeyStore: Write, Unlisted;
+    CreateCustomKeyStore(CreateCustomKeyStoreRequest): Write, Unlisted;
     CreateGrant(CreateGrantRequest): Write, Own(50);
     CreateKey(CreateKeyRequest): Write, Own(5);
     Decrypt(DecryptRequest): Cryptographic, Symmetric;
     DeleteAlias(DeleteAliasRequest): Write, Own(15);
-    DeleteCustomKeyStore: Write, Unlisted;
-    DeleteImportedKeyMaterial: Write, Own(15);
-    DeriveSharedSecret: Cryptographic, Unlisted;
-    DescribeCustomKeyStores: Read, Unlisted;
+    DeleteCustomKeyStore(DeleteCustomKeyStoreRequest): Write, Unlisted;
+    DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest): Write, Own(15);
+    DeriveSharedSecret(DeriveSharedSecretRequest): Cryptographic, Unlisted;
+    DescribeCustomKeyStores(DescribeCustomKeyStoresRequest): Read, Unlisted;
     DescribeKey(DescribeKeyRequest): Read, Own(2_000);
     DisableKey(DisableKeyRequest): Write, Own(5);
     DisableKeyRotation(DisableKeyRotationRequest): Write, Own(5);
-    DisconnectCustomKeyStore: Write, Unlisted;
+    DisconnectCustomKeyStore(DisconnectCustomKeyStoreRequest): Write, Unlisted;
     EnableKey(EnableKeyRequest): Write, Own(5);
     EnableKeyRotation(EnableKeyRotationRequest): Write, Own(15);
     Encrypt(EncryptRequest): Cryptographic, Symmetric;
     GenerateDataKey(GenerateDataKeyRequest): Cryptographic, Symmetric;
-    GenerateDataKeyPair: Cryptographic, Unlisted;
-    GenerateDataKeyPairWithoutPlaintext: Cryptographic, Unlisted;
+    GenerateDataKeyPair(GenerateDataKeyPairRequest): Cryptographic, Unlisted;
+    GenerateDataKeyPairWithoutPlaintext(GenerateDataKeyPairWithoutPlaintextRequest): Cryptographic, Unlisted;
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextRequest): Cryptographic, Symmetric;
-    GenerateMac: Cryptographic, Symmetric;
+    GenerateMac(GenerateMacRequest): Cryptographic, Symmetric;
     GenerateRandom(GenerateRandomRequest): Read, Symmetric;
     GetKeyLastUsage(GetKeyLastUsageRequest): Read, Own(5);
     GetKeyPolicy(GetKeyPolicyRequest): Read, Own(1_000);
     GetKeyRotationStatus(GetKeyRotationStatusRequest): Read, Own(1_000);
-    GetParametersForImport: Read, Own(1);
-    GetPublicKey: Read, Own(2_000);
-    ImportKeyMaterial: Write, Own(15);
+    GetParametersForImport(GetParametersForImportRequest): Read, Own(1);
+    GetPublicKey(GetPublicKeyRequest): Read, Own(2_000);
+    ImportKeyMaterial(ImportKeyMaterialRequest): Write, Own(15);
     ListAliases(ListAliasesRequest): Read, Own(100);
     ListGrants(ListGrantsRequest): Read, Own(100);
     ListKeyPolicies(ListKeyPoliciesRequest): Read, Own(100);
@@ -141,20 +132,20 @@ operations! {
     ListRetirableGrants(ListRetirableGrantsRequest): Read, Own(100);
     PutKeyPolicy(PutKeyPolicyRequest): Write, Own(15);
     ReEncrypt(ReEncryptRequest): Cryptographic, Symmetric;
-    ReplicateKey: Write, Own(5);
+    ReplicateKey(ReplicateKeyRequest): Write, Own(5);
     RetireGrant(RetireGrantRequest): Write, Own(50);
     RevokeGrant(RevokeGrantRequest): Write, Own(50);
     RotateKeyOnDemand(RotateKeyOnDemandRequest): Write, Own(5);
     ScheduleKeyDeletion(ScheduleKeyDeletionRequest): Write, Own(15);
-    Sign: Cryptographic, Unlisted;
+    Sign(SignRequest): Cryptographic, Unlisted;
     TagResource(TagResourceRequest): Write, Own(10);
     UntagResource(UntagResourceRequest): Write, Own(5);
     UpdateAlias(UpdateAliasRequest): Write, Own(5);
-    UpdateCustomKeyStore: Write, Unlisted;
+    UpdateCustomKeyStore(UpdateCustomKeyStoreRequest): Write, Unlisted;
     UpdateKeyDescription(UpdateKeyDescriptionRequest): Write, Own(5);
-    UpdatePrimaryRegion: Write, Own(5);
-    Verify: Cryptographic, Unlisted;
-    VerifyMac: Cryptographic, Symmetric;
+    UpdatePrimaryRegion(UpdatePrimaryRegionRequest): Write, Own(5);
+    Verify(VerifyRequest): Cryptographic, Unlisted;
+    VerifyMac(VerifyMacRequest): Cryptographic, Symmetric;
 }
 
 /// The service prefix of every IAM action of AWS KMS.
@@ -228,12 +219,14 @@ mod tests {
         assert_eq!(from_table, in_core);
     }
 
-    /// Only implemented operations decode their body; the others decode to their bare variant.
+    /// Every operation decodes its body into its own request structure.
     #[test]
-    fn unimplemented_operations_do_not_decode() {
-        assert!(matches!(Request::decode(Operation::Sign, b"not json"), Ok(Request::Sign)));
-        assert!(Request::decode(Operation::Encrypt, b"not json").is_err());
+    fn every_operation_decodes_its_request() {
+        assert!(Request::decode(Operation::Sign, b"not json").is_err());
+        assert!(matches!(
+            Request::decode(Operation::Sign, br#"{"KeyId":"k","Message":"AA==","SigningAlgorithm":"ECDSA_SHA_256"}"#),
+            Ok(Request::Sign(_))
+        ));
         assert!(matches!(Request::decode(Operation::ListKeys, b""), Ok(Request::ListKeys(_))));
-        assert!(!Operation::Sign.is_implemented() && Operation::Encrypt.is_implemented());
     }
 }

@@ -93,7 +93,7 @@ fn header(out: &mut String, version: &str) {
          use kms_core::validation::Violations;\n\
          use serde::{{Deserialize, Serialize}};\n\
          \n\
-         use crate::blob::{{Blob, SecretBlob, SecretText}};\n\
+         use crate::base64_members::{{Blob, SecretBlob, SecretText}};\n\
          use crate::constraints::{{self as check, BlobRule, IntegerRule, ListRule, Pattern, StringRule, Validate}};"
     );
 }

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kms_core::blob::{self, BlobAlgorithm, BlobHeader};
+use kms_core::ciphertext_blob::{self as blob, BlobAlgorithm, BlobHeader};
 use kms_core::ids::{AccountId, KeyId, MaterialId};
 use kms_core::policy::{
     AuthzRequest, ConditionContext, KeyPolicy, PolicyDocument, PolicyKind, Principal, PrincipalKind, evaluate,

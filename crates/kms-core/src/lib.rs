@@ -9,7 +9,7 @@
 //! [`Rng`]; the edges (`kms-crypto`, `kms-server`) implement them.
 
 pub mod audit;
-pub mod blob;
+pub mod ciphertext_blob;
 pub mod context;
 pub mod error;
 pub mod grant_token;

@@ -30,7 +30,7 @@ fn seal_open(c: &mut Criterion) {
         group.bench_function("seal", |b| b.iter(|| key.encrypt(&SystemRng, &context, black_box(&plaintext)).unwrap()));
         group.bench_function("open", |b| {
             b.iter(|| {
-                let decoded = kms_core::blob::decode(black_box(&blob)).unwrap();
+                let decoded = kms_core::ciphertext_blob::decode(black_box(&blob)).unwrap();
                 key.decrypt(&decoded, &context).unwrap()
             })
         });

@@ -12,7 +12,7 @@
 //! operations.
 
 use kms_core::Rng;
-use kms_core::blob::Blob;
+use kms_core::ciphertext_blob::Blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::KeySpec;
@@ -230,7 +230,7 @@ mod tests {
         );
         let context = EncryptionContext::empty();
         let blob = handle.encrypt(&SystemRng, &context, b"hello").unwrap();
-        let decoded = kms_core::blob::decode(&blob).unwrap();
+        let decoded = kms_core::ciphertext_blob::decode(&blob).unwrap();
         let reloaded = KeyHandle::from_material(
             KeySpec::SymmetricDefault,
             KEY,
@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(back.spec(), KeySpec::SymmetricDefault);
         let blob = handle.encrypt(&SystemRng, &EncryptionContext::empty(), b"x").unwrap();
         let reloaded = KeyHandle::from_secret(KEY, material(2), &back).unwrap();
-        let decoded = kms_core::blob::decode(&blob).unwrap();
+        let decoded = kms_core::ciphertext_blob::decode(&blob).unwrap();
         assert_eq!(reloaded.decrypt(&decoded, &EncryptionContext::empty()).unwrap().expose_secret(), b"x");
     }
 }

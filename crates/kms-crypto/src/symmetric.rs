@@ -8,7 +8,7 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use kms_core::Rng;
-use kms_core::blob::{self, BlobAlgorithm, BlobHeader, NONCE_LEN};
+use kms_core::ciphertext_blob::{self as blob, BlobAlgorithm, BlobHeader, NONCE_LEN};
 use kms_core::context::EncryptionContext;
 use kms_core::ids::{KeyId, MaterialId};
 

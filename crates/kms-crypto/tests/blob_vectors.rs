@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-use kms_core::blob;
+use kms_core::ciphertext_blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::KeySpec;
@@ -52,7 +52,7 @@ fn version_1_vectors() {
         let rng = FixedRng(std::sync::Mutex::new(hex::decode(random).unwrap()));
         let sealed = key.encrypt(&rng, &context, &plaintext).unwrap();
         assert_eq!(hex::encode(&sealed), hex::encode(&expected), "{name}: encoding changed");
-        let decoded = blob::decode(&expected).unwrap();
+        let decoded = ciphertext_blob::decode(&expected).unwrap();
         assert_eq!(decoded.header.key_id, key_id, "{name}");
         assert_eq!(key.decrypt(&decoded, &context).unwrap().expose_secret(), plaintext.as_slice(), "{name}");
     }

@@ -14,7 +14,9 @@
 //!    again, a few times;
 //! 4. the audit event is marked committed only when the store made the change, so that the
 //!    listener records every other outcome itself (once);
-//! 5. store refusals become the operation's AWS exception ([`Change::refused`]).
+//! 5. store refusals become the operation's AWS exception ([`Change::refused`]);
+//! 6. what this node learns from a stored change is applied ([`Change::stored`]: a new key is
+//!    counted and cached).
 //!
 //! Handlers (`ops/`, the admin and STS APIs) never call a store mutator, invalidate a cache or
 //! mark an audit event themselves: a slip there would leave a stale key on a node or record a
@@ -27,11 +29,14 @@ use kms_core::KmsError;
 use kms_core::error::{Limit, NotFound};
 use kms_core::ids::{AliasArn, KeyId};
 use kms_core::key::KeyRecord;
+use kms_core::policy::KeyPolicy;
 use kms_core::tag::{MAX_TAGS_PER_KEY, Tag};
+use kms_crypto::KeyHandle;
 use kms_store::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, MaterialRecord, PrincipalRecord,
     StoreError,
 };
+use std::sync::Arc;
 
 use crate::error::ServiceError;
 use crate::service::{ControlEvent, RequestContext, Service};
@@ -47,8 +52,10 @@ pub(crate) enum Change {
         key: KeyRecord,
         /// Its first material, wrapped.
         material: MaterialRecord,
-        /// Its policy document.
-        policy: String,
+        /// The same material, ready to use: cached once the key is stored.
+        handle: Arc<KeyHandle>,
+        /// Its policy.
+        policy: KeyPolicy,
         /// Its tags.
         tags: Vec<Tag>,
     },
@@ -193,7 +200,7 @@ impl Change {
     /// store's change feed).
     fn invalidations(&self) -> Vec<Invalidation> {
         match self {
-            // Nothing can have cached a key that did not exist; the handler caches it once stored.
+            // Nothing can have cached a key that did not exist ([`Change::stored`] caches it).
             Self::CreateKey { .. } => Vec::new(),
             Self::UpdateKey(key) | Self::RotateKey { key, .. } => vec![Invalidation::Key(key.key_id)],
             Self::CreateAlias(alias) => {
@@ -230,8 +237,8 @@ impl Change {
     async fn write(&self, svc: &Service, audit: &[kms_core::audit::AuditEvent]) -> Result<bool, StoreError> {
         let store = &svc.store;
         match self {
-            Self::CreateKey { key, material, policy, tags } => {
-                store.create_key(key, material, policy, tags, audit).await.map(|()| true)
+            Self::CreateKey { key, material, policy, tags, .. } => {
+                store.create_key(key, material, policy.as_str(), tags, audit).await.map(|()| true)
             }
             Self::UpdateKey(key) => store.update_key(key, audit).await.map(|()| true),
             Self::RotateKey { key, material } => store.rotate_key(key, material, audit).await.map(|()| true),
@@ -265,7 +272,36 @@ impl Change {
         }
     }
 
-    /// The error the client sees when the store refused the change.
+    /// What this node learns once the store made the change: a new key is counted against
+    /// its account's quota and cached, ready to use.
+    fn stored(self, svc: &Service) {
+        match self {
+            Self::CreateKey { key, handle, policy, .. } => {
+                svc.key_created(&key.account, &key.region);
+                svc.cache_new_key(key, handle, policy);
+            }
+            Self::UpdateKey(_)
+            | Self::RotateKey { .. }
+            | Self::CreateAlias(_)
+            | Self::UpdateAlias { .. }
+            | Self::DeleteAlias { .. }
+            | Self::PutTags { .. }
+            | Self::RemoveTags { .. }
+            | Self::PutPolicy { .. }
+            | Self::CreateGrant(_)
+            | Self::DeleteGrant { .. }
+            | Self::DeleteKey { .. }
+            | Self::CreatePrincipal(_)
+            | Self::DeletePrincipal { .. }
+            | Self::PutIdentityPolicy { .. }
+            | Self::DeleteIdentityPolicy { .. }
+            | Self::CreateAccessKey(_)
+            | Self::DeleteAccessKey(_) => {}
+        }
+    }
+
+    /// The error the client sees when the store refused the change: each kind of change says
+    /// which refusals are its operation's own exception; the rest are store failures.
     fn refused(self, error: StoreError) -> ServiceError {
         match (self, error) {
             (Self::CreateAlias(alias), StoreError::AlreadyExists) => KmsError::AlreadyExists(alias_arn(&alias)).into(),
@@ -286,7 +322,29 @@ impl Change {
                 | Self::DeleteIdentityPolicy { missing, .. },
                 StoreError::NotFound,
             ) => crate::admin::not_found(&missing),
-            (_, error) => error.into(),
+            // Every other refusal of these is a store failure. Listed by name, so that a new
+            // kind of change decides what its refusals mean.
+            (
+                Self::CreateKey { .. }
+                | Self::UpdateKey(_)
+                | Self::RotateKey { .. }
+                | Self::CreateAlias(_)
+                | Self::UpdateAlias { .. }
+                | Self::DeleteAlias { .. }
+                | Self::PutTags { .. }
+                | Self::RemoveTags { .. }
+                | Self::PutPolicy { .. }
+                | Self::CreateGrant(_)
+                | Self::DeleteGrant { .. }
+                | Self::DeleteKey { .. }
+                | Self::CreatePrincipal(_)
+                | Self::DeletePrincipal { .. }
+                | Self::PutIdentityPolicy { .. }
+                | Self::DeleteIdentityPolicy { .. }
+                | Self::CreateAccessKey(_)
+                | Self::DeleteAccessKey(_),
+                error,
+            ) => error.into(),
         }
     }
 }
@@ -315,7 +373,10 @@ impl Service {
         response: R,
     ) -> Result<R, ServiceError> {
         match self.apply(&change, self.control_event_for(ctx, &response)).await {
-            Ok(_) => Ok(response),
+            Ok(_) => {
+                change.stored(self);
+                Ok(response)
+            }
             Err(error) => Err(change.refused(error)),
         }
     }

@@ -316,21 +316,13 @@ impl Service {
         Ok(CachedKey::new(record, Arc::new(policy), Arc::new(grants), ready))
     }
 
-    /// Caches a key just created with `material` and `policy`.
-    pub(crate) fn cache_new_key(
-        &self,
-        record: KeyRecord,
-        material: &KeySecret,
-        policy: KeyPolicy,
-    ) -> Result<(), ServiceError> {
-        let key =
-            KeyHandle::from_secret(record.key_id, record.current_material, material).map_err(ServiceError::Crypto)?;
-        let materials = HashMap::from([(record.current_material, Arc::new(key))]);
+    /// Caches a key just created, with its first material ready to use.
+    pub(crate) fn cache_new_key(&self, record: KeyRecord, material: Arc<KeyHandle>, policy: KeyPolicy) {
+        let materials = HashMap::from([(record.current_material, material)]);
         self.cache.put_key(
             Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)),
             self.clock.now(),
         );
-        Ok(())
     }
 
     /// A key by id, from the cache or else the store (then cached).

@@ -1,7 +1,7 @@
-//! The ciphertext blob codec (`kms_core::blob`): `decode` never panics, `encode` inverts it, and
+//! The ciphertext blob codec (`kms_core::ciphertext_blob`): `decode` never panics, `encode` inverts it, and
 //! it inverts `encode`.
 
-use kms_core::blob::{self, Blob, BlobAlgorithm, BlobError, BlobHeader, HEADER_LEN, TAG_LEN};
+use kms_core::ciphertext_blob::{self as blob, Blob, BlobAlgorithm, BlobError, BlobHeader, HEADER_LEN, TAG_LEN};
 use kms_core::ids::{KeyId, MaterialId};
 
 /// Takes `N` bytes off the front of `input`, zero-filled when it runs out.

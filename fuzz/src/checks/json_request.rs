@@ -1,16 +1,14 @@
-//! The JSON request decoder (`kms_api::decode_request`) with the DTO of every operation the
-//! server implements: never panics, refuses only with `SerializationException` (a body that is
-//! not a request) or `ValidationException` (a request that breaks AWS's constraints, in AWS's
+//! The JSON request decoder (`kms_api::decode_request`) with the request of every operation:
+//! never panics, refuses only with `SerializationException` (a body that is not a request) or `ValidationException` (a request that breaks AWS's constraints, in AWS's
 //! "N validation errors detected" wording), accepts only JSON objects (or an empty body), and
 //! never echoes a plaintext in its error message.
 
 use kms_api::{ApiError, Exception, Operation, Request};
 
 /// Decodes `body` as the request of `op` through the operation table, as the server's
-/// dispatcher does; `None` for the operations the server answers with
-/// `UnsupportedOperationException` without decoding.
+/// dispatcher does.
 pub fn decode_for(op: Operation, body: &[u8]) -> Option<Result<(), ApiError>> {
-    op.is_implemented().then(|| Request::decode(op, body).map(drop))
+    Some(Request::decode(op, body).map(drop))
 }
 
 /// The `Plaintext` member of a body, if it is a string that occurs exactly once in the raw bytes

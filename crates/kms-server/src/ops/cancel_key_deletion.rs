@@ -3,7 +3,7 @@
 use kms_api::Operation;
 use kms_api::model::{CancelKeyDeletionRequest, CancelKeyDeletionResponse};
 
-use super::validate::managed_key;
+use super::key_access::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

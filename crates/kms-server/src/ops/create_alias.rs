@@ -6,7 +6,8 @@ use kms_api::model::CreateAliasRequest;
 use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;
 
-use super::validate::{alias_name, managed_key};
+use super::key_access::managed_key;
+use super::members::alias_name;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -19,7 +20,7 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
-    super::validate::alias_characters(&name)?;
+    super::members::alias_characters(&name)?;
     let alias_arn =
         AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name: name.clone() };
     svc.authorize_iam(ctx, Operation::CreateAlias.action(), &alias_arn.to_string(), RequestKeys::none()).await?;

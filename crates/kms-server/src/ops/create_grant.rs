@@ -7,8 +7,9 @@ use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
 use kms_store::GrantRecord;
 
-use super::grants::{operations, token_for};
-use super::validate::{dry_run, grant_tokens, members, present, required, usable_key};
+use super::grant_rules::{operations, token_for};
+use super::key_access::usable_key;
+use super::members::{dry_run, grant_tokens, members, present, required};
 use crate::authz::{ChildGrant, RequestKeys};
 use crate::commit::Change;
 use crate::error::ServiceError;

@@ -10,9 +10,10 @@ use kms_core::key::{KeyRequest, KeySpec, KeyUsage, Origin};
 use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
 use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Violation, Violations};
-use kms_crypto::{KeySecret, random_array};
+use kms_crypto::{KeyHandle, random_array};
+use std::sync::Arc;
 
-use super::validate::violation;
+use super::members::violation;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -73,14 +74,13 @@ pub(super) async fn handle(
     };
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
-    let material = KeySecret::generate(record.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
-    let wrapped = svc.wrap_material(&record, &material, None)?;
+    let (handle, secret) =
+        KeyHandle::generate(record.key_spec, record.key_id, record.current_material, svc.rng.as_ref())
+            .map_err(ServiceError::Crypto)?;
+    let material = svc.wrap_material(&record, &secret, None)?;
     let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
-    let change = Change::CreateKey { key: record.clone(), material: wrapped, policy: policy.as_str().to_owned(), tags };
-    let response = svc.commit(ctx, change, response).await?;
-    svc.key_created(&record.account, &record.region);
-    svc.cache_new_key(record, &material, policy)?;
-    Ok(response)
+    let change = Change::CreateKey { key: record, material, handle: Arc::new(handle), policy, tags };
+    svc.commit(ctx, change, response).await
 }
 
 fn key_request(

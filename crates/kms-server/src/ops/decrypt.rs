@@ -4,18 +4,19 @@
 use kms_api::Operation;
 use std::sync::Arc;
 
-use kms_api::blob::{Blob, SecretBlob};
+use kms_api::base64_members::{Blob, SecretBlob};
 use kms_api::model::{DecryptRequest, DecryptResponse};
 use kms_core::KmsError;
-use kms_core::blob;
+use kms_core::ciphertext_blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::MaterialId;
 use kms_core::key::EncryptionAlgorithm;
 use kms_crypto::SecretBytes;
 
-use super::validate::{
+use super::key_access::usable_key;
+use super::members::{
     MAX_CIPHERTEXT, algorithm, blob_length, context, dry_run, grant_tokens, ignores_ciphertext, members, no_recipient,
-    present, required, usable_key,
+    present, required,
 };
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
@@ -93,7 +94,7 @@ pub(super) async fn open(
     action: &str,
 ) -> Result<Opened, ServiceError> {
     blob_length(blob_field, ciphertext.0.len(), 1, MAX_CIPHERTEXT)?;
-    let decoded = blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
+    let decoded = ciphertext_blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
     let request = || {
         RequestKeys::none()
             .encryption_context(encryption_context)

@@ -7,7 +7,7 @@ use kms_core::KmsError;
 use kms_core::error::NotFound;
 use kms_core::ids::AliasArn;
 
-use super::validate::alias_name;
+use super::members::alias_name;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;

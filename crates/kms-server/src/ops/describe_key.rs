@@ -4,7 +4,8 @@ use kms_api::Operation;
 use kms_api::key_metadata;
 use kms_api::model::{DescribeKeyRequest, DescribeKeyResponse};
 
-use super::validate::{grant_tokens, usable_key};
+use super::key_access::usable_key;
+use super::members::grant_tokens;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -5,7 +5,7 @@ use kms_api::Operation;
 use kms_api::model::EnableKeyRotationRequest;
 use kms_core::key::ROTATION_PERIOD_DAYS;
 
-use super::validate::managed_key;
+use super::key_access::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -1,11 +1,12 @@
 //! Encrypt: up to 4096 bytes under a symmetric key, bound to the encryption context.
 
 use kms_api::Operation;
-use kms_api::blob::Blob;
+use kms_api::base64_members::Blob;
 use kms_api::model::{EncryptRequest, EncryptResponse};
 use kms_core::context::EncryptionContext;
 
-use super::validate::{algorithm, context, dry_run, grant_tokens, required, usable_key};
+use super::key_access::usable_key;
+use super::members::{algorithm, context, dry_run, grant_tokens, required};
 use crate::authz::RequestKeys;
 use crate::cache::CachedKey;
 use crate::error::ServiceError;

@@ -2,7 +2,7 @@
 //! returned encrypted under the KMS key (and in plaintext for the first).
 
 use kms_api::Operation;
-use kms_api::blob::{Blob, SecretBlob};
+use kms_api::base64_members::{Blob, SecretBlob};
 use kms_api::model::{
     GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextRequest,
     GenerateDataKeyWithoutPlaintextResponse,
@@ -13,7 +13,8 @@ use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
 use zeroize::Zeroizing;
 
 use super::encrypt::seal;
-use super::validate::{context, dry_run, grant_tokens, no_recipient, number_of_bytes, usable_key, violation};
+use super::key_access::usable_key;
+use super::members::{context, dry_run, grant_tokens, no_recipient, number_of_bytes, violation};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -1,13 +1,13 @@
 //! GenerateRandom: bytes from the system CSPRNG.
 
 use kms_api::Operation;
-use kms_api::blob::SecretBlob;
+use kms_api::base64_members::SecretBlob;
 use kms_api::model::{GenerateRandomRequest, GenerateRandomResponse};
 use kms_core::KmsError;
 use kms_core::error::{RequestRule, Unsupported};
 use zeroize::Zeroizing;
 
-use super::validate::{no_recipient, number_of_bytes};
+use super::members::{no_recipient, number_of_bytes};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -5,7 +5,8 @@ use kms_api::model::{GetKeyPolicyRequest, GetKeyPolicyResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 use kms_store::StoreError;
 
-use super::validate::{managed_key, policy_name};
+use super::key_access::managed_key;
+use super::members::policy_name;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -3,7 +3,7 @@
 use kms_api::Operation;
 use kms_api::model::{GetKeyRotationStatusRequest, GetKeyRotationStatusResponse};
 
-use super::validate::managed_key_or_arn;
+use super::key_access::managed_key_or_arn;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -5,7 +5,7 @@ use kms_api::model::{AliasListEntry, ListAliasesRequest, ListAliasesResponse};
 use kms_core::KmsError;
 use kms_core::ids::{AcceptedReferences, AliasArn, AliasName};
 
-use super::validate::{key_id_member, limit, marker, page};
+use super::members::{key_id_member, limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};

@@ -3,8 +3,9 @@
 use kms_api::Operation;
 use kms_api::model::{ListGrantsRequest, ListGrantsResponse};
 
-use super::grants::entry;
-use super::validate::{limit, managed_key_or_arn, marker, page};
+use super::grant_rules::entry;
+use super::key_access::managed_key_or_arn;
+use super::members::{limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

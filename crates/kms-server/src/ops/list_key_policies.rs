@@ -4,7 +4,8 @@ use kms_api::Operation;
 use kms_api::model::{ListKeyPoliciesRequest, ListKeyPoliciesResponse};
 use kms_core::policy::DEFAULT_POLICY_NAME;
 
-use super::validate::{limit, managed_key, marker};
+use super::key_access::managed_key;
+use super::members::{limit, marker};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

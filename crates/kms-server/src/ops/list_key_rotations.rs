@@ -3,7 +3,8 @@
 use kms_api::Operation;
 use kms_api::model::{ListKeyRotationsRequest, ListKeyRotationsResponse, RotationsListEntry};
 
-use super::validate::{limit, managed_key, marker, page};
+use super::key_access::managed_key;
+use super::members::{limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

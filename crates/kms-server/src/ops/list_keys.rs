@@ -5,7 +5,7 @@ use kms_api::model::{KeyListEntry, ListKeysRequest, ListKeysResponse};
 use kms_core::KmsError;
 use kms_core::ids::KeyId;
 
-use super::validate::{limit, marker, page};
+use super::members::{limit, marker, page};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -4,8 +4,8 @@ use kms_api::Operation;
 use kms_api::model::{ListGrantsResponse, ListRetirableGrantsRequest};
 use kms_core::ids::KeyArn;
 
-use super::grants::entry;
-use super::validate::{limit, marker, page, required};
+use super::grant_rules::entry;
+use super::members::{limit, marker, page, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

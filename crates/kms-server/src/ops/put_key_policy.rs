@@ -5,7 +5,8 @@ use kms_api::Operation;
 use kms_api::model::PutKeyPolicyRequest;
 
 use super::create_key::policy_document;
-use super::validate::{managed_key, policy_name, required};
+use super::key_access::managed_key;
+use super::members::{policy_name, required};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;

@@ -1,15 +1,14 @@
 //! ReEncrypt: decrypts under the source key and context and encrypts under the destination
 //! key and context, without the plaintext leaving the service.
 
-use kms_api::blob::Blob;
+use kms_api::base64_members::Blob;
 use kms_api::model::{ReEncryptRequest, ReEncryptResponse};
 use kms_api::operation::re_encrypt_actions;
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
-use super::validate::{
-    algorithm, context, dry_run, grant_tokens, ignores_ciphertext, members, present, required, usable_key,
-};
+use super::key_access::usable_key;
+use super::members::{algorithm, context, dry_run, grant_tokens, ignores_ciphertext, members, present, required};
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

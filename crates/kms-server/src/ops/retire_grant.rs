@@ -9,8 +9,9 @@ use kms_core::error::NotFound;
 use kms_core::policy::PrincipalKind;
 use kms_store::GrantRecord;
 
-use super::grants::grant_id_of;
-use super::validate::{dry_run, managed_key_or_arn};
+use super::grant_rules::grant_id_of;
+use super::key_access::managed_key_or_arn;
+use super::members::dry_run;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;

@@ -6,7 +6,8 @@ use kms_api::model::RevokeGrantRequest;
 use kms_core::KmsError;
 use kms_core::error::NotFound;
 
-use super::validate::{dry_run, managed_key_or_arn, required};
+use super::key_access::managed_key_or_arn;
+use super::members::{dry_run, required};
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;

@@ -7,7 +7,7 @@ use kms_core::ids::MaterialId;
 use kms_core::key::{KeyRecord, RotationKind};
 use kms_crypto::{KeySecret, random_array};
 
-use super::validate::managed_key;
+use super::key_access::managed_key;
 use crate::authz::RequestKeys;
 use crate::commit::KeyChange;
 use crate::error::ServiceError;

@@ -6,7 +6,7 @@ use kms_core::KmsError;
 use kms_core::error::RequestRule;
 use kms_core::key::DELETION_WINDOW_DAYS;
 
-use super::validate::managed_key;
+use super::key_access::managed_key;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

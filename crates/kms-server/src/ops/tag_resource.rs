@@ -5,7 +5,8 @@ use kms_api::Operation;
 use kms_api::model::TagResourceRequest;
 
 use super::create_key::tags;
-use super::validate::{managed_key, required};
+use super::key_access::managed_key;
+use super::members::required;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;

@@ -8,7 +8,8 @@ use kms_core::error::{NotFound, RequestRule};
 use kms_core::ids::AliasArn;
 use kms_store::AliasRecord;
 
-use super::validate::{alias_name, managed_key};
+use super::key_access::managed_key;
+use super::members::alias_name;
 use crate::authz::RequestKeys;
 use crate::commit::Change;
 use crate::error::ServiceError;
@@ -21,7 +22,7 @@ pub(super) async fn handle(
 ) -> Result<Empty, ServiceError> {
     let name = alias_name(req.alias_name)?;
     name.ensure_customer_managed().map_err(|e| e.into_kms_error(name.as_str()))?;
-    super::validate::alias_characters(&name)?;
+    super::members::alias_characters(&name)?;
     let arn = AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name };
     svc.authorize_iam(ctx, Operation::UpdateAlias.action(), &arn.to_string(), RequestKeys::none()).await?;
     let target = managed_key(svc, ctx, req.target_key_id, Operation::UpdateAlias.action(), RequestKeys::none()).await?;

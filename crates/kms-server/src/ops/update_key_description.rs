@@ -4,7 +4,8 @@ use kms_api::Empty;
 use kms_api::Operation;
 use kms_api::model::UpdateKeyDescriptionRequest;
 
-use super::validate::{managed_key, required};
+use super::key_access::managed_key;
+use super::members::required;
 use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};

@@ -366,7 +366,19 @@ fn rows(key_id: &str) -> Vec<Row> {
             "{}",
             Error(400, "UnknownOperationException", "trentservice.listkeys"),
         ),
-        row("unimplemented operation", "TrentService.Sign", "{}", Error(400, "UnsupportedOperationException", "sign")),
+        // An operation not implemented yet checks its request like any other, then says so.
+        row(
+            "unimplemented operation",
+            "TrentService.UpdatePrimaryRegion",
+            format!("{{\"KeyId\": \"{key_id}\", \"PrimaryRegion\": \"eu-west-1\"}}"),
+            Error(400, "UnsupportedOperationException", "updateprimaryregion"),
+        ),
+        row(
+            "unimplemented operation with a malformed request",
+            "TrentService.UpdatePrimaryRegion",
+            "{}",
+            validation("2 validation errors detected: value null at 'keyid'"),
+        ),
         // Content types.
         Row {
             name: "AWS JSON 1.0 content type",

@@ -1,18 +1,15 @@
-//! AWS's request-member constraints, shared by the handlers.
+//! Request members as the handlers take them: required members and the rules AWS's model
+//! cannot state (checked together, as AWS reports them), pagination, encryption context, grant
+//! tokens, algorithms, dry runs. The model's own constraints were checked when the request was
+//! decoded (`kms_api::model`).
 
 use kms_api::ContextMap;
 use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
 use kms_core::error::RequestRule;
 use kms_core::grant_token;
-use kms_core::ids::AcceptedReferences;
 use kms_core::key::EncryptionAlgorithm;
 use kms_core::validation::{Constraint, Violation, Violations};
-
-use crate::authz::RequestKeys;
-use crate::cache::CachedKey;
-use crate::error::ServiceError;
-use crate::service::{AccountScope, RequestContext, Service};
 
 /// Longest `KeyId` member.
 pub const KEY_ID_MAX_LEN: usize = 2048;
@@ -157,56 +154,6 @@ pub fn number_of_bytes(n: i64) -> Result<usize, KmsError> {
     usize::try_from(n).map_err(|_| KmsError::InvalidRequest(RequestRule::KeySpecXorNumberOfBytes))
 }
 
-/// Resolves a key for a management operation: key id or key ARN, own account.
-pub async fn managed_key(
-    svc: &Service,
-    ctx: &RequestContext,
-    key_id: Option<String>,
-    action: &str,
-    request: RequestKeys,
-) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    key_or_arn(svc, ctx, key_id, AccountScope::OwnAccount, action, request).await
-}
-
-/// Resolves a key for an operation that takes a key id or key ARN and allows another
-/// account's key by ARN (the grant operations).
-pub async fn managed_key_or_arn(
-    svc: &Service,
-    ctx: &RequestContext,
-    key_id: Option<String>,
-    action: &str,
-    request: RequestKeys,
-) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    key_or_arn(svc, ctx, key_id, AccountScope::CrossAccount, action, request).await
-}
-
-/// A `KeyId` member that takes a key id or key ARN (no aliases), resolved in `scope`.
-async fn key_or_arn(
-    svc: &Service,
-    ctx: &RequestContext,
-    key_id: Option<String>,
-    scope: AccountScope,
-    action: &str,
-    request: RequestKeys,
-) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    let raw = key_id_member("keyId", key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysOnly, scope, action, request).await
-}
-
-/// Resolves a key for a cryptographic operation or DescribeKey: any of the four forms, other
-/// accounts by ARN.
-pub async fn usable_key(
-    svc: &Service,
-    ctx: &RequestContext,
-    field: &'static str,
-    key_id: Option<String>,
-    action: &str,
-    request: RequestKeys,
-) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    let raw = key_id_member(field, key_id)?;
-    svc.resolve(ctx, &raw, AcceptedReferences::KeysAndAliases, AccountScope::CrossAccount, action, request).await
-}
-
 /// A required `AliasName` member, checked as AWS does (the reserved prefix is the caller's
 /// decision).
 pub fn alias_name(value: Option<String>) -> Result<kms_core::ids::AliasName, KmsError> {
@@ -224,13 +171,9 @@ pub fn alias_characters(name: &kms_core::ids::AliasName) -> Result<(), KmsError>
     Ok(())
 }
 
-/// An optional `PolicyName`: 1–128 word characters, and the only policy is `default`.
+/// An optional `PolicyName` (its form checked by the model): the only policy is `default`.
 pub fn policy_name(value: Option<String>) -> Result<(), KmsError> {
     let Some(name) = value else { return Ok(()) };
-    length("policyName", &name, 1, 128)?;
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(violation(Violation::with_value("policyName", name, Constraint::Pattern("[\\w]+"))));
-    }
     if name == kms_core::policy::DEFAULT_POLICY_NAME {
         Ok(())
     } else {
