@@ -90,9 +90,8 @@ pub fn verify_with_public_key(
 /// Decrypt with the KMS key can read it.
 ///
 /// # Errors
-/// [`CryptoError::InvalidPublicKey`] when `spki_der` is not an RSA (OAEP) or SM2 (SM2PKE)
-/// public key; [`CryptoError::UnsupportedOperation`] is not returned here, but
-/// `SYMMETRIC_DEFAULT` answers [`CryptoError::InvalidPublicKey`] (it has no public key);
+/// [`CryptoError::InvalidPublicKey`] when `spki_der` is not a public key of a kind that has
+/// `algorithm` (RSA for OAEP, SM2 for SM2PKE; `SYMMETRIC_DEFAULT` has no public key);
 /// [`CryptoError::PlaintextTooLong`] past the key's limit; [`CryptoError::Seal`] if the
 /// library refuses.
 pub fn encrypt_with_public_key(

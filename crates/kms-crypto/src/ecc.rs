@@ -180,7 +180,9 @@ fn rfc5915_document(curve: &Curve, scalar: &[u8]) -> Vec<u8> {
     der
 }
 
-/// A DER short-form length (callers pass lengths below 128).
+/// A DER short-form length.
+// INVARIANT: callers pass lengths below 128 (the longest document, P-521's, is 80 bytes), so
+// the mask never changes the value; it only keeps a mistake from becoming a long-form tag.
 fn short_len(len: usize) -> u8 {
     u8::try_from(len).unwrap_or(u8::MAX) & 0x7f
 }

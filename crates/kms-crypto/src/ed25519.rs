@@ -33,7 +33,7 @@ impl Ed25519Key {
 
     /// The key over a PKCS#8 document (v1 or v2).
     pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, CryptoError> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| CryptoError::InvalidKey)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError::InvalidKey)?;
         let seed = pair.seed().and_then(|s| s.as_be_bytes()).map_err(|_| CryptoError::InvalidKey)?;
         let seed = zeroize::Zeroizing::new(<[u8; 32]>::try_from(seed.as_ref()).map_err(|_| CryptoError::KeyLength)?);
         let prehash = PhSigningKey::from_bytes(&seed);
@@ -84,11 +84,11 @@ fn prehash(
     Ok(Sha512Output(bytes))
 }
 
-/// A finished SHA-512 digest, handed to ed25519-dalek where it takes a SHA-512 hasher:
-/// dalek's `sign_prehashed` and `verify_prehashed` only call `finalize` on it, and this
-/// "hasher" finalizes to the digest it was made from. `update` is refused by construction:
-/// it never changes the output, so a caller that fed it data would get a signature over the
-/// original digest, which the RFC 8032 test below would catch.
+/// A finished SHA-512 digest, handed to ed25519-dalek where it takes a SHA-512 hasher (its
+/// API has no way to pass digest bytes): dalek's `sign_prehashed` and `verify_prehashed` only
+/// call `finalize` on it, and this "hasher" finalizes to the digest it was made from. `update`
+/// ignores its input; if a later dalek fed the prehash more data, signatures would no longer
+/// match RFC 8032's, which the test vector below checks.
 #[derive(Clone)]
 struct Sha512Output([u8; 64]);
 

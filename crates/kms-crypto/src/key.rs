@@ -2,14 +2,15 @@
 //!
 //! [`KeyHandle`] is the only thing that knows what a key's material is. The cache, CreateKey,
 //! rotation and the data-plane handlers hold handles and [`KeySecret`]s without looking inside:
-//! they ask a handle to encrypt or decrypt, and a kind of key that does not have an operation
-//! answers [`CryptoError::UnsupportedOperation`].
+//! they ask a handle to encrypt, decrypt, sign, verify, make or check a MAC, derive a shared
+//! secret or export its public key, and a kind of key that does not have an operation (or an
+//! algorithm) answers [`CryptoError::UnsupportedOperation`].
 //!
-//! Adding a kind of key (HMAC, RSA, ECC, Ed25519, ML-DSA, SM2) is adding a variant to `Kind`,
-//! its arms in [`KeySecret::generate`] and [`KeyHandle::from_secret`] (how its material is
-//! generated and what its storage encoding is — PKCS#8 for the asymmetric kinds), and the
-//! operations it has. Nothing outside this crate changes but the handlers of the new
-//! operations.
+//! Every AWS key spec has a kind: a variant of `Kind` (one module each: `symmetric`,
+//! `hmac_key`, `rsa`, `ecc`, `ed25519`, `ml_dsa`, `sm2`), its arms in [`KeySecret::generate`]
+//! and `Kind::new` (how its material is generated and what its storage encoding is — the raw
+//! key for HMAC, PKCS#8 for the asymmetric kinds), and the operations it has. Every match is
+//! exhaustive, so a new spec in kms-core does not compile until it has a kind here.
 
 use kms_core::Rng;
 use kms_core::blob::Blob;
@@ -209,7 +210,7 @@ impl KeyHandle {
     /// secret to wrap and store.
     ///
     /// # Errors
-    /// [`CryptoError::UnsupportedKeySpec`] for a spec no kind of key handles yet.
+    /// As [`KeySecret::generate`].
     pub fn generate(
         spec: KeySpec,
         key_id: KeyId,
@@ -224,7 +225,8 @@ impl KeyHandle {
     ///
     /// # Errors
     /// [`CryptoError::KeyLength`] or [`CryptoError::InvalidKey`] when the bytes are not a key
-    /// of `spec`; [`CryptoError::UnsupportedKeySpec`] for a spec no kind handles yet.
+    /// of `spec` (a 32-byte AES key, an HMAC key of an accepted length, a PKCS#8 document of the
+    /// spec's algorithm, curve or size).
     pub fn from_material(
         spec: KeySpec,
         key_id: KeyId,
@@ -449,6 +451,8 @@ impl std::fmt::Debug for KeyHandle {
 pub fn generate_key_pair(spec: DataKeyPairSpec, rng: &dyn Rng) -> Result<(SecretBytes, Vec<u8>), CryptoError> {
     let secret = KeySecret::generate(spec.key_spec(), rng)?;
     let kind = Kind::new(secret.spec, secret.expose_secret())?;
+    // INVARIANT: every data key pair spec is an asymmetric key spec, so the kind has a public
+    // half; the error is unreachable but typed.
     let public = kind.public().ok_or(CryptoError::UnsupportedKeySpec(secret.spec))?.spki_der().to_vec();
     Ok((secret.bytes.clone(), public))
 }
