@@ -2,7 +2,7 @@
 //! (RSA 4096 generation is slow in debug builds) and every test gets a handle reloaded from a
 //! copy of the stored bytes, as the server gets one after unwrapping.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
