@@ -4,8 +4,8 @@
 
 use kms_core::Rng;
 use kms_core::key::{KeyAgreementAlgorithm, KeySpec, MessageType, SigningAlgorithm};
-use sm2::dsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
-use sm2::dsa::signature::{Signer as _, Verifier as _};
+use sm2::dsa::signature::hazmat::{PrehashVerifier as _, RandomizedPrehashSigner as _};
+use sm2::dsa::signature::{RandomizedSigner as _, Verifier as _};
 use sm2::elliptic_curve::common::getrandom::SysRng;
 use sm2::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _};
 use sm2::{PublicKey, SecretKey};
@@ -59,7 +59,9 @@ impl Sm2Key {
         &self.public
     }
 
-    /// The DER signature of `message` (`RAW`) or of e = SM3(ZA ‖ M) (`DIGEST`).
+    /// The DER signature of `message` (`RAW`) or of e = SM3(ZA ‖ M) (`DIGEST`). The nonce is
+    /// RFC 6979's with 32 bytes from the operating system mixed in (hedged), as ECDSA and
+    /// ML-DSA signatures here are randomized too.
     pub(crate) fn sign(
         &self,
         algorithm: SigningAlgorithm,
@@ -70,10 +72,10 @@ impl Sm2Key {
             return Err(CryptoError::UnsupportedOperation { spec: KeySpec::Sm2, operation: KeyOperation::Sign });
         }
         let signature: sm2::dsa::Signature = match message_type {
-            MessageType::Raw => self.signing.try_sign(message).map_err(|_| CryptoError::Sign)?,
+            MessageType::Raw => self.signing.try_sign_with_rng(&mut SysRng, message).map_err(|_| CryptoError::Sign)?,
             MessageType::Digest => {
                 check_digest(message)?;
-                self.signing.sign_prehash(message).map_err(|_| CryptoError::Sign)?
+                self.signing.sign_prehash_with_rng(&mut SysRng, message).map_err(|_| CryptoError::Sign)?
             }
             MessageType::ExternalMu => return Err(unsupported_message_type(algorithm, message_type)),
         };
