@@ -49,8 +49,11 @@ impl Sm2Key {
     pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, CryptoError> {
         let secret = SecretKey::from_pkcs8_der(pkcs8).map_err(|_| CryptoError::InvalidKey)?;
         let signing = sm2::dsa::SigningKey::new(SM2_DISTINGUISHING_ID, &secret).map_err(|_| CryptoError::InvalidKey)?;
+        // The signing key has computed the public key; reuse it rather than multiply again.
+        let public =
+            PublicKey::from_affine(*signing.verifying_key().as_affine()).map_err(|_| CryptoError::InvalidKey)?;
         let decrypting = sm2::pke::DecryptingKey::new(secret.clone());
-        let public = Sm2Public::new(secret.public_key())?;
+        let public = Sm2Public::new(public)?;
         Ok(Self { secret, signing, decrypting, public })
     }
 
