@@ -10,8 +10,10 @@
 //! SHA-256 ([`digest`]), HMAC-SHA-256 ([`MacKey`]), Ed25519 ([`signing`]) and, with the `tls`
 //! feature, the rustls crypto provider. Secret-holding types that zeroize on drop and never
 //! print their contents; the system CSPRNG; and the [`RootKeyProvider`] abstraction (a key
-//! file today, a passphrase or an HSM later). Every random byte comes from a caller's
-//! [`kms_core::Rng`]. It knows nothing of HTTP or storage.
+//! file today, a passphrase or an HSM later). Every secret byte of key material comes from a
+//! caller's [`kms_core::Rng`] except RSA keys, which aws-lc-rs generates only from its own
+//! CSPRNG; the per-operation randomness of asymmetric signing and encryption is the
+//! libraries' own (docs/adr/0013). It knows nothing of HTTP or storage.
 
 mod asymmetric;
 pub mod digest;
