@@ -145,6 +145,199 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// Signing algorithms (`SigningAlgorithmSpec`).
+    SigningAlgorithm, "signingAlgorithm" {
+        /// RSASSA-PSS with SHA-256 (salt length 32).
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+        /// RSASSA-PSS with SHA-384 (salt length 48).
+        RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        /// RSASSA-PSS with SHA-512 (salt length 64).
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+        /// RSASSA-PKCS1-v1_5 with SHA-256.
+        RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        /// RSASSA-PKCS1-v1_5 with SHA-384.
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+        /// RSASSA-PKCS1-v1_5 with SHA-512.
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        /// ECDSA with SHA-256 (P-256, secp256k1).
+        EcdsaSha256 = "ECDSA_SHA_256",
+        /// ECDSA with SHA-384 (P-384).
+        EcdsaSha384 = "ECDSA_SHA_384",
+        /// ECDSA with SHA-512 (P-521).
+        EcdsaSha512 = "ECDSA_SHA_512",
+        /// SM2 signatures (GB/T 32918.2) with SM3.
+        Sm2Dsa = "SM2DSA",
+        /// ML-DSA (FIPS 204) with an empty context; its internal hash is SHAKE256.
+        MlDsaShake256 = "ML_DSA_SHAKE_256",
+        /// Pure Ed25519 (RFC 8032).
+        Ed25519Sha512 = "ED25519_SHA_512",
+        /// Ed25519ph (RFC 8032): Ed25519 over the message's SHA-512 digest.
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+);
+
+wire_enum!(
+    /// What the `Message` of Sign and Verify is (`MessageType`).
+    MessageType, "messageType" {
+        /// The message itself; the algorithm hashes it.
+        Raw = "RAW",
+        /// The digest of the message, computed by the caller with the algorithm's hash.
+        Digest = "DIGEST",
+        /// ML-DSA only: the 64-byte μ (FIPS 204 external mu) the caller computed.
+        ExternalMu = "EXTERNAL_MU",
+    }
+);
+
+wire_enum!(
+    /// MAC algorithms (`MacAlgorithmSpec`).
+    MacAlgorithm, "macAlgorithm" {
+        /// HMAC with SHA-224.
+        HmacSha224 = "HMAC_SHA_224",
+        /// HMAC with SHA-256.
+        HmacSha256 = "HMAC_SHA_256",
+        /// HMAC with SHA-384.
+        HmacSha384 = "HMAC_SHA_384",
+        /// HMAC with SHA-512.
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+wire_enum!(
+    /// Key agreement algorithms (`KeyAgreementAlgorithmSpec`).
+    KeyAgreementAlgorithm, "keyAgreementAlgorithm" {
+        /// Elliptic-curve Diffie-Hellman; the shared secret is the raw x-coordinate.
+        Ecdh = "ECDH",
+    }
+);
+
+wire_enum!(
+    /// Key pair specs for GenerateDataKeyPair (`DataKeyPairSpec`).
+    DataKeyPairSpec, "keyPairSpec" {
+        /// RSA 2048.
+        Rsa2048 = "RSA_2048",
+        /// RSA 3072.
+        Rsa3072 = "RSA_3072",
+        /// RSA 4096.
+        Rsa4096 = "RSA_4096",
+        /// NIST P-256.
+        EccNistP256 = "ECC_NIST_P256",
+        /// NIST P-384.
+        EccNistP384 = "ECC_NIST_P384",
+        /// NIST P-521.
+        EccNistP521 = "ECC_NIST_P521",
+        /// secp256k1.
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        /// SM2 (China regions).
+        Sm2 = "SM2",
+        /// Ed25519.
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
+impl DataKeyPairSpec {
+    /// The key spec of the same kind of key, whose material has the same form.
+    pub const fn key_spec(self) -> KeySpec {
+        match self {
+            Self::Rsa2048 => KeySpec::Rsa2048,
+            Self::Rsa3072 => KeySpec::Rsa3072,
+            Self::Rsa4096 => KeySpec::Rsa4096,
+            Self::EccNistP256 => KeySpec::EccNistP256,
+            Self::EccNistP384 => KeySpec::EccNistP384,
+            Self::EccNistP521 => KeySpec::EccNistP521,
+            Self::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            Self::Sm2 => KeySpec::Sm2,
+            Self::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+        }
+    }
+}
+
+impl KeySpec {
+    /// The key usages CreateKey accepts for this spec, as AWS documents them.
+    pub const fn key_usages(self) -> &'static [KeyUsage] {
+        use KeyUsage::{EncryptDecrypt, GenerateVerifyMac, KeyAgreement, SignVerify};
+        match self {
+            Self::SymmetricDefault => &[EncryptDecrypt],
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &[EncryptDecrypt, SignVerify],
+            Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 => &[SignVerify, KeyAgreement],
+            Self::EccSecgP256k1 | Self::EccNistEdwards25519 | Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => {
+                &[SignVerify]
+            }
+            Self::Sm2 => &[SignVerify, EncryptDecrypt, KeyAgreement],
+            Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => &[GenerateVerifyMac],
+        }
+    }
+
+    /// Whether a key of this spec may have `usage`.
+    pub fn allows_usage(self, usage: KeyUsage) -> bool {
+        self.key_usages().contains(&usage)
+    }
+
+    /// The encryption algorithms of a key of this spec with `usage`
+    /// (`KeyMetadata.EncryptionAlgorithms`): empty unless the usage is `ENCRYPT_DECRYPT`.
+    pub const fn encryption_algorithms(self, usage: KeyUsage) -> &'static [EncryptionAlgorithm] {
+        use EncryptionAlgorithm::{RsaesOaepSha1, RsaesOaepSha256, Sm2Pke, SymmetricDefault};
+        match (usage, self) {
+            (KeyUsage::EncryptDecrypt, Self::SymmetricDefault) => &[SymmetricDefault],
+            (KeyUsage::EncryptDecrypt, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096) => {
+                &[RsaesOaepSha1, RsaesOaepSha256]
+            }
+            (KeyUsage::EncryptDecrypt, Self::Sm2) => &[Sm2Pke],
+            _ => &[],
+        }
+    }
+
+    /// The signing algorithms of a key of this spec with `usage`
+    /// (`KeyMetadata.SigningAlgorithms`): empty unless the usage is `SIGN_VERIFY`.
+    pub const fn signing_algorithms(self, usage: KeyUsage) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm as S;
+        if !matches!(usage, KeyUsage::SignVerify) {
+            return &[];
+        }
+        match self {
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &[
+                S::RsassaPssSha256,
+                S::RsassaPssSha384,
+                S::RsassaPssSha512,
+                S::RsassaPkcs1V15Sha256,
+                S::RsassaPkcs1V15Sha384,
+                S::RsassaPkcs1V15Sha512,
+            ],
+            Self::EccNistP256 | Self::EccSecgP256k1 => &[S::EcdsaSha256],
+            Self::EccNistP384 => &[S::EcdsaSha384],
+            Self::EccNistP521 => &[S::EcdsaSha512],
+            Self::EccNistEdwards25519 => &[S::Ed25519Sha512, S::Ed25519PhSha512],
+            Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[S::MlDsaShake256],
+            Self::Sm2 => &[S::Sm2Dsa],
+            Self::SymmetricDefault | Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => &[],
+        }
+    }
+
+    /// The MAC algorithms of a key of this spec with `usage` (`KeyMetadata.MacAlgorithms`):
+    /// the HMAC of the spec's hash, for `GENERATE_VERIFY_MAC` only.
+    pub const fn mac_algorithms(self, usage: KeyUsage) -> &'static [MacAlgorithm] {
+        match (usage, self) {
+            (KeyUsage::GenerateVerifyMac, Self::Hmac224) => &[MacAlgorithm::HmacSha224],
+            (KeyUsage::GenerateVerifyMac, Self::Hmac256) => &[MacAlgorithm::HmacSha256],
+            (KeyUsage::GenerateVerifyMac, Self::Hmac384) => &[MacAlgorithm::HmacSha384],
+            (KeyUsage::GenerateVerifyMac, Self::Hmac512) => &[MacAlgorithm::HmacSha512],
+            _ => &[],
+        }
+    }
+
+    /// The key agreement algorithms of a key of this spec with `usage`
+    /// (`KeyMetadata.KeyAgreementAlgorithms`): ECDH for NIST P-curves and SM2 with
+    /// `KEY_AGREEMENT`.
+    pub const fn key_agreement_algorithms(self, usage: KeyUsage) -> &'static [KeyAgreementAlgorithm] {
+        match (usage, self) {
+            (KeyUsage::KeyAgreement, Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 | Self::Sm2) => {
+                &[KeyAgreementAlgorithm::Ecdh]
+            }
+            _ => &[],
+        }
+    }
+}
+
+wire_enum!(
     /// Data key specs for GenerateDataKey (`DataKeySpec`).
     DataKeySpec, "keySpec" {
         /// 32 bytes.
@@ -316,10 +509,22 @@ impl KeyRecord {
 
     /// The encryption algorithms the key supports (`KeyMetadata.EncryptionAlgorithms`).
     pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {
-        match (self.key_usage, self.key_spec) {
-            (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => &[EncryptionAlgorithm::SymmetricDefault],
-            _ => &[],
-        }
+        self.key_spec.encryption_algorithms(self.key_usage)
+    }
+
+    /// The signing algorithms the key supports (`KeyMetadata.SigningAlgorithms`).
+    pub fn signing_algorithms(&self) -> &'static [SigningAlgorithm] {
+        self.key_spec.signing_algorithms(self.key_usage)
+    }
+
+    /// The MAC algorithms the key supports (`KeyMetadata.MacAlgorithms`).
+    pub fn mac_algorithms(&self) -> &'static [MacAlgorithm] {
+        self.key_spec.mac_algorithms(self.key_usage)
+    }
+
+    /// The key agreement algorithms the key supports (`KeyMetadata.KeyAgreementAlgorithms`).
+    pub fn key_agreement_algorithms(&self) -> &'static [KeyAgreementAlgorithm] {
+        self.key_spec.key_agreement_algorithms(self.key_usage)
     }
 
     /// Checks that the key may perform a cryptographic operation now.
@@ -641,6 +846,120 @@ mod tests {
         let v = KeySpec::parse("AES").unwrap_err();
         assert!(v.to_string().contains("Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSA_2048"));
         assert_eq!(serde_json::to_string(&KeyState::PendingDeletion).unwrap(), "\"PendingDeletion\"");
+    }
+
+    /// The new wire enums list exactly the values of AWS's model (kms.json), in its order.
+    #[test]
+    fn new_wire_enums_match_the_aws_model() {
+        assert_eq!(
+            SigningAlgorithm::ALL,
+            [
+                "RSASSA_PSS_SHA_256",
+                "RSASSA_PSS_SHA_384",
+                "RSASSA_PSS_SHA_512",
+                "RSASSA_PKCS1_V1_5_SHA_256",
+                "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512",
+                "ECDSA_SHA_256",
+                "ECDSA_SHA_384",
+                "ECDSA_SHA_512",
+                "SM2DSA",
+                "ML_DSA_SHAKE_256",
+                "ED25519_SHA_512",
+                "ED25519_PH_SHA_512",
+            ]
+        );
+        assert_eq!(MessageType::ALL, ["RAW", "DIGEST", "EXTERNAL_MU"]);
+        assert_eq!(MacAlgorithm::ALL, ["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"]);
+        assert_eq!(KeyAgreementAlgorithm::ALL, ["ECDH"]);
+        assert_eq!(
+            DataKeyPairSpec::ALL,
+            [
+                "RSA_2048",
+                "RSA_3072",
+                "RSA_4096",
+                "ECC_NIST_P256",
+                "ECC_NIST_P384",
+                "ECC_NIST_P521",
+                "ECC_SECG_P256K1",
+                "SM2",
+                "ECC_NIST_EDWARDS25519",
+            ]
+        );
+        assert_eq!(EncryptionAlgorithm::ALL, ["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"]);
+        let v = SigningAlgorithm::parse("ECDSA_SHA_1").unwrap_err().to_string();
+        assert!(v.contains("at 'signingAlgorithm'") && v.contains("[RSASSA_PSS_SHA_256, "), "{v}");
+        assert!(DataKeyPairSpec::parse("HMAC_256").unwrap_err().to_string().contains("'keyPairSpec'"));
+        for name in DataKeyPairSpec::ALL {
+            let pair = DataKeyPairSpec::parse(name).unwrap();
+            assert_eq!(pair.key_spec().as_str(), *name);
+        }
+    }
+
+    fn all_specs() -> impl Iterator<Item = KeySpec> {
+        KeySpec::ALL.iter().map(|s| KeySpec::parse(s).unwrap())
+    }
+
+    fn all_usages() -> impl Iterator<Item = KeyUsage> {
+        KeyUsage::ALL.iter().map(|s| KeyUsage::parse(s).unwrap())
+    }
+
+    /// Every spec allows at least one usage; a (spec, usage) pair has algorithms of exactly
+    /// the usage's kind when the spec allows the usage, and none when it does not.
+    #[test]
+    fn algorithm_lists_follow_the_usage() {
+        for spec in all_specs() {
+            assert!(!spec.key_usages().is_empty(), "{spec:?}");
+            for usage in all_usages() {
+                let lists = [
+                    spec.encryption_algorithms(usage).len(),
+                    spec.signing_algorithms(usage).len(),
+                    spec.mac_algorithms(usage).len(),
+                    spec.key_agreement_algorithms(usage).len(),
+                ];
+                let kind = match usage {
+                    KeyUsage::EncryptDecrypt => 0,
+                    KeyUsage::SignVerify => 1,
+                    KeyUsage::GenerateVerifyMac => 2,
+                    KeyUsage::KeyAgreement => 3,
+                };
+                for (i, len) in lists.iter().enumerate() {
+                    let expect_some = i == kind && spec.allows_usage(usage);
+                    assert_eq!(*len > 0, expect_some, "{spec:?} {usage:?} list {i}");
+                }
+            }
+        }
+    }
+
+    /// Spot checks against the AWS documentation's key spec reference.
+    #[test]
+    fn documented_algorithms() {
+        use KeyUsage::{EncryptDecrypt, KeyAgreement, SignVerify};
+        assert_eq!(KeySpec::Rsa3072.key_usages(), [EncryptDecrypt, SignVerify]);
+        assert_eq!(KeySpec::Sm2.key_usages(), [SignVerify, EncryptDecrypt, KeyAgreement]);
+        assert!(!KeySpec::EccSecgP256k1.allows_usage(KeyAgreement));
+        assert_eq!(
+            KeySpec::Rsa2048.encryption_algorithms(EncryptDecrypt),
+            [EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256]
+        );
+        assert_eq!(KeySpec::Sm2.encryption_algorithms(EncryptDecrypt), [EncryptionAlgorithm::Sm2Pke]);
+        assert_eq!(KeySpec::Rsa4096.signing_algorithms(SignVerify).len(), 6);
+        assert_eq!(KeySpec::EccSecgP256k1.signing_algorithms(SignVerify), [SigningAlgorithm::EcdsaSha256]);
+        assert_eq!(KeySpec::EccNistP521.signing_algorithms(SignVerify), [SigningAlgorithm::EcdsaSha512]);
+        assert_eq!(
+            KeySpec::EccNistEdwards25519.signing_algorithms(SignVerify),
+            [SigningAlgorithm::Ed25519Sha512, SigningAlgorithm::Ed25519PhSha512]
+        );
+        assert_eq!(KeySpec::MlDsa87.signing_algorithms(SignVerify), [SigningAlgorithm::MlDsaShake256]);
+        assert_eq!(KeySpec::Sm2.signing_algorithms(SignVerify), [SigningAlgorithm::Sm2Dsa]);
+        assert_eq!(KeySpec::Hmac384.mac_algorithms(KeyUsage::GenerateVerifyMac), [MacAlgorithm::HmacSha384]);
+        assert_eq!(KeySpec::EccNistP384.key_agreement_algorithms(KeyAgreement), [KeyAgreementAlgorithm::Ecdh]);
+        assert!(KeySpec::EccNistP384.key_agreement_algorithms(SignVerify).is_empty());
+        let record = KeyRecord { key_spec: KeySpec::EccNistP256, key_usage: SignVerify, ..key() };
+        assert_eq!(record.signing_algorithms(), [SigningAlgorithm::EcdsaSha256]);
+        assert!(record.encryption_algorithms().is_empty() && record.mac_algorithms().is_empty());
+        assert!(record.key_agreement_algorithms().is_empty());
+        assert_eq!(key().encryption_algorithms(), [EncryptionAlgorithm::SymmetricDefault]);
     }
 
     #[test]
