@@ -6,7 +6,10 @@ use crate::model::KeyMetadata;
 
 /// The metadata AWS reports for `k`.
 pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
-    let encryption_algorithms: Vec<String> = k.encryption_algorithms().iter().map(|a| a.as_str().to_owned()).collect();
+    /// A list member, absent when empty (as AWS leaves out the algorithms a key has none of).
+    fn names<T>(items: &[T], name: fn(&T) -> &'static str) -> Option<Vec<String>> {
+        (!items.is_empty()).then(|| items.iter().map(|i| name(i).to_owned()).collect())
+    }
     KeyMetadata {
         aws_account_id: Some(k.account.to_string()),
         key_id: Some(k.key_id.to_string()),
@@ -21,9 +24,14 @@ pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
         key_manager: Some(k.key_manager.as_str().to_owned()),
         customer_master_key_spec: Some(k.key_spec.as_str().to_owned()),
         key_spec: Some(k.key_spec.as_str().to_owned()),
-        encryption_algorithms: (!encryption_algorithms.is_empty()).then_some(encryption_algorithms),
+        encryption_algorithms: names(k.encryption_algorithms(), |a| a.as_str()),
+        signing_algorithms: names(k.signing_algorithms(), |a| a.as_str()),
+        mac_algorithms: names(k.mac_algorithms(), |a| a.as_str()),
+        key_agreement_algorithms: names(k.key_agreement_algorithms(), |a| a.as_str()),
         multi_region: Some(k.multi_region),
-        current_key_material_id: Some(k.current_material.to_string()),
+        // AWS reports the current key material only for symmetric encryption keys.
+        current_key_material_id: (k.key_spec == kms_core::key::KeySpec::SymmetricDefault)
+            .then(|| k.current_material.to_string()),
         ..KeyMetadata::default()
     }
 }

@@ -13,6 +13,15 @@ use crate::time::Timestamp;
 pub const SENSITIVE_MEMBERS: &[&str] = &[
     "plaintext",
     "ciphertextBlob",
+    // Sign, Verify, GenerateMac, VerifyMac: the message (or its digest), the signature, the MAC.
+    "message",
+    "signature",
+    "mac",
+    // GenerateDataKeyPair*, DeriveSharedSecret, GetPublicKey.
+    "privateKeyPlaintext",
+    "privateKeyCiphertextBlob",
+    "publicKey",
+    "sharedSecret",
     "secretAccessKey",
     "sessionToken",
     "recipient",

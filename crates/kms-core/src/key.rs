@@ -267,6 +267,11 @@ impl KeySpec {
         }
     }
 
+    /// Whether a key of this spec is a key pair (it has a public key).
+    pub const fn is_asymmetric(self) -> bool {
+        !matches!(self, Self::SymmetricDefault | Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512)
+    }
+
     /// Whether a key of this spec may have `usage`.
     pub fn allows_usage(self, usage: KeyUsage) -> bool {
         self.key_usages().contains(&usage)
@@ -527,6 +532,45 @@ impl KeyRecord {
         self.key_spec.key_agreement_algorithms(self.key_usage)
     }
 
+    /// The operations a grant on this key may allow (AWS's list per kind of key: a grant for an
+    /// operation the key cannot perform is refused).
+    pub fn grant_operations(&self) -> &'static [&'static str] {
+        match (self.key_spec.is_asymmetric(), self.key_usage) {
+            (false, KeyUsage::GenerateVerifyMac) => {
+                &["GenerateMac", "VerifyMac", "CreateGrant", "RetireGrant", "DescribeKey"]
+            }
+            (false, _) => &[
+                "Decrypt",
+                "Encrypt",
+                "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext",
+                "ReEncryptFrom",
+                "ReEncryptTo",
+                "CreateGrant",
+                "RetireGrant",
+                "DescribeKey",
+                "GenerateDataKeyPair",
+                "GenerateDataKeyPairWithoutPlaintext",
+            ],
+            (true, KeyUsage::SignVerify) => {
+                &["Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey"]
+            }
+            (true, KeyUsage::KeyAgreement) => {
+                &["DeriveSharedSecret", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey"]
+            }
+            (true, _) => &[
+                "Decrypt",
+                "Encrypt",
+                "ReEncryptFrom",
+                "ReEncryptTo",
+                "GetPublicKey",
+                "CreateGrant",
+                "RetireGrant",
+                "DescribeKey",
+            ],
+        }
+    }
+
     /// Checks that the key may perform a cryptographic operation now.
     ///
     /// # Errors
@@ -537,6 +581,22 @@ impl KeyRecord {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(self.arn())),
             state => Err(KmsError::InvalidState { arn: self.arn(), state }),
+        }
+    }
+
+    /// Checks that the key's usage is `usage`, which `operation` needs.
+    ///
+    /// # Errors
+    /// `InvalidKeyUsageException` naming the key's usage and the operation, as AWS does.
+    pub fn ensure_usage(&self, operation: &str, usage: KeyUsage) -> Result<(), KmsError> {
+        if self.key_usage == usage {
+            Ok(())
+        } else {
+            Err(KmsError::InvalidKeyUsage(Box::new(crate::error::KeyUsageError::Operation {
+                arn: self.arn(),
+                usage: self.key_usage.as_str(),
+                operation: operation.to_owned(),
+            })))
         }
     }
 
@@ -720,11 +780,11 @@ impl KeyRequest {
     /// `UnsupportedOperationException` for valid AWS key kinds not implemented yet, and
     /// `ValidationException` for a usage that does not fit the spec.
     pub fn ensure_supported(&self) -> Result<(), KmsError> {
-        if self.key_spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::Unsupported(Unsupported::KeySpec(self.key_spec.as_str())));
-        }
-        if self.key_usage != KeyUsage::EncryptDecrypt {
-            return Err(KmsError::Unsupported(Unsupported::KeyUsage(self.key_usage.as_str())));
+        if !self.key_spec.allows_usage(self.key_usage) {
+            return Err(KmsError::InvalidRequest(crate::error::RequestRule::KeyUsageForSpec {
+                usage: self.key_usage.as_str(),
+                spec: self.key_spec.as_str(),
+            }));
         }
         if self.origin != Origin::AwsKms {
             return Err(KmsError::Unsupported(Unsupported::Origin(self.origin.as_str())));
@@ -963,7 +1023,7 @@ mod tests {
     }
 
     #[test]
-    fn only_symmetric_aws_kms_keys_are_supported_today() {
+    fn every_spec_with_one_of_its_usages_is_supported() {
         let ok = KeyRequest {
             key_spec: KeySpec::SymmetricDefault,
             key_usage: KeyUsage::EncryptDecrypt,
@@ -971,7 +1031,19 @@ mod tests {
             multi_region: false,
         };
         assert!(ok.ensure_supported().is_ok());
-        let rsa = KeyRequest { key_spec: KeySpec::Rsa2048, ..ok.clone() };
-        assert!(matches!(rsa.ensure_supported(), Err(KmsError::Unsupported(_))));
+        for spec in KeySpec::ALL.iter().map(|s| KeySpec::parse(s).unwrap()) {
+            for usage in KeyUsage::ALL.iter().map(|u| KeyUsage::parse(u).unwrap()) {
+                let r = KeyRequest { key_spec: spec, key_usage: usage, ..ok.clone() };
+                match r.ensure_supported() {
+                    Ok(()) => assert!(spec.allows_usage(usage)),
+                    Err(e) => {
+                        assert!(!spec.allows_usage(usage));
+                        assert!(matches!(e, KmsError::InvalidRequest(_)), "{e:?}");
+                    }
+                }
+            }
+        }
+        let imported = KeyRequest { origin: Origin::External, ..ok.clone() };
+        assert!(matches!(imported.ensure_supported(), Err(KmsError::Unsupported(_))));
     }
 }

@@ -1,5 +1,6 @@
-//! SHA-256, the one digest ferrokms uses outside its ciphers: audit-chain hashes, token
-//! digests, SigV4 canonical requests, advisory-lock keys.
+//! SHA-2 digests outside the ciphers: SHA-256 for audit-chain hashes, token digests, SigV4
+//! canonical requests and advisory-lock keys; SHA-384 and SHA-512 for the digests a caller
+//! signs with `MessageType=DIGEST`.
 
 use aws_lc_rs::digest;
 
@@ -10,6 +11,20 @@ pub const SHA256_LEN: usize = 32;
 pub fn sha256(data: &[u8]) -> [u8; SHA256_LEN] {
     let mut out = [0u8; SHA256_LEN];
     copy(digest::digest(&digest::SHA256, data).as_ref(), &mut out);
+    out
+}
+
+/// `SHA-384(data)`.
+pub fn sha384(data: &[u8]) -> [u8; 48] {
+    let mut out = [0u8; 48];
+    copy(digest::digest(&digest::SHA384, data).as_ref(), &mut out);
+    out
+}
+
+/// `SHA-512(data)`.
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    copy(digest::digest(&digest::SHA512, data).as_ref(), &mut out);
     out
 }
 
@@ -48,8 +63,8 @@ impl std::fmt::Debug for Sha256 {
     }
 }
 
-/// Copies a digest into `out`; SHA-256 digests are always [`SHA256_LEN`] bytes.
-fn copy(digest: &[u8], out: &mut [u8; SHA256_LEN]) {
+/// Copies a digest into `out`, which has the digest's length.
+fn copy<const N: usize>(digest: &[u8], out: &mut [u8; N]) {
     for (o, d) in out.iter_mut().zip(digest) {
         *o = *d;
     }

@@ -7,7 +7,7 @@ use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
 use kms_store::GrantRecord;
 
-use super::grant_rules::{operations, token_for};
+use super::grant_rules::{allowed_for, operations, token_for};
 use super::key_access::usable_key;
 use super::members::{dry_run, grant_tokens, members, present, required};
 use crate::authz::{ChildGrant, RequestKeys};
@@ -41,6 +41,7 @@ pub(super) async fn handle(
     });
     let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::CreateGrant.action(), request).await?;
     key.record.ensure_usable()?;
+    allowed_for(&key.record, &ops)?;
     dry_run(req.dry_run)?;
     // Bound to the grantee's unique id, as AWS binds grants: a user or role created later
     // under the same name is not this grantee.

@@ -1,4 +1,4 @@
-//! CreateKey: a new symmetric encryption key with fresh material from the CSPRNG.
+//! CreateKey: a new key of any spec AWS offers, with fresh material.
 
 use kms_api::Operation;
 use kms_api::key_metadata;
@@ -6,11 +6,11 @@ use kms_api::model::{CreateKeyRequest, CreateKeyResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule, Unsupported};
 use kms_core::ids::{KeyId, MaterialId};
-use kms_core::key::{KeyRequest, KeySpec, KeyUsage, Origin};
+use kms_core::key::{KeyRecord, KeyRequest, KeySpec, KeyUsage, Origin};
 use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
 use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Violation, Violations};
-use kms_crypto::{KeyHandle, random_array};
+use kms_crypto::{KeyHandle, KeySecret, random_array};
 use std::sync::Arc;
 
 use super::members::violation;
@@ -74,13 +74,27 @@ pub(super) async fn handle(
     };
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
-    let (handle, secret) =
-        KeyHandle::generate(record.key_spec, record.key_id, record.current_material, svc.rng.as_ref())
-            .map_err(ServiceError::Crypto)?;
+    let (handle, secret) = generate_material(svc, &record).await?;
     let material = svc.wrap_material(&record, &secret, None)?;
     let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
     let change = Change::CreateKey { key: record, material, handle: Arc::new(handle), policy, tags };
     svc.commit(ctx, change, response).await
+}
+
+/// Fresh material for `record`. RSA key generation takes up to a second (RSA_4096), so it runs
+/// on the blocking pool, never on the executor that serves other requests; the other kinds take
+/// microseconds and run in place.
+async fn generate_material(svc: &Service, record: &KeyRecord) -> Result<(KeyHandle, KeySecret), ServiceError> {
+    let (spec, key_id, material_id) = (record.key_spec, record.key_id, record.current_material);
+    let generated = if matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+        let rng = Arc::clone(&svc.rng);
+        tokio::task::spawn_blocking(move || KeyHandle::generate(spec, key_id, material_id, rng.as_ref()))
+            .await
+            .map_err(|_| ServiceError::Crypto(kms_crypto::CryptoError::UnsupportedKeySpec(spec)))?
+    } else {
+        KeyHandle::generate(spec, key_id, material_id, svc.rng.as_ref())
+    };
+    generated.map_err(ServiceError::Crypto)
 }
 
 fn key_request(
@@ -100,12 +114,12 @@ fn key_request(
     };
     Ok(KeyRequest {
         key_spec,
-        key_usage: usage
-            .as_deref()
-            .map(KeyUsage::parse)
-            .transpose()
-            .map_err(violation)?
-            .unwrap_or(KeyUsage::EncryptDecrypt),
+        key_usage: match usage.as_deref() {
+            Some(usage) => KeyUsage::parse(usage).map_err(violation)?,
+            None if key_spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+            // AWS defaults the usage only for symmetric encryption keys.
+            None => return Err(KmsError::InvalidRequest(RequestRule::KeyUsageRequired)),
+        },
         origin: origin.as_deref().map(Origin::parse).transpose().map_err(violation)?.unwrap_or(Origin::AwsKms),
         multi_region: multi_region.unwrap_or(false),
     })

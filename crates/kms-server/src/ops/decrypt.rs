@@ -10,7 +10,7 @@ use kms_core::KmsError;
 use kms_core::ciphertext_blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::MaterialId;
-use kms_core::key::EncryptionAlgorithm;
+use kms_core::key::{EncryptionAlgorithm, KeyUsage};
 use kms_crypto::SecretBytes;
 
 use super::key_access::usable_key;
@@ -94,12 +94,25 @@ pub(super) async fn open(
     action: &str,
 ) -> Result<Opened, ServiceError> {
     blob_length(blob_field, ciphertext.0.len(), 1, MAX_CIPHERTEXT)?;
-    let decoded = ciphertext_blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
     let request = || {
         RequestKeys::none()
             .encryption_context(encryption_context)
             .with("kms:EncryptionAlgorithm", source.algorithm.as_str())
     };
+    let operation = action.trim_start_matches(kms_api::operation::ACTION_PREFIX);
+    if source.algorithm != EncryptionAlgorithm::SymmetricDefault {
+        // An asymmetric algorithm's raw ciphertext names no key: the caller names it.
+        let raw = required(source.field, source.key_id)?;
+        let key = usable_key(svc, ctx, source.field, Some(raw), action, request()).await?;
+        key.record.ensure_usable()?;
+        key.record.ensure_usage(operation, KeyUsage::EncryptDecrypt)?;
+        key.record.ensure_encryption_algorithm(operation, source.algorithm)?;
+        let material = key.current().ok_or(KmsError::InvalidCiphertext)?;
+        let plaintext =
+            material.decrypt_asymmetric(source.algorithm, &ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
+        return Ok(Opened { material: key.record.current_material, key, plaintext });
+    }
+    let decoded = ciphertext_blob::decode(&ciphertext.0).map_err(|_| KmsError::InvalidCiphertext)?;
     let key = match source.key_id {
         Some(raw) => {
             let named = usable_key(svc, ctx, source.field, Some(raw), action, request()).await?;
@@ -121,8 +134,8 @@ pub(super) async fn open(
         }
     };
     key.record.ensure_usable()?;
-    key.record
-        .ensure_encryption_algorithm(action.trim_start_matches(kms_api::operation::ACTION_PREFIX), source.algorithm)?;
+    key.record.ensure_usage(operation, KeyUsage::EncryptDecrypt)?;
+    key.record.ensure_encryption_algorithm(operation, source.algorithm)?;
     let material = key.material(decoded.header.material_id).ok_or(KmsError::InvalidCiphertext)?;
     let plaintext = material.decrypt(&decoded, encryption_context).map_err(|_| KmsError::InvalidCiphertext)?;
     Ok(Opened { material: decoded.header.material_id, key, plaintext })

@@ -9,7 +9,7 @@ use kms_api::model::{
 };
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
-use kms_core::key::{DataKeySpec, EncryptionAlgorithm};
+use kms_core::key::{DataKeySpec, EncryptionAlgorithm, KeyUsage};
 use zeroize::Zeroizing;
 
 use super::encrypt::seal;
@@ -68,11 +68,12 @@ async fn generate(
     let request = RequestKeys::none().encryption_context(&encryption_context);
     let key = usable_key(svc, ctx, "keyId", req.key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
+    key.record.ensure_usage(operation.name(), KeyUsage::EncryptDecrypt)?;
     key.record.ensure_encryption_algorithm(operation.name(), EncryptionAlgorithm::SymmetricDefault)?;
     dry_run(req.dry_run)?;
     let mut data_key = Zeroizing::new(vec![0u8; len]);
     svc.rng.fill(&mut data_key);
-    let ciphertext = seal(svc, &key, &encryption_context, &data_key)?;
+    let ciphertext = seal(svc, &key, EncryptionAlgorithm::SymmetricDefault, &encryption_context, &data_key)?;
     Ok(GenerateDataKeyResponse {
         ciphertext_blob: Some(Blob(ciphertext)),
         plaintext: return_plaintext.then(|| SecretBlob(data_key)),

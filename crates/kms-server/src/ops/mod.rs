@@ -9,6 +9,7 @@ mod create_grant;
 mod create_key;
 mod decrypt;
 mod delete_alias;
+mod derive_shared_secret;
 mod describe_key;
 mod disable_key;
 mod disable_key_rotation;
@@ -16,10 +17,13 @@ mod enable_key;
 mod enable_key_rotation;
 mod encrypt;
 mod generate_data_key;
+mod generate_data_key_pair;
+mod generate_mac;
 mod generate_random;
 mod get_key_last_usage;
 mod get_key_policy;
 mod get_key_rotation_status;
+mod get_public_key;
 mod grant_rules;
 pub(crate) mod key_access;
 mod list_aliases;
@@ -36,10 +40,13 @@ mod retire_grant;
 mod revoke_grant;
 mod rotate_key_on_demand;
 mod schedule_key_deletion;
+mod sign;
 mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod verify;
+mod verify_mac;
 
 use kms_api::{Operation, Request, encode_response};
 use kms_core::KmsError;
@@ -107,25 +114,25 @@ pub async fn dispatch(
         Request::ListRetirableGrants(r) => call!(list_retirable_grants::handle, r),
         Request::RetireGrant(r) => call!(retire_grant::handle, r),
         Request::RevokeGrant(r) => call!(revoke_grant::handle, r),
+        Request::Sign(r) => call!(sign::handle, r),
+        Request::Verify(r) => call!(verify::handle, r),
+        Request::GetPublicKey(r) => call!(get_public_key::handle, r),
+        Request::GenerateMac(r) => call!(generate_mac::handle, r),
+        Request::VerifyMac(r) => call!(verify_mac::handle, r),
+        Request::DeriveSharedSecret(r) => call!(derive_shared_secret::handle, r),
+        Request::GenerateDataKeyPair(r) => call!(generate_data_key_pair::with_plaintext, r),
+        Request::GenerateDataKeyPairWithoutPlaintext(r) => call!(generate_data_key_pair::without_plaintext, r),
         Request::ConnectCustomKeyStore(_)
         | Request::CreateCustomKeyStore(_)
         | Request::DeleteCustomKeyStore(_)
         | Request::DeleteImportedKeyMaterial(_)
-        | Request::DeriveSharedSecret(_)
         | Request::DescribeCustomKeyStores(_)
         | Request::DisconnectCustomKeyStore(_)
-        | Request::GenerateDataKeyPair(_)
-        | Request::GenerateDataKeyPairWithoutPlaintext(_)
-        | Request::GenerateMac(_)
         | Request::GetParametersForImport(_)
-        | Request::GetPublicKey(_)
         | Request::ImportKeyMaterial(_)
         | Request::ReplicateKey(_)
-        | Request::Sign(_)
         | Request::UpdateCustomKeyStore(_)
-        | Request::UpdatePrimaryRegion(_)
-        | Request::Verify(_)
-        | Request::VerifyMac(_) => {
+        | Request::UpdatePrimaryRegion(_) => {
             return Err(KmsError::Unsupported(Unsupported::Operation(op.name().to_owned())).into());
         }
     })

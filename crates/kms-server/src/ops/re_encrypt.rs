@@ -4,6 +4,7 @@
 use kms_api::base64_members::Blob;
 use kms_api::model::{ReEncryptRequest, ReEncryptResponse};
 use kms_api::operation::re_encrypt_actions;
+use kms_core::key::KeyUsage;
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
@@ -57,9 +58,11 @@ pub(super) async fn handle(
     )
     .await?;
     destination.record.ensure_usable()?;
+    destination.record.ensure_usage("ReEncrypt", KeyUsage::EncryptDecrypt)?;
     destination.record.ensure_encryption_algorithm("ReEncrypt", destination_algorithm)?;
     dry_run(req.dry_run)?;
-    let sealed = seal(svc, &destination, &destination_context, opened.plaintext.expose_secret())?;
+    let sealed =
+        seal(svc, &destination, destination_algorithm, &destination_context, opened.plaintext.expose_secret())?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob(sealed)),
         source_key_id: Some(opened.key.record.arn_string()),

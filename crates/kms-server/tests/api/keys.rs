@@ -51,9 +51,10 @@ async fn create_key_refuses_what_it_cannot_do() {
         message.contains("at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set"),
         "{message}"
     );
+    // AWS defaults KeyUsage only for symmetric encryption keys.
     let (code, message) = error_of(kms.create_key().key_spec(KeySpec::Rsa2048).send().await);
-    assert_eq!(code, "UnsupportedOperationException");
-    assert!(message.contains("RSA_2048"));
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("You must specify a KeyUsage value"), "{message}");
     let (code, _) = error_of(kms.create_key().description("x".repeat(8193)).send().await);
     assert_eq!(code, "ValidationException");
     let (code, _) = error_of(kms.create_key().policy("{not json").send().await);
@@ -193,7 +194,8 @@ async fn unknown_and_malformed_key_references() {
 async fn unimplemented_operations_say_so() {
     let t = start().await;
     let id = t.create_key().await;
-    let (code, message) = error_of(t.client().get_public_key().key_id(&id).send().await);
+    let (code, message) =
+        error_of(t.client().update_primary_region().key_id(&id).primary_region("eu-west-1").send().await);
     assert_eq!(code, "UnsupportedOperationException");
-    assert!(message.contains("GetPublicKey"), "{message}");
+    assert!(message.contains("UpdatePrimaryRegion"), "{message}");
 }

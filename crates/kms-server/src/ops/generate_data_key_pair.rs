@@ -1,0 +1,136 @@
+//! GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a fresh key pair of any
+//! KeyPairSpec, its private key (PKCS#8) encrypted under a symmetric encryption key with the
+//! encryption context, and its public key (DER SubjectPublicKeyInfo).
+
+use std::sync::Arc;
+
+use kms_api::Operation;
+use kms_api::base64_members::{Blob, SecretBlob};
+use kms_api::model::{
+    GenerateDataKeyPairRequest, GenerateDataKeyPairResponse, GenerateDataKeyPairWithoutPlaintextRequest,
+    GenerateDataKeyPairWithoutPlaintextResponse,
+};
+use kms_core::key::{DataKeyPairSpec, EncryptionAlgorithm, KeyUsage};
+use kms_crypto::{CryptoError, SecretBytes};
+
+use super::encrypt::seal;
+use super::key_access::usable_key;
+use super::members::{context, dry_run, grant_tokens, no_recipient, required, violation};
+use crate::authz::RequestKeys;
+use crate::error::ServiceError;
+use crate::service::{RequestContext, Service};
+
+pub(super) async fn with_plaintext(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: GenerateDataKeyPairRequest,
+) -> Result<GenerateDataKeyPairResponse, ServiceError> {
+    no_recipient(req.recipient.as_ref())?;
+    let pair = generate(
+        svc,
+        ctx,
+        Operation::GenerateDataKeyPair,
+        Members {
+            key_id: req.key_id,
+            key_pair_spec: req.key_pair_spec,
+            encryption_context: req.encryption_context,
+            grant_tokens: req.grant_tokens,
+            dry_run: req.dry_run,
+        },
+    )
+    .await?;
+    Ok(GenerateDataKeyPairResponse {
+        key_id: Some(pair.key_id),
+        key_material_id: Some(pair.key_material_id),
+        key_pair_spec: Some(pair.spec.as_str().to_owned()),
+        private_key_ciphertext_blob: Some(Blob(pair.private_ciphertext)),
+        private_key_plaintext: Some(SecretBlob(zeroize::Zeroizing::new(pair.private_key.expose_secret().to_vec()))),
+        public_key: Some(Blob(pair.public_key)),
+        ciphertext_for_recipient: None,
+    })
+}
+
+pub(super) async fn without_plaintext(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: GenerateDataKeyPairWithoutPlaintextRequest,
+) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, ServiceError> {
+    let pair = generate(
+        svc,
+        ctx,
+        Operation::GenerateDataKeyPairWithoutPlaintext,
+        Members {
+            key_id: req.key_id,
+            key_pair_spec: req.key_pair_spec,
+            encryption_context: req.encryption_context,
+            grant_tokens: req.grant_tokens,
+            dry_run: req.dry_run,
+        },
+    )
+    .await?;
+    Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+        key_id: Some(pair.key_id),
+        key_material_id: Some(pair.key_material_id),
+        key_pair_spec: Some(pair.spec.as_str().to_owned()),
+        private_key_ciphertext_blob: Some(Blob(pair.private_ciphertext)),
+        public_key: Some(Blob(pair.public_key)),
+    })
+}
+
+/// The members both operations share.
+struct Members {
+    key_id: Option<String>,
+    key_pair_spec: Option<String>,
+    encryption_context: Option<kms_api::ContextMap>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+/// A generated pair, its private key sealed under the named key.
+struct Pair {
+    key_id: String,
+    key_material_id: String,
+    spec: DataKeyPairSpec,
+    private_key: SecretBytes,
+    private_ciphertext: Vec<u8>,
+    public_key: Vec<u8>,
+}
+
+async fn generate(svc: &Service, ctx: &RequestContext, operation: Operation, m: Members) -> Result<Pair, ServiceError> {
+    grant_tokens(m.grant_tokens.as_ref())?;
+    let spec = DataKeyPairSpec::parse(&required("keyPairSpec", m.key_pair_spec)?).map_err(violation)?;
+    let encryption_context = context(m.encryption_context);
+    let request = RequestKeys::none()
+        .encryption_context(&encryption_context)
+        .with("kms:DataKeyPairSpec", spec.as_str())
+        .with("kms:EncryptionAlgorithm", EncryptionAlgorithm::SymmetricDefault.as_str());
+    let key = usable_key(svc, ctx, "keyId", m.key_id, operation.action(), request).await?;
+    key.record.ensure_usable()?;
+    key.record.ensure_usage(operation.name(), KeyUsage::EncryptDecrypt)?;
+    key.record.ensure_encryption_algorithm(operation.name(), EncryptionAlgorithm::SymmetricDefault)?;
+    dry_run(m.dry_run)?;
+    let (private_key, public_key) = key_pair(svc, spec).await?;
+    let private_ciphertext =
+        seal(svc, &key, EncryptionAlgorithm::SymmetricDefault, &encryption_context, private_key.expose_secret())?;
+    Ok(Pair {
+        key_id: key.record.arn_string(),
+        key_material_id: key.record.current_material.to_string(),
+        spec,
+        private_key,
+        private_ciphertext,
+        public_key,
+    })
+}
+
+/// A fresh pair; RSA pairs are generated on the blocking pool (up to a second for RSA_4096).
+async fn key_pair(svc: &Service, spec: DataKeyPairSpec) -> Result<(SecretBytes, Vec<u8>), ServiceError> {
+    let generated = if matches!(spec, DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096) {
+        let rng = Arc::clone(&svc.rng);
+        tokio::task::spawn_blocking(move || kms_crypto::generate_key_pair(spec, rng.as_ref()))
+            .await
+            .map_err(|_| ServiceError::Crypto(CryptoError::UnsupportedKeySpec(spec.key_spec())))?
+    } else {
+        kms_crypto::generate_key_pair(spec, svc.rng.as_ref())
+    };
+    generated.map_err(ServiceError::Crypto)
+}
