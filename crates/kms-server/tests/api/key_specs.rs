@@ -584,3 +584,83 @@ async fn the_audit_trail_records_no_message_signature_or_private_key() {
     assert!(sign["requestParameters"].get("message").is_none());
     assert_eq!(sign["readOnly"], true);
 }
+
+/// The new condition keys work in identity policies and grants: a user allowed to sign only
+/// with ECDSA over digests, to MAC only with HMAC_SHA_256 keys of spec HMAC_256, to derive only
+/// by ECDH, and to make only P-256 data key pairs.
+#[tokio::test]
+async fn condition_keys_of_the_new_operations_decide() {
+    let t = start().await;
+    let admin = t.client();
+    let signing = create(&admin, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let mac = create(&admin, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+    let symmetric = t.create_key().await;
+    let (alice, _) = t.user("alice").await;
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Sign", "Resource": "*", "Condition": {
+            "StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "DIGEST"}}},
+        {"Effect": "Allow", "Action": "kms:GenerateMac", "Resource": "*", "Condition": {
+            "StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256", "kms:KeySpec": "HMAC_256",
+                             "kms:KeyUsage": "GENERATE_VERIFY_MAC"}}},
+        {"Effect": "Allow", "Action": "kms:GenerateDataKeyPair", "Resource": "*", "Condition": {
+            "StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256"}}}
+    ]});
+    t.admin(
+        "PutUserPolicy",
+        serde_json::json!({"UserName": "alice", "PolicyName": "narrow", "PolicyDocument": policy.to_string()}),
+    )
+    .await;
+    let sign = |kind: MessageType, message: Vec<u8>| {
+        alice
+            .sign()
+            .key_id(&signing)
+            .message(Blob::new(message))
+            .message_type(kind)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+    };
+    sign(MessageType::Digest, sha(256, b"m")).await.unwrap();
+    assert_eq!(error_of(sign(MessageType::Raw, b"m".to_vec()).await).0, "AccessDeniedException");
+    alice
+        .generate_mac()
+        .key_id(&mac)
+        .message(Blob::new("m"))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap();
+    let pair = |spec: DataKeyPairSpec| alice.generate_data_key_pair().key_id(&symmetric).key_pair_spec(spec).send();
+    pair(DataKeyPairSpec::EccNistP256).await.unwrap();
+    assert_eq!(error_of(pair(DataKeyPairSpec::EccNistP384).await).0, "AccessDeniedException");
+
+    // A grant for Sign with a DryRun: the permission is checked, nothing is signed.
+    let (bob, bob_arn) = t.user("bob").await;
+    admin
+        .create_grant()
+        .key_id(&signing)
+        .grantee_principal(&bob_arn)
+        .operations(GrantOperation::Sign)
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error_of(
+        bob.sign()
+            .key_id(&signing)
+            .message(Blob::new("m"))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .dry_run(true)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "DryRunOperationException");
+    let (code, _) = error_of(
+        bob.verify()
+            .key_id(&signing)
+            .message(Blob::new("m"))
+            .signature(Blob::new(vec![0u8; 64]))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AccessDeniedException", "the grant allows Sign, not Verify");
+}
