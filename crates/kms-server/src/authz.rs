@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
 use kms_core::error::AccessDenied;
+use kms_core::policy::condition_keys;
 use kms_core::policy::{
     AuthzRequest, ConditionContext, Decision, KeyPolicy, PolicyDocument, PolicyKind, Principal, PrincipalKind, evaluate,
 };
@@ -52,9 +53,12 @@ impl RequestKeys {
     /// (also used to check grant constraints).
     pub fn encryption_context(mut self, ctx: &EncryptionContext) -> Self {
         for (k, v) in ctx.pairs() {
-            self.context.insert(format!("kms:EncryptionContext:{k}"), v.clone());
+            self.context.insert(format!("{}{k}", condition_keys::ENCRYPTION_CONTEXT_PREFIX), v.clone());
         }
-        self.context.insert_multi("kms:EncryptionContextKeys", ctx.pairs().keys().cloned().collect::<Vec<String>>());
+        self.context.insert_multi(
+            condition_keys::ENCRYPTION_CONTEXT_KEYS,
+            ctx.pairs().keys().cloned().collect::<Vec<String>>(),
+        );
         self.encryption_context = Some(ctx.clone());
         self
     }
@@ -341,7 +345,7 @@ impl Service {
         keys.insert("aws:EpochTime".to_owned(), now.unix_seconds().to_string());
         keys.insert("aws:SourceIp".to_owned(), ctx.source_ip.to_string());
         keys.insert("aws:SecureTransport".to_owned(), (ctx.transport == crate::service::Transport::Tls).to_string());
-        keys.insert("kms:CallerAccount".to_owned(), ctx.caller.principal.account.to_string());
+        keys.insert(condition_keys::CALLER_ACCOUNT.to_owned(), ctx.caller.principal.account.to_string());
         if let Some(arn) = &ctx.source_arn {
             keys.insert("aws:SourceArn".to_owned(), arn.clone());
         }
@@ -349,7 +353,7 @@ impl Service {
             keys.insert("aws:SourceAccount".to_owned(), account.clone());
         }
         if let Some(service) = &ctx.via_service {
-            keys.insert("kms:ViaService".to_owned(), service.clone());
+            keys.insert(condition_keys::VIA_SERVICE.to_owned(), service.clone());
             keys.insert_multi("aws:CalledVia".to_owned(), vec![service.clone()]);
         }
     }
@@ -370,7 +374,7 @@ impl Service {
         // decision land under a generation that is already stale.
         let generation = self.identity.generation();
         let identity = self.identity_policies(&ctx.caller.principal).await?;
-        let operation = action.trim_start_matches("kms:");
+        let operation = action.trim_start_matches(kms_api::operation::ACTION_PREFIX);
         let grants = key.grants.iter().any(|g| grant_allows(g, &ctx.caller.principal, operation, &request));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
@@ -378,10 +382,10 @@ impl Service {
         }
         let mut keys = request.context;
         self.global_keys(ctx, &mut keys);
-        keys.insert("kms:KeySpec".to_owned(), key.record.key_spec.as_str().to_owned());
-        keys.insert("kms:KeyUsage".to_owned(), key.record.key_usage.as_str().to_owned());
-        keys.insert("kms:KeyOrigin".to_owned(), key.record.origin.as_str().to_owned());
-        keys.insert_multi("kms:ResourceAliases".to_owned(), key.aliases.clone());
+        keys.insert(condition_keys::KEY_SPEC.to_owned(), key.record.key_spec.as_str().to_owned());
+        keys.insert(condition_keys::KEY_USAGE.to_owned(), key.record.key_usage.as_str().to_owned());
+        keys.insert(condition_keys::KEY_ORIGIN.to_owned(), key.record.origin.as_str().to_owned());
+        keys.insert_multi(condition_keys::RESOURCE_ALIASES.to_owned(), key.aliases.clone());
         for tag in &key.tags {
             keys.insert(format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
         }
@@ -441,7 +445,7 @@ impl Service {
         let identity_refs: Vec<&PolicyDocument> = identity.iter().collect();
         let req = AuthzRequest {
             principal: &ctx.caller.principal,
-            action: "kms:PutKeyPolicy",
+            action: kms_api::Operation::PutKeyPolicy.action(),
             resource: key_arn,
             resource_account: key_account,
             context: &keys,

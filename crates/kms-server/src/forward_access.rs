@@ -24,6 +24,7 @@ use kms_api::{ApiError, Exception};
 use kms_core::KmsError;
 use kms_core::error::AccessDenied;
 use kms_core::policy::PrincipalKind;
+use kms_core::policy::condition_keys;
 use kms_crypto::{MacKey, SecretBytes};
 use kms_store::PrincipalType;
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ fn decode(key: &MacKey, token: &str) -> Option<Claims> {
 fn denied(principal: &str, resource: &str, reason: &str) -> ServiceError {
     ServiceError::Kms(KmsError::AccessDenied(Box::new(AccessDenied {
         principal: principal.to_owned(),
-        action: "kms:ViaService".into(),
+        action: condition_keys::VIA_SERVICE.into(),
         resource: resource.to_owned(),
         reason: reason.to_owned(),
     })))

@@ -10,6 +10,7 @@ use kms_core::ids::{AcceptedReferences, AccountId, AliasArn, KeyArn, KeyId, KeyR
 use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
 use kms_core::policy::Principal;
+use kms_core::policy::condition_keys;
 use kms_core::{Clock, KmsError, Rng};
 use kms_crypto::{KeyHandle, KeySecret, RootKeyProvider};
 use kms_store::{GrantRecord, MaterialRecord, Store};
@@ -381,7 +382,7 @@ impl Service {
             KeyReference::AliasName(name) => {
                 let arn = AliasArn { region: ctx.region.clone(), account: caller_account.clone(), name };
                 let target = self.alias_target(&arn).await?;
-                request = request.with("kms:RequestAlias", arn.name.to_string());
+                request = request.with(condition_keys::REQUEST_ALIAS, arn.name.to_string());
                 (arn.account, arn.region, target)
             }
             KeyReference::AliasArn(arn) => {
@@ -400,7 +401,7 @@ impl Service {
                 if arn.account != *caller_account {
                     foreign_alias = Some(raw);
                 }
-                request = request.with("kms:RequestAlias", arn.name.to_string());
+                request = request.with(condition_keys::REQUEST_ALIAS, arn.name.to_string());
                 (arn.account, arn.region, target)
             }
         };

@@ -18,6 +18,7 @@
 //! keys"). Where those pages are silent, the choice made is documented where it is implemented.
 
 mod condition;
+pub mod condition_keys;
 mod document;
 mod evaluate;
 mod pattern;

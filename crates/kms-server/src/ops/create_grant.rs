@@ -5,6 +5,7 @@ use kms_api::Operation;
 use kms_api::model::{CreateGrantRequest, CreateGrantResponse};
 use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule};
+use kms_core::policy::condition_keys;
 use kms_store::GrantRecord;
 
 use super::grant_rules::{allowed_for, operations, token_for};
@@ -28,11 +29,11 @@ pub(super) async fn handle(
         return Err(KmsError::InvalidRequest(RequestRule::GrantConstraints).into());
     }
     let mut request = RequestKeys::none()
-        .with_all("kms:GrantOperations", ops.clone())
-        .with("kms:GranteePrincipal", grantee.clone())
-        .with("kms:GrantIsForAWSResource", "false");
+        .with_all(condition_keys::GRANT_OPERATIONS, ops.clone())
+        .with(condition_keys::GRANTEE_PRINCIPAL, grantee.clone())
+        .with(condition_keys::GRANT_IS_FOR_AWS_RESOURCE, "false");
     if let Some(r) = &req.retiring_principal {
-        request = request.with("kms:RetiringPrincipal", r.clone());
+        request = request.with(condition_keys::RETIRING_PRINCIPAL, r.clone());
     }
     request = request.child_grant(ChildGrant {
         operations: ops.clone(),

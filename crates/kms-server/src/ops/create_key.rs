@@ -7,6 +7,7 @@ use kms_core::KmsError;
 use kms_core::error::{Limit, RequestRule, Unsupported};
 use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{KeyRecord, KeyRequest, KeySpec, KeyUsage, Origin};
+use kms_core::policy::condition_keys;
 use kms_core::policy::{KeyPolicy, MAX_POLICY_LEN};
 use kms_core::tag::{self, MAX_TAGS_PER_KEY, Tag, TagError};
 use kms_core::validation::{Violation, Violations};
@@ -38,11 +39,11 @@ pub(super) async fn handle(
     let tags = tags(req.tags.unwrap_or_default())?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
     let mut request = RequestKeys::none()
-        .with("kms:KeySpec", kind.key_spec.as_str())
-        .with("kms:KeyUsage", kind.key_usage.as_str())
-        .with("kms:KeyOrigin", kind.origin.as_str())
-        .with("kms:MultiRegion", "false")
-        .with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string())
+        .with(condition_keys::KEY_SPEC, kind.key_spec.as_str())
+        .with(condition_keys::KEY_USAGE, kind.key_usage.as_str())
+        .with(condition_keys::KEY_ORIGIN, kind.origin.as_str())
+        .with(condition_keys::MULTI_REGION, "false")
+        .with(condition_keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK, bypass.to_string())
         .with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
     for t in &tags {
         request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());

@@ -11,6 +11,7 @@ use kms_core::ciphertext_blob;
 use kms_core::context::EncryptionContext;
 use kms_core::ids::MaterialId;
 use kms_core::key::{EncryptionAlgorithm, KeyUsage};
+use kms_core::policy::condition_keys;
 use kms_crypto::SecretBytes;
 
 use super::key_access::usable_key;
@@ -42,7 +43,7 @@ pub(super) async fn handle(
         // encryption context would be, then DryRunOperationException.
         let request = RequestKeys::none()
             .encryption_context(&context(req.encryption_context))
-            .with("kms:EncryptionAlgorithm", algorithm.as_str());
+            .with(condition_keys::ENCRYPTION_ALGORITHM, algorithm.as_str());
         let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::Decrypt.action(), request).await?;
         key.record.ensure_usable()?;
         return Err(KmsError::DryRun.into());
@@ -97,7 +98,7 @@ pub(super) async fn open(
     let request = || {
         RequestKeys::none()
             .encryption_context(encryption_context)
-            .with("kms:EncryptionAlgorithm", source.algorithm.as_str())
+            .with(condition_keys::ENCRYPTION_ALGORITHM, source.algorithm.as_str())
     };
     let operation = action.trim_start_matches(kms_api::operation::ACTION_PREFIX);
     if source.algorithm != EncryptionAlgorithm::SymmetricDefault {

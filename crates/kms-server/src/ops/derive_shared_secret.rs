@@ -7,6 +7,7 @@ use kms_api::model::{DeriveSharedSecretRequest, DeriveSharedSecretResponse};
 use kms_core::KmsError;
 use kms_core::error::{KeyUsageError, RequestRule};
 use kms_core::key::{KeyAgreementAlgorithm, KeyUsage};
+use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
 
 use super::key_access::usable_key;
@@ -25,7 +26,7 @@ pub(super) async fn handle(
         .map_err(violation)?;
     let peer = required("publicKey", req.public_key)?;
     no_recipient(req.recipient.as_ref())?;
-    let request = RequestKeys::none().with("kms:KeyAgreementAlgorithm", algorithm.as_str());
+    let request = RequestKeys::none().with(condition_keys::KEY_AGREEMENT_ALGORITHM, algorithm.as_str());
     let operation = Operation::DeriveSharedSecret;
     let key = usable_key(svc, ctx, "keyId", req.key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;

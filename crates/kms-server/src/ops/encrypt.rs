@@ -7,6 +7,7 @@ use kms_core::KmsError;
 use kms_core::context::EncryptionContext;
 use kms_core::error::RequestRule;
 use kms_core::key::{EncryptionAlgorithm, KeyUsage};
+use kms_core::policy::condition_keys;
 
 use super::key_access::usable_key;
 use super::members::{algorithm, context, dry_run, grant_tokens, required};
@@ -24,8 +25,9 @@ pub(super) async fn handle(
     let plaintext = required("plaintext", req.plaintext)?;
     let algorithm = algorithm("encryptionAlgorithm", req.encryption_algorithm.as_deref())?;
     let encryption_context = context(req.encryption_context);
-    let request =
-        RequestKeys::none().encryption_context(&encryption_context).with("kms:EncryptionAlgorithm", algorithm.as_str());
+    let request = RequestKeys::none()
+        .encryption_context(&encryption_context)
+        .with(condition_keys::ENCRYPTION_ALGORITHM, algorithm.as_str());
     let key = usable_key(svc, ctx, "keyId", req.key_id, Operation::Encrypt.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage("Encrypt", KeyUsage::EncryptDecrypt)?;

@@ -11,6 +11,7 @@ use kms_api::model::{
     GenerateDataKeyPairWithoutPlaintextResponse,
 };
 use kms_core::key::{DataKeyPairSpec, EncryptionAlgorithm, KeyUsage};
+use kms_core::policy::condition_keys;
 use kms_crypto::{CryptoError, SecretBytes};
 
 use super::encrypt::seal;
@@ -102,8 +103,8 @@ async fn generate(svc: &Service, ctx: &RequestContext, operation: Operation, m: 
     let encryption_context = context(m.encryption_context);
     let request = RequestKeys::none()
         .encryption_context(&encryption_context)
-        .with("kms:DataKeyPairSpec", spec.as_str())
-        .with("kms:EncryptionAlgorithm", EncryptionAlgorithm::SymmetricDefault.as_str());
+        .with(condition_keys::DATA_KEY_PAIR_SPEC, spec.as_str())
+        .with(condition_keys::ENCRYPTION_ALGORITHM, EncryptionAlgorithm::SymmetricDefault.as_str());
     let key = usable_key(svc, ctx, "keyId", m.key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::EncryptDecrypt)?;

@@ -6,6 +6,7 @@ use kms_api::model::{GenerateMacRequest, GenerateMacResponse};
 use kms_core::KmsError;
 use kms_core::error::KeyUsageError;
 use kms_core::key::{KeyUsage, MacAlgorithm};
+use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
 
 use super::key_access::usable_key;
@@ -43,7 +44,7 @@ pub(super) async fn mac_key(
     operation: Operation,
     algorithm: MacAlgorithm,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
-    let request = RequestKeys::none().with("kms:MacAlgorithm", algorithm.as_str());
+    let request = RequestKeys::none().with(condition_keys::MAC_ALGORITHM, algorithm.as_str());
     let key = usable_key(svc, ctx, "keyId", key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::GenerateVerifyMac)?;

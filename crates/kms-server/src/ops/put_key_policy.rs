@@ -12,6 +12,7 @@ use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service};
 use kms_core::KmsError;
+use kms_core::policy::condition_keys;
 
 pub(super) async fn handle(
     svc: &Service,
@@ -21,7 +22,7 @@ pub(super) async fn handle(
     policy_name(req.policy_name)?;
     let policy = policy_document(&required("policy", req.policy)?)?;
     let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
-    let request = RequestKeys::none().with("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());
+    let request = RequestKeys::none().with(condition_keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK, bypass.to_string());
     let key = managed_key(svc, ctx, req.key_id, Operation::PutKeyPolicy.action(), request).await?;
     if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());

@@ -5,6 +5,7 @@ use kms_api::base64_members::Blob;
 use kms_api::model::{ReEncryptRequest, ReEncryptResponse};
 use kms_api::operation::re_encrypt_actions;
 use kms_core::key::KeyUsage;
+use kms_core::policy::condition_keys;
 
 use super::decrypt::{Source, open};
 use super::encrypt::seal;
@@ -32,14 +33,14 @@ pub(super) async fn handle(
     let destination_context = context(req.destination_encryption_context);
     let request = RequestKeys::none()
         .encryption_context(&destination_context)
-        .with("kms:EncryptionAlgorithm", destination_algorithm.as_str());
+        .with(condition_keys::ENCRYPTION_ALGORITHM, destination_algorithm.as_str());
     let destination =
         usable_key(svc, ctx, "destinationKeyId", req.destination_key_id, re_encrypt_actions::TO, request).await?;
     if skip_ciphertext {
         // A dry run of the permissions alone: both keys authorized as ReEncrypt would be.
         let request = RequestKeys::none()
             .encryption_context(&context(req.source_encryption_context))
-            .with("kms:EncryptionAlgorithm", source_algorithm.as_str());
+            .with(condition_keys::ENCRYPTION_ALGORITHM, source_algorithm.as_str());
         let source = usable_key(svc, ctx, "sourceKeyId", req.source_key_id, re_encrypt_actions::FROM, request).await?;
         source.record.ensure_usable()?;
         destination.record.ensure_usable()?;

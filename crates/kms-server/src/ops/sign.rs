@@ -7,6 +7,7 @@ use kms_api::model::{SignRequest, SignResponse};
 use kms_core::KmsError;
 use kms_core::error::{KeyUsageError, RequestRule};
 use kms_core::key::{KeyRecord, KeyUsage, MessageType, SigningAlgorithm};
+use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
 
 use super::key_access::usable_key;
@@ -56,8 +57,8 @@ pub(super) async fn signing_key(
     message_type: MessageType,
 ) -> Result<std::sync::Arc<CachedKey>, ServiceError> {
     let request = RequestKeys::none()
-        .with("kms:SigningAlgorithm", algorithm.as_str())
-        .with("kms:MessageType", message_type.as_str());
+        .with(condition_keys::SIGNING_ALGORITHM, algorithm.as_str())
+        .with(condition_keys::MESSAGE_TYPE, message_type.as_str());
     let key = usable_key(svc, ctx, "keyId", key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::SignVerify)?;
