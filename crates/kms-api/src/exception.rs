@@ -202,7 +202,101 @@ impl From<KmsError> for ApiError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    use kms_core::error::{AccessDenied, KeyUsageError, Limit, NotFound, RequestRule, Unsupported};
+    use kms_core::ids::{AccountId, AliasArn, AliasName, AliasNameError, KeyArn, KeyId, Region};
+    use kms_core::key::KeyState;
+    use kms_core::policy::PolicyError;
+    use kms_core::tag::TagError;
+    use kms_core::validation::Violations;
+
     use super::*;
+
+    /// The position of `e`'s variant. Exhaustive on purpose: a new variant does not compile
+    /// until it has its number here, and then the table below lacks a row for it.
+    fn variant(e: &KmsError) -> usize {
+        match e {
+            KmsError::NotFound(_) => 0,
+            KmsError::Disabled(_) => 1,
+            KmsError::InvalidState { .. } => 2,
+            KmsError::NotPendingDeletion(_) => 3,
+            KmsError::InvalidCiphertext => 4,
+            KmsError::InvalidSignature => 5,
+            KmsError::InvalidMac => 6,
+            KmsError::IncorrectKey => 7,
+            KmsError::Validation(_) => 8,
+            KmsError::InvalidRequest(_) => 9,
+            KmsError::InvalidKeyUsage(_) => 10,
+            KmsError::AlreadyExists(_) => 11,
+            KmsError::InvalidAliasName(_) => 12,
+            KmsError::LimitExceeded(_) => 13,
+            KmsError::MalformedPolicyDocument(_) => 14,
+            KmsError::PolicyLockout => 15,
+            KmsError::Tag(_) => 16,
+            KmsError::InvalidMarker => 17,
+            KmsError::InvalidGrantToken => 18,
+            KmsError::AccessDenied(_) => 19,
+            KmsError::DryRun => 20,
+            KmsError::Unsupported(_) => 21,
+        }
+    }
+
+    /// Every domain error becomes exactly the AWS exception (and status) of the table.
+    #[test]
+    fn every_domain_error_has_its_exception() {
+        let region = Region::parse("us-east-1").unwrap();
+        let account = AccountId::parse("111122223333").unwrap();
+        let arn =
+            KeyArn { region: region.clone(), account: account.clone(), key_id: KeyId::from_random_bytes([7; 16]) };
+        let alias = AliasArn { region, account, name: AliasName::parse("alias/a").unwrap() };
+        let table: Vec<(KmsError, &str, u16)> = vec![
+            (KmsError::NotFound(NotFound::Key(arn.clone())), "NotFoundException", 400),
+            (KmsError::Disabled(arn.clone()), "DisabledException", 400),
+            (
+                KmsError::InvalidState { arn: arn.clone(), state: KeyState::PendingDeletion },
+                "KMSInvalidStateException",
+                400,
+            ),
+            (KmsError::NotPendingDeletion(arn.clone()), "KMSInvalidStateException", 400),
+            (KmsError::InvalidCiphertext, "InvalidCiphertextException", 400),
+            (KmsError::InvalidSignature, "KMSInvalidSignatureException", 400),
+            (KmsError::InvalidMac, "KMSInvalidMacException", 400),
+            (KmsError::IncorrectKey, "IncorrectKeyException", 400),
+            (KmsError::Validation(Violations::default()), "ValidationException", 400),
+            (KmsError::InvalidRequest(RequestRule::KeyUsageRequired), "ValidationException", 400),
+            (
+                KmsError::InvalidKeyUsage(Box::new(KeyUsageError::SpecAlgorithm { algorithm: "A", spec: "S" })),
+                "InvalidKeyUsageException",
+                400,
+            ),
+            (KmsError::AlreadyExists(alias), "AlreadyExistsException", 400),
+            (KmsError::InvalidAliasName(AliasNameError::Length(0)), "InvalidAliasNameException", 400),
+            (KmsError::LimitExceeded(Limit::TagsPerKey(50)), "LimitExceededException", 400),
+            (KmsError::MalformedPolicyDocument(PolicyError::Json("x".into())), "MalformedPolicyDocumentException", 400),
+            (KmsError::PolicyLockout, "MalformedPolicyDocumentException", 400),
+            (KmsError::Tag(TagError::ReservedPrefix("aws:x".into())), "TagException", 400),
+            (KmsError::InvalidMarker, "InvalidMarkerException", 400),
+            (KmsError::InvalidGrantToken, "InvalidGrantTokenException", 400),
+            (
+                KmsError::AccessDenied(Box::new(AccessDenied {
+                    principal: "p".into(),
+                    action: "kms:Encrypt".into(),
+                    resource: "r".into(),
+                    reason: "because".into(),
+                })),
+                "AccessDeniedException",
+                400,
+            ),
+            (KmsError::DryRun, "DryRunOperationException", 412),
+            (KmsError::Unsupported(Unsupported::MultiRegion), "UnsupportedOperationException", 400),
+        ];
+        let mut seen: Vec<usize> = table.iter().map(|(e, _, _)| variant(e)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..=21).collect::<Vec<_>>(), "one row per variant");
+        for (e, name, status) in table {
+            let api = ApiError::from(e);
+            assert_eq!((api.exception.name(), api.status()), (name, status));
+        }
+    }
 
     #[test]
     fn body_shape() {
