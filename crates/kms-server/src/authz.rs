@@ -10,7 +10,8 @@ use kms_core::context::EncryptionContext;
 use kms_core::error::AccessDenied;
 use kms_core::policy::condition_keys;
 use kms_core::policy::{
-    AuthzRequest, ConditionContext, Decision, KeyPolicy, PolicyDocument, PolicyKind, Principal, PrincipalKind, evaluate,
+    AuthzRequest, ConditionContext, Decision, KeyPolicy, PolicyDocument, PolicyError, PolicyKind, Principal,
+    PrincipalKind, evaluate,
 };
 use kms_store::GrantRecord;
 
@@ -432,6 +433,22 @@ impl Service {
 
     /// The policy-lockout safety check: would `policy` still let the caller change the key
     /// policy later?
+    /// Checks that every IAM user and role a key policy names exists (AWS refuses a key policy
+    /// naming principals that do not, with MalformedPolicyDocumentException). Account roots,
+    /// services, unique ids (a deleted principal, as IAM shows it) and sessions are not looked up.
+    ///
+    /// # Errors
+    /// `MalformedPolicyDocumentException`; store errors.
+    pub(crate) async fn ensure_principals_exist(&self, policy: &KeyPolicy) -> Result<(), ServiceError> {
+        for arn in policy.document().named_users_and_roles() {
+            let known = self.store.principal(arn).await?;
+            if known.is_none_or(|p| p.kind == kms_store::PrincipalType::Service) {
+                return Err(KmsError::MalformedPolicyDocument(PolicyError::UnknownPrincipal(arn.to_owned())).into());
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn lockout_safe(
         &self,
         ctx: &RequestContext,

@@ -139,6 +139,21 @@ const STATEMENT_ELEMENTS: [&str; 9] =
     ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
 
 impl PolicyDocument {
+    /// The IAM users and roles the document names by ARN in its `Principal` and `NotPrincipal`
+    /// elements (which must exist when a key policy is set, as AWS requires).
+    pub fn named_users_and_roles(&self) -> impl Iterator<Item = &str> {
+        self.statements
+            .iter()
+            .filter_map(|s| s.principal.as_ref())
+            .flat_map(|scope| match scope {
+                Scope::Only(block) | Scope::AllExcept(block) => block.0.iter(),
+            })
+            .filter_map(|entry| match entry {
+                PrincipalEntry::Aws(AwsPrincipal::User(arn) | AwsPrincipal::Role(arn)) => Some(arn.as_str()),
+                _ => None,
+            })
+    }
+
     /// Parses and validates a policy document of the given kind.
     ///
     /// # Errors

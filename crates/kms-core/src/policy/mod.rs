@@ -148,6 +148,10 @@ pub enum PolicyError {
     /// A statement without `Resource` or `NotResource`.
     #[error("In {0}, 'Resource' or 'NotResource' is missing; in a key policy write \"Resource\": \"*\" (this key).")]
     NoResource(StatementRef),
+    /// A user or role that does not exist (AWS: principals in a key policy must exist and be
+    /// visible to KMS).
+    #[error("Policy contains a statement with one or more invalid principals.")]
+    UnknownPrincipal(String),
     /// A principal IAM would not accept (rendered as `"AWS": "..."`).
     #[error(
         "Policy contains a statement with one or more invalid principals: in {statement}, {principal} is not \"*\", \

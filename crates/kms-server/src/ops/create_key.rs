@@ -69,6 +69,7 @@ pub(super) async fn handle(
             if !bypass && !svc.lockout_safe(ctx, &policy, &record.arn_string(), &record.account).await? {
                 return Err(KmsError::PolicyLockout.into());
             }
+            svc.ensure_principals_exist(&policy).await?;
             policy
         }
         None => KeyPolicy::default_for(&ctx.caller.principal.account),

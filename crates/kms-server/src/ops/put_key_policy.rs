@@ -27,6 +27,7 @@ pub(super) async fn handle(
     if !bypass && !svc.lockout_safe(ctx, &policy, &key.record.arn_string(), &key.record.account).await? {
         return Err(KmsError::PolicyLockout.into());
     }
+    svc.ensure_principals_exist(&policy).await?;
     let change = Change::PutPolicy { key_id: key.record.key_id, document: policy.as_str().to_owned() };
     svc.commit(ctx, change, Empty {}).await
 }

@@ -183,3 +183,34 @@ async fn account_ids_can_be_pinned() {
     let t = crate::common::start_with(crate::common::config(dir.path()), dir).await;
     assert_eq!(t.server.account.to_string(), "123456789012");
 }
+
+/// AWS refuses a key policy naming an IAM user or role that does not exist
+/// (MalformedPolicyDocumentException, "Policy contains a statement with one or more invalid
+/// principals."), in PutKeyPolicy and in CreateKey; once the user exists the same policy is
+/// accepted. Account roots and service principals are not looked up.
+#[tokio::test]
+async fn key_policies_may_name_only_principals_that_exist() {
+    let t = start().await;
+    let kms = t.client();
+    let account = t.server.account.to_string();
+    let policy = |principal: &str| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": principal, "Service": "logs.us-east-1.amazonaws.com"}, "Action": "kms:Encrypt", "Resource": "*"}
+        ]})
+        .to_string()
+    };
+    let ghost = format!("arn:aws:iam::{account}:user/ghost");
+    let (code, message) = error_of(kms.create_key().policy(policy(&ghost)).send().await);
+    assert_eq!(code, "MalformedPolicyDocumentException");
+    assert_eq!(message, "Policy contains a statement with one or more invalid principals.");
+    let key = t.create_key().await;
+    let (code, _) = error_of(kms.put_key_policy().key_id(&key).policy(policy(&ghost)).send().await);
+    assert_eq!(code, "MalformedPolicyDocumentException");
+    let role = format!("arn:aws:iam::{account}:role/nobody");
+    let (code, _) = error_of(kms.put_key_policy().key_id(&key).policy(policy(&role)).send().await);
+    assert_eq!(code, "MalformedPolicyDocumentException");
+    t.user("ghost").await;
+    kms.put_key_policy().key_id(&key).policy(policy(&ghost)).send().await.unwrap();
+    kms.create_key().policy(policy(&ghost)).send().await.unwrap();
+}

@@ -356,6 +356,17 @@ async fn a_reload_racing_a_policy_change_does_not_cache_the_old_policy() {
     let account = AccountId::parse("111122223333").unwrap();
     let admin = context(kms_server::principals::root_principal(&account));
     let user_arn = format!("arn:aws:iam::{account}:user/u");
+    // The user exists (a key policy may name only principals that do).
+    let record = kms_store::PrincipalRecord {
+        arn: user_arn.clone(),
+        account: account.clone(),
+        kind: kms_store::PrincipalType::User,
+        name: "u".into(),
+        principal_id: "AIDAUSER".into(),
+        trust_policy: None,
+        created: kms_core::Timestamp::from_unix_millis(0),
+    };
+    store.create_principal(&record, &[]).await.unwrap();
     let user = Arc::new(context(kms_core::policy::Principal {
         arn: user_arn.clone(),
         account: account.clone(),
