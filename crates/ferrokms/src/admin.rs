@@ -105,6 +105,10 @@ pub enum AdminCommand {
         #[arg(long)]
         account_id: Option<String>,
     },
+    /// Return the server to its state after `init`, for test suites: every key, alias, grant,
+    /// user, role and service principal goes; the accounts, their admin users and credentials,
+    /// the root key and the audit trail stay (operator only).
+    Reset,
 }
 
 fn document(arg: &str) -> Result<String, String> {
@@ -144,6 +148,7 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
         }
         AdminCommand::List => ("ListPrincipals", json!({})),
         AdminCommand::CreateAccount { account_id } => ("CreateAccount", json!({ "AccountId": account_id })),
+        AdminCommand::Reset => ("Reset", json!({})),
     })
 }
 

@@ -591,6 +591,11 @@ impl Service {
                 let chosen = req.account_id.clone();
                 encode_response(&self.create_account(ctx, chosen).await?)
             }
+            "Reset" => {
+                self.authorize_operator(ctx, "ferrokms:Reset", "*").await?;
+                self.commit(ctx, Change::Reset, Empty {}).await?;
+                encode_response(&Empty {})
+            }
             "CreateForwardAccessToken" => encode_response(&self.create_forward_access_token(ctx, req).await?),
             "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {

@@ -61,6 +61,9 @@ pub(crate) enum Change {
     },
     /// A key's new record, stored if the key's revision is still the one it was derived from.
     UpdateKey(KeyRecord),
+    /// Everything back to its state after initialization (`FerrokmsAdmin.Reset`, for test
+    /// suites): see [`kms_store::Store::reset`].
+    Reset,
     /// A key's new record with the new material it rotated to (compare-and-swap as above).
     RotateKey {
         /// The key's new record, naming the new material as current.
@@ -203,6 +206,7 @@ impl Change {
             // Nothing can have cached a key that did not exist ([`Change::stored`] caches it).
             Self::CreateKey { .. } => Vec::new(),
             Self::UpdateKey(key) | Self::RotateKey { key, .. } => vec![Invalidation::Key(key.key_id)],
+            Self::Reset => vec![Invalidation::All],
             Self::CreateAlias(alias) => {
                 vec![crate::invalidation::alias(&alias_arn(alias)), Invalidation::Key(alias.target)]
             }
@@ -241,6 +245,7 @@ impl Change {
                 store.create_key(key, material, policy.as_str(), tags, audit).await.map(|()| true)
             }
             Self::UpdateKey(key) => store.update_key(key, audit).await.map(|()| true),
+            Self::Reset => store.reset(audit).await.map(|()| true),
             Self::RotateKey { key, material } => store.rotate_key(key, material, audit).await.map(|()| true),
             Self::CreateAlias(alias) => store.create_alias(alias, audit).await.map(|()| true),
             Self::UpdateAlias { alias, .. } => store.update_alias(alias, audit).await.map(|()| true),
@@ -280,6 +285,7 @@ impl Change {
                 svc.key_created(&key.account, &key.region);
                 svc.cache_new_key(key, handle, policy);
             }
+            Self::Reset => svc.quotas.key_counts.forget(),
             Self::UpdateKey(_)
             | Self::RotateKey { .. }
             | Self::CreateAlias(_)
@@ -327,6 +333,7 @@ impl Change {
             (
                 Self::CreateKey { .. }
                 | Self::UpdateKey(_)
+                | Self::Reset
                 | Self::RotateKey { .. }
                 | Self::CreateAlias(_)
                 | Self::UpdateAlias { .. }

@@ -210,6 +210,11 @@ impl KeyCounts {
         counts.insert((account.clone(), region.clone()), (n, now.unix_millis()));
     }
 
+    /// Forgets every count (after a reset, which deleted every key).
+    pub fn forget(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     /// Notes a key created through this node.
     pub fn created(&self, account: &AccountId, region: &Region) {
         let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -69,6 +69,78 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
     key_bundles_hold_every_part_of_their_key(store, seed).await;
 }
 
+/// Reset (run after everything else, on a store holding what [`run_all`] left): every key,
+/// alias, grant, tag, policy and principal goes, but each account's admin user with its
+/// long-term access key and AdministratorAccess policy, the settings and the audit trail stay.
+pub async fn run_reset(store: &dyn Store) {
+    let account = AccountId::parse("777777777777").unwrap();
+    let admin = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/admin"),
+        account: account.clone(),
+        kind: PrincipalType::User,
+        name: "admin".into(),
+        principal_id: "AIDARESETADMIN".into(),
+        trust_policy: None,
+        created: Timestamp::from_unix_millis(1),
+    };
+    let user = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/tester"),
+        name: "tester".into(),
+        principal_id: "AIDARESETTESTER".into(),
+        ..admin.clone()
+    };
+    for p in [&admin, &user] {
+        store.create_principal(p, &[]).await.unwrap();
+    }
+    let everything = r#"{"Statement":[]}"#;
+    let admin_policy = IdentityPolicyRecord {
+        principal_arn: admin.arn.clone(),
+        name: "AdministratorAccess".into(),
+        document: everything.into(),
+    };
+    let other_policy = IdentityPolicyRecord { name: "extra".into(), ..admin_policy.clone() };
+    let user_policy = IdentityPolicyRecord { principal_arn: user.arn.clone(), ..admin_policy.clone() };
+    for p in [&admin_policy, &other_policy, &user_policy] {
+        store.put_identity_policy(p, &[]).await.unwrap();
+    }
+    let admin_key = AccessKeyRecord {
+        access_key_id: "AKIARESETADMIN000000".into(),
+        account: account.clone(),
+        principal_arn: admin.arn.clone(),
+        wrapped_secret: vec![1],
+        created: Timestamp::from_unix_millis(1),
+        session: None,
+    };
+    let user_key = AccessKeyRecord {
+        access_key_id: "AKIARESETTESTER00000".into(),
+        principal_arn: user.arn.clone(),
+        ..admin_key.clone()
+    };
+    for k in [&admin_key, &user_key] {
+        store.create_access_key(k, &[]).await.unwrap();
+    }
+    let k = key(200, 1, account.as_str());
+    store.create_key(&k, &material(&k), "{}", &[tag("a", "1")], &[]).await.unwrap();
+    store.init_setting("reset-conformance", "kept").await.unwrap();
+    let before = head_seq(store).await;
+
+    store.reset(&[event(9_000, "Reset", None, None)]).await.unwrap();
+
+    assert!(store.key(k.key_id).await.unwrap().is_none());
+    assert!(store.tags(k.key_id).await.unwrap().is_empty());
+    assert_eq!(store.list_principals(&account).await.unwrap(), vec![admin.clone()]);
+    assert!(store.principal(&user.arn).await.unwrap().is_none());
+    assert_eq!(store.identity_policies(&admin.arn).await.unwrap(), vec![admin_policy]);
+    assert_eq!(store.access_key(&admin_key.access_key_id).await.unwrap(), Some(admin_key));
+    assert!(store.access_key(&user_key.access_key_id).await.unwrap().is_none());
+    assert_eq!(store.setting("reset-conformance").await.unwrap().as_deref(), Some("kept"));
+    assert!(head_seq(store).await > before, "the reset is recorded in the audit trail");
+}
+
+async fn head_seq(store: &dyn Store) -> u64 {
+    store.audit_head().await.unwrap().map_or(0, |(seq, _)| seq)
+}
+
 async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     let k = key(seed, 1, "111111111111");
     store.create_key(&k, &material(&k), "{}", &[tag("a", "1")], &[]).await.unwrap();

@@ -176,6 +176,13 @@ pub trait Store: Send + Sync + 'static {
     /// stored revision is still `revision`, with the audit events, in one transaction. Returns
     /// whether it was deleted.
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// Returns the store to its state after initialization, for test suites: deletes every key
+    /// (with its materials, policy, tags, aliases and grants), every user, role and service
+    /// principal with their access keys, sessions and identity policies, keeping the accounts,
+    /// each account's admin user with its long-term access keys and AdministratorAccess
+    /// policy, the settings and the audit trail (to which `audit` is appended). Every node
+    /// forgets everything it cached.
+    async fn reset(&self, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Every material of a key, oldest first.
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>>;
     /// Everything a key's cache entry is built from, read together: its record, materials,

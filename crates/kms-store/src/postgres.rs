@@ -717,6 +717,29 @@ impl Store for PostgresStore {
         commit_if_changed(tx, n, audit).await
     }
 
+    async fn reset(&self, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Every node empties every cache when this commits.
+        notify(&tx, &Invalidation::All).await?;
+        for part in [
+            sql::RESET_KEY_MATERIALS,
+            sql::RESET_KEY_POLICIES,
+            sql::RESET_KEY_TAGS,
+            sql::RESET_ALIASES,
+            sql::RESET_GRANTS,
+            sql::RESET_KEYS,
+            sql::RESET_IDENTITY_POLICIES,
+            sql::RESET_ACCESS_KEYS,
+            sql::RESET_PRINCIPALS,
+        ] {
+            execute(&tx, part, &[]).await?;
+        }
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,

@@ -697,6 +697,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn reset(&self, audit: &[AuditEvent]) -> StoreResult<()> {
+        self.mutate(audit, move |tx| {
+            for part in [
+                sql::RESET_KEY_MATERIALS,
+                sql::RESET_KEY_POLICIES,
+                sql::RESET_KEY_TAGS,
+                sql::RESET_ALIASES,
+                sql::RESET_GRANTS,
+                sql::RESET_KEYS,
+                sql::RESET_IDENTITY_POLICIES,
+                sql::RESET_ACCESS_KEYS,
+                sql::RESET_PRINCIPALS,
+            ] {
+                execute(tx, part, [])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_keys(
         &self,
         account: &AccountId,

@@ -138,6 +138,27 @@ statements! {
 
     /// A key's policy document.
     POLICY = "SELECT document FROM key_policies WHERE key_id = $1";
+
+    /// Reset: every key with its materials, policies, tags, aliases and grants (in this order).
+    RESET_KEY_MATERIALS = "DELETE FROM key_materials";
+    /// Reset: key policies.
+    RESET_KEY_POLICIES = "DELETE FROM key_policies";
+    /// Reset: tags.
+    RESET_KEY_TAGS = "DELETE FROM key_tags";
+    /// Reset: aliases.
+    RESET_ALIASES = "DELETE FROM aliases";
+    /// Reset: grants.
+    RESET_GRANTS = "DELETE FROM grants";
+    /// Reset: keys.
+    RESET_KEYS = "DELETE FROM keys";
+    /// Reset: identity policies but each account admin's AdministratorAccess.
+    RESET_IDENTITY_POLICIES = "DELETE FROM identity_policies \
+         WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND name = 'AdministratorAccess')";
+    /// Reset: access keys and sessions but each account admin's long-term keys.
+    RESET_ACCESS_KEYS = "DELETE FROM access_keys \
+         WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND session_name IS NULL)";
+    /// Reset: users, roles and service principals but each account's admin.
+    RESET_PRINCIPALS = "DELETE FROM principals WHERE arn NOT LIKE 'arn:aws:iam::%:user/admin'";
     /// Creates a key's policy.
     INSERT_POLICY = "INSERT INTO key_policies (key_id, document) VALUES ($1, $2)";
     /// Replaces a key's policy (`$1` document, `$2` key).

@@ -131,6 +131,7 @@ async fn postgres_passes_the_conformance_suite() {
     let store = PostgresStore::connect(&db.url).await.unwrap();
     kms_store::conformance::run_all(&store, 1).await;
     kms_store::conformance::run_all(&store, 2).await;
+    kms_store::conformance::run_reset(&store).await;
 }
 
 #[tokio::test]

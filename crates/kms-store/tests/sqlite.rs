@@ -10,6 +10,7 @@ async fn sqlite_passes_the_conformance_suite() {
     let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
     kms_store::conformance::run_all(&store, 1).await;
     kms_store::conformance::run_all(&store, 2).await;
+    kms_store::conformance::run_reset(&store).await;
 }
 
 #[tokio::test]

@@ -247,6 +247,9 @@ impl Store for Counting {
     async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.inner.audit_head().await
     }
+    async fn reset(&self, audit: &[AuditEvent]) -> StoreResult<()> {
+        self.inner.reset(audit).await
+    }
     async fn audit_seq_before(&self, cutoff: kms_core::Timestamp) -> StoreResult<Option<u64>> {
         self.inner.audit_seq_before(cutoff).await
     }
