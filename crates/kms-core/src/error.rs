@@ -153,6 +153,13 @@ pub enum RequestRule {
     /// GenerateRandom without NumberOfBytes.
     #[error("NumberOfBytes is required.")]
     NumberOfBytesRequired,
+    /// CreateGrant: a grant names one grantee, an IAM principal or an AWS service principal
+    /// (and at most one retiring principal of either kind).
+    #[error("Specify either {0} or {1}, not both.")]
+    OneOf(&'static str, &'static str),
+    /// CreateGrant: a SourceArn constraint on a grant whose grantee is not a service principal.
+    #[error("The SourceArn grant constraint can be used only with a GranteeServicePrincipal.")]
+    SourceArnWithoutService,
     /// CreateKey: a key other than a symmetric encryption key names its usage.
     #[error("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")]
     KeyUsageRequired,

@@ -287,17 +287,20 @@ fn within_parent(parent: &GrantRecord, child: &ChildGrant) -> bool {
 }
 
 /// Whether a grant lets `principal` perform `operation` with the request's keys.
-fn grant_allows(grant: &GrantRecord, principal: &Principal, operation: &str, request: &RequestKeys) -> bool {
-    let grantee_matches = match &principal.kind {
-        PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal => {
-            // A session's unique id is `<role id>:<session name>`.
-            let role_id = principal.user_id.split(':').next().unwrap_or_default();
-            grant.grantee_id.as_deref().is_none_or(|id| id == role_id)
+fn grant_allows(
+    grant: &GrantRecord,
+    principal: &Principal,
+    source_arn: Option<&str>,
+    operation: &str,
+    request: &RequestKeys,
+) -> bool {
+    let grantee_matches = match (&principal.kind, &grant.grantee_service_principal) {
+        // A grant to an AWS service principal: that service, for the SourceArn it names if any.
+        (PrincipalKind::Service { name }, Some(service)) => {
+            name == service && grant.source_arn.as_deref().is_none_or(|arn| source_arn == Some(arn))
         }
-        _ => {
-            grant.grantee_principal == principal.arn
-                && grant.grantee_id.as_deref().is_none_or(|id| id == principal.user_id)
-        }
+        (_, Some(_)) => false,
+        (kind, None) => grantee_is(grant, principal, kind),
     };
     if !grantee_matches || !grant.operations.iter().any(|o| o == operation) {
         return false;
@@ -307,6 +310,21 @@ fn grant_allows(grant: &GrantRecord, principal: &Principal, operation: &str, req
         return request.child_grant.as_ref().is_some_and(|child| within_parent(grant, child));
     }
     !CONTEXT_OPERATIONS.contains(&operation) || constraints_admit(grant, request.encryption_context.as_ref())
+}
+
+/// Whether a grant to an IAM principal reaches `principal`.
+fn grantee_is(grant: &GrantRecord, principal: &Principal, kind: &PrincipalKind) -> bool {
+    match kind {
+        PrincipalKind::AssumedRole { role_arn, .. } if *role_arn == grant.grantee_principal => {
+            // A session's unique id is `<role id>:<session name>`.
+            let role_id = principal.user_id.split(':').next().unwrap_or_default();
+            grant.grantee_id.as_deref().is_none_or(|id| id == role_id)
+        }
+        _ => {
+            grant.grantee_principal == principal.arn
+                && grant.grantee_id.as_deref().is_none_or(|id| id == principal.user_id)
+        }
+    }
 }
 
 impl Service {
@@ -376,7 +394,10 @@ impl Service {
         let generation = self.identity.generation();
         let identity = self.identity_policies(&ctx.caller.principal).await?;
         let operation = action.trim_start_matches(kms_api::operation::ACTION_PREFIX);
-        let grants = key.grants.iter().any(|g| grant_allows(g, &ctx.caller.principal, operation, &request));
+        let grants = key
+            .grants
+            .iter()
+            .any(|g| grant_allows(g, &ctx.caller.principal, ctx.source_arn.as_deref(), operation, &request));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
             return decide(decision, ctx, action, || key.record.arn_string());

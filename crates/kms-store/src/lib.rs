@@ -276,7 +276,8 @@ pub trait Store: Send + Sync + 'static {
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>>;
     /// A grant by id.
     async fn grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
-    /// Grants in `account` whose retiring principal is `principal`.
+    /// Grants in `account` whose retiring principal (an IAM principal's ARN, or an AWS service
+    /// principal's name) is `principal`.
     async fn grants_for_retiring(&self, account: &AccountId, principal: &str) -> StoreResult<Vec<GrantRecord>>;
     /// Deletes a grant; returns whether it existed (if not, `audit` is not appended).
     async fn delete_grant(&self, grant_id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;

@@ -1094,7 +1094,11 @@ impl Store for PostgresStore {
         let rows = query(&client, sql::ALL_GRANTS, &[]).await?;
         Ok(decode_all(&rows, records::grant_record)?
             .into_iter()
-            .filter(|g| &g.account == account && g.retiring_principal.as_deref() == Some(principal))
+            .filter(|g| {
+                &g.account == account
+                    && (g.retiring_principal.as_deref() == Some(principal)
+                        || g.retiring_service_principal.as_deref() == Some(principal))
+            })
             .collect())
     }
 

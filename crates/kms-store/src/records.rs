@@ -157,8 +157,20 @@ pub struct GrantRecord {
     pub region: Region,
     /// The optional idempotency name.
     pub name: Option<String>,
-    /// Who may use the grant.
+    /// Who may use the grant: an IAM principal's ARN, or empty for a grant to an AWS service
+    /// principal ([`GrantRecord::grantee_service_principal`]).
     pub grantee_principal: String,
+    /// For a grant to an AWS service principal (`GranteeServicePrincipal`), its name, such as
+    /// `logs.us-east-1.amazonaws.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_service_principal: Option<String>,
+    /// An AWS service principal that may retire the grant (`RetiringServicePrincipal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_service_principal: Option<String>,
+    /// The `SourceArn` constraint: the grant applies only to a service principal's requests
+    /// made for this resource (`aws:SourceArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
     /// The unique id (`AIDA…`, `AROA…`) of the grantee when it was a user or role that existed
     /// when the grant was made: a principal deleted and created again under the same name is
     /// another principal, and the grant does not reach it. `None` for grants stored before this

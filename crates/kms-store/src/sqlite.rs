@@ -1013,7 +1013,11 @@ impl Store for SqliteStore {
             let all = query_all(c, sql::ALL_GRANTS, [], records::grant_record)?;
             Ok(all
                 .into_iter()
-                .filter(|g| g.account == account && g.retiring_principal.as_deref() == Some(principal.as_str()))
+                .filter(|g| {
+                    g.account == account
+                        && (g.retiring_principal.as_deref() == Some(principal.as_str())
+                            || g.retiring_service_principal.as_deref() == Some(principal.as_str()))
+                })
                 .collect())
         })
         .await

@@ -1,5 +1,5 @@
-//! CreateGrant: lets a grantee principal use a key for some operations, optionally only with a
-//! given encryption context.
+//! CreateGrant: lets a grantee (an IAM principal, or an AWS service principal) use a key for some
+//! operations, optionally only with a given encryption context or, for a service, source ARN.
 
 use kms_api::Operation;
 use kms_api::model::{CreateGrantRequest, CreateGrantResponse};
@@ -21,12 +21,28 @@ pub(super) async fn handle(
     ctx: &RequestContext,
     req: CreateGrantRequest,
 ) -> Result<CreateGrantResponse, ServiceError> {
-    members([present("granteePrincipal", req.grantee_principal.as_ref()), grant_tokens(req.grant_tokens.as_ref())])?;
-    let grantee = required("granteePrincipal", req.grantee_principal)?;
+    let service = req.grantee_service_principal.clone();
+    if service.is_none() {
+        members([
+            present("granteePrincipal", req.grantee_principal.as_ref()),
+            grant_tokens(req.grant_tokens.as_ref()),
+        ])?;
+    } else if req.grantee_principal.is_some() {
+        return Err(one_of("GranteePrincipal", "GranteeServicePrincipal"));
+    }
+    if req.retiring_principal.is_some() && req.retiring_service_principal.is_some() {
+        return Err(one_of("RetiringPrincipal", "RetiringServicePrincipal"));
+    }
+    grant_tokens(req.grant_tokens.as_ref())?;
+    // A grant to a service principal names the service; a grant to an IAM principal its ARN.
+    let grantee = req.grantee_principal.clone().or_else(|| service.clone()).unwrap_or_default();
     let ops = operations(required("operations", req.operations)?)?;
     let constraints = req.constraints.unwrap_or_default();
     if constraints.encryption_context_equals.is_some() && constraints.encryption_context_subset.is_some() {
         return Err(KmsError::InvalidRequest(RequestRule::GrantConstraints).into());
+    }
+    if constraints.source_arn.is_some() && service.is_none() {
+        return Err(KmsError::InvalidRequest(RequestRule::SourceArnWithoutService).into());
     }
     let mut request = RequestKeys::none()
         .with_all(condition_keys::GRANT_OPERATIONS, ops.clone())
@@ -46,21 +62,27 @@ pub(super) async fn handle(
     dry_run(req.dry_run)?;
     // Bound to the grantee's unique id, as AWS binds grants: a user or role created later
     // under the same name is not this grantee.
-    let grantee_id = svc
-        .store
-        .principal(&grantee)
-        .await?
-        .filter(|p| p.kind != kms_store::PrincipalType::Service)
-        .map(|p| p.principal_id);
+    let grantee_id = match service {
+        Some(_) => None,
+        None => svc
+            .store
+            .principal(&grantee)
+            .await?
+            .filter(|p| p.kind != kms_store::PrincipalType::Service)
+            .map(|p| p.principal_id),
+    };
     let candidate = |grant_id: String| GrantRecord {
         grant_id,
         key_id: key.record.key_id,
         account: key.record.account.clone(),
         region: key.record.region.clone(),
         name: req.name.clone(),
-        grantee_principal: grantee.clone(),
+        grantee_principal: if service.is_some() { String::new() } else { grantee.clone() },
+        grantee_service_principal: service.clone(),
         grantee_id: grantee_id.clone(),
         retiring_principal: req.retiring_principal.clone(),
+        retiring_service_principal: req.retiring_service_principal.clone(),
+        source_arn: constraints.source_arn.clone(),
         operations: ops.clone(),
         context_equals: constraints.encryption_context_equals.clone(),
         context_subset: constraints.encryption_context_subset.clone(),
@@ -80,10 +102,15 @@ pub(super) async fn handle(
         }
     }
     let per_principal = svc.quotas.resources.grants_per_principal;
-    if key.grants.iter().filter(|g| g.grantee_principal == grantee).count() >= per_principal {
+    let same_grantee = |g: &&GrantRecord| g.grantee_principal == grantee || g.grantee_service_principal == service;
+    if key.grants.iter().filter(same_grantee).count() >= per_principal {
         return Err(KmsError::LimitExceeded(Limit::GrantsPerPrincipal(per_principal)).into());
     }
     let grant_id = hex::encode(kms_crypto::random_array::<32>(svc.rng.as_ref()));
     let response = CreateGrantResponse { grant_token: Some(token_for(&grant_id)), grant_id: Some(grant_id.clone()) };
     svc.commit(ctx, Change::CreateGrant(candidate(grant_id)), response).await
+}
+
+fn one_of(a: &'static str, b: &'static str) -> ServiceError {
+    KmsError::InvalidRequest(RequestRule::OneOf(a, b)).into()
 }

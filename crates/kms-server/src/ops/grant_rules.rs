@@ -54,22 +54,25 @@ pub fn allowed_for(key: &kms_core::key::KeyRecord, ops: &[String]) -> Result<(),
 
 /// The wire view of a grant.
 pub fn entry(g: &GrantRecord, key_arn: String) -> GrantListEntry {
-    let constraints = (g.context_equals.is_some() || g.context_subset.is_some()).then(|| GrantConstraints {
+    let constrained = g.context_equals.is_some() || g.context_subset.is_some() || g.source_arn.is_some();
+    let constraints = constrained.then(|| GrantConstraints {
         encryption_context_subset: g.context_subset.clone(),
         encryption_context_equals: g.context_equals.clone(),
-        source_arn: None,
+        source_arn: g.source_arn.clone(),
     });
     GrantListEntry {
         key_id: Some(key_arn),
         grant_id: Some(g.grant_id.clone()),
         name: g.name.clone(),
         creation_date: Some(g.created.epoch_seconds_f64()),
-        grantee_principal: Some(g.grantee_principal.clone()),
+        // A grant names either an IAM principal or an AWS service principal.
+        grantee_principal: g.grantee_service_principal.is_none().then(|| g.grantee_principal.clone()),
+        grantee_service_principal: g.grantee_service_principal.clone(),
         retiring_principal: g.retiring_principal.clone(),
+        retiring_service_principal: g.retiring_service_principal.clone(),
         issuing_account: Some(format!("arn:aws:iam::{}:root", g.account)),
         operations: Some(g.operations.clone()),
         constraints,
-        ..GrantListEntry::default()
     }
 }
 

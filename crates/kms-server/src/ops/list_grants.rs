@@ -25,7 +25,14 @@ pub(super) async fn handle(
         .await?
         .into_iter()
         .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.grant_id))
-        .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee_principal))
+        .filter(|g| {
+            req.grantee_principal
+                .as_ref()
+                .is_none_or(|p| *p == g.grantee_principal && g.grantee_service_principal.is_none())
+        })
+        .filter(|g| {
+            req.grantee_service_principal.as_ref().is_none_or(|p| g.grantee_service_principal.as_ref() == Some(p))
+        })
         .filter(|g| after.as_deref().is_none_or(|a| g.grant_id.as_str() > a))
         .take(limit + 1)
         .collect();

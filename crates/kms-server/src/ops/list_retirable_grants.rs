@@ -2,6 +2,8 @@
 
 use kms_api::Operation;
 use kms_api::model::{ListGrantsResponse, ListRetirableGrantsRequest};
+use kms_core::KmsError;
+use kms_core::error::RequestRule;
 use kms_core::ids::KeyArn;
 
 use super::grant_rules::entry;
@@ -17,7 +19,16 @@ pub(super) async fn handle(
 ) -> Result<ListGrantsResponse, ServiceError> {
     let limit = limit(req.limit, 100, 50)?;
     let after = marker(req.marker)?;
-    let principal = required("retiringPrincipal", req.retiring_principal)?;
+    // AWS requires neither member since RetiringServicePrincipal came; one is needed.
+    let principal = match (req.retiring_principal, req.retiring_service_principal) {
+        (Some(p), None) | (None, Some(p)) => p,
+        (Some(_), Some(_)) => {
+            return Err(
+                KmsError::InvalidRequest(RequestRule::OneOf("RetiringPrincipal", "RetiringServicePrincipal")).into()
+            );
+        }
+        (None, None) => required("retiringPrincipal", None::<String>)?,
+    };
     svc.authorize_iam(ctx, Operation::ListRetirableGrants.action(), "*", RequestKeys::none()).await?;
     let grants: Vec<_> = svc
         .store

@@ -22,8 +22,17 @@ fn may_retire_without_policy(grant: &GrantRecord, ctx: &RequestContext) -> bool 
     let is = |p: &str| {
         principal.arn == p || matches!(&principal.kind, PrincipalKind::AssumedRole { role_arn, .. } if role_arn == p)
     };
+    let service = match &principal.kind {
+        PrincipalKind::Service { name } => Some(name.as_str()),
+        _ => None,
+    };
+    let grantee = match &grant.grantee_service_principal {
+        Some(s) => service == Some(s.as_str()),
+        None => is(&grant.grantee_principal),
+    };
     grant.retiring_principal.as_deref().is_some_and(is)
-        || (is(&grant.grantee_principal) && grant.operations.iter().any(|o| o == "RetireGrant"))
+        || (service.is_some() && grant.retiring_service_principal.as_deref() == service)
+        || (grantee && grant.operations.iter().any(|o| o == "RetireGrant"))
 }
 
 pub(super) async fn handle(

@@ -450,3 +450,82 @@ async fn a_recreated_user_does_not_inherit_key_policy_statements() {
     let r = impostor.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await;
     assert_eq!(code_of(r), "AccessDeniedException");
 }
+
+/// Grants to AWS service principals (GranteeServicePrincipal, RetiringServicePrincipal, the
+/// SourceArn constraint), as AWS added them: the service uses the key only for the resource the
+/// grant names, ListGrants and ListRetirableGrants find the grant by the service, and the
+/// service retires it. A grant names one grantee of either kind.
+#[tokio::test]
+async fn grants_to_service_principals_hold_only_for_their_source() {
+    let t = start().await;
+    let kms = t.client();
+    let account = t.server.account.to_string();
+    let service = "logs.us-east-1.amazonaws.com";
+    let creds = service_principal(&t, service).await;
+    let creds = (creds.0.as_str(), creds.1.as_str());
+    let key = t.create_key().await;
+    let group = format!("arn:aws:logs:us-east-1:{account}:log-group:app");
+    let granted = kms
+        .create_grant()
+        .key_id(&key)
+        .grantee_service_principal(service)
+        .retiring_service_principal(service)
+        .operations(GrantOperation::Encrypt)
+        .constraints(GrantConstraints::builder().source_arn(&group).build())
+        .send()
+        .await
+        .unwrap();
+    let (status, text) = encrypt_for(&t, creds, &key, Some(&group)).await;
+    assert!(status.contains("200"), "{status} {text}");
+    let other = format!("arn:aws:logs:us-east-1:{account}:log-group:other");
+    let (_, text) = encrypt_for(&t, creds, &key, Some(&other)).await;
+    assert!(text.contains("AccessDeniedException"), "another source: {text}");
+    let (_, text) = encrypt_for(&t, creds, &key, None).await;
+    assert!(text.contains("AccessDeniedException"), "no source: {text}");
+
+    let listed = kms.list_grants().key_id(&key).grantee_service_principal(service).send().await.unwrap();
+    let entry = &listed.grants()[0];
+    assert_eq!(entry.grantee_service_principal(), Some(service));
+    assert_eq!(entry.grantee_principal(), None);
+    assert_eq!(entry.constraints().and_then(|c| c.source_arn()), Some(group.as_str()));
+    let none = kms.list_grants().key_id(&key).grantee_principal(format!("arn:aws:iam::{account}:root")).send().await;
+    assert!(none.unwrap().grants().is_empty());
+    let retirable = kms.list_retirable_grants().retiring_service_principal(service).send().await.unwrap();
+    assert_eq!(retirable.grants().len(), 1);
+
+    // One grantee (and one retiring principal), of either kind; SourceArn only for a service.
+    let (code, _) = error_of(
+        kms.create_grant()
+            .key_id(&key)
+            .grantee_principal(format!("arn:aws:iam::{account}:root"))
+            .grantee_service_principal(service)
+            .operations(GrantOperation::Encrypt)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationException");
+    let (code, message) = error_of(
+        kms.create_grant()
+            .key_id(&key)
+            .grantee_principal(format!("arn:aws:iam::{account}:root"))
+            .operations(GrantOperation::Encrypt)
+            .constraints(GrantConstraints::builder().source_arn(&group).build())
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationException", "{message}");
+
+    // The retiring service retires it; its use ends.
+    let body = json!({"KeyId": key, "GrantId": granted.grant_id().unwrap()}).to_string();
+    let (status, text) = call_with(&t, creds, Some("TrentService.RetireGrant"), &[], &body).await;
+    assert!(status.contains("200"), "{status} {text}");
+    let (_, text) = encrypt_for(&t, creds, &key, Some(&group)).await;
+    assert!(text.contains("AccessDeniedException"), "{text}");
+}
+
+/// An Encrypt by `creds`, for the resource `source` (`x-ferrokms-source-arn`) if given.
+async fn encrypt_for(t: &TestServer, creds: (&str, &str), key: &str, source: Option<&str>) -> (String, String) {
+    let headers: Vec<(&str, &str)> = source.map(|s| ("x-ferrokms-source-arn", s)).into_iter().collect();
+    let body = json!({"KeyId": key, "Plaintext": "bG9n"}).to_string();
+    call_with(t, creds, Some("TrentService.Encrypt"), &headers, &body).await
+}
