@@ -102,7 +102,10 @@ pub(super) async fn handle(
         }
     }
     let per_principal = svc.quotas.resources.grants_per_principal;
-    let same_grantee = |g: &&GrantRecord| g.grantee_principal == grantee || g.grantee_service_principal == service;
+    let same_grantee = |g: &&GrantRecord| match &service {
+        Some(name) => g.grantee_service_principal.as_ref() == Some(name),
+        None => g.grantee_service_principal.is_none() && g.grantee_principal == grantee,
+    };
     if key.grants.iter().filter(same_grantee).count() >= per_principal {
         return Err(KmsError::LimitExceeded(Limit::GrantsPerPrincipal(per_principal)).into());
     }

@@ -10,6 +10,25 @@ use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
 
+/// AWS's predefined aliases of AWS managed keys, which ListAliases shows in every account and
+/// region (without a `TargetKeyId` until a service has created the key), in name order.
+const PREDEFINED: &[&str] = &[
+    "alias/aws/acm",
+    "alias/aws/dynamodb",
+    "alias/aws/ebs",
+    "alias/aws/elasticfilesystem",
+    "alias/aws/es",
+    "alias/aws/glue",
+    "alias/aws/kinesisvideo",
+    "alias/aws/lambda",
+    "alias/aws/rds",
+    "alias/aws/redshift",
+    "alias/aws/s3",
+    "alias/aws/secretsmanager",
+    "alias/aws/ssm",
+    "alias/aws/xray",
+];
+
 /// AWS documents 1–100 for ListAliases (the wire model allows up to 1000; larger limits are
 /// answered with at most 100 entries, which AWS also permits).
 const PAGE_MAX: usize = 100;
@@ -43,16 +62,44 @@ pub(super) async fn handle(
     };
     let records =
         svc.store.list_aliases(&ctx.caller.principal.account, &ctx.region, target, after.as_ref(), limit + 1).await?;
-    let (records, next_marker, truncated) = page(records, limit, |r| r.name.to_string());
-    let aliases = records
+    let arn = |name: &AliasName| {
+        AliasArn { region: ctx.region.clone(), account: ctx.caller.principal.account.clone(), name: name.clone() }
+            .to_string()
+    };
+    let mut entries: Vec<(String, AliasListEntry)> = records
         .into_iter()
-        .map(|r| AliasListEntry {
-            alias_arn: Some(AliasArn { region: r.region, account: r.account, name: r.name.clone() }.to_string()),
-            alias_name: Some(r.name.to_string()),
-            target_key_id: Some(r.target.to_string()),
-            creation_date: Some(r.created.epoch_seconds_f64()),
-            last_updated_date: Some(r.updated.epoch_seconds_f64()),
+        .map(|r| {
+            let entry = AliasListEntry {
+                alias_arn: Some(arn(&r.name)),
+                alias_name: Some(r.name.to_string()),
+                target_key_id: Some(r.target.to_string()),
+                creation_date: Some(r.created.epoch_seconds_f64()),
+                last_updated_date: Some(r.updated.epoch_seconds_f64()),
+            };
+            (r.name.to_string(), entry)
         })
         .collect();
+    if target.is_none() {
+        // The predefined aliases after the marker, among the stored ones, in name order.
+        let predefined = PREDEFINED
+            .iter()
+            .filter_map(|name| AliasName::parse(name).ok())
+            .filter(|name| after.as_ref().is_none_or(|a| name.as_str() > a.as_str()))
+            .filter(|name| !entries.iter().any(|(stored, _)| stored == name.as_str()))
+            .map(|name| {
+                let entry = AliasListEntry {
+                    alias_arn: Some(arn(&name)),
+                    alias_name: Some(name.to_string()),
+                    ..AliasListEntry::default()
+                };
+                (name.to_string(), entry)
+            })
+            .collect::<Vec<_>>();
+        entries.extend(predefined);
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.truncate(limit + 1);
+    }
+    let (entries, next_marker, truncated) = page(entries, limit, |(name, _)| name.clone());
+    let aliases = entries.into_iter().map(|(_, entry)| entry).collect();
     Ok(ListAliasesResponse { aliases: Some(aliases), next_marker, truncated: Some(truncated) })
 }

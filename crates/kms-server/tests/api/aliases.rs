@@ -86,8 +86,27 @@ async fn list_aliases_paginates() {
     let page = kms.list_aliases().limit(3).send().await.unwrap();
     assert!(page.truncated());
     assert_eq!(page.aliases().len(), 3);
-    let rest = kms.list_aliases().limit(3).marker(page.next_marker().unwrap()).send().await.unwrap();
-    assert!(!rest.truncated());
-    assert_eq!(rest.aliases().len(), 2);
+    // Every page after it, to the end: the customer's aliases and AWS's predefined
+    // `alias/aws/<service>` aliases (no target until a service creates its key), each once, in
+    // name order, across page boundaries.
+    let mut names: Vec<String> = page.aliases().iter().map(|a| a.alias_name().unwrap().to_owned()).collect();
+    let mut marker = page.next_marker().map(str::to_owned);
+    while let Some(m) = marker {
+        let next = kms.list_aliases().limit(3).marker(m).send().await.unwrap();
+        for a in next.aliases() {
+            names.push(a.alias_name().unwrap().to_owned());
+            assert_eq!(a.target_key_id().is_some(), !a.alias_name().unwrap().starts_with("alias/aws/"));
+        }
+        marker = next.truncated().then(|| next.next_marker().unwrap().to_owned());
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "in order, each once");
+    assert_eq!(names.iter().filter(|n| !n.starts_with("alias/aws/")).count(), 5);
+    assert!(names.contains(&"alias/aws/s3".to_owned()) && names.contains(&"alias/aws/ebs".to_owned()));
+    // A key's aliases are only its own.
+    let own = kms.list_aliases().key_id(&id).send().await.unwrap();
+    assert_eq!(own.aliases().len(), 5);
     assert_eq!(code_of(kms.list_aliases().marker("%%%").send().await), "InvalidMarkerException");
 }
