@@ -722,19 +722,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         // Every node empties every cache when this commits.
         notify(&tx, &Invalidation::All).await?;
-        for part in [
-            sql::RESET_KEY_MATERIALS,
-            sql::RESET_KEY_POLICIES,
-            sql::RESET_KEY_TAGS,
-            sql::RESET_ALIASES,
-            sql::RESET_GRANTS,
-            sql::RESET_KEYS,
-            sql::RESET_IDENTITY_POLICIES,
-            sql::RESET_ACCESS_KEYS,
-            sql::RESET_PRINCIPALS,
-        ] {
-            execute(&tx, part, &[]).await?;
-        }
+        tx.batch_execute(crate::statements::RESET).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())

@@ -699,19 +699,7 @@ impl Store for SqliteStore {
 
     async fn reset(&self, audit: &[AuditEvent]) -> StoreResult<()> {
         self.mutate(audit, move |tx| {
-            for part in [
-                sql::RESET_KEY_MATERIALS,
-                sql::RESET_KEY_POLICIES,
-                sql::RESET_KEY_TAGS,
-                sql::RESET_ALIASES,
-                sql::RESET_GRANTS,
-                sql::RESET_KEYS,
-                sql::RESET_IDENTITY_POLICIES,
-                sql::RESET_ACCESS_KEYS,
-                sql::RESET_PRINCIPALS,
-            ] {
-                execute(tx, part, [])?;
-            }
+            tx.execute_batch(crate::statements::RESET)?;
             Ok(())
         })
         .await

@@ -73,6 +73,18 @@ const fn text(bytes: &'static [u8]) -> &'static str {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// Reset, as one batch (no parameters): every key with its materials, policy, tags, aliases
+/// and grants; every identity policy but each account admin's AdministratorAccess; every
+/// access key and session but each account admin's long-term keys; every user, role and
+/// service principal but each account's admin.
+pub(crate) const RESET: &str = "DELETE FROM key_materials; DELETE FROM key_policies; DELETE FROM key_tags; DELETE FROM aliases; \
+     DELETE FROM grants; DELETE FROM keys; \
+     DELETE FROM identity_policies \
+     WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND name = 'AdministratorAccess'); \
+     DELETE FROM access_keys WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND session_name IS NULL); \
+     DELETE FROM principals WHERE arn NOT LIKE 'arn:aws:iam::%:user/admin'";
+
 /// Declares each statement once; yields it in [`postgres`] as written and in [`sqlite`] with
 /// numbered `?` parameters, and lists them all in `ALL` (for the test that prepares them).
 macro_rules! statements {
@@ -139,26 +151,6 @@ statements! {
     /// A key's policy document.
     POLICY = "SELECT document FROM key_policies WHERE key_id = $1";
 
-    /// Reset: every key with its materials, policies, tags, aliases and grants (in this order).
-    RESET_KEY_MATERIALS = "DELETE FROM key_materials";
-    /// Reset: key policies.
-    RESET_KEY_POLICIES = "DELETE FROM key_policies";
-    /// Reset: tags.
-    RESET_KEY_TAGS = "DELETE FROM key_tags";
-    /// Reset: aliases.
-    RESET_ALIASES = "DELETE FROM aliases";
-    /// Reset: grants.
-    RESET_GRANTS = "DELETE FROM grants";
-    /// Reset: keys.
-    RESET_KEYS = "DELETE FROM keys";
-    /// Reset: identity policies but each account admin's AdministratorAccess.
-    RESET_IDENTITY_POLICIES = "DELETE FROM identity_policies \
-         WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND name = 'AdministratorAccess')";
-    /// Reset: access keys and sessions but each account admin's long-term keys.
-    RESET_ACCESS_KEYS = "DELETE FROM access_keys \
-         WHERE NOT (principal_arn LIKE 'arn:aws:iam::%:user/admin' AND session_name IS NULL)";
-    /// Reset: users, roles and service principals but each account's admin.
-    RESET_PRINCIPALS = "DELETE FROM principals WHERE arn NOT LIKE 'arn:aws:iam::%:user/admin'";
     /// Creates a key's policy.
     INSERT_POLICY = "INSERT INTO key_policies (key_id, document) VALUES ($1, $2)";
     /// Replaces a key's policy (`$1` document, `$2` key).

@@ -27,19 +27,7 @@ pub(super) async fn with_plaintext(
     req: GenerateDataKeyPairRequest,
 ) -> Result<GenerateDataKeyPairResponse, ServiceError> {
     no_recipient(req.recipient.as_ref())?;
-    let pair = generate(
-        svc,
-        ctx,
-        Operation::GenerateDataKeyPair,
-        Members {
-            key_id: req.key_id,
-            key_pair_spec: req.key_pair_spec,
-            encryption_context: req.encryption_context,
-            grant_tokens: req.grant_tokens,
-            dry_run: req.dry_run,
-        },
-    )
-    .await?;
+    let pair = generate(svc, ctx, Operation::GenerateDataKeyPair, req).await?;
     Ok(GenerateDataKeyPairResponse {
         key_id: Some(pair.key_id),
         key_material_id: Some(pair.key_material_id),
@@ -56,19 +44,16 @@ pub(super) async fn without_plaintext(
     ctx: &RequestContext,
     req: GenerateDataKeyPairWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, ServiceError> {
-    let pair = generate(
-        svc,
-        ctx,
-        Operation::GenerateDataKeyPairWithoutPlaintext,
-        Members {
-            key_id: req.key_id,
-            key_pair_spec: req.key_pair_spec,
-            encryption_context: req.encryption_context,
-            grant_tokens: req.grant_tokens,
-            dry_run: req.dry_run,
-        },
-    )
-    .await?;
+    // The same members but `Recipient`, which has no use without a plaintext.
+    let req = GenerateDataKeyPairRequest {
+        dry_run: req.dry_run,
+        encryption_context: req.encryption_context,
+        grant_tokens: req.grant_tokens,
+        key_id: req.key_id,
+        key_pair_spec: req.key_pair_spec,
+        recipient: None,
+    };
+    let pair = generate(svc, ctx, Operation::GenerateDataKeyPairWithoutPlaintext, req).await?;
     Ok(GenerateDataKeyPairWithoutPlaintextResponse {
         key_id: Some(pair.key_id),
         key_material_id: Some(pair.key_material_id),
@@ -76,15 +61,6 @@ pub(super) async fn without_plaintext(
         private_key_ciphertext_blob: Some(Blob(pair.private_ciphertext)),
         public_key: Some(Blob(pair.public_key)),
     })
-}
-
-/// The members both operations share.
-struct Members {
-    key_id: Option<String>,
-    key_pair_spec: Option<String>,
-    encryption_context: Option<kms_api::ContextMap>,
-    grant_tokens: Option<Vec<String>>,
-    dry_run: Option<bool>,
 }
 
 /// A generated pair, its private key sealed under the named key.
@@ -97,7 +73,12 @@ struct Pair {
     public_key: Vec<u8>,
 }
 
-async fn generate(svc: &Service, ctx: &RequestContext, operation: Operation, m: Members) -> Result<Pair, ServiceError> {
+async fn generate(
+    svc: &Service,
+    ctx: &RequestContext,
+    operation: Operation,
+    m: GenerateDataKeyPairRequest,
+) -> Result<Pair, ServiceError> {
     grant_tokens(m.grant_tokens.as_ref())?;
     let spec = DataKeyPairSpec::parse(&required("keyPairSpec", m.key_pair_spec)?).map_err(violation)?;
     let encryption_context = context(m.encryption_context);
