@@ -414,6 +414,14 @@ async fn data_key_pairs_are_sealed_under_a_symmetric_key() {
         .await
         .unwrap();
     assert!(without.private_key_ciphertext_blob().is_some() && without.public_key().is_some());
+    // Every KeyPairSpec of AWS's model (the SDK may know newer ones).
+    for spec in DataKeyPairSpec::values().iter().filter(|s| !s.starts_with("ML_KEM")) {
+        let spec = DataKeyPairSpec::from(*spec);
+        let pair = kms.generate_data_key_pair().key_id(&key).key_pair_spec(spec.clone()).send().await.unwrap();
+        assert_eq!(pair.key_pair_spec(), Some(&spec));
+        assert!(!pair.public_key().unwrap().as_ref().is_empty(), "{spec:?}");
+        assert!(!pair.private_key_plaintext().unwrap().as_ref().is_empty(), "{spec:?}");
+    }
     let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     let (code, _) = error_of(
         kms.generate_data_key_pair().key_id(&signing).key_pair_spec(DataKeyPairSpec::EccNistP256).send().await,
