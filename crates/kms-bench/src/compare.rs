@@ -66,7 +66,7 @@ pub struct Options {
 }
 
 /// A child process killed when dropped.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     started: std::time::Instant,
 }
@@ -79,7 +79,7 @@ impl Drop for Process {
 }
 
 impl Process {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -129,7 +129,7 @@ fn free_port() -> Result<u16, String> {
 /// request.
 pub const BENCH_KEY_QUOTA: &str = "keys=10000000";
 
-fn start_ferrokms(binary: &Path, data_dir: &Path) -> Result<(Process, SocketAddr, Duration), String> {
+pub(crate) fn start_ferrokms(binary: &Path, data_dir: &Path) -> Result<(Process, SocketAddr, Duration), String> {
     let mut command = Command::new(binary);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--resource-quota", BENCH_KEY_QUOTA, "--data-dir"])
@@ -197,7 +197,7 @@ async fn audit_backlog(addr: SocketAddr) -> Option<u64> {
 
 /// Waits (up to a minute) until ferrokms has written every queued audit event, so that each
 /// run starts from a quiet server and pays for its own audit records only.
-async fn settle(addr: SocketAddr) {
+pub(crate) async fn settle(addr: SocketAddr) {
     for _ in 0..600 {
         if audit_backlog(addr).await.is_none_or(|b| b == 0) {
             return;
@@ -231,7 +231,7 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// Microseconds in one `/proc` clock tick.
-const MICROS_PER_TICK: f64 = 10_000.0;
+pub(crate) const MICROS_PER_TICK: f64 = 10_000.0;
 
 /// Samples a process's RSS every 100 ms until dropped; keeps the peak.
 struct RssSampler {
@@ -269,22 +269,22 @@ impl Drop for RssSampler {
 }
 
 /// One measured row.
-struct Row {
-    operation: String,
-    server: Server,
-    connections: usize,
-    report: Report,
-    rss_mib: Option<f64>,
+pub(crate) struct Row {
+    pub(crate) operation: String,
+    pub(crate) server: Server,
+    pub(crate) connections: usize,
+    pub(crate) report: Report,
+    pub(crate) rss_mib: Option<f64>,
     /// The server's CPU time during the measured window(s), in `/proc` ticks.
-    cpu_ticks: Option<u64>,
+    pub(crate) cpu_ticks: Option<u64>,
     /// The load generator's (this process's) CPU time during the same window(s).
-    load_cpu_ticks: Option<u64>,
+    pub(crate) load_cpu_ticks: Option<u64>,
 }
 
 impl Row {
     /// Adds another run of the same case: requests, errors and time add up, latencies merge,
     /// the peak RSS is the higher one.
-    fn add(&mut self, other: Row) {
+    pub(crate) fn add(&mut self, other: Row) {
         self.report.add(other.report);
         self.cpu_ticks = self.cpu_ticks.zip(other.cpu_ticks).map(|(a, b)| a + b);
         self.load_cpu_ticks = self.load_cpu_ticks.zip(other.load_cpu_ticks).map(|(a, b)| a + b);
@@ -295,15 +295,15 @@ impl Row {
     }
 }
 
-struct Running {
-    server: Server,
-    endpoint: Endpoint,
-    process: Process,
+pub(crate) struct Running {
+    pub(crate) server: Server,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) process: Process,
 }
 
 /// One measured run against a running server (ferrokms first drains its audit queue, so the run
 /// pays for its own records), printed as it ends.
-async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) -> Row {
+pub(crate) async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) -> Row {
     if r.server == Server::Ferrokms {
         settle(r.endpoint.addr).await;
     }
@@ -341,7 +341,7 @@ async fn measure(r: &Running, label: &str, workload: &Workload, shape: Shape) ->
     }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -532,7 +532,7 @@ async fn large_keyring(options: &Options, base: &Path, shape: Shape) -> Result<K
 }
 
 #[allow(clippy::disallowed_methods)] // the report's date is wall time
-fn today() -> String {
+pub(crate) fn today() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", now.year(), u8::from(now.month()), now.day(), now.hour(), now.minute())
 }

@@ -30,6 +30,20 @@ pub enum Operation {
     DescribeKey,
     /// CreateKey (a durable write).
     CreateKey,
+    /// GenerateMac, HMAC_SHA_256 over 32 bytes, with an HMAC_256 key.
+    GenerateMac,
+    /// VerifyMac of a MAC made at set-up (HMAC_256).
+    VerifyMac,
+    /// Sign 32 bytes (RAW) with an ECC_NIST_P256 key, ECDSA_SHA_256.
+    SignP256,
+    /// Sign 32 bytes (RAW) with an ECC_NIST_EDWARDS25519 key, ED25519_SHA_512.
+    SignEd25519,
+    /// Sign 32 bytes (RAW) with an ML_DSA_44 key, ML_DSA_SHAKE_256.
+    SignMlDsa44,
+    /// Sign 32 bytes (RAW) with an RSA_2048 key, RSASSA_PKCS1_V1_5_SHA_256.
+    SignRsa2048,
+    /// CreateKey of an RSA_4096 SIGN_VERIFY key (key generation: long, CPU-bound).
+    CreateKeyRsa4096,
 }
 
 impl Operation {
@@ -40,7 +54,12 @@ impl Operation {
             Operation::Decrypt => "TrentService.Decrypt",
             Operation::GenerateDataKey => "TrentService.GenerateDataKey",
             Operation::DescribeKey => "TrentService.DescribeKey",
-            Operation::CreateKey => "TrentService.CreateKey",
+            Operation::CreateKey | Operation::CreateKeyRsa4096 => "TrentService.CreateKey",
+            Operation::GenerateMac => "TrentService.GenerateMac",
+            Operation::VerifyMac => "TrentService.VerifyMac",
+            Operation::SignP256 | Operation::SignEd25519 | Operation::SignMlDsa44 | Operation::SignRsa2048 => {
+                "TrentService.Sign"
+            }
         }
     }
 
@@ -53,6 +72,43 @@ impl Operation {
             Operation::GenerateDataKey => "GenerateDataKey",
             Operation::DescribeKey => "DescribeKey",
             Operation::CreateKey => "CreateKey",
+            Operation::GenerateMac => "GenerateMac HMAC_256",
+            Operation::VerifyMac => "VerifyMac HMAC_256",
+            Operation::SignP256 => "Sign ECC_NIST_P256",
+            Operation::SignEd25519 => "Sign ED25519",
+            Operation::SignMlDsa44 => "Sign ML_DSA_44",
+            Operation::SignRsa2048 => "Sign RSA_2048",
+            Operation::CreateKeyRsa4096 => "CreateKey RSA_4096",
+        }
+    }
+
+    /// The (KeySpec, KeyUsage) of the key the run uses; `None` for the default symmetric key
+    /// (and for CreateKey, whose key is not used).
+    pub fn key_kind(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Operation::GenerateMac | Operation::VerifyMac => Some(("HMAC_256", "GENERATE_VERIFY_MAC")),
+            Operation::SignP256 => Some(("ECC_NIST_P256", "SIGN_VERIFY")),
+            Operation::SignEd25519 => Some(("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")),
+            Operation::SignMlDsa44 => Some(("ML_DSA_44", "SIGN_VERIFY")),
+            Operation::SignRsa2048 => Some(("RSA_2048", "SIGN_VERIFY")),
+            Operation::Encrypt32
+            | Operation::Encrypt4k
+            | Operation::Decrypt
+            | Operation::GenerateDataKey
+            | Operation::DescribeKey
+            | Operation::CreateKey
+            | Operation::CreateKeyRsa4096 => None,
+        }
+    }
+
+    /// The signing algorithm of the Sign operations.
+    pub fn signing_algorithm(self) -> Option<&'static str> {
+        match self {
+            Operation::SignP256 => Some("ECDSA_SHA_256"),
+            Operation::SignEd25519 => Some("ED25519_SHA_512"),
+            Operation::SignMlDsa44 => Some("ML_DSA_SHAKE_256"),
+            Operation::SignRsa2048 => Some("RSASSA_PKCS1_V1_5_SHA_256"),
+            _ => None,
         }
     }
 }
@@ -83,7 +139,7 @@ pub struct Workload {
     pub operation: Operation,
     /// Key ids used in turn (one for most runs; many for the large-keyring run).
     pub key_ids: Arc<Vec<String>>,
-    /// For Decrypt: the base64 ciphertext made at set-up.
+    /// For Decrypt: the base64 ciphertext made at set-up; for VerifyMac: the base64 MAC.
     pub ciphertext: Option<String>,
 }
 
@@ -105,6 +161,26 @@ impl Workload {
             Operation::GenerateDataKey => serde_json::json!({"KeyId": key, "KeySpec": "AES_256"}),
             Operation::DescribeKey => serde_json::json!({"KeyId": key}),
             Operation::CreateKey => serde_json::json!({"Description": "ferrokms-bench"}),
+            Operation::CreateKeyRsa4096 => serde_json::json!({
+                "Description": "ferrokms-bench", "KeySpec": "RSA_4096", "KeyUsage": "SIGN_VERIFY"
+            }),
+            Operation::GenerateMac => {
+                serde_json::json!({"KeyId": key, "Message": b64.encode([0x5a_u8; 32]), "MacAlgorithm": "HMAC_SHA_256"})
+            }
+            Operation::VerifyMac => serde_json::json!({
+                "KeyId": key,
+                "Message": b64.encode([0x5a_u8; 32]),
+                "MacAlgorithm": "HMAC_SHA_256",
+                "Mac": self.ciphertext.clone().unwrap_or_default()
+            }),
+            Operation::SignP256 | Operation::SignEd25519 | Operation::SignMlDsa44 | Operation::SignRsa2048 => {
+                serde_json::json!({
+                    "KeyId": key,
+                    "Message": b64.encode([0x5a_u8; 32]),
+                    "MessageType": "RAW",
+                    "SigningAlgorithm": self.operation.signing_algorithm().unwrap_or_default()
+                })
+            }
         };
         Bytes::from(json.to_string())
     }
@@ -253,7 +329,11 @@ pub async fn call(endpoint: &Endpoint, target: &str, body: &serde_json::Value) -
 /// The failing set-up call.
 pub async fn prepare(endpoint: &Endpoint, operation: Operation, key_ids: Vec<String>) -> Result<Workload, CallError> {
     let key_ids = if key_ids.is_empty() {
-        let created = call(endpoint, "TrentService.CreateKey", &serde_json::json!({})).await?;
+        let request = match operation.key_kind() {
+            Some((spec, usage)) => serde_json::json!({"KeySpec": spec, "KeyUsage": usage}),
+            None => serde_json::json!({}),
+        };
+        let created = call(endpoint, "TrentService.CreateKey", &request).await?;
         let id = created.pointer("/KeyMetadata/KeyId").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
         vec![id]
     } else {
@@ -265,11 +345,25 @@ pub async fn prepare(endpoint: &Endpoint, operation: Operation, key_ids: Vec<Str
         let sealed =
             call(endpoint, "TrentService.Encrypt", &serde_json::json!({"KeyId": key, "Plaintext": plaintext})).await?;
         Some(sealed.get("CiphertextBlob").and_then(|v| v.as_str()).unwrap_or_default().to_owned())
+    } else if operation == Operation::VerifyMac {
+        let key = key_ids.first().cloned().unwrap_or_default();
+        let message = base64::engine::general_purpose::STANDARD.encode([0x5a_u8; 32]);
+        let made = call(
+            endpoint,
+            "TrentService.GenerateMac",
+            &serde_json::json!({"KeyId": key, "Message": message, "MacAlgorithm": "HMAC_SHA_256"}),
+        )
+        .await?;
+        Some(made.get("Mac").and_then(|v| v.as_str()).unwrap_or_default().to_owned())
     } else {
         None
     };
-    // Decrypt names the key its ciphertext was made under.
-    let key_ids = if operation == Operation::Decrypt { key_ids.into_iter().take(1).collect() } else { key_ids };
+    // Decrypt and VerifyMac name the key their ciphertext or MAC was made under.
+    let key_ids = if matches!(operation, Operation::Decrypt | Operation::VerifyMac) {
+        key_ids.into_iter().take(1).collect()
+    } else {
+        key_ids
+    };
     Ok(Workload { operation, key_ids: Arc::new(key_ids), ciphertext })
 }
 

@@ -9,6 +9,7 @@
 
 mod ceiling;
 mod compare;
+mod key_specs;
 mod load;
 mod seed;
 mod sign;
@@ -130,6 +131,29 @@ enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+    /// Run one ferrokms and report, side by side with Encrypt: GenerateMac/VerifyMac rates; Sign
+    /// (P-256, Ed25519, ML-DSA-44) server CPU per request minus the primitive's in-process cost;
+    /// Sign RSA_2048's rate against the primitive's on all cores; Encrypt's p99 while CreateKey
+    /// RSA_4096 loops on other connections.
+    KeySpecs {
+        /// The ferrokms binary. [default: `ferrokms` next to this binary]
+        #[arg(long)]
+        ferrokms: Option<PathBuf>,
+        /// Connections running CreateKey RSA_4096 during the contention run.
+        #[arg(long, default_value_t = 2)]
+        create_connections: usize,
+        /// Rounds: the operations take turns, one run each per round.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Also write the Markdown report here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// The commit being measured, for the report.
+        #[arg(long)]
+        commit: Option<String>,
+        #[command(flatten)]
+        shape: ShapeArgs,
+    },
 }
 
 fn shape(args: ShapeArgs) -> Shape {
@@ -217,6 +241,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 commit,
                 fail_on_errors,
                 rounds: rounds.max(1),
+            })
+            .await
+        }
+        Command::KeySpecs { ferrokms, create_connections, rounds, markdown, commit, shape: shape_args } => {
+            let ferrokms = match ferrokms {
+                Some(p) => p,
+                None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("ferrokms"),
+            };
+            let s = shape(shape_args);
+            key_specs::run(key_specs::Options {
+                ferrokms,
+                connections: s.connections,
+                create_connections,
+                duration: s.duration,
+                warmup: s.warmup,
+                rounds: rounds.max(1),
+                markdown,
+                commit,
             })
             .await
         }
