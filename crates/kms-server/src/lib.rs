@@ -29,6 +29,7 @@ pub mod principals;
 pub mod quota;
 pub mod scheduler;
 pub mod service;
+mod slow_crypto;
 pub mod sts;
 pub mod tls;
 mod unauthenticated;

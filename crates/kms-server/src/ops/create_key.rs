@@ -84,15 +84,15 @@ pub(super) async fn handle(
 }
 
 /// Fresh material for `record`. RSA key generation takes up to a second (RSA_4096), so it runs
-/// on the blocking pool, never on the executor that serves other requests; the other kinds take
-/// microseconds and run in place.
+/// off the request path's threads ([`crate::slow_crypto`]); the other kinds take microseconds
+/// and run in place.
 async fn generate_material(svc: &Service, record: &KeyRecord) -> Result<(KeyHandle, KeySecret), ServiceError> {
     let (spec, key_id, material_id) = (record.key_spec, record.key_id, record.current_material);
     let generated = if matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
         let rng = Arc::clone(&svc.rng);
-        tokio::task::spawn_blocking(move || KeyHandle::generate(spec, key_id, material_id, rng.as_ref()))
+        crate::slow_crypto::run(move || KeyHandle::generate(spec, key_id, material_id, rng.as_ref()))
             .await
-            .map_err(|_| ServiceError::Crypto(kms_crypto::CryptoError::UnsupportedKeySpec(spec)))?
+            .ok_or(ServiceError::Crypto(kms_crypto::CryptoError::UnsupportedKeySpec(spec)))?
     } else {
         KeyHandle::generate(spec, key_id, material_id, svc.rng.as_ref())
     };

@@ -114,7 +114,7 @@ pub async fn dispatch(
         Request::ListRetirableGrants(r) => call!(list_retirable_grants::handle, r),
         Request::RetireGrant(r) => call!(retire_grant::handle, r),
         Request::RevokeGrant(r) => call!(revoke_grant::handle, r),
-        Request::Sign(r) => call!(sign::handle, r),
+        Request::Sign(r) => call!(fast sign::handle, r),
         Request::Verify(r) => call!(verify::handle, r),
         Request::GetPublicKey(r) => call!(get_public_key::handle, r),
         Request::GenerateMac(r) => call!(generate_mac::handle, r),
