@@ -158,6 +158,9 @@ struct Measured {
     total: Option<Row>,
     round_rates: Vec<f64>,
     primitive_micros: Option<f64>,
+    /// Wall microseconds per call per core with the primitive on every core at once (the
+    /// server runs with every core busy, where a call costs more than on an idle machine).
+    primitive_busy_micros: Option<f64>,
 }
 
 impl Measured {
@@ -221,7 +224,13 @@ pub async fn run(options: Options) -> Result<(), String> {
             .await
             .map_err(|e| format!("set-up for {}: {e}", operation.label()))?;
         workloads.push(workload);
-        measured.push(Measured { operation, total: None, round_rates: Vec::new(), primitive_micros: None });
+        measured.push(Measured {
+            operation,
+            total: None,
+            round_rates: Vec::new(),
+            primitive_micros: None,
+            primitive_busy_micros: None,
+        });
     }
     let encrypt = workloads.first().cloned().ok_or("no Encrypt workload")?;
     let creates = load::prepare(&endpoint, Operation::CreateKeyRsa4096, Vec::new())
@@ -275,6 +284,10 @@ pub async fn run(options: Options) -> Result<(), String> {
     for m in &mut measured {
         let p = primitive(m.operation)?;
         m.primitive_micros = primitive_cpu_micros(&p, primitive_duration);
+        let rate = primitive_rate(&Arc::new(p), cores, primitive_duration);
+        #[allow(clippy::cast_precision_loss)] // a handful of cores
+        let per_core = cores as f64 * 1e6;
+        m.primitive_busy_micros = (rate > 0.0).then(|| per_core / rate);
     }
     let text = render(&options, &measured, &contention, &rsa_rates, cores);
     println!("{text}");
@@ -324,10 +337,13 @@ fn render(
     let encrypt = measured.first();
     let encrypt_rate = encrypt.map_or(0.0, Measured::rate);
     let encrypt_overhead = encrypt.and_then(|e| e.server_cpu_micros().zip(e.primitive_micros).map(|(s, p)| s - p));
+    let encrypt_busy_overhead =
+        encrypt.and_then(|e| e.server_cpu_micros().zip(e.primitive_busy_micros).map(|(s, p)| s - p));
     out.push_str(
         "| operation | req/s | per-round req/s | rate / Encrypt | errors | p50 ms | p99 ms | server CPU µs/req | \
-         primitive µs/op | server CPU − primitive µs/req | that / Encrypt's |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         primitive µs/op | server CPU − primitive µs/req | that / Encrypt's | primitive µs/op, all cores busy | \
+         server CPU − that | that / Encrypt's |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in measured {
         let Some(row) = &m.total else { continue };
@@ -336,8 +352,13 @@ fn render(
             .zip(encrypt_overhead)
             .filter(|(_, e)| *e > 0.0)
             .map_or_else(|| "-".into(), |(o, e)| format!("{:.2}", o / e));
+        let busy_overhead = m.server_cpu_micros().zip(m.primitive_busy_micros).map(|(s, p)| s - p);
+        let busy_relative = busy_overhead
+            .zip(encrypt_busy_overhead)
+            .filter(|(_, e)| *e > 0.0)
+            .map_or_else(|| "-".into(), |(o, e)| format!("{:.2}", o / e));
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.operation.label(),
             m.rate(),
             m.spread(),
@@ -349,6 +370,9 @@ fn render(
             micros(m.primitive_micros),
             micros(overhead),
             relative,
+            micros(m.primitive_busy_micros),
+            micros(busy_overhead),
+            busy_relative,
         ));
     }
     if !rsa_rates.is_empty() {
