@@ -45,6 +45,7 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "DeleteRolePolicy",
     "CreateAccessKey",
     "CreateAccount",
+    "Reset",
     "CreateForwardAccessToken",
     "GetPrincipal",
     "DeleteAccessKey",
