@@ -87,6 +87,12 @@ fn object<'a>(members: impl Iterator<Item = (&'a str, Member<'a>)> + Clone) -> O
     Some(out)
 }
 
+/// The text of `response` with `members` (the present ones, in serde's order), written
+/// directly; serde_json's when that cannot be done without the body growing (see [`object`]).
+fn body<'a, T: serde::Serialize, const N: usize>(response: &T, members: [Option<(&'a str, Member<'a>)>; N]) -> Vec<u8> {
+    object(members.into_iter().flatten()).unwrap_or_else(|| crate::encode_response(response))
+}
+
 /// A member that is present.
 fn some<'a>(name: &'a str, value: Option<Member<'a>>) -> Option<(&'a str, Member<'a>)> {
     value.map(|v| (name, v))
@@ -110,16 +116,14 @@ impl EncryptResponse {
     /// The response body (the same text as [`crate::encode_response`] gives).
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        object(
+        body(
+            self,
             [
                 some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
                 some("EncryptionAlgorithm", text(self.encryption_algorithm.as_ref())),
                 some("KeyId", text(self.key_id.as_ref())),
-            ]
-            .into_iter()
-            .flatten(),
+            ],
         )
-        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -128,18 +132,16 @@ impl DecryptResponse {
     /// plaintext: the caller wipes it once sent.
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        object(
+        body(
+            self,
             [
                 some("CiphertextForRecipient", blob(self.ciphertext_for_recipient.as_ref())),
                 some("EncryptionAlgorithm", text(self.encryption_algorithm.as_ref())),
                 some("KeyId", text(self.key_id.as_ref())),
                 some("KeyMaterialId", text(self.key_material_id.as_ref())),
                 some("Plaintext", secret(self.plaintext.as_ref())),
-            ]
-            .into_iter()
-            .flatten(),
+            ],
         )
-        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -148,18 +150,16 @@ impl GenerateDataKeyResponse {
     /// data key's plaintext: the caller wipes it once sent.
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        object(
+        body(
+            self,
             [
                 some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
                 some("CiphertextForRecipient", blob(self.ciphertext_for_recipient.as_ref())),
                 some("KeyId", text(self.key_id.as_ref())),
                 some("KeyMaterialId", text(self.key_material_id.as_ref())),
                 some("Plaintext", secret(self.plaintext.as_ref())),
-            ]
-            .into_iter()
-            .flatten(),
+            ],
         )
-        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -167,16 +167,14 @@ impl SignResponse {
     /// The response body (the same text as [`crate::encode_response`] gives).
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        object(
+        body(
+            self,
             [
                 some("KeyId", text(self.key_id.as_ref())),
                 some("Signature", blob(self.signature.as_ref())),
                 some("SigningAlgorithm", text(self.signing_algorithm.as_ref())),
-            ]
-            .into_iter()
-            .flatten(),
+            ],
         )
-        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 
@@ -184,16 +182,14 @@ impl GenerateDataKeyWithoutPlaintextResponse {
     /// The response body (the same text as [`crate::encode_response`] gives).
     #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
-        object(
+        body(
+            self,
             [
                 some("CiphertextBlob", blob(self.ciphertext_blob.as_ref())),
                 some("KeyId", text(self.key_id.as_ref())),
                 some("KeyMaterialId", text(self.key_material_id.as_ref())),
-            ]
-            .into_iter()
-            .flatten(),
+            ],
         )
-        .unwrap_or_else(|| crate::encode_response(self))
     }
 }
 

@@ -584,6 +584,27 @@ impl KeyRecord {
         }
     }
 
+    /// Checks that `algorithm` (a signing, MAC or key agreement algorithm, as on the wire) is
+    /// one of `supported`, the key spec's algorithms of its kind.
+    ///
+    /// # Errors
+    /// `InvalidKeyUsageException` naming the algorithm and the key spec, as AWS does.
+    pub fn ensure_spec_algorithm<A: PartialEq>(
+        &self,
+        supported: &[A],
+        algorithm: A,
+        name: &'static str,
+    ) -> Result<(), KmsError> {
+        if supported.contains(&algorithm) {
+            Ok(())
+        } else {
+            Err(KmsError::InvalidKeyUsage(Box::new(crate::error::KeyUsageError::SpecAlgorithm {
+                algorithm: name,
+                spec: self.key_spec.as_str(),
+            })))
+        }
+    }
+
     /// Checks that the key's usage is `usage`, which `operation` needs.
     ///
     /// # Errors

@@ -14,6 +14,11 @@ const AT_ONCE: usize = 1;
 
 static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(AT_ONCE));
 
+/// Runs `work` on a thread of its own when it is `slow` (see [`run`]), else in place.
+pub(crate) async fn run_if<T: Send + 'static>(slow: bool, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    if slow { run(work).await } else { Some(work()) }
+}
+
 /// Runs `work` on a thread of its own, one at a time, and waits for its result without
 /// blocking the caller's thread. `None` if the thread could not be started or panicked.
 pub(crate) async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {

@@ -88,15 +88,12 @@ pub(super) async fn handle(
 /// and run in place.
 async fn generate_material(svc: &Service, record: &KeyRecord) -> Result<(KeyHandle, KeySecret), ServiceError> {
     let (spec, key_id, material_id) = (record.key_spec, record.key_id, record.current_material);
-    let generated = if matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
-        let rng = Arc::clone(&svc.rng);
-        crate::slow_crypto::run(move || KeyHandle::generate(spec, key_id, material_id, rng.as_ref()))
-            .await
-            .ok_or(ServiceError::Crypto(kms_crypto::CryptoError::UnsupportedKeySpec(spec)))?
-    } else {
-        KeyHandle::generate(spec, key_id, material_id, svc.rng.as_ref())
-    };
-    generated.map_err(ServiceError::Crypto)
+    let rng = Arc::clone(&svc.rng);
+    let rsa = matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096);
+    crate::slow_crypto::run_if(rsa, move || KeyHandle::generate(spec, key_id, material_id, rng.as_ref()))
+        .await
+        .ok_or(ServiceError::Crypto(kms_crypto::CryptoError::UnsupportedKeySpec(spec)))?
+        .map_err(ServiceError::Crypto)
 }
 
 fn key_request(

@@ -5,7 +5,7 @@ use kms_api::Operation;
 use kms_api::base64_members::SecretBlob;
 use kms_api::model::{DeriveSharedSecretRequest, DeriveSharedSecretResponse};
 use kms_core::KmsError;
-use kms_core::error::{KeyUsageError, RequestRule};
+use kms_core::error::RequestRule;
 use kms_core::key::{KeyAgreementAlgorithm, KeyUsage};
 use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
@@ -31,13 +31,7 @@ pub(super) async fn handle(
     let key = usable_key(svc, ctx, "keyId", req.key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::KeyAgreement)?;
-    if !key.record.key_agreement_algorithms().contains(&algorithm) {
-        return Err(KmsError::InvalidKeyUsage(Box::new(KeyUsageError::SpecAlgorithm {
-            algorithm: algorithm.as_str(),
-            spec: key.record.key_spec.as_str(),
-        }))
-        .into());
-    }
+    key.record.ensure_spec_algorithm(key.record.key_agreement_algorithms(), algorithm, algorithm.as_str())?;
     dry_run(req.dry_run)?;
     let material = key.current().ok_or(ServiceError::Crypto(CryptoError::KeyLength))?;
     let secret = material.derive_shared_secret(algorithm, &peer.0).map_err(|e| match e {

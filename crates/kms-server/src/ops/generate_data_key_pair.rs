@@ -107,13 +107,10 @@ async fn generate(
 /// A fresh pair; RSA pairs (up to a second for RSA_4096) are generated off the request path's
 /// threads ([`crate::slow_crypto`]).
 async fn key_pair(svc: &Service, spec: DataKeyPairSpec) -> Result<(SecretBytes, Vec<u8>), ServiceError> {
-    let generated = if matches!(spec, DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096) {
-        let rng = Arc::clone(&svc.rng);
-        crate::slow_crypto::run(move || kms_crypto::generate_key_pair(spec, rng.as_ref()))
-            .await
-            .ok_or(ServiceError::Crypto(CryptoError::UnsupportedKeySpec(spec.key_spec())))?
-    } else {
-        kms_crypto::generate_key_pair(spec, svc.rng.as_ref())
-    };
-    generated.map_err(ServiceError::Crypto)
+    let rng = Arc::clone(&svc.rng);
+    let rsa = matches!(spec, DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096);
+    crate::slow_crypto::run_if(rsa, move || kms_crypto::generate_key_pair(spec, rng.as_ref()))
+        .await
+        .ok_or(ServiceError::Crypto(CryptoError::UnsupportedKeySpec(spec.key_spec())))?
+        .map_err(ServiceError::Crypto)
 }

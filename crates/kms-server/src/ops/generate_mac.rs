@@ -3,8 +3,6 @@
 use kms_api::Operation;
 use kms_api::base64_members::Blob;
 use kms_api::model::{GenerateMacRequest, GenerateMacResponse};
-use kms_core::KmsError;
-use kms_core::error::KeyUsageError;
 use kms_core::key::{KeyUsage, MacAlgorithm};
 use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
@@ -48,12 +46,6 @@ pub(super) async fn mac_key(
     let key = usable_key(svc, ctx, "keyId", key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::GenerateVerifyMac)?;
-    if !key.record.mac_algorithms().contains(&algorithm) {
-        return Err(KmsError::InvalidKeyUsage(Box::new(KeyUsageError::SpecAlgorithm {
-            algorithm: algorithm.as_str(),
-            spec: key.record.key_spec.as_str(),
-        }))
-        .into());
-    }
+    key.record.ensure_spec_algorithm(key.record.mac_algorithms(), algorithm, algorithm.as_str())?;
     Ok(key)
 }

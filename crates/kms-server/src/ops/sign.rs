@@ -5,7 +5,7 @@ use kms_api::Operation;
 use kms_api::base64_members::Blob;
 use kms_api::model::{SignRequest, SignResponse};
 use kms_core::KmsError;
-use kms_core::error::{KeyUsageError, RequestRule};
+use kms_core::error::RequestRule;
 use kms_core::key::{KeyRecord, KeyUsage, MessageType, SigningAlgorithm};
 use kms_core::policy::condition_keys;
 use kms_crypto::CryptoError;
@@ -62,13 +62,7 @@ pub(super) async fn signing_key(
     let key = usable_key(svc, ctx, "keyId", key_id, operation.action(), request).await?;
     key.record.ensure_usable()?;
     key.record.ensure_usage(operation.name(), KeyUsage::SignVerify)?;
-    if !key.record.signing_algorithms().contains(&algorithm) {
-        return Err(KmsError::InvalidKeyUsage(Box::new(KeyUsageError::SpecAlgorithm {
-            algorithm: algorithm.as_str(),
-            spec: key.record.key_spec.as_str(),
-        }))
-        .into());
-    }
+    key.record.ensure_spec_algorithm(key.record.signing_algorithms(), algorithm, algorithm.as_str())?;
     Ok(key)
 }
 
