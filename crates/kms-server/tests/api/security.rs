@@ -529,3 +529,28 @@ async fn encrypt_for(t: &TestServer, creds: (&str, &str), key: &str, source: Opt
     let body = json!({"KeyId": key, "Plaintext": "bG9n"}).to_string();
     call_with(t, creds, Some("TrentService.Encrypt"), &headers, &body).await
 }
+
+/// A grant to a service principal is the service's alone: a user of the same account who names
+/// the grant's source in `x-ferrokms-source-arn` (a header anyone can send) gets nothing from it.
+#[tokio::test]
+async fn a_forged_source_header_does_not_borrow_a_service_grant() {
+    let t = start().await;
+    let account = t.server.account.to_string();
+    let service = "logs.us-east-1.amazonaws.com";
+    let key = t.create_key().await;
+    let group = format!("arn:aws:logs:us-east-1:{account}:log-group:app");
+    t.client()
+        .create_grant()
+        .key_id(&key)
+        .grantee_service_principal(service)
+        .operations(GrantOperation::Encrypt)
+        .constraints(GrantConstraints::builder().source_arn(&group).build())
+        .send()
+        .await
+        .unwrap();
+    let describe_only = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]});
+    let (id, secret, _) = user_with_policy(&t, "mallory", describe_only).await;
+    let (_, text) = encrypt_for(&t, (&id, &secret), &key, Some(&group)).await;
+    assert!(text.contains("AccessDeniedException"), "{text}");
+}
