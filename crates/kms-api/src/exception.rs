@@ -1,6 +1,7 @@
 //! AWS exceptions and the one mapping from domain errors to them.
 
 use kms_core::KmsError;
+use kms_core::error::ImportError;
 use serde::Serialize;
 
 /// An AWS exception name (`__type`) with its HTTP status.
@@ -12,12 +13,15 @@ pub enum Exception {
     Conflict,
     Disabled,
     DryRunOperation,
+    ExpiredImportToken,
     ExpiredToken,
     IncompleteSignature,
     IncorrectKey,
+    IncorrectKeyMaterial,
     InvalidAliasName,
     InvalidCiphertext,
     InvalidGrantToken,
+    InvalidImportToken,
     InvalidKeyUsage,
     InvalidMarker,
     InvalidSignature,
@@ -49,12 +53,15 @@ impl Exception {
             Self::Conflict => "ConflictException",
             Self::Disabled => "DisabledException",
             Self::DryRunOperation => "DryRunOperationException",
+            Self::ExpiredImportToken => "ExpiredImportTokenException",
             Self::ExpiredToken => "ExpiredTokenException",
             Self::IncompleteSignature => "IncompleteSignatureException",
             Self::IncorrectKey => "IncorrectKeyException",
+            Self::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             Self::InvalidAliasName => "InvalidAliasNameException",
             Self::InvalidCiphertext => "InvalidCiphertextException",
             Self::InvalidGrantToken => "InvalidGrantTokenException",
+            Self::InvalidImportToken => "InvalidImportTokenException",
             Self::InvalidKeyUsage => "InvalidKeyUsageException",
             Self::InvalidMarker => "InvalidMarkerException",
             Self::InvalidSignature => "InvalidSignatureException",
@@ -103,12 +110,15 @@ const ALL: &[Exception] = &[
     Exception::Conflict,
     Exception::Disabled,
     Exception::DryRunOperation,
+    Exception::ExpiredImportToken,
     Exception::ExpiredToken,
     Exception::IncompleteSignature,
     Exception::IncorrectKey,
+    Exception::IncorrectKeyMaterial,
     Exception::InvalidAliasName,
     Exception::InvalidCiphertext,
     Exception::InvalidGrantToken,
+    Exception::InvalidImportToken,
     Exception::InvalidKeyUsage,
     Exception::InvalidMarker,
     Exception::InvalidSignature,
@@ -194,6 +204,14 @@ impl From<KmsError> for ApiError {
             KmsError::Unsupported(_) => Exception::UnsupportedOperation,
             KmsError::AccessDenied(_) => Exception::AccessDenied,
             KmsError::DryRun => Exception::DryRunOperation,
+            KmsError::Import(e) => match e {
+                ImportError::NotExternal(_) => Exception::UnsupportedOperation,
+                ImportError::InvalidToken(_) => Exception::InvalidImportToken,
+                ImportError::ExpiredToken => Exception::ExpiredImportToken,
+                ImportError::IncorrectMaterial(_) => Exception::IncorrectKeyMaterial,
+                ImportError::UnknownMaterial { .. } => Exception::NotFound,
+                ImportError::MaterialState(_) => Exception::KmsInvalidState,
+            },
         };
         Self::with_message(exception, e.to_string())
     }
@@ -202,7 +220,7 @@ impl From<KmsError> for ApiError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use kms_core::error::{AccessDenied, KeyUsageError, Limit, NotFound, RequestRule, Unsupported};
+    use kms_core::error::{AccessDenied, ImportError, KeyUsageError, Limit, NotFound, RequestRule, Unsupported};
     use kms_core::ids::{AccountId, AliasArn, AliasName, AliasNameError, KeyArn, KeyId, Region};
     use kms_core::key::KeyState;
     use kms_core::policy::PolicyError;
@@ -237,6 +255,12 @@ mod tests {
             KmsError::AccessDenied(_) => 19,
             KmsError::DryRun => 20,
             KmsError::Unsupported(_) => 21,
+            KmsError::Import(ImportError::NotExternal(_)) => 22,
+            KmsError::Import(ImportError::InvalidToken(_)) => 23,
+            KmsError::Import(ImportError::ExpiredToken) => 24,
+            KmsError::Import(ImportError::IncorrectMaterial(_)) => 25,
+            KmsError::Import(ImportError::UnknownMaterial { .. }) => 26,
+            KmsError::Import(ImportError::MaterialState(_)) => 27,
         }
     }
 
@@ -288,10 +312,20 @@ mod tests {
             ),
             (KmsError::DryRun, "DryRunOperationException", 412),
             (KmsError::Unsupported(Unsupported::MultiRegion), "UnsupportedOperationException", 400),
+            (KmsError::Import(ImportError::NotExternal(arn.clone())), "UnsupportedOperationException", 400),
+            (KmsError::Import(ImportError::InvalidToken(arn.clone())), "InvalidImportTokenException", 400),
+            (KmsError::Import(ImportError::ExpiredToken), "ExpiredImportTokenException", 400),
+            (KmsError::Import(ImportError::IncorrectMaterial("x".into())), "IncorrectKeyMaterialException", 400),
+            (
+                KmsError::Import(ImportError::UnknownMaterial { arn: arn.clone(), material: "m".into() }),
+                "NotFoundException",
+                400,
+            ),
+            (KmsError::Import(ImportError::MaterialState("x".into())), "KMSInvalidStateException", 400),
         ];
         let mut seen: Vec<usize> = table.iter().map(|(e, _, _)| variant(e)).collect();
         seen.sort_unstable();
-        assert_eq!(seen, (0..=21).collect::<Vec<_>>(), "one row per variant");
+        assert_eq!(seen, (0..=27).collect::<Vec<_>>(), "one row per variant");
         for (e, name, status) in table {
             let api = ApiError::from(e);
             assert_eq!((api.exception.name(), api.status()), (name, status));

@@ -29,9 +29,13 @@ pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
         mac_algorithms: names(k.mac_algorithms(), |a| a.as_str()),
         key_agreement_algorithms: names(k.key_agreement_algorithms(), |a| a.as_str()),
         multi_region: Some(k.multi_region),
-        // AWS reports the current key material only for symmetric encryption keys.
-        current_key_material_id: (k.key_spec == kms_core::key::KeySpec::SymmetricDefault)
-            .then(|| k.current_material.to_string()),
+        // AWS reports the current key material only for symmetric encryption keys (and for
+        // imported material, once there is some).
+        current_key_material_id: (k.key_spec == kms_core::key::KeySpec::SymmetricDefault
+            && (k.origin != kms_core::key::Origin::External || !k.imported.is_empty()))
+        .then(|| k.current_material.to_string()),
+        expiration_model: k.expiration_model().map(|m| m.as_str().to_owned()),
+        valid_to: k.material_expires.map(kms_core::Timestamp::epoch_seconds_f64),
         ..KeyMetadata::default()
     }
 }

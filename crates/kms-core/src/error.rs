@@ -83,6 +83,41 @@ pub enum KmsError {
     /// A valid AWS feature ferrokms does not offer yet (`UnsupportedOperationException`).
     #[error("{0}")]
     Unsupported(Unsupported),
+    /// Importing key material failed (`InvalidImportTokenException`,
+    /// `ExpiredImportTokenException`, `IncorrectKeyMaterialException`, …; see [`ImportError`]).
+    #[error("{0}")]
+    Import(ImportError),
+}
+
+/// Why GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial or an on-demand
+/// rotation of imported material was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ImportError {
+    /// The key's material was not imported (`UnsupportedOperationException`).
+    #[error("{0} does not have EXTERNAL origin: only keys created for imported key material take imported material.")]
+    NotExternal(KeyArn),
+    /// The import token was not issued for this key, or was altered (`InvalidImportTokenException`).
+    #[error("The import token is not valid for {0}.")]
+    InvalidToken(KeyArn),
+    /// The import token's 24 hours are over (`ExpiredImportTokenException`).
+    #[error("The import token expired; call GetParametersForImport for a new one.")]
+    ExpiredToken,
+    /// The material is not a key of the key's spec, or differs from what the key must keep
+    /// (`IncorrectKeyMaterialException`).
+    #[error("{0}")]
+    IncorrectMaterial(String),
+    /// DeleteImportedKeyMaterial of a material the key never had (`NotFoundException`).
+    #[error("Key material {material} is not associated with {arn}.")]
+    UnknownMaterial {
+        /// The key.
+        arn: KeyArn,
+        /// The material id asked for.
+        material: String,
+    },
+    /// The material is already deleted, or a second new material waits to become current
+    /// (`KMSInvalidStateException`).
+    #[error("{0}")]
+    MaterialState(String),
 }
 
 /// Why a key or alias was not found.
@@ -188,6 +223,23 @@ pub enum RequestRule {
     /// DeriveSharedSecret: a peer public key that is not a DER public key on the key's curve.
     #[error("PublicKey is not a valid DER-encoded public key for the key spec {0}.")]
     PeerPublicKey(&'static str),
+    /// ImportKeyMaterial: ValidTo with KEY_MATERIAL_EXPIRES only, and then required.
+    #[error("{0}")]
+    Expiration(&'static str),
+    /// ImportKeyMaterial: a KeyMaterialId with ImportType NEW_KEY_MATERIAL.
+    #[error("You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.")]
+    KeyMaterialIdWithNewMaterial,
+    /// ImportKeyMaterial: KeyMaterialDescription and KeyMaterialId are for symmetric keys only.
+    #[error("{0} is only valid for symmetric encryption KMS keys.")]
+    SymmetricOnlyMember(&'static str),
+    /// GetParametersForImport: a wrapping algorithm that does not fit the wrapping key spec.
+    #[error("Wrapping algorithm {algorithm} cannot be used with wrapping key spec {spec}.")]
+    WrappingCombination {
+        /// The wrapping algorithm.
+        algorithm: String,
+        /// The wrapping key spec.
+        spec: String,
+    },
     /// Encrypt with an asymmetric key: a plaintext longer than the algorithm can take.
     #[error("Plaintext is too long for {algorithm} with key spec {spec}: at most {max} bytes.")]
     PlaintextForAlgorithm {
@@ -302,6 +354,13 @@ pub enum Unsupported {
     /// Multi-Region keys.
     #[error("ferrokms does not support multi-Region keys yet.")]
     MultiRegion,
+    /// Imported material for a key spec AWS does not take it for.
+    #[error("You cannot import key material into {0} KMS keys.")]
+    ImportSpec(&'static str),
+    /// A wrapping algorithm or wrapping key spec AWS no longer offers, or offers only in China
+    /// regions.
+    #[error("{0}")]
+    Wrapping(String),
 }
 
 /// Who was refused what on which resource.

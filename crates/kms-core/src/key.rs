@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{KmsError, Unsupported};
+use crate::error::{ImportError, KmsError, Unsupported};
 use crate::ids::{AccountId, KeyArn, KeyId, MaterialId, Region};
 use crate::time::Timestamp;
 use crate::validation::{Constraint, Violation};
@@ -207,6 +207,27 @@ wire_enum!(
     KeyAgreementAlgorithm, "keyAgreementAlgorithm" {
         /// Elliptic-curve Diffie-Hellman; the shared secret is the raw x-coordinate.
         Ecdh = "ECDH",
+    }
+);
+
+wire_enum!(
+    /// Whether imported key material expires (`ExpirationModelType`).
+    ExpirationModel, "expirationModel" {
+        /// It expires at its `ValidTo`.
+        Expires = "KEY_MATERIAL_EXPIRES",
+        /// It stays until deleted.
+        DoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+wire_enum!(
+    /// Whether ImportKeyMaterial brings material new to the key (`ImportType`).
+    ImportType, "importType" {
+        /// Material the key has never had (the first, or the next for an on-demand rotation).
+        NewKeyMaterial = "NEW_KEY_MATERIAL",
+        /// Material the key had before (reimported after deletion or expiry, or with a new
+        /// expiration).
+        ExistingKeyMaterial = "EXISTING_KEY_MATERIAL",
     }
 );
 
@@ -492,6 +513,65 @@ pub struct KeyRecord {
     /// On-demand rotations performed so far.
     #[serde(default)]
     pub on_demand_rotations: u32,
+    /// Every material imported into an `EXTERNAL` key, present or not, in import order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedMaterial>,
+    /// When the first present imported material expires (`KeyMetadata.ValidTo`); the scheduler
+    /// finds due expiries by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_expires: Option<Timestamp>,
+}
+
+/// One key material imported into an `EXTERNAL` key. Its id is derived from the key id and the
+/// material, so that importing the same material again finds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    /// The material id.
+    pub id: MaterialId,
+    /// `KeyMaterialDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the material is stored (false once deleted or expired, until reimported).
+    pub present: bool,
+    /// When it expires (`ValidTo`); `None` when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Timestamp>,
+    /// When it was last imported.
+    pub imported_at: Timestamp,
+    /// When it became current: at its first import for the key's first material, by an
+    /// on-demand rotation for later ones; `None` while it waits for that rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_since: Option<Timestamp>,
+    /// Whether it became current by an on-demand rotation (a rotation entry).
+    #[serde(default)]
+    pub rotated_in: bool,
+}
+
+impl ImportedMaterial {
+    /// `ImportState`: whether the material is there.
+    pub const fn import_state(&self) -> &'static str {
+        if self.present { "IMPORTED" } else { "PENDING_IMPORT" }
+    }
+
+    /// `ExpirationModel` of its last import.
+    pub const fn expiration_model(&self) -> ExpirationModel {
+        if self.valid_to.is_some() { ExpirationModel::Expires } else { ExpirationModel::DoesNotExpire }
+    }
+}
+
+/// What ImportKeyMaterial asks of a key, after wire validation.
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// The id derived from the key and the unwrapped material.
+    pub material: MaterialId,
+    /// `ImportType`, if given.
+    pub import_type: Option<ImportType>,
+    /// `KeyMaterialId`, if given (must be the derived id).
+    pub claimed_id: Option<MaterialId>,
+    /// `KeyMaterialDescription`, if given (otherwise the previous import's is kept).
+    pub description: Option<String>,
+    /// `ValidTo`, when the material expires.
+    pub valid_to: Option<Timestamp>,
 }
 
 impl KeyRecord {
@@ -773,6 +853,216 @@ impl KeyRecord {
         }
     }
 
+    /// Checks that the key takes imported material: `EXTERNAL` origin.
+    ///
+    /// # Errors
+    /// `UnsupportedOperationException` for keys whose material the KMS generated.
+    pub fn ensure_external(&self) -> Result<(), KmsError> {
+        if self.origin == Origin::External {
+            Ok(())
+        } else {
+            Err(KmsError::Import(ImportError::NotExternal(self.arn())))
+        }
+    }
+
+    /// The imported material `id`, if the key ever had it.
+    pub fn imported_material(&self, id: MaterialId) -> Option<&ImportedMaterial> {
+        self.imported.iter().find(|m| m.id == id)
+    }
+
+    /// The imported material that waits for an on-demand rotation to become current.
+    pub fn pending_rotation(&self) -> Option<&ImportedMaterial> {
+        self.imported.iter().find(|m| m.current_since.is_none())
+    }
+
+    /// `KeyMaterialState` of material `id`: `CURRENT`, `NON_CURRENT` (current before), or
+    /// `PENDING_ROTATION` (imported, waiting for a rotation).
+    pub fn material_state(&self, id: MaterialId) -> &'static str {
+        if id == self.current_material {
+            "CURRENT"
+        } else if self.imported_material(id).is_some_and(|m| m.current_since.is_none()) {
+            "PENDING_ROTATION"
+        } else {
+            "NON_CURRENT"
+        }
+    }
+
+    /// `KeyMetadata.ExpirationModel`: that of the current material's last import, for `EXTERNAL`
+    /// keys that have had material.
+    pub fn expiration_model(&self) -> Option<ExpirationModel> {
+        self.imported_material(self.current_material).map(ImportedMaterial::expiration_model)
+    }
+
+    /// The key after importing `import` at `now`, and whether the material must be stored (it
+    /// is not stored now: new to the key, or deleted or expired before).
+    ///
+    /// # Errors
+    /// `UnsupportedOperationException` unless the key is `EXTERNAL`; `KMSInvalidStateException`
+    /// for a key pending deletion, or a second material waiting for rotation;
+    /// `IncorrectKeyMaterialException` for material the import type or the key refuses; a
+    /// `ValidationException` for a material id given with new material.
+    pub fn import(&self, now: Timestamp, import: Import) -> Result<(Self, bool), KmsError> {
+        self.ensure_external()?;
+        if matches!(self.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
+            return Err(KmsError::InvalidState { arn: self.arn(), state: self.state });
+        }
+        let known = self.imported_material(import.material);
+        let first = self.imported.is_empty();
+        let import_type = import.import_type.unwrap_or(if first {
+            ImportType::NewKeyMaterial
+        } else {
+            ImportType::ExistingKeyMaterial
+        });
+        let incorrect = |why: &str| Err(KmsError::Import(ImportError::IncorrectMaterial(why.to_owned())));
+        match import_type {
+            ImportType::NewKeyMaterial => {
+                if import.claimed_id.is_some() {
+                    return Err(KmsError::InvalidRequest(crate::error::RequestRule::KeyMaterialIdWithNewMaterial));
+                }
+                if known.is_some() {
+                    return incorrect(
+                        "This key material was already imported into this KMS key; import it with ImportType EXISTING_KEY_MATERIAL.",
+                    );
+                }
+                if !first && self.key_spec != KeySpec::SymmetricDefault {
+                    return incorrect(
+                        "The key material differs from the key material of this KMS key: only symmetric encryption KMS keys take new key material.",
+                    );
+                }
+                if !first && self.pending_rotation().is_some() {
+                    return Err(KmsError::Import(ImportError::MaterialState(format!(
+                        "{} already has new key material waiting for RotateKeyOnDemand.",
+                        self.arn()
+                    ))));
+                }
+            }
+            ImportType::ExistingKeyMaterial => {
+                if known.is_none() {
+                    return incorrect(if first {
+                        "No key material was imported into this KMS key yet; import it with ImportType NEW_KEY_MATERIAL."
+                    } else {
+                        "The key material differs from the key material of this KMS key."
+                    });
+                }
+                if import.claimed_id.is_some_and(|claimed| claimed != import.material) {
+                    return incorrect("The key material does not match the KeyMaterialId in the request.");
+                }
+            }
+        }
+        let store = !known.is_some_and(|m| m.present);
+        Ok((
+            self.next(|k| {
+                match k.imported.iter_mut().find(|m| m.id == import.material) {
+                    Some(m) => {
+                        m.present = true;
+                        m.valid_to = import.valid_to;
+                        m.imported_at = now;
+                        if import.description.is_some() {
+                            m.description = import.description;
+                        }
+                    }
+                    None => k.imported.push(ImportedMaterial {
+                        id: import.material,
+                        description: import.description,
+                        present: true,
+                        valid_to: import.valid_to,
+                        imported_at: now,
+                        current_since: first.then_some(now),
+                        rotated_in: false,
+                    }),
+                }
+                if first {
+                    k.current_material = import.material;
+                }
+                if k.state == KeyState::PendingImport && k.current_is_present() {
+                    k.state = KeyState::Enabled;
+                }
+                k.refresh_material_expiry();
+            }),
+            store,
+        ))
+    }
+
+    /// The key after deleting imported material `id` (the current material when `None`), and
+    /// the id of the material deleted. Without its current material the key is `PendingImport`
+    /// (a key pending deletion stays so).
+    ///
+    /// # Errors
+    /// `UnsupportedOperationException` unless the key is `EXTERNAL`; `NotFoundException` for
+    /// material the key never had; `KMSInvalidStateException` when it is already gone.
+    pub fn delete_imported(&self, id: Option<MaterialId>) -> Result<(Self, MaterialId), KmsError> {
+        self.ensure_external()?;
+        let id = id.unwrap_or(self.current_material);
+        let Some(material) = self.imported_material(id) else {
+            return Err(KmsError::Import(ImportError::UnknownMaterial { arn: self.arn(), material: id.to_string() }));
+        };
+        if !material.present {
+            return Err(KmsError::Import(ImportError::MaterialState(format!(
+                "Key material {id} of {} is already deleted.",
+                self.arn()
+            ))));
+        }
+        Ok((self.next(|k| k.remove_imported(&[id])), id))
+    }
+
+    /// The key after the imported materials due at `now` expired, and their ids; `None` when
+    /// none is due.
+    pub fn expire_imported(&self, now: Timestamp) -> Option<(Self, Vec<MaterialId>)> {
+        let due: Vec<MaterialId> =
+            self.imported.iter().filter(|m| m.present && m.valid_to.is_some_and(|t| t <= now)).map(|m| m.id).collect();
+        (!due.is_empty()).then(|| (self.next(|k| k.remove_imported(&due)), due))
+    }
+
+    /// The key after RotateKeyOnDemand of imported material: the material waiting for rotation
+    /// becomes current.
+    ///
+    /// # Errors
+    /// As [`KeyRecord::ensure_usable`]; `UnsupportedOperationException` for keys other than
+    /// symmetric encryption keys; `KMSInvalidStateException` when no new material waits;
+    /// `LimitExceededException` past [`MAX_ON_DEMAND_ROTATIONS`].
+    pub fn rotate_to_imported(&self, now: Timestamp) -> Result<Self, KmsError> {
+        if self.key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::Unsupported(Unsupported::Rotation(self.arn().to_string())));
+        }
+        self.ensure_usable()?;
+        if self.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::LimitExceeded(crate::error::Limit::OnDemandRotations(MAX_ON_DEMAND_ROTATIONS)));
+        }
+        let Some(pending) = self.pending_rotation().filter(|m| m.present) else {
+            return Err(KmsError::Import(ImportError::MaterialState(format!(
+                "{} has no imported key material waiting for rotation: import new key material (ImportType NEW_KEY_MATERIAL) first.",
+                self.arn()
+            ))));
+        };
+        let id = pending.id;
+        Ok(self.next(|k| {
+            k.current_material = id;
+            k.on_demand_rotations += 1;
+            if let Some(m) = k.imported.iter_mut().find(|m| m.id == id) {
+                m.current_since = Some(now);
+                m.rotated_in = true;
+            }
+        }))
+    }
+
+    fn current_is_present(&self) -> bool {
+        self.imported_material(self.current_material).is_some_and(|m| m.present)
+    }
+
+    fn remove_imported(&mut self, ids: &[MaterialId]) {
+        for m in self.imported.iter_mut().filter(|m| ids.contains(&m.id)) {
+            m.present = false;
+        }
+        if !self.current_is_present() && self.state != KeyState::PendingDeletion {
+            self.state = KeyState::PendingImport;
+        }
+        self.refresh_material_expiry();
+    }
+
+    fn refresh_material_expiry(&mut self) {
+        self.material_expires = self.imported.iter().filter(|m| m.present).filter_map(|m| m.valid_to).min();
+    }
+
     fn next(&self, change: impl FnOnce(&mut Self)) -> Self {
         let mut k = self.clone();
         change(&mut k);
@@ -807,8 +1097,17 @@ impl KeyRequest {
                 spec: self.key_spec.as_str(),
             }));
         }
-        if self.origin != Origin::AwsKms {
-            return Err(KmsError::Unsupported(Unsupported::Origin(self.origin.as_str())));
+        match self.origin {
+            Origin::AwsKms => {}
+            // AWS takes imported material for every spec but ML-DSA.
+            Origin::External => {
+                if matches!(self.key_spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87) {
+                    return Err(KmsError::Unsupported(Unsupported::ImportSpec(self.key_spec.as_str())));
+                }
+            }
+            Origin::AwsCloudHsm | Origin::ExternalKeyStore => {
+                return Err(KmsError::Unsupported(Unsupported::Origin(self.origin.as_str())));
+            }
         }
         if self.multi_region {
             return Err(KmsError::Unsupported(Unsupported::MultiRegion));
@@ -816,9 +1115,10 @@ impl KeyRequest {
         Ok(())
     }
 
-    /// The record of a new customer-managed key of this kind, as CreateKey makes it: enabled,
-    /// not scheduled for deletion, never rotated, at revision 0, with `material` as its first
-    /// (current) key material.
+    /// The record of a new customer-managed key of this kind, as CreateKey makes it: enabled
+    /// (pending import for `EXTERNAL` keys, which have no material yet), not scheduled for
+    /// deletion, never rotated, at revision 0, with `material` as its first (current) key
+    /// material (for `EXTERNAL` keys, a placeholder until the first import).
     #[must_use]
     pub fn new_key(
         &self,
@@ -835,7 +1135,7 @@ impl KeyRequest {
             region,
             created,
             description,
-            state: KeyState::Enabled,
+            state: if self.origin == Origin::External { KeyState::PendingImport } else { KeyState::Enabled },
             key_spec: self.key_spec,
             key_usage: self.key_usage,
             origin: self.origin,
@@ -846,6 +1146,8 @@ impl KeyRequest {
             revision: 0,
             rotation: None,
             on_demand_rotations: 0,
+            imported: Vec::new(),
+            material_expires: None,
         }
     }
 
@@ -1065,6 +1367,115 @@ mod tests {
             }
         }
         let imported = KeyRequest { origin: Origin::External, ..ok.clone() };
-        assert!(matches!(imported.ensure_supported(), Err(KmsError::Unsupported(_))));
+        assert!(imported.ensure_supported().is_ok());
+        let ml_dsa = KeyRequest { key_spec: KeySpec::MlDsa65, key_usage: KeyUsage::SignVerify, ..imported };
+        assert!(matches!(ml_dsa.ensure_supported(), Err(KmsError::Unsupported(Unsupported::ImportSpec(_)))));
+        let hsm = KeyRequest { origin: Origin::AwsCloudHsm, ..ok };
+        assert!(matches!(hsm.ensure_supported(), Err(KmsError::Unsupported(Unsupported::Origin(_)))));
+    }
+
+    fn external(spec: KeySpec) -> KeyRecord {
+        let usage = spec.key_usages()[0];
+        let request = KeyRequest { key_spec: spec, key_usage: usage, origin: Origin::External, multi_region: false };
+        request.new_key(
+            KeyId::from_bytes([1; 16]),
+            AccountId::parse("111122223333").unwrap(),
+            Region::parse("us-east-1").unwrap(),
+            Timestamp::from_unix_millis(0),
+            String::new(),
+            MaterialId::from_bytes([0; 32]),
+        )
+    }
+
+    fn import(material: u8, import_type: Option<ImportType>, valid_to: Option<i64>) -> Import {
+        Import {
+            material: MaterialId::from_bytes([material; 32]),
+            import_type,
+            claimed_id: None,
+            description: None,
+            valid_to: valid_to.map(Timestamp::from_unix_millis),
+        }
+    }
+
+    fn err_name(e: &KmsError) -> &'static str {
+        match e {
+            KmsError::Import(ImportError::IncorrectMaterial(_)) => "incorrect",
+            KmsError::Import(ImportError::MaterialState(_)) | KmsError::InvalidState { .. } => "state",
+            KmsError::Import(ImportError::UnknownMaterial { .. }) => "unknown",
+            KmsError::Import(ImportError::NotExternal(_)) => "not external",
+            KmsError::InvalidRequest(_) => "validation",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn imported_material_lifecycle() {
+        let now = Timestamp::from_unix_millis(1000);
+        let key = external(KeySpec::SymmetricDefault);
+        assert_eq!(key.state, KeyState::PendingImport);
+        assert!(matches!(key.ensure_usable(), Err(KmsError::InvalidState { .. })));
+        assert_eq!(key.expiration_model(), None);
+
+        // Reimporting what was never imported is refused; the first import makes it current.
+        let e = key.import(now, import(1, Some(ImportType::ExistingKeyMaterial), None)).unwrap_err();
+        assert_eq!(err_name(&e), "incorrect");
+        let (key, store) = key.import(now, import(1, None, Some(5000))).unwrap();
+        assert!(store);
+        assert_eq!((key.state, key.current_material), (KeyState::Enabled, MaterialId::from_bytes([1; 32])));
+        assert_eq!(key.material_state(key.current_material), "CURRENT");
+        assert_eq!(key.expiration_model(), Some(ExpirationModel::Expires));
+        assert_eq!(key.material_expires, Some(Timestamp::from_unix_millis(5000)));
+
+        // Without an import type, other material counts as existing material, and is refused.
+        assert_eq!(err_name(&key.import(now, import(2, None, None)).unwrap_err()), "incorrect");
+        // The same material again changes its expiration without storing anything.
+        let (key, store) = key.import(now, import(1, None, None)).unwrap();
+        assert!(!store);
+        assert_eq!((key.material_expires, key.expiration_model()), (None, Some(ExpirationModel::DoesNotExpire)));
+
+        // New material waits for a rotation; a second one is refused until then.
+        let (key, store) = key.import(now, import(2, Some(ImportType::NewKeyMaterial), None)).unwrap();
+        assert!(store);
+        assert_eq!(key.material_state(MaterialId::from_bytes([2; 32])), "PENDING_ROTATION");
+        let e = key.import(now, import(3, Some(ImportType::NewKeyMaterial), None)).unwrap_err();
+        assert_eq!(err_name(&e), "state");
+        let rotated = key.rotate_to_imported(now).unwrap();
+        assert_eq!(rotated.current_material, MaterialId::from_bytes([2; 32]));
+        assert_eq!(rotated.material_state(MaterialId::from_bytes([1; 32])), "NON_CURRENT");
+        assert_eq!(rotated.on_demand_rotations, 1);
+        assert_eq!(err_name(&rotated.rotate_to_imported(now).unwrap_err()), "state");
+
+        // Deleting non-current material leaves the key usable; deleting the current makes it
+        // pending import until the same material comes back.
+        let (kept, gone) = rotated.delete_imported(Some(MaterialId::from_bytes([1; 32]))).unwrap();
+        assert_eq!((kept.state, gone), (KeyState::Enabled, MaterialId::from_bytes([1; 32])));
+        assert_eq!(err_name(&kept.delete_imported(Some(gone)).unwrap_err()), "state");
+        let (pending, _) = kept.delete_imported(None).unwrap();
+        assert_eq!(pending.state, KeyState::PendingImport);
+        let e = pending.delete_imported(Some(MaterialId::from_bytes([9; 32]))).unwrap_err();
+        assert_eq!(err_name(&e), "unknown");
+        let (back, store) = pending.import(now, import(2, None, None)).unwrap();
+        assert!(store);
+        assert_eq!(back.state, KeyState::Enabled);
+    }
+
+    #[test]
+    fn imported_material_expires_and_asymmetric_keys_keep_theirs() {
+        let now = Timestamp::from_unix_millis(1000);
+        let (key, _) = external(KeySpec::EccNistP256).import(now, import(1, None, Some(2000))).unwrap();
+        assert!(key.expire_imported(Timestamp::from_unix_millis(1999)).is_none());
+        let (expired, ids) = key.expire_imported(Timestamp::from_unix_millis(2000)).unwrap();
+        assert_eq!((expired.state, ids.len(), expired.material_expires), (KeyState::PendingImport, 1, None));
+        let e = key.import(now, import(2, Some(ImportType::NewKeyMaterial), None)).unwrap_err();
+        assert_eq!(err_name(&e), "incorrect");
+        let mut claimed = import(2, Some(ImportType::NewKeyMaterial), None);
+        claimed.claimed_id = Some(claimed.material);
+        assert_eq!(err_name(&external(KeySpec::SymmetricDefault).import(now, claimed).unwrap_err()), "validation");
+        assert_eq!(err_name(&super::tests::key().delete_imported(None).unwrap_err()), "not external");
+        // A key pending deletion keeps that state when its material goes.
+        let pending = key.schedule_deletion(now, 7).unwrap();
+        let (still, _) = pending.delete_imported(None).unwrap();
+        assert_eq!(still.state, KeyState::PendingDeletion);
+        assert_eq!(err_name(&pending.import(now, import(1, None, None)).unwrap_err()), "state");
     }
 }

@@ -9,14 +9,15 @@
 //!   that key by AES key wrap with padding (RFC 5649), which fits asymmetric private keys.
 
 use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrapPadded};
+use kms_core::ids::{KeyId, MaterialId};
 use kms_core::key::{EncryptionAlgorithm, KeySpec};
 
 use crate::error::{CryptoError, KeyOperation};
 use crate::key::KeyHandle;
 use crate::secret::SecretBytes;
 
-/// How imported material is wrapped (AWS's `WrappingAlgorithm`, without the PKCS#1 v1.5 and SM2
-/// forms AWS no longer offers or offers only in China regions).
+/// How imported material is wrapped (AWS's `WrappingAlgorithm`, without the PKCS#1 v1.5 form
+/// AWS no longer offers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WrappingAlgorithm {
     /// `RSAES_OAEP_SHA_1`.
@@ -27,6 +28,8 @@ pub enum WrappingAlgorithm {
     RsaAesKeyWrapSha1,
     /// `RSA_AES_KEY_WRAP_SHA_256`.
     RsaAesKeyWrapSha256,
+    /// `SM2PKE` (China regions): the material SM2-encrypted with an SM2 wrapping key.
+    Sm2Pke,
 }
 
 impl WrappingAlgorithm {
@@ -37,16 +40,41 @@ impl WrappingAlgorithm {
             "RSAES_OAEP_SHA_256" => Self::RsaesOaepSha256,
             "RSA_AES_KEY_WRAP_SHA_1" => Self::RsaAesKeyWrapSha1,
             "RSA_AES_KEY_WRAP_SHA_256" => Self::RsaAesKeyWrapSha256,
+            "SM2PKE" => Self::Sm2Pke,
             _ => return None,
         })
     }
 
-    /// The RSA-OAEP scheme of the RSA part.
-    const fn oaep(self) -> EncryptionAlgorithm {
+    /// The name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+            Self::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+            Self::RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+            Self::RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+            Self::Sm2Pke => "SM2PKE",
+        }
+    }
+
+    /// The public-key encryption of the wrapping key's part.
+    const fn asymmetric(self) -> EncryptionAlgorithm {
         match self {
             Self::RsaesOaepSha1 | Self::RsaAesKeyWrapSha1 => EncryptionAlgorithm::RsaesOaepSha1,
             Self::RsaesOaepSha256 | Self::RsaAesKeyWrapSha256 => EncryptionAlgorithm::RsaesOaepSha256,
+            Self::Sm2Pke => EncryptionAlgorithm::Sm2Pke,
         }
+    }
+
+    /// Whether the wrapping key of `spec` (an RSA size, or SM2) takes this algorithm.
+    pub const fn fits(self, spec: KeySpec) -> bool {
+        matches!(
+            (self, spec),
+            (Self::Sm2Pke, KeySpec::Sm2)
+                | (
+                    Self::RsaesOaepSha1 | Self::RsaesOaepSha256 | Self::RsaAesKeyWrapSha1 | Self::RsaAesKeyWrapSha256,
+                    KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096,
+                )
+        )
     }
 
     /// Whether the material follows an RSA-wrapped AES key.
@@ -55,11 +83,26 @@ impl WrappingAlgorithm {
     }
 }
 
+/// The id of imported `material` in key `key_id` (AWS's `KeyMaterialId`: 64 hex digits): the
+/// same material imported into the same key (or into its multi-Region replicas, which share its
+/// id) has the same id, so reimported material is recognized, while the id reveals nothing of
+/// the material (an HMAC keyed by it).
+pub fn imported_material_id(key_id: KeyId, material: &[u8]) -> MaterialId {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, material);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    ctx.update(b"ferrokms imported key material id v1\0");
+    ctx.update(key_id.as_bytes());
+    let tag = ctx.sign();
+    let mut id = [0u8; 32];
+    id.copy_from_slice(tag.as_ref());
+    MaterialId::from_bytes(id)
+}
+
 /// Length of the ephemeral AES key of the `RSA_AES_KEY_WRAP` algorithms.
 const AES_KEY_LEN: usize = 32;
 
-/// Unwraps `wrapped` (AWS's `EncryptedKeyMaterial`) with `wrapping_key`, an RSA key pair of
-/// usage ENCRYPT_DECRYPT made for this import.
+/// Unwraps `wrapped` (AWS's `EncryptedKeyMaterial`) with `wrapping_key`, the RSA or SM2 key
+/// pair made for this import.
 ///
 /// # Errors
 /// [`CryptoError::Open`] when the bytes were not wrapped with this key and algorithm;
@@ -70,7 +113,7 @@ pub fn unwrap_imported_material(
     wrapped: &[u8],
 ) -> Result<SecretBytes, CryptoError> {
     if !algorithm.with_aes_key_wrap() {
-        return wrapping_key.decrypt_asymmetric(algorithm.oaep(), wrapped);
+        return wrapping_key.decrypt_asymmetric(algorithm.asymmetric(), wrapped);
     }
     let modulus_len = match wrapping_key.spec() {
         KeySpec::Rsa2048 => 256,
@@ -79,7 +122,7 @@ pub fn unwrap_imported_material(
         spec => return Err(CryptoError::UnsupportedOperation { spec, operation: KeyOperation::Decrypt }),
     };
     let (rsa_part, wrapped_material) = wrapped.split_at_checked(modulus_len).ok_or(CryptoError::Open)?;
-    let aes_key = wrapping_key.decrypt_asymmetric(algorithm.oaep(), rsa_part)?;
+    let aes_key = wrapping_key.decrypt_asymmetric(algorithm.asymmetric(), rsa_part)?;
     if aes_key.expose_secret().len() != AES_KEY_LEN {
         return Err(CryptoError::Open);
     }
@@ -87,4 +130,30 @@ pub fn unwrap_imported_material(
     let mut out = SecretBytes::new(vec![0u8; wrapped_material.len()]);
     let len = kek.unwrap_with_padding(wrapped_material, out.expose_secret_mut()).map_err(|_| CryptoError::Open)?.len();
     Ok(SecretBytes::new(out.expose_secret().get(..len).ok_or(CryptoError::Open)?.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn material_ids_follow_the_key_and_the_material() {
+        let (a, b) = (KeyId::from_bytes([1; 16]), KeyId::from_bytes([2; 16]));
+        let id = imported_material_id(a, &[7; 32]);
+        assert_eq!(id, imported_material_id(a, &[7; 32]));
+        assert_ne!(id, imported_material_id(b, &[7; 32]));
+        assert_ne!(id, imported_material_id(a, &[8; 32]));
+        assert_eq!(id.to_string().len(), 64);
+    }
+
+    #[test]
+    fn wrapping_algorithms_fit_their_key_specs() {
+        for name in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"] {
+            let algorithm = WrappingAlgorithm::parse(name).unwrap_or(WrappingAlgorithm::Sm2Pke);
+            assert_eq!(algorithm.as_str(), name);
+            assert!(algorithm.fits(KeySpec::Rsa3072) && !algorithm.fits(KeySpec::Sm2));
+        }
+        assert!(WrappingAlgorithm::Sm2Pke.fits(KeySpec::Sm2) && !WrappingAlgorithm::Sm2Pke.fits(KeySpec::Rsa2048));
+        assert_eq!(WrappingAlgorithm::parse("RSAES_PKCS1_V1_5"), None);
+    }
 }

@@ -27,7 +27,7 @@
 use kms_api::{ApiError, Exception};
 use kms_core::KmsError;
 use kms_core::error::{Limit, NotFound};
-use kms_core::ids::{AliasArn, KeyId};
+use kms_core::ids::{AliasArn, KeyId, MaterialId};
 use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
 use kms_core::tag::{MAX_TAGS_PER_KEY, Tag};
@@ -46,14 +46,14 @@ const KEY_ATTEMPTS: usize = 5;
 
 /// A control-plane change to persist, as a handler describes it.
 pub(crate) enum Change {
-    /// A new key with its first material, policy and tags.
+    /// A new key with its first material (none for a key awaiting imported material), policy
+    /// and tags.
     CreateKey {
         /// The key.
         key: KeyRecord,
-        /// Its first material, wrapped.
-        material: MaterialRecord,
-        /// The same material, ready to use: cached once the key is stored.
-        handle: Arc<KeyHandle>,
+        /// Its first material, wrapped, with the same material ready to use (cached once the
+        /// key is stored).
+        material: Option<(MaterialRecord, Arc<KeyHandle>)>,
         /// Its policy.
         policy: KeyPolicy,
         /// Its tags.
@@ -64,12 +64,15 @@ pub(crate) enum Change {
     /// Everything back to its state after initialization (`FerrokmsAdmin.Reset`, for test
     /// suites): see [`kms_store::Store::reset`].
     Reset,
-    /// A key's new record with the new material it rotated to (compare-and-swap as above).
-    RotateKey {
-        /// The key's new record, naming the new material as current.
+    /// A key's new record with its materials changed (compare-and-swap as above): the material
+    /// a rotation or an import adds, the imported materials deleted or expired.
+    KeyMaterials {
+        /// The key's new record.
         key: KeyRecord,
-        /// The new material, wrapped.
-        material: MaterialRecord,
+        /// The material added, wrapped.
+        add: Option<MaterialRecord>,
+        /// The materials removed.
+        remove: Vec<MaterialId>,
     },
     /// A new alias (its name must be free).
     CreateAlias(AliasRecord),
@@ -165,12 +168,14 @@ pub(crate) enum Change {
 pub(crate) enum KeyChange {
     /// The key's new record.
     Update(KeyRecord),
-    /// The key's new record with the material it rotated to.
-    Rotate {
+    /// The key's new record with its materials changed.
+    Materials {
         /// The new record.
         key: KeyRecord,
-        /// The new material, wrapped.
-        material: MaterialRecord,
+        /// The material added (rotated to, or imported), wrapped.
+        add: Option<MaterialRecord>,
+        /// The materials removed (imported material deleted).
+        remove: Vec<MaterialId>,
     },
 }
 
@@ -184,7 +189,7 @@ impl KeyChange {
     /// The key's record as it will be stored.
     fn record(&self) -> &KeyRecord {
         match self {
-            Self::Update(key) | Self::Rotate { key, .. } => key,
+            Self::Update(key) | Self::Materials { key, .. } => key,
         }
     }
 }
@@ -193,7 +198,7 @@ impl From<KeyChange> for Change {
     fn from(change: KeyChange) -> Self {
         match change {
             KeyChange::Update(key) => Self::UpdateKey(key),
-            KeyChange::Rotate { key, material } => Self::RotateKey { key, material },
+            KeyChange::Materials { key, add, remove } => Self::KeyMaterials { key, add, remove },
         }
     }
 }
@@ -205,7 +210,7 @@ impl Change {
         match self {
             // Nothing can have cached a key that did not exist ([`Change::stored`] caches it).
             Self::CreateKey { .. } => Vec::new(),
-            Self::UpdateKey(key) | Self::RotateKey { key, .. } => vec![Invalidation::Key(key.key_id)],
+            Self::UpdateKey(key) | Self::KeyMaterials { key, .. } => vec![Invalidation::Key(key.key_id)],
             Self::Reset => vec![Invalidation::All],
             Self::CreateAlias(alias) => {
                 vec![crate::invalidation::alias(&alias_arn(alias)), Invalidation::Key(alias.target)]
@@ -241,12 +246,15 @@ impl Change {
     async fn write(&self, svc: &Service, audit: &[kms_core::audit::AuditEvent]) -> Result<bool, StoreError> {
         let store = &svc.store;
         match self {
-            Self::CreateKey { key, material, policy, tags, .. } => {
-                store.create_key(key, material, policy.as_str(), tags, audit).await.map(|()| true)
-            }
+            Self::CreateKey { key, material, policy, tags } => store
+                .create_key(key, material.as_ref().map(|(m, _)| m), policy.as_str(), tags, audit)
+                .await
+                .map(|()| true),
             Self::UpdateKey(key) => store.update_key(key, audit).await.map(|()| true),
             Self::Reset => store.reset(audit).await.map(|()| true),
-            Self::RotateKey { key, material } => store.rotate_key(key, material, audit).await.map(|()| true),
+            Self::KeyMaterials { key, add, remove } => {
+                store.update_key_materials(key, add.as_ref(), remove, audit).await.map(|()| true)
+            }
             Self::CreateAlias(alias) => store.create_alias(alias, audit).await.map(|()| true),
             Self::UpdateAlias { alias, .. } => store.update_alias(alias, audit).await.map(|()| true),
             Self::DeleteAlias { arn, .. } => {
@@ -281,13 +289,13 @@ impl Change {
     /// its account's quota and cached, ready to use.
     fn stored(self, svc: &Service) {
         match self {
-            Self::CreateKey { key, handle, policy, .. } => {
+            Self::CreateKey { key, material, policy, .. } => {
                 svc.key_created(&key.account, &key.region);
-                svc.cache_new_key(key, handle, policy);
+                svc.cache_new_key(key, material.map(|(_, handle)| handle), policy);
             }
             Self::Reset => svc.quotas.key_counts.forget(),
             Self::UpdateKey(_)
-            | Self::RotateKey { .. }
+            | Self::KeyMaterials { .. }
             | Self::CreateAlias(_)
             | Self::UpdateAlias { .. }
             | Self::DeleteAlias { .. }
@@ -334,7 +342,7 @@ impl Change {
                 Self::CreateKey { .. }
                 | Self::UpdateKey(_)
                 | Self::Reset
-                | Self::RotateKey { .. }
+                | Self::KeyMaterials { .. }
                 | Self::CreateAlias(_)
                 | Self::UpdateAlias { .. }
                 | Self::DeleteAlias { .. }

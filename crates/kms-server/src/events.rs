@@ -1,5 +1,5 @@
 //! Key events in EventBridge's shape (`source: aws.kms`, `detail-type: KMS CMK Rotation` /
-//! `KMS CMK Deletion`), delivered to configured sinks: an HTTP webhook (JSON POST signed with
+//! `KMS CMK Deletion` / `KMS Imported Key Material Expiration`), delivered to configured sinks: an HTTP webhook (JSON POST signed with
 //! HMAC-SHA256) and a NATS subject.
 //!
 //! Events are read from the audit trail, where rotations and deletions are committed in the same
@@ -57,6 +57,7 @@ pub fn event_for(row: &AuditRow) -> Option<Value> {
         ("RotateKey", true) => ("KMS CMK Rotation", Some("AUTOMATIC")),
         ("RotateKeyOnDemand", true) => ("KMS CMK Rotation", Some("ON_DEMAND")),
         ("DeleteKey", true) => ("KMS CMK Deletion", None),
+        ("DeleteExpiredKeyMaterial", true) => ("KMS Imported Key Material Expiration", None),
         _ => return None,
     };
     let arn = row.key_arn.as_deref()?;

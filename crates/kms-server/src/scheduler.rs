@@ -1,5 +1,5 @@
-//! The scheduler: performs automatic rotations and scheduled deletions when they fall due by
-//! the injected clock. Each action is one store transaction (the new record with its material,
+//! The scheduler: performs automatic rotations, scheduled deletions and expiries of imported key
+//! material when they fall due by the injected clock. Each action is one store transaction (the new record with its material,
 //! or the removal of the key and everything hanging off it, each with its audit record), so an
 //! interrupted action either happened completely or not at all, and a restart picks up whatever
 //! is still due.
@@ -73,11 +73,27 @@ impl Service {
             }
             return Ok(deleted);
         }
+        if let Some((next, expired)) = key.expire_imported(now) {
+            let ids: Vec<String> = expired.iter().map(ToString::to_string).collect();
+            let event = crate::audit::background_event(
+                crate::audit::new_event_id(self.rng.as_ref()),
+                now,
+                "DeleteExpiredKeyMaterial",
+                &arn,
+                json!({"keyMaterialIds": ids, "keyState": next.state.as_str()}),
+            );
+            let change = Change::KeyMaterials { key: next, add: None, remove: expired };
+            let deleted = self.commit_unattended(change, event).await?;
+            if deleted {
+                info!(key = %arn, "deleted imported key material at its expiry");
+            }
+            return Ok(deleted);
+        }
         let Some(rotation) = key.rotation.filter(|r| r.next <= now) else { return Ok(false) };
         let material_id = MaterialId::from_bytes(random_array(self.rng.as_ref()));
         let Ok(next) = key.rotate(now, material_id, RotationKind::Automatic) else { return Ok(false) };
         let material = KeySecret::generate(next.key_spec, self.rng.as_ref()).map_err(ServiceError::Crypto)?;
-        let wrapped = self.wrap_material(&next, &material, Some(RotationKind::Automatic))?;
+        let wrapped = self.wrap_material(&next, material_id, &material, Some(RotationKind::Automatic))?;
         let event = crate::audit::background_event(
             crate::audit::new_event_id(self.rng.as_ref()),
             now,
@@ -86,7 +102,8 @@ impl Service {
             json!({"keyMaterialId": material_id.to_string(), "rotationPeriodInDays": rotation.period_days}),
         );
         // Someone changed the key meanwhile: not rotated; the next pass sees the new state.
-        let rotated = self.commit_unattended(Change::RotateKey { key: next, material: wrapped }, event).await?;
+        let change = Change::KeyMaterials { key: next, add: Some(wrapped), remove: Vec::new() };
+        let rotated = self.commit_unattended(change, event).await?;
         if rotated {
             info!(key = %arn, "rotated key material on schedule");
         }

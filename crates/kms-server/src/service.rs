@@ -281,17 +281,18 @@ impl Service {
         KeyId::parse(key_id).and_then(|id| self.cache.key(id, self.clock.now())).map_or(0, |k| k.decisions.len())
     }
 
-    /// Wraps fresh key material for storage.
+    /// Wraps key material `material_id` of `record` for storage.
     pub(crate) fn wrap_material(
         &self,
         record: &KeyRecord,
+        material_id: MaterialId,
         material: &KeySecret,
         rotation: Option<kms_core::key::RotationKind>,
     ) -> Result<MaterialRecord, ServiceError> {
-        let aad = material_aad(&record.arn(), record.current_material);
+        let aad = material_aad(&record.arn(), material_id);
         Ok(MaterialRecord {
             key_id: record.key_id,
-            material_id: record.current_material,
+            material_id,
             wrapped: material.wrap(self.root.as_ref(), &aad)?,
             created: self.clock.now(),
             rotation,
@@ -317,9 +318,10 @@ impl Service {
         Ok(CachedKey::new(record, Arc::new(policy), Arc::new(grants), ready))
     }
 
-    /// Caches a key just created, with its first material ready to use.
-    pub(crate) fn cache_new_key(&self, record: KeyRecord, material: Arc<KeyHandle>, policy: KeyPolicy) {
-        let materials = HashMap::from([(record.current_material, material)]);
+    /// Caches a key just created, with its first material ready to use (none for a key
+    /// awaiting imported material).
+    pub(crate) fn cache_new_key(&self, record: KeyRecord, material: Option<Arc<KeyHandle>>, policy: KeyPolicy) {
+        let materials = material.map(|m| (record.current_material, m)).into_iter().collect();
         self.cache.put_key(
             Arc::new(CachedKey::new(record, Arc::new(policy), Arc::new(Vec::new()), materials)),
             self.clock.now(),

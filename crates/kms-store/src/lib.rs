@@ -43,7 +43,7 @@ pub mod invalidation;
 use async_trait::async_trait;
 use kms_core::Timestamp;
 use kms_core::audit::AuditEvent;
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
 use kms_core::key::KeyRecord;
@@ -143,11 +143,12 @@ pub trait Store: Send + Sync + 'static {
     /// Writes (or overwrites) a server-wide setting.
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
 
-    /// Creates a key with its first material, its policy and its tags, atomically.
+    /// Creates a key with its first material (none for a key awaiting imported material), its
+    /// policy and its tags, atomically.
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: &MaterialRecord,
+        material: Option<&MaterialRecord>,
         policy: &str,
         tags: &[Tag],
         audit: &[AuditEvent],
@@ -166,11 +167,24 @@ pub trait Store: Send + Sync + 'static {
         after: Option<KeyId>,
         limit: usize,
     ) -> StoreResult<Vec<KeyId>>;
-    /// Rotates a key: stores `key` (compare-and-swap on its revision, as
-    /// [`Store::update_key`]) and its new `material`, with the audit events, in one transaction.
-    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()>;
-    /// Keys with work due at `now`: an automatic rotation (`rotation.next <= now`) or a
-    /// scheduled deletion (`deletion.date <= now`), at most `limit`.
+    /// Changes a key's materials with its record: stores `key` (compare-and-swap on its revision,
+    /// as [`Store::update_key`]), adds `add` (a rotation's or an import's material) and deletes
+    /// the materials `remove` (imported material deleted or expired), with the audit events, in
+    /// one transaction.
+    async fn update_key_materials(
+        &self,
+        key: &KeyRecord,
+        add: Option<&MaterialRecord>,
+        remove: &[MaterialId],
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+    /// Rotates a key: stores `key` and its new `material` ([`Store::update_key_materials`]).
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        self.update_key_materials(key, Some(material), &[], audit).await
+    }
+    /// Keys with work due at `now`: an automatic rotation (`rotation.next <= now`), a
+    /// scheduled deletion (`deletion.date <= now`) or an expiry of imported material
+    /// (`material_expires <= now`), at most `limit`.
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>>;
     /// Deletes a key for good — its record, materials, policy, tags, aliases and grants — if its
     /// stored revision is still `revision`, with the audit events, in one transaction. Returns

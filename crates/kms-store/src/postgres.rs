@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use kms_core::Timestamp;
 use kms_core::audit::{AuditEvent, CRYPTOGRAPHIC_OPERATIONS};
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use tokio_postgres::config::Host;
@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_audit_log.sql"),
     include_str!("../migrations/postgres/0004_material_rotation_type.sql"),
     include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
+    include_str!("../migrations/postgres/0006_material_expiry_index.sql"),
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
@@ -609,7 +610,7 @@ impl Store for PostgresStore {
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: &MaterialRecord,
+        material: Option<&MaterialRecord>,
         policy: &str,
         tags: &[Tag],
         audit: &[AuditEvent],
@@ -621,12 +622,14 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         execute(&tx, sql::INSERT_KEY, &[&id, &key.account.as_str(), &key.region.as_str(), &rev, &record]).await?;
-        execute(
-            &tx,
-            sql::INSERT_FIRST_MATERIAL,
-            &[&id, &material.material_id.as_bytes().as_slice(), &material.wrapped, &material.created.unix_millis()],
-        )
-        .await?;
+        if let Some(material) = material {
+            execute(
+                &tx,
+                sql::INSERT_FIRST_MATERIAL,
+                &[&id, &material.material_id.as_bytes().as_slice(), &material.wrapped, &material.created.unix_millis()],
+            )
+            .await?;
+        }
         execute(&tx, sql::INSERT_POLICY, &[&id, &policy]).await?;
         // A repeated tag key fails on the primary key (AlreadyExists), as on SQLite.
         execute(
@@ -656,24 +659,35 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+    async fn update_key_materials(
+        &self,
+        key: &KeyRecord,
+        add: Option<&MaterialRecord>,
+        remove: &[MaterialId],
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         let id = key.key_id.to_string();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         cas_update_key(&tx, key).await?;
         notify_key(&tx, &id).await?;
-        execute(
-            &tx,
-            sql::INSERT_MATERIAL,
-            &[
-                &id,
-                &material.material_id.as_bytes().as_slice(),
-                &material.wrapped,
-                &material.created.unix_millis(),
-                &material.rotation.map(kms_core::key::RotationKind::as_str),
-            ],
-        )
-        .await?;
+        for material in remove {
+            execute(&tx, sql::DELETE_MATERIAL, &[&id, &material.as_bytes().as_slice()]).await?;
+        }
+        if let Some(material) = add {
+            execute(
+                &tx,
+                sql::INSERT_MATERIAL,
+                &[
+                    &id,
+                    &material.material_id.as_bytes().as_slice(),
+                    &material.wrapped,
+                    &material.created.unix_millis(),
+                    &material.rotation.map(kms_core::key::RotationKind::as_str),
+                ],
+            )
+            .await?;
+        }
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -685,7 +699,8 @@ impl Store for PostgresStore {
         let rows = query(
             &client,
             "SELECT key_id FROM keys WHERE ((record::json)->'rotation'->>'next')::bigint <= $1 \
-             OR ((record::json)->'deletion'->>'date')::bigint <= $1 ORDER BY key_id LIMIT $2",
+             OR ((record::json)->'deletion'->>'date')::bigint <= $1 \
+             OR ((record::json)->>'material_expires')::bigint <= $1 ORDER BY key_id LIMIT $2",
             &[&now.unix_millis(), &limit],
         )
         .await?;

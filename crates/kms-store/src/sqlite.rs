@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kms_core::Timestamp;
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_material_rotation_type.sql"),
     include_str!("../migrations/sqlite/0005_due_time_indexes.sql"),
     include_str!("../migrations/sqlite/0006_audit_blocks.sql"),
+    include_str!("../migrations/sqlite/0007_material_expiry_index.sql"),
 ];
 
 /// The migration (its number, from 1) that introduced audit blocks.
@@ -602,12 +603,12 @@ impl Store for SqliteStore {
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: &MaterialRecord,
+        material: Option<&MaterialRecord>,
         policy: &str,
         tags: &[Tag],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (key, material, policy, tags) = (key.clone(), material.clone(), policy.to_owned(), tags.to_vec());
+        let (key, material, policy, tags) = (key.clone(), material.cloned(), policy.to_owned(), tags.to_vec());
         self.mutate(audit, move |tx| {
             let id = key.key_id.to_string();
             execute(
@@ -621,11 +622,13 @@ impl Store for SqliteStore {
                     records::encode_key(&key)?
                 ],
             )?;
-            execute(
-                tx,
-                sql::INSERT_FIRST_MATERIAL,
-                params![id, material.material_id.as_bytes(), material.wrapped, material.created.unix_millis()],
-            )?;
+            if let Some(material) = &material {
+                execute(
+                    tx,
+                    sql::INSERT_FIRST_MATERIAL,
+                    params![id, material.material_id.as_bytes(), material.wrapped, material.created.unix_millis()],
+                )?;
+            }
             execute(tx, sql::INSERT_POLICY, params![id, policy])?;
             for tag in &tags {
                 // A repeated tag key fails on the primary key (AlreadyExists).
@@ -649,21 +652,33 @@ impl Store for SqliteStore {
         self.mutate(audit, move |tx| cas_update_key(tx, &key)).await
     }
 
-    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let (key, material) = (key.clone(), material.clone());
+    async fn update_key_materials(
+        &self,
+        key: &KeyRecord,
+        add: Option<&MaterialRecord>,
+        remove: &[MaterialId],
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let (key, add, remove) = (key.clone(), add.cloned(), remove.to_vec());
         self.mutate(audit, move |tx| {
             cas_update_key(tx, &key)?;
-            execute(
-                tx,
-                sql::INSERT_MATERIAL,
-                params![
-                    key.key_id.to_string(),
-                    material.material_id.as_bytes(),
-                    material.wrapped,
-                    material.created.unix_millis(),
-                    material.rotation.map(kms_core::key::RotationKind::as_str)
-                ],
-            )?;
+            let id = key.key_id.to_string();
+            for material in &remove {
+                execute(tx, sql::DELETE_MATERIAL, params![id, material.as_bytes()])?;
+            }
+            if let Some(material) = &add {
+                execute(
+                    tx,
+                    sql::INSERT_MATERIAL,
+                    params![
+                        id,
+                        material.material_id.as_bytes(),
+                        material.wrapped,
+                        material.created.unix_millis(),
+                        material.rotation.map(kms_core::key::RotationKind::as_str)
+                    ],
+                )?;
+            }
             Ok(())
         })
         .await
@@ -1307,7 +1322,8 @@ impl Changed for bool {
 /// and merges them). `+key_id` keeps the planner from walking the primary key in order to save
 /// the sort, which reads every row: the due keys are few, the keys many.
 const DUE_KEYS: &str = "SELECT key_id FROM keys WHERE json_extract(record, '$.rotation.next') <= ?1 \
-     OR json_extract(record, '$.deletion.date') <= ?1 ORDER BY +key_id LIMIT ?2";
+     OR json_extract(record, '$.deletion.date') <= ?1 OR json_extract(record, '$.material_expires') <= ?1 \
+     ORDER BY +key_id LIMIT ?2";
 
 /// The block holding the newest record (by time) older than a cutoff, found through the time
 /// index: the block whose earliest record is the latest one before the cutoff. The scheduler
@@ -1551,6 +1567,7 @@ mod tests {
         let plan = plan_of(DUE_KEYS, &[&0_i64, &10_i64]);
         assert!(plan.iter().any(|step| step.contains("INDEX keys_by_rotation_due")), "{plan:?}");
         assert!(plan.iter().any(|step| step.contains("INDEX keys_by_deletion_due")), "{plan:?}");
+        assert!(plan.iter().any(|step| step.contains("INDEX keys_by_material_expiry")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN keys")), "{plan:?}");
     }
 
@@ -1580,7 +1597,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let k = key(9, n, account);
                 let audit = [event(u64::from(n) + 1, "CreateKey", None, None)];
-                store.create_key(&k, &material(&k), "{}", &[], &audit).await
+                store.create_key(&k, Some(&material(&k)), "{}", &[], &audit).await
             }));
         }
         // The same key again: refused, and its audit event must not be recorded.
@@ -1588,7 +1605,7 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 let k = key(9, 0, account);
-                store.create_key(&k, &material(&k), "{}", &[], &[event(99, "CreateKey", None, None)]).await
+                store.create_key(&k, Some(&material(&k)), "{}", &[], &[event(99, "CreateKey", None, None)]).await
             })
         };
         while store.pending.lock().unwrap().len() < 41 {
@@ -1623,7 +1640,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
         for n in 0..3u8 {
             let k = key(7, n, "111122223333");
-            store.create_key(&k, &material(&k), "{}", &[], &[]).await.unwrap();
+            store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
             assert_eq!(store.group_commits(), u64::from(n) + 1);
         }
     }

@@ -129,6 +129,8 @@ statements! {
     /// A material added by a rotation.
     INSERT_MATERIAL = "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) \
          VALUES ($1, $2, $3, $4, $5)";
+    /// Deletes one material of a key (`$1` key, `$2` material id).
+    DELETE_MATERIAL = "DELETE FROM key_materials WHERE key_id = $1 AND material_id = $2";
     /// A key's materials, oldest first, as [`crate::records::material_record`] reads them.
     MATERIALS = "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = $1 \
          ORDER BY created, material_id";

@@ -63,3 +63,15 @@ pub const VIA_SERVICE: &str = "kms:ViaService";
 
 /// The prefix of `kms:EncryptionContext:<key>`.
 pub const ENCRYPTION_CONTEXT_PREFIX: &str = "kms:EncryptionContext:";
+
+/// ImportKeyMaterial: the expiration model of the imported material.
+pub const EXPIRATION_MODEL: &str = "kms:ExpirationModel";
+
+/// ImportKeyMaterial: when the imported material expires (seconds since the epoch).
+pub const VALID_TO: &str = "kms:ValidTo";
+
+/// GetParametersForImport: the wrapping algorithm asked for.
+pub const WRAPPING_ALGORITHM: &str = "kms:WrappingAlgorithm";
+
+/// GetParametersForImport: the wrapping key spec asked for.
+pub const WRAPPING_KEY_SPEC: &str = "kms:WrappingKeySpec";

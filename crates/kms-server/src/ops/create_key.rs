@@ -42,7 +42,7 @@ pub(super) async fn handle(
         .with(condition_keys::KEY_SPEC, kind.key_spec.as_str())
         .with(condition_keys::KEY_USAGE, kind.key_usage.as_str())
         .with(condition_keys::KEY_ORIGIN, kind.origin.as_str())
-        .with(condition_keys::MULTI_REGION, "false")
+        .with(condition_keys::MULTI_REGION, kind.multi_region.to_string())
         .with(condition_keys::BYPASS_POLICY_LOCKOUT_SAFETY_CHECK, bypass.to_string())
         .with_all("aws:TagKeys", tags.iter().map(|t| t.key.clone()).collect());
     for t in &tags {
@@ -76,10 +76,15 @@ pub(super) async fn handle(
     };
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
-    let (handle, secret) = generate_material(svc, &record).await?;
-    let material = svc.wrap_material(&record, &secret, None)?;
+    // A key for imported material has none until ImportKeyMaterial.
+    let material = if record.origin == Origin::External {
+        None
+    } else {
+        let (handle, secret) = generate_material(svc, &record).await?;
+        Some((svc.wrap_material(&record, record.current_material, &secret, None)?, Arc::new(handle)))
+    };
     let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
-    let change = Change::CreateKey { key: record, material, handle: Arc::new(handle), policy, tags };
+    let change = Change::CreateKey { key: record, material, policy, tags };
     svc.commit(ctx, change, response).await
 }
 

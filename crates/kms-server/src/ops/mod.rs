@@ -9,6 +9,7 @@ mod create_grant;
 mod create_key;
 mod decrypt;
 mod delete_alias;
+mod delete_imported_key_material;
 mod derive_shared_secret;
 mod describe_key;
 mod disable_key;
@@ -23,8 +24,11 @@ mod generate_random;
 mod get_key_last_usage;
 mod get_key_policy;
 mod get_key_rotation_status;
+mod get_parameters_for_import;
 mod get_public_key;
 mod grant_rules;
+mod import_key_material;
+mod import_token;
 pub(crate) mod key_access;
 mod list_aliases;
 mod list_grants;
@@ -122,14 +126,14 @@ pub async fn dispatch(
         Request::DeriveSharedSecret(r) => call!(derive_shared_secret::handle, r),
         Request::GenerateDataKeyPair(r) => call!(generate_data_key_pair::with_plaintext, r),
         Request::GenerateDataKeyPairWithoutPlaintext(r) => call!(generate_data_key_pair::without_plaintext, r),
+        Request::GetParametersForImport(r) => call!(get_parameters_for_import::handle, r),
+        Request::ImportKeyMaterial(r) => call!(import_key_material::handle, r),
+        Request::DeleteImportedKeyMaterial(r) => call!(delete_imported_key_material::handle, r),
         Request::ConnectCustomKeyStore(_)
         | Request::CreateCustomKeyStore(_)
         | Request::DeleteCustomKeyStore(_)
-        | Request::DeleteImportedKeyMaterial(_)
         | Request::DescribeCustomKeyStores(_)
         | Request::DisconnectCustomKeyStore(_)
-        | Request::GetParametersForImport(_)
-        | Request::ImportKeyMaterial(_)
         | Request::ReplicateKey(_)
         | Request::UpdateCustomKeyStore(_)
         | Request::UpdatePrimaryRegion(_) => {

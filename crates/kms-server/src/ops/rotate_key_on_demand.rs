@@ -1,10 +1,11 @@
 //! RotateKeyOnDemand: new key material now (at most 25 times per key). The rotation completes
-//! within the request: the new material is stored, wrapped, with the key's new record.
+//! within the request: the new material is stored, wrapped, with the key's new record. A key of
+//! imported material rotates to the material imported for it (ImportType NEW_KEY_MATERIAL).
 
 use kms_api::Operation;
 use kms_api::model::{RotateKeyOnDemandRequest, RotateKeyOnDemandResponse};
 use kms_core::ids::MaterialId;
-use kms_core::key::{KeyRecord, RotationKind};
+use kms_core::key::{KeyRecord, Origin, RotationKind};
 use kms_crypto::{KeySecret, random_array};
 
 use super::key_access::managed_key;
@@ -19,13 +20,22 @@ pub(super) async fn handle(
     req: RotateKeyOnDemandRequest,
 ) -> Result<RotateKeyOnDemandResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::RotateKeyOnDemand.action(), RequestKeys::none()).await?;
+    // Imported material: the material imported for the next rotation becomes current.
+    if key.record.origin == Origin::External {
+        let rotate = |current: &KeyRecord| current.rotate_to_imported(svc.clock.now());
+        return svc
+            .commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse {
+                key_id: Some(next.arn_string()),
+            })
+            .await;
+    }
     // Fresh material for every attempt: a retry rotates from the newer record.
     let rotate = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
         let material_id = MaterialId::from_bytes(random_array(svc.rng.as_ref()));
         let next = current.rotate(svc.clock.now(), material_id, RotationKind::OnDemand)?;
         let material = KeySecret::generate(next.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
-        let wrapped = svc.wrap_material(&next, &material, Some(RotationKind::OnDemand))?;
-        Ok(KeyChange::Rotate { key: next, material: wrapped })
+        let wrapped = svc.wrap_material(&next, material_id, &material, Some(RotationKind::OnDemand))?;
+        Ok(KeyChange::Materials { key: next, add: Some(wrapped), remove: Vec::new() })
     };
     svc.commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse { key_id: Some(next.arn_string()) })
         .await

@@ -1,0 +1,3 @@
+-- Imported key material expires (ImportKeyMaterial's ValidTo): the scheduler finds the keys
+-- whose first expiry is due through this index, as it finds due rotations and deletions.
+CREATE INDEX keys_by_material_expiry ON keys ((((record::json)->>'material_expires')::bigint));
