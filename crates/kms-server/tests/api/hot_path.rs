@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use kms_api::Operation;
 use kms_core::audit::AuditEvent;
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use kms_server::ops::dispatch;
@@ -77,7 +77,7 @@ impl Store for Counting {
     async fn create_key(
         &self,
         k: &KeyRecord,
-        m: &MaterialRecord,
+        m: Option<&MaterialRecord>,
         p: &str,
         t: &[Tag],
         audit: &[AuditEvent],
@@ -97,9 +97,15 @@ impl Store for Counting {
         self.tick();
         self.inner.list_keys(a, r, after, n).await
     }
-    async fn rotate_key(&self, k: &KeyRecord, m: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+    async fn update_key_materials(
+        &self,
+        k: &KeyRecord,
+        add: Option<&MaterialRecord>,
+        remove: &[MaterialId],
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
         self.tick();
-        self.inner.rotate_key(k, m, audit).await
+        self.inner.update_key_materials(k, add, remove, audit).await
     }
     async fn due_keys(&self, now: kms_core::Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
         self.tick();

@@ -21,7 +21,7 @@ use aws_sdk_kms::types::{
 use crate::common::start;
 
 /// Whether the openssl command runs (required where .ci/run says so).
-fn openssl_present() -> bool {
+pub(crate) fn openssl_present() -> bool {
     let present = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
     if !present {
         assert!(std::env::var_os("FERROKMS_REQUIRE_CRYPTO_INTEROP").is_none(), "openssl is not installed");
@@ -31,7 +31,7 @@ fn openssl_present() -> bool {
 }
 
 /// Runs openssl with `args`; panics with its output unless it succeeds; returns its stdout.
-fn openssl(args: &[&str]) -> Vec<u8> {
+pub(crate) fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl").args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -43,7 +43,7 @@ fn openssl(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

@@ -24,6 +24,7 @@ mod events;
 mod fidelity;
 mod files;
 mod hot_path;
+mod import;
 mod key_spec_interop;
 mod key_specs;
 mod keys;
