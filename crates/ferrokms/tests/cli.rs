@@ -330,19 +330,64 @@ fn readme_walkthrough_with_the_aws_cli() {
 }
 
 /// Runs the aws CLI against `addr` with the admin credentials of `data` and returns its stdout.
-fn aws_cli(addr: &str, data: &Path, cwd: &Path, args: &[&str]) -> String {
-    let out = Command::new("aws")
-        .args(args)
+/// The README's import example, run as written (bash, the aws CLI and openssl), then the key it
+/// made is enabled and encrypts.
+#[test]
+fn readme_import_example_with_the_aws_cli_and_openssl() {
+    let missing = ["aws", "openssl"].into_iter().find(|tool| Command::new(tool).arg("--version").output().is_err());
+    if let Some(tool) = missing {
+        println!("SKIPPED: the {tool} command is not installed");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("KEY=$(aws kms create-key --origin EXTERNAL").expect("the README's import example");
+    let script = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ferrokms-data");
+    let server = serve(&data, &[], &[]);
+    let out = aws_env(Command::new("bash"), &server.addr, &data)
+        .args(["-euo", "pipefail", "-c", &format!("{script}\necho \"$KEY\"")])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_owned();
+    let aws = |args: &[&str]| aws_cli(&server.addr, &data, dir.path(), args);
+    let state = aws(&["kms", "describe-key", "--key-id", &key, "--query", "KeyMetadata.KeyState", "--output", "text"]);
+    assert_eq!(state, "Enabled");
+    let origin = aws(&["kms", "describe-key", "--key-id", &key, "--query", "KeyMetadata.Origin", "--output", "text"]);
+    assert_eq!(origin, "EXTERNAL");
+    std::fs::write(dir.path().join("p.txt"), "imported").unwrap();
+    let ct = aws(&[
+        "kms",
+        "encrypt",
+        "--key-id",
+        &key,
+        "--plaintext",
+        "fileb://p.txt",
+        "--query",
+        "CiphertextBlob",
+        "--output",
+        "text",
+    ]);
+    assert!(!ct.is_empty());
+}
+
+/// `command` with the environment the README's walkthrough sets for the aws CLI.
+fn aws_env(mut command: Command, addr: &str, data: &Path) -> Command {
+    command
         .env("AWS_ENDPOINT_URL_KMS", format!("http://{addr}"))
         .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
         .env("AWS_PROFILE", "ferrokms")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    command
+}
+
+fn aws_cli(addr: &str, data: &Path, cwd: &Path, args: &[&str]) -> String {
+    let out = aws_env(Command::new("aws"), addr, data).args(args).current_dir(cwd).output().unwrap();
     assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -1375,7 +1375,7 @@ mod tests {
     }
 
     fn external(spec: KeySpec) -> KeyRecord {
-        let usage = spec.key_usages()[0];
+        let usage = *spec.key_usages().first().unwrap();
         let request = KeyRequest { key_spec: spec, key_usage: usage, origin: Origin::External, multi_region: false };
         request.new_key(
             KeyId::from_bytes([1; 16]),

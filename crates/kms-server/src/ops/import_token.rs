@@ -86,9 +86,10 @@ pub(super) fn open(
     let sealed = token.strip_prefix(MAGIC.as_slice()).ok_or_else(invalid)?;
     let payload = root.unwrap(&aad(arn), sealed).map_err(|_| invalid())?;
     let (header, key) = payload.expose_secret().split_at_checked(HEADER_LEN).ok_or_else(invalid)?;
-    let algorithm = *ALGORITHMS.get(usize::from(header[0])).ok_or_else(invalid)?;
-    let spec = *SPECS.get(usize::from(header[1])).ok_or_else(invalid)?;
-    let expires = i64::from_be_bytes(header[2..].try_into().map_err(|_| invalid())?);
+    let [algorithm, spec, expires @ ..] = header else { return Err(invalid()) };
+    let algorithm = *ALGORITHMS.get(usize::from(*algorithm)).ok_or_else(invalid)?;
+    let spec = *SPECS.get(usize::from(*spec)).ok_or_else(invalid)?;
+    let expires = i64::from_be_bytes(expires.try_into().map_err(|_| invalid())?);
     if Timestamp::from_unix_millis(expires) <= now {
         return Err(KmsError::Import(ImportError::ExpiredToken));
     }

@@ -96,17 +96,21 @@ async fn wrap(
     (params.import_token.unwrap(), Blob::new(bytes))
 }
 
-async fn import(kms: &Client, key: &str, (token, wrapped): (Blob, Blob)) -> String {
-    let out = kms
-        .import_key_material()
+/// An ImportKeyMaterial request for material that does not expire.
+fn importing(
+    kms: &Client,
+    key: &str,
+    (token, wrapped): (Blob, Blob),
+) -> aws_sdk_kms::operation::import_key_material::builders::ImportKeyMaterialFluentBuilder {
+    kms.import_key_material()
         .key_id(key)
         .import_token(token)
         .encrypted_key_material(wrapped)
         .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .send()
-        .await
-        .unwrap();
-    out.key_material_id.unwrap()
+}
+
+async fn import(kms: &Client, key: &str, wrapped: (Blob, Blob)) -> String {
+    importing(kms, key, wrapped).send().await.unwrap().key_material_id.unwrap()
 }
 
 fn random_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
@@ -166,24 +170,10 @@ async fn symmetric_material_imports_with_every_wrapping_algorithm() {
         // Different material into this key, and this key's token for another key, are refused.
         let other = random_file(dir.path(), "other.bin", 32);
         let different = wrap(&kms, &key, algorithm.clone(), spec.clone(), &other).await;
-        let result = kms
-            .import_key_material()
-            .key_id(&key)
-            .import_token(different.0)
-            .encrypted_key_material(different.1)
-            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-            .send()
-            .await;
+        let result = importing(&kms, &key, different).send().await;
         assert_eq!(code_of(result), "IncorrectKeyMaterialException");
         let second = external_key(&kms, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
-        let result = kms
-            .import_key_material()
-            .key_id(&second)
-            .import_token(wrapped.0)
-            .encrypted_key_material(wrapped.1)
-            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-            .send()
-            .await;
+        let result = importing(&kms, &second, wrapped).send().await;
         assert_eq!(code_of(result), "InvalidImportTokenException");
     }
 }
@@ -278,15 +268,7 @@ async fn imported_hmac_and_signing_keys_match_openssl() {
         ]);
         let (token, wrapped) =
             wrap(&kms, &key, AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa3072, &other).await;
-        let result = kms
-            .import_key_material()
-            .key_id(&key)
-            .import_token(token)
-            .encrypted_key_material(wrapped)
-            .import_type(ImportType::NewKeyMaterial)
-            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-            .send()
-            .await;
+        let result = importing(&kms, &key, (token, wrapped)).import_type(ImportType::NewKeyMaterial).send().await;
         assert_eq!(code_of(result), "IncorrectKeyMaterialException", "{spec:?}");
     }
 }
@@ -312,14 +294,9 @@ async fn imported_materials_rotate_on_demand() {
     let second_file = random_file(dir.path(), "second.bin", 32);
     let (token, wrapped) =
         wrap(&kms, &key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa2048, &second_file).await;
-    let second = kms
-        .import_key_material()
-        .key_id(&key)
-        .import_token(token)
-        .encrypted_key_material(wrapped)
+    let second = importing(&kms, &key, (token, wrapped))
         .import_type(ImportType::NewKeyMaterial)
         .key_material_description("second")
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
         .send()
         .await
         .unwrap()
@@ -357,13 +334,9 @@ async fn imported_materials_rotate_on_demand() {
     assert_eq!(code_of(kms.decrypt().ciphertext_blob(old.clone()).send().await), "InvalidCiphertextException");
     kms.decrypt().ciphertext_blob(new).send().await.unwrap();
     let (token, wrapped) = first_wrap;
-    kms.import_key_material()
-        .key_id(&key)
-        .import_token(token)
-        .encrypted_key_material(wrapped)
+    importing(&kms, &key, (token, wrapped))
         .import_type(ImportType::ExistingKeyMaterial)
         .key_material_id(&first)
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
         .send()
         .await
         .unwrap();
@@ -460,25 +433,11 @@ async fn import_errors_and_condition_keys() {
         .send()
         .await;
     assert_eq!(code_of(ml_dsa), "UnsupportedOperationException");
-    let garbage = kms
-        .import_key_material()
-        .key_id(&key)
-        .import_token(Blob::new(vec![1; 64]))
-        .encrypted_key_material(Blob::new(vec![2; 256]))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .send()
-        .await;
+    let garbage = importing(&kms, &key, (Blob::new(vec![1; 64]), Blob::new(vec![2; 256]))).send().await;
     assert_eq!(code_of(garbage), "InvalidImportTokenException");
     let token =
         params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa2048).await.unwrap().import_token.unwrap();
-    let undecryptable = kms
-        .import_key_material()
-        .key_id(&key)
-        .import_token(token)
-        .encrypted_key_material(Blob::new(vec![2; 256]))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .send()
-        .await;
+    let undecryptable = importing(&kms, &key, (token, Blob::new(vec![2; 256]))).send().await;
     assert_eq!(code_of(undecryptable), "InvalidCiphertextException");
     let nothing = kms.delete_imported_key_material().key_id(&key).send().await;
     assert_eq!(code_of(nothing), "NotFoundException");
@@ -500,13 +459,6 @@ async fn import_errors_and_condition_keys() {
     let denied = params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa2048).await;
     assert_eq!(code_of(denied), "AccessDeniedException");
     let allowed = params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa4096).await.unwrap();
-    let denied = kms
-        .import_key_material()
-        .key_id(&key)
-        .import_token(allowed.import_token.unwrap())
-        .encrypted_key_material(Blob::new(vec![2; 512]))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .send()
-        .await;
+    let denied = importing(&kms, &key, (allowed.import_token.unwrap(), Blob::new(vec![2; 512]))).send().await;
     assert_eq!(code_of(denied), "AccessDeniedException");
 }
