@@ -105,39 +105,142 @@ impl fmt::Display for Region {
     }
 }
 
-/// A KMS key id: a UUID, rendered lowercase and hyphenated.
+/// A KMS key id: a UUID, rendered lowercase and hyphenated, or for a multi-Region key `mrk-`
+/// and 32 hex digits (AWS's two forms).
+///
+/// A multi-Region key has the same id in every region it is replicated to, while each replica
+/// is a key of its own (its own record, policy, grants, tags and state). So the id of a key
+/// *placed in a region* also carries a tag of that region ([`KeyId::in_region`]): the ids of
+/// two replicas differ, and that is how stores and caches tell them apart
+/// ([`KeyId::storage`]); what clients see ([`fmt::Display`], [`KeyId::as_bytes`]) is the same
+/// id. Single-Region keys never carry a tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct KeyId(Uuid);
+#[serde(into = "String", try_from = "String")]
+pub struct KeyId {
+    id: Uuid,
+    /// For a multi-Region key placed in a region: the region's tag (never 0); 0 otherwise.
+    region_tag: u32,
+}
+
+/// The UUID version nibble that marks multi-Region key ids (UUIDv8, "custom"); single-Region
+/// ids are version 4.
+const MULTI_REGION_VERSION: usize = 8;
 
 impl KeyId {
     /// A key id from 16 random bytes (the caller supplies randomness; the core has none).
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
-        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+        Self { id: uuid::Builder::from_random_bytes(bytes).into_uuid(), region_tag: 0 }
     }
 
-    /// The key id from its 16-byte binary form (as stored in ciphertext blobs).
+    /// A multi-Region key id (`mrk-…`) from 16 random bytes, not yet placed in a region.
+    pub fn multi_region_from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self { id: uuid::Builder::from_custom_bytes(bytes).into_uuid(), region_tag: 0 }
+    }
+
+    /// The key id from its 16-byte binary form (as stored in ciphertext blobs), not placed in a
+    /// region.
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(Uuid::from_bytes(bytes))
+        Self { id: Uuid::from_bytes(bytes), region_tag: 0 }
     }
 
-    /// The 16-byte binary form.
+    /// The 16-byte binary form (the same in every region).
     pub const fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
+        self.id.as_bytes()
     }
 
-    /// Parses the hyphenated UUID form AWS uses (`1234abcd-12ab-34cd-56ef-1234567890ab`).
+    /// Whether this is a multi-Region key's id (`mrk-…`).
+    pub fn is_multi_region(&self) -> bool {
+        self.id.get_version_num() == MULTI_REGION_VERSION
+    }
+
+    /// This id placed in `region`: for a multi-Region key, the id of its replica there; a
+    /// single-Region key's id is the same everywhere.
+    #[must_use]
+    pub fn in_region(self, region: &Region) -> Self {
+        if !self.is_multi_region() {
+            return self;
+        }
+        // FNV-1a, never 0: a tag, not a secret; ReplicateKey refuses the (unlikely) region
+        // whose tag another region of the key already has.
+        let mut hash: u32 = 0x811c_9dc5;
+        for b in region.as_str().bytes() {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        Self { region_tag: hash | 1, ..self }
+    }
+
+    /// The id as clients see it, without a region.
+    #[must_use]
+    pub const fn public(self) -> Self {
+        Self { region_tag: 0, ..self }
+    }
+
+    /// Parses the forms AWS uses: the hyphenated UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`)
+    /// or `mrk-` and 32 hex digits. The id is not placed in a region.
     pub fn parse(s: &str) -> Option<Self> {
+        if let Some(hex_digits) = s.strip_prefix("mrk-") {
+            if hex_digits.len() != 32 || !hex_digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return None;
+            }
+            let id = Uuid::try_parse(hex_digits).ok()?;
+            return (id.get_version_num() == MULTI_REGION_VERSION).then_some(Self { id, region_tag: 0 });
+        }
         if s.len() != 36 {
             return None;
         }
-        Uuid::try_parse(s).ok().map(Self)
+        let id = Uuid::try_parse(s).ok()?;
+        (id.get_version_num() != MULTI_REGION_VERSION).then_some(Self { id, region_tag: 0 })
+    }
+
+    /// The form stores and caches key the id by: the id, and for a multi-Region key placed in
+    /// a region, `.` and its region tag (8 hex digits).
+    #[must_use]
+    pub fn storage(&self) -> String {
+        if self.region_tag == 0 { self.to_string() } else { format!("{self}.{:08x}", self.region_tag) }
+    }
+
+    /// Parses [`KeyId::storage`]'s form.
+    pub fn parse_storage(s: &str) -> Option<Self> {
+        match s.split_once('.') {
+            None => Self::parse(s),
+            Some((id, tag)) => {
+                let id = Self::parse(id).filter(Self::is_multi_region)?;
+                let region_tag = u32::from_str_radix(tag, 16).ok().filter(|t| *t != 0 && tag.len() == 8)?;
+                Some(Self { region_tag, ..id })
+            }
+        }
+    }
+
+    /// Writes the id as clients see it into `buf`, returning it.
+    fn encode<'a>(&self, buf: &'a mut [u8; 36]) -> &'a str {
+        if self.is_multi_region() {
+            let (prefix, rest) = buf.split_at_mut(4);
+            prefix.copy_from_slice(b"mrk-");
+            self.id.simple().encode_lower(rest);
+            std::str::from_utf8(buf.get(..36).unwrap_or_default()).unwrap_or_default()
+        } else {
+            self.id.hyphenated().encode_lower(buf)
+        }
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.hyphenated())
+        let mut buf = [0u8; 36];
+        f.write_str(self.encode(&mut buf))
+    }
+}
+
+impl From<KeyId> for String {
+    fn from(id: KeyId) -> Self {
+        id.storage()
+    }
+}
+
+impl TryFrom<String> for KeyId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse_storage(&s).ok_or_else(|| format!("not a key id: {s}"))
     }
 }
 
@@ -207,8 +310,8 @@ impl KeyArn {
 /// and a growing string cost more than the rest of the request's bookkeeping.
 #[must_use]
 pub fn render_key_arn(region: &Region, account: &AccountId, key_id: KeyId) -> String {
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = key_id.0.hyphenated().encode_lower(&mut buf);
+    let mut buf = [0u8; 36];
+    let id = key_id.encode(&mut buf);
     let parts = ["arn:", PARTITION, ":kms:", region.as_str(), ":", account.as_str(), ":key/", id];
     let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {
@@ -450,6 +553,33 @@ mod tests {
         let reserved = AliasName::parse("alias/aws/s3").unwrap();
         assert_eq!(reserved.ensure_customer_managed(), Err(AliasNameError::Reserved));
         assert!(AliasName::parse("alias/My_app:prod/1-2").unwrap().ensure_customer_managed().is_ok());
+    }
+
+    #[test]
+    fn multi_region_ids_are_the_same_in_every_region_but_their_replicas_differ() {
+        let mrk = KeyId::multi_region_from_random_bytes([0x5a; 16]);
+        assert!(mrk.is_multi_region());
+        let text = mrk.to_string();
+        assert!(text.starts_with("mrk-") && text.len() == 36, "{text}");
+        assert_eq!(KeyId::parse(&text), Some(mrk));
+        let (east, west) = (Region::parse("us-east-1").unwrap(), Region::parse("eu-west-1").unwrap());
+        let (a, b) = (mrk.in_region(&east), mrk.in_region(&west));
+        assert_ne!(a, b);
+        assert_eq!((a.to_string(), a.as_bytes()), (text.clone(), mrk.as_bytes()));
+        assert_eq!(a.public(), mrk);
+        assert_eq!(KeyId::parse_storage(&a.storage()), Some(a));
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<KeyId>(&json).unwrap(), b);
+        let arn = KeyArn { region: west, account: AccountId::parse("111122223333").unwrap(), key_id: b };
+        assert_eq!(arn.to_string(), format!("arn:aws:kms:eu-west-1:111122223333:key/{text}"));
+        // Single-Region ids ignore regions; neither form is taken for the other.
+        let single = KeyId::from_random_bytes([0x5a; 16]);
+        assert_eq!(single.in_region(&east), single);
+        assert_eq!(KeyId::parse_storage(&single.storage()), Some(single));
+        assert_eq!(KeyId::parse(&format!("mrk-{}", single.id.simple())), None);
+        assert_eq!(KeyId::parse(&mrk.id.hyphenated().to_string()), None);
+        assert_eq!(KeyId::parse("mrk-0123"), None);
+        assert_eq!(KeyId::parse_storage(&format!("{single}.00000001")), None);
     }
 
     #[test]

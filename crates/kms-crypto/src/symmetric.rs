@@ -40,7 +40,8 @@ impl SymmetricKey {
     /// panicked on.
     pub fn new(key_id: KeyId, material_id: MaterialId, material: KeyMaterial) -> Result<Self, CryptoError> {
         let kdf = hmac::Key::new(hmac::HMAC_SHA256, material.expose_secret());
-        Ok(Self { key_id, material_id, kdf })
+        // A multi-Region key's replicas share ciphertext: only the id clients see is bound.
+        Ok(Self { key_id: key_id.public(), material_id, kdf })
     }
 
     /// The AES-256-GCM key of one blob: `HMAC-SHA256(material, 0x00000001 ‖ "ferrokms blob

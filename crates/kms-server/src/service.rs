@@ -410,6 +410,8 @@ impl Service {
         if region != ctx.region {
             return Err(KmsError::NotFound(NotFound::ForeignRegion(region)).into());
         }
+        // A multi-Region key's id names its replica in the region asked.
+        let key_id = key_id.in_region(&region);
         let arn = KeyArn { region, account, key_id };
         let foreign = arn.account != *caller_account;
         if foreign && scope == AccountScope::OwnAccount {

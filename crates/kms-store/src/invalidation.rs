@@ -47,7 +47,7 @@ impl Invalidation {
     /// The feed's wire form (see the module documentation).
     pub fn encode(&self) -> String {
         match self {
-            Self::Key(id) => format!("k {id}"),
+            Self::Key(id) => format!("k {}", id.storage()),
             Self::Alias { account, region, name } => {
                 format!("a {} {} {}", account.as_str(), region.as_str(), name.as_str())
             }
@@ -65,7 +65,7 @@ impl Invalidation {
     fn try_decode(payload: &str) -> Option<Self> {
         let (kind, rest) = payload.split_once(' ')?;
         match kind {
-            "k" => KeyId::parse(rest).map(Self::Key),
+            "k" => KeyId::parse_storage(rest).map(Self::Key),
             "a" => {
                 let mut parts = rest.split(' ');
                 let account = AccountId::parse(parts.next()?).ok()?;

@@ -320,7 +320,7 @@ async fn notify_aliases_of(client: &impl GenericClient, id: &str) -> StoreResult
 async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreResult<()> {
     let rev = records::revision(key)?;
     let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
-    let (record, id) = (records::encode_key(key)?, key.key_id.to_string());
+    let (record, id) = (records::encode_key(key)?, key.key_id.storage());
     let row = query_one(
         client,
         "WITH changed AS (
@@ -616,7 +616,7 @@ impl Store for PostgresStore {
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (record, rev) = (records::encode_key(key)?, records::revision(key)?);
-        let id = key.key_id.to_string();
+        let id = key.key_id.storage();
         let tag_keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
         let tag_values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
         let mut client = self.client().await?;
@@ -646,7 +646,7 @@ impl Store for PostgresStore {
 
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
         let client = self.client().await?;
-        decode_first(query_opt(&client, sql::KEY, &[&id.to_string()]).await?, records::key_record)
+        decode_first(query_opt(&client, sql::KEY, &[&id.storage()]).await?, records::key_record)
     }
 
     async fn update_key(&self, key: &KeyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
@@ -666,7 +666,7 @@ impl Store for PostgresStore {
         remove: &[MaterialId],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let id = key.key_id.to_string();
+        let id = key.key_id.storage();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         cas_update_key(&tx, key).await?;
@@ -709,7 +709,7 @@ impl Store for PostgresStore {
 
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
         let rev = i64::try_from(revision).map_err(backend)?;
-        let id = id.to_string();
+        let id = id.storage();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let still =
@@ -750,7 +750,7 @@ impl Store for PostgresStore {
         after: Option<KeyId>,
         limit: usize,
     ) -> StoreResult<Vec<KeyId>> {
-        let after = after.map(|k| k.to_string()).unwrap_or_default();
+        let after = after.map(|k| k.storage()).unwrap_or_default();
         let limit = records::limit(limit)?;
         let client = self.client().await?;
         let rows = query(&client, sql::LIST_KEYS, &[&account.as_str(), &region.as_str(), &after, &limit]).await?;
@@ -759,7 +759,7 @@ impl Store for PostgresStore {
 
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         let client = self.client().await?;
-        let rows = query(&client, sql::MATERIALS, &[&id.to_string()]).await?;
+        let rows = query(&client, sql::MATERIALS, &[&id.storage()]).await?;
         decode_all(&rows, |r| records::material_record(id, r))
     }
 
@@ -773,7 +773,7 @@ impl Store for PostgresStore {
                 &alias.account.as_str(),
                 &alias.region.as_str(),
                 &alias.name.as_str(),
-                &alias.target.to_string(),
+                &alias.target.storage(),
                 &alias.created.unix_millis(),
                 &alias.updated.unix_millis(),
             ],
@@ -801,7 +801,7 @@ impl Store for PostgresStore {
             &tx,
             sql::UPDATE_ALIAS,
             &[
-                &alias.target.to_string(),
+                &alias.target.storage(),
                 &alias.updated.unix_millis(),
                 &alias.account.as_str(),
                 &alias.region.as_str(),
@@ -851,7 +851,7 @@ impl Store for PostgresStore {
         after: Option<&AliasName>,
         limit: usize,
     ) -> StoreResult<Vec<AliasRecord>> {
-        let target = target.map(|k| k.to_string());
+        let target = target.map(|k| k.storage());
         let after = after.map(AliasName::as_str).unwrap_or_default();
         let limit = records::limit(limit)?;
         let client = self.client().await?;
@@ -862,7 +862,7 @@ impl Store for PostgresStore {
 
     async fn tags(&self, id: KeyId) -> StoreResult<Vec<Tag>> {
         let client = self.client().await?;
-        let rows = query(&client, sql::TAGS, &[&id.to_string()]).await?;
+        let rows = query(&client, sql::TAGS, &[&id.storage()]).await?;
         decode_all(&rows, records::tag)
     }
 
@@ -873,7 +873,7 @@ impl Store for PostgresStore {
         let merged: BTreeMap<&str, &str> = tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
         let keys: Vec<&str> = merged.keys().copied().collect();
         let values: Vec<&str> = merged.values().copied().collect();
-        let id = id.to_string();
+        let id = id.storage();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_key(&tx, &id).await?;
@@ -897,8 +897,7 @@ impl Store for PostgresStore {
     async fn remove_tags(&self, id: KeyId, keys: &[String], audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        execute(&tx, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.to_string(), &keys])
-            .await?;
+        execute(&tx, "DELETE FROM key_tags WHERE key_id = $1 AND tag_key = ANY ($2)", &[&id.storage(), &keys]).await?;
         notify(&tx, &Invalidation::Key(id)).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
@@ -907,13 +906,13 @@ impl Store for PostgresStore {
 
     async fn policy(&self, id: KeyId) -> StoreResult<Option<String>> {
         let client = self.client().await?;
-        decode_first(query_opt(&client, sql::POLICY, &[&id.to_string()]).await?, |r| r.text(0))
+        decode_first(query_opt(&client, sql::POLICY, &[&id.storage()]).await?, |r| r.text(0))
     }
 
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        if execute(&tx, sql::UPDATE_POLICY, &[&document, &id.to_string()]).await? != 1 {
+        if execute(&tx, sql::UPDATE_POLICY, &[&document, &id.storage()]).await? != 1 {
             return Err(StoreError::NotFound);
         }
         notify(&tx, &Invalidation::Key(id)).await?;
@@ -1065,7 +1064,7 @@ impl Store for PostgresStore {
 
     async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         let record = records::encode_grant(grant)?;
-        let key = grant.key_id.to_string();
+        let key = grant.key_id.storage();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_key(&tx, &key).await?;
@@ -1081,7 +1080,7 @@ impl Store for PostgresStore {
 
     async fn grants(&self, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
         let client = self.client().await?;
-        let rows = query(&client, sql::GRANTS, &[&key_id.to_string()]).await?;
+        let rows = query(&client, sql::GRANTS, &[&key_id.storage()]).await?;
         decode_all(&rows, records::grant_record)
     }
 

@@ -278,7 +278,7 @@ mod decode {
 
     /// A stored key id.
     pub(crate) fn parse_key_id(s: &str) -> StoreResult<KeyId> {
-        KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
+        KeyId::parse_storage(s).ok_or_else(|| StoreError::Corrupt(format!("key id {s}")))
     }
 
     /// A material of `key_id` from `material_id, wrapped, created, rotation_type`.

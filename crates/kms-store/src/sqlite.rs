@@ -484,23 +484,23 @@ impl Columns for rusqlite::Row<'_> {
 }
 
 fn read_key(c: &Connection, id: KeyId) -> StoreResult<Option<KeyRecord>> {
-    query_first(c, sql::KEY, [id.to_string()], records::key_record)
+    query_first(c, sql::KEY, [id.storage()], records::key_record)
 }
 
 fn read_materials(c: &Connection, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
-    query_all(c, sql::MATERIALS, [id.to_string()], |r| records::material_record(id, r))
+    query_all(c, sql::MATERIALS, [id.storage()], |r| records::material_record(id, r))
 }
 
 fn read_tags(c: &Connection, id: KeyId) -> StoreResult<Vec<Tag>> {
-    query_all(c, sql::TAGS, [id.to_string()], records::tag)
+    query_all(c, sql::TAGS, [id.storage()], records::tag)
 }
 
 fn read_policy(c: &Connection, id: KeyId) -> StoreResult<Option<String>> {
-    query_first(c, sql::POLICY, [id.to_string()], |r| r.text(0))
+    query_first(c, sql::POLICY, [id.storage()], |r| r.text(0))
 }
 
 fn read_grants(c: &Connection, key_id: KeyId) -> StoreResult<Vec<GrantRecord>> {
-    query_all(c, sql::GRANTS, [key_id.to_string()], records::grant_record)
+    query_all(c, sql::GRANTS, [key_id.storage()], records::grant_record)
 }
 
 /// The aliases naming a key, in name order, found through the key-id index (an account's
@@ -509,7 +509,7 @@ const KEY_ALIASES: &str = "SELECT account, region, name, key_id, created, update
      INDEXED BY aliases_by_key WHERE key_id = ?1 AND account = ?2 AND region = ?3 ORDER BY name";
 
 fn read_key_aliases(c: &Connection, key: &KeyRecord) -> StoreResult<Vec<AliasRecord>> {
-    let key_params = params![key.key_id.to_string(), key.account.to_string(), key.region.to_string()];
+    let key_params = params![key.key_id.storage(), key.account.to_string(), key.region.to_string()];
     query_all(c, KEY_ALIASES, key_params, records::alias_record)
 }
 
@@ -559,7 +559,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 /// another writer changed it meanwhile, [`StoreError::NotFound`] if it is gone.
 fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
     let previous = records::revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
-    let id = key.key_id.to_string();
+    let id = key.key_id.storage();
     let changed = tx
         .prepare_cached("UPDATE keys SET record = ?1, revision = ?2 WHERE key_id = ?3 AND revision = ?4")?
         .execute(params![records::encode_key(key)?, records::revision(key)?, id, previous])?;
@@ -610,7 +610,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (key, material, policy, tags) = (key.clone(), material.cloned(), policy.to_owned(), tags.to_vec());
         self.mutate(audit, move |tx| {
-            let id = key.key_id.to_string();
+            let id = key.key_id.storage();
             execute(
                 tx,
                 sql::INSERT_KEY,
@@ -662,7 +662,7 @@ impl Store for SqliteStore {
         let (key, add, remove) = (key.clone(), add.cloned(), remove.to_vec());
         self.mutate(audit, move |tx| {
             cas_update_key(tx, &key)?;
-            let id = key.key_id.to_string();
+            let id = key.key_id.storage();
             for material in &remove {
                 execute(tx, sql::DELETE_MATERIAL, params![id, material.as_bytes()])?;
             }
@@ -692,7 +692,7 @@ impl Store for SqliteStore {
     async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
         let revision = i64::try_from(revision).map_err(backend)?;
         self.mutate(audit, move |tx| {
-            let id = id.to_string();
+            let id = id.storage();
             let sql = "SELECT 1 FROM keys WHERE key_id = ?1 AND revision = ?2";
             if query_first(tx, sql, params![id, revision], |_| Ok(()))?.is_none() {
                 return Ok(false);
@@ -728,7 +728,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<KeyId>> {
         let (account, region) = (account.to_string(), region.to_string());
-        let after = after.map(|k| k.to_string()).unwrap_or_default();
+        let after = after.map(|k| k.storage()).unwrap_or_default();
         let limit = records::limit(limit)?;
         self.run(move |c| query_all(c, sql::LIST_KEYS, params![account, region, after, limit], records::key_id)).await
     }
@@ -767,7 +767,7 @@ impl Store for SqliteStore {
                     a.account.as_str(),
                     a.region.as_str(),
                     a.name.as_str(),
-                    a.target.to_string(),
+                    a.target.storage(),
                     a.created.unix_millis(),
                     a.updated.unix_millis()
                 ],
@@ -784,7 +784,7 @@ impl Store for SqliteStore {
                 tx,
                 sql::UPDATE_ALIAS,
                 params![
-                    a.target.to_string(),
+                    a.target.storage(),
                     a.updated.unix_millis(),
                     a.account.as_str(),
                     a.region.as_str(),
@@ -824,7 +824,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<AliasRecord>> {
         let (account, region) = (account.to_string(), region.to_string());
-        let target = target.map(|k| k.to_string());
+        let target = target.map(|k| k.storage());
         let after = after.map(ToString::to_string).unwrap_or_default();
         let limit = records::limit(limit)?;
         self.run(move |c| {
@@ -840,7 +840,7 @@ impl Store for SqliteStore {
     async fn put_tags(&self, id: KeyId, tags: &[Tag], max: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         let tags = tags.to_vec();
         self.mutate(audit, move |tx| {
-            let id = id.to_string();
+            let id = id.storage();
             for tag in &tags {
                 execute(tx, UPSERT_TAG, params![id, tag.key, tag.value])?;
             }
@@ -856,7 +856,7 @@ impl Store for SqliteStore {
         let keys = keys.to_vec();
         self.mutate(audit, move |tx| {
             for k in &keys {
-                execute(tx, "DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.to_string(), k])?;
+                execute(tx, "DELETE FROM key_tags WHERE key_id = ?1 AND tag_key = ?2", params![id.storage(), k])?;
             }
             Ok(())
         })
@@ -870,7 +870,7 @@ impl Store for SqliteStore {
     async fn put_policy(&self, id: KeyId, document: &str, audit: &[AuditEvent]) -> StoreResult<()> {
         let document = document.to_owned();
         self.mutate(audit, move |tx| {
-            if execute(tx, sql::UPDATE_POLICY, params![document, id.to_string()])? != 1 {
+            if execute(tx, sql::UPDATE_POLICY, params![document, id.storage()])? != 1 {
                 return Err(StoreError::NotFound);
             }
             Ok(())
@@ -992,7 +992,7 @@ impl Store for SqliteStore {
     async fn create_grant(&self, grant: &GrantRecord, max_per_key: usize, audit: &[AuditEvent]) -> StoreResult<()> {
         let g = grant.clone();
         self.mutate(audit, move |tx| {
-            let key = g.key_id.to_string();
+            let key = g.key_id.storage();
             if count(tx, sql::COUNT_GRANTS, [&key])? >= max_per_key {
                 return Err(StoreError::LimitExceeded(max_per_key));
             }

@@ -117,7 +117,7 @@ pub(super) async fn open(
     let key = match source.key_id {
         Some(raw) => {
             let named = usable_key(svc, ctx, source.field, Some(raw), action, request()).await?;
-            if named.record.key_id != decoded.header.key_id {
+            if named.record.key_id.public() != decoded.header.key_id {
                 return Err(KmsError::IncorrectKey.into());
             }
             named
@@ -125,7 +125,8 @@ pub(super) async fn open(
         None => {
             // The key comes from the blob. It must live in the request's region; a blob naming a
             // key we do not have is indistinguishable from a forged one.
-            let key = svc.load_key(decoded.header.key_id).await?.ok_or(KmsError::InvalidCiphertext)?;
+            let key =
+                svc.load_key(decoded.header.key_id.in_region(&ctx.region)).await?.ok_or(KmsError::InvalidCiphertext)?;
             if key.record.region != ctx.region {
                 return Err(KmsError::InvalidCiphertext.into());
             }

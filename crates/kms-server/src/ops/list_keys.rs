@@ -16,11 +16,11 @@ pub(super) async fn handle(
     req: ListKeysRequest,
 ) -> Result<ListKeysResponse, ServiceError> {
     let limit = limit(req.limit, 1000, 100)?;
-    // Our marker is the last key id of the previous page.
-    let after = marker(req.marker)?.map(|m| KeyId::parse(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
+    // Our marker is the last key id of the previous page, in the form the store orders by.
+    let after = marker(req.marker)?.map(|m| KeyId::parse_storage(&m).ok_or(KmsError::InvalidMarker)).transpose()?;
     svc.authorize_iam(ctx, Operation::ListKeys.action(), "*", RequestKeys::none()).await?;
     let ids = svc.store.list_keys(&ctx.caller.principal.account, &ctx.region, after, limit + 1).await?;
-    let (ids, next_marker, truncated) = page(ids, limit, ToString::to_string);
+    let (ids, next_marker, truncated) = page(ids, limit, KeyId::storage);
     let keys = ids
         .into_iter()
         .map(|id| KeyListEntry { key_id: Some(id.to_string()), key_arn: Some(ctx.key_arn(id).to_string()) })
