@@ -27,14 +27,14 @@
 use kms_api::{ApiError, Exception};
 use kms_core::KmsError;
 use kms_core::error::{Limit, NotFound};
-use kms_core::ids::{AliasArn, KeyId, MaterialId};
+use kms_core::ids::{AliasArn, KeyId};
 use kms_core::key::KeyRecord;
 use kms_core::policy::KeyPolicy;
 use kms_core::tag::{MAX_TAGS_PER_KEY, Tag};
 use kms_crypto::KeyHandle;
 use kms_store::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, MaterialRecord, PrincipalRecord,
-    StoreError,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, KeyUpdate, MaterialRecord,
+    PrincipalRecord, StoreError,
 };
 use std::sync::Arc;
 
@@ -46,14 +46,17 @@ const KEY_ATTEMPTS: usize = 5;
 
 /// A control-plane change to persist, as a handler describes it.
 pub(crate) enum Change {
-    /// A new key with its first material (none for a key awaiting imported material), policy
-    /// and tags.
+    /// A new key with its materials (none for a key awaiting imported material; its primary's
+    /// for a multi-Region replica), policy and tags, and the other keys that change with it.
     CreateKey {
         /// The key.
         key: KeyRecord,
-        /// Its first material, wrapped, with the same material ready to use (cached once the
-        /// key is stored).
-        material: Option<(MaterialRecord, Arc<KeyHandle>)>,
+        /// Its materials, wrapped.
+        materials: Vec<MaterialRecord>,
+        /// Its first material ready to use, cached once the key is stored (a new key's).
+        handle: Option<Arc<KeyHandle>>,
+        /// Other keys changed with it (a multi-Region primary naming its new replica).
+        updates: Vec<KeyUpdate>,
         /// Its policy.
         policy: KeyPolicy,
         /// Its tags.
@@ -64,16 +67,10 @@ pub(crate) enum Change {
     /// Everything back to its state after initialization (`FerrokmsAdmin.Reset`, for test
     /// suites): see [`kms_store::Store::reset`].
     Reset,
-    /// A key's new record with its materials changed (compare-and-swap as above): the material
-    /// a rotation or an import adds, the imported materials deleted or expired.
-    KeyMaterials {
-        /// The key's new record.
-        key: KeyRecord,
-        /// The material added, wrapped.
-        add: Option<MaterialRecord>,
-        /// The materials removed.
-        remove: Vec<MaterialId>,
-    },
+    /// Keys' new records with their materials changed, all or none (compare-and-swap as
+    /// above): the material a rotation or an import adds, the imported materials deleted or
+    /// expired; a multi-Region key's primary and replicas together.
+    UpdateKeys(Vec<KeyUpdate>),
     /// A new alias (its name must be free).
     CreateAlias(AliasRecord),
     /// An existing alias pointed at another key.
@@ -130,6 +127,8 @@ pub(crate) enum Change {
         revision: u64,
         /// Its aliases (deleted with it).
         aliases: Vec<AliasRecord>,
+        /// Other keys changed with it (a multi-Region primary forgetting the replica).
+        updates: Vec<KeyUpdate>,
     },
     /// A new user, role or service principal (its name must be free).
     CreatePrincipal(PrincipalRecord),
@@ -168,15 +167,21 @@ pub(crate) enum Change {
 pub(crate) enum KeyChange {
     /// The key's new record.
     Update(KeyRecord),
-    /// The key's new record with its materials changed.
-    Materials {
-        /// The new record.
-        key: KeyRecord,
-        /// The material added (rotated to, or imported), wrapped.
-        add: Option<MaterialRecord>,
-        /// The materials removed (imported material deleted).
-        remove: Vec<MaterialId>,
+    /// The key's new record with its materials changed, and the keys that change with it (a
+    /// multi-Region key's replicas).
+    Keys {
+        /// The key's own.
+        key: KeyUpdate,
+        /// The others'.
+        others: Vec<KeyUpdate>,
     },
+}
+
+impl KeyChange {
+    /// The key's new record with `add` and `remove` as its material changes, alone.
+    pub(crate) fn materials(key: KeyRecord, add: Vec<MaterialRecord>, remove: Vec<kms_core::ids::MaterialId>) -> Self {
+        Self::Keys { key: KeyUpdate { key, add, remove }, others: Vec::new() }
+    }
 }
 
 impl From<KeyRecord> for KeyChange {
@@ -189,7 +194,7 @@ impl KeyChange {
     /// The key's record as it will be stored.
     fn record(&self) -> &KeyRecord {
         match self {
-            Self::Update(key) | Self::Materials { key, .. } => key,
+            Self::Update(key) | Self::Keys { key: KeyUpdate { key, .. }, .. } => key,
         }
     }
 }
@@ -198,7 +203,7 @@ impl From<KeyChange> for Change {
     fn from(change: KeyChange) -> Self {
         match change {
             KeyChange::Update(key) => Self::UpdateKey(key),
-            KeyChange::Materials { key, add, remove } => Self::KeyMaterials { key, add, remove },
+            KeyChange::Keys { key, others } => Self::UpdateKeys(std::iter::once(key).chain(others).collect()),
         }
     }
 }
@@ -209,8 +214,10 @@ impl Change {
     fn invalidations(&self) -> Vec<Invalidation> {
         match self {
             // Nothing can have cached a key that did not exist ([`Change::stored`] caches it).
-            Self::CreateKey { .. } => Vec::new(),
-            Self::UpdateKey(key) | Self::KeyMaterials { key, .. } => vec![Invalidation::Key(key.key_id)],
+            Self::CreateKey { updates, .. } | Self::UpdateKeys(updates) => {
+                updates.iter().map(|u| Invalidation::Key(u.key.key_id)).collect()
+            }
+            Self::UpdateKey(key) => vec![Invalidation::Key(key.key_id)],
             Self::Reset => vec![Invalidation::All],
             Self::CreateAlias(alias) => {
                 vec![crate::invalidation::alias(&alias_arn(alias)), Invalidation::Key(alias.target)]
@@ -226,8 +233,9 @@ impl Change {
             | Self::PutPolicy { key_id, .. }
             | Self::DeleteGrant { key_id, .. } => vec![Invalidation::Key(*key_id)],
             Self::CreateGrant(grant) => vec![Invalidation::Key(grant.key_id)],
-            Self::DeleteKey { key_id, aliases, .. } => std::iter::once(Invalidation::Key(*key_id))
+            Self::DeleteKey { key_id, aliases, updates, .. } => std::iter::once(Invalidation::Key(*key_id))
                 .chain(aliases.iter().map(|a| crate::invalidation::alias(&alias_arn(a))))
+                .chain(updates.iter().map(|u| Invalidation::Key(u.key.key_id)))
                 .collect(),
             // Key policies naming the principal are rewritten to its unique id by the store, so
             // this node's cached keys (whichever they are) are read again. Deleting a principal
@@ -246,15 +254,12 @@ impl Change {
     async fn write(&self, svc: &Service, audit: &[kms_core::audit::AuditEvent]) -> Result<bool, StoreError> {
         let store = &svc.store;
         match self {
-            Self::CreateKey { key, material, policy, tags } => store
-                .create_key(key, material.as_ref().map(|(m, _)| m), policy.as_str(), tags, audit)
-                .await
-                .map(|()| true),
+            Self::CreateKey { key, materials, policy, tags, updates, .. } => {
+                store.create_key(key, materials, policy.as_str(), tags, updates, audit).await.map(|()| true)
+            }
             Self::UpdateKey(key) => store.update_key(key, audit).await.map(|()| true),
             Self::Reset => store.reset(audit).await.map(|()| true),
-            Self::KeyMaterials { key, add, remove } => {
-                store.update_key_materials(key, add.as_ref(), remove, audit).await.map(|()| true)
-            }
+            Self::UpdateKeys(updates) => store.update_keys(updates, audit).await.map(|()| true),
             Self::CreateAlias(alias) => store.create_alias(alias, audit).await.map(|()| true),
             Self::UpdateAlias { alias, .. } => store.update_alias(alias, audit).await.map(|()| true),
             Self::DeleteAlias { arn, .. } => {
@@ -272,7 +277,9 @@ impl Change {
             // A grant retired by someone else meanwhile is gone all the same: success, recorded
             // without a change.
             Self::DeleteGrant { grant_id, .. } => store.delete_grant(grant_id, audit).await,
-            Self::DeleteKey { key_id, revision, .. } => store.delete_key(*key_id, *revision, audit).await,
+            Self::DeleteKey { key_id, revision, updates, .. } => {
+                store.delete_key(*key_id, *revision, updates, audit).await
+            }
             Self::CreatePrincipal(principal) => store.create_principal(principal, audit).await.map(|()| true),
             Self::DeletePrincipal { arn, .. } => found(store.delete_principal(arn, audit).await?),
             Self::PutIdentityPolicy { policy, .. } => store.put_identity_policy(policy, audit).await.map(|()| true),
@@ -289,13 +296,13 @@ impl Change {
     /// its account's quota and cached, ready to use.
     fn stored(self, svc: &Service) {
         match self {
-            Self::CreateKey { key, material, policy, .. } => {
+            Self::CreateKey { key, handle, policy, .. } => {
                 svc.key_created(&key.account, &key.region);
-                svc.cache_new_key(key, material.map(|(_, handle)| handle), policy);
+                svc.cache_new_key(key, handle, policy);
             }
             Self::Reset => svc.quotas.key_counts.forget(),
             Self::UpdateKey(_)
-            | Self::KeyMaterials { .. }
+            | Self::UpdateKeys(_)
             | Self::CreateAlias(_)
             | Self::UpdateAlias { .. }
             | Self::DeleteAlias { .. }
@@ -342,7 +349,7 @@ impl Change {
                 Self::CreateKey { .. }
                 | Self::UpdateKey(_)
                 | Self::Reset
-                | Self::KeyMaterials { .. }
+                | Self::UpdateKeys(_)
                 | Self::CreateAlias(_)
                 | Self::UpdateAlias { .. }
                 | Self::DeleteAlias { .. }

@@ -13,6 +13,8 @@ use kms_crypto::{KeySecret, random_array};
 use serde_json::json;
 use tracing::{error, info};
 
+use kms_store::KeyUpdate;
+
 use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::service::Service;
@@ -66,7 +68,7 @@ impl Service {
                 &arn,
                 json!({"keyState": "PendingDeletion", "deletionDate": deletion.date.rfc3339()}),
             );
-            let change = Change::DeleteKey { key_id: id, revision: key.revision, aliases };
+            let change = Change::DeleteKey { key_id: id, revision: key.revision, aliases, updates: Vec::new() };
             let deleted = self.commit_unattended(change, event).await?;
             if deleted {
                 info!(key = %arn, "deleted a key at the end of its waiting period");
@@ -82,7 +84,7 @@ impl Service {
                 &arn,
                 json!({"keyMaterialIds": ids, "keyState": next.state.as_str()}),
             );
-            let change = Change::KeyMaterials { key: next, add: None, remove: expired };
+            let change = Change::UpdateKeys(vec![KeyUpdate { key: next, add: Vec::new(), remove: expired }]);
             let deleted = self.commit_unattended(change, event).await?;
             if deleted {
                 info!(key = %arn, "deleted imported key material at its expiry");
@@ -102,7 +104,7 @@ impl Service {
             json!({"keyMaterialId": material_id.to_string(), "rotationPeriodInDays": rotation.period_days}),
         );
         // Someone changed the key meanwhile: not rotated; the next pass sees the new state.
-        let change = Change::KeyMaterials { key: next, add: Some(wrapped), remove: Vec::new() };
+        let change = Change::UpdateKeys(vec![KeyUpdate { key: next, add: vec![wrapped], remove: Vec::new() }]);
         let rotated = self.commit_unattended(change, event).await?;
         if rotated {
             info!(key = %arn, "rotated key material on schedule");

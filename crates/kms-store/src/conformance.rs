@@ -12,8 +12,8 @@ use kms_core::key::{KeyRecord, KeyRequest, KeyState};
 use kms_core::tag::Tag;
 
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
-    PrincipalType, SessionRecord, Store, StoreError,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, MaterialRecord,
+    PrincipalRecord, PrincipalType, SessionRecord, Store, StoreError,
 };
 
 /// A test key: id derived from `seed` and `n`, enabled, symmetric.
@@ -79,7 +79,7 @@ async fn imported_materials_come_and_go_with_their_record(store: &dyn Store, see
     let base = key(seed, 41, "141414141414");
     let request = KeyRequest { origin: Origin::External, ..KeyRequest::symmetric_default() };
     let k = request.new_key(base.key_id, base.account, base.region, t0, String::new(), base.current_material);
-    store.create_key(&k, None, "{}", &[], &[]).await.unwrap();
+    store.create_key(&k, &[], "{}", &[], &[], &[]).await.unwrap();
     assert!(store.materials(k.key_id).await.unwrap().is_empty());
     let import = |byte: u8, valid_to: Option<Timestamp>| Import {
         material: MaterialId::from_bytes([byte; 32]),
@@ -98,21 +98,43 @@ async fn imported_materials_come_and_go_with_their_record(store: &dyn Store, see
     let (imported, _) = k.import(t0, import(1, Some(t0.plus_days(10)))).unwrap();
     let first = imported.current_material;
     assert!(matches!(
-        store.update_key_materials(&imported.disable().unwrap(), Some(&record(first)), &[], &[]).await,
+        store.update_keys(&[update(imported.disable().unwrap(), vec![record(first)], vec![])], &[]).await,
         Err(StoreError::Conflict)
     ));
-    store.update_key_materials(&imported, Some(&record(first)), &[], &[]).await.unwrap();
+    store.update_keys(&[update(imported.clone(), vec![record(first)], vec![])], &[]).await.unwrap();
     assert_eq!(store.materials(k.key_id).await.unwrap(), vec![record(first)]);
     assert!(!store.due_keys(t0.plus_days(10).plus_millis(-1), 10).await.unwrap().contains(&k.key_id));
     assert!(store.due_keys(t0.plus_days(10), 10).await.unwrap().contains(&k.key_id));
 
     let (expired, gone) = imported.expire_imported(t0.plus_days(10)).unwrap();
-    store.update_key_materials(&expired, None, &gone, &[]).await.unwrap();
+    store.update_keys(&[update(expired.clone(), vec![], gone)], &[]).await.unwrap();
     assert!(store.materials(k.key_id).await.unwrap().is_empty());
     assert!(!store.due_keys(t0.plus_days(10), 10).await.unwrap().contains(&k.key_id));
     let (back, _) = expired.import(t0, import(1, None)).unwrap();
-    store.update_key_materials(&back, Some(&record(first)), &[], &[]).await.unwrap();
+    store.update_keys(&[update(back.clone(), vec![record(first)], vec![])], &[]).await.unwrap();
     assert_eq!(store.key(k.key_id).await.unwrap().unwrap(), back);
+
+    // Several keys change together or not at all: one stale record undoes the others.
+    let other = key(seed, 42, "141414141414");
+    store.create_key(&other, &[material(&other)], "{}", &[], &[], &[]).await.unwrap();
+    let (fresh, stale) = (other.disable().unwrap(), back.disable().unwrap().disable().unwrap());
+    let both = [KeyUpdate::record(fresh.clone()), KeyUpdate::record(stale)];
+    assert!(matches!(store.update_keys(&both, &[]).await, Err(StoreError::Conflict)));
+    assert_eq!(store.key(other.key_id).await.unwrap().unwrap(), other, "nothing changed");
+    store
+        .update_keys(&[KeyUpdate::record(fresh.clone()), KeyUpdate::record(back.disable().unwrap())], &[])
+        .await
+        .unwrap();
+    assert_eq!(store.key(other.key_id).await.unwrap().unwrap(), fresh);
+    // A deletion takes its updates with it.
+    let updated = fresh.enable().unwrap();
+    assert!(store.delete_key(k.key_id, back.revision + 1, &[KeyUpdate::record(updated.clone())], &[]).await.unwrap());
+    assert_eq!(store.key(other.key_id).await.unwrap().unwrap(), updated);
+    assert!(store.key(k.key_id).await.unwrap().is_none());
+}
+
+fn update(key: KeyRecord, add: Vec<MaterialRecord>, remove: Vec<MaterialId>) -> KeyUpdate {
+    KeyUpdate { key, add, remove }
 }
 
 fn byte_of(id: MaterialId) -> u8 {
@@ -170,7 +192,7 @@ pub async fn run_reset(store: &dyn Store) {
         store.create_access_key(k, &[]).await.unwrap();
     }
     let k = key(200, 1, account.as_str());
-    store.create_key(&k, Some(&material(&k)), "{}", &[tag("a", "1")], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[tag("a", "1")], &[], &[]).await.unwrap();
     store.init_setting("reset-conformance", "kept").await.unwrap();
     let before = head_seq(store).await;
 
@@ -193,9 +215,9 @@ async fn head_seq(store: &dyn Store) -> u64 {
 
 async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     let k = key(seed, 1, "111111111111");
-    store.create_key(&k, Some(&material(&k)), "{}", &[tag("a", "1")], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[tag("a", "1")], &[], &[]).await.unwrap();
     assert_eq!(store.key(k.key_id).await.unwrap().as_ref(), Some(&k));
-    assert!(matches!(store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await, Err(StoreError::AlreadyExists)));
     let disabled = k.disable().unwrap();
     store.update_key(&disabled, &[]).await.unwrap();
     assert_eq!(store.key(k.key_id).await.unwrap().unwrap().state, KeyState::Disabled);
@@ -208,7 +230,7 @@ async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
     assert!(store.key(key(seed, 98, "111111111111").key_id).await.unwrap().is_none());
     // Rotation: the new record and its new material land together, compare-and-swap as updates.
     let k = key(seed, 3, "111111111111");
-    store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     let current = store.key(k.key_id).await.unwrap().unwrap();
     let new_material = MaterialId::from_bytes([seed.wrapping_add(100); 32]);
     let rotated = current
@@ -238,10 +260,10 @@ async fn listing_is_scoped_and_paged(store: &dyn Store, seed: u8) {
     let account = &account[account.len() - 12..];
     for n in 10..15 {
         let k = key(seed, n, account);
-        store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+        store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     }
     let other = key(seed, 20, "333333333333");
-    store.create_key(&other, Some(&material(&other)), "{}", &[], &[]).await.unwrap();
+    store.create_key(&other, &[material(&other)], "{}", &[], &[], &[]).await.unwrap();
     let acct = AccountId::parse(account).unwrap();
     let region = Region::parse("us-east-1").unwrap();
     let first = store.list_keys(&acct, &region, None, 3).await.unwrap();
@@ -257,7 +279,7 @@ async fn aliases_are_unique_per_account_and_region(store: &dyn Store, seed: u8) 
     let k = key(seed, 30, "444444444444");
     let k2 = key(seed, 31, "444444444444");
     for x in [&k, &k2] {
-        store.create_key(x, Some(&material(x)), "{}", &[], &[]).await.unwrap();
+        store.create_key(x, &[material(x)], "{}", &[], &[], &[]).await.unwrap();
     }
     let alias = alias(&k, &format!("alias/app-{seed}"));
     let name = alias.name.clone();
@@ -279,7 +301,7 @@ async fn aliases_are_unique_per_account_and_region(store: &dyn Store, seed: u8) 
 
 async fn tags_upsert_and_limit(store: &dyn Store, seed: u8) {
     let k = key(seed, 40, "555555555555");
-    store.create_key(&k, Some(&material(&k)), "{}", &[tag("b", "1")], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[tag("b", "1")], &[], &[]).await.unwrap();
     store.put_tags(k.key_id, &[tag("a", "x"), tag("b", "2")], 3, &[]).await.unwrap();
     assert_eq!(store.tags(k.key_id).await.unwrap(), vec![tag("a", "x"), tag("b", "2")]);
     let err = store.put_tags(k.key_id, &[tag("c", ""), tag("d", "")], 3, &[]).await;
@@ -291,7 +313,7 @@ async fn tags_upsert_and_limit(store: &dyn Store, seed: u8) {
 
 async fn policies_and_settings(store: &dyn Store, seed: u8) {
     let k = key(seed, 50, "666666666666");
-    store.create_key(&k, Some(&material(&k)), "{\"v\":1}", &[], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{\"v\":1}", &[], &[], &[]).await.unwrap();
     assert_eq!(store.policy(k.key_id).await.unwrap().as_deref(), Some("{\"v\":1}"));
     store.put_policy(k.key_id, "{\"v\":2}", &[]).await.unwrap();
     assert_eq!(store.policy(k.key_id).await.unwrap().as_deref(), Some("{\"v\":2}"));
@@ -376,7 +398,7 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
     // A key policy and a trust policy naming alice by ARN; a similar ARN that is not hers.
     let named = format!(r#"{{"Statement":[{{"Principal":{{"AWS":["{}","{}x"]}}}}]}}"#, user.arn, user.arn);
     let k = self::key(seed, 90, account.as_str());
-    store.create_key(&k, Some(&material(&k)), &named, &[], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], &named, &[], &[], &[]).await.unwrap();
     let trusting = PrincipalRecord {
         arn: format!("arn:aws:iam::{account}:role/trusting"),
         name: "trusting".into(),
@@ -397,7 +419,7 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
 
 async fn grants_are_limited_per_key(store: &dyn Store, seed: u8) {
     let k = key(seed, 60, "999999999999");
-    store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     let grant = |n: u8| GrantRecord {
         grantee_id: None,
         grant_id: format!("{seed:02x}{n:02x}{}", "0".repeat(60)),
@@ -435,10 +457,10 @@ async fn key_bundles_hold_every_part_of_their_key(store: &dyn Store, seed: u8) {
     let k = key(seed, 70, "777777777777");
     let other = key(seed, 71, "777777777777");
     store
-        .create_key(&k, Some(&material(&k)), r#"{"Statement":[]}"#, &[tag("b", "2"), tag("a", "1")], &[])
+        .create_key(&k, &[material(&k)], r#"{"Statement":[]}"#, &[tag("b", "2"), tag("a", "1")], &[], &[])
         .await
         .unwrap();
-    store.create_key(&other, Some(&material(&other)), "{}", &[tag("c", "3")], &[]).await.unwrap();
+    store.create_key(&other, &[material(&other)], "{}", &[tag("c", "3")], &[], &[]).await.unwrap();
     for (name, target) in [("zeta", &k), ("alpha", &k), ("other", &other)] {
         store.create_alias(&alias(target, &format!("alias/bundle-{seed}-{name}")), &[]).await.unwrap();
     }
@@ -502,7 +524,7 @@ async fn scheduler_queries(store: &dyn Store) {
     let doomed = key(200, 2, "121212121212").schedule_deletion(t0, 7).unwrap();
     let idle = key(200, 3, "121212121212");
     for k in [&rotating, &doomed, &idle] {
-        store.create_key(k, Some(&material(k)), "{}", &[tag("t", "v")], &[]).await.unwrap();
+        store.create_key(k, &[material(k)], "{}", &[tag("t", "v")], &[], &[]).await.unwrap();
     }
     let alias = AliasRecord {
         account: doomed.account.clone(),
@@ -524,10 +546,15 @@ async fn scheduler_queries(store: &dyn Store) {
 
     let before = store.audit_head().await.unwrap().map_or(0, |(s, _)| s);
     assert!(
-        !store.delete_key(doomed.key_id, doomed.revision + 1, &[event(90, "DeleteKey", None, None)]).await.unwrap()
+        !store
+            .delete_key(doomed.key_id, doomed.revision + 1, &[], &[event(90, "DeleteKey", None, None)])
+            .await
+            .unwrap()
     );
     assert_eq!(store.audit_head().await.unwrap().map_or(0, |(s, _)| s), before, "a stale delete records nothing");
-    assert!(store.delete_key(doomed.key_id, doomed.revision, &[event(91, "DeleteKey", None, None)]).await.unwrap());
+    assert!(
+        store.delete_key(doomed.key_id, doomed.revision, &[], &[event(91, "DeleteKey", None, None)]).await.unwrap()
+    );
     assert_eq!(store.audit_head().await.unwrap().map_or(0, |(s, _)| s), before + 1);
     assert!(store.key(doomed.key_id).await.unwrap().is_none());
     assert!(store.materials(doomed.key_id).await.unwrap().is_empty());
@@ -676,7 +703,7 @@ async fn mutations_carry_their_audit_events(store: &dyn Store) {
     let k = key(0xAD, 1, "111122223333");
     let arn = k.arn().to_string();
     let created = [event(101, "CreateKey", Some(&arn), None)];
-    store.create_key(&k, Some(&material(&k)), "{}", &[tag("a", "1")], &created).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[tag("a", "1")], &[], &created).await.unwrap();
     let rows = appended_since(store, start).await;
     assert_eq!(rows.len(), 1, "exactly the event given");
     assert_eq!((rows[0].seq, rows[0].event_id.as_str()), (start + 1, "event-101"));
@@ -685,7 +712,7 @@ async fn mutations_carry_their_audit_events(store: &dyn Store) {
 
     // Refused changes append nothing.
     let refused = |n: u64, name: &str| [event(n, name, Some(&arn), None)];
-    let again = store.create_key(&k, Some(&material(&k)), "{}", &[], &refused(102, "CreateKey")).await;
+    let again = store.create_key(&k, &[material(&k)], "{}", &[], &[], &refused(102, "CreateKey")).await;
     assert!(matches!(again, Err(StoreError::AlreadyExists)));
     let disabled = k.disable().unwrap();
     store.update_key(&disabled, &refused(103, "DisableKey")).await.unwrap();

@@ -85,6 +85,25 @@ pub enum StoreError {
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A key's new record, stored if its stored revision is still the one before (compare-and-swap),
+/// with the materials that change with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// The new record.
+    pub key: KeyRecord,
+    /// Materials added (wrapped).
+    pub add: Vec<MaterialRecord>,
+    /// Materials removed.
+    pub remove: Vec<MaterialId>,
+}
+
+impl KeyUpdate {
+    /// A new record with its materials unchanged.
+    pub fn record(key: KeyRecord) -> Self {
+        Self { key, add: Vec::new(), remove: Vec::new() }
+    }
+}
+
 /// The right to run a background role (scheduler, event delivery) on behalf of every node that
 /// shares the store. Held while the value lives; released when it is dropped or its node dies.
 pub struct Leadership {
@@ -143,14 +162,16 @@ pub trait Store: Send + Sync + 'static {
     /// Writes (or overwrites) a server-wide setting.
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
 
-    /// Creates a key with its first material (none for a key awaiting imported material), its
-    /// policy and its tags, atomically.
+    /// Creates a key with its materials (none for a key awaiting imported material; every
+    /// material of its primary for a multi-Region replica), its policy and its tags, and applies
+    /// `updates` to other keys (a multi-Region primary naming its new replica), atomically.
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: Option<&MaterialRecord>,
+        materials: &[MaterialRecord],
         policy: &str,
         tags: &[Tag],
+        updates: &[KeyUpdate],
         audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// Reads a key.
@@ -167,29 +188,31 @@ pub trait Store: Send + Sync + 'static {
         after: Option<KeyId>,
         limit: usize,
     ) -> StoreResult<Vec<KeyId>>;
-    /// Changes a key's materials with its record: stores `key` (compare-and-swap on its revision,
-    /// as [`Store::update_key`]), adds `add` (a rotation's or an import's material) and deletes
-    /// the materials `remove` (imported material deleted or expired), with the audit events, in
-    /// one transaction.
-    async fn update_key_materials(
-        &self,
-        key: &KeyRecord,
-        add: Option<&MaterialRecord>,
-        remove: &[MaterialId],
-        audit: &[AuditEvent],
-    ) -> StoreResult<()>;
-    /// Rotates a key: stores `key` and its new `material` ([`Store::update_key_materials`]).
+    /// Applies `updates` — each a key's record (compare-and-swap on its revision, as
+    /// [`Store::update_key`]) with materials added (a rotation's or an import's) and removed
+    /// (imported material deleted or expired) — with the audit events, in one transaction: all
+    /// or none. Several keys change together when a multi-Region key's primary and replicas do.
+    async fn update_keys(&self, updates: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Rotates a key: stores `key` and its new `material` ([`Store::update_keys`]).
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        self.update_key_materials(key, Some(material), &[], audit).await
+        let update = KeyUpdate { key: key.clone(), add: vec![material.clone()], remove: Vec::new() };
+        self.update_keys(std::slice::from_ref(&update), audit).await
     }
     /// Keys with work due at `now`: an automatic rotation (`rotation.next <= now`), a
     /// scheduled deletion (`deletion.date <= now`) or an expiry of imported material
     /// (`material_expires <= now`), at most `limit`.
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>>;
     /// Deletes a key for good — its record, materials, policy, tags, aliases and grants — if its
-    /// stored revision is still `revision`, with the audit events, in one transaction. Returns
-    /// whether it was deleted.
-    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// stored revision is still `revision`, and applies `updates` to other keys (a multi-Region
+    /// primary forgetting the replica), with the audit events, in one transaction. Returns
+    /// whether it was deleted (if not, nothing changed).
+    async fn delete_key(
+        &self,
+        id: KeyId,
+        revision: u64,
+        updates: &[KeyUpdate],
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool>;
     /// Returns the store to its state after initialization, for test suites: deletes every key
     /// (with its materials, policy, tags, aliases and grants), every user, role and service
     /// principal with their access keys, sessions and identity policies, keeping the accounts,

@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use kms_core::Timestamp;
 use kms_core::audit::{AuditEvent, CRYPTOGRAPHIC_OPERATIONS};
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use tokio_postgres::config::Host;
@@ -45,7 +45,7 @@ use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, Store,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, MaterialRecord, PrincipalRecord, Store,
     StoreError, StoreResult,
 };
 
@@ -317,6 +317,40 @@ async fn notify_aliases_of(client: &impl GenericClient, id: &str) -> StoreResult
 /// writer committed the same row first, READ COMMITTED re-checks `revision = $4` against its
 /// version, so exactly one of them changes the row ([`StoreError::Conflict`] for the other;
 /// [`StoreError::NotFound`] if the key is gone).
+/// Inserts materials of the key stored as `id`.
+async fn insert_materials(client: &impl GenericClient, id: &str, materials: &[MaterialRecord]) -> StoreResult<()> {
+    for m in materials {
+        execute(
+            client,
+            sql::INSERT_MATERIAL,
+            &[
+                &id,
+                &m.material_id.as_bytes().as_slice(),
+                &m.wrapped,
+                &m.created.unix_millis(),
+                &m.rotation.map(kms_core::key::RotationKind::as_str),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies key updates (compare-and-swap each record, then its materials), announcing each
+/// key to the other nodes.
+async fn apply_updates(client: &impl GenericClient, updates: &[KeyUpdate]) -> StoreResult<()> {
+    for u in updates {
+        let id = u.key.key_id.storage();
+        cas_update_key(client, &u.key).await?;
+        notify_key(client, &id).await?;
+        for material in &u.remove {
+            execute(client, sql::DELETE_MATERIAL, &[&id, &material.as_bytes().as_slice()]).await?;
+        }
+        insert_materials(client, &id, &u.add).await?;
+    }
+    Ok(())
+}
+
 async fn cas_update_key(client: &impl GenericClient, key: &KeyRecord) -> StoreResult<()> {
     let rev = records::revision(key)?;
     let previous = rev.checked_sub(1).ok_or(StoreError::Conflict)?;
@@ -610,9 +644,10 @@ impl Store for PostgresStore {
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: Option<&MaterialRecord>,
+        materials: &[MaterialRecord],
         policy: &str,
         tags: &[Tag],
+        updates: &[KeyUpdate],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let (record, rev) = (records::encode_key(key)?, records::revision(key)?);
@@ -622,14 +657,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         execute(&tx, sql::INSERT_KEY, &[&id, &key.account.as_str(), &key.region.as_str(), &rev, &record]).await?;
-        if let Some(material) = material {
-            execute(
-                &tx,
-                sql::INSERT_FIRST_MATERIAL,
-                &[&id, &material.material_id.as_bytes().as_slice(), &material.wrapped, &material.created.unix_millis()],
-            )
-            .await?;
-        }
+        insert_materials(&tx, &id, materials).await?;
         execute(&tx, sql::INSERT_POLICY, &[&id, &policy]).await?;
         // A repeated tag key fails on the primary key (AlreadyExists), as on SQLite.
         execute(
@@ -639,6 +667,7 @@ impl Store for PostgresStore {
             &[&id, &tag_keys, &tag_values],
         )
         .await?;
+        apply_updates(&tx, updates).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -659,35 +688,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn update_key_materials(
-        &self,
-        key: &KeyRecord,
-        add: Option<&MaterialRecord>,
-        remove: &[MaterialId],
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let id = key.key_id.storage();
+    async fn update_keys(&self, updates: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        cas_update_key(&tx, key).await?;
-        notify_key(&tx, &id).await?;
-        for material in remove {
-            execute(&tx, sql::DELETE_MATERIAL, &[&id, &material.as_bytes().as_slice()]).await?;
-        }
-        if let Some(material) = add {
-            execute(
-                &tx,
-                sql::INSERT_MATERIAL,
-                &[
-                    &id,
-                    &material.material_id.as_bytes().as_slice(),
-                    &material.wrapped,
-                    &material.created.unix_millis(),
-                    &material.rotation.map(kms_core::key::RotationKind::as_str),
-                ],
-            )
-            .await?;
-        }
+        apply_updates(&tx, updates).await?;
         append_audit_tx(&tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -707,7 +711,13 @@ impl Store for PostgresStore {
         decode_all(&rows, records::key_id)
     }
 
-    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+    async fn delete_key(
+        &self,
+        id: KeyId,
+        revision: u64,
+        updates: &[KeyUpdate],
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
         let rev = i64::try_from(revision).map_err(backend)?;
         let id = id.storage();
         let mut client = self.client().await?;
@@ -729,6 +739,7 @@ impl Store for PostgresStore {
             execute(&tx, part, &[&id]).await?;
         }
         let n = execute(&tx, sql::DELETE_KEY, &[&id]).await?;
+        apply_updates(&tx, updates).await?;
         commit_if_changed(tx, n, audit).await
     }
 

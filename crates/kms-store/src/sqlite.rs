@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kms_core::Timestamp;
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -22,8 +22,8 @@ use crate::audit_block::{BlockWriter, RowRef};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord, Store,
-    StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, MaterialRecord,
+    PrincipalRecord, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/sqlite/`; entry `i` moves the schema from
@@ -557,6 +557,38 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 /// Replaces a key whose stored revision is `key.revision - 1`: [`StoreError::Conflict`] if
 /// another writer changed it meanwhile, [`StoreError::NotFound`] if it is gone.
+/// Inserts materials of `key`.
+fn insert_materials(tx: &rusqlite::Transaction<'_>, key: &KeyRecord, materials: &[MaterialRecord]) -> StoreResult<()> {
+    let id = key.key_id.storage();
+    for m in materials {
+        execute(
+            tx,
+            sql::INSERT_MATERIAL,
+            params![
+                id,
+                m.material_id.as_bytes(),
+                m.wrapped,
+                m.created.unix_millis(),
+                m.rotation.map(kms_core::key::RotationKind::as_str)
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Applies key updates (compare-and-swap each record, then its materials).
+fn apply_updates(tx: &rusqlite::Transaction<'_>, updates: &[KeyUpdate]) -> StoreResult<()> {
+    for u in updates {
+        cas_update_key(tx, &u.key)?;
+        let id = u.key.key_id.storage();
+        for material in &u.remove {
+            execute(tx, sql::DELETE_MATERIAL, params![id, material.as_bytes()])?;
+        }
+        insert_materials(tx, &u.key, &u.add)?;
+    }
+    Ok(())
+}
+
 fn cas_update_key(tx: &rusqlite::Transaction<'_>, key: &KeyRecord) -> StoreResult<()> {
     let previous = records::revision(key)?.checked_sub(1).ok_or(StoreError::Conflict)?;
     let id = key.key_id.storage();
@@ -603,12 +635,14 @@ impl Store for SqliteStore {
     async fn create_key(
         &self,
         key: &KeyRecord,
-        material: Option<&MaterialRecord>,
+        materials: &[MaterialRecord],
         policy: &str,
         tags: &[Tag],
+        updates: &[KeyUpdate],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
-        let (key, material, policy, tags) = (key.clone(), material.cloned(), policy.to_owned(), tags.to_vec());
+        let (key, materials, policy, tags) = (key.clone(), materials.to_vec(), policy.to_owned(), tags.to_vec());
+        let updates = updates.to_vec();
         self.mutate(audit, move |tx| {
             let id = key.key_id.storage();
             execute(
@@ -622,13 +656,7 @@ impl Store for SqliteStore {
                     records::encode_key(&key)?
                 ],
             )?;
-            if let Some(material) = &material {
-                execute(
-                    tx,
-                    sql::INSERT_FIRST_MATERIAL,
-                    params![id, material.material_id.as_bytes(), material.wrapped, material.created.unix_millis()],
-                )?;
-            }
+            insert_materials(tx, &key, &materials)?;
             execute(tx, sql::INSERT_POLICY, params![id, policy])?;
             for tag in &tags {
                 // A repeated tag key fails on the primary key (AlreadyExists).
@@ -638,6 +666,7 @@ impl Store for SqliteStore {
                     params![id, tag.key, tag.value],
                 )?;
             }
+            apply_updates(tx, &updates)?;
             Ok(())
         })
         .await
@@ -652,36 +681,9 @@ impl Store for SqliteStore {
         self.mutate(audit, move |tx| cas_update_key(tx, &key)).await
     }
 
-    async fn update_key_materials(
-        &self,
-        key: &KeyRecord,
-        add: Option<&MaterialRecord>,
-        remove: &[MaterialId],
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
-        let (key, add, remove) = (key.clone(), add.cloned(), remove.to_vec());
-        self.mutate(audit, move |tx| {
-            cas_update_key(tx, &key)?;
-            let id = key.key_id.storage();
-            for material in &remove {
-                execute(tx, sql::DELETE_MATERIAL, params![id, material.as_bytes()])?;
-            }
-            if let Some(material) = &add {
-                execute(
-                    tx,
-                    sql::INSERT_MATERIAL,
-                    params![
-                        id,
-                        material.material_id.as_bytes(),
-                        material.wrapped,
-                        material.created.unix_millis(),
-                        material.rotation.map(kms_core::key::RotationKind::as_str)
-                    ],
-                )?;
-            }
-            Ok(())
-        })
-        .await
+    async fn update_keys(&self, updates: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<()> {
+        let updates = updates.to_vec();
+        self.mutate(audit, move |tx| apply_updates(tx, &updates)).await
     }
 
     async fn due_keys(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
@@ -689,8 +691,15 @@ impl Store for SqliteStore {
         self.run(move |c| query_all(c, DUE_KEYS, params![now, limit], records::key_id)).await
     }
 
-    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+    async fn delete_key(
+        &self,
+        id: KeyId,
+        revision: u64,
+        updates: &[KeyUpdate],
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
         let revision = i64::try_from(revision).map_err(backend)?;
+        let updates = updates.to_vec();
         self.mutate(audit, move |tx| {
             let id = id.storage();
             let sql = "SELECT 1 FROM keys WHERE key_id = ?1 AND revision = ?2";
@@ -707,6 +716,7 @@ impl Store for SqliteStore {
             ] {
                 execute(tx, part, [&id])?;
             }
+            apply_updates(tx, &updates)?;
             Ok(true)
         })
         .await
@@ -1597,7 +1607,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let k = key(9, n, account);
                 let audit = [event(u64::from(n) + 1, "CreateKey", None, None)];
-                store.create_key(&k, Some(&material(&k)), "{}", &[], &audit).await
+                store.create_key(&k, &[material(&k)], "{}", &[], &[], &audit).await
             }));
         }
         // The same key again: refused, and its audit event must not be recorded.
@@ -1605,7 +1615,7 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 let k = key(9, 0, account);
-                store.create_key(&k, Some(&material(&k)), "{}", &[], &[event(99, "CreateKey", None, None)]).await
+                store.create_key(&k, &[material(&k)], "{}", &[], &[], &[event(99, "CreateKey", None, None)]).await
             })
         };
         while store.pending.lock().unwrap().len() < 41 {
@@ -1640,7 +1650,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
         for n in 0..3u8 {
             let k = key(7, n, "111122223333");
-            store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+            store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
             assert_eq!(store.group_commits(), u64::from(n) + 1);
         }
     }

@@ -123,10 +123,7 @@ statements! {
     KEY = "SELECT record FROM keys WHERE key_id = $1";
     /// Creates a key.
     INSERT_KEY = "INSERT INTO keys (key_id, account, region, revision, record) VALUES ($1, $2, $3, $4, $5)";
-    /// A key's first material (no rotation).
-    INSERT_FIRST_MATERIAL =
-        "INSERT INTO key_materials (key_id, material_id, wrapped, created) VALUES ($1, $2, $3, $4)";
-    /// A material added by a rotation.
+    /// A material (`$5`: the rotation that added it, if one did).
     INSERT_MATERIAL = "INSERT INTO key_materials (key_id, material_id, wrapped, created, rotation_type) \
          VALUES ($1, $2, $3, $4, $5)";
     /// Deletes one material of a key (`$1` key, `$2` material id).

@@ -201,7 +201,7 @@ async fn mutations_and_batches_on_two_nodes_share_one_chain() {
     let (one, two) = tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
     let (one, two) = (one.unwrap(), two.unwrap());
     let k = key(9, "111111111111");
-    one.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    one.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     let base = k.clone();
     const ROUNDS: u8 = 15;
     const GRANTS: usize = 8;
@@ -434,7 +434,7 @@ async fn corrupt_rows_are_reported_not_panicked_on() {
     let Some(db) = TestDatabase::create("corrupt").await else { return };
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let k = key(1, "111111111111");
-    store.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     let admin = admin_client(&db.url).await.unwrap();
     // Text that is not JSON at all cannot be written any more (the due-time indexes read the
     // record as JSON); JSON that is not a key record is the corruption left to report.
@@ -464,7 +464,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
 
     // update_key from the same revision: one wins, the other gets Conflict.
     let k = key(1, "111111111111");
-    one.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    one.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     for round in 0..ROUNDS {
         let current = one.key(k.key_id).await.unwrap().unwrap();
         let next = |by: &str| KeyRecord {
@@ -496,7 +496,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
     // put_tags that fit alone but not together: the limit holds.
     for round in 0..ROUNDS {
         let k = key(round + 10, "222222222222");
-        one.create_key(&k, Some(&material(&k)), "{}", &[tag("base", "0")], &[]).await.unwrap();
+        one.create_key(&k, &[material(&k)], "{}", &[tag("base", "0")], &[], &[]).await.unwrap();
         let (first, second) = ([tag("a", "1"), tag("b", "1")], [tag("c", "2"), tag("d", "2")]);
         let (ra, rb) = tokio::join!(one.put_tags(k.key_id, &first, 3, &[]), two.put_tags(k.key_id, &second, 3, &[]));
         assert!(
@@ -512,7 +512,7 @@ async fn racing_nodes_cannot_break_compare_and_swap_uniqueness_or_limits() {
     // create_grant with room for one more: one wins, the other gets LimitExceeded.
     for round in 0..ROUNDS {
         let k = key(round + 100, "333333333333");
-        one.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+        one.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
         let (first, second) = (grant(&k, 1), grant(&k, 2));
         let (ra, rb) = tokio::join!(one.create_grant(&first, 1, &[]), two.create_grant(&second, 1, &[]));
         assert!(
@@ -545,7 +545,7 @@ async fn listings_match_sqlite_byte_order() {
     for store in [&postgres as &dyn Store, &sqlite] {
         let keys: Vec<KeyRecord> = (0..7).map(|n| key(200 - n * 30, "444444444444")).collect();
         for k in &keys {
-            store.create_key(k, Some(&material(k)), "{}", &[], &[]).await.unwrap();
+            store.create_key(k, &[material(k)], "{}", &[], &[], &[]).await.unwrap();
         }
         let target = &keys[0];
         for name in names {
@@ -604,9 +604,9 @@ async fn edge_cases_behave_like_sqlite() {
         let mut record = |what: &str, r: Result<(), StoreError>| seen.push(format!("{what}: {r:?}"));
         record(
             "create with repeated tag",
-            store.create_key(&k, Some(&material(&k)), "{}", &[tag("a", "1"), tag("a", "2")], &[]).await,
+            store.create_key(&k, &[material(&k)], "{}", &[tag("a", "1"), tag("a", "2")], &[], &[]).await,
         );
-        record("create", store.create_key(&k, Some(&material(&k)), "{}", &[tag("z", "0")], &[]).await);
+        record("create", store.create_key(&k, &[material(&k)], "{}", &[tag("z", "0")], &[], &[]).await);
         record("put repeated", store.put_tags(k.key_id, &[tag("a", "1"), tag("a", "2"), tag("b", "")], 3, &[]).await);
         record("put empty over limit", store.put_tags(k.key_id, &[], 1, &[]).await);
         record("put empty", store.put_tags(k.key_id, &[], 3, &[]).await);
@@ -698,7 +698,7 @@ async fn the_change_feed_names_committed_changes_and_announces_a_lost_connection
         async || tokio::time::timeout(std::time::Duration::from_secs(5), feed.next()).await.unwrap().unwrap();
     let k = key(9, "666666666666");
     let ghost = key(10, "666666666666");
-    writer.create_key(&k, Some(&material(&k)), "{}", &[], &[]).await.unwrap();
+    writer.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
     assert!(writer.put_policy(ghost.key_id, "{}", &[]).await.is_err());
     assert!(!writer.delete_access_key("AKIAMISSING", &[]).await.unwrap());
     writer.create_grant(&grant(&k, 1), 5, &[]).await.unwrap();

@@ -77,14 +77,14 @@ pub(super) async fn handle(
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
     // A key for imported material has none until ImportKeyMaterial.
-    let material = if record.origin == Origin::External {
-        None
+    let (materials, handle) = if record.origin == Origin::External {
+        (Vec::new(), None)
     } else {
         let (handle, secret) = generate_material(svc, &record).await?;
-        Some((svc.wrap_material(&record, record.current_material, &secret, None)?, Arc::new(handle)))
+        (vec![svc.wrap_material(&record, record.current_material, &secret, None)?], Some(Arc::new(handle)))
     };
     let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
-    let change = Change::CreateKey { key: record, material, policy, tags };
+    let change = Change::CreateKey { key: record, materials, handle, policy, tags, updates: Vec::new() };
     svc.commit(ctx, change, response).await
 }
 

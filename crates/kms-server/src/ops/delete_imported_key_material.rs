@@ -34,7 +34,7 @@ pub(super) async fn handle(
     key.record.delete_imported(material)?;
     let edit = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
         let (next, gone) = current.delete_imported(material)?;
-        Ok(KeyChange::Materials { key: next, add: None, remove: vec![gone] })
+        Ok(KeyChange::materials(next, Vec::new(), vec![gone]))
     };
     let deleted = material.unwrap_or(key.record.current_material);
     svc.commit_key(ctx, key.record.key_id, edit, |next| DeleteImportedKeyMaterialResponse {

@@ -79,7 +79,7 @@ pub(super) async fn handle(
         }
         let wrapped = secret.wrap(svc.root.as_ref(), &material_aad(&next.arn(), material_id))?;
         let add = kms_store::MaterialRecord { key_id: next.key_id, material_id, wrapped, created: now, rotation: None };
-        Ok(KeyChange::Materials { key: next, add: Some(add), remove: Vec::new() })
+        Ok(KeyChange::materials(next, vec![add], Vec::new()))
     };
     svc.commit_key(ctx, record.key_id, edit, |next| ImportKeyMaterialResponse {
         key_id: Some(next.arn_string()),

@@ -35,7 +35,7 @@ pub(super) async fn handle(
         let next = current.rotate(svc.clock.now(), material_id, RotationKind::OnDemand)?;
         let material = KeySecret::generate(next.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
         let wrapped = svc.wrap_material(&next, material_id, &material, Some(RotationKind::OnDemand))?;
-        Ok(KeyChange::Materials { key: next, add: Some(wrapped), remove: Vec::new() })
+        Ok(KeyChange::materials(next, vec![wrapped], Vec::new()))
     };
     svc.commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse { key_id: Some(next.arn_string()) })
         .await

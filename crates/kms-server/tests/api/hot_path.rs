@@ -9,15 +9,15 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use kms_api::Operation;
 use kms_core::audit::AuditEvent;
-use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use kms_server::ops::dispatch;
 use kms_server::{Caller, RequestContext, Service};
 use kms_store::audit::{AuditDigest, AuditFilter, AuditRow};
 use kms_store::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord, SqliteStore,
-    Store, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, MaterialRecord, PrincipalRecord,
+    SqliteStore, Store, StoreResult,
 };
 
 /// A store that counts every call, and can hold a policy read or write half-way.
@@ -77,13 +77,14 @@ impl Store for Counting {
     async fn create_key(
         &self,
         k: &KeyRecord,
-        m: Option<&MaterialRecord>,
+        m: &[MaterialRecord],
         p: &str,
         t: &[Tag],
+        u: &[KeyUpdate],
         audit: &[AuditEvent],
     ) -> StoreResult<()> {
         self.tick();
-        self.inner.create_key(k, m, p, t, audit).await
+        self.inner.create_key(k, m, p, t, u, audit).await
     }
     async fn key(&self, id: KeyId) -> StoreResult<Option<KeyRecord>> {
         self.tick();
@@ -97,23 +98,17 @@ impl Store for Counting {
         self.tick();
         self.inner.list_keys(a, r, after, n).await
     }
-    async fn update_key_materials(
-        &self,
-        k: &KeyRecord,
-        add: Option<&MaterialRecord>,
-        remove: &[MaterialId],
-        audit: &[AuditEvent],
-    ) -> StoreResult<()> {
+    async fn update_keys(&self, updates: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<()> {
         self.tick();
-        self.inner.update_key_materials(k, add, remove, audit).await
+        self.inner.update_keys(updates, audit).await
     }
     async fn due_keys(&self, now: kms_core::Timestamp, limit: usize) -> StoreResult<Vec<KeyId>> {
         self.tick();
         self.inner.due_keys(now, limit).await
     }
-    async fn delete_key(&self, id: KeyId, revision: u64, audit: &[AuditEvent]) -> StoreResult<bool> {
+    async fn delete_key(&self, id: KeyId, revision: u64, u: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
-        self.inner.delete_key(id, revision, audit).await
+        self.inner.delete_key(id, revision, u, audit).await
     }
     async fn materials(&self, id: KeyId) -> StoreResult<Vec<MaterialRecord>> {
         self.tick();
