@@ -204,6 +204,8 @@ impl From<KmsError> for ApiError {
             KmsError::Unsupported(_) => Exception::UnsupportedOperation,
             KmsError::AccessDenied(_) => Exception::AccessDenied,
             KmsError::DryRun => Exception::DryRunOperation,
+            KmsError::ReplicaExists { .. } => Exception::AlreadyExists,
+            KmsError::NoReplica { .. } => Exception::NotFound,
             KmsError::Import(e) => match e {
                 ImportError::NotExternal(_) => Exception::UnsupportedOperation,
                 ImportError::InvalidToken(_) => Exception::InvalidImportToken,
@@ -261,6 +263,8 @@ mod tests {
             KmsError::Import(ImportError::IncorrectMaterial(_)) => 25,
             KmsError::Import(ImportError::UnknownMaterial { .. }) => 26,
             KmsError::Import(ImportError::MaterialState(_)) => 27,
+            KmsError::ReplicaExists { .. } => 28,
+            KmsError::NoReplica { .. } => 29,
         }
     }
 
@@ -311,7 +315,7 @@ mod tests {
                 400,
             ),
             (KmsError::DryRun, "DryRunOperationException", 412),
-            (KmsError::Unsupported(Unsupported::MultiRegion), "UnsupportedOperationException", 400),
+            (KmsError::Unsupported(Unsupported::MultiRegionNewMaterial), "UnsupportedOperationException", 400),
             (KmsError::Import(ImportError::NotExternal(arn.clone())), "UnsupportedOperationException", 400),
             (KmsError::Import(ImportError::InvalidToken(arn.clone())), "InvalidImportTokenException", 400),
             (KmsError::Import(ImportError::ExpiredToken), "ExpiredImportTokenException", 400),
@@ -322,10 +326,12 @@ mod tests {
                 400,
             ),
             (KmsError::Import(ImportError::MaterialState("x".into())), "KMSInvalidStateException", 400),
+            (KmsError::ReplicaExists { arn: arn.clone(), region: "eu-west-1".into() }, "AlreadyExistsException", 400),
+            (KmsError::NoReplica { arn: arn.clone(), region: "eu-west-1".into() }, "NotFoundException", 400),
         ];
         let mut seen: Vec<usize> = table.iter().map(|(e, _, _)| variant(e)).collect();
         seen.sort_unstable();
-        assert_eq!(seen, (0..=27).collect::<Vec<_>>(), "one row per variant");
+        assert_eq!(seen, (0..=29).collect::<Vec<_>>(), "one row per variant");
         for (e, name, status) in table {
             let api = ApiError::from(e);
             assert_eq!((api.exception.name(), api.status()), (name, status));

@@ -1,8 +1,9 @@
 //! A key's `KeyMetadata`, as DescribeKey, CreateKey and ReplicateKey return it.
 
-use kms_core::key::KeyRecord;
+use kms_core::ids::{Region, render_key_arn};
+use kms_core::key::{KeyRecord, KeyState};
 
-use crate::model::KeyMetadata;
+use crate::model::{KeyMetadata, MultiRegionConfiguration, MultiRegionKey};
 
 /// The metadata AWS reports for `k`.
 pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
@@ -19,7 +20,23 @@ pub fn key_metadata(k: &KeyRecord) -> KeyMetadata {
         description: Some(k.description.clone()),
         key_usage: Some(k.key_usage.as_str().to_owned()),
         key_state: Some(k.state.as_str().to_owned()),
-        deletion_date: k.deletion.map(|d| d.date.epoch_seconds_f64()),
+        // A primary waiting for its replicas' deletion has a window but no date yet.
+        deletion_date: k.deletion.filter(|_| k.state == KeyState::PendingDeletion).map(|d| d.date.epoch_seconds_f64()),
+        pending_deletion_window_in_days: k
+            .deletion
+            .filter(|_| k.state == KeyState::PendingReplicaDeletion)
+            .map(|d| i64::from(d.window_days)),
+        multi_region_configuration: k.multi_region_set.as_ref().map(|set| {
+            let key = |region: &Region| MultiRegionKey {
+                arn: Some(render_key_arn(region, &k.account, k.key_id.in_region(region))),
+                region: Some(region.to_string()),
+            };
+            MultiRegionConfiguration {
+                multi_region_key_type: k.multi_region_key_type().map(str::to_owned),
+                primary_key: Some(key(&set.primary)),
+                replica_keys: Some(set.replicas.iter().map(key).collect()),
+            }
+        }),
         origin: Some(k.origin.as_str().to_owned()),
         key_manager: Some(k.key_manager.as_str().to_owned()),
         customer_master_key_spec: Some(k.key_spec.as_str().to_owned()),

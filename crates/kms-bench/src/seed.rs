@@ -52,7 +52,9 @@ pub async fn seed(data_dir: &Path, count: usize, region: &str) -> Result<Vec<Str
         };
         ids.push(record.key_id.to_string());
         let (store, policy) = (Arc::clone(&store), Arc::clone(&policy));
-        pending.spawn(async move { store.create_key(&record, std::slice::from_ref(&material), &policy, &[], &[], &[]).await });
+        pending.spawn(async move {
+            store.create_key(&record, std::slice::from_ref(&material), &policy, &[], &[], &[]).await
+        });
         while pending.len() >= PARALLEL {
             if let Some(done) = pending.join_next().await {
                 done.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;

@@ -83,6 +83,22 @@ pub enum KmsError {
     /// A valid AWS feature ferrokms does not offer yet (`UnsupportedOperationException`).
     #[error("{0}")]
     Unsupported(Unsupported),
+    /// A multi-Region key already has a key in the region (`AlreadyExistsException`).
+    #[error("{arn} already has a related multi-Region key in {region}.")]
+    ReplicaExists {
+        /// The key asked to replicate.
+        arn: KeyArn,
+        /// The region.
+        region: String,
+    },
+    /// A multi-Region key has no replica in the region (`NotFoundException`).
+    #[error("{arn} has no replica key in {region}.")]
+    NoReplica {
+        /// The primary key.
+        arn: KeyArn,
+        /// The region.
+        region: String,
+    },
     /// Importing key material failed (`InvalidImportTokenException`,
     /// `ExpiredImportTokenException`, `IncorrectKeyMaterialException`, …; see [`ImportError`]).
     #[error("{0}")]
@@ -223,9 +239,10 @@ pub enum RequestRule {
     /// DeriveSharedSecret: a peer public key that is not a DER public key on the key's curve.
     #[error("PublicKey is not a valid DER-encoded public key for the key spec {0}.")]
     PeerPublicKey(&'static str),
-    /// ImportKeyMaterial: ValidTo with KEY_MATERIAL_EXPIRES only, and then required.
+    /// A rule of a request member stated in its own words (ImportKeyMaterial's ValidTo with
+    /// KEY_MATERIAL_EXPIRES only, and then required; a KeyMaterialId's form; …).
     #[error("{0}")]
-    Expiration(&'static str),
+    Rule(&'static str),
     /// ImportKeyMaterial: a KeyMaterialId with ImportType NEW_KEY_MATERIAL.
     #[error("You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.")]
     KeyMaterialIdWithNewMaterial,
@@ -351,9 +368,24 @@ pub enum Unsupported {
     /// output, so answering in the clear would be wrong.
     #[error("ferrokms does not support the Recipient parameter (Nitro Enclaves attestation).")]
     Recipient,
-    /// Multi-Region keys.
-    #[error("ferrokms does not support multi-Region keys yet.")]
-    MultiRegion,
+    /// A multi-Region operation on a single-Region key.
+    #[error("{0} is not a multi-Region key.")]
+    NotMultiRegion(String),
+    /// An operation of a multi-Region primary key asked of a replica.
+    #[error("{arn} is a multi-Region replica key: {operation} is performed on its primary key, in {primary}.")]
+    ReplicaKey {
+        /// The replica.
+        arn: String,
+        /// The operation.
+        operation: &'static str,
+        /// The primary key's region.
+        primary: String,
+    },
+    /// New imported material for a multi-Region key with replicas.
+    #[error(
+        "ferrokms does not yet import new key material into multi-Region keys that have replicas; import it before replicating the key."
+    )]
+    MultiRegionNewMaterial,
     /// Imported material for a key spec AWS does not take it for.
     #[error("You cannot import key material into {0} KMS keys.")]
     ImportSpec(&'static str),

@@ -520,7 +520,25 @@ pub struct KeyRecord {
     /// finds due expiries by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_expires: Option<Timestamp>,
+    /// For a multi-Region key: where its primary and its replicas are (every key of the set
+    /// holds the same, changed together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_set: Option<MultiRegionSet>,
 }
+
+/// The regions of a multi-Region key's related keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionSet {
+    /// The primary key's region.
+    pub primary: Region,
+    /// The replicas' regions, in the order they were made.
+    #[serde(default)]
+    pub replicas: Vec<Region>,
+}
+
+/// When a primary key waiting for its replicas' deletion will be deleted: not yet known
+/// (its waiting period starts when the last replica is gone).
+const AFTER_REPLICAS: Timestamp = Timestamp::from_unix_millis(i64::MAX);
 
 /// One key material imported into an `EXTERNAL` key. Its id is derived from the key id and the
 /// material, so that importing the same material again finds it.
@@ -750,9 +768,17 @@ impl KeyRecord {
     pub fn schedule_deletion(&self, now: Timestamp, window_days: u16) -> Result<Self, KmsError> {
         match self.state {
             KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport | KeyState::Unavailable => {
+                // A primary key with replicas waits for them to be deleted first.
+                let waits =
+                    self.multi_region_set.as_ref().is_some_and(|s| s.primary == self.region && !s.replicas.is_empty());
                 Ok(self.next(|k| {
-                    k.state = KeyState::PendingDeletion;
-                    k.deletion = Some(Deletion { date: now.plus_days(i64::from(window_days)), window_days });
+                    if waits {
+                        k.state = KeyState::PendingReplicaDeletion;
+                        k.deletion = Some(Deletion { date: AFTER_REPLICAS, window_days });
+                    } else {
+                        k.state = KeyState::PendingDeletion;
+                        k.deletion = Some(Deletion { date: now.plus_days(i64::from(window_days)), window_days });
+                    }
                 }))
             }
             state => Err(KmsError::InvalidState { arn: self.arn(), state }),
@@ -765,7 +791,7 @@ impl KeyRecord {
     /// `KMSInvalidStateException` if the key is not pending deletion.
     pub fn cancel_deletion(&self) -> Result<Self, KmsError> {
         match self.state {
-            KeyState::PendingDeletion => Ok(self.next(|k| {
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => Ok(self.next(|k| {
                 k.state = KeyState::Disabled;
                 k.deletion = None;
             })),
@@ -853,6 +879,122 @@ impl KeyRecord {
         }
     }
 
+    /// `MultiRegionKeyType`: `PRIMARY` or `REPLICA` for a multi-Region key.
+    pub fn multi_region_key_type(&self) -> Option<&'static str> {
+        self.multi_region_set.as_ref().map(|set| if set.primary == self.region { "PRIMARY" } else { "REPLICA" })
+    }
+
+    /// Whether this is a multi-Region replica key.
+    pub fn is_replica(&self) -> bool {
+        self.multi_region_key_type() == Some("REPLICA")
+    }
+
+    /// The regions of the other keys of this key's multi-Region set.
+    pub fn related_regions(&self) -> Vec<Region> {
+        self.multi_region_set
+            .iter()
+            .flat_map(|set| std::iter::once(&set.primary).chain(&set.replicas))
+            .filter(|r| **r != self.region)
+            .cloned()
+            .collect()
+    }
+
+    /// Checks that `operation` may be asked of this key: a replica's synchronized properties
+    /// (material, rotation) change only through its primary.
+    ///
+    /// # Errors
+    /// `UnsupportedOperationException` for a multi-Region replica key.
+    pub fn ensure_not_replica(&self, operation: &'static str) -> Result<(), KmsError> {
+        match &self.multi_region_set {
+            Some(set) if set.primary != self.region => Err(KmsError::Unsupported(Unsupported::ReplicaKey {
+                arn: self.arn_string(),
+                operation,
+                primary: set.primary.to_string(),
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that this key is a multi-Region primary key (ReplicateKey, UpdatePrimaryRegion).
+    ///
+    /// # Errors
+    /// `UnsupportedOperationException` for a single-Region key or a replica;
+    /// `KMSInvalidStateException` for a key pending deletion.
+    pub fn ensure_primary(&self, operation: &'static str) -> Result<&MultiRegionSet, KmsError> {
+        self.ensure_not_replica(operation)?;
+        let set = self
+            .multi_region_set
+            .as_ref()
+            .ok_or_else(|| KmsError::Unsupported(Unsupported::NotMultiRegion(self.arn_string())))?;
+        self.ensure_manageable()?;
+        Ok(set)
+    }
+
+    /// The new replica of this primary key in `region`: the same id, spec, usage, origin,
+    /// materials and rotation; its own description, state and times. A replica of imported
+    /// material waits for the same material (`PendingImport`).
+    ///
+    /// # Errors
+    /// As [`KeyRecord::ensure_primary`]; `AlreadyExistsException` when the set already has a key
+    /// in `region`; `KMSInvalidStateException` for a primary still waiting for its material.
+    pub fn replica_in(&self, region: &Region, now: Timestamp, description: String) -> Result<Self, KmsError> {
+        let set = self.ensure_primary("ReplicateKey")?;
+        let id = self.key_id.in_region(region);
+        let taken = std::iter::once(&set.primary).chain(&set.replicas);
+        if taken.clone().any(|r| r == region) || taken.clone().any(|r| self.key_id.in_region(r) == id) {
+            return Err(KmsError::ReplicaExists { arn: self.arn(), region: region.to_string() });
+        }
+        if self.state == KeyState::PendingImport {
+            return Err(KmsError::InvalidState { arn: self.arn(), state: self.state });
+        }
+        let imported = self
+            .imported
+            .iter()
+            .map(|m| ImportedMaterial { present: false, valid_to: None, ..m.clone() })
+            .collect::<Vec<_>>();
+        let mut set = set.clone();
+        set.replicas.push(region.clone());
+        Ok(Self {
+            key_id: id,
+            region: region.clone(),
+            created: now,
+            description,
+            state: if imported.is_empty() { KeyState::Enabled } else { KeyState::PendingImport },
+            deletion: None,
+            revision: 0,
+            imported,
+            material_expires: None,
+            multi_region_set: Some(set),
+            ..self.clone()
+        })
+    }
+
+    /// This key with `set` as its multi-Region set. A primary waiting for its replicas'
+    /// deletion starts its own waiting period, from `now`, once it has none.
+    #[must_use]
+    pub fn with_multi_region_set(&self, set: MultiRegionSet, now: Timestamp) -> Self {
+        self.next(|k| {
+            if k.state == KeyState::PendingReplicaDeletion && set.replicas.is_empty() {
+                k.state = KeyState::PendingDeletion;
+                if let Some(d) = &mut k.deletion {
+                    d.date = now.plus_days(i64::from(d.window_days));
+                }
+            }
+            k.multi_region_set = Some(set);
+        })
+    }
+
+    /// This replica after a change of its primary's synchronized properties (`primary`'s new
+    /// record): its current material, rotations and rotation schedule.
+    #[must_use]
+    pub fn synchronized_with(&self, primary: &Self) -> Self {
+        self.next(|k| {
+            k.current_material = primary.current_material;
+            k.on_demand_rotations = primary.on_demand_rotations;
+            k.rotation = primary.rotation;
+        })
+    }
+
     /// Checks that the key takes imported material: `EXTERNAL` origin.
     ///
     /// # Errors
@@ -928,6 +1070,10 @@ impl KeyRecord {
                     return incorrect(
                         "The key material differs from the key material of this KMS key: only symmetric encryption KMS keys take new key material.",
                     );
+                }
+                let has_replicas = self.multi_region_set.as_ref().is_some_and(|s| !s.replicas.is_empty());
+                if !first && (self.is_replica() || has_replicas) {
+                    return Err(KmsError::Unsupported(Unsupported::MultiRegionNewMaterial));
                 }
                 if !first && self.pending_rotation().is_some() {
                     return Err(KmsError::Import(ImportError::MaterialState(format!(
@@ -1024,6 +1170,9 @@ impl KeyRecord {
         if self.key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::Unsupported(Unsupported::Rotation(self.arn().to_string())));
         }
+        if self.multi_region_set.is_some() {
+            return Err(KmsError::Unsupported(Unsupported::MultiRegionNewMaterial));
+        }
         self.ensure_usable()?;
         if self.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(crate::error::Limit::OnDemandRotations(MAX_ON_DEMAND_ROTATIONS)));
@@ -1109,9 +1258,6 @@ impl KeyRequest {
                 return Err(KmsError::Unsupported(Unsupported::Origin(self.origin.as_str())));
             }
         }
-        if self.multi_region {
-            return Err(KmsError::Unsupported(Unsupported::MultiRegion));
-        }
         Ok(())
     }
 
@@ -1129,8 +1275,10 @@ impl KeyRequest {
         description: String,
         material: MaterialId,
     ) -> KeyRecord {
+        let multi_region_set =
+            self.multi_region.then(|| MultiRegionSet { primary: region.clone(), replicas: Vec::new() });
         KeyRecord {
-            key_id,
+            key_id: key_id.in_region(&region),
             account,
             region,
             created,
@@ -1148,6 +1296,7 @@ impl KeyRequest {
             on_demand_rotations: 0,
             imported: Vec::new(),
             material_expires: None,
+            multi_region_set,
         }
     }
 

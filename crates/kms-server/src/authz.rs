@@ -407,6 +407,10 @@ impl Service {
         keys.insert(condition_keys::KEY_SPEC.to_owned(), key.record.key_spec.as_str().to_owned());
         keys.insert(condition_keys::KEY_USAGE.to_owned(), key.record.key_usage.as_str().to_owned());
         keys.insert(condition_keys::KEY_ORIGIN.to_owned(), key.record.origin.as_str().to_owned());
+        keys.insert(condition_keys::MULTI_REGION.to_owned(), key.record.multi_region.to_string());
+        if let Some(kind) = key.record.multi_region_key_type() {
+            keys.insert(condition_keys::MULTI_REGION_KEY_TYPE.to_owned(), kind.to_owned());
+        }
         keys.insert_multi(condition_keys::RESOURCE_ALIASES.to_owned(), key.aliases.clone());
         for tag in &key.tags {
             keys.insert(format!("aws:ResourceTag/{}", tag.key), tag.value.clone());

@@ -296,9 +296,12 @@ impl Change {
     /// its account's quota and cached, ready to use.
     fn stored(self, svc: &Service) {
         match self {
-            Self::CreateKey { key, handle, policy, .. } => {
+            Self::CreateKey { key, handle, policy, materials, .. } => {
                 svc.key_created(&key.account, &key.region);
-                svc.cache_new_key(key, handle, policy);
+                // A replica's materials are not ready here: its first use loads them.
+                if handle.is_some() || materials.is_empty() {
+                    svc.cache_new_key(key, handle, policy);
+                }
             }
             Self::Reset => svc.quotas.key_counts.forget(),
             Self::UpdateKey(_)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_core::ids::{KeyId, MaterialId};
-use kms_core::key::{KeyState, RotationKind};
+use kms_core::key::{KeyRecord, KeyState, RotationKind};
 use kms_crypto::{KeySecret, random_array};
 use serde_json::json;
 use tracing::{error, info};
@@ -17,6 +17,7 @@ use kms_store::KeyUpdate;
 
 use crate::commit::Change;
 use crate::error::ServiceError;
+use crate::ops::multi_region::{related_keys, synchronized, with_set};
 use crate::service::Service;
 
 /// How many due keys one pass takes from the store at a time.
@@ -68,7 +69,17 @@ impl Service {
                 &arn,
                 json!({"keyState": "PendingDeletion", "deletionDate": deletion.date.rfc3339()}),
             );
-            let change = Change::DeleteKey { key_id: id, revision: key.revision, aliases, updates: Vec::new() };
+            // The other keys of a multi-Region set forget this one (a primary waiting for its
+            // replicas starts its own waiting period when the last goes).
+            let updates = match &key.multi_region_set {
+                Some(set) => {
+                    let mut set = set.clone();
+                    set.replicas.retain(|r| *r != key.region);
+                    with_set(&related_keys(self, &key).await?, &set, now)
+                }
+                None => Vec::new(),
+            };
+            let change = Change::DeleteKey { key_id: id, revision: key.revision, aliases, updates };
             let deleted = self.commit_unattended(change, event).await?;
             if deleted {
                 info!(key = %arn, "deleted a key at the end of its waiting period");
@@ -91,11 +102,14 @@ impl Service {
             }
             return Ok(deleted);
         }
-        let Some(rotation) = key.rotation.filter(|r| r.next <= now) else { return Ok(false) };
+        // A multi-Region replica rotates with its primary.
+        let Some(rotation) = key.rotation.filter(|r| r.next <= now && !key.is_replica()) else { return Ok(false) };
         let material_id = MaterialId::from_bytes(random_array(self.rng.as_ref()));
         let Ok(next) = key.rotate(now, material_id, RotationKind::Automatic) else { return Ok(false) };
         let material = KeySecret::generate(next.key_spec, self.rng.as_ref()).map_err(ServiceError::Crypto)?;
-        let wrapped = self.wrap_material(&next, material_id, &material, Some(RotationKind::Automatic))?;
+        let wrap =
+            |k: &KeyRecord| Ok(vec![self.wrap_material(k, material_id, &material, Some(RotationKind::Automatic))?]);
+        let related = related_keys(self, &key).await?;
         let event = crate::audit::background_event(
             crate::audit::new_event_id(self.rng.as_ref()),
             now,
@@ -104,7 +118,7 @@ impl Service {
             json!({"keyMaterialId": material_id.to_string(), "rotationPeriodInDays": rotation.period_days}),
         );
         // Someone changed the key meanwhile: not rotated; the next pass sees the new state.
-        let change = Change::UpdateKeys(vec![KeyUpdate { key: next, add: vec![wrapped], remove: Vec::new() }]);
+        let change = Change::from(synchronized(next.clone(), wrap(&next)?, &related, wrap)?);
         let rotated = self.commit_unattended(change, event).await?;
         if rotated {
             info!(key = %arn, "rotated key material on schedule");

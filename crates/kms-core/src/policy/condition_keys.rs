@@ -75,3 +75,12 @@ pub const WRAPPING_ALGORITHM: &str = "kms:WrappingAlgorithm";
 
 /// GetParametersForImport: the wrapping key spec asked for.
 pub const WRAPPING_KEY_SPEC: &str = "kms:WrappingKeySpec";
+
+/// CreateKey and every operation on a multi-Region key: `PRIMARY` or `REPLICA`.
+pub const MULTI_REGION_KEY_TYPE: &str = "kms:MultiRegionKeyType";
+
+/// UpdatePrimaryRegion: the region of the new primary key.
+pub const PRIMARY_REGION: &str = "kms:PrimaryRegion";
+
+/// ReplicateKey: the region of the new replica.
+pub const REPLICA_REGION: &str = "kms:ReplicaRegion";

@@ -48,13 +48,22 @@ pub(super) async fn handle(
     for t in &tags {
         request = request.with(&format!("aws:RequestTag/{}", t.key), t.value.clone());
     }
+    if kind.multi_region {
+        request = request.with(condition_keys::MULTI_REGION_KEY_TYPE, "PRIMARY");
+    }
     // AWS's order: request validation, then authorization, then what the service supports, so
     // that a caller refused by a kms:KeySpec condition learns nothing about support.
     svc.authorize_iam(ctx, Operation::CreateKey.action(), "*", request).await?;
     kind.ensure_supported()?;
 
+    let id_bytes = random_array(svc.rng.as_ref());
+    let key_id = if kind.multi_region {
+        KeyId::multi_region_from_random_bytes(id_bytes)
+    } else {
+        KeyId::from_random_bytes(id_bytes)
+    };
     let record = kind.new_key(
-        KeyId::from_random_bytes(random_array(svc.rng.as_ref())),
+        key_id,
         ctx.caller.principal.account.clone(),
         ctx.region.clone(),
         svc.clock.now(),

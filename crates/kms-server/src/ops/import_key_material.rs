@@ -36,7 +36,7 @@ pub(super) async fn handle(
     let valid_to = valid_to(model, req.valid_to, now)?;
     let import_type = req.import_type.as_deref().map(ImportType::parse).transpose().map_err(violation)?;
     let claimed_id = req.key_material_id.map(MaterialId::try_from).transpose().map_err(|_| {
-        KmsError::InvalidRequest(RequestRule::Expiration("KeyMaterialId must be 64 lowercase hexadecimal digits."))
+        KmsError::InvalidRequest(RequestRule::Rule("KeyMaterialId must be 64 lowercase hexadecimal digits."))
     })?;
     let mut request = RequestKeys::none().with(condition_keys::EXPIRATION_MODEL, model.as_str());
     if let Some(valid_to) = valid_to {
@@ -91,7 +91,7 @@ pub(super) async fn handle(
 /// `ValidTo` as the expiration model wants it: required, in the future and within 365 days for
 /// expiring material; absent otherwise.
 fn valid_to(model: ExpirationModel, valid_to: Option<f64>, now: Timestamp) -> Result<Option<Timestamp>, KmsError> {
-    let rule = |message| Err(KmsError::InvalidRequest(RequestRule::Expiration(message)));
+    let rule = |message| Err(KmsError::InvalidRequest(RequestRule::Rule(message)));
     match (model, valid_to) {
         (ExpirationModel::DoesNotExpire, None) => Ok(None),
         (ExpirationModel::DoesNotExpire, Some(_)) => {

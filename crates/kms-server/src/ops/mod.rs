@@ -38,8 +38,10 @@ mod list_keys;
 mod list_resource_tags;
 mod list_retirable_grants;
 pub(crate) mod members;
+pub(crate) mod multi_region;
 mod put_key_policy;
 mod re_encrypt;
+mod replicate_key;
 mod retire_grant;
 mod revoke_grant;
 mod rotate_key_on_demand;
@@ -49,6 +51,7 @@ mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod update_primary_region;
 mod verify;
 mod verify_mac;
 
@@ -129,14 +132,14 @@ pub async fn dispatch(
         Request::GetParametersForImport(r) => call!(get_parameters_for_import::handle, r),
         Request::ImportKeyMaterial(r) => call!(import_key_material::handle, r),
         Request::DeleteImportedKeyMaterial(r) => call!(delete_imported_key_material::handle, r),
+        Request::ReplicateKey(r) => call!(replicate_key::handle, r),
+        Request::UpdatePrimaryRegion(r) => call!(update_primary_region::handle, r),
         Request::ConnectCustomKeyStore(_)
         | Request::CreateCustomKeyStore(_)
         | Request::DeleteCustomKeyStore(_)
         | Request::DescribeCustomKeyStores(_)
         | Request::DisconnectCustomKeyStore(_)
-        | Request::ReplicateKey(_)
-        | Request::UpdateCustomKeyStore(_)
-        | Request::UpdatePrimaryRegion(_) => {
+        | Request::UpdateCustomKeyStore(_) => {
             return Err(KmsError::Unsupported(Unsupported::Operation(op.name().to_owned())).into());
         }
     })

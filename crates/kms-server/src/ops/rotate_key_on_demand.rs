@@ -9,6 +9,7 @@ use kms_core::key::{KeyRecord, Origin, RotationKind};
 use kms_crypto::{KeySecret, random_array};
 
 use super::key_access::managed_key;
+use super::multi_region::{related_keys, synchronized};
 use crate::authz::RequestKeys;
 use crate::commit::KeyChange;
 use crate::error::ServiceError;
@@ -29,13 +30,18 @@ pub(super) async fn handle(
             })
             .await;
     }
+    // A multi-Region key rotates through its primary, which carries the new material to its
+    // replicas in the same transaction.
+    key.record.ensure_not_replica("RotateKeyOnDemand")?;
+    let related = related_keys(svc, &key.record).await?;
     // Fresh material for every attempt: a retry rotates from the newer record.
     let rotate = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
         let material_id = MaterialId::from_bytes(random_array(svc.rng.as_ref()));
         let next = current.rotate(svc.clock.now(), material_id, RotationKind::OnDemand)?;
         let material = KeySecret::generate(next.key_spec, svc.rng.as_ref()).map_err(ServiceError::Crypto)?;
-        let wrapped = svc.wrap_material(&next, material_id, &material, Some(RotationKind::OnDemand))?;
-        Ok(KeyChange::materials(next, vec![wrapped], Vec::new()))
+        let wrap =
+            |k: &KeyRecord| Ok(vec![svc.wrap_material(k, material_id, &material, Some(RotationKind::OnDemand))?]);
+        synchronized(next.clone(), wrap(&next)?, &related, wrap)
     };
     svc.commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse { key_id: Some(next.arn_string()) })
         .await

@@ -4,7 +4,7 @@ use kms_api::Operation;
 use kms_api::model::{ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse};
 use kms_core::KmsError;
 use kms_core::error::RequestRule;
-use kms_core::key::DELETION_WINDOW_DAYS;
+use kms_core::key::{DELETION_WINDOW_DAYS, KeyState};
 
 use super::key_access::managed_key;
 use crate::authz::RequestKeys;
@@ -31,7 +31,11 @@ pub(super) async fn handle(
         |k| k.schedule_deletion(now, days),
         |next| ScheduleKeyDeletionResponse {
             key_id: Some(next.arn_string()),
-            deletion_date: Some(next.deletion.map(|d| d.date).unwrap_or(now).epoch_seconds_f64()),
+            // A primary key that waits for its replicas' deletion has no date yet.
+            deletion_date: next
+                .deletion
+                .filter(|_| next.state == KeyState::PendingDeletion)
+                .map(|d| d.date.epoch_seconds_f64()),
             key_state: Some(next.state.as_str().to_owned()),
             pending_window_in_days: Some(i64::from(days)),
         },

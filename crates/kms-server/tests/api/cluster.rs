@@ -328,3 +328,47 @@ async fn revocations_reach_the_other_node_within_a_second() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Nodes that serve different regions from one database see the same multi-Region keys: a
+/// replica made through one node decrypts, through the other, what the primary encrypted.
+#[tokio::test]
+async fn nodes_serving_different_regions_share_multi_region_keys() {
+    let Some((_db, url)) = database("regions") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = kms_server::start(node_config(dir.path(), &url, "a")).await.unwrap();
+    let admin = a.new_admin.as_ref().unwrap();
+    let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+    let id = admin.access_key_id.clone();
+    let b = kms_server::start(node_config(dir.path(), &url, "b")).await.unwrap();
+    let east = client_for(a.local_addr, &id, &secret, "us-east-1");
+    let west = client_for(b.local_addr, &id, &secret, "eu-west-1");
+    let key = east.create_key().multi_region(true).send().await.unwrap().key_metadata.unwrap().key_id;
+    let sealed = east
+        .encrypt()
+        .key_id(&key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("across nodes"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    east.replicate_key().key_id(&key).replica_region("eu-west-1").send().await.unwrap();
+    let opened = west.decrypt().ciphertext_blob(sealed).send().await.unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"across nodes");
+    // A rotation through the east node reaches the replica the west node serves (its cache
+    // hears of the change through the store's change feed, within moments).
+    east.rotate_key_on_demand().key_id(&key).send().await.unwrap();
+    let primary = east.describe_key().key_id(&key).send().await.unwrap().key_metadata.unwrap();
+    let mut replica = None;
+    for _ in 0..50 {
+        let seen = west.describe_key().key_id(&key).send().await.unwrap().key_metadata.unwrap();
+        if seen.current_key_material_id() == primary.current_key_material_id() {
+            replica = Some(seen);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(replica.is_some(), "the west node serves the rotated replica");
+    a.shutdown().await;
+    b.shutdown().await;
+}

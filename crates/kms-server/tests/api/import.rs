@@ -30,7 +30,7 @@ async fn external_key(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> Strin
 
 /// Downloads a wrapping key and token, and wraps the material in `material` as the user would
 /// with openssl; returns (import token, encrypted key material).
-async fn wrap(
+pub(crate) async fn wrap(
     kms: &Client,
     key: &str,
     algorithm: AlgorithmSpec,
@@ -97,7 +97,7 @@ async fn wrap(
 }
 
 /// An ImportKeyMaterial request for material that does not expire.
-fn importing(
+pub(crate) fn importing(
     kms: &Client,
     key: &str,
     (token, wrapped): (Blob, Blob),
@@ -109,11 +109,11 @@ fn importing(
         .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
 }
 
-async fn import(kms: &Client, key: &str, wrapped: (Blob, Blob)) -> String {
+pub(crate) async fn import(kms: &Client, key: &str, wrapped: (Blob, Blob)) -> String {
     importing(kms, key, wrapped).send().await.unwrap().key_material_id.unwrap()
 }
 
-fn random_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
+pub(crate) fn random_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
     let file = dir.join(name);
     openssl(&["rand", "-out", path(&file), &len.to_string()]);
     file

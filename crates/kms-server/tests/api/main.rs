@@ -30,6 +30,7 @@ mod key_specs;
 mod keys;
 mod malformed;
 mod metrics;
+mod multi_region;
 mod persistence;
 mod policies;
 mod quotas;
