@@ -127,6 +127,33 @@ pub struct KeySpecEntry {
     pub policy: Option<Value>,
     /// Enabled (true) or disabled (false).
     pub enabled: Option<bool>,
+    /// Key material to import (base64: 32 bytes for SYMMETRIC_DEFAULT, the raw key for HMAC, a
+    /// DER PKCS#8 private key for asymmetric specs): the key is created with Origin EXTERNAL and
+    /// the material imported, and imported again whenever the key is found pending import.
+    pub key_material: Option<String>,
+    /// The environment variable that holds `key_material` (prefer it to the file).
+    pub key_material_env: Option<String>,
+    /// With key material, the key's id (a UUID), so that a development environment's
+    /// ciphertext stays decryptable across fresh starts. Only a server started for development
+    /// (`--insecure-dev-credentials`) takes it.
+    pub key_id: Option<String>,
+}
+
+impl KeySpecEntry {
+    /// The declared key material, decoded, if any.
+    fn material(&self) -> Result<Option<Vec<u8>>, String> {
+        use base64::Engine as _;
+        let text = match (&self.key_material, &self.key_material_env) {
+            (Some(_), Some(_)) => return Err("declare key_material or key_material_env, not both".to_owned()),
+            (Some(text), None) => text.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| format!("key_material_env: {var} is not set"))?,
+            (None, None) => return Ok(None),
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("key material is not base64: {e}"))?;
+        Ok(Some(bytes))
+    }
 }
 
 /// What one run did.
@@ -277,6 +304,15 @@ fn validate(file: &SeedFile) -> Result<(), String> {
         if let Some(policy) = &key.policy {
             policy_text(policy, &format!("{at}: policy"))?;
         }
+        if key.key_id.is_some() && key.key_material.is_none() && key.key_material_env.is_none() {
+            return Err(format!("{at}: key_id is only for keys with key_material (pinned development keys)"));
+        }
+        if key.key_material.is_some() && key.key_material_env.is_some() {
+            return Err(format!("{at}: declare key_material or key_material_env, not both"));
+        }
+        if key.key_material.is_some() {
+            key.material().map_err(|e| format!("{at}: {e}"))?;
+        }
         let symmetric = key.spec.as_deref().is_none_or(|s| s == "SYMMETRIC_DEFAULT");
         match key.rotation {
             Some(RotationSpec::Days(days)) if !(90..=2560).contains(&days) => {
@@ -316,7 +352,7 @@ pub async fn apply(conn: &Connection, file: &SeedFile) -> Result<Summary, String
     }
     for key in &file.keys {
         let alias = alias_name(&key.alias);
-        if let Err(e) = seed_key(&kms, key, &alias, &mut summary).await {
+        if let Err(e) = seed_key(conn, &kms, key, &alias, &mut summary).await {
             summary.error(format!("key {alias}: {e}"));
         }
     }
@@ -552,19 +588,36 @@ async fn seed_access_key(
     }
 }
 
-async fn seed_key(kms: &Client, spec: &KeySpecEntry, alias: &str, summary: &mut Summary) -> Result<(), String> {
+async fn seed_key(
+    conn: &Connection,
+    kms: &Client,
+    spec: &KeySpecEntry,
+    alias: &str,
+    summary: &mut Summary,
+) -> Result<(), String> {
     let described = match kms.describe_key().key_id(alias).send().await {
         Ok(answer) => answer.key_metadata,
         Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("NotFoundException") => None,
         Err(e) => return Err(describe_error(&e)),
     };
-    let Some(metadata) = described else { return create_key(kms, spec, alias, summary).await };
+    let material = spec.material()?;
+    let Some(metadata) = described else { return create_key(conn, kms, spec, alias, material, summary).await };
     let key_id = metadata.key_id.clone();
     let mut changes: Vec<String> = Vec::new();
     if metadata.key_manager.as_ref().is_some_and(|m| m.as_str() != "CUSTOMER") {
         return Err("the alias names an AWS managed key".to_owned());
     }
-    match metadata.key_state {
+    if let Some(pinned) = spec.key_id.as_deref().filter(|pinned| *pinned != key_id) {
+        return Err(format!("the alias names key {key_id}, the file pins {pinned}"));
+    }
+    // Imported material that was deleted or expired comes back.
+    let mut state = metadata.key_state.clone();
+    if let (Some(KeyState::PendingImport), Some(material)) = (&state, &material) {
+        import_material(kms, &key_id, spec.spec.as_deref(), material).await?;
+        changes.push("key material imported".to_owned());
+        state = Some(KeyState::Enabled);
+    }
+    match state {
         Some(KeyState::Enabled | KeyState::Disabled) => {}
         Some(state) => {
             return Err(format!(
@@ -645,7 +698,50 @@ async fn seed_key(kms: &Client, spec: &KeySpecEntry, alias: &str, summary: &mut 
     Ok(())
 }
 
-async fn create_key(kms: &Client, spec: &KeySpecEntry, alias: &str, summary: &mut Summary) -> Result<(), String> {
+/// Imports `material` into `key_id` as AWS's procedure has it: a wrapping key and token from
+/// GetParametersForImport, the material wrapped here, then ImportKeyMaterial (not expiring).
+async fn import_material(kms: &Client, key_id: &str, spec: Option<&str>, material: &[u8]) -> Result<(), String> {
+    use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, WrappingKeySpec};
+    let symmetric = spec.is_none_or(|s| s == "SYMMETRIC_DEFAULT" || s.starts_with("HMAC_"));
+    let (algorithm, wrapping) = if symmetric {
+        (kms_crypto::WrappingAlgorithm::RsaesOaepSha256, AlgorithmSpec::RsaesOaepSha256)
+    } else {
+        (kms_crypto::WrappingAlgorithm::RsaAesKeyWrapSha256, AlgorithmSpec::RsaAesKeyWrapSha256)
+    };
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(key_id)
+        .wrapping_algorithm(wrapping)
+        .wrapping_key_spec(WrappingKeySpec::Rsa3072)
+        .send()
+        .await
+        .map_err(|e| describe_error(&e))?;
+    let public = params.public_key.ok_or("GetParametersForImport answered without PublicKey")?;
+    let token = params.import_token.ok_or("GetParametersForImport answered without ImportToken")?;
+    let wrapped = kms_crypto::wrap_for_import(public.as_ref(), algorithm, material, &kms_crypto::SystemRng)
+        .map_err(|e| format!("cannot wrap the key material: {e}"))?;
+    kms.import_key_material()
+        .key_id(key_id)
+        .import_token(token)
+        .encrypted_key_material(aws_sdk_kms::primitives::Blob::new(wrapped))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await
+        .map_err(|e| describe_error(&e))?;
+    Ok(())
+}
+
+async fn create_key(
+    conn: &Connection,
+    kms: &Client,
+    spec: &KeySpecEntry,
+    alias: &str,
+    material: Option<Vec<u8>>,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    if let Some(material) = material {
+        return create_imported_key(conn, kms, spec, alias, &material, summary).await;
+    }
     let mut request = kms.create_key();
     if let Some(description) = &spec.description {
         request = request.description(description);
@@ -678,6 +774,66 @@ async fn create_key(kms: &Client, spec: &KeySpecEntry, alias: &str, summary: &mu
     };
     finish.await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
     summary.created(format!("key {alias} ({key_id})"));
+    Ok(())
+}
+
+/// A key of imported material: created with Origin EXTERNAL (or, with a pinned id, through
+/// `FerrokmsAdmin.CreatePinnedKey`), its material imported, then named and set as declared.
+async fn create_imported_key(
+    conn: &Connection,
+    kms: &Client,
+    spec: &KeySpecEntry,
+    alias: &str,
+    material: &[u8],
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let key_id = match &spec.key_id {
+        Some(pinned) => {
+            let body = json!({
+                "KeyId": pinned,
+                "KeySpec": spec.spec,
+                "KeyUsage": spec.usage,
+                "Description": spec.description,
+            });
+            let created = admin::call(conn, "CreatePinnedKey", &body).await?;
+            created
+                .pointer("/KeyMetadata/KeyId")
+                .and_then(Value::as_str)
+                .ok_or("CreatePinnedKey answered without KeyMetadata")?
+                .to_owned()
+        }
+        None => {
+            let mut request = kms.create_key().origin(aws_sdk_kms::types::OriginType::External);
+            if let Some(description) = &spec.description {
+                request = request.description(description);
+            }
+            if let Some(key_spec) = &spec.spec {
+                request = request.key_spec(KeySpec::from(key_spec.as_str()));
+            }
+            if let Some(usage) = &spec.usage {
+                request = request.key_usage(KeyUsageType::from(usage.as_str()));
+            }
+            let created = request.send().await.map_err(|e| describe_error(&e))?;
+            created.key_metadata.map(|m| m.key_id).ok_or("CreateKey answered without KeyMetadata")?
+        }
+    };
+    let finish = async {
+        import_material(kms, &key_id, spec.spec.as_deref(), material).await?;
+        kms.create_alias().alias_name(alias).target_key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
+        if let Some(policy) = &spec.policy {
+            let text = policy_text(policy, "policy")?;
+            kms.put_key_policy().key_id(&key_id).policy(text).send().await.map_err(|e| describe_error(&e))?;
+        }
+        if let Some(tags) = &spec.tags {
+            reconcile_tags(kms, &key_id, tags).await?;
+        }
+        if spec.enabled == Some(false) {
+            kms.disable_key().key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
+        }
+        ensure_aliases(kms, &key_id, &spec.aliases).await
+    };
+    finish.await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
+    summary.created(format!("key {alias} ({key_id}, imported key material)"));
     Ok(())
 }
 

@@ -330,19 +330,20 @@ fn readme_walkthrough_with_the_aws_cli() {
 }
 
 /// Runs the aws CLI against `addr` with the admin credentials of `data` and returns its stdout.
-/// The README's import example, run as written (bash, the aws CLI and openssl), then the key it
-/// made is enabled and encrypts.
-#[test]
-fn readme_import_example_with_the_aws_cli_and_openssl() {
+/// Runs the README's example that starts with `first_line` as written (bash and the aws CLI,
+/// in a fresh directory holding `secret.txt`) against a fresh server; returns the server, its
+/// data directory, the working directory and the script's last output line (`echo "$KEY"`).
+fn run_readme_example(first_line: &str) -> Option<(Server, std::path::PathBuf, tempfile::TempDir, String)> {
     let missing = ["aws", "openssl"].into_iter().find(|tool| Command::new(tool).arg("--version").output().is_err());
     if let Some(tool) = missing {
         println!("SKIPPED: the {tool} command is not installed");
-        return;
+        return None;
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme.find("KEY=$(aws kms create-key --origin EXTERNAL").expect("the README's import example");
+    let start = readme.find(first_line).expect("the README's example");
     let script = &readme[start..start + readme[start..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "hello, kms").unwrap();
     let data = dir.path().join("ferrokms-data");
     let server = serve(&data, &[], &[]);
     let out = aws_env(Command::new("bash"), &server.addr, &data)
@@ -350,27 +351,53 @@ fn readme_import_example_with_the_aws_cli_and_openssl() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    Some((server, data, dir, key))
+}
+
+/// The README's import example, run as written (bash, the aws CLI and openssl), then the key it
+/// made is enabled and encrypts.
+#[test]
+fn readme_import_example_with_the_aws_cli_and_openssl() {
+    let Some((server, data, dir, key)) = run_readme_example("KEY=$(aws kms create-key --origin EXTERNAL") else {
+        return;
+    };
     let aws = |args: &[&str]| aws_cli(&server.addr, &data, dir.path(), args);
     let state = aws(&["kms", "describe-key", "--key-id", &key, "--query", "KeyMetadata.KeyState", "--output", "text"]);
     assert_eq!(state, "Enabled");
     let origin = aws(&["kms", "describe-key", "--key-id", &key, "--query", "KeyMetadata.Origin", "--output", "text"]);
     assert_eq!(origin, "EXTERNAL");
-    std::fs::write(dir.path().join("p.txt"), "imported").unwrap();
     let ct = aws(&[
         "kms",
         "encrypt",
         "--key-id",
         &key,
         "--plaintext",
-        "fileb://p.txt",
+        "fileb://secret.txt",
         "--query",
         "CiphertextBlob",
         "--output",
         "text",
     ]);
     assert!(!ct.is_empty());
+}
+
+/// The README's multi-Region example, run as written: after it, the primary is in eu-west-1 and
+/// us-east-1 holds a replica.
+#[test]
+fn readme_multi_region_example_with_the_aws_cli() {
+    let Some((server, data, dir, key)) = run_readme_example("KEY=$(aws kms create-key --multi-region") else {
+        return;
+    };
+    assert!(key.starts_with("mrk-"), "{key}");
+    let aws = |args: &[&str]| aws_cli(&server.addr, &data, dir.path(), args);
+    let kind = |region: &str| {
+        let query = "KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType";
+        aws(&["kms", "describe-key", "--region", region, "--key-id", &key, "--query", query, "--output", "text"])
+    };
+    assert_eq!((kind("eu-west-1"), kind("us-east-1")), ("PRIMARY".to_owned(), "REPLICA".to_owned()));
 }
 
 /// `command` with the environment the README's walkthrough sets for the aws CLI.

@@ -374,3 +374,82 @@ async fn serve_applies_the_seed_before_it_reports_ready() {
     assert!(!lines.iter().any(|l| l.starts_with("ready")));
     assert!(stderr.contains("seed.yaml") && stderr.contains("line 3"), "{stderr}");
 }
+
+/// Starts a server in `data`, for development or not.
+async fn dev_server(data: &Path, development: bool) -> kms_server::RunningServer {
+    let mut config = kms_server::ServerConfig::new(data.to_path_buf());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.insecure_dev_credentials = development;
+    kms_server::start(config).await.unwrap()
+}
+
+/// Development key material: a seed file that pins a key's id and its material makes a key whose
+/// ciphertext a fresh server (another data directory, another root key) seeded with the same file
+/// decrypts; deleted material comes back on the next run; a server not started for development
+/// refuses the pinned id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_development_keys_keep_test_data_decryptable_across_fresh_starts() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let material = base64::engine::general_purpose::STANDARD.encode([0x42u8; 32]);
+    let pinned = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    let file = dir.path().join("dev.yaml");
+    std::fs::write(
+        &file,
+        format!("keys:\n  - alias: fixtures\n    key_id: {pinned}\n    key_material_env: DEV_KEY_MATERIAL\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let run = |addr: String, admin: (String, String), file: String, material: String| async move {
+        let mut command = Command::new(BIN);
+        command
+            .args(["seed", &file, "--endpoint", &format!("http://{addr}")])
+            .env("AWS_ACCESS_KEY_ID", &admin.0)
+            .env("AWS_SECRET_ACCESS_KEY", &admin.1)
+            .env("DEV_KEY_MATERIAL", material);
+        let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    let first = dir.path().join("first");
+    let server = dev_server(&first, true).await;
+    let admin = admin_credentials(&first);
+    let (ok, report) = run(server.local_addr.to_string(), admin.clone(), file.clone(), material.clone()).await;
+    assert!(ok, "{report}");
+    assert!(report.contains(&format!("created    key alias/fixtures ({pinned}, imported key material)")), "{report}");
+    let kms = sdk(&server.local_addr.to_string(), &admin.0, &admin.1);
+    let sealed = kms
+        .encrypt()
+        .key_id("alias/fixtures")
+        .plaintext(Blob::new("fixture data"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    // Material deleted by hand is imported again by the next run.
+    kms.delete_imported_key_material().key_id(pinned).send().await.unwrap();
+    let (ok, report) = run(server.local_addr.to_string(), admin.clone(), file.clone(), material.clone()).await;
+    assert!(ok && report.contains("key material imported"), "{report}");
+    let (ok, report) = run(server.local_addr.to_string(), admin, file.clone(), material.clone()).await;
+    assert!(ok && report.contains("nothing to change"), "{report}");
+    server.shutdown().await;
+
+    let fresh = dir.path().join("fresh");
+    let server = dev_server(&fresh, true).await;
+    let admin = admin_credentials(&fresh);
+    let (ok, report) = run(server.local_addr.to_string(), admin.clone(), file.clone(), material.clone()).await;
+    assert!(ok, "{report}");
+    let kms = sdk(&server.local_addr.to_string(), &admin.0, &admin.1);
+    let opened = kms.decrypt().ciphertext_blob(sealed).send().await.unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"fixture data");
+    server.shutdown().await;
+
+    let production = dir.path().join("production");
+    let server = dev_server(&production, false).await;
+    let admin = admin_credentials(&production);
+    let (ok, report) = run(server.local_addr.to_string(), admin, file, material).await;
+    assert!(!ok, "{report}");
+    assert!(report.contains("only for a server started for development"), "{report}");
+    server.shutdown().await;
+}

@@ -98,6 +98,36 @@ pub fn imported_material_id(key_id: KeyId, material: &[u8]) -> MaterialId {
     MaterialId::from_bytes(id)
 }
 
+/// Wraps `material` as a caller does before ImportKeyMaterial (the inverse of
+/// [`unwrap_imported_material`]): with the wrapping public key `spki_der` (GetParametersForImport's
+/// `PublicKey`) and `algorithm`; the `RSA_AES_KEY_WRAP` algorithms draw their ephemeral AES key
+/// from `rng`. `ferrokms seed` imports development key material with it.
+///
+/// # Errors
+/// [`CryptoError::InvalidPublicKey`] for a public key that does not fit the algorithm;
+/// [`CryptoError::Seal`] when the material is too long for RSA-OAEP alone.
+pub fn wrap_for_import(
+    spki_der: &[u8],
+    algorithm: WrappingAlgorithm,
+    material: &[u8],
+    rng: &dyn kms_core::Rng,
+) -> Result<Vec<u8>, CryptoError> {
+    if !algorithm.with_aes_key_wrap() {
+        return crate::asymmetric::encrypt_with_public_key(spki_der, algorithm.asymmetric(), material);
+    }
+    let mut aes_key = SecretBytes::new(vec![0u8; AES_KEY_LEN]);
+    rng.fill(aes_key.expose_secret_mut());
+    let kek = AesKek::new(&AES_256, aes_key.expose_secret()).map_err(|_| CryptoError::Seal)?;
+    // Padding to a multiple of 8 bytes plus the 8-byte integrity block.
+    let mut wrapped = vec![0u8; material.len() + 16];
+    let len = kek.wrap_with_padding(material, &mut wrapped).map_err(|_| CryptoError::Seal)?.len();
+    wrapped.truncate(len);
+    let mut out =
+        crate::asymmetric::encrypt_with_public_key(spki_der, algorithm.asymmetric(), aes_key.expose_secret())?;
+    out.extend_from_slice(&wrapped);
+    Ok(out)
+}
+
 /// Length of the ephemeral AES key of the `RSA_AES_KEY_WRAP` algorithms.
 const AES_KEY_LEN: usize = 32;
 
@@ -133,6 +163,7 @@ pub fn unwrap_imported_material(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -144,6 +175,25 @@ mod tests {
         assert_ne!(id, imported_material_id(b, &[7; 32]));
         assert_ne!(id, imported_material_id(a, &[8; 32]));
         assert_eq!(id.to_string().len(), 64);
+    }
+
+    #[test]
+    fn material_wrapped_for_import_unwraps_with_the_private_key() {
+        let secret = crate::KeySecret::generate(KeySpec::Rsa2048, &crate::SystemRng).unwrap();
+        let wrapping =
+            KeyHandle::from_secret(KeyId::from_bytes([0; 16]), MaterialId::from_bytes([0; 32]), &secret).unwrap();
+        let public = wrapping.public_key_der().unwrap().to_vec();
+        let long = vec![7u8; 1217];
+        for (algorithm, material) in [
+            (WrappingAlgorithm::RsaesOaepSha256, &[9u8; 32][..]),
+            (WrappingAlgorithm::RsaAesKeyWrapSha1, &long[..]),
+            (WrappingAlgorithm::RsaAesKeyWrapSha256, &long[..]),
+        ] {
+            let wrapped = wrap_for_import(&public, algorithm, material, &crate::SystemRng).unwrap();
+            let unwrapped = unwrap_imported_material(&wrapping, algorithm, &wrapped).unwrap();
+            assert_eq!(unwrapped.expose_secret(), material, "{algorithm:?}");
+        }
+        assert!(wrap_for_import(&public, WrappingAlgorithm::RsaesOaepSha256, &long, &crate::SystemRng).is_err());
     }
 
     #[test]

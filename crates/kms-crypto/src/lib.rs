@@ -37,7 +37,7 @@ mod tls;
 
 pub use asymmetric::{encrypt_with_public_key, verify_with_public_key};
 pub use error::{CryptoError, KeyOperation};
-pub use import::{WrappingAlgorithm, imported_material_id, unwrap_imported_material};
+pub use import::{WrappingAlgorithm, imported_material_id, unwrap_imported_material, wrap_for_import};
 pub use key::{KeyHandle, KeySecret, generate_key_pair};
 pub use mac::{MacKey, TAG_LEN as MAC_TAG_LEN};
 pub use ml_dsa::MU_LEN as ML_DSA_MU_LEN;

@@ -597,6 +597,10 @@ impl Service {
                 encode_response(&Empty {})
             }
             "CreateForwardAccessToken" => encode_response(&self.create_forward_access_token(ctx, req).await?),
+            "CreatePinnedKey" => {
+                let pinned = decode_json(body)?;
+                encode_response(&crate::ops::create_key::create_pinned(self, ctx, pinned).await?)
+            }
             "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {
                 self.delete_access_key(ctx, req).await?;

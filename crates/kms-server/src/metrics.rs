@@ -47,6 +47,7 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "CreateAccount",
     "Reset",
     "CreateForwardAccessToken",
+    "CreatePinnedKey",
     "GetPrincipal",
     "DeleteAccessKey",
     "ListPrincipals",

@@ -154,6 +154,8 @@ pub struct Service {
     pub(crate) operator_account: AccountId,
     /// The key that signs forward access tokens, loaded on first use.
     pub(crate) forward_key: tokio::sync::OnceCell<kms_crypto::MacKey>,
+    /// Started for development (`--insecure-dev-credentials`).
+    development: bool,
 }
 
 /// The AAD binding wrapped key material to its key and material id.
@@ -208,6 +210,7 @@ impl Service {
             quotas: crate::quota::Quotas::default(),
             operator_account,
             forward_key: tokio::sync::OnceCell::new(),
+            development: insecure_dev_credentials,
         }
     }
 
@@ -279,6 +282,12 @@ impl Service {
     /// the key is not cached.
     pub fn cached_decisions(&self, key_id: &str) -> usize {
         KeyId::parse(key_id).and_then(|id| self.cache.key(id, self.clock.now())).map_or(0, |k| k.decisions.len())
+    }
+
+    /// Whether the server was started for development (`--insecure-dev-credentials`): only then
+    /// may a caller choose a key's id (`FerrokmsAdmin.CreatePinnedKey`).
+    pub(crate) fn development(&self) -> bool {
+        self.development
     }
 
     /// Wraps key material `material_id` of `record` for storage.

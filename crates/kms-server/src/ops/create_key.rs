@@ -97,6 +97,71 @@ pub(super) async fn handle(
     svc.commit(ctx, change, response).await
 }
 
+/// `FerrokmsAdmin.CreatePinnedKey`: a key for imported material with an id the caller chooses,
+/// so that a development environment's test data stays decryptable across fresh starts (the
+/// same id and the same imported material make the same ciphertext keys). Only a server started
+/// for development (`--insecure-dev-credentials`) takes it: AWS never lets callers choose ids.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PinnedKeyRequest {
+    key_id: Option<String>,
+    key_spec: Option<String>,
+    key_usage: Option<String>,
+    description: Option<String>,
+}
+
+pub(crate) async fn create_pinned(
+    svc: &Service,
+    ctx: &RequestContext,
+    req: PinnedKeyRequest,
+) -> Result<CreateKeyResponse, ServiceError> {
+    if !svc.development() {
+        return Err(ServiceError::Api(kms_api::ApiError::with_message(
+            kms_api::Exception::UnsupportedOperation,
+            "CreatePinnedKey is only for a server started for development (--insecure-dev-credentials).",
+        )));
+    }
+    let raw = req.key_id.unwrap_or_default();
+    let key_id = KeyId::parse(&raw)
+        .filter(|id| !id.is_multi_region())
+        .ok_or_else(|| KmsError::NotFound(kms_core::error::NotFound::InvalidKeyId(raw.clone())))?;
+    let kind = key_request(&req.key_spec, &None, &req.key_usage, &Some("EXTERNAL".to_owned()), None)?;
+    let request = RequestKeys::none()
+        .with(condition_keys::KEY_SPEC, kind.key_spec.as_str())
+        .with(condition_keys::KEY_USAGE, kind.key_usage.as_str())
+        .with(condition_keys::KEY_ORIGIN, kind.origin.as_str());
+    svc.authorize_iam(ctx, Operation::CreateKey.action(), "*", request).await?;
+    kind.ensure_supported()?;
+    if svc.store.key(key_id).await?.is_some() {
+        return Err(ServiceError::Api(kms_api::ApiError::with_message(
+            kms_api::Exception::AlreadyExists,
+            format!("Key {key_id} already exists."),
+        )));
+    }
+    let account = ctx.caller.principal.account.clone();
+    let record = kind.new_key(
+        key_id,
+        account.clone(),
+        ctx.region.clone(),
+        svc.clock.now(),
+        req.description.unwrap_or_default(),
+        MaterialId::from_bytes([0; 32]),
+    );
+    svc.ensure_room_for_key(&record.account, &record.region).await?;
+    let _ = ctx.key_arn.set(record.arn_string());
+    let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
+    let policy = KeyPolicy::default_for(&account);
+    let change = Change::CreateKey {
+        key: record,
+        materials: Vec::new(),
+        handle: None,
+        policy,
+        tags: Vec::new(),
+        updates: Vec::new(),
+    };
+    svc.commit(ctx, change, response).await
+}
+
 /// Fresh material for `record`. RSA key generation takes up to a second (RSA_4096), so it runs
 /// off the request path's threads ([`crate::slow_crypto`]); the other kinds take microseconds
 /// and run in place.

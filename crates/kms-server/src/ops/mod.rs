@@ -6,7 +6,7 @@
 mod cancel_key_deletion;
 mod create_alias;
 mod create_grant;
-mod create_key;
+pub(crate) mod create_key;
 mod decrypt;
 mod delete_alias;
 mod delete_imported_key_material;

@@ -369,15 +369,15 @@ fn rows(key_id: &str) -> Vec<Row> {
         // An operation not implemented yet checks its request like any other, then says so.
         row(
             "unimplemented operation",
-            "TrentService.UpdatePrimaryRegion",
-            format!("{{\"KeyId\": \"{key_id}\", \"PrimaryRegion\": \"eu-west-1\"}}"),
-            Error(400, "UnsupportedOperationException", "updateprimaryregion"),
+            "TrentService.CreateCustomKeyStore",
+            "{\"CustomKeyStoreName\": \"store\"}",
+            Error(400, "UnsupportedOperationException", "createcustomkeystore"),
         ),
         row(
             "unimplemented operation with a malformed request",
-            "TrentService.UpdatePrimaryRegion",
+            "TrentService.CreateCustomKeyStore",
             "{}",
-            validation("2 validation errors detected: value null at 'keyid'"),
+            validation("1 validation error detected: value null at 'customkeystorename'"),
         ),
         // Content types.
         Row {
