@@ -315,7 +315,7 @@ mod tests {
                 400,
             ),
             (KmsError::DryRun, "DryRunOperationException", 412),
-            (KmsError::Unsupported(Unsupported::MultiRegionNewMaterial), "UnsupportedOperationException", 400),
+            (KmsError::Unsupported(Unsupported::NotMultiRegion("k".into())), "UnsupportedOperationException", 400),
             (KmsError::Import(ImportError::NotExternal(arn.clone())), "UnsupportedOperationException", 400),
             (KmsError::Import(ImportError::InvalidToken(arn.clone())), "InvalidImportTokenException", 400),
             (KmsError::Import(ImportError::ExpiredToken), "ExpiredImportTokenException", 400),

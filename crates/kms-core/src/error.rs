@@ -381,11 +381,7 @@ pub enum Unsupported {
         /// The primary key's region.
         primary: String,
     },
-    /// New imported material for a multi-Region key with replicas.
-    #[error(
-        "ferrokms does not yet import new key material into multi-Region keys that have replicas; import it before replicating the key."
-    )]
-    MultiRegionNewMaterial,
+
     /// Imported material for a key spec AWS does not take it for.
     #[error("You cannot import key material into {0} KMS keys.")]
     ImportSpec(&'static str),

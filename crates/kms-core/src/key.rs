@@ -563,6 +563,10 @@ pub struct ImportedMaterial {
     /// Whether it became current by an on-demand rotation (a rotation entry).
     #[serde(default)]
     pub rotated_in: bool,
+    /// On a multi-Region primary, for new material waiting for rotation: the replica regions
+    /// that have not imported it yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting: Vec<Region>,
 }
 
 impl ImportedMaterial {
@@ -974,6 +978,15 @@ impl KeyRecord {
     #[must_use]
     pub fn with_multi_region_set(&self, set: MultiRegionSet, now: Timestamp) -> Self {
         self.next(|k| {
+            // On the primary, material waiting for rotation waits for new replicas' imports too,
+            // and no longer for replicas that are gone.
+            if set.primary == k.region {
+                let old = k.multi_region_set.as_ref().map(|s| s.replicas.clone()).unwrap_or_default();
+                for m in k.imported.iter_mut().filter(|m| m.current_since.is_none()) {
+                    m.awaiting.extend(set.replicas.iter().filter(|r| !old.contains(r)).cloned());
+                    m.awaiting.retain(|r| set.replicas.contains(r));
+                }
+            }
             if k.state == KeyState::PendingReplicaDeletion && set.replicas.is_empty() {
                 k.state = KeyState::PendingDeletion;
                 if let Some(d) = &mut k.deletion {
@@ -992,6 +1005,49 @@ impl KeyRecord {
             k.current_material = primary.current_material;
             k.on_demand_rotations = primary.on_demand_rotations;
             k.rotation = primary.rotation;
+            for m in &mut k.imported {
+                if let Some(p) = primary.imported_material(m.id) {
+                    m.current_since = p.current_since;
+                    m.rotated_in = p.rotated_in;
+                }
+            }
+            if k.origin == Origin::External
+                && !k.current_is_present()
+                && matches!(k.state, KeyState::Enabled | KeyState::Disabled)
+            {
+                k.state = KeyState::PendingImport;
+            }
+        })
+    }
+
+    /// This replica knowing new material its primary imported (`material`, to be imported here
+    /// as existing material).
+    #[must_use]
+    pub fn expecting(&self, material: &ImportedMaterial) -> Self {
+        self.next(|k| {
+            if k.imported_material(material.id).is_none() {
+                k.imported.push(ImportedMaterial {
+                    present: false,
+                    valid_to: None,
+                    description: material.description.clone(),
+                    awaiting: Vec::new(),
+                    ..material.clone()
+                });
+            }
+        })
+    }
+
+    /// This primary once the replica in `region` has imported material `id` (or is gone), and
+    /// whether that changed anything.
+    #[must_use]
+    pub fn imported_in(&self, id: Option<MaterialId>, region: &Region) -> Option<Self> {
+        let waits = |m: &ImportedMaterial| id.is_none_or(|id| id == m.id) && m.awaiting.contains(region);
+        self.imported.iter().any(waits).then(|| {
+            self.next(|k| {
+                for m in k.imported.iter_mut().filter(|m| id.is_none_or(|id| id == m.id)) {
+                    m.awaiting.retain(|r| r != region);
+                }
+            })
         })
     }
 
@@ -1022,8 +1078,8 @@ impl KeyRecord {
     pub fn material_state(&self, id: MaterialId) -> &'static str {
         if id == self.current_material {
             "CURRENT"
-        } else if self.imported_material(id).is_some_and(|m| m.current_since.is_none()) {
-            "PENDING_ROTATION"
+        } else if let Some(m) = self.imported_material(id).filter(|m| m.current_since.is_none()) {
+            if m.awaiting.is_empty() { "PENDING_ROTATION" } else { "PENDING_MULTI_REGION_IMPORT_AND_ROTATION" }
         } else {
             "NON_CURRENT"
         }
@@ -1071,9 +1127,9 @@ impl KeyRecord {
                         "The key material differs from the key material of this KMS key: only symmetric encryption KMS keys take new key material.",
                     );
                 }
-                let has_replicas = self.multi_region_set.as_ref().is_some_and(|s| !s.replicas.is_empty());
-                if !first && (self.is_replica() || has_replicas) {
-                    return Err(KmsError::Unsupported(Unsupported::MultiRegionNewMaterial));
+                // A replica takes new material only as its primary's (EXISTING_KEY_MATERIAL).
+                if !first {
+                    self.ensure_not_replica("ImportKeyMaterial with ImportType NEW_KEY_MATERIAL")?;
                 }
                 if !first && self.pending_rotation().is_some() {
                     return Err(KmsError::Import(ImportError::MaterialState(format!(
@@ -1115,6 +1171,12 @@ impl KeyRecord {
                         imported_at: now,
                         current_since: first.then_some(now),
                         rotated_in: false,
+                        // New material of a primary waits for its replicas' imports.
+                        awaiting: if first {
+                            Vec::new()
+                        } else {
+                            k.multi_region_set.as_ref().map(|s| s.replicas.clone()).unwrap_or_default()
+                        },
                     }),
                 }
                 if first {
@@ -1170,12 +1232,18 @@ impl KeyRecord {
         if self.key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::Unsupported(Unsupported::Rotation(self.arn().to_string())));
         }
-        if self.multi_region_set.is_some() {
-            return Err(KmsError::Unsupported(Unsupported::MultiRegionNewMaterial));
-        }
+        self.ensure_not_replica("RotateKeyOnDemand")?;
         self.ensure_usable()?;
         if self.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(crate::error::Limit::OnDemandRotations(MAX_ON_DEMAND_ROTATIONS)));
+        }
+        if let Some(waiting) = self.pending_rotation().filter(|m| !m.awaiting.is_empty()) {
+            return Err(KmsError::Import(ImportError::MaterialState(format!(
+                "Key material {} of {} is not imported into every replica yet (missing in {}).",
+                waiting.id,
+                self.arn(),
+                waiting.awaiting.iter().map(Region::as_str).collect::<Vec<_>>().join(", ")
+            ))));
         }
         let Some(pending) = self.pending_rotation().filter(|m| m.present) else {
             return Err(KmsError::Import(ImportError::MaterialState(format!(

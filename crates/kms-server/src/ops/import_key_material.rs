@@ -15,10 +15,12 @@ use kms_crypto::{KeyHandle, KeySecret, imported_material_id, unwrap_imported_mat
 use super::import_token;
 use super::key_access::managed_key;
 use super::members::violation;
+use super::multi_region::related_keys;
 use crate::authz::RequestKeys;
 use crate::commit::KeyChange;
 use crate::error::ServiceError;
 use crate::service::{RequestContext, Service, material_aad};
+use kms_store::KeyUpdate;
 
 /// The latest expiry ImportKeyMaterial accepts: 365 days from the request.
 const MAX_VALIDITY_DAYS: i64 = 365;
@@ -70,16 +72,31 @@ pub(super) async fn handle(
         .into());
     }
     let _ = ctx.key_arn.set(record.arn_string());
+    // New material of a multi-Region primary is announced to its replicas; a replica's import of
+    // it tells the primary.
+    let related = related_keys(svc, record).await?;
     let import =
         Import { material: material_id, import_type, claimed_id, description: req.key_material_description, valid_to };
     let edit = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
         let (next, store) = current.import(now, import.clone())?;
-        if !store {
-            return Ok(KeyChange::Update(next));
-        }
-        let wrapped = secret.wrap(svc.root.as_ref(), &material_aad(&next.arn(), material_id))?;
-        let add = kms_store::MaterialRecord { key_id: next.key_id, material_id, wrapped, created: now, rotation: None };
-        Ok(KeyChange::materials(next, vec![add], Vec::new()))
+        let others: Vec<KeyUpdate> = match next.imported_material(material_id) {
+            Some(m) if !m.awaiting.is_empty() && current.imported_material(material_id).is_none() => {
+                related.iter().map(|r| KeyUpdate::record(r.expecting(m))).collect()
+            }
+            _ if next.is_replica() => related
+                .iter()
+                .filter_map(|primary| primary.imported_in(Some(material_id), &next.region))
+                .map(KeyUpdate::record)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let add = if store {
+            let wrapped = secret.wrap(svc.root.as_ref(), &material_aad(&next.arn(), material_id))?;
+            vec![kms_store::MaterialRecord { key_id: next.key_id, material_id, wrapped, created: now, rotation: None }]
+        } else {
+            Vec::new()
+        };
+        Ok(KeyChange::Keys { key: KeyUpdate { key: next, add, remove: Vec::new() }, others })
     };
     svc.commit_key(ctx, record.key_id, edit, |next| ImportKeyMaterialResponse {
         key_id: Some(next.arn_string()),

@@ -21,19 +21,21 @@ pub(super) async fn handle(
     req: RotateKeyOnDemandRequest,
 ) -> Result<RotateKeyOnDemandResponse, ServiceError> {
     let key = managed_key(svc, ctx, req.key_id, Operation::RotateKeyOnDemand.action(), RequestKeys::none()).await?;
+    // A multi-Region key rotates through its primary, which carries the new material to its
+    // replicas in the same transaction.
+    key.record.ensure_not_replica("RotateKeyOnDemand")?;
+    let related = related_keys(svc, &key.record).await?;
     // Imported material: the material imported for the next rotation becomes current.
     if key.record.origin == Origin::External {
-        let rotate = |current: &KeyRecord| current.rotate_to_imported(svc.clock.now());
+        let rotate = |current: &KeyRecord| {
+            synchronized(current.rotate_to_imported(svc.clock.now())?, Vec::new(), &related, |_| Ok(Vec::new()))
+        };
         return svc
             .commit_key(ctx, key.record.key_id, rotate, |next| RotateKeyOnDemandResponse {
                 key_id: Some(next.arn_string()),
             })
             .await;
     }
-    // A multi-Region key rotates through its primary, which carries the new material to its
-    // replicas in the same transaction.
-    key.record.ensure_not_replica("RotateKeyOnDemand")?;
-    let related = related_keys(svc, &key.record).await?;
     // Fresh material for every attempt: a retry rotates from the newer record.
     let rotate = |current: &KeyRecord| -> Result<KeyChange, ServiceError> {
         let material_id = MaterialId::from_bytes(random_array(svc.rng.as_ref()));

@@ -31,6 +31,14 @@ pub(super) async fn handle(
     let key = managed_key(svc, ctx, req.key_id, Operation::UpdatePrimaryRegion.action(), request).await?;
     let primary = svc.store.key(key.record.key_id).await?.ok_or(kms_store::StoreError::NotFound)?;
     let set = primary.ensure_primary("UpdatePrimaryRegion")?;
+    if let Some(waiting) = primary.imported.iter().find(|m| !m.awaiting.is_empty()) {
+        return Err(KmsError::Import(kms_core::error::ImportError::MaterialState(format!(
+            "Key material {} of {} is still being imported into its replicas; rotate to it first.",
+            waiting.id,
+            primary.arn()
+        )))
+        .into());
+    }
     if !set.replicas.contains(&region) {
         return Err(KmsError::NoReplica { arn: primary.arn(), region: region.to_string() }.into());
     }

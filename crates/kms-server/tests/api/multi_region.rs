@@ -290,4 +290,76 @@ async fn imported_multi_region_keys_take_the_same_material_in_each_region() {
     let sealed = east.encrypt().key_id(&key).plaintext(Blob::new("imported")).send().await.unwrap();
     let opened = west.decrypt().ciphertext_blob(sealed.ciphertext_blob.unwrap()).send().await.unwrap();
     assert_eq!(opened.plaintext().unwrap().as_ref(), b"imported");
+
+    // New material goes into the primary first, then into each replica as existing material;
+    // only then does the primary rotate to it, and the replicas with it.
+    let next = crate::import::random_file(dir.path(), "next.bin", 32);
+    let direct = crate::import::importing(&west, &key, wrap(west.clone(), next.clone()).await)
+        .import_type(aws_sdk_kms::types::ImportType::NewKeyMaterial)
+        .send()
+        .await;
+    assert_eq!(code_of(direct), "UnsupportedOperationException", "a replica takes new material from its primary");
+    let new_id = crate::import::importing(&east, &key, wrap(east.clone(), next.clone()).await)
+        .import_type(aws_sdk_kms::types::ImportType::NewKeyMaterial)
+        .send()
+        .await
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    let state = |kms: Client| {
+        let (key, new_id) = (key.clone(), new_id.clone());
+        async move {
+            let listed = kms
+                .list_key_rotations()
+                .key_id(&key)
+                .include_key_material(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial)
+                .send()
+                .await
+                .unwrap();
+            let entry = listed.rotations().iter().find(|r| r.key_material_id() == Some(new_id.as_str())).cloned();
+            entry.and_then(|r| r.key_material_state().map(|s| s.as_str().to_owned()))
+        }
+    };
+    assert_eq!(state(east.clone()).await.as_deref(), Some("PENDING_MULTI_REGION_IMPORT_AND_ROTATION"));
+    assert_eq!(state(west.clone()).await.as_deref(), Some("PENDING_ROTATION"));
+    assert_eq!(code_of(east.rotate_key_on_demand().key_id(&key).send().await), "KMSInvalidStateException");
+    crate::import::import(&west, &key, wrap(west.clone(), next).await).await;
+    assert_eq!(state(east.clone()).await.as_deref(), Some("PENDING_ROTATION"));
+    east.rotate_key_on_demand().key_id(&key).send().await.unwrap();
+    assert_eq!(describe(&west, &key).await.current_key_material_id(), Some(new_id.as_str()));
+    let sealed = west.encrypt().key_id(&key).plaintext(Blob::new("rotated")).send().await.unwrap();
+    let opened = east.decrypt().ciphertext_blob(sealed.ciphertext_blob.unwrap()).send().await.unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"rotated");
+}
+
+/// Policies restrict multi-Region keys with kms:ReplicaRegion, kms:PrimaryRegion,
+/// kms:MultiRegion and kms:MultiRegionKeyType, and imports with kms:ValidTo.
+#[tokio::test]
+async fn condition_keys_restrict_multi_region_keys() {
+    let t = start().await;
+    let (east, west) = (t.client_in(EAST), t.client_in(WEST));
+    let account = t.server.account.to_string();
+    let key = create_mrk(&east, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:ReplicateKey", "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:ReplicaRegion": WEST}}},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:UpdatePrimaryRegion", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:PrimaryRegion": "ap-southeast-2"}}},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:Encrypt", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:MultiRegionKeyType": "REPLICA"}, "Bool": {"kms:MultiRegion": "true"}}},
+        ]
+    });
+    east.put_key_policy().key_id(&key).policy(policy.to_string()).send().await.unwrap();
+    let denied = east.replicate_key().key_id(&key).replica_region("ap-southeast-2").send().await;
+    assert_eq!(code_of(denied), "AccessDeniedException");
+    east.replicate_key().key_id(&key).replica_region(WEST).policy(policy.to_string()).send().await.unwrap();
+    east.encrypt().key_id(&key).plaintext(Blob::new("primary")).send().await.unwrap();
+    let refused = west.encrypt().key_id(&key).plaintext(Blob::new("replica")).send().await;
+    assert_eq!(code_of(refused), "AccessDeniedException", "the replica's policy refuses Encrypt on replicas");
+    let moved = east.update_primary_region().key_id(&key).primary_region("ap-southeast-2").send().await;
+    assert_eq!(code_of(moved), "AccessDeniedException");
+    east.update_primary_region().key_id(&key).primary_region(WEST).send().await.unwrap();
 }
