@@ -313,6 +313,11 @@ fn validate(file: &SeedFile) -> Result<(), String> {
         if key.key_material.is_some() {
             key.material().map_err(|e| format!("{at}: {e}"))?;
         }
+        if (key.key_material.is_some() || key.key_material_env.is_some())
+            && matches!(key.rotation, Some(RotationSpec::Days(_) | RotationSpec::Flag(true)))
+        {
+            return Err(format!("{at}: keys of imported key material do not rotate automatically"));
+        }
         let symmetric = key.spec.as_deref().is_none_or(|s| s == "SYMMETRIC_DEFAULT");
         match key.rotation {
             Some(RotationSpec::Days(days)) if !(90..=2560).contains(&days) => {
@@ -762,19 +767,37 @@ async fn create_key(
     let key_id = created.key_metadata.map(|m| m.key_id).ok_or("CreateKey answered without KeyMetadata")?;
     // From here on the key exists: a failure names it so that a rerun (which finds it through
     // the alias, once that exists) or an operator can finish the job.
-    let finish = async {
-        kms.create_alias().alias_name(alias).target_key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
-        if let Some(rotation) = spec.rotation {
-            reconcile_rotation(kms, &key_id, rotation).await?;
-        }
-        if spec.enabled == Some(false) {
-            kms.disable_key().key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
-        }
-        ensure_aliases(kms, &key_id, &spec.aliases).await
-    };
-    finish.await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
+    settle_new_key(kms, spec, alias, &key_id, false).await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
     summary.created(format!("key {alias} ({key_id})"));
     Ok(())
+}
+
+/// What a new key gets once it exists: its alias, then (when it was not created with them) its
+/// policy and tags, its rotation, its enabled state and its other aliases.
+async fn settle_new_key(
+    kms: &Client,
+    spec: &KeySpecEntry,
+    alias: &str,
+    key_id: &str,
+    policy_and_tags: bool,
+) -> Result<(), String> {
+    kms.create_alias().alias_name(alias).target_key_id(key_id).send().await.map_err(|e| describe_error(&e))?;
+    if policy_and_tags {
+        if let Some(policy) = &spec.policy {
+            let text = policy_text(policy, "policy")?;
+            kms.put_key_policy().key_id(key_id).policy(text).send().await.map_err(|e| describe_error(&e))?;
+        }
+        if let Some(tags) = &spec.tags {
+            reconcile_tags(kms, key_id, tags).await?;
+        }
+    }
+    if let Some(rotation) = spec.rotation {
+        reconcile_rotation(kms, key_id, rotation).await?;
+    }
+    if spec.enabled == Some(false) {
+        kms.disable_key().key_id(key_id).send().await.map_err(|e| describe_error(&e))?;
+    }
+    ensure_aliases(kms, key_id, &spec.aliases).await.map(|_| ())
 }
 
 /// A key of imported material: created with Origin EXTERNAL (or, with a pinned id, through
@@ -819,18 +842,7 @@ async fn create_imported_key(
     };
     let finish = async {
         import_material(kms, &key_id, spec.spec.as_deref(), material).await?;
-        kms.create_alias().alias_name(alias).target_key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
-        if let Some(policy) = &spec.policy {
-            let text = policy_text(policy, "policy")?;
-            kms.put_key_policy().key_id(&key_id).policy(text).send().await.map_err(|e| describe_error(&e))?;
-        }
-        if let Some(tags) = &spec.tags {
-            reconcile_tags(kms, &key_id, tags).await?;
-        }
-        if spec.enabled == Some(false) {
-            kms.disable_key().key_id(&key_id).send().await.map_err(|e| describe_error(&e))?;
-        }
-        ensure_aliases(kms, &key_id, &spec.aliases).await
+        settle_new_key(kms, spec, alias, &key_id, true).await
     };
     finish.await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
     summary.created(format!("key {alias} ({key_id}, imported key material)"));
