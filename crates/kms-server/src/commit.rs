@@ -297,7 +297,10 @@ impl Change {
     fn stored(self, svc: &Service) {
         match self {
             Self::CreateKey { key, handle, policy, materials, .. } => {
-                svc.key_created(&key.account, &key.region);
+                // AWS managed keys do not count against the account's key quota.
+                if key.key_manager == kms_core::key::KeyManager::Customer {
+                    svc.key_created(&key.account, &key.region);
+                }
                 // A replica's materials are not ready here: its first use loads them.
                 if handle.is_some() || materials.is_empty() {
                     svc.cache_new_key(key, handle, policy);

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+mod aws_managed;
 pub mod body;
 pub mod bootstrap;
 pub mod cache;

@@ -392,7 +392,15 @@ impl Service {
             KeyReference::KeyArn(arn) => (arn.account, arn.region, arn.key_id),
             KeyReference::AliasName(name) => {
                 let arn = AliasArn { region: ctx.region.clone(), account: caller_account.clone(), name };
-                let target = self.alias_target(&arn).await?;
+                let target = match self.alias_target(&arn).await {
+                    // AWS creates an AWS managed key when its predefined alias is first used.
+                    Err(ServiceError::Kms(KmsError::NotFound(_))) if arn.name.as_str().starts_with("alias/aws/") => {
+                        self.aws_managed_key(&arn)
+                            .await?
+                            .ok_or_else(|| KmsError::NotFound(NotFound::Alias(arn.clone())))?
+                    }
+                    other => other?,
+                };
                 request = request.with(condition_keys::REQUEST_ALIAS, arn.name.to_string());
                 (arn.account, arn.region, target)
             }

@@ -10,25 +10,6 @@ use crate::authz::RequestKeys;
 use crate::error::ServiceError;
 use crate::service::{AccountScope, RequestContext, Service};
 
-/// AWS's predefined aliases of AWS managed keys, which ListAliases shows in every account and
-/// region (without a `TargetKeyId` until a service has created the key), in name order.
-const PREDEFINED: &[&str] = &[
-    "alias/aws/acm",
-    "alias/aws/dynamodb",
-    "alias/aws/ebs",
-    "alias/aws/elasticfilesystem",
-    "alias/aws/es",
-    "alias/aws/glue",
-    "alias/aws/kinesisvideo",
-    "alias/aws/lambda",
-    "alias/aws/rds",
-    "alias/aws/redshift",
-    "alias/aws/s3",
-    "alias/aws/secretsmanager",
-    "alias/aws/ssm",
-    "alias/aws/xray",
-];
-
 /// AWS documents 1–100 for ListAliases (the wire model allows up to 1000; larger limits are
 /// answered with at most 100 entries, which AWS also permits).
 const PAGE_MAX: usize = 100;
@@ -81,9 +62,11 @@ pub(super) async fn handle(
         .collect();
     if target.is_none() {
         // The predefined aliases after the marker, among the stored ones, in name order.
-        let predefined = PREDEFINED
+        // AWS's predefined aliases of AWS managed keys are listed in every account and region,
+        // without a TargetKeyId until the key exists.
+        let predefined = crate::aws_managed::PREDEFINED
             .iter()
-            .filter_map(|name| AliasName::parse(name).ok())
+            .filter_map(|(name, _)| AliasName::parse(name).ok())
             .filter(|name| after.as_ref().is_none_or(|a| name.as_str() > a.as_str()))
             .filter(|name| !entries.iter().any(|(stored, _)| stored == name.as_str()))
             .map(|name| {

@@ -15,6 +15,7 @@ mod aliases;
 mod audit;
 mod auth;
 mod authz;
+mod aws_managed;
 mod cluster;
 mod common;
 mod connections;
