@@ -98,6 +98,15 @@ struct CommonArgs {
     /// Root key file. Keep it apart from database backups. [default: DATA_DIR/root.key]
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE", value_name = "FILE")]
     root_key_file: Option<PathBuf>,
+    /// Where the root key comes from: `file` (a key file) or `passphrase` (derived with
+    /// Argon2id; nothing secret on disk). Chosen when the data directory (or database) is
+    /// created; a later start with another provider or key is refused. [default: file]
+    #[arg(long, env = "FERROKMS_ROOT_KEY_PROVIDER", value_name = "PROVIDER")]
+    root_key_provider: Option<String>,
+    /// With `--root-key-provider passphrase`: read the passphrase from this file (its first
+    /// line), or `-` for standard input. Otherwise FERROKMS_ROOT_PASSPHRASE holds it.
+    #[arg(long, value_name = "FILE")]
+    root_passphrase_file: Option<PathBuf>,
     /// Use PostgreSQL (postgres://user@host:5432/db) instead of SQLite in the data directory.
     /// Every node sharing the database needs the same root key file.
     #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
@@ -279,12 +288,41 @@ fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
 }
 
+/// The root key source the options name.
+fn root_key_source(common: &CommonArgs) -> Result<kms_server::config::RootKeySource, String> {
+    use kms_server::config::RootKeySource;
+    match common.root_key_provider.as_deref().unwrap_or("file") {
+        "file" => Ok(RootKeySource::File),
+        "passphrase" => {
+            let passphrase = match &common.root_passphrase_file {
+                Some(path) if path.as_os_str() == "-" => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the passphrase: {e}"))?;
+                    line
+                }
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| format!("--root-passphrase-file {}: {e}", path.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => std::env::var("FERROKMS_ROOT_PASSPHRASE").map_err(|_| {
+                    "--root-key-provider passphrase needs FERROKMS_ROOT_PASSPHRASE or --root-passphrase-file".to_owned()
+                })?,
+            };
+            Ok(RootKeySource::Passphrase(zeroize::Zeroizing::new(passphrase.trim_end_matches(['\r', '\n']).to_owned())))
+        }
+        other => Err(format!("--root-key-provider {other}: expected file or passphrase")),
+    }
+}
+
 fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let file = read_config(args.common.config.as_deref())?;
     let data_dir =
         args.common.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("./ferrokms-data"));
     let mut config = ServerConfig::new(data_dir);
     config.root_key_file = args.common.root_key_file.clone().or(file.root_key_file.clone());
+    config.root_key_provider = root_key_source(&args.common)?;
     config.store_url = args.common.store.clone().or(file.store.clone());
     if let Some(id) = args.common.account_id.clone().or(file.account_id.clone()) {
         let id = kms_core::ids::AccountId::parse(&id)

@@ -700,3 +700,31 @@ async fn json_logs_carry_the_audit_request_id() {
     let record: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(record["requestID"], request_id.as_str());
 }
+
+/// `serve --root-key-provider passphrase`: the root key comes from FERROKMS_ROOT_PASSPHRASE (or
+/// a file), no key file is written, and a start with another passphrase stops with the reason.
+#[test]
+fn a_passphrase_root_key_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let provider = ["--root-key-provider", "passphrase"];
+    let server = serve(&data, &provider, &[("FERROKMS_ROOT_PASSPHRASE", "a long passphrase for the root")]);
+    assert!(server.first_output.iter().any(|l| l.contains("passphrase (Argon2id)")), "{:?}", server.first_output);
+    assert!(!data.join("root.key").exists());
+    drop(server);
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(provider)
+        .env("FERROKMS_ROOT_PASSPHRASE", "another passphrase")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not open its secrets"), "{stderr}");
+    let file = dir.path().join("passphrase.txt");
+    std::fs::write(&file, "a long passphrase for the root\n").unwrap();
+    let server =
+        serve(&data, &["--root-key-provider", "passphrase", "--root-passphrase-file", file.to_str().unwrap()], &[]);
+    drop(server);
+}

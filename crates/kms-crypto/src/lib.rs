@@ -42,7 +42,7 @@ pub use key::{KeyHandle, KeySecret, generate_key_pair};
 pub use mac::{MacKey, TAG_LEN as MAC_TAG_LEN};
 pub use ml_dsa::MU_LEN as ML_DSA_MU_LEN;
 pub use rng::{PublicRandom, SystemRng};
-pub use root::{FileRootKey, RootKeyError, RootKeyProvider};
+pub use root::{FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider};
 pub use secret::{KeyMaterial, SecretBytes};
 pub use sm2::SM2_DISTINGUISHING_ID;
 #[cfg(feature = "tls")]

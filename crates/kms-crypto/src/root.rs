@@ -48,6 +48,9 @@ pub enum RootKeyError {
     /// The cipher refused to wrap.
     #[error("the root key cipher refused to wrap")]
     Wrap,
+    /// A passphrase root key cannot be derived.
+    #[error("passphrase root key: {0}")]
+    Passphrase(String),
 }
 
 const FILE_HEADER: &str = "ferrokms-root-key-v1";
@@ -58,7 +61,45 @@ const NONCE_LEN: usize = 12;
 /// start. Wrapped values are `0x01 ‖ nonce(12) ‖ AES-256-GCM(secret) ‖ tag(16)`.
 pub struct FileRootKey {
     path: PathBuf,
-    cipher: LessSafeKey,
+    cipher: AesRoot,
+}
+
+/// The cipher every root key provider that holds its key in memory wraps with:
+/// `0x01 ‖ nonce(12) ‖ AES-256-GCM(secret) ‖ tag(16)`.
+struct AesRoot(LessSafeKey);
+
+impl AesRoot {
+    fn new(material: &KeyMaterial) -> Option<Self> {
+        UnboundKey::new(&AES_256_GCM, material.expose_secret()).ok().map(|k| Self(LessSafeKey::new(k)))
+    }
+
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        let nonce: [u8; NONCE_LEN] = crate::random_array(&crate::SystemRng);
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
+        out.push(WRAP_VERSION);
+        out.extend_from_slice(&nonce);
+        let mut body = secret.to_vec();
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .map_err(|_| RootKeyError::Wrap)?;
+        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
+        zeroize::Zeroize::zeroize(&mut body);
+        Ok(out)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError> {
+        let (&version, rest) = wrapped.split_first().ok_or(RootKeyError::Unwrap)?;
+        if version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
+            return Err(RootKeyError::Unwrap);
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RootKeyError::Unwrap)?;
+        let mut plain = zeroize::Zeroizing::new(sealed.to_vec());
+        let len = self.0.open_in_place(nonce, Aad::from(aad), &mut plain).map_err(|_| RootKeyError::Unwrap)?.len();
+        Ok(SecretBytes::new(plain.get(..len).unwrap_or_default().to_vec()))
+    }
 }
 
 impl FileRootKey {
@@ -104,9 +145,8 @@ impl FileRootKey {
     }
 
     fn from_material(path: PathBuf, material: &KeyMaterial) -> Result<Self, RootKeyError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, material.expose_secret()).map_err(|_| RootKeyError::Format(path.clone()))?;
-        Ok(Self { path, cipher: LessSafeKey::new(unbound) })
+        let cipher = AesRoot::new(material).ok_or_else(|| RootKeyError::Format(path.clone()))?;
+        Ok(Self { path, cipher })
     }
 }
 
@@ -116,31 +156,79 @@ impl RootKeyProvider for FileRootKey {
     }
 
     fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
-        let nonce: [u8; NONCE_LEN] = crate::random_array(&crate::SystemRng);
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + secret.len() + 16);
-        out.push(WRAP_VERSION);
-        out.extend_from_slice(&nonce);
-        let mut body = secret.to_vec();
-        let tag = self
-            .cipher
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-            .map_err(|_| RootKeyError::Wrap)?;
-        out.extend_from_slice(&body);
-        out.extend_from_slice(tag.as_ref());
-        zeroize::Zeroize::zeroize(&mut body);
-        Ok(out)
+        self.cipher.wrap(aad, secret)
     }
 
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError> {
-        let (&version, rest) = wrapped.split_first().ok_or(RootKeyError::Unwrap)?;
-        if version != WRAP_VERSION || rest.len() < NONCE_LEN + 16 {
-            return Err(RootKeyError::Unwrap);
+        self.cipher.unwrap(aad, wrapped)
+    }
+}
+
+/// Argon2id cost parameters of a passphrase root key, recorded with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassphraseParams {
+    /// Memory, in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl PassphraseParams {
+    /// OWASP's recommended minimum for Argon2id (19 MiB, 2 passes, 1 lane).
+    pub const RECOMMENDED: Self = Self { memory_kib: 19_456, iterations: 2, parallelism: 1 };
+
+    /// Whether these are at least [`PassphraseParams::RECOMMENDED`] (memory and passes).
+    pub fn strong_enough(&self) -> bool {
+        self.memory_kib >= Self::RECOMMENDED.memory_kib
+            && self.iterations >= Self::RECOMMENDED.iterations
+            && self.parallelism >= 1
+    }
+}
+
+/// A root key derived from a passphrase with Argon2id, never stored: the salt and cost
+/// parameters are recorded (they are not secret), the passphrase is given at every start.
+pub struct PassphraseRootKey {
+    cipher: AesRoot,
+}
+
+impl PassphraseRootKey {
+    /// Derives the root key from `passphrase` with `salt` and `params`.
+    ///
+    /// # Errors
+    /// [`RootKeyError::Passphrase`] for an empty passphrase, parameters weaker than OWASP's
+    /// recommendation, or a derivation failure.
+    pub fn derive(passphrase: &[u8], salt: &[u8], params: PassphraseParams) -> Result<Self, RootKeyError> {
+        if passphrase.is_empty() {
+            return Err(RootKeyError::Passphrase("the passphrase is empty".into()));
         }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RootKeyError::Unwrap)?;
-        let mut plain = zeroize::Zeroizing::new(sealed.to_vec());
-        let len = self.cipher.open_in_place(nonce, Aad::from(aad), &mut plain).map_err(|_| RootKeyError::Unwrap)?.len();
-        Ok(SecretBytes::new(plain.get(..len).unwrap_or_default().to_vec()))
+        if !params.strong_enough() {
+            return Err(RootKeyError::Passphrase(format!("Argon2id parameters weaker than recommended: {params:?}")));
+        }
+        let argon_params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
+            .map_err(|e| RootKeyError::Passphrase(e.to_string()))?;
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        argon
+            .hash_password_into(passphrase, salt, key.as_mut())
+            .map_err(|e| RootKeyError::Passphrase(e.to_string()))?;
+        let cipher = AesRoot::new(&KeyMaterial::new(*key)).ok_or(RootKeyError::Wrap)?;
+        Ok(Self { cipher })
+    }
+}
+
+impl RootKeyProvider for PassphraseRootKey {
+    fn describe(&self) -> String {
+        "passphrase (Argon2id)".to_owned()
+    }
+
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        self.cipher.wrap(aad, secret)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError> {
+        self.cipher.unwrap(aad, wrapped)
     }
 }
 
@@ -168,5 +256,24 @@ mod tests {
         let other = FileRootKey::create(&dir.path().join("other.key"), &SystemRng).unwrap();
         assert!(other.unwrap(b"owner-1", &wrapped).is_err());
         assert!(loaded.unwrap(b"owner-1", &[]).is_err());
+    }
+
+    #[test]
+    fn passphrase_keys_follow_the_passphrase_salt_and_parameters() {
+        let params = PassphraseParams::RECOMMENDED;
+        let key = PassphraseRootKey::derive(b"correct horse", b"salt-0123456789a", params).unwrap();
+        let wrapped = key.wrap(b"owner", b"secret").unwrap();
+        let again = PassphraseRootKey::derive(b"correct horse", b"salt-0123456789a", params).unwrap();
+        assert_eq!(again.unwrap(b"owner", &wrapped).unwrap().expose_secret(), b"secret");
+        let wrong = PassphraseRootKey::derive(b"wrong horse", b"salt-0123456789a", params).unwrap();
+        assert!(wrong.unwrap(b"owner", &wrapped).is_err());
+        let salted = PassphraseRootKey::derive(b"correct horse", b"salt-0123456789b", params).unwrap();
+        assert!(salted.unwrap(b"owner", &wrapped).is_err());
+        let weak = PassphraseParams { memory_kib: 1024, ..params };
+        assert!(matches!(PassphraseRootKey::derive(b"x", b"salt-0123456789a", weak), Err(RootKeyError::Passphrase(_))));
+        assert!(matches!(
+            PassphraseRootKey::derive(b"", b"salt-0123456789a", params),
+            Err(RootKeyError::Passphrase(_))
+        ));
     }
 }

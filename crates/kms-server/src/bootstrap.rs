@@ -9,7 +9,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use kms_core::ids::AccountId;
 use kms_core::{Clock, Rng};
-use kms_crypto::{FileRootKey, RootKeyError, RootKeyProvider, SecretBytes, random_array};
+use kms_crypto::{
+    FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider, SecretBytes, random_array,
+};
+
+use crate::config::RootKeySource;
 use kms_store::{
     AccessKeyRecord, IdentityPolicyRecord, PrincipalRecord, PrincipalType, SqliteStore, Store, StoreError,
 };
@@ -49,6 +53,14 @@ pub enum StartError {
         database: String,
         /// The missing root key file.
         root_key: PathBuf,
+    },
+    /// The configured root key is not the one the store's secrets are wrapped by.
+    #[error("the store {database} cannot be opened with this root key: {why}")]
+    RootKeyMismatch {
+        /// The store.
+        database: String,
+        /// What differs.
+        why: String,
     },
     /// Well-known development credentials were asked for on a non-loopback address.
     #[error(
@@ -166,19 +178,121 @@ fn private_directory(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Loads the root key, creating it (from `rng`) only for a store that was never initialized.
+/// The store setting that records the root key the store's secrets are wrapped by: its provider,
+/// the provider's public parameters, and a check value only that root key opens. Every node of a
+/// cluster reads it, so a node with another root refuses to start.
+const ROOT_KEY_SETTING: &str = "root_key";
+/// What the check value binds and holds.
+const ROOT_CHECK_AAD: &[u8] = b"ferrokms root key check v1";
+const ROOT_CHECK_TEXT: &[u8] = b"ferrokms";
+
+/// A passphrase root key's salt and Argon2id costs.
+type PassphraseRecord = (Vec<u8>, PassphraseParams);
+
+/// The recorded root key.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RootRecord {
+    provider: String,
+    /// Passphrase: the Argon2id salt (hex) and costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    memory_kib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iterations: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parallelism: Option<u32>,
+    /// The check value (hex).
+    check: String,
+}
+
+/// Loads the root key the configuration names, creating it (from `rng`) only for a store that
+/// was never initialized, and checks it is the one the store's secrets are wrapped by.
 ///
 /// # Errors
-/// [`StartError::MissingRootKey`] when the store holds data but the key file is missing.
-pub async fn root_key(config: &ServerConfig, store: &dyn Store, rng: &dyn Rng) -> Result<FileRootKey, StartError> {
-    let path = config.root_key_path();
-    if path.exists() {
-        return Ok(FileRootKey::load(&path)?);
+/// [`StartError::MissingRootKey`] when the store holds data but the key file is missing;
+/// [`StartError::RootKeyMismatch`] when the configured provider or key is not the recorded one.
+pub async fn root_key(
+    config: &ServerConfig,
+    store: &dyn Store,
+    rng: &dyn Rng,
+) -> Result<Arc<dyn RootKeyProvider>, StartError> {
+    let recorded: Option<RootRecord> = match store.setting(ROOT_KEY_SETTING).await? {
+        Some(text) => {
+            Some(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("root key record: {e}")))?)
+        }
+        None => None,
+    };
+    let initialized = store.setting(ACCOUNT_SETTING).await?.is_some();
+    let mismatch = |why: String| StartError::RootKeyMismatch { database: store.describe(), why };
+    if let Some(rec) = &recorded
+        && rec.provider != config.root_key_provider.name()
+    {
+        return Err(mismatch(format!(
+            "it was initialized with a {} root key, and this start asks for a {} one",
+            rec.provider,
+            config.root_key_provider.name()
+        )));
     }
-    if store.setting(ACCOUNT_SETTING).await?.is_some() {
-        return Err(StartError::MissingRootKey { database: store.describe(), root_key: path });
+    let (root, params): (Arc<dyn RootKeyProvider>, Option<PassphraseRecord>) = match &config.root_key_provider {
+        RootKeySource::File => {
+            let path = config.root_key_path();
+            let root = if path.exists() {
+                FileRootKey::load(&path)?
+            } else if initialized {
+                return Err(StartError::MissingRootKey { database: store.describe(), root_key: path });
+            } else {
+                FileRootKey::create(&path, rng)?
+            };
+            (Arc::new(root), None)
+        }
+        RootKeySource::Passphrase(passphrase) => {
+            let (salt, params) = match &recorded {
+                Some(rec) => {
+                    let salt = hex::decode(rec.salt.as_deref().unwrap_or_default())
+                        .map_err(|e| StoreError::Corrupt(format!("root key salt: {e}")))?;
+                    let params = PassphraseParams {
+                        memory_kib: rec.memory_kib.unwrap_or_default(),
+                        iterations: rec.iterations.unwrap_or_default(),
+                        parallelism: rec.parallelism.unwrap_or_default(),
+                    };
+                    (salt, params)
+                }
+                None if initialized => {
+                    return Err(mismatch(
+                        "it was initialized with a file root key; a passphrase cannot open its secrets".to_owned(),
+                    ));
+                }
+                None => (random_array::<16>(rng).to_vec(), PassphraseParams::RECOMMENDED),
+            };
+            let root = PassphraseRootKey::derive(passphrase.as_bytes(), &salt, params)?;
+            (Arc::new(root), Some((salt, params)))
+        }
+    };
+    match recorded {
+        Some(rec) => {
+            let check = hex::decode(&rec.check).map_err(|e| StoreError::Corrupt(format!("root key check: {e}")))?;
+            if root.unwrap(ROOT_CHECK_AAD, &check).is_err() {
+                return Err(mismatch(format!("the {} does not open its secrets", root.describe())));
+            }
+        }
+        None => {
+            let record = RootRecord {
+                provider: config.root_key_provider.name().to_owned(),
+                salt: params.as_ref().map(|(salt, _)| hex::encode(salt)),
+                memory_kib: params.as_ref().map(|(_, p)| p.memory_kib),
+                iterations: params.as_ref().map(|(_, p)| p.iterations),
+                parallelism: params.as_ref().map(|(_, p)| p.parallelism),
+                check: hex::encode(root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_TEXT)?),
+            };
+            let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !store.init_setting(ROOT_KEY_SETTING, &text).await? {
+                // Another node recorded its root first: this one must be the same.
+                return Box::pin(root_key(config, store, rng)).await;
+            }
+        }
     }
-    Ok(FileRootKey::create(&path, rng)?)
+    Ok(root)
 }
 
 /// Opens the configured store: PostgreSQL when a URL is given, else SQLite in the data
@@ -200,7 +314,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartEr
 pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, StartError> {
     let lock = lock_data_dir(&config.data_dir)?;
     let store = open_store(config).await?;
-    let root: Arc<dyn RootKeyProvider> = Arc::new(root_key(config, store.as_ref(), rng).await?);
+    let root = root_key(config, store.as_ref(), rng).await?;
     let account = account(store.as_ref(), rng, config.account_id.as_ref()).await?;
     store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =

@@ -119,6 +119,34 @@ pub struct ServerConfig {
     pub resource_quotas: crate::quota::ResourceQuotas,
     /// The clock (the system clock in production; tests inject a manual one).
     pub clock: Arc<dyn Clock>,
+    /// Where the root key comes from: a key file (the default) or a passphrase.
+    pub root_key_provider: RootKeySource,
+}
+
+/// Where the root key comes from.
+#[derive(Clone, Default)]
+pub enum RootKeySource {
+    /// A key file (`root_key_file`, by default `DATA_DIR/root.key`).
+    #[default]
+    File,
+    /// Derived from this passphrase with Argon2id (salt and parameters recorded in the store).
+    Passphrase(zeroize::Zeroizing<String>),
+}
+
+impl RootKeySource {
+    /// The provider's name as recorded (`file`, `passphrase`).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Passphrase(_) => "passphrase",
+        }
+    }
+}
+
+impl std::fmt::Debug for RootKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl ServerConfig {
@@ -146,6 +174,7 @@ impl ServerConfig {
             request_quotas: None,
             resource_quotas: crate::quota::ResourceQuotas::default(),
             clock: Arc::new(crate::clock::SystemClock),
+            root_key_provider: RootKeySource::File,
         }
     }
 

@@ -372,3 +372,18 @@ async fn nodes_serving_different_regions_share_multi_region_keys() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Every node of a cluster must use the store's root key: a node with another one refuses to
+/// start, before serving anything.
+#[tokio::test]
+async fn a_node_with_another_root_key_refuses_to_join() {
+    let Some((_db, url)) = database("roots") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = kms_server::start(node_config(dir.path(), &url, "a")).await.unwrap();
+    let mut other = node_config(dir.path(), &url, "b");
+    other.root_key_file = Some(dir.path().join("another-root.key"));
+    kms_crypto::FileRootKey::create(&dir.path().join("another-root.key"), &kms_crypto::SystemRng).unwrap();
+    let refused = kms_server::start(other).await.err().map(|e| e.to_string());
+    assert!(refused.as_deref().unwrap_or_default().contains("does not open its secrets"), "{refused:?}");
+    a.shutdown().await;
+}

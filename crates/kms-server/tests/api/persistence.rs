@@ -71,3 +71,46 @@ async fn one_server_per_data_directory_and_no_silent_new_root_key() {
     std::fs::rename(dir.path().join("root.key.bak"), dir.path().join("root.key")).unwrap();
     kms_server::start(config(dir.path())).await.unwrap().shutdown().await;
 }
+
+/// A passphrase root key (Argon2id, nothing secret on disk): the same passphrase opens the store
+/// again; another passphrase, or the other provider, is refused at start with a clear reason.
+/// A file root key that is not the store's is refused at start too.
+#[tokio::test]
+async fn root_keys_are_checked_at_start_whatever_their_provider() {
+    use kms_server::config::RootKeySource;
+    let dir = tempfile::tempdir().unwrap();
+    let with = |source: RootKeySource| {
+        let mut c = config(dir.path());
+        c.root_key_provider = source;
+        c
+    };
+    let passphrase = |p: &str| RootKeySource::Passphrase(zeroize::Zeroizing::new(p.to_owned()));
+    let server = kms_server::start(with(passphrase("correct horse battery"))).await.unwrap();
+    assert_eq!(server.root_key_description, "passphrase (Argon2id)");
+    let (id, secret) = crate::common::admin_from_file(dir.path());
+    let kms = crate::common::client_for(server.local_addr, &id, &secret, "us-east-1");
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let sealed =
+        kms.encrypt().key_id(&key).plaintext(Blob::new("behind a passphrase")).send().await.unwrap().ciphertext_blob;
+    server.shutdown().await;
+    assert!(!dir.path().join("root.key").exists(), "no key file for a passphrase root key");
+
+    let refused = kms_server::start(with(passphrase("wrong horse battery"))).await.err().map(|e| e.to_string());
+    assert!(refused.as_deref().unwrap_or_default().contains("does not open its secrets"), "{refused:?}");
+    let refused = kms_server::start(with(RootKeySource::File)).await.err().map(|e| e.to_string());
+    assert!(refused.as_deref().unwrap_or_default().contains("initialized with a passphrase root key"), "{refused:?}");
+
+    let server = kms_server::start(with(passphrase("correct horse battery"))).await.unwrap();
+    let kms = crate::common::client_for(server.local_addr, &id, &secret, "us-east-1");
+    let opened = kms.decrypt().ciphertext_blob(sealed.unwrap()).send().await.unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"behind a passphrase");
+    server.shutdown().await;
+
+    // A file root key that is not the store's own.
+    let other = tempfile::tempdir().unwrap();
+    kms_server::start(config(other.path())).await.unwrap().shutdown().await;
+    std::fs::remove_file(other.path().join("root.key")).unwrap();
+    kms_crypto::FileRootKey::create(&other.path().join("root.key"), &kms_crypto::SystemRng).unwrap();
+    let refused = kms_server::start(config(other.path())).await.err().map(|e| e.to_string());
+    assert!(refused.as_deref().unwrap_or_default().contains("does not open its secrets"), "{refused:?}");
+}
