@@ -747,16 +747,7 @@ async fn create_key(
     if let Some(material) = material {
         return create_imported_key(conn, kms, spec, alias, &material, summary).await;
     }
-    let mut request = kms.create_key();
-    if let Some(description) = &spec.description {
-        request = request.description(description);
-    }
-    if let Some(key_spec) = &spec.spec {
-        request = request.key_spec(KeySpec::from(key_spec.as_str()));
-    }
-    if let Some(usage) = &spec.usage {
-        request = request.key_usage(KeyUsageType::from(usage.as_str()));
-    }
+    let mut request = create_request(kms, spec);
     if let Some(policy) = &spec.policy {
         request = request.policy(policy_text(policy, "policy")?);
     }
@@ -770,6 +761,24 @@ async fn create_key(
     settle_new_key(kms, spec, alias, &key_id, false).await.map_err(|e| format!("created key {key_id}, then: {e}"))?;
     summary.created(format!("key {alias} ({key_id})"));
     Ok(())
+}
+
+/// A CreateKey request with the entry's description, spec and usage.
+fn create_request(
+    kms: &Client,
+    spec: &KeySpecEntry,
+) -> aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder {
+    let mut request = kms.create_key();
+    if let Some(description) = &spec.description {
+        request = request.description(description);
+    }
+    if let Some(key_spec) = &spec.spec {
+        request = request.key_spec(KeySpec::from(key_spec.as_str()));
+    }
+    if let Some(usage) = &spec.usage {
+        request = request.key_usage(KeyUsageType::from(usage.as_str()));
+    }
+    request
 }
 
 /// What a new key gets once it exists: its alias, then (when it was not created with them) its
@@ -826,16 +835,7 @@ async fn create_imported_key(
                 .to_owned()
         }
         None => {
-            let mut request = kms.create_key().origin(aws_sdk_kms::types::OriginType::External);
-            if let Some(description) = &spec.description {
-                request = request.description(description);
-            }
-            if let Some(key_spec) = &spec.spec {
-                request = request.key_spec(KeySpec::from(key_spec.as_str()));
-            }
-            if let Some(usage) = &spec.usage {
-                request = request.key_usage(KeyUsageType::from(usage.as_str()));
-            }
+            let request = create_request(kms, spec).origin(aws_sdk_kms::types::OriginType::External);
             let created = request.send().await.map_err(|e| describe_error(&e))?;
             created.key_metadata.map(|m| m.key_id).ok_or("CreateKey answered without KeyMetadata")?
         }
