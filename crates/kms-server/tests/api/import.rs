@@ -442,23 +442,42 @@ async fn import_errors_and_condition_keys() {
     let nothing = kms.delete_imported_key_material().key_id(&key).send().await;
     assert_eq!(code_of(nothing), "NotFoundException");
 
-    // A key policy that allows import parameters only for RSA_4096 wrapping keys and only
-    // material that expires.
+    // A key policy that allows import parameters only for RSA_4096 wrapping keys and not with
+    // RSAES_OAEP_SHA_1, and only material that expires within 30 days.
     let account = t.server.account.to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
             {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:GetParametersForImport", "Resource": "*",
              "Condition": {"StringNotEquals": {"kms:WrappingKeySpec": "RSA_4096"}}},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:GetParametersForImport", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:WrappingAlgorithm": "RSAES_OAEP_SHA_1"}}},
             {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:ImportKeyMaterial", "Resource": "*",
              "Condition": {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:ImportKeyMaterial", "Resource": "*",
+             "Condition": {"NumericGreaterThan": {"kms:ValidTo": (now + 30 * 86_400).to_string()}}},
         ]
     });
     kms.put_key_policy().key_id(&key).policy(policy.to_string()).send().await.unwrap();
     let denied = params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa2048).await;
     assert_eq!(code_of(denied), "AccessDeniedException");
-    let allowed = params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa4096).await.unwrap();
-    let denied = importing(&kms, &key, (allowed.import_token.unwrap(), Blob::new(vec![2; 512]))).send().await;
+    let denied = params(&key, AlgorithmSpec::RsaesOaepSha1, WrappingKeySpec::Rsa4096).await;
     assert_eq!(code_of(denied), "AccessDeniedException");
+    let allowed = params(&key, AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa4096).await.unwrap();
+    let token = allowed.import_token.unwrap();
+    let denied = importing(&kms, &key, (token.clone(), Blob::new(vec![2; 512]))).send().await;
+    assert_eq!(code_of(denied), "AccessDeniedException");
+    let expiring = |days: u64| {
+        kms.import_key_material()
+            .key_id(&key)
+            .import_token(token.clone())
+            .encrypted_key_material(Blob::new(vec![2; 512]))
+            .valid_to(aws_sdk_kms::primitives::DateTime::from_secs(i64::try_from(now + days * 86_400).unwrap()))
+            .send()
+    };
+    assert_eq!(code_of(expiring(60).await), "AccessDeniedException", "kms:ValidTo past the policy's limit");
+    // Within the limit the request is authorized (and then fails on the made-up material).
+    assert_eq!(code_of(expiring(10).await), "InvalidCiphertextException");
 }
