@@ -472,7 +472,29 @@ fn seed_endpoint(addr: std::net::SocketAddr, tls: bool) -> String {
     }
 }
 
+/// Keeps secrets in this process's memory out of files: no core dumps (a crash would write key
+/// material, data keys and plaintext to disk) and not dumpable, so that other processes of the
+/// same user cannot attach to it or read its memory through /proc. Where the OS refuses, the
+/// server says so and goes on. Key material, data keys and plaintext are also zeroized when
+/// dropped (kms-crypto's secret types); swapping is left to the operator (encrypted swap, or
+/// none), as locking every page would need more locked memory than default limits allow.
+fn harden_process() -> Vec<String> {
+    let mut refused = Vec::new();
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+        if let Err(e) = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) }) {
+            refused.push(format!("core dumps stay possible ({e})"));
+        }
+        if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+            refused.push(format!("the process stays dumpable ({e})"));
+        }
+    }
+    refused
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let refused = harden_process();
     let config = server_config(&args)?;
     let seed_file = args.seed.as_deref().map(seed::load).transpose()?;
     let (credentials_file, region) = (config.credentials_path(), config.default_region.to_string());
@@ -492,6 +514,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if args.insecure_dev_credentials {
         println!("  WARNING: --insecure-dev-credentials is on: access key 'test' / secret 'test' is accepted");
+    }
+    for why in &refused {
+        println!("  WARNING: {why}");
     }
     if server.transport == kms_server::Transport::Plain && !server.local_addr.ip().is_loopback() {
         println!("  WARNING: --insecure-http is on: plain HTTP on a network address (use a TLS-terminating proxy)");

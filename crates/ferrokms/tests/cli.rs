@@ -728,3 +728,15 @@ fn a_passphrase_root_key_from_the_environment() {
         serve(&data, &["--root-key-provider", "passphrase", "--root-passphrase-file", file.to_str().unwrap()], &[]);
     drop(server);
 }
+
+/// The server keeps secrets out of core dumps: its core file size limit is 0 (Linux).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_writes_no_core_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(&dir.path().join("data"), &[], &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
