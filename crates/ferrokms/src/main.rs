@@ -42,6 +42,23 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Create the data directory, root key and admin credentials without serving.
     Init(InitArgs),
+    /// Write a consistent snapshot of the SQLite store to FILE while the server runs (only
+    /// wrapped key material inside: keep the root key apart from it). PostgreSQL: use its own
+    /// tools (docs/operations.md).
+    Backup {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The snapshot file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Restore a snapshot into a new data directory, after checking that the root key
+    /// (--root-key-file, or the passphrase provider) opens it; nothing is written otherwise.
+    Restore {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The snapshot written by `ferrokms backup`.
+        file: PathBuf,
+    },
     /// Verify, export and search the audit trail.
     Audit {
         #[command(subcommand)]
@@ -610,6 +627,61 @@ impl ShutdownSignals {
     }
 }
 
+/// `ferrokms backup FILE`.
+fn backup(common: CommonArgs, file: &Path) -> Result<(), String> {
+    let config = server_config(&ServeArgs { common, ..ServeArgs::default() })?;
+    if config.store_url.is_some() {
+        return Err(
+            "backup copies the SQLite store; for PostgreSQL use pg_dump or pg_basebackup (docs/operations.md)".into()
+        );
+    }
+    let db = config.database_path();
+    if !db.exists() {
+        return Err(format!("no store at {}", db.display()));
+    }
+    kms_store::SqliteStore::snapshot(&db, file).map_err(|e| format!("backup to {}: {e}", file.display()))?;
+    println!(
+        "backed up {} to {} (key material wrapped by the root key, which is not in it)",
+        db.display(),
+        file.display()
+    );
+    Ok(())
+}
+
+/// `ferrokms restore FILE`: the snapshot goes into the new data directory only once the root
+/// key has opened it.
+async fn restore(common: CommonArgs, file: &Path) -> Result<(), String> {
+    let config = server_config(&ServeArgs { common, ..ServeArgs::default() })?;
+    if config.store_url.is_some() {
+        return Err("restore writes a SQLite store; for PostgreSQL use pg_restore (docs/operations.md)".into());
+    }
+    let target = config.database_path();
+    if target.exists() {
+        return Err(format!("{} already holds a store; restore into a new data directory", target.display()));
+    }
+    let _lock = kms_server::bootstrap::lock_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let staging = config.data_dir.join("ferrokms.db.restoring");
+    let remove_staging = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", staging.display()));
+        }
+    };
+    remove_staging();
+    std::fs::copy(file, &staging).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let checked = async {
+        let store = kms_store::SqliteStore::open(&staging).map_err(|e| format!("{}: {e}", file.display()))?;
+        kms_server::bootstrap::root_key(&config, &store, &kms_crypto_rng()).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    };
+    if let Err(e) = checked.await {
+        remove_staging();
+        return Err(format!("not restored: {e}"));
+    }
+    std::fs::rename(&staging, &target).map_err(|e| e.to_string())?;
+    println!("restored {} into {}", file.display(), config.data_dir.display());
+    Ok(())
+}
+
 async fn init(args: InitArgs) -> Result<(), String> {
     let serve_args = ServeArgs { common: args.common, ..ServeArgs::default() };
     let config = server_config(&serve_args)?;
@@ -702,6 +774,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
             Command::Init(args) => init(args).await,
+            Command::Backup { common, file } => backup(common, &file),
+            Command::Restore { common, file } => restore(common, &file).await,
             Command::Audit { command } => audit_cmd::run(&command).await.map(|text| println!("{text}")),
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());

@@ -136,8 +136,12 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_
 }
 
 /// Creates the data directory (mode 0700), tightens an existing one that others may enter, and
-/// takes its exclusive lock.
-fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
+/// takes its exclusive lock (held while the returned file is open).
+///
+/// # Errors
+/// [`StartError::DataDir`] when it cannot be made private, [`StartError::Locked`] when another
+/// process holds it.
+pub fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -308,6 +308,22 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 impl SqliteStore {
+    /// Writes a consistent snapshot of the database at `source` to the new file `dest` (SQLite's
+    /// `VACUUM INTO`, read in one transaction while a running server keeps writing): key
+    /// material in it is wrapped by the root key, which it does not contain.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when `source` cannot be read or `dest` written (it must not exist).
+    pub fn snapshot(source: &Path, dest: &Path) -> StoreResult<()> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let c = Connection::open_with_flags(source, flags)?;
+        c.busy_timeout(std::time::Duration::from_secs(10))?;
+        let dest_text = dest.to_str().ok_or_else(|| StoreError::Corrupt(format!("path {}", dest.display())))?;
+        c.execute("VACUUM INTO ?1", [dest_text])?;
+        std::fs::File::open(dest).and_then(|f| f.sync_all()).map_err(backend)?;
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     ///
     /// # Errors
