@@ -27,6 +27,11 @@ pub const SENSITIVE_MEMBERS: &[&str] = &[
     "recipient",
     "ciphertextForRecipient",
     "forwardAccessToken",
+    // GetParametersForImport, ImportKeyMaterial: the token holds the wrapping private key (sealed
+    // by the root key), and with it the wrapped material opens; neither belongs in the trail, or
+    // deleted material could be recovered from it.
+    "importToken",
+    "encryptedKeyMaterial",
 ];
 
 /// One audit event.

@@ -55,6 +55,38 @@ async fn every_request_is_recorded_without_secrets() {
         let k = t.admin("CreateAccessKey", json!({"UserName": "alice"})).await;
         k["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned()
     };
+    // Import parameters and wrapped key material stay out of the trail (with the root key, the
+    // token opens the wrapped material: recorded, deleted material could be recovered).
+    let external = kms
+        .create_key()
+        .origin(aws_sdk_kms::types::OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(&external)
+        .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(aws_sdk_kms::types::WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap();
+    let token = params.import_token.unwrap();
+    let wrapped = vec![0x5a_u8; 256];
+    let imported = kms
+        .import_key_material()
+        .key_id(&external)
+        .import_token(token.clone())
+        .encrypted_key_material(Blob::new(wrapped.clone()))
+        .expiration_model(aws_sdk_kms::types::ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await;
+    assert_eq!(code_of(imported), "InvalidCiphertextException");
+    let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    let (token_b64, wrapped_b64) = (b64(token.as_ref()), b64(&wrapped));
     let dir = t.dir.path().to_path_buf();
     let admin_secret = t.admin_secret.clone();
     t.server.shutdown().await;
@@ -94,12 +126,23 @@ async fn every_request_is_recorded_without_secrets() {
     let admin = find("CreateUser", None);
     assert_eq!(admin["eventSource"], "ferrokms.admin");
     find("CreateAccessKey", None);
+    find("GetParametersForImport", None);
+    let import = find("ImportKeyMaterial", Some("InvalidCiphertextException"));
+    assert_eq!(import["requestParameters"]["expirationModel"], "KEY_MATERIAL_DOES_NOT_EXPIRE");
     let ids: std::collections::HashSet<_> = all.iter().map(|r| r["eventID"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), all.len(), "one record per request, each with its own id");
 
     let text = all.iter().map(Value::to_string).collect::<String>();
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, plaintext);
-    for secret in [plaintext, b64.as_str(), data_key.as_str(), admin_secret.as_str(), alice_secret.as_str()] {
+    for secret in [
+        plaintext,
+        b64.as_str(),
+        data_key.as_str(),
+        admin_secret.as_str(),
+        alice_secret.as_str(),
+        token_b64.as_str(),
+        wrapped_b64.as_str(),
+    ] {
         assert!(!text.contains(secret), "a secret is in the audit trail");
     }
     let store = SqliteStore::open(&dir.join("ferrokms.db")).unwrap();
