@@ -82,6 +82,17 @@ pub struct ServiceSpec {
     pub access_keys: Vec<AccessKeySpec>,
 }
 
+/// A secret written in the seed file (an access key's secret, key material): never printed.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
 /// An access key with a declared id, so that CI can use known credentials.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +100,7 @@ pub struct AccessKeySpec {
     /// `AKIA` and 12–124 uppercase letters or digits.
     pub id: String,
     /// The secret (40–128 visible ASCII characters); prefer `secret_env`.
-    pub secret: Option<String>,
+    pub secret: Option<SecretText>,
     /// The environment variable that holds the secret.
     pub secret_env: Option<String>,
 }
@@ -130,7 +141,7 @@ pub struct KeySpecEntry {
     /// Key material to import (base64: 32 bytes for SYMMETRIC_DEFAULT, the raw key for HMAC, a
     /// DER PKCS#8 private key for asymmetric specs): the key is created with Origin EXTERNAL and
     /// the material imported, and imported again whenever the key is found pending import.
-    pub key_material: Option<String>,
+    pub key_material: Option<SecretText>,
     /// The environment variable that holds `key_material` (prefer it to the file).
     pub key_material_env: Option<String>,
     /// With key material, the key's id (a UUID), so that a development environment's
@@ -145,7 +156,7 @@ impl KeySpecEntry {
         use base64::Engine as _;
         let text = match (&self.key_material, &self.key_material_env) {
             (Some(_), Some(_)) => return Err("declare key_material or key_material_env, not both".to_owned()),
-            (Some(text), None) => text.clone(),
+            (Some(text), None) => text.0.clone(),
             (None, Some(var)) => std::env::var(var).map_err(|_| format!("key_material_env: {var} is not set"))?,
             (None, None) => return Ok(None),
         };
@@ -251,7 +262,7 @@ fn policy_value(value: &Value) -> Option<Value> {
 
 fn secret_of(spec: &AccessKeySpec) -> Result<String, String> {
     match (&spec.secret, &spec.secret_env) {
-        (Some(secret), None) => Ok(secret.clone()),
+        (Some(secret), None) => Ok(secret.0.clone()),
         (None, Some(var)) => std::env::var(var).map_err(|_| format!("access key {}: ${var} is not set", spec.id)),
         _ => Err(format!("access key {}: give exactly one of secret and secret_env", spec.id)),
     }
@@ -946,6 +957,19 @@ async fn ensure_aliases(kms: &Client, key_id: &str, aliases: &[String]) -> Resul
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_of_the_file_never_print() {
+        let file = parse(concat!(
+            "users:\n  - name: ci\n    access_keys:\n      - id: AKIAEXAMPLE0000001\n",
+            "        secret: seed-secret-canary-0123456789abcdefghijklmnopqrstuv\n",
+            "keys:\n  - alias: dev\n    key_material: QkFTRTY0LUtFWS1NQVRFUklBTC1DQU5BUlktMDAwMDA=\n",
+        ))
+        .unwrap();
+        let shown = format!("{file:?}");
+        assert!(!shown.contains("canary") && !shown.contains("QkFTRTY0"), "{shown}");
+        assert!(shown.contains("[REDACTED]"));
+    }
 
     #[test]
     fn yaml_errors_name_the_line() {
