@@ -944,8 +944,8 @@ impl KeyRecord {
     pub fn replica_in(&self, region: &Region, now: Timestamp, description: String) -> Result<Self, KmsError> {
         let set = self.ensure_primary("ReplicateKey")?;
         let id = self.key_id.in_region(region);
-        let taken = std::iter::once(&set.primary).chain(&set.replicas);
-        if taken.clone().any(|r| r == region) || taken.clone().any(|r| self.key_id.in_region(r) == id) {
+        // A region of the set has the same tag as itself, and (unlikely) another may too.
+        if std::iter::once(&set.primary).chain(&set.replicas).any(|r| self.key_id.in_region(r) == id) {
             return Err(KmsError::ReplicaExists { arn: self.arn(), region: region.to_string() });
         }
         if self.state == KeyState::PendingImport {

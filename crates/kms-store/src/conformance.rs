@@ -244,8 +244,9 @@ async fn keys_round_trip_and_compare_and_swap(store: &dyn Store, seed: u8) {
         rotation: Some(kms_core::key::RotationKind::OnDemand),
     };
     let stale = rotated.disable().unwrap();
-    assert!(matches!(store.rotate_key(&stale, &material_record, &[]).await, Err(StoreError::Conflict)));
-    store.rotate_key(&rotated, &material_record, &[]).await.unwrap();
+    let stale_update = update(stale, vec![material_record.clone()], vec![]);
+    assert!(matches!(store.update_keys(&[stale_update], &[]).await, Err(StoreError::Conflict)));
+    store.update_keys(&[update(rotated.clone(), vec![material_record.clone()], vec![])], &[]).await.unwrap();
     let materials = store.materials(k.key_id).await.unwrap();
     assert_eq!(materials.len(), 2);
     assert_eq!(materials[1], material_record);

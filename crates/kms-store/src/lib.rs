@@ -193,11 +193,6 @@ pub trait Store: Send + Sync + 'static {
     /// (imported material deleted or expired) — with the audit events, in one transaction: all
     /// or none. Several keys change together when a multi-Region key's primary and replicas do.
     async fn update_keys(&self, updates: &[KeyUpdate], audit: &[AuditEvent]) -> StoreResult<()>;
-    /// Rotates a key: stores `key` and its new `material` ([`Store::update_keys`]).
-    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord, audit: &[AuditEvent]) -> StoreResult<()> {
-        let update = KeyUpdate { key: key.clone(), add: vec![material.clone()], remove: Vec::new() };
-        self.update_keys(std::slice::from_ref(&update), audit).await
-    }
     /// Keys with work due at `now`: an automatic rotation (`rotation.next <= now`), a
     /// scheduled deletion (`deletion.date <= now`) or an expiry of imported material
     /// (`material_expires <= now`), at most `limit`.

@@ -83,6 +83,18 @@ pub(super) async fn handle(
         }
         None => KeyPolicy::default_for(&ctx.caller.principal.account),
     };
+    store_new_key(svc, ctx, record, policy, tags).await
+}
+
+/// Stores a new key (within the account's key quota) with fresh material — none for a key
+/// awaiting imported material — its policy and tags.
+async fn store_new_key(
+    svc: &Service,
+    ctx: &RequestContext,
+    record: KeyRecord,
+    policy: KeyPolicy,
+    tags: Vec<Tag>,
+) -> Result<CreateKeyResponse, ServiceError> {
     svc.ensure_room_for_key(&record.account, &record.region).await?;
     let _ = ctx.key_arn.set(record.arn_string());
     // A key for imported material has none until ImportKeyMaterial.
@@ -147,19 +159,7 @@ pub(crate) async fn create_pinned(
         req.description.unwrap_or_default(),
         MaterialId::from_bytes([0; 32]),
     );
-    svc.ensure_room_for_key(&record.account, &record.region).await?;
-    let _ = ctx.key_arn.set(record.arn_string());
-    let response = CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
-    let policy = KeyPolicy::default_for(&account);
-    let change = Change::CreateKey {
-        key: record,
-        materials: Vec::new(),
-        handle: None,
-        policy,
-        tags: Vec::new(),
-        updates: Vec::new(),
-    };
-    svc.commit(ctx, change, response).await
+    store_new_key(svc, ctx, record, KeyPolicy::default_for(&account), Vec::new()).await
 }
 
 /// Fresh material for `record`. RSA key generation takes up to a second (RSA_4096), so it runs
