@@ -45,6 +45,8 @@ pub struct AuditEvent {
     pub event_name: String,
     /// The key ARN the event concerns, if any.
     pub key_arn: Option<String>,
+    /// A second key the event concerns: ReEncrypt's other key (both count as used).
+    pub other_key_arn: Option<String>,
     /// The acting principal's ARN (or `-` when unauthenticated).
     pub principal: String,
     /// `errorCode`, for failed requests.
@@ -168,14 +170,24 @@ impl<'a> CanonicalObject<'a> {
         self
     }
 
-    /// A member holding an array of one object, written by `fill`.
-    pub fn array_of_one(&mut self, name: &'static str, fill: impl FnOnce(&mut CanonicalObject<'_>)) -> &mut Self {
+    /// A member holding an array of objects, one per item, each written by `fill`.
+    pub fn array_of<T>(
+        &mut self,
+        name: &'static str,
+        items: impl IntoIterator<Item = T>,
+        fill: impl Fn(&mut CanonicalObject<'_>, T),
+    ) -> &mut Self {
         let out = self.name(name);
         out.push('[');
-        let mut inner = CanonicalObject::open(out);
-        fill(&mut inner);
-        inner.close();
-        self.out.push(']');
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut inner = CanonicalObject::open(out);
+            fill(&mut inner, item);
+            inner.close();
+        }
+        out.push(']');
         self
     }
 
@@ -261,8 +273,8 @@ mod tests {
             .value("nested", Some(&nested))
             .value("nothing", None)
             .object("object", |inner| {
-                inner.null("a").array_of_one("b", |one| {
-                    one.str("x", "y");
+                inner.null("a").array_of("b", ["y", "z"], |one, v| {
+                    one.str("x", v);
                 });
             })
             .bool("true", true);
@@ -274,7 +286,7 @@ mod tests {
             "false": false,
             "nested": nested,
             "nothing": null,
-            "object": {"a": null, "b": [{"x": "y"}]},
+            "object": {"a": null, "b": [{"x": "y"}, {"x": "z"}]},
             "true": true,
         });
         assert_eq!(text, format!("prefix:{}", canonical_text(&expected)));

@@ -358,7 +358,7 @@ pub enum AliasNameError {
 impl AliasNameError {
     /// The exception AWS answers with for this problem in the `aliasName` member `value`:
     /// `ValidationException` for length, characters and a missing prefix;
-    /// `InvalidAliasNameException` for the reserved prefix.
+    /// for the reserved prefix, the error the API answers with `NotAuthorizedException`.
     pub fn into_kms_error(self, value: &str) -> KmsError {
         use crate::validation::{Constraint, Violation, Violations};
         let violation =

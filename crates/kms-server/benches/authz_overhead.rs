@@ -42,7 +42,7 @@ fn ctx(principal: Principal) -> RequestContext {
         source_arn: None,
         source_account: None,
         via_service: None,
-        key_arn: std::sync::OnceLock::new(),
+        key_arn: Default::default(),
         audit: None,
     }
 }

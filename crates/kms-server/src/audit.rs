@@ -151,6 +151,8 @@ pub struct EventInput<'a> {
     pub error: Option<&'a ApiError>,
     /// The key concerned.
     pub key_arn: Option<&'a str>,
+    /// A second key concerned (ReEncrypt's other key).
+    pub other_key_arn: Option<&'a str>,
     /// Whether the operation only reads.
     pub read_only: bool,
 }
@@ -198,6 +200,11 @@ fn user_identity(o: &mut CanonicalObject<'_>, caller: Option<&Caller>, via: Opti
     }
 }
 
+/// A `resources` entry for a key.
+fn key_resource(r: &mut CanonicalObject<'_>, arn: &str) {
+    r.str("ARN", arn).str("accountId", arn.split(':').nth(4).unwrap_or_default()).str("type", "AWS::KMS::Key");
+}
+
 /// Builds the CloudTrail-shaped event, writing its canonical text directly (members in sorted
 /// order, as [`kms_core::audit::canonical_text`] would give them).
 pub fn event(input: EventInput<'_>) -> AuditEvent {
@@ -228,9 +235,7 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         .str("requestID", input.request_id)
         .value("requestParameters", input.request);
     match input.key_arn {
-        Some(arn) => o.array_of_one("resources", |r| {
-            r.str("ARN", arn).str("accountId", owner.unwrap_or_default()).str("type", "AWS::KMS::Key");
-        }),
+        Some(arn) => o.array_of("resources", std::iter::once(arn).chain(input.other_key_arn), key_resource),
         None => o.null("resources"),
     };
     o.value("responseElements", response.as_ref())
@@ -247,6 +252,7 @@ pub fn event(input: EventInput<'_>) -> AuditEvent {
         time: input.time,
         event_name: input.event_name.to_owned(),
         key_arn: input.key_arn.map(str::to_owned),
+        other_key_arn: input.other_key_arn.map(str::to_owned),
         principal: input.caller.map_or_else(|| "-".to_owned(), |c| c.principal.arn.clone()),
         error_code: error_code.map(str::to_owned),
         record,
@@ -284,6 +290,7 @@ pub fn background_event(event_id: String, time: Timestamp, name: &str, key_arn: 
         time,
         event_name: name.to_owned(),
         key_arn: Some(key_arn.to_owned()),
+        other_key_arn: None,
         principal: "kms.amazonaws.com".into(),
         error_code: None,
     }
@@ -611,6 +618,7 @@ mod tests {
             response: None,
             error: None,
             key_arn: Some(KEY),
+            other_key_arn: None,
             read_only: true,
         }
     }
@@ -696,6 +704,7 @@ mod tests {
             presented_access_key: Some("AKIASTRANGER00000000"),
             error: Some(&denied),
             key_arn: None,
+            other_key_arn: None,
             read_only: false,
             event_name: "CreateKey",
             response: Some(&json!({"KeyMetadata": {"KeyId": "k"}})),

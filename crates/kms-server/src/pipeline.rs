@@ -272,7 +272,7 @@ fn context(
         source_ip: peer.ip(),
         transport,
         via_service: who.via_service,
-        key_arn: std::sync::OnceLock::new(),
+        key_arn: Default::default(),
         audit: Some(Arc::new(draft)),
     }
 }
@@ -465,7 +465,8 @@ async fn record(
         request,
         response,
         error,
-        key_arn: ctx.and_then(|c| c.key_arn.get().map(String::as_str)),
+        key_arn: ctx.and_then(|c| c.key_arn.get()),
+        other_key_arn: ctx.and_then(|c| c.key_arn.other()),
         read_only,
     });
     svc.audit.record(event).await;

@@ -50,12 +50,42 @@ pub struct RequestContext {
     pub source_account: Option<String>,
     /// When a service calls on a principal's behalf: the service (`kms:ViaService`).
     pub via_service: Option<String>,
-    /// The key the request turned out to concern, for the audit record.
-    pub key_arn: std::sync::OnceLock<String>,
+    /// The keys the request turned out to concern, for the audit record.
+    pub key_arn: ConcernedKeys,
     /// What the request's audit event is built from, shared by clones of this context. `None`
     /// for in-process calls that are not audited (tests, benchmarks): their changes carry no
     /// event.
     pub audit: Option<Arc<AuditDraft>>,
+}
+
+/// The keys a request turned out to concern, for its audit record: the first it resolved and a
+/// second one (ReEncrypt resolves its destination and its source; both count as used).
+#[derive(Clone, Debug, Default)]
+pub struct ConcernedKeys {
+    first: std::sync::OnceLock<String>,
+    second: std::sync::OnceLock<String>,
+}
+
+impl ConcernedKeys {
+    /// Notes a key the request resolved (a third distinct key is not recorded; no operation
+    /// has one).
+    pub fn set(&self, arn: String) {
+        if let Err(arn) = self.first.set(arn)
+            && self.first.get() != Some(&arn)
+        {
+            let _ = self.second.set(arn);
+        }
+    }
+
+    /// The first key noted.
+    pub fn get(&self) -> Option<&str> {
+        self.first.get().map(String::as_str)
+    }
+
+    /// The second key noted, if the request concerned two.
+    pub fn other(&self) -> Option<&str> {
+        self.second.get().map(String::as_str)
+    }
 }
 
 impl RequestContext {
@@ -441,7 +471,7 @@ impl Service {
             _ if foreign => return Err(foreign_denial(raw)),
             _ => return Err(KmsError::NotFound(NotFound::Key(arn)).into()),
         };
-        let _ = ctx.key_arn.set(key.record.arn_string());
+        ctx.key_arn.set(key.record.arn_string());
         match self.authorize(ctx, &key, action, request).await {
             Err(ServiceError::Kms(KmsError::AccessDenied(mut denied))) if foreign_alias.is_some() => {
                 denied.resource = foreign_alias.unwrap_or_default().to_owned();
@@ -502,7 +532,8 @@ impl Service {
             request: draft.request.as_ref(),
             response,
             error: None,
-            key_arn: ctx.key_arn.get().map(String::as_str),
+            key_arn: ctx.key_arn.get(),
+            other_key_arn: ctx.key_arn.other(),
             read_only: crate::audit::read_only(name),
         });
         ControlEvent { events: vec![event], draft: Some(Arc::clone(draft)) }

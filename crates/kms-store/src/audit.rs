@@ -21,6 +21,8 @@ pub struct AuditRow {
     pub event_name: String,
     /// The key ARN it concerns.
     pub key_arn: Option<String>,
+    /// A second key it concerns (ReEncrypt's other key).
+    pub other_key_arn: Option<String>,
     /// The acting principal.
     pub principal: String,
     /// `errorCode`, for failures.
@@ -31,6 +33,13 @@ pub struct AuditRow {
     pub prev_hash: Vec<u8>,
     /// This record's hash.
     pub hash: Vec<u8>,
+}
+
+impl AuditRow {
+    /// Whether the record concerns the key `arn` (as the key acted on, or ReEncrypt's other key).
+    pub fn concerns_key(&self, arn: &str) -> bool {
+        self.key_arn.as_deref() == Some(arn) || self.other_key_arn.as_deref() == Some(arn)
+    }
 }
 
 /// A signed statement of the chain's head at some point.
@@ -85,7 +94,7 @@ impl AuditFilter {
             Some(code) => row.error_code.as_deref() == Some(code),
         };
         error_matches
-            && self.key_arn.as_ref().is_none_or(|k| row.key_arn.as_ref() == Some(k))
+            && self.key_arn.as_ref().is_none_or(|k| row.concerns_key(k))
             && self.principal.as_ref().is_none_or(|p| &row.principal == p)
             && self.event_name.as_ref().is_none_or(|n| &row.event_name == n)
             && self.from.is_none_or(|from| row.time >= from)
@@ -178,6 +187,7 @@ mod tests {
                     time: Timestamp::from_unix_millis(0),
                     event_name: "Encrypt".into(),
                     key_arn: None,
+                    other_key_arn: None,
                     principal: "p".into(),
                     error_code: None,
                     record,

@@ -11,11 +11,12 @@
 //! bytes, an optional string a byte 0 (none) or 1 followed by the string:
 //!
 //! ```text
-//! seq u64 · time (Unix ms) i64 · event_id · event_name · key_arn? · principal · error_code? ·
-//! record · prev_hash (32 bytes) · hash (32 bytes)
+//! seq u64 · time (Unix ms) i64 · event_id · event_name · key_arn? · other_key_arn? · principal ·
+//! error_code? · record · prev_hash (32 bytes) · hash (32 bytes)
 //! ```
 //!
-//! The body starts with a version byte (1). Nothing in a block is trusted for the chain: the
+//! The body starts with a version byte: 2; blocks of version 1, written before records named a
+//! second key, lack `other_key_arn` and are still read. Nothing in a block is trusted for the chain: the
 //! verifier recomputes every hash from the rows it decodes, exactly as for rows stored one by
 //! one, so an edited, removed or reordered record is found and named as before.
 
@@ -24,7 +25,9 @@ use kms_core::Timestamp;
 use crate::audit::AuditRow;
 use crate::{StoreError, StoreResult};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Blocks written before `other_key_arn`.
+const VERSION_1: u8 = 1;
 /// Largest uncompressed block accepted when reading (a few hundred records of a few KiB each
 /// fit many times over): a corrupt size cannot make the reader allocate without bound.
 pub const MAX_BLOCK_BYTES: usize = 64 << 20;
@@ -42,6 +45,8 @@ pub struct RowRef<'a> {
     pub event_name: &'a str,
     /// The key ARN.
     pub key_arn: Option<&'a str>,
+    /// A second key ARN (ReEncrypt's other key).
+    pub other_key_arn: Option<&'a str>,
     /// The acting principal.
     pub principal: &'a str,
     /// `errorCode`.
@@ -62,6 +67,7 @@ impl<'a> From<&'a AuditRow> for RowRef<'a> {
             event_id: &r.event_id,
             event_name: &r.event_name,
             key_arn: r.key_arn.as_deref(),
+            other_key_arn: r.other_key_arn.as_deref(),
             principal: &r.principal,
             error_code: r.error_code.as_deref(),
             record: &r.record,
@@ -133,6 +139,7 @@ impl BlockWriter {
         put_str(b, row.event_id);
         put_str(b, row.event_name);
         put_opt(b, row.key_arn);
+        put_opt(b, row.other_key_arn);
         put_str(b, row.principal);
         put_opt(b, row.error_code);
         put_str(b, row.record);
@@ -193,9 +200,10 @@ pub fn decode(compressed: &[u8], size: usize) -> StoreResult<Vec<AuditRow>> {
         return Err(corrupt("an audit block has the wrong size".into()));
     }
     let mut r = Reader { rest: &body };
-    if r.take(1)? != [VERSION] {
-        return Err(corrupt("an audit block has an unknown version".into()));
-    }
+    let version = match r.take(1)? {
+        [v @ (VERSION | VERSION_1)] => *v,
+        _ => return Err(corrupt("an audit block has an unknown version".into())),
+    };
     let mut rows = Vec::new();
     while !r.rest.is_empty() {
         rows.push(AuditRow {
@@ -204,6 +212,7 @@ pub fn decode(compressed: &[u8], size: usize) -> StoreResult<Vec<AuditRow>> {
             event_id: r.string()?,
             event_name: r.string()?,
             key_arn: r.optional()?,
+            other_key_arn: if version == VERSION_1 { None } else { r.optional()? },
             principal: r.string()?,
             error_code: r.optional()?,
             record: r.string()?,
@@ -290,6 +299,7 @@ mod tests {
             time: Timestamp::from_unix_millis(1_700_000_000_000 + i64::try_from(seq).unwrap()),
             event_name: "Encrypt".into(),
             key_arn: key.map(str::to_owned),
+            other_key_arn: seq.is_multiple_of(5).then(|| "arn:aws:kms:us-east-1:111122223333:key/other".to_owned()),
             principal: "arn:aws:iam::111122223333:user/alice".into(),
             error_code: error.map(str::to_owned),
             record: format!(r#"{{"eventID":"id-{seq}","eventName":"Encrypt","note":"é ✓"}}"#),
@@ -325,6 +335,28 @@ mod tests {
             assert_eq!(&decode(&compressed, size).unwrap(), rows);
             assert_eq!((compressed.clone(), size), encode(rows.iter().map(RowRef::from)));
         }
+    }
+
+    /// Blocks written before records named a second key (version 1) still read.
+    #[test]
+    fn version_1_blocks_still_decode() {
+        let rows: Vec<AuditRow> =
+            (1..=3).map(|n| AuditRow { other_key_arn: None, ..row(n, Some("k"), None) }).collect();
+        let mut body = vec![VERSION_1];
+        for r in &rows {
+            body.extend_from_slice(&r.seq.to_le_bytes());
+            body.extend_from_slice(&r.time.unix_millis().to_le_bytes());
+            put_str(&mut body, &r.event_id);
+            put_str(&mut body, &r.event_name);
+            put_opt(&mut body, r.key_arn.as_deref());
+            put_str(&mut body, &r.principal);
+            put_opt(&mut body, r.error_code.as_deref());
+            put_str(&mut body, &r.record);
+            put_bytes(&mut body, &r.prev_hash);
+            put_bytes(&mut body, &r.hash);
+        }
+        let compressed = lz4_flex::block::compress(&body);
+        assert_eq!(decode(&compressed, body.len()).unwrap(), rows);
     }
 
     #[test]

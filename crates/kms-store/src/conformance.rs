@@ -512,6 +512,7 @@ pub fn event(n: u64, name: &str, key: Option<&str>, error: Option<&str>) -> kms_
         time: Timestamp::from_unix_millis(1_700_000_000_000 + i64::try_from(n).unwrap() * 1000),
         event_name: name.into(),
         key_arn: key.map(str::to_owned),
+        other_key_arn: None,
         principal: "arn:aws:iam::111122223333:user/alice".into(),
         error_code: error.map(str::to_owned),
         record: serde_json::json!({"eventName": name, "n": n}).to_string(),
@@ -678,6 +679,17 @@ async fn audit_chain(store: &dyn Store) {
     let last = store.last_key_usage(key).await.unwrap().unwrap();
     assert_eq!(last.seq, 2, "the failed Decrypt and CreateKey do not count as use");
     assert!(store.last_key_usage("arn:aws:kms:us-east-1:111122223333:key/none").await.unwrap().is_none());
+    // A ReEncrypt concerns two keys: it is the last use of both, and a query by either finds it.
+    let other = "arn:aws:kms:us-east-1:111122223333:key/k2";
+    let re_encrypt =
+        kms_core::audit::AuditEvent { other_key_arn: Some(key.into()), ..event(5, "ReEncrypt", Some(other), None) };
+    store.append_audit([re_encrypt].into()).await.unwrap();
+    for arn in [key, other] {
+        let last = store.last_key_usage(arn).await.unwrap().unwrap();
+        assert_eq!((last.seq, last.other_key_arn.as_deref()), (5, Some(key)), "{arn}");
+        let found = store.audit_query(&AuditFilter { key_arn: Some(arn.into()), ..by_key.clone() }).await.unwrap();
+        assert_eq!(found.first().map(|r| r.seq), Some(5), "{arn}");
+    }
 
     let digest =
         AuditDigest { seq: 4, hash: head_hash, created: Timestamp::from_unix_millis(5), signature: vec![1, 2] };

@@ -60,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_material_rotation_type.sql"),
     include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
     include_str!("../migrations/postgres/0006_material_expiry_index.sql"),
+    include_str!("../migrations/postgres/0007_audit_other_key.sql"),
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
@@ -444,6 +445,7 @@ pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, eve
     let times: Vec<i64> = events.iter().map(|e| e.time.unix_millis()).collect();
     let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
     let key_arns: Vec<Option<&str>> = events.iter().map(|e| e.key_arn.as_deref()).collect();
+    let other_key_arns: Vec<Option<&str>> = events.iter().map(|e| e.other_key_arn.as_deref()).collect();
     let principals: Vec<&str> = events.iter().map(|e| e.principal.as_str()).collect();
     let error_codes: Vec<Option<&str>> = events.iter().map(|e| e.error_code.as_deref()).collect();
     // One statement for the whole batch: the lock is held for as few round trips as possible.
@@ -452,9 +454,21 @@ pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, eve
         &format!(
             "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::bytea[], $10::bytea[])"
+             $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[])"
         ),
-        &[&seqs, &event_ids, &times, &names, &key_arns, &principals, &error_codes, &records, &prev_hashes, &hashes],
+        &[
+            &seqs,
+            &event_ids,
+            &times,
+            &names,
+            &key_arns,
+            &principals,
+            &error_codes,
+            &records,
+            &prev_hashes,
+            &hashes,
+            &other_key_arns,
+        ],
     )
     .await;
     match inserted {
@@ -481,7 +495,7 @@ async fn commit_if_changed(
 }
 
 /// The columns of the trail's table, as [`records::audit_row`] reads them.
-const AUDIT_COLUMNS: &str = audit_log_columns!();
+const AUDIT_COLUMNS: &str = concat!(audit_log_columns!(), ", other_key_arn");
 
 fn seq_param(seq: u64) -> StoreResult<i64> {
     i64::try_from(seq).map_err(backend)
@@ -1159,7 +1173,7 @@ impl Store for PostgresStore {
             "error_code = ?"
         };
         let candidates: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
-            ("key_arn = ?", filter.key_arn.as_ref().map(|v| v as _)),
+            ("(key_arn = ? OR other_key_arn = ?)", filter.key_arn.as_ref().map(|v| v as _)),
             ("principal = ?", filter.principal.as_ref().map(|v| v as _)),
             ("event_name = ?", filter.event_name.as_ref().map(|v| v as _)),
             (error_condition, filter.error_code.as_ref().map(|v| v as _)),
@@ -1186,11 +1200,15 @@ impl Store for PostgresStore {
 
     async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
         let client = self.client().await?;
+        // Each column's index gives its newest use; the newer of the two answers.
         let row = query_opt(
             &client,
             &format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE key_arn = $1 AND error_code IS NULL \
-                 AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1"
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = (SELECT max(seq) FROM ( \
+                 (SELECT seq FROM audit_log WHERE key_arn = $1 AND error_code IS NULL \
+                  AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1) UNION ALL \
+                 (SELECT seq FROM audit_log WHERE other_key_arn = $1 AND error_code IS NULL \
+                  AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1)) AS uses)"
             ),
             &[&key_arn, &CRYPTOGRAPHIC_OPERATIONS],
         )

@@ -380,6 +380,7 @@ mod decode {
             record: row.text(7)?,
             prev_hash: row.bytes(8)?,
             hash: row.bytes(9)?,
+            other_key_arn: row.optional_text(10)?,
         })
     }
 

@@ -1123,7 +1123,7 @@ impl Store for SqliteStore {
             let no_window: Option<i64> = None;
             each_block(c, AUDIT_QUERY_BY_KEY, params![no_window, no_window, arn], |rows| {
                 found = rows.into_iter().rev().find(|r| {
-                    r.key_arn.as_deref() == Some(arn.as_str())
+                    r.concerns_key(&arn)
                         && r.error_code.is_none()
                         && kms_core::audit::CRYPTOGRAPHIC_OPERATIONS.contains(&r.event_name.as_str())
                 });
@@ -1208,6 +1208,7 @@ fn append_audit_tx_with(
             event_id: &e.event_id,
             event_name: &e.event_name,
             key_arn: e.key_arn.as_deref(),
+            other_key_arn: e.other_key_arn.as_deref(),
             principal: &e.principal,
             error_code: e.error_code.as_deref(),
             record: &e.record,
@@ -1216,7 +1217,8 @@ fn append_audit_tx_with(
         });
         prev = hash;
     }
-    store_block(tx, block, &prev, events.iter().map(|e| e.key_arn.as_deref()), buffers)
+    let key_arns = events.iter().flat_map(|e| [e.key_arn.as_deref(), e.other_key_arn.as_deref()]);
+    store_block(tx, block, &prev, key_arns, buffers)
 }
 
 /// Inserts a finished block (its first and last records, their time span and the keys its
@@ -1322,7 +1324,8 @@ fn move_audit_log_into_blocks(tx: &rusqlite::Transaction<'_>) -> StoreResult<()>
 pub(crate) fn insert_block(tx: &rusqlite::Transaction<'_>, rows: &[AuditRow]) -> StoreResult<()> {
     let Some(last) = rows.last() else { return Ok(()) };
     let block: BlockWriter = rows.iter().map(RowRef::from).collect();
-    store_block(tx, block, &last.hash, rows.iter().map(|r| r.key_arn.as_deref()), &mut BlockBuffers::default())
+    let key_arns = rows.iter().flat_map(|r| [r.key_arn.as_deref(), r.other_key_arn.as_deref()]);
+    store_block(tx, block, &last.hash, key_arns, &mut BlockBuffers::default())
 }
 
 /// Ends a delete that reports whether it found its row: commits with the audit events when one
@@ -1372,7 +1375,7 @@ const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k 
      AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) ORDER BY k.first_seq DESC";
 
 /// The records of the table that held one row per record before audit blocks.
-const LEGACY_AUDIT_ROWS: &str = concat!("SELECT ", audit_log_columns!(), " FROM audit_log ORDER BY seq");
+const LEGACY_AUDIT_ROWS: &str = concat!("SELECT ", audit_log_columns!(), ", NULL FROM audit_log ORDER BY seq");
 
 /// Removes the records numbered below `seq`: whole blocks, and the older part of the block
 /// that holds `seq` (rewritten without it). Returns how many records went.
@@ -1450,6 +1453,7 @@ mod tests {
                 time: e.time,
                 event_name: e.event_name,
                 key_arn: e.key_arn,
+                other_key_arn: None,
                 principal: e.principal,
                 error_code: (seq == 7).then(|| "AccessDeniedException".to_owned()),
                 record: e.record,

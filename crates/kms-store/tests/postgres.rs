@@ -140,8 +140,8 @@ async fn postgres_audit_trail() {
     let store = PostgresStore::connect(&db.url).await.unwrap();
     kms_store::conformance::run_audit(&store).await;
     let report = kms_store::audit::verify_store(&store, None).await.unwrap();
-    // Four appended directly, five by mutations that carried their events, one by a key deletion.
-    assert_eq!((report.records, report.digests), (10, 1));
+    // Five appended directly, five by mutations that carried their events, one by a key deletion.
+    assert_eq!((report.records, report.digests), (11, 1));
 }
 
 #[tokio::test]
@@ -646,6 +646,7 @@ fn audit_event(id: &str) -> AuditEvent {
         time: Timestamp::from_unix_millis(1_700_000_000_000),
         event_name: "Encrypt".into(),
         key_arn: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
+        other_key_arn: None,
         principal: "arn:aws:iam::111122223333:user/alice".into(),
         error_code: None,
         record: serde_json::json!({"eventID": id, "eventName": "Encrypt"}).to_string(),

@@ -96,7 +96,7 @@ async fn store_new_key(
     tags: Vec<Tag>,
 ) -> Result<CreateKeyResponse, ServiceError> {
     svc.ensure_room_for_key(&record.account, &record.region).await?;
-    let _ = ctx.key_arn.set(record.arn_string());
+    ctx.key_arn.set(record.arn_string());
     // A key for imported material has none until ImportKeyMaterial.
     let (materials, handle) = if record.origin == Origin::External {
         (Vec::new(), None)

@@ -130,7 +130,7 @@ pub(super) async fn open(
             if key.record.region != ctx.region {
                 return Err(KmsError::InvalidCiphertext.into());
             }
-            let _ = ctx.key_arn.set(key.record.arn_string());
+            ctx.key_arn.set(key.record.arn_string());
             svc.authorize(ctx, &key, action, request()).await?;
             key
         }

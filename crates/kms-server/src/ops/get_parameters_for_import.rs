@@ -50,7 +50,7 @@ pub(super) async fn handle(
         })
         .into());
     }
-    let _ = ctx.key_arn.set(record.arn_string());
+    ctx.key_arn.set(record.arn_string());
     let rng = Arc::clone(&svc.rng);
     let rsa = spec != KeySpec::Sm2;
     let generated = crate::slow_crypto::run_if(rsa, move || {

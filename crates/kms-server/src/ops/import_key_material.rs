@@ -71,7 +71,7 @@ pub(super) async fn handle(
         )))
         .into());
     }
-    let _ = ctx.key_arn.set(record.arn_string());
+    ctx.key_arn.set(record.arn_string());
     // New material of a multi-Region primary is announced to its replicas; a replica's import of
     // it tells the primary.
     let related = related_keys(svc, record).await?;

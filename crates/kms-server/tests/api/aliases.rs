@@ -54,8 +54,16 @@ async fn alias_naming_rules() {
     let (code, message) = error_of(kms.create_alias().alias_name("orders").target_key_id(&id).send().await);
     assert_eq!(code, "ValidationException");
     assert!(message.starts_with("Alias must start with the prefix \"alias/\""), "{message}");
-    let (code, _) = error_of(kms.create_alias().alias_name("alias/aws/s3").target_key_id(&id).send().await);
-    assert_eq!(code, "InvalidAliasNameException");
+    // AWS reserves alias/aws/ for AWS managed keys and answers NotAuthorizedException (as
+    // recorded by moto's AWS-validated tests), for creating, renaming onto and deleting alike.
+    let (code, message) = error_of(kms.create_alias().alias_name("alias/aws/s3").target_key_id(&id).send().await);
+    assert_eq!(code, "NotAuthorizedException");
+    assert!(message.contains("reserved for AWS managed keys"), "{message}");
+    assert_eq!(
+        code_of(kms.update_alias().alias_name("alias/aws/s3").target_key_id(&id).send().await),
+        "NotAuthorizedException"
+    );
+    assert_eq!(code_of(kms.delete_alias().alias_name("alias/aws/ebs").send().await), "NotAuthorizedException");
     let (code, message) = error_of(kms.create_alias().alias_name("alias/has space").target_key_id(&id).send().await);
     assert_eq!(code, "ValidationException");
     assert!(message.contains("Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"), "{message}");

@@ -254,6 +254,40 @@ async fn key_last_usage_and_metrics_come_from_the_same_requests() {
     assert!(used["errorCode"].is_null());
 }
 
+/// AWS KMS developer guide, "Determining past usage of a KMS key" / GetKeyLastUsage: a ReEncrypt
+/// uses two keys, and CloudTrail's ReEncrypt record names both in `resources`; so it is the last
+/// use of the source key and of the destination key.
+#[tokio::test]
+async fn re_encrypt_is_the_last_use_of_both_keys() {
+    let t = start().await;
+    let kms = t.client();
+    let source = t.create_key().await;
+    let destination = t.create_key().await;
+    let ct = kms.encrypt().key_id(&source).plaintext(Blob::new("m")).send().await.unwrap().ciphertext_blob.unwrap();
+    kms.encrypt().key_id(&destination).plaintext(Blob::new("n")).send().await.unwrap();
+    kms.re_encrypt().ciphertext_blob(ct).destination_key_id(&destination).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut ids = Vec::new();
+    for key in [&source, &destination] {
+        let usage = kms.get_key_last_usage().key_id(key).send().await.unwrap().key_last_usage.unwrap();
+        assert_eq!(usage.operation().map(|o| o.as_str()), Some("ReEncrypt"), "{key}");
+        ids.push(usage.cloud_trail_event_id.unwrap());
+    }
+    assert_eq!(ids[0], ids[1], "the same request");
+    let account = t.server.account.to_string();
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+    let all = records(&dir).await;
+    let record = all.iter().find(|r| r["eventID"] == ids[0].as_str()).unwrap();
+    let mut named: Vec<String> =
+        record["resources"].as_array().unwrap().iter().map(|r| r["ARN"].as_str().unwrap().to_owned()).collect();
+    named.sort();
+    let mut expected: Vec<String> =
+        [&source, &destination].iter().map(|k| format!("arn:aws:kms:us-east-1:{account}:key/{k}")).collect();
+    expected.sort();
+    assert_eq!(named, expected);
+}
+
 /// The records in the store right now, read through a second connection while the server runs
 /// (SQLite's WAL lets it see everything committed).
 async fn committed(store: &SqliteStore) -> Vec<Value> {
@@ -397,6 +431,7 @@ async fn retention_prunes_and_the_rest_still_verifies() {
         time: kms_core::Clock::now(clock.as_ref()),
         event_name: "ListKeys".into(),
         key_arn: None,
+        other_key_arn: None,
         principal: "arn:aws:iam::111122223333:root".into(),
         error_code: None,
         record: json!({"eventName": "ListKeys"}).to_string(),

@@ -280,7 +280,7 @@ fn context(principal: kms_core::policy::Principal) -> RequestContext {
         source_arn: None,
         source_account: None,
         via_service: None,
-        key_arn: std::sync::OnceLock::new(),
+        key_arn: Default::default(),
         audit: None,
     }
 }
