@@ -110,6 +110,7 @@ async fn main() {
                 principal_id: "AIDABENCH".into(),
                 trust_policy: None,
                 created: kms_core::Timestamp::from_unix_millis(0),
+                attributes: Default::default(),
             },
             &[],
         )

@@ -271,6 +271,7 @@ impl Service {
             principal_id: new_principal_id(prefix, self.rng.as_ref()),
             trust_policy,
             created: self.clock.now(),
+            attributes: Default::default(),
         };
         // A name taken meanwhile is refused with AlreadyExistsException.
         let response = PrincipalResponse { principal: out(&record) };
@@ -381,6 +382,7 @@ impl Service {
             wrapped_secret: self.root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
             created: self.clock.now(),
             session: None,
+            active: true,
         };
         let secret_access_key = String::from_utf8_lossy(secret.expose_secret()).into_owned();
         let response =

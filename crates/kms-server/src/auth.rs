@@ -36,6 +36,8 @@ pub enum Endpoint {
     Kms,
     /// AWS STS (query protocol): GetCallerIdentity, AssumeRole.
     Sts,
+    /// AWS IAM (query protocol): users, roles, access keys, policies.
+    Iam,
 }
 
 /// A known access key.
@@ -172,7 +174,8 @@ impl Authenticator {
             return Ok(Some(Arc::clone(c)));
         }
         let epoch = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        let Some(record) = self.store.access_key(access_key_id).await? else {
+        // An inactive key (IAM's UpdateAccessKey) is as unknown as a deleted one.
+        let Some(record) = self.store.access_key(access_key_id).await?.filter(|r| r.active) else {
             return Ok(None);
         };
         let owner = self.store.principal(&record.principal_arn).await?;
@@ -320,7 +323,11 @@ impl Authenticator {
     /// AWS answers them.
     pub async fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<(Endpoint, Caller, Region), ServiceError> {
         let pending = kms_sigv4::parse(parts).map_err(|e| ServiceError::Api(sigv4_error(&e)))?;
-        let endpoint = if pending.service() == "sts" { Endpoint::Sts } else { Endpoint::Kms };
+        let endpoint = match pending.service() {
+            "sts" => Endpoint::Sts,
+            "iam" => Endpoint::Iam,
+            _ => Endpoint::Kms,
+        };
         let credential = self.credential(pending.access_key_id()).await?.ok_or_else(unrecognized)?;
         match (&credential.session, pending.security_token()) {
             (None, None) => {}
@@ -364,6 +371,7 @@ impl Authenticator {
         let service = match endpoint {
             Endpoint::Kms => "kms",
             Endpoint::Sts => "sts",
+            Endpoint::Iam => "iam",
         };
         let (key, cached) = self.signing_key(&credential, &pending);
         pending.verify(parts, body, &key, now, service).map_err(|e| ServiceError::Api(sigv4_error(&e)))?;

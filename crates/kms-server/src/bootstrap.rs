@@ -387,6 +387,7 @@ async fn admin_credentials(
         wrapped_secret: root.wrap(&secret_aad(&access_key_id), secret.expose_secret())?,
         created: clock.now(),
         session: None,
+        active: true,
     };
     create_admin_principal(store, account, clock, rng).await?;
     store.create_access_key(&record, &[]).await?;
@@ -416,6 +417,7 @@ pub(crate) async fn create_admin_principal(
             principal_id: crate::principals::new_principal_id("AIDA", rng),
             trust_policy: None,
             created: clock.now(),
+            attributes: Default::default(),
         };
         store.create_principal(&record, &[]).await?;
     }

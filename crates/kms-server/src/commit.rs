@@ -160,6 +160,22 @@ pub(crate) enum Change {
     /// An access key deleted. A key already gone is not an error: the change then commits
     /// nothing.
     DeleteAccessKey(String),
+    /// A principal's trust policy or IAM attributes replaced.
+    UpdatePrincipal {
+        /// The principal as it is to be stored.
+        principal: PrincipalRecord,
+        /// What the not-found message names, should it be gone.
+        missing: String,
+    },
+    /// An access key made active or inactive.
+    SetAccessKeyActive {
+        /// The key.
+        id: String,
+        /// Its new status.
+        active: bool,
+        /// What the not-found message names, should it be gone.
+        missing: String,
+    },
 }
 
 /// A read-modify-write of a key: what [`Service::commit_key`] stores in place of the record it
@@ -245,7 +261,10 @@ impl Change {
             Self::DeleteIdentityPolicy { principal_arn, .. } => vec![Invalidation::Principal(principal_arn.clone())],
             // Nothing can have cached what did not exist.
             Self::CreatePrincipal(_) | Self::CreateAccessKey(_) => Vec::new(),
-            Self::DeleteAccessKey(id) => vec![Invalidation::AccessKey(id.clone())],
+            Self::DeleteAccessKey(id) | Self::SetAccessKeyActive { id, .. } => {
+                vec![Invalidation::AccessKey(id.clone())]
+            }
+            Self::UpdatePrincipal { principal, .. } => vec![Invalidation::Principal(principal.arn.clone())],
         }
     }
 
@@ -289,6 +308,10 @@ impl Change {
             Self::CreateAccessKey(record) => store.create_access_key(record, audit).await.map(|()| true),
             // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
             Self::DeleteAccessKey(id) => store.delete_access_key(id, audit).await,
+            Self::UpdatePrincipal { principal, .. } => found(store.update_principal(principal, audit).await?),
+            Self::SetAccessKeyActive { id, active, .. } => {
+                found(store.set_access_key_active(id, *active, audit).await?)
+            }
         }
     }
 
@@ -323,7 +346,9 @@ impl Change {
             | Self::PutIdentityPolicy { .. }
             | Self::DeleteIdentityPolicy { .. }
             | Self::CreateAccessKey(_)
-            | Self::DeleteAccessKey(_) => {}
+            | Self::DeleteAccessKey(_)
+            | Self::UpdatePrincipal { .. }
+            | Self::SetAccessKeyActive { .. } => {}
         }
     }
 
@@ -341,12 +366,14 @@ impl Change {
             }
             (Self::CreatePrincipal(principal), StoreError::AlreadyExists) => ServiceError::Api(ApiError::with_message(
                 Exception::AlreadyExists,
-                format!("{} {} already exists", principal.kind.as_str(), principal.name),
+                crate::iam::already_exists_message(principal.kind, &principal.name),
             )),
             (
                 Self::DeletePrincipal { missing, .. }
                 | Self::PutIdentityPolicy { missing, .. }
-                | Self::DeleteIdentityPolicy { missing, .. },
+                | Self::DeleteIdentityPolicy { missing, .. }
+                | Self::UpdatePrincipal { missing, .. }
+                | Self::SetAccessKeyActive { missing, .. },
                 StoreError::NotFound,
             ) => crate::admin::not_found(&missing),
             // Every other refusal of these is a store failure. Listed by name, so that a new
@@ -370,7 +397,9 @@ impl Change {
                 | Self::PutIdentityPolicy { .. }
                 | Self::DeleteIdentityPolicy { .. }
                 | Self::CreateAccessKey(_)
-                | Self::DeleteAccessKey(_),
+                | Self::DeleteAccessKey(_)
+                | Self::UpdatePrincipal { .. }
+                | Self::SetAccessKeyActive { .. },
                 error,
             ) => error.into(),
         }

@@ -32,6 +32,7 @@ use crate::http::{
     Connection, FORWARD_ACCESS_TOKEN, Front, SOURCE_ACCOUNT, SOURCE_ARN, VIA_PRINCIPAL, X_AMZ_TARGET, header_value,
     response,
 };
+use crate::query::QueryApi;
 use crate::service::{Caller, RequestContext, Service};
 
 /// The protocol a request speaks, which decides how its answer is written.
@@ -50,8 +51,8 @@ enum Route<'a> {
     Kms(Operation),
     /// A `FerrokmsAdmin.<name>` operation.
     Admin(&'a str),
-    /// An STS action (named in the body).
-    Sts,
+    /// An STS or IAM action (named in the body).
+    Query(QueryApi),
 }
 
 /// What the request's audit record and metrics need, gathered as the stages run.
@@ -137,9 +138,9 @@ pub(crate) async fn handle(
         };
         let who = authenticate(svc, &parts, &body, target).await?;
         let route = route(who.endpoint, target, &parts);
-        if matches!(route, Ok(Route::Sts)) {
-            seen.event_source = "sts.amazonaws.com";
-            seen.event_name = crate::sts::action_of(&body);
+        if let Ok(Route::Query(api)) = route {
+            seen.event_source = api.event_source();
+            seen.event_name = crate::query::action_of(&body);
         }
         let ctx = context(&seen, &parts, &body, protocol, who, request_id.clone(), peer, transport);
         // Kept for the audit event after the response; the handler borrows it (no clone). A
@@ -189,7 +190,7 @@ fn begin(event_id: String, target: &str) -> Seen {
     }
 }
 
-/// STS speaks the query protocol: form-encoded requests, XML answers.
+/// STS and IAM speak the query protocol: form-encoded requests, XML answers.
 fn protocol(parts: &http::request::Parts) -> Protocol {
     let form =
         header_value(parts, header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
@@ -210,7 +211,7 @@ async fn authenticate(
         kms_core::policy::PrincipalKind::Service { name } => Some(name.clone()),
         _ => None,
     };
-    let api = if endpoint == Endpoint::Sts || target.starts_with(ADMIN_TARGET_PREFIX) {
+    let api = if endpoint != Endpoint::Kms || target.starts_with(ADMIN_TARGET_PREFIX) {
         crate::forward_access::Api::Management
     } else {
         crate::forward_access::Api::Kms
@@ -227,8 +228,10 @@ async fn authenticate(
 /// `UnknownOperationException` for a KMS request in another content type or naming no
 /// operation.
 fn route<'a>(endpoint: Endpoint, target: &'a str, parts: &http::request::Parts) -> Result<Route<'a>, ServiceError> {
-    if endpoint == Endpoint::Sts {
-        return Ok(Route::Sts);
+    match endpoint {
+        Endpoint::Sts => return Ok(Route::Query(QueryApi::Sts)),
+        Endpoint::Iam => return Ok(Route::Query(QueryApi::Iam)),
+        Endpoint::Kms => {}
     }
     json_content_type(header_value(parts, header::CONTENT_TYPE))?;
     if let Some(admin_op) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
@@ -283,7 +286,7 @@ fn admit(svc: &Service, ctx: &RequestContext, route: Route<'_>) -> Result<(), Se
         Route::Kms(op) => {
             Ok(svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, op.name(), svc.clock.now())?)
         }
-        Route::Admin(_) | Route::Sts => Ok(()),
+        Route::Admin(_) | Route::Query(_) => Ok(()),
     }
 }
 
@@ -292,7 +295,8 @@ async fn dispatch(svc: &Service, ctx: &RequestContext, route: Route<'_>, body: &
     match route {
         Route::Kms(op) => crate::ops::dispatch(svc, ctx, op, body).await,
         Route::Admin(op) => svc.admin(ctx, op, body).await,
-        Route::Sts => svc.sts(ctx, body).await,
+        Route::Query(QueryApi::Sts) => svc.sts(ctx, body).await,
+        Route::Query(QueryApi::Iam) => svc.iam(ctx, body).await,
     }
 }
 
@@ -347,7 +351,8 @@ fn answer(
                 error!(request_id, target, %peer, error = %e, "internal error");
             }
             tracing::debug!(request_id, target, %peer, status = api.status(), error = api.exception.name(), micros, "request");
-            let mut resp = render_error(&api, protocol, request_id);
+            let query_api = QueryApi::from_event_source(seen.event_source).unwrap_or(QueryApi::Sts);
+            let mut resp = render_error(&api, protocol, query_api, request_id);
             if close {
                 resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
             }
@@ -359,22 +364,15 @@ fn answer(
 /// Writes an error in the request's protocol: AWS JSON 1.1 (`__type`, `message`, the
 /// exception's status) or STS's XML (its error codes, and 403 for authentication and
 /// authorization failures, as STS answers them).
-fn render_error(api: &ApiError, protocol: Protocol, request_id: &str) -> Response<Full<Bytes>> {
+fn render_error(api: &ApiError, protocol: Protocol, query_api: QueryApi, request_id: &str) -> Response<Full<Bytes>> {
     match protocol {
         Protocol::Json => {
             let status = StatusCode::from_u16(api.status()).unwrap_or(StatusCode::BAD_REQUEST);
             response(status, request_id, api.body())
         }
         Protocol::Query => {
-            let status = match api.exception {
-                Exception::UnrecognizedClient
-                | Exception::InvalidSignature
-                | Exception::IncompleteSignature
-                | Exception::MissingAuthenticationToken
-                | Exception::AccessDenied => StatusCode::FORBIDDEN,
-                other => StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
-            };
-            let mut resp = response(status, request_id, crate::sts::error_body(api, request_id));
+            let status = StatusCode::from_u16(query_api.status(api.exception)).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut resp = response(status, request_id, query_api.error_body(api, request_id));
             resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/xml"));
             resp
         }
@@ -398,7 +396,7 @@ fn json_content_type(value: Option<&str>) -> Result<(), ServiceError> {
 /// The request's members as JSON, for `requestParameters`.
 fn request_parameters(body: &[u8], protocol: Protocol) -> Option<serde_json::Value> {
     match protocol {
-        Protocol::Query => Some(crate::sts::form_as_json(body)),
+        Protocol::Query => Some(crate::query::form_as_json(body)),
         Protocol::Json => serde_json::from_slice(body).ok(),
     }
 }
@@ -507,12 +505,15 @@ mod tests {
     #[test]
     fn one_error_in_both_protocols() {
         let api = ApiError::with_message(Exception::AccessDenied, "no");
-        let json = render_error(&api, Protocol::Json, "r");
+        let json = render_error(&api, Protocol::Json, QueryApi::Sts, "r");
         assert_eq!(json.status(), StatusCode::BAD_REQUEST);
-        let xml = render_error(&api, Protocol::Query, "r");
+        let xml = render_error(&api, Protocol::Query, QueryApi::Sts, "r");
         assert_eq!(xml.status(), StatusCode::FORBIDDEN);
         assert_eq!(xml.headers()[header::CONTENT_TYPE], "text/xml");
         let internal = ApiError::with_message(Exception::KmsInternal, "x");
-        assert_eq!(render_error(&internal, Protocol::Query, "r").status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let internal = render_error(&internal, Protocol::Query, QueryApi::Iam, "r");
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let missing = ApiError::with_message(Exception::NotFound, "gone");
+        assert_eq!(render_error(&missing, Protocol::Query, QueryApi::Iam, "r").status(), StatusCode::NOT_FOUND);
     }
 }

@@ -10,119 +10,21 @@ use crate::auth::{secret_aad, token_digest};
 use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::principals::{new_principal_id, new_secret, new_session_token};
+use crate::query::{QueryApi, form, xml_escape};
 use crate::service::{RequestContext, Service};
 
-const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-/// Shortest and longest sessions, and the default, in seconds (a role's default maximum is
-/// one hour, as in AWS).
-const DURATION_SECONDS: (i64, i64, i64) = (900, 3600, 3600);
-
-/// Escapes text for XML element content.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Decodes an `application/x-www-form-urlencoded` body.
-fn form(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            match b {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        Some(v) => {
-                            out.push(v);
-                            i += 2;
-                        }
-                        None => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-/// The `Action` of an STS request, for the audit record.
-pub fn action_of(body: &[u8]) -> String {
-    form(body).into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v).unwrap_or_default()
-}
-
-/// An STS request's parameters as a JSON object (for the audit record; `Action` and `Version`
-/// left out).
-pub fn form_as_json(body: &[u8]) -> serde_json::Value {
-    let map = form(body)
-        .into_iter()
-        .filter(|(k, _)| k != "Action" && k != "Version")
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
-    serde_json::Value::Object(map)
-}
-
-/// The STS error code for an exception.
-fn sts_code(e: Exception) -> &'static str {
-    match e {
-        Exception::UnrecognizedClient => "InvalidClientTokenId",
-        Exception::InvalidSignature => "SignatureDoesNotMatch",
-        Exception::IncompleteSignature => "IncompleteSignature",
-        Exception::MissingAuthenticationToken => "MissingAuthenticationToken",
-        Exception::ExpiredToken => "ExpiredToken",
-        Exception::AccessDenied => "AccessDenied",
-        Exception::Validation | Exception::Serialization => "ValidationError",
-        Exception::KmsInternal => "InternalFailure",
-        _ => "InvalidAction",
-    }
-}
-
-/// An STS error response body.
-pub fn error_body(e: &ApiError, request_id: &str) -> Vec<u8> {
-    let kind = if e.exception == Exception::KmsInternal { "Receiver" } else { "Sender" };
-    format!(
-        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error>\
-         <RequestId>{}</RequestId></ErrorResponse>",
-        sts_code(e.exception),
-        xml_escape(e.message.as_deref().unwrap_or_default()),
-        xml_escape(request_id)
-    )
-    .into_bytes()
-}
+/// Shortest and longest sessions, and the default, in seconds (a role's maximum is its
+/// MaxSessionDuration, one hour unless set, as in AWS).
+const DURATION_SECONDS: (i64, i64, i64) = (900, 43_200, 3600);
+/// A role's longest session when its MaxSessionDuration is not set.
+pub const DEFAULT_MAX_SESSION_SECONDS: u32 = 3600;
 
 fn validation(message: impl Into<String>) -> ServiceError {
     ServiceError::Api(ApiError::with_message(Exception::Validation, message))
 }
 
 fn respond(action: &str, result: &str, request_id: &str) -> Vec<u8> {
-    format!(
-        "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result>\
-         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
-        xml_escape(request_id)
-    )
-    .into_bytes()
+    QueryApi::Sts.respond(action, Some(result), request_id)
 }
 
 impl Service {
@@ -183,7 +85,9 @@ impl Service {
             )));
         }
         if seconds > max {
-            return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+            return Err(validation(format!(
+                "1 validation error detected: Value '{seconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to {max}"
+            )));
         }
         let denied = || {
             ServiceError::Kms(KmsError::AccessDenied(Box::new(kms_core::error::AccessDenied {
@@ -224,6 +128,10 @@ impl Service {
         if matches!(ctx.caller.principal.kind, PrincipalKind::Service { .. }) {
             return Err(denied());
         }
+        let role_max = role.attributes.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
+        if seconds > i64::from(role_max) {
+            return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+        }
         let access_key_id = new_principal_id("ASIA", self.rng.as_ref());
         let secret = new_secret(self.rng.as_ref());
         let token = new_session_token(self.rng.as_ref());
@@ -239,6 +147,7 @@ impl Service {
                 token_digest: token_digest(token.expose_secret()),
                 expires,
             }),
+            active: true,
         };
         let expiration = iso8601_seconds(expires);
         let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name);
@@ -264,7 +173,7 @@ impl Service {
 }
 
 /// `2026-11-25T21:21:20Z`: STS renders expirations without fractions.
-fn iso8601_seconds(t: Timestamp) -> String {
+pub(crate) fn iso8601_seconds(t: Timestamp) -> String {
     let whole = Timestamp::from_unix_millis(t.unix_seconds().saturating_mul(1000)).rfc3339();
     whole.replace(".0Z", "Z")
 }
@@ -275,17 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn form_decoding() {
-        let p = form(b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx&RoleSessionName=a+b&Bad=%zz");
-        assert_eq!(p[0], ("Action".into(), "AssumeRole".into()));
-        assert_eq!(p[1].1, "arn:aws:iam::1:role/x");
-        assert_eq!(p[2].1, "a b");
-        assert_eq!(p[3].1, "%zz");
-    }
-
-    #[test]
     fn escaping_and_times() {
-        assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
         assert_eq!(iso8601_seconds(Timestamp::from_unix_millis(1_700_000_000_999)), "2023-11-14T22:13:20Z");
     }
 }

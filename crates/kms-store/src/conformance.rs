@@ -154,6 +154,7 @@ pub async fn run_reset(store: &dyn Store) {
         principal_id: "AIDARESETADMIN".into(),
         trust_policy: None,
         created: Timestamp::from_unix_millis(1),
+        attributes: Default::default(),
     };
     let user = PrincipalRecord {
         arn: format!("arn:aws:iam::{account}:user/tester"),
@@ -182,6 +183,7 @@ pub async fn run_reset(store: &dyn Store) {
         wrapped_secret: vec![1],
         created: Timestamp::from_unix_millis(1),
         session: None,
+        active: true,
     };
     let user_key = AccessKeyRecord {
         access_key_id: "AKIARESETTESTER00000".into(),
@@ -334,6 +336,7 @@ async fn access_keys(store: &dyn Store, seed: u8) {
         wrapped_secret: vec![9; 40],
         created: Timestamp::from_unix_millis(1),
         session: None,
+        active: true,
     };
     store.create_access_key(&record, &[]).await.unwrap();
     assert!(matches!(store.create_access_key(&record, &[]).await, Err(StoreError::AlreadyExists)));
@@ -365,6 +368,7 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         principal_id: format!("AIDACONFORMANCE{seed:05}"),
         trust_policy: None,
         created: Timestamp::from_unix_millis(5),
+        attributes: Default::default(),
     };
     store.create_principal(&user, &[]).await.unwrap();
     assert!(matches!(store.create_principal(&user, &[]).await, Err(StoreError::AlreadyExists)));
@@ -379,6 +383,26 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
     store.create_principal(&role, &[]).await.unwrap();
     assert_eq!(store.principal(&role.arn).await.unwrap(), Some(role.clone()));
     assert_eq!(store.list_principals(&account).await.unwrap().len(), 2);
+    // By name, whatever the path; the IAM attributes round-trip; updates need the principal.
+    let found = store.principal_by_name(&account, PrincipalType::Role, "deployer").await.unwrap();
+    assert_eq!(found, Some(role.clone()));
+    assert!(store.principal_by_name(&account, PrincipalType::User, "deployer").await.unwrap().is_none());
+    let described = PrincipalRecord {
+        trust_policy: Some("{\"v\":2}".into()),
+        attributes: crate::PrincipalAttributes {
+            path: Some("/ops/".into()),
+            description: Some("deploys".into()),
+            max_session_duration: Some(7200),
+            tags: vec![crate::PrincipalTag { key: "team".into(), value: "blue".into() }],
+        },
+        ..role.clone()
+    };
+    assert!(store.update_principal(&described, &[]).await.unwrap());
+    assert_eq!(store.principal(&role.arn).await.unwrap(), Some(described.clone()));
+    let nobody = PrincipalRecord { arn: format!("arn:aws:iam::{account}:role/nobody"), ..described.clone() };
+    assert!(!store.update_principal(&nobody, &[]).await.unwrap());
+    assert!(store.update_principal(&role, &[]).await.unwrap(), "back to no attributes");
+    assert_eq!(store.principal(&role.arn).await.unwrap(), Some(role.clone()));
     let policy =
         IdentityPolicyRecord { principal_arn: user.arn.clone(), name: "p".into(), document: "{\"a\":1}".into() };
     store.put_identity_policy(&policy, &[]).await.unwrap();
@@ -394,8 +418,14 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         wrapped_secret: vec![1],
         created: Timestamp::from_unix_millis(1),
         session: None,
+        active: true,
     };
     store.create_access_key(&key, &[]).await.unwrap();
+    assert!(store.set_access_key_active(&key.access_key_id, false, &[]).await.unwrap());
+    assert!(!store.access_key(&key.access_key_id).await.unwrap().unwrap().active);
+    assert!(store.set_access_key_active(&key.access_key_id, true, &[]).await.unwrap());
+    assert!(store.access_key(&key.access_key_id).await.unwrap().unwrap().active);
+    assert!(!store.set_access_key_active("AKIANOSUCHKEY0000000", false, &[]).await.unwrap());
     // A key policy and a trust policy naming alice by ARN; a similar ARN that is not hers.
     let named = format!(r#"{{"Statement":[{{"Principal":{{"AWS":["{}","{}x"]}}}}]}}"#, user.arn, user.arn);
     let k = self::key(seed, 90, account.as_str());

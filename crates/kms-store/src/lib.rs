@@ -53,8 +53,8 @@ pub use invalidation::{Invalidation, InvalidationFeed};
 #[cfg(feature = "postgres")]
 pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, MaterialRecord, PrincipalRecord,
-    PrincipalType, SessionRecord,
+    ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, MaterialRecord,
+    PrincipalAttributes, PrincipalRecord, PrincipalTag, PrincipalType, SessionRecord,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -279,6 +279,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Deletes an access key; returns whether it existed (if not, `audit` is not appended).
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// Makes an access key active or inactive; whether it exists.
+    async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The access keys of a principal.
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>>;
 
@@ -286,6 +288,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Reads a principal by ARN.
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>>;
+    /// A principal by its account, kind and name (IAM names are unique per account and kind,
+    /// whatever their path).
+    async fn principal_by_name(
+        &self,
+        account: &AccountId,
+        kind: PrincipalType,
+        name: &str,
+    ) -> StoreResult<Option<PrincipalRecord>>;
+    /// Replaces a principal's trust policy and attributes; whether it exists.
+    async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The principals of an account.
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>>;
     /// Deletes a principal with its access keys and identity policies; returns whether it existed

@@ -45,8 +45,8 @@ use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, MaterialRecord, PrincipalRecord, Store,
-    StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, MaterialRecord, PrincipalRecord,
+    PrincipalType, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/postgres/`; entry `i` moves the schema from
@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
     include_str!("../migrations/postgres/0006_material_expiry_index.sql"),
     include_str!("../migrations/postgres/0007_audit_other_key.sql"),
+    include_str!("../migrations/postgres/0008_iam_attributes.sql"),
 ];
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
@@ -967,6 +968,7 @@ impl Store for PostgresStore {
                 &session.map(|s| s.session_name.as_str()),
                 &session.map(|s| s.token_digest.as_slice()),
                 &session.map(|s| s.expires.unix_millis()),
+                &(!record.active).then_some(crate::INACTIVE),
             ],
         )
         .await?;
@@ -979,6 +981,14 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let n = execute(&tx, sql::DELETE_ACCESS_KEY, &[&id]).await?;
+        notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
+        commit_if_changed(tx, n, audit).await
+    }
+
+    async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(&tx, sql::SET_ACCESS_KEY_STATUS, &[&id, &(!active).then_some(crate::INACTIVE)]).await?;
         notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
@@ -1003,6 +1013,7 @@ impl Store for PostgresStore {
                 &record.principal_id,
                 &record.trust_policy,
                 &record.created.unix_millis(),
+                &record.attributes.to_stored(),
             ],
         )
         .await?;
@@ -1015,6 +1026,26 @@ impl Store for PostgresStore {
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         let client = self.client().await?;
         decode_first(query_opt(&client, sql::PRINCIPAL, &[&arn]).await?, records::principal_record)
+    }
+
+    async fn principal_by_name(
+        &self,
+        account: &AccountId,
+        kind: PrincipalType,
+        name: &str,
+    ) -> StoreResult<Option<PrincipalRecord>> {
+        let client = self.client().await?;
+        let row = query_opt(&client, sql::PRINCIPAL_BY_NAME, &[&account.as_str(), &kind.as_str(), &name]).await?;
+        decode_first(row, records::principal_record)
+    }
+
+    async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let attributes = record.attributes.to_stored();
+        let n = execute(&tx, sql::UPDATE_PRINCIPAL, &[&record.arn, &record.trust_policy, &attributes]).await?;
+        notify(&tx, &Invalidation::Principal(record.arn.clone())).await?;
+        commit_if_changed(tx, n, audit).await
     }
 
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {

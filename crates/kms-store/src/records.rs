@@ -69,6 +69,20 @@ pub struct AccessKeyRecord {
     pub created: Timestamp,
     /// For temporary credentials from AssumeRole: the session.
     pub session: Option<SessionRecord>,
+    /// Whether the key authenticates (IAM's `Active`; `Inactive` keys are refused).
+    pub active: bool,
+}
+
+/// IAM's spelling of an access key's status.
+pub const ACTIVE: &str = "Active";
+/// IAM's spelling of a disabled access key's status.
+pub const INACTIVE: &str = "Inactive";
+
+impl AccessKeyRecord {
+    /// IAM's `Status`.
+    pub const fn status(&self) -> &'static str {
+        if self.active { ACTIVE } else { INACTIVE }
+    }
 }
 
 /// The session behind temporary credentials.
@@ -131,6 +145,41 @@ pub struct PrincipalRecord {
     pub trust_policy: Option<String>,
     /// When it was created.
     pub created: Timestamp,
+    /// What the IAM API sets on users and roles beyond their name.
+    pub attributes: PrincipalAttributes,
+}
+
+/// A user's or role's IAM attributes, stored as one JSON document.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrincipalAttributes {
+    /// IAM's path (`/` when absent); part of the ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A role's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A role's longest session, in seconds (one hour when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<u32>,
+    /// Tags, in the order set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<PrincipalTag>,
+}
+
+impl PrincipalAttributes {
+    /// The stored text: `None` when nothing is set.
+    pub fn to_stored(&self) -> Option<String> {
+        (*self != Self::default()).then(|| serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// A tag on a user or role.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrincipalTag {
+    /// The tag key.
+    pub key: String,
+    /// The tag value.
+    pub value: String,
 }
 
 /// An inline identity policy attached to a user or role.
@@ -230,8 +279,8 @@ mod decode {
     use kms_core::tag::Tag;
 
     use super::{
-        AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, MaterialRecord, PrincipalRecord,
-        PrincipalType, SessionRecord,
+        ACTIVE, AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, MaterialRecord,
+        PrincipalAttributes, PrincipalRecord, PrincipalType, SessionRecord,
     };
     use crate::audit::{AuditDigest, AuditRow};
     use crate::{StoreError, StoreResult};
@@ -328,6 +377,7 @@ mod decode {
             wrapped_secret: row.bytes(3)?,
             created: Timestamp::from_unix_millis(row.integer(4)?),
             session,
+            active: row.optional_text(8)?.is_none_or(|s| s == ACTIVE),
         })
     }
 
@@ -342,6 +392,11 @@ mod decode {
             principal_id: row.text(4)?,
             trust_policy: row.optional_text(5)?,
             created: Timestamp::from_unix_millis(row.integer(6)?),
+            attributes: match row.optional_text(7)? {
+                None => PrincipalAttributes::default(),
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("principal attributes: {e}")))?,
+            },
         })
     }
 

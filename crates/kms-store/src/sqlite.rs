@@ -23,7 +23,7 @@ use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
     AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, MaterialRecord,
-    PrincipalRecord, Store, StoreError, StoreResult,
+    PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/sqlite/`; entry `i` moves the schema from
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_due_time_indexes.sql"),
     include_str!("../migrations/sqlite/0006_audit_blocks.sql"),
     include_str!("../migrations/sqlite/0007_material_expiry_index.sql"),
+    include_str!("../migrations/sqlite/0008_iam_attributes.sql"),
 ];
 
 /// The migration (its number, from 1) that introduced audit blocks.
@@ -925,6 +926,7 @@ impl Store for SqliteStore {
                     session.map(|s| s.session_name.as_str()),
                     session.map(|s| s.token_digest.as_slice()),
                     session.map(|s| s.expires.unix_millis()),
+                    (!r.active).then_some(crate::INACTIVE),
                 ],
             )
             .map(drop)
@@ -935,6 +937,14 @@ impl Store for SqliteStore {
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let id = id.to_owned();
         self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_ACCESS_KEY, [id])? > 0)).await
+    }
+
+    async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.mutate(audit, move |tx| {
+            Ok(execute(tx, sql::SET_ACCESS_KEY_STATUS, params![id, (!active).then_some(crate::INACTIVE)])? > 0)
+        })
+        .await
     }
 
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
@@ -955,7 +965,8 @@ impl Store for SqliteStore {
                     r.name,
                     r.principal_id,
                     r.trust_policy,
-                    r.created.unix_millis()
+                    r.created.unix_millis(),
+                    r.attributes.to_stored()
                 ],
             )
             .map(drop)
@@ -966,6 +977,24 @@ impl Store for SqliteStore {
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         let arn = arn.to_owned();
         self.run(move |c| query_first(c, sql::PRINCIPAL, [arn], records::principal_record)).await
+    }
+
+    async fn principal_by_name(
+        &self,
+        account: &AccountId,
+        kind: PrincipalType,
+        name: &str,
+    ) -> StoreResult<Option<PrincipalRecord>> {
+        let key = [account.to_string(), kind.as_str().to_owned(), name.to_owned()];
+        self.run(move |c| query_first(c, sql::PRINCIPAL_BY_NAME, key, records::principal_record)).await
+    }
+
+    async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let r = record.clone();
+        self.mutate(audit, move |tx| {
+            Ok(execute(tx, sql::UPDATE_PRINCIPAL, params![r.arn, r.trust_policy, r.attributes.to_stored()])? > 0)
+        })
+        .await
     }
 
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {

@@ -27,14 +27,14 @@ macro_rules! alias_columns {
 /// The columns of an access key, in the order [`crate::records::access_key_record`] reads them.
 macro_rules! access_key_columns {
     () => {
-        "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires"
+        "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires, status"
     };
 }
 
 /// The columns of a principal, in the order [`crate::records::principal_record`] reads them.
 macro_rules! principal_columns {
     () => {
-        "arn, account, kind, name, principal_id, trust_policy, created"
+        "arn, account, kind, name, principal_id, trust_policy, created, attributes"
     };
 }
 
@@ -180,7 +180,9 @@ statements! {
     ACCESS_KEY = concat!("SELECT ", access_key_columns!(), " FROM access_keys WHERE access_key_id = $1");
     /// Creates an access key.
     INSERT_ACCESS_KEY =
-        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    /// Sets an access key's status (NULL: Active).
+    SET_ACCESS_KEY_STATUS = "UPDATE access_keys SET status = $2 WHERE access_key_id = $1";
     /// Deletes an access key.
     DELETE_ACCESS_KEY = "DELETE FROM access_keys WHERE access_key_id = $1";
     /// A principal's access keys, by id.
@@ -193,7 +195,13 @@ statements! {
     DELETE_ACCESS_KEYS_OF = "DELETE FROM access_keys WHERE principal_arn = $1";
 
     /// Creates a principal.
-    INSERT_PRINCIPAL = concat!("INSERT INTO principals (", principal_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    INSERT_PRINCIPAL =
+        concat!("INSERT INTO principals (", principal_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    /// A principal by account, kind and name.
+    PRINCIPAL_BY_NAME =
+        concat!("SELECT ", principal_columns!(), " FROM principals WHERE account = $1 AND kind = $2 AND name = $3");
+    /// Replaces a principal's trust policy and attributes.
+    UPDATE_PRINCIPAL = "UPDATE principals SET trust_policy = $2, attributes = $3 WHERE arn = $1";
     /// A principal by ARN.
     PRINCIPAL = concat!("SELECT ", principal_columns!(), " FROM principals WHERE arn = $1");
     /// The principals of an account.

@@ -176,6 +176,10 @@ impl Store for Counting {
         self.tick();
         self.inner.delete_access_key(id, audit).await
     }
+    async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {
+        self.tick();
+        self.inner.set_access_key_active(id, active, audit).await
+    }
     async fn access_keys_of(&self, principal_arn: &str) -> StoreResult<Vec<AccessKeyRecord>> {
         self.tick();
         self.inner.access_keys_of(principal_arn).await
@@ -187,6 +191,19 @@ impl Store for Counting {
     async fn principal(&self, arn: &str) -> StoreResult<Option<PrincipalRecord>> {
         self.tick();
         self.inner.principal(arn).await
+    }
+    async fn principal_by_name(
+        &self,
+        account: &AccountId,
+        kind: kms_store::PrincipalType,
+        name: &str,
+    ) -> StoreResult<Option<PrincipalRecord>> {
+        self.tick();
+        self.inner.principal_by_name(account, kind, name).await
+    }
+    async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
+        self.tick();
+        self.inner.update_principal(record, audit).await
     }
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
         self.tick();
@@ -369,6 +386,7 @@ async fn a_reload_racing_a_policy_change_does_not_cache_the_old_policy() {
         principal_id: "AIDAUSER".into(),
         trust_policy: None,
         created: kms_core::Timestamp::from_unix_millis(0),
+        attributes: Default::default(),
     };
     store.create_principal(&record, &[]).await.unwrap();
     let user = Arc::new(context(kms_core::policy::Principal {

@@ -265,6 +265,7 @@ async fn a_tenant_service_principal_made_before_the_fix_is_inert() {
         principal_id: "ASVCLEGACY".into(),
         trust_policy: None,
         created: now,
+        attributes: Default::default(),
     };
     store.create_principal(&record, &[]).await.unwrap();
     let secret = "legacy-secret-legacy-secret-legacy-secret-0";

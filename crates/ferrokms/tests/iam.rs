@@ -1,0 +1,327 @@
+//! The IAM and STS APIs on ferrokms's endpoint, driven as their users drive them: the aws CLI
+//! (`aws iam …` with `AWS_ENDPOINT_URL_IAM`) and boto3's IAM, STS and KMS clients. Each IAM
+//! error case is answered with IAM's code.
+//!
+//! Both print `SKIPPED` when the tool is missing, unless `FERROKMS_REQUIRE_PYTHON_CLIENTS` is
+//! set (`.ci/run` sets it after installing them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::print_stdout, missing_docs)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn present(tool: &str) -> bool {
+    let ok = match tool {
+        "aws" => Command::new("aws").arg("--version").output().is_ok_and(|o| o.status.success()),
+        _ => Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success()),
+    };
+    if !ok {
+        assert!(
+            std::env::var_os("FERROKMS_REQUIRE_PYTHON_CLIENTS").is_none(),
+            "{tool} is required (FERROKMS_REQUIRE_PYTHON_CLIENTS is set) but not installed"
+        );
+        println!("SKIPPED: {tool} is not installed (pip install awscli boto3)");
+    }
+    ok
+}
+
+/// `command` pointed at the server for KMS, IAM and STS, with the admin's credentials.
+fn clients_env<'a>(command: &'a mut Command, addr: &str, data: &Path) -> &'a mut Command {
+    let endpoint = format!("http://{addr}");
+    command
+        .env("AWS_ENDPOINT_URL_KMS", &endpoint)
+        .env("AWS_ENDPOINT_URL_IAM", &endpoint)
+        .env("AWS_ENDPOINT_URL_STS", &endpoint)
+        .env("ENDPOINT", &endpoint)
+        .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
+        .env("AWS_PROFILE", "ferrokms")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+}
+
+struct Cli<'a> {
+    addr: &'a str,
+    data: &'a Path,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str], creds: Option<(&str, &str)>) -> Output {
+        let mut command = Command::new("aws");
+        clients_env(&mut command, self.addr, self.data);
+        if let Some((id, secret)) = creds {
+            command
+                .env("AWS_ACCESS_KEY_ID", id)
+                .env("AWS_SECRET_ACCESS_KEY", secret)
+                .env_remove("AWS_PROFILE")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        }
+        command.args(args).args(["--output", "json"]).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; its JSON output (`null` when it prints nothing).
+    fn ok(&self, args: &[&str]) -> Value {
+        self.ok_as(args, None)
+    }
+
+    fn ok_as(&self, args: &[&str], creds: Option<(&str, &str)>) -> Value {
+        let out = self.run(args, creds);
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+    }
+
+    /// Runs a command that must fail with the error `code`; its stderr.
+    fn fails(&self, args: &[&str], code: &str) -> String {
+        self.fails_as(args, None, code)
+    }
+
+    fn fails_as(&self, args: &[&str], creds: Option<(&str, &str)>, code: &str) -> String {
+        let out = self.run(args, creds);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "aws {args:?} succeeded");
+        assert!(stderr.contains(&format!("({code})")), "aws {args:?}: expected {code}, got {stderr}");
+        stderr
+    }
+}
+
+/// A user, its access key and an inline policy made with `aws iam`, then used for KMS; a role
+/// with a trust policy naming the user, assumed through `aws sts`, and a key policy naming the
+/// role; and IAM's error cases with IAM's codes.
+#[test]
+fn the_aws_cli_manages_principals_through_iam() {
+    if !present("aws") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = support::serve(&data);
+    let aws = Cli { addr: &server.addr, data: &data };
+    let account = aws.ok(&["sts", "get-caller-identity"])["Account"].as_str().unwrap().to_owned();
+
+    let user =
+        aws.ok(&["iam", "create-user", "--user-name", "app", "--path", "/services/", "--tags", "Key=team,Value=blue"]);
+    assert_eq!(user["User"]["Arn"], format!("arn:aws:iam::{account}:user/services/app"));
+    assert_eq!(user["User"]["Path"], "/services/");
+    assert!(user["User"]["UserId"].as_str().unwrap().starts_with("AIDA"));
+    aws.fails(&["iam", "create-user", "--user-name", "app"], "EntityAlreadyExists");
+    let got = aws.ok(&["iam", "get-user", "--user-name", "app"]);
+    assert_eq!(got["User"]["Tags"][0]["Key"], "team");
+    let users = aws.ok(&["iam", "list-users", "--path-prefix", "/services/"]);
+    assert_eq!(users["Users"].as_array().unwrap().len(), 1);
+    aws.fails(&["iam", "get-user", "--user-name", "nobody"], "NoSuchEntity");
+
+    let key = aws.ok(&["iam", "create-access-key", "--user-name", "app"]);
+    let id = key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned();
+    let secret = key["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned();
+    assert_eq!(key["AccessKey"]["Status"], "Active");
+    let creds = Some((id.as_str(), secret.as_str()));
+    // The new user's own view of itself, through STS and IAM's GetUser without a name.
+    let me = aws.ok_as(&["sts", "get-caller-identity"], creds);
+    assert_eq!(me["Arn"], format!("arn:aws:iam::{account}:user/services/app"));
+    // No policy yet: denied. An inline policy allows it at once.
+    aws.fails_as(&["kms", "create-key"], creds, "AccessDeniedException");
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:CreateKey","kms:Encrypt","kms:DescribeKey","iam:GetUser"],"Resource":"*"}]}"#;
+    aws.ok(&["iam", "put-user-policy", "--user-name", "app", "--policy-name", "kms", "--policy-document", allow]);
+    let policy = aws.ok(&["iam", "get-user-policy", "--user-name", "app", "--policy-name", "kms"]);
+    assert_eq!(policy["PolicyDocument"]["Statement"][0]["Action"][0], "kms:CreateKey", "decoded as a document");
+    assert_eq!(aws.ok(&["iam", "list-user-policies", "--user-name", "app"])["PolicyNames"], serde_json::json!(["kms"]));
+    let own = aws.ok_as(&["iam", "get-user"], creds);
+    assert_eq!(own["User"]["UserName"], "app");
+    let key_id = aws.ok_as(&["kms", "create-key"], creds)["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    aws.ok_as(&["kms", "encrypt", "--key-id", &key_id, "--plaintext", "aGk="], creds);
+
+    // Inactive keys do not authenticate; active again, they do.
+    aws.ok(&["iam", "update-access-key", "--user-name", "app", "--access-key-id", &id, "--status", "Inactive"]);
+    let listed = aws.ok(&["iam", "list-access-keys", "--user-name", "app"]);
+    assert_eq!(listed["AccessKeyMetadata"][0]["Status"], "Inactive");
+    aws.fails_as(&["kms", "describe-key", "--key-id", &key_id], creds, "UnrecognizedClientException");
+    aws.ok(&["iam", "update-access-key", "--user-name", "app", "--access-key-id", &id, "--status", "Active"]);
+    aws.ok_as(&["kms", "describe-key", "--key-id", &key_id], creds);
+
+    // A role the user may assume, named by a key policy.
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:user/services/app"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    let role = aws.ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "decrypter",
+        "--assume-role-policy-document",
+        &trust,
+        "--max-session-duration",
+        "7200",
+        "--description",
+        "decrypts",
+    ]);
+    assert_eq!(role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Action"], "sts:AssumeRole");
+    assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
+    let role_arn = role["Role"]["Arn"].as_str().unwrap().to_owned();
+    let key_policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},{{"Effect":"Allow","Principal":{{"AWS":"{role_arn}"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}]}}"#
+    );
+    let shared =
+        aws.ok(&["kms", "create-key", "--policy", &key_policy])["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let session = aws.ok_as(
+        &["sts", "assume-role", "--role-arn", &role_arn, "--role-session-name", "s1", "--duration-seconds", "7200"],
+        creds,
+    );
+    let c = &session["Credentials"];
+    let mut command = Command::new("aws");
+    clients_env(&mut command, &server.addr, &data)
+        .env("AWS_ACCESS_KEY_ID", c["AccessKeyId"].as_str().unwrap())
+        .env("AWS_SECRET_ACCESS_KEY", c["SecretAccessKey"].as_str().unwrap())
+        .env("AWS_SESSION_TOKEN", c["SessionToken"].as_str().unwrap())
+        .env_remove("AWS_PROFILE")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    let out = command
+        .args(["kms", "encrypt", "--key-id", &shared, "--plaintext", "aGk=", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    aws.fails_as(
+        &["sts", "assume-role", "--role-arn", &role_arn, "--role-session-name", "s2", "--duration-seconds", "7201"],
+        creds,
+        "ValidationError",
+    );
+
+    // IAM's error cases.
+    aws.fails(&["iam", "delete-user", "--user-name", "app"], "DeleteConflict");
+    aws.fails(
+        &["iam", "put-role-policy", "--role-name", "decrypter", "--policy-name", "p", "--policy-document", "{not json"],
+        "MalformedPolicyDocument",
+    );
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Sid":"{}"}}]}}"#,
+        "a".repeat(2100)
+    );
+    aws.fails(
+        &["iam", "put-user-policy", "--user-name", "app", "--policy-name", "big", "--policy-document", &big],
+        "LimitExceeded",
+    );
+    aws.ok(&["iam", "create-access-key", "--user-name", "app"]);
+    aws.fails(&["iam", "create-access-key", "--user-name", "app"], "LimitExceeded");
+    let stderr = aws.fails(&["iam", "create-user", "--user-name", "bad name"], "ValidationError");
+    assert!(stderr.contains("at 'userName' failed to satisfy constraint"), "{stderr}");
+    aws.fails(&["iam", "delete-role", "--role-name", "nobody"], "NoSuchEntity");
+
+    // Emptied, the user and role go.
+    for key in aws.ok(&["iam", "list-access-keys", "--user-name", "app"])["AccessKeyMetadata"].as_array().unwrap() {
+        aws.ok(&[
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            "app",
+            "--access-key-id",
+            key["AccessKeyId"].as_str().unwrap(),
+        ]);
+    }
+    aws.ok(&["iam", "delete-user-policy", "--user-name", "app", "--policy-name", "kms"]);
+    aws.ok(&["iam", "delete-user", "--user-name", "app"]);
+    aws.ok(&["iam", "delete-role", "--role-name", "decrypter"]);
+    assert!(aws.ok(&["iam", "list-roles"])["Roles"].as_array().unwrap().is_empty());
+}
+
+/// boto3's IAM client: paginated listing, tags, role updates, the policy documents decoded as
+/// boto3 decodes them; an IAM change takes effect on the very next KMS request; the change is
+/// in the audit trail with IAM's event source.
+const BOTO3: &str = r#"
+import boto3, json, os
+from botocore.exceptions import ClientError
+endpoint = os.environ['ENDPOINT']
+iam = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1')
+sts = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1')
+account = sts.get_caller_identity()['Account']
+
+def code(call, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code'], e.response['ResponseMetadata']['HTTPStatusCode']
+    raise AssertionError('no error')
+
+trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{account}:root'}, 'Action': 'sts:AssumeRole'}]}
+for name in ['r1', 'r2', 'r3']:
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{'Key': 'n', 'Value': name}])
+pages = list(iam.get_paginator('list_roles').paginate(PaginationConfig={'PageSize': 1}))
+assert [r['RoleName'] for p in pages for r in p['Roles']] == ['r1', 'r2', 'r3'], pages
+assert len(pages) == 3
+role = iam.get_role(RoleName='r2')['Role']
+assert role['AssumeRolePolicyDocument'] == trust, role
+assert role['Tags'] == [{'Key': 'n', 'Value': 'r2'}]
+iam.update_role(RoleName='r2', Description='second', MaxSessionDuration=5400)
+role = iam.get_role(RoleName='r2')['Role']
+assert (role['Description'], role['MaxSessionDuration']) == ('second', 5400), role
+iam.tag_role(RoleName='r2', Tags=[{'Key': 'env', 'Value': 'prod'}, {'Key': 'n', 'Value': 'two'}])
+assert sorted((t['Key'], t['Value']) for t in iam.list_role_tags(RoleName='r2')['Tags']) == [('env', 'prod'), ('n', 'two')]
+iam.untag_role(RoleName='r2', TagKeys=['env'])
+assert iam.list_role_tags(RoleName='r2')['Tags'] == [{'Key': 'n', 'Value': 'two'}]
+narrowed = dict(trust, Statement=[dict(trust['Statement'][0], Principal={'AWS': f'arn:aws:iam::{account}:user/admin'})])
+iam.update_assume_role_policy(RoleName='r3', PolicyDocument=json.dumps(narrowed))
+assert iam.get_role(RoleName='r3')['Role']['AssumeRolePolicyDocument'] == narrowed
+assert code(iam.get_role, RoleName='nope') == ('NoSuchEntity', 404)
+assert code(iam.create_role, RoleName='r1', AssumeRolePolicyDocument=json.dumps(trust)) == ('EntityAlreadyExists', 409)
+# The server's own validation, past boto3's.
+from botocore.config import Config
+unchecked = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1', config=Config(parameter_validation=False))
+assert code(unchecked.update_role, RoleName='r1', MaxSessionDuration=100) == ('ValidationError', 400)
+
+# A user allowed to encrypt by an inline policy; removing the policy denies the next request.
+iam.create_user(UserName='worker')
+key = iam.create_access_key(UserName='worker')['AccessKey']
+allow = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'kms:Encrypt', 'Resource': '*'}]}
+iam.put_user_policy(UserName='worker', PolicyName='enc', PolicyDocument=json.dumps(allow))
+assert iam.get_user_policy(UserName='worker', PolicyName='enc')['PolicyDocument'] == allow
+kms_admin = boto3.client('kms', endpoint_url=endpoint, region_name='us-east-1')
+key_id = kms_admin.create_key()['KeyMetadata']['KeyId']
+worker = boto3.client('kms', endpoint_url=endpoint, region_name='us-east-1',
+                      aws_access_key_id=key['AccessKeyId'], aws_secret_access_key=key['SecretAccessKey'])
+worker.encrypt(KeyId=key_id, Plaintext=b'x')
+iam.delete_user_policy(UserName='worker', PolicyName='enc')
+assert code(worker.encrypt, KeyId=key_id, Plaintext=b'x')[0] == 'AccessDeniedException'
+assert code(iam.delete_user_policy, UserName='worker', PolicyName='enc') == ('NoSuchEntity', 404)
+iam.delete_access_key(UserName='worker', AccessKeyId=key['AccessKeyId'])
+assert code(worker.encrypt, KeyId=key_id, Plaintext=b'x')[0] == 'UnrecognizedClientException'
+iam.delete_user(UserName='worker')
+assert code(iam.get_user, UserName='worker') == ('NoSuchEntity', 404)
+print('ok')
+"#;
+
+#[test]
+fn boto3_manages_principals_through_iam() {
+    if !present("boto3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = support::serve(&data);
+    let mut command = Command::new("python3");
+    clients_env(&mut command, &server.addr, &data);
+    let out = command.args(["-c", BOTO3]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    server.stop();
+    // Each IAM change is in the trail, as IAM's event, without the new key's secret.
+    let trail = Command::new(support::BIN).args(["audit", "export", "--data-dir"]).arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&trail.stdout);
+    let events: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let iam_events: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventSource"] == "iam.amazonaws.com")
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    for name in ["CreateRole", "UpdateRole", "TagRole", "CreateUser", "CreateAccessKey", "PutUserPolicy", "DeleteUser"]
+    {
+        assert!(iam_events.contains(&name), "{name} missing from {iam_events:?}");
+    }
+    assert!(!text.contains("SecretAccessKey\":\""), "no secret in the trail");
+}
