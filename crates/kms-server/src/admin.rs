@@ -193,6 +193,7 @@ impl Service {
         match kind {
             PrincipalType::User => format!("arn:aws:iam::{account}:user/{name}"),
             PrincipalType::Role => format!("arn:aws:iam::{account}:role/{name}"),
+            PrincipalType::Group => format!("arn:aws:iam::{account}:group/{name}"),
             // Service principals stand for AWS's services: the operator's, whoever asks.
             PrincipalType::Service => self.service_principal_arn(name),
         }
@@ -203,7 +204,7 @@ impl Service {
     fn principal_account(&self, ctx: &RequestContext, kind: PrincipalType) -> kms_core::ids::AccountId {
         match kind {
             PrincipalType::Service => self.operator_account.clone(),
-            PrincipalType::User | PrincipalType::Role => ctx.caller.principal.account.clone(),
+            PrincipalType::User | PrincipalType::Role | PrincipalType::Group => ctx.caller.principal.account.clone(),
         }
     }
 
@@ -237,7 +238,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         match kind {
             PrincipalType::Service => self.authorize_operator(ctx, action, arn).await,
-            PrincipalType::User | PrincipalType::Role => {
+            PrincipalType::User | PrincipalType::Role | PrincipalType::Group => {
                 self.authorize_iam(ctx, action, arn, RequestKeys::none()).await
             }
         }
@@ -255,12 +256,14 @@ impl Service {
             PrincipalType::User => "iam:CreateUser",
             PrincipalType::Role => "iam:CreateRole",
             PrincipalType::Service => "iam:CreateServicePrincipal",
+            PrincipalType::Group => "iam:CreateGroup",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let prefix = match kind {
             PrincipalType::User => "AIDA",
             PrincipalType::Role => "AROA",
             PrincipalType::Service => "ASVC",
+            PrincipalType::Group => "AGPA",
         };
         let account = self.principal_account(ctx, kind);
         let record = PrincipalRecord {
@@ -290,6 +293,7 @@ impl Service {
             PrincipalType::User => "iam:DeleteUser",
             PrincipalType::Role => "iam:DeleteRole",
             PrincipalType::Service => "iam:DeleteServicePrincipal",
+            PrincipalType::Group => "iam:DeleteGroup",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
         // Its access keys, sessions and identity policies go with it.

@@ -342,17 +342,17 @@ impl Service {
             return Ok(hit);
         }
         let generation = self.identity.generation();
-        let records = self.store.identity_policies(owner).await?;
+        // Inline, attached managed, and (for a user) its groups' policies.
+        let source = self.identity_sources(owner).await?;
         // Documents were validated when they were attached; one that no longer parses allows
         // nothing.
-        let docs: Vec<PolicyDocument> = records
+        let docs: Vec<PolicyDocument> = source
             .iter()
-            .map(|r| {
-                PolicyDocument::parse(&r.document, PolicyKind::Identity).unwrap_or_else(|_| PolicyDocument::empty())
+            .map(|(_, document)| {
+                PolicyDocument::parse(document, PolicyKind::Identity).unwrap_or_else(|_| PolicyDocument::empty())
             })
             .collect();
         let docs = Arc::new(docs);
-        let source = records.into_iter().map(|r| (r.name, r.document)).collect();
         let reload = now.plus_millis(self.identity.ttl_millis.load(Ordering::Relaxed));
         self.identity.put(owner, IdentityEntry { documents: Arc::clone(&docs), source, reload }, generation);
         Ok(docs)

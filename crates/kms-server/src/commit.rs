@@ -33,8 +33,8 @@ use kms_core::policy::KeyPolicy;
 use kms_core::tag::{MAX_TAGS_PER_KEY, Tag};
 use kms_crypto::KeyHandle;
 use kms_store::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, KeyUpdate, MaterialRecord,
-    PrincipalRecord, StoreError,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, Invalidation, KeyUpdate, ManagedPolicyRecord,
+    MaterialRecord, PrincipalRecord, StoreError,
 };
 use std::sync::Arc;
 
@@ -167,6 +167,15 @@ pub(crate) enum Change {
         /// What the not-found message names, should it be gone.
         missing: String,
     },
+    /// A new customer managed policy (its name must be free).
+    CreateManagedPolicy(ManagedPolicyRecord),
+    /// A managed policy's versions changed, if it is still at the revision read.
+    UpdateManagedPolicy(ManagedPolicyRecord),
+    /// A managed policy deleted.
+    DeleteManagedPolicy {
+        /// Its ARN.
+        arn: String,
+    },
     /// An access key made active or inactive.
     SetAccessKeyActive {
         /// The key.
@@ -265,6 +274,10 @@ impl Change {
                 vec![Invalidation::AccessKey(id.clone())]
             }
             Self::UpdatePrincipal { principal, .. } => vec![Invalidation::Principal(principal.arn.clone())],
+            // A policy's or group's ARN stands for everyone it applies to.
+            Self::UpdateManagedPolicy(policy) => vec![Invalidation::Principal(policy.arn.clone())],
+            Self::DeleteManagedPolicy { arn } => vec![Invalidation::Principal(arn.clone())],
+            Self::CreateManagedPolicy(_) => Vec::new(),
         }
     }
 
@@ -309,6 +322,9 @@ impl Change {
             // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
             Self::DeleteAccessKey(id) => store.delete_access_key(id, audit).await,
             Self::UpdatePrincipal { principal, .. } => found(store.update_principal(principal, audit).await?),
+            Self::CreateManagedPolicy(policy) => store.create_managed_policy(policy, audit).await.map(|()| true),
+            Self::UpdateManagedPolicy(policy) => store.update_managed_policy(policy, audit).await.map(|()| true),
+            Self::DeleteManagedPolicy { arn } => found(store.delete_managed_policy(arn, audit).await?),
             Self::SetAccessKeyActive { id, active, .. } => {
                 found(store.set_access_key_active(id, *active, audit).await?)
             }
@@ -348,6 +364,9 @@ impl Change {
             | Self::CreateAccessKey(_)
             | Self::DeleteAccessKey(_)
             | Self::UpdatePrincipal { .. }
+            | Self::CreateManagedPolicy(_)
+            | Self::UpdateManagedPolicy(_)
+            | Self::DeleteManagedPolicy { .. }
             | Self::SetAccessKeyActive { .. } => {}
         }
     }
@@ -376,6 +395,16 @@ impl Change {
                 | Self::SetAccessKeyActive { missing, .. },
                 StoreError::NotFound,
             ) => crate::admin::not_found(&missing),
+            (Self::CreateManagedPolicy(policy), StoreError::AlreadyExists) => {
+                ServiceError::Api(ApiError::with_message(
+                    Exception::AlreadyExists,
+                    format!("A policy called {} already exists. Duplicate names are not allowed.", policy.name),
+                ))
+            }
+            (
+                Self::UpdateManagedPolicy(ManagedPolicyRecord { arn, .. }) | Self::DeleteManagedPolicy { arn },
+                StoreError::NotFound,
+            ) => ServiceError::Api(ApiError::with_message(Exception::NotFound, format!("Policy {arn} was not found."))),
             // Every other refusal of these is a store failure. Listed by name, so that a new
             // kind of change decides what its refusals mean.
             (
@@ -399,6 +428,9 @@ impl Change {
                 | Self::CreateAccessKey(_)
                 | Self::DeleteAccessKey(_)
                 | Self::UpdatePrincipal { .. }
+                | Self::CreateManagedPolicy(_)
+                | Self::UpdateManagedPolicy(_)
+                | Self::DeleteManagedPolicy { .. }
                 | Self::SetAccessKeyActive { .. },
                 error,
             ) => error.into(),

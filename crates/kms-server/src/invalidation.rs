@@ -40,6 +40,10 @@ impl Service {
             Invalidation::Key(id) => self.cache.invalidate_key(*id),
             Invalidation::Alias { account, region, name } => self.cache.invalidate_alias(account, region, name),
             Invalidation::AccessKey(id) => self.auth.forget(std::slice::from_ref(id)),
+            // A group's or managed policy's ARN: whoever it applies to (its members, what it
+            // is attached to) decides anew; IAM changes are rare, so every principal's
+            // identity policies are read again.
+            Invalidation::Principal(arn) if crate::iam::applies_to_others(arn) => self.identity.clear(),
             Invalidation::Principal(arn) => {
                 self.auth.forget_principal(arn);
                 self.identity.forget(arn);

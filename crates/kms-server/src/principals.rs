@@ -52,7 +52,8 @@ pub fn principal_of(key: &AccessKeyRecord, owner: Option<&PrincipalRecord>) -> O
     }
     let owner = owner?;
     let principal = match (owner.kind, &key.session) {
-        (PrincipalType::User, None) => Principal {
+        // A user's long-term key, or a session of its own (STS GetSessionToken): the user.
+        (PrincipalType::User, _) => Principal {
             arn: owner.arn.clone(),
             account: owner.account.clone(),
             kind: PrincipalKind::User,
@@ -76,8 +77,8 @@ pub fn principal_of(key: &AccessKeyRecord, owner: Option<&PrincipalRecord>) -> O
             user_id: format!("{}:{}", owner.principal_id, session.session_name),
             username: None,
         },
-        // Roles act only through sessions; sessions belong only to roles.
-        (PrincipalType::Role, None) | (PrincipalType::User | PrincipalType::Service, Some(_)) => return None,
+        // Roles act only through sessions; services have no sessions; groups never act.
+        (PrincipalType::Role, None) | (PrincipalType::Service, Some(_)) | (PrincipalType::Group, _) => return None,
     };
     Some(principal)
 }

@@ -146,6 +146,7 @@ impl Service {
                 session_name: session_name.clone(),
                 token_digest: token_digest(token.expose_secret()),
                 expires,
+                tags: Vec::new(),
             }),
             active: true,
         };

@@ -65,6 +65,7 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
     policies_and_settings(store, seed).await;
     access_keys(store, seed).await;
     principals_and_identity_policies(store, seed).await;
+    managed_policies(store, seed).await;
     grants_are_limited_per_key(store, seed).await;
     key_bundles_hold_every_part_of_their_key(store, seed).await;
     imported_materials_come_and_go_with_their_record(store, seed).await;
@@ -348,6 +349,7 @@ async fn access_keys(store: &dyn Store, seed: u8) {
             session_name: "job-1".into(),
             token_digest: vec![7; 32],
             expires: Timestamp::from_unix_millis(3_600_000),
+            tags: vec![crate::PrincipalTag { key: "project".into(), value: "x".into() }],
         }),
         ..record.clone()
     };
@@ -356,6 +358,52 @@ async fn access_keys(store: &dyn Store, seed: u8) {
     assert_eq!(store.access_keys_of(&record.principal_arn).await.unwrap().len(), 2);
     assert!(store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
     assert!(!store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
+}
+
+/// Managed policies: unique names per account, replaced only at the revision read, deleted once.
+async fn managed_policies(store: &dyn Store, seed: u8) {
+    use crate::{ManagedPolicyRecord, PolicyVersionRecord};
+    let account = AccountId::parse(&format!("7777777777{seed:02}")).unwrap();
+    let v1 =
+        PolicyVersionRecord { id: "v1".into(), document: "{\"a\":1}".into(), created: Timestamp::from_unix_millis(1) };
+    let policy = ManagedPolicyRecord {
+        arn: format!("arn:aws:iam::{account}:policy/team/read"),
+        account: account.clone(),
+        name: "read".into(),
+        policy_id: format!("ANPACONFORMANCE{seed:05}"),
+        path: "/team/".into(),
+        description: Some("reads".into()),
+        created: Timestamp::from_unix_millis(1),
+        updated: Timestamp::from_unix_millis(1),
+        default_version: "v1".into(),
+        next_version: 2,
+        versions: vec![v1.clone()],
+        tags: Vec::new(),
+        revision: 0,
+    };
+    store.create_managed_policy(&policy, &[]).await.unwrap();
+    let same_name = ManagedPolicyRecord { arn: format!("arn:aws:iam::{account}:policy/read"), ..policy.clone() };
+    assert!(matches!(store.create_managed_policy(&same_name, &[]).await, Err(StoreError::AlreadyExists)));
+    let read = store.managed_policy(&policy.arn).await.unwrap().unwrap();
+    assert_eq!(read.revision, 1);
+    assert_eq!(ManagedPolicyRecord { revision: 0, ..read.clone() }, policy);
+    assert_eq!(read.default_document(), Some("{\"a\":1}"));
+    let v2 = PolicyVersionRecord { id: "v2".into(), document: "{\"a\":2}".into(), ..v1 };
+    let changed = ManagedPolicyRecord {
+        versions: vec![policy.versions[0].clone(), v2],
+        default_version: "v2".into(),
+        ..read.clone()
+    };
+    store.update_managed_policy(&changed, &[]).await.unwrap();
+    // A writer that read the old revision is refused, not lost.
+    assert!(matches!(store.update_managed_policy(&changed, &[]).await, Err(StoreError::Conflict)));
+    let now = store.managed_policy(&policy.arn).await.unwrap().unwrap();
+    assert_eq!((now.revision, now.default_document()), (2, Some("{\"a\":2}")));
+    assert_eq!(store.managed_policies(&account).await.unwrap().len(), 1);
+    assert!(store.delete_managed_policy(&policy.arn, &[]).await.unwrap());
+    assert!(!store.delete_managed_policy(&policy.arn, &[]).await.unwrap());
+    assert!(matches!(store.update_managed_policy(&now, &[]).await, Err(StoreError::NotFound)));
+    assert!(store.managed_policies(&account).await.unwrap().is_empty());
 }
 
 async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
@@ -394,6 +442,8 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
             description: Some("deploys".into()),
             max_session_duration: Some(7200),
             tags: vec![crate::PrincipalTag { key: "team".into(), value: "blue".into() }],
+            attached_policies: vec![format!("arn:aws:iam::{account}:policy/p")],
+            groups: vec!["ops".into()],
         },
         ..role.clone()
     };

@@ -53,8 +53,9 @@ pub use invalidation::{Invalidation, InvalidationFeed};
 #[cfg(feature = "postgres")]
 pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
-    ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, MaterialRecord,
-    PrincipalAttributes, PrincipalRecord, PrincipalTag, PrincipalType, SessionRecord,
+    ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, ManagedPolicyRecord,
+    MaterialRecord, PolicyVersionRecord, PrincipalAttributes, PrincipalRecord, PrincipalTag, PrincipalType,
+    SessionRecord,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -298,6 +299,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<PrincipalRecord>>;
     /// Replaces a principal's trust policy and attributes; whether it exists.
     async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool>;
+
+    /// Creates a managed policy ([`StoreError::AlreadyExists`] when its name is taken).
+    async fn create_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// A managed policy by ARN, with its revision.
+    async fn managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>>;
+    /// An account's managed policies, by name.
+    async fn managed_policies(&self, account: &AccountId) -> StoreResult<Vec<ManagedPolicyRecord>>;
+    /// Replaces a managed policy if it is still at `record.revision` ([`StoreError::Conflict`]
+    /// otherwise; [`StoreError::NotFound`] when it is gone).
+    async fn update_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Deletes a managed policy; whether it existed.
+    async fn delete_managed_policy(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The principals of an account.
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>>;
     /// Deletes a principal with its access keys and identity policies; returns whether it existed

@@ -45,8 +45,8 @@ use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, MaterialRecord, PrincipalRecord,
-    PrincipalType, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, ManagedPolicyRecord, MaterialRecord,
+    PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/postgres/`; entry `i` moves the schema from
@@ -969,6 +969,7 @@ impl Store for PostgresStore {
                 &session.map(|s| s.token_digest.as_slice()),
                 &session.map(|s| s.expires.unix_millis()),
                 &(!record.active).then_some(crate::INACTIVE),
+                &records::session_tags(session)?,
             ],
         )
         .await?;
@@ -1045,6 +1046,51 @@ impl Store for PostgresStore {
         let attributes = record.attributes.to_stored();
         let n = execute(&tx, sql::UPDATE_PRINCIPAL, &[&record.arn, &record.trust_policy, &attributes]).await?;
         notify(&tx, &Invalidation::Principal(record.arn.clone())).await?;
+        commit_if_changed(tx, n, audit).await
+    }
+
+    async fn create_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let json = records::encode_managed_policy(record)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        execute(&tx, sql::INSERT_MANAGED_POLICY, &[&record.arn, &record.account.as_str(), &record.name, &json]).await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>> {
+        let client = self.client().await?;
+        decode_first(query_opt(&client, sql::MANAGED_POLICY, &[&arn]).await?, records::managed_policy_record)
+    }
+
+    async fn managed_policies(&self, account: &AccountId) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        let client = self.client().await?;
+        let rows = query(&client, sql::MANAGED_POLICIES, &[&account.as_str()]).await?;
+        decode_all(&rows, records::managed_policy_record)
+    }
+
+    async fn update_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let json = records::encode_managed_policy(record)?;
+        let revision = i64::try_from(record.revision).map_err(backend)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if execute(&tx, sql::UPDATE_MANAGED_POLICY, &[&record.arn, &json, &revision]).await? != 1 {
+            let exists = query_opt(&tx, sql::MANAGED_POLICY, &[&record.arn]).await?.is_some();
+            return Err(if exists { StoreError::Conflict } else { StoreError::NotFound });
+        }
+        // Every principal it is attached to (directly or through a group) decides anew.
+        notify(&tx, &Invalidation::Principal(record.arn.clone())).await?;
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_managed_policy(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(&tx, sql::DELETE_MANAGED_POLICY, &[&arn]).await?;
+        notify(&tx, &Invalidation::Principal(arn.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
     }
 

@@ -94,6 +94,8 @@ pub struct SessionRecord {
     pub token_digest: Vec<u8>,
     /// When the credentials stop working.
     pub expires: Timestamp,
+    /// The session's tags (AssumeRole's `Tags`), which override the role's own of the same key.
+    pub tags: Vec<PrincipalTag>,
 }
 
 /// What kind of principal a record describes.
@@ -105,6 +107,8 @@ pub enum PrincipalType {
     Role,
     /// A service principal such as `logs.us-east-1.amazonaws.com`.
     Service,
+    /// An IAM group: users' shared policies; never a caller itself.
+    Group,
 }
 
 impl PrincipalType {
@@ -114,6 +118,7 @@ impl PrincipalType {
             Self::User => "user",
             Self::Role => "role",
             Self::Service => "service",
+            Self::Group => "group",
         }
     }
 
@@ -123,6 +128,7 @@ impl PrincipalType {
             "user" => Some(Self::User),
             "role" => Some(Self::Role),
             "service" => Some(Self::Service),
+            "group" => Some(Self::Group),
             _ => None,
         }
     }
@@ -164,6 +170,12 @@ pub struct PrincipalAttributes {
     /// Tags, in the order set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<PrincipalTag>,
+    /// The ARNs of the managed policies attached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached_policies: Vec<String>,
+    /// A user's groups, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl PrincipalAttributes {
@@ -180,6 +192,58 @@ pub struct PrincipalTag {
     pub key: String,
     /// The tag value.
     pub value: String,
+}
+
+/// A customer managed policy and its versions (stored as JSON; `revision` is the store's).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManagedPolicyRecord {
+    /// `arn:aws:iam::<acct>:policy<path><name>`.
+    pub arn: String,
+    /// The owning account.
+    pub account: AccountId,
+    /// The policy's name (unique in the account).
+    pub name: String,
+    /// Its unique id (`ANPA…`).
+    pub policy_id: String,
+    /// IAM's path.
+    pub path: String,
+    /// Its description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When its default version last changed.
+    pub updated: Timestamp,
+    /// The version in force (`v1`, `v2`, …).
+    pub default_version: String,
+    /// The number the next version gets.
+    pub next_version: u32,
+    /// Its versions (at most five), oldest first.
+    pub versions: Vec<PolicyVersionRecord>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<PrincipalTag>,
+    /// The stored revision this record was read at (0 for a new one).
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+impl ManagedPolicyRecord {
+    /// The document of the version in force.
+    pub fn default_document(&self) -> Option<&str> {
+        self.versions.iter().find(|v| v.id == self.default_version).map(|v| v.document.as_str())
+    }
+}
+
+/// One version of a managed policy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyVersionRecord {
+    /// `v1`, `v2`, …
+    pub id: String,
+    /// The policy document.
+    pub document: String,
+    /// When it was created.
+    pub created: Timestamp,
 }
 
 /// An inline identity policy attached to a user or role.
@@ -279,8 +343,8 @@ mod decode {
     use kms_core::tag::Tag;
 
     use super::{
-        ACTIVE, AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, MaterialRecord,
-        PrincipalAttributes, PrincipalRecord, PrincipalType, SessionRecord,
+        ACTIVE, AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, ManagedPolicyRecord,
+        MaterialRecord, PrincipalAttributes, PrincipalRecord, PrincipalType, SessionRecord,
     };
     use crate::audit::{AuditDigest, AuditRow};
     use crate::{StoreError, StoreResult};
@@ -366,7 +430,13 @@ mod decode {
     pub(crate) fn access_key_record(row: &dyn Columns) -> StoreResult<AccessKeyRecord> {
         let session = match (row.optional_text(5)?, row.optional_bytes(6)?, row.optional_integer(7)?) {
             (Some(session_name), Some(token_digest), Some(expires)) => {
-                Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires) })
+                let tags = match row.optional_text(9)? {
+                    None => Vec::new(),
+                    Some(json) => {
+                        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("session tags: {e}")))?
+                    }
+                };
+                Some(SessionRecord { session_name, token_digest, expires: Timestamp::from_unix_millis(expires), tags })
             }
             _ => None,
         };
@@ -398,6 +468,27 @@ mod decode {
                     .map_err(|e| StoreError::Corrupt(format!("principal attributes: {e}")))?,
             },
         })
+    }
+
+    /// A managed policy's stored JSON.
+    pub(crate) fn encode_managed_policy(record: &ManagedPolicyRecord) -> StoreResult<String> {
+        serde_json::to_string(record).map_err(backend)
+    }
+
+    /// A session's tags as stored (`None`: no session, or none).
+    pub(crate) fn session_tags(session: Option<&SessionRecord>) -> StoreResult<Option<String>> {
+        match session {
+            Some(s) if !s.tags.is_empty() => serde_json::to_string(&s.tags).map(Some).map_err(backend),
+            _ => Ok(None),
+        }
+    }
+
+    /// A managed policy from `record, revision`.
+    pub(crate) fn managed_policy_record(row: &dyn Columns) -> StoreResult<ManagedPolicyRecord> {
+        let mut record: ManagedPolicyRecord =
+            serde_json::from_str(&row.text(0)?).map_err(|e| StoreError::Corrupt(format!("managed policy: {e}")))?;
+        record.revision = u64::try_from(row.integer(1)?).unwrap_or_default();
+        Ok(record)
     }
 
     /// An identity policy from `principal_arn, name, document`.

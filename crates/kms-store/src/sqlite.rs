@@ -22,8 +22,8 @@ use crate::audit_block::{BlockWriter, RowRef};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, MaterialRecord,
-    PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, ManagedPolicyRecord,
+    MaterialRecord, PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/sqlite/`; entry `i` moves the schema from
@@ -927,6 +927,7 @@ impl Store for SqliteStore {
                     session.map(|s| s.token_digest.as_slice()),
                     session.map(|s| s.expires.unix_millis()),
                     (!r.active).then_some(crate::INACTIVE),
+                    records::session_tags(session)?,
                 ],
             )
             .map(drop)
@@ -995,6 +996,44 @@ impl Store for SqliteStore {
             Ok(execute(tx, sql::UPDATE_PRINCIPAL, params![r.arn, r.trust_policy, r.attributes.to_stored()])? > 0)
         })
         .await
+    }
+
+    async fn create_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let r = record.clone();
+        let json = records::encode_managed_policy(record)?;
+        self.mutate(audit, move |tx| {
+            execute(tx, sql::INSERT_MANAGED_POLICY, params![r.arn, r.account.as_str(), r.name, json]).map(drop)
+        })
+        .await
+    }
+
+    async fn managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>> {
+        let arn = arn.to_owned();
+        self.run(move |c| query_first(c, sql::MANAGED_POLICY, [arn], records::managed_policy_record)).await
+    }
+
+    async fn managed_policies(&self, account: &AccountId) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        let account = account.to_string();
+        self.run(move |c| query_all(c, sql::MANAGED_POLICIES, [account], records::managed_policy_record)).await
+    }
+
+    async fn update_managed_policy(&self, record: &ManagedPolicyRecord, audit: &[AuditEvent]) -> StoreResult<()> {
+        let arn = record.arn.clone();
+        let revision = i64::try_from(record.revision).map_err(backend)?;
+        let json = records::encode_managed_policy(record)?;
+        self.mutate(audit, move |tx| {
+            if execute(tx, sql::UPDATE_MANAGED_POLICY, params![arn, json, revision])? == 1 {
+                return Ok(());
+            }
+            let exists = query_first(tx, sql::MANAGED_POLICY, [&arn], |_| Ok(()))?.is_some();
+            Err(if exists { StoreError::Conflict } else { StoreError::NotFound })
+        })
+        .await
+    }
+
+    async fn delete_managed_policy(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let arn = arn.to_owned();
+        self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_MANAGED_POLICY, [arn])? > 0)).await
     }
 
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {

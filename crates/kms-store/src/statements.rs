@@ -27,7 +27,8 @@ macro_rules! alias_columns {
 /// The columns of an access key, in the order [`crate::records::access_key_record`] reads them.
 macro_rules! access_key_columns {
     () => {
-        "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires, status"
+        "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires, status, \
+         session_tags"
     };
 }
 
@@ -180,7 +181,7 @@ statements! {
     ACCESS_KEY = concat!("SELECT ", access_key_columns!(), " FROM access_keys WHERE access_key_id = $1");
     /// Creates an access key.
     INSERT_ACCESS_KEY =
-        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
     /// Sets an access key's status (NULL: Active).
     SET_ACCESS_KEY_STATUS = "UPDATE access_keys SET status = $2 WHERE access_key_id = $1";
     /// Deletes an access key.
@@ -202,6 +203,19 @@ statements! {
         concat!("SELECT ", principal_columns!(), " FROM principals WHERE account = $1 AND kind = $2 AND name = $3");
     /// Replaces a principal's trust policy and attributes.
     UPDATE_PRINCIPAL = "UPDATE principals SET trust_policy = $2, attributes = $3 WHERE arn = $1";
+
+    /// Creates a managed policy.
+    INSERT_MANAGED_POLICY =
+        "INSERT INTO managed_policies (arn, account, name, revision, record) VALUES ($1, $2, $3, 1, $4)";
+    /// A managed policy by ARN.
+    MANAGED_POLICY = "SELECT record, revision FROM managed_policies WHERE arn = $1";
+    /// An account's managed policies, by name.
+    MANAGED_POLICIES = "SELECT record, revision FROM managed_policies WHERE account = $1 ORDER BY name";
+    /// Replaces a managed policy read at revision $3.
+    UPDATE_MANAGED_POLICY =
+        "UPDATE managed_policies SET record = $2, revision = revision + 1 WHERE arn = $1 AND revision = $3";
+    /// Deletes a managed policy.
+    DELETE_MANAGED_POLICY = "DELETE FROM managed_policies WHERE arn = $1";
     /// A principal by ARN.
     PRINCIPAL = concat!("SELECT ", principal_columns!(), " FROM principals WHERE arn = $1");
     /// The principals of an account.

@@ -205,6 +205,34 @@ impl Store for Counting {
         self.tick();
         self.inner.update_principal(record, audit).await
     }
+    async fn create_managed_policy(
+        &self,
+        record: &kms_store::ManagedPolicyRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        self.tick();
+        self.inner.create_managed_policy(record, audit).await
+    }
+    async fn managed_policy(&self, arn: &str) -> StoreResult<Option<kms_store::ManagedPolicyRecord>> {
+        self.tick();
+        self.inner.managed_policy(arn).await
+    }
+    async fn managed_policies(&self, account: &AccountId) -> StoreResult<Vec<kms_store::ManagedPolicyRecord>> {
+        self.tick();
+        self.inner.managed_policies(account).await
+    }
+    async fn update_managed_policy(
+        &self,
+        record: &kms_store::ManagedPolicyRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        self.tick();
+        self.inner.update_managed_policy(record, audit).await
+    }
+    async fn delete_managed_policy(&self, arn: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        self.tick();
+        self.inner.delete_managed_policy(arn, audit).await
+    }
     async fn list_principals(&self, account: &AccountId) -> StoreResult<Vec<PrincipalRecord>> {
         self.tick();
         self.inner.list_principals(account).await

@@ -23,6 +23,10 @@ use crate::query::{QueryApi, form, url_encode, xml_escape};
 use crate::service::{RequestContext, Service};
 use crate::sts::{DEFAULT_MAX_SESSION_SECONDS, iso8601_seconds};
 
+mod managed;
+
+pub use managed::applies_to_others;
+
 /// Most items a List operation returns when `MaxItems` is not given (IAM's default).
 const DEFAULT_MAX_ITEMS: usize = 100;
 /// Most long-term access keys per user (IAM's quota).
@@ -33,6 +37,13 @@ const TAGS_PER_PRINCIPAL: usize = 50;
 /// counted).
 const USER_POLICY_BYTES: usize = 2048;
 const ROLE_POLICY_BYTES: usize = 10_240;
+const GROUP_POLICY_BYTES: usize = 5120;
+/// Most managed policies attached to one user, role or group (IAM's default quota).
+const ATTACHED_POLICIES: usize = 10;
+/// Most versions a managed policy keeps.
+const POLICY_VERSIONS: usize = 5;
+/// Longest managed policy document (characters, whitespace not counted).
+const MANAGED_POLICY_BYTES: usize = 6144;
 /// Longest policy document IAM accepts in a request.
 const POLICY_DOCUMENT_MAX: usize = 131_072;
 
@@ -41,6 +52,7 @@ pub(crate) fn already_exists_message(kind: PrincipalType, name: &str) -> String 
     match kind {
         PrincipalType::User => format!("User with name {name} already exists."),
         PrincipalType::Role => format!("Role with name {name} already exists."),
+        PrincipalType::Group => format!("Group with name {name} already exists."),
         PrincipalType::Service => format!("service {name} already exists"),
     }
 }
@@ -330,13 +342,32 @@ fn role_xml(p: &PrincipalRecord, with_tags: bool) -> String {
 const fn entity(kind: PrincipalType) -> (&'static str, &'static str) {
     match kind {
         PrincipalType::Role => ("Role", "RoleName"),
+        PrincipalType::Group => ("Group", "GroupName"),
         PrincipalType::User | PrincipalType::Service => ("User", "UserName"),
     }
+}
+
+/// IAM's action for `kind`: `iam:Create{}` → `iam:CreateUser`, `iam:CreateRole`, …
+fn act(kind: PrincipalType, template: &str) -> String {
+    template.replace("{}", entity(kind).0)
+}
+
+/// A `Group` element.
+fn group_xml(p: &PrincipalRecord) -> String {
+    format!(
+        "<Path>{}</Path><GroupName>{}</GroupName><GroupId>{}</GroupId><Arn>{}</Arn><CreateDate>{}</CreateDate>",
+        xml_escape(path_of(p)),
+        xml_escape(&p.name),
+        xml_escape(&p.principal_id),
+        xml_escape(&p.arn),
+        iso8601_seconds(p.created)
+    )
 }
 
 fn entity_xml(p: &PrincipalRecord, with_tags: bool) -> String {
     match p.kind {
         PrincipalType::Role => role_xml(p, with_tags),
+        PrincipalType::Group => group_xml(p),
         PrincipalType::User | PrincipalType::Service => user_xml(p, with_tags),
     }
 }
@@ -379,6 +410,35 @@ impl Service {
             "ListAccessKeys" => self.iam_list_access_keys(ctx, &mut p).await?,
             "UpdateAccessKey" => self.iam_update_access_key(ctx, &mut p).await?,
             "DeleteAccessKey" => self.iam_delete_access_key(ctx, &mut p).await?,
+            "CreateGroup" => self.iam_create(ctx, &mut p, PrincipalType::Group).await?,
+            "GetGroup" => self.iam_get_group(ctx, &mut p).await?,
+            "ListGroups" => self.iam_list(ctx, &mut p, PrincipalType::Group).await?,
+            "DeleteGroup" => self.iam_delete(ctx, &mut p, PrincipalType::Group).await?,
+            "AddUserToGroup" => self.iam_membership(ctx, &mut p, true).await?,
+            "RemoveUserFromGroup" => self.iam_membership(ctx, &mut p, false).await?,
+            "ListGroupsForUser" => self.iam_groups_for_user(ctx, &mut p).await?,
+            "PutGroupPolicy" => self.iam_put_policy(ctx, &mut p, PrincipalType::Group).await?,
+            "GetGroupPolicy" => self.iam_get_policy(ctx, &mut p, PrincipalType::Group).await?,
+            "ListGroupPolicies" => self.iam_list_policies(ctx, &mut p, PrincipalType::Group).await?,
+            "DeleteGroupPolicy" => self.iam_delete_policy(ctx, &mut p, PrincipalType::Group).await?,
+            "CreatePolicy" => self.iam_create_managed(ctx, &mut p).await?,
+            "GetPolicy" => self.iam_get_managed(ctx, &mut p).await?,
+            "ListPolicies" => self.iam_list_managed(ctx, &mut p).await?,
+            "DeletePolicy" => self.iam_delete_managed(ctx, &mut p).await?,
+            "CreatePolicyVersion" => self.iam_create_version(ctx, &mut p).await?,
+            "GetPolicyVersion" => self.iam_get_version(ctx, &mut p).await?,
+            "ListPolicyVersions" => self.iam_list_versions(ctx, &mut p).await?,
+            "DeletePolicyVersion" => self.iam_delete_version(ctx, &mut p).await?,
+            "SetDefaultPolicyVersion" => self.iam_set_default_version(ctx, &mut p).await?,
+            "AttachUserPolicy" => self.iam_attach(ctx, &mut p, PrincipalType::User, true).await?,
+            "AttachRolePolicy" => self.iam_attach(ctx, &mut p, PrincipalType::Role, true).await?,
+            "AttachGroupPolicy" => self.iam_attach(ctx, &mut p, PrincipalType::Group, true).await?,
+            "DetachUserPolicy" => self.iam_attach(ctx, &mut p, PrincipalType::User, false).await?,
+            "DetachRolePolicy" => self.iam_attach(ctx, &mut p, PrincipalType::Role, false).await?,
+            "DetachGroupPolicy" => self.iam_attach(ctx, &mut p, PrincipalType::Group, false).await?,
+            "ListAttachedUserPolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::User).await?,
+            "ListAttachedRolePolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Role).await?,
+            "ListAttachedGroupPolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Group).await?,
             other => {
                 return Err(error(
                     Exception::UnknownOperation,
@@ -431,6 +491,9 @@ impl Service {
         };
         p.done()?;
         let name = name.unwrap_or_default();
+        if kind == PrincipalType::Group && !tags.is_empty() {
+            return Err(error(Exception::Validation, "Groups take no tags."));
+        }
         if tags.len() > TAGS_PER_PRINCIPAL {
             return Err(error(Exception::LimitExceeded, "The number of tags has reached the maximum limit."));
         }
@@ -439,7 +502,7 @@ impl Service {
         }
         let path = path.unwrap_or_else(|| "/".to_owned());
         let arn = Self::iam_arn(ctx, kind, &path, &name);
-        let action = if kind == PrincipalType::Role { "iam:CreateRole" } else { "iam:CreateUser" };
+        let action = &act(kind, "iam:Create{}");
         self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
         let account = ctx.caller.principal.account.clone();
         if self.store.principal_by_name(&account, kind, &name).await?.is_some() {
@@ -451,7 +514,11 @@ impl Service {
             kind,
             name,
             principal_id: new_principal_id(
-                if kind == PrincipalType::Role { "AROA" } else { "AIDA" },
+                match kind {
+                    PrincipalType::Role => "AROA",
+                    PrincipalType::Group => "AGPA",
+                    PrincipalType::User | PrincipalType::Service => "AIDA",
+                },
                 self.rng.as_ref(),
             ),
             trust_policy: trust,
@@ -461,6 +528,7 @@ impl Service {
                 description,
                 max_session_duration: max_session,
                 tags,
+                ..PrincipalAttributes::default()
             },
         };
         let xml = format!("<{element}>{}</{element}>", entity_xml(&record, true));
@@ -504,7 +572,7 @@ impl Service {
         let (element, name_member) = entity(kind);
         let name = p.name(name_member, true, 64);
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:GetRole" } else { "iam:GetUser" };
+        let action = &act(kind, "iam:Get{}");
         let found = self.iam_entity(ctx, kind, &name.unwrap_or_default(), action).await?;
         Ok(Some(format!("<{element}>{}</{element}>", entity_xml(&found, true))))
     }
@@ -518,10 +586,10 @@ impl Service {
         let prefix = p.path("PathPrefix");
         let (max, marker) = p.page();
         p.done()?;
-        let (plural, action) =
-            if kind == PrincipalType::Role { ("Roles", "iam:ListRoles") } else { ("Users", "iam:ListUsers") };
+        let (element, _) = entity(kind);
+        let plural = format!("{element}s");
         let all = Self::iam_arn(ctx, kind, "/", "*");
-        self.authorize_iam(ctx, action, &all, RequestKeys::none()).await?;
+        self.authorize_iam(ctx, &act(kind, "iam:List{}s"), &all, RequestKeys::none()).await?;
         let mut found: Vec<PrincipalRecord> = self
             .store
             .list_principals(&ctx.caller.principal.account)
@@ -544,7 +612,7 @@ impl Service {
         let (_, name_member) = entity(kind);
         let name = p.name(name_member, true, 64).unwrap_or_default();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:DeleteRole" } else { "iam:DeleteUser" };
+        let action = &act(kind, "iam:Delete{}");
         let found = self.iam_entity(ctx, kind, &name, action).await?;
         // IAM refuses to delete what still has attachments; they are removed first.
         let long_term = self.store.access_keys_of(&found.arn).await?.into_iter().any(|k| k.session.is_none());
@@ -553,6 +621,17 @@ impl Service {
         }
         if !self.store.identity_policies(&found.arn).await?.is_empty() {
             return Err(error(Exception::Conflict, "Cannot delete entity, must delete policies first."));
+        }
+        if !found.attributes.attached_policies.is_empty() {
+            return Err(error(Exception::Conflict, "Cannot delete entity, must detach all policies first."));
+        }
+        let in_use = match kind {
+            PrincipalType::User => !found.attributes.groups.is_empty(),
+            PrincipalType::Group => !self.group_members(&found).await?.is_empty(),
+            PrincipalType::Role | PrincipalType::Service => false,
+        };
+        if in_use {
+            return Err(error(Exception::Conflict, "Cannot delete entity, must remove users from group first."));
         }
         let missing = format!("{} {name}", kind.as_str());
         self.commit(ctx, Change::DeletePrincipal { arn: found.arn, missing }, Empty {}).await?;
@@ -607,7 +686,7 @@ impl Service {
             p.violations.push("Value null at 'tags' failed to satisfy constraint: Member must not be null".to_owned());
         }
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:TagRole" } else { "iam:TagUser" };
+        let action = &act(kind, "iam:Tag{}");
         let mut found = self.iam_entity(ctx, kind, &name, action).await?;
         for tag in tags {
             match found.attributes.tags.iter_mut().find(|t| t.key == tag.key) {
@@ -632,7 +711,7 @@ impl Service {
         let name = p.name(name_member, true, 64).unwrap_or_default();
         let keys: Vec<String> = p.list("TagKeys").into_iter().map(|(_, _, v)| v.to_owned()).collect();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:UntagRole" } else { "iam:UntagUser" };
+        let action = &act(kind, "iam:Untag{}");
         let mut found = self.iam_entity(ctx, kind, &name, action).await?;
         found.attributes.tags.retain(|t| !keys.contains(&t.key));
         self.iam_store_principal(ctx, found).await?;
@@ -649,7 +728,7 @@ impl Service {
         let name = p.name(name_member, true, 64).unwrap_or_default();
         let (max, marker) = p.page();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:ListRoleTags" } else { "iam:ListUserTags" };
+        let action = &act(kind, "iam:List{}Tags");
         let found = self.iam_entity(ctx, kind, &name, action).await?;
         let (page, next) = paginate(found.attributes.tags, |t| t.key.as_str(), max, marker.as_deref())?;
         Ok(Some(format!("{}{}", tags_xml(&page), truncation(next.as_deref()))))
@@ -667,11 +746,12 @@ impl Service {
         let document = p.text("PolicyDocument", true, (1, POLICY_DOCUMENT_MAX)).unwrap_or_default();
         p.done()?;
         policy_document(&document, PolicyKind::Identity)?;
-        let (action, quota) = match kind {
-            PrincipalType::Role => ("iam:PutRolePolicy", ROLE_POLICY_BYTES),
-            PrincipalType::User | PrincipalType::Service => ("iam:PutUserPolicy", USER_POLICY_BYTES),
+        let quota = match kind {
+            PrincipalType::Role => ROLE_POLICY_BYTES,
+            PrincipalType::Group => GROUP_POLICY_BYTES,
+            PrincipalType::User | PrincipalType::Service => USER_POLICY_BYTES,
         };
-        let found = self.iam_entity(ctx, kind, &name, action).await?;
+        let found = self.iam_entity(ctx, kind, &name, &act(kind, "iam:Put{}Policy")).await?;
         let others: usize = self
             .store
             .identity_policies(&found.arn)
@@ -702,7 +782,7 @@ impl Service {
         let name = p.name(name_member, true, 128).unwrap_or_default();
         let policy_name = p.name("PolicyName", true, 128).unwrap_or_default();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:GetRolePolicy" } else { "iam:GetUserPolicy" };
+        let action = &act(kind, "iam:Get{}Policy");
         let found = self.iam_entity(ctx, kind, &name, action).await?;
         let policy = self.store.identity_policies(&found.arn).await?.into_iter().find(|r| r.name == policy_name);
         let policy = policy.ok_or_else(|| {
@@ -726,7 +806,7 @@ impl Service {
         let name = p.name(name_member, true, 128).unwrap_or_default();
         let (max, marker) = p.page();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:ListRolePolicies" } else { "iam:ListUserPolicies" };
+        let action = &act(kind, "iam:List{}Policies");
         let found = self.iam_entity(ctx, kind, &name, action).await?;
         let names: Vec<String> = self.store.identity_policies(&found.arn).await?.into_iter().map(|r| r.name).collect();
         let (page, next) = paginate(names, String::as_str, max, marker.as_deref())?;
@@ -744,7 +824,7 @@ impl Service {
         let name = p.name(name_member, true, 128).unwrap_or_default();
         let policy_name = p.name("PolicyName", true, 128).unwrap_or_default();
         p.done()?;
-        let action = if kind == PrincipalType::Role { "iam:DeleteRolePolicy" } else { "iam:DeleteUserPolicy" };
+        let action = &act(kind, "iam:Delete{}Policy");
         let found = self.iam_entity(ctx, kind, &name, action).await?;
         if !self.store.identity_policies(&found.arn).await?.iter().any(|r| r.name == policy_name) {
             return Err(no_such_entity(format!(
