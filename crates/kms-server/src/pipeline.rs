@@ -152,8 +152,12 @@ pub(crate) async fn handle(
     }
     .await;
     // Failed before a caller was known (body or authentication): audited only within the
-    // source's limit; past it, answered ThrottlingException and counted, nothing more.
-    if seen.ctx.is_none() && !anonymous {
+    // source's limit; past it, answered ThrottlingException and counted, nothing more. A
+    // failure of the server's own (the store unreachable while the credential was loaded, as
+    // during a database failover) is not the source's: it is answered KMSInternalException and
+    // audited, and leaves the source's budget alone.
+    let server_fault = result.as_ref().err().is_some_and(ServiceError::is_internal);
+    if seen.ctx.is_none() && !anonymous && !server_fault {
         unauthenticated = Unauthenticated::check(front, peer);
     }
     if let (None, Err(refusal)) = (&seen.ctx, unauthenticated.refusal()) {

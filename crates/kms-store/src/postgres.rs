@@ -1361,4 +1361,13 @@ mod tests {
             assert!(name.starts_with(&format!("{:04}_", n + 1)) && name.ends_with(".sql"), "{name}");
         }
     }
+
+    /// A primary and its standby in one URL (as for failover): both servers are named, with
+    /// their own ports, and neither the user, the password nor the parameters are.
+    #[test]
+    fn a_multi_host_url_is_described_without_its_secrets() {
+        let url = "postgres://kms:s3cret@10.0.0.1:5432,10.0.0.2:5433,[::1]/ferrokms?target_session_attrs=read-write";
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(describe(&config), "postgres://10.0.0.1:5432,10.0.0.2:5433,[::1]:5432/ferrokms");
+    }
 }

@@ -535,3 +535,33 @@ async fn anonymous_requests_cannot_fill_the_audit_trail() {
     assert!(!all.iter().any(|r| r.to_string().contains(canary)), "no anonymous body in the trail");
     assert!(stored < 16 * 1024, "{REQUESTS} anonymous 1 MiB requests stored {stored} bytes of audit records");
 }
+
+/// A request whose credential cannot be loaded because the store fails (as while a PostgreSQL
+/// standby is being promoted) failed by the server's fault, not its source's: it is answered
+/// `KMSInternalException` however often it happens, recorded, and does not count towards the
+/// source's failed-authentication limit. (Before, past the burst it was answered
+/// `ThrottlingException` and not recorded.)
+#[tokio::test]
+async fn a_store_failure_during_authentication_is_not_held_against_the_source() {
+    const BURST: u32 = 2;
+    const FAILING: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::config(dir.path());
+    config.connections.failed_auth_burst = BURST;
+    config.connections.failed_auth_per_second = 0;
+    let t = crate::common::start_with(config, dir).await;
+    // The credential is not cached yet: the first request reads it, and cannot.
+    let db = rusqlite::Connection::open(t.dir.path().join("ferrokms.db")).unwrap();
+    db.execute_batch("ALTER TABLE access_keys RENAME TO access_keys_away").unwrap();
+    let kms = t.client();
+    for _ in 0..FAILING {
+        assert_eq!(code_of(kms.list_keys().send().await), "KMSInternalException");
+    }
+    db.execute_batch("ALTER TABLE access_keys_away RENAME TO access_keys").unwrap();
+    kms.list_keys().send().await.expect("served once the store answers");
+    let dir = t.dir.path().to_path_buf();
+    t.server.shutdown().await;
+    let all = records(&dir).await;
+    let failed = all.iter().filter(|r| r["errorCode"] == "KMSInternalException").count();
+    assert_eq!(failed, FAILING, "every failure is recorded");
+}
