@@ -325,3 +325,124 @@ fn boto3_manages_principals_through_iam() {
     }
     assert!(!text.contains("SecretAccessKey\":\""), "no secret in the trail");
 }
+
+/// Managed policies with versions, groups, attachments, principal tags in conditions, session
+/// tags and external ids in trust policies, GetSessionToken — each change felt by the very next
+/// KMS request.
+const BOTO3_POLICIES: &str = r#"
+import boto3, json, os
+from botocore.exceptions import ClientError
+endpoint = os.environ['ENDPOINT']
+iam = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1')
+sts = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1')
+kms = boto3.client('kms', endpoint_url=endpoint, region_name='us-east-1')
+account = sts.get_caller_identity()['Account']
+
+def code(call, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code']
+    raise AssertionError('no error')
+
+def doc(*actions, **condition):
+    statement = {'Effect': 'Allow', 'Action': list(actions), 'Resource': '*'}
+    if condition:
+        statement['Condition'] = condition
+    return json.dumps({'Version': '2012-10-17', 'Statement': [statement]})
+
+def client_for(key, service='kms', token=None):
+    return boto3.client(service, endpoint_url=endpoint, region_name='us-east-1',
+                        aws_access_key_id=key['AccessKeyId'], aws_secret_access_key=key['SecretAccessKey'],
+                        aws_session_token=token)
+
+key_id = kms.create_key()['KeyMetadata']['KeyId']
+iam.create_user(UserName='dev', Tags=[{'Key': 'team', 'Value': 'blue'}])
+dev = client_for(iam.create_access_key(UserName='dev')['AccessKey'])
+assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException'
+
+# A managed policy attached to a group the user joins.
+policy = iam.create_policy(PolicyName='encrypt', Path='/kms/', PolicyDocument=doc('kms:Encrypt'))['Policy']
+arn = policy['Arn']
+assert arn == f'arn:aws:iam::{account}:policy/kms/encrypt' and policy['DefaultVersionId'] == 'v1'
+iam.create_group(GroupName='devs')
+iam.attach_group_policy(GroupName='devs', PolicyArn=arn)
+assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException', 'not a member yet'
+iam.add_user_to_group(GroupName='devs', UserName='dev')
+dev.encrypt(KeyId=key_id, Plaintext=b'x')
+assert [u['UserName'] for u in iam.get_group(GroupName='devs')['Users']] == ['dev']
+assert [g['GroupName'] for g in iam.list_groups_for_user(UserName='dev')['Groups']] == ['devs']
+assert iam.get_policy(PolicyArn=arn)['Policy']['AttachmentCount'] == 1
+assert iam.list_attached_group_policies(GroupName='devs')['AttachedPolicies'] == [{'PolicyName': 'encrypt', 'PolicyArn': arn}]
+
+# A new default version narrows it at once: only with the principal's own team tag.
+v2 = iam.create_policy_version(PolicyArn=arn, SetAsDefault=True,
+    PolicyDocument=doc('kms:Encrypt', StringEquals={'aws:PrincipalTag/team': 'red'}))['PolicyVersion']
+assert (v2['VersionId'], v2['IsDefaultVersion']) == ('v2', True)
+assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException', 'team is blue'
+iam.tag_user(UserName='dev', Tags=[{'Key': 'team', 'Value': 'red'}])
+dev.encrypt(KeyId=key_id, Plaintext=b'x')
+assert json.loads(json.dumps(iam.get_policy_version(PolicyArn=arn, VersionId='v1')['PolicyVersion']['Document']))['Statement'][0]['Action'] == ['kms:Encrypt']
+assert [v['VersionId'] for v in iam.list_policy_versions(PolicyArn=arn)['Versions']] == ['v2', 'v1']
+iam.set_default_policy_version(PolicyArn=arn, VersionId='v1')
+assert code(iam.delete_policy_version, PolicyArn=arn, VersionId='v1') == 'DeleteConflict'
+for n in range(3):
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc('kms:Encrypt'))
+assert code(iam.create_policy_version, PolicyArn=arn, PolicyDocument=doc('kms:Encrypt')) == 'LimitExceeded'
+assert code(iam.delete_policy, PolicyArn=arn) == 'DeleteConflict', 'attached'
+assert code(iam.delete_group, GroupName='devs') == 'DeleteConflict', 'members'
+
+# Detached (and the user out of the group), access ends with the next request.
+iam.remove_user_from_group(GroupName='devs', UserName='dev')
+assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException'
+iam.attach_user_policy(UserName='dev', PolicyArn=arn)
+dev.encrypt(KeyId=key_id, Plaintext=b'x')
+iam.detach_user_policy(UserName='dev', PolicyArn=arn)
+assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException'
+assert code(iam.detach_user_policy, UserName='dev', PolicyArn=arn) == 'NoSuchEntity'
+iam.detach_group_policy(GroupName='devs', PolicyArn=arn)
+for v in iam.list_policy_versions(PolicyArn=arn)['Versions']:
+    if not v['IsDefaultVersion']:
+        iam.delete_policy_version(PolicyArn=arn, VersionId=v['VersionId'])
+iam.delete_policy(PolicyArn=arn)
+assert code(iam.get_policy, PolicyArn=arn) == 'NoSuchEntity'
+iam.delete_group(GroupName='devs')
+assert [p['PolicyName'] for p in iam.list_policies(Scope='AWS')['Policies']] == ['AdministratorAccess']
+
+# GetSessionToken: the user itself, with a session token.
+dev_sts = client_for(iam.create_access_key(UserName='dev')['AccessKey'], 'sts')
+session = dev_sts.get_session_token(DurationSeconds=900)['Credentials']
+me = client_for(session, 'sts', session['SessionToken']).get_caller_identity()
+assert me['Arn'] == f'arn:aws:iam::{account}:user/dev', me
+assert code(client_for(session, 'sts', session['SessionToken']).get_session_token) == 'AccessDenied'
+
+# A trust policy with an external id; session tags (sts:TagSession) become principal tags.
+trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{account}:root'},
+         'Action': ['sts:AssumeRole', 'sts:TagSession'], 'Condition': {'StringEquals': {'sts:ExternalId': 'partner-7'}}}]}
+iam.create_role(RoleName='partner', AssumeRolePolicyDocument=json.dumps(trust), Tags=[{'Key': 'project', 'Value': 'a'}])
+iam.put_role_policy(RoleName='partner', PolicyName='p', PolicyDocument=doc('kms:Encrypt', StringEquals={'aws:PrincipalTag/project': 'b'}))
+role_arn = f'arn:aws:iam::{account}:role/partner'
+assert code(sts.assume_role, RoleArn=role_arn, RoleSessionName='s1') == 'AccessDenied'
+assert code(sts.assume_role, RoleArn=role_arn, RoleSessionName='s1', ExternalId='wrong') == 'AccessDenied'
+plain = sts.assume_role(RoleArn=role_arn, RoleSessionName='s1', ExternalId='partner-7')['Credentials']
+assert code(client_for(plain, token=plain['SessionToken']).encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException'
+tagged = sts.assume_role(RoleArn=role_arn, RoleSessionName='t1', ExternalId='partner-7',
+                         Tags=[{'Key': 'project', 'Value': 'b'}])['Credentials']
+client_for(tagged, token=tagged['SessionToken']).encrypt(KeyId=key_id, Plaintext=b'x')
+print('ok')
+"#;
+
+#[test]
+fn boto3_managed_policies_groups_and_tags() {
+    if !present("boto3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = support::serve(&data);
+    let mut command = Command::new("python3");
+    clients_env(&mut command, &server.addr, &data);
+    let out = command.args(["-c", BOTO3_POLICIES]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}

@@ -34,7 +34,11 @@ const ROUNDS: usize = 20_000;
 
 fn ctx(principal: Principal) -> RequestContext {
     RequestContext {
-        caller: Caller { principal: principal.into(), access_key_id: "AKIABENCH".into() },
+        caller: Caller {
+            principal: principal.into(),
+            access_key_id: "AKIABENCH".into(),
+            tags: std::sync::Arc::new([]),
+        },
         region: Region::parse("us-east-1").unwrap(),
         request_id: "bench".into(),
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),

@@ -431,6 +431,7 @@ impl Service {
             caller: crate::service::Caller {
                 principal: std::sync::Arc::new(crate::principals::root_principal(&account)),
                 access_key_id: ctx.caller.access_key_id.clone(),
+                tags: std::sync::Arc::new([]),
             },
             ..ctx.clone()
         };

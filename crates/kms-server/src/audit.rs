@@ -598,6 +598,7 @@ mod tests {
                 username: username.map(str::to_owned),
             }),
             access_key_id: "AKIAEXAMPLE000000001".into(),
+            tags: Arc::new([]),
         }
     }
 

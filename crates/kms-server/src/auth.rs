@@ -51,6 +51,8 @@ struct Credential {
     owner: String,
     /// When the cached entry is read again from the store.
     reload: Timestamp,
+    /// The principal's tags (see [`Caller::tags`]).
+    tags: Arc<[(String, String)]>,
 }
 
 /// A derived signing key, the credential it was derived from and the scope it is for (date,
@@ -143,6 +145,7 @@ impl Authenticator {
                 session: None,
                 owner: String::new(),
                 reload: Timestamp::from_unix_millis(i64::MAX),
+                tags: Arc::new([]),
             })
         });
         Self {
@@ -188,10 +191,11 @@ impl Authenticator {
             return Ok(None);
         }
         let secret = self.root.unwrap(&secret_aad(access_key_id), &record.wrapped_secret)?;
+        let tags = crate::principals::principal_tags(owner.as_ref(), record.session.as_ref());
         let session = record.session.map(|s| (s.token_digest, s.expires));
         let reload = now.plus_millis(self.ttl_millis.load(std::sync::atomic::Ordering::Relaxed));
         let owner = record.principal_arn;
-        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session, owner, reload });
+        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session, owner, reload, tags });
         let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.epoch.load(std::sync::atomic::Ordering::SeqCst) != epoch {
             // Something was revoked while this was read: use it for this request (it was valid
@@ -210,12 +214,16 @@ impl Authenticator {
     ///
     /// # Errors
     /// A store or root-key failure.
-    pub(crate) async fn principal_for_key(&self, access_key_id: &str) -> Result<Option<Arc<Principal>>, ServiceError> {
+    pub(crate) async fn principal_for_key(&self, access_key_id: &str) -> Result<Option<Caller>, ServiceError> {
         let Some(credential) = self.credential(access_key_id).await? else { return Ok(None) };
         if credential.session.as_ref().is_some_and(|(_, expires)| self.clock.now() >= *expires) {
             return Ok(None);
         }
-        Ok(Some(Arc::clone(&credential.principal)))
+        Ok(Some(Caller {
+            principal: Arc::clone(&credential.principal),
+            access_key_id: access_key_id.to_owned(),
+            tags: Arc::clone(&credential.tags),
+        }))
     }
 
     /// When a session's credentials expire; `None` for a long-term access key.
@@ -384,8 +392,11 @@ impl Authenticator {
                 "Credential should be scoped to a valid region.",
             ))
         })?;
-        let caller =
-            Caller { principal: Arc::clone(&credential.principal), access_key_id: pending.access_key_id().to_owned() };
+        let caller = Caller {
+            principal: Arc::clone(&credential.principal),
+            access_key_id: pending.access_key_id().to_owned(),
+            tags: Arc::clone(&credential.tags),
+        };
         Ok((endpoint, caller, region))
     }
 }

@@ -358,13 +358,16 @@ impl Service {
         Ok(docs)
     }
 
-    fn global_keys(&self, ctx: &RequestContext, keys: &mut ConditionContext) {
+    pub(crate) fn global_keys(&self, ctx: &RequestContext, keys: &mut ConditionContext) {
         let now = self.clock.now();
         keys.insert("aws:CurrentTime".to_owned(), now.rfc3339());
         keys.insert("aws:EpochTime".to_owned(), now.unix_seconds().to_string());
         keys.insert("aws:SourceIp".to_owned(), ctx.source_ip.to_string());
         keys.insert("aws:SecureTransport".to_owned(), (ctx.transport == crate::service::Transport::Tls).to_string());
         keys.insert(condition_keys::CALLER_ACCOUNT.to_owned(), ctx.caller.principal.account.to_string());
+        for (key, value) in ctx.caller.tags.iter() {
+            keys.insert(format!("aws:PrincipalTag/{key}"), value.clone());
+        }
         if let Some(arn) = &ctx.source_arn {
             keys.insert("aws:SourceArn".to_owned(), arn.clone());
         }

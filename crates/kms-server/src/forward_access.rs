@@ -16,8 +16,6 @@
 //! every node sharing the store verifies the others' tokens. Tokens are stateless: nothing is
 //! stored per token.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kms_api::{ApiError, Exception};
@@ -226,13 +224,13 @@ impl Service {
         if self.clock.now().unix_millis() >= claims.expires {
             return Err(invalid("because the forward access token has expired"));
         }
-        let principal = self
+        let caller = self
             .auth
             .principal_for_key(&claims.access_key_id)
             .await?
-            .filter(|p| p.arn == claims.principal_arn && p.user_id == claims.principal_id)
+            .filter(|c| c.principal.arn == claims.principal_arn && c.principal.user_id == claims.principal_id)
             .ok_or_else(|| invalid("because the principal that issued the forward access token no longer exists"))?;
-        Ok((Caller { principal: Arc::clone(&principal), access_key_id: claims.access_key_id }, Some(service.clone())))
+        Ok((caller, Some(service.clone())))
     }
 }
 

@@ -54,7 +54,67 @@ const ADMIN_OPERATIONS: &[&str] = &[
 ];
 
 /// The STS actions `Service::sts` answers (a test checks the two agree).
-const STS_ACTIONS: &[&str] = &["GetCallerIdentity", "AssumeRole"];
+const STS_ACTIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken"];
+/// The IAM actions `Service::iam` answers (a test checks the two agree).
+const IAM_ACTIONS: &[&str] = &[
+    "CreateUser",
+    "CreateRole",
+    "GetUser",
+    "GetRole",
+    "ListUsers",
+    "ListRoles",
+    "DeleteUser",
+    "DeleteRole",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "TagUser",
+    "TagRole",
+    "UntagUser",
+    "UntagRole",
+    "ListUserTags",
+    "ListRoleTags",
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "GetUserPolicy",
+    "GetRolePolicy",
+    "ListUserPolicies",
+    "ListRolePolicies",
+    "DeleteUserPolicy",
+    "DeleteRolePolicy",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "CreateGroup",
+    "GetGroup",
+    "ListGroups",
+    "DeleteGroup",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "ListGroupsForUser",
+    "PutGroupPolicy",
+    "GetGroupPolicy",
+    "ListGroupPolicies",
+    "DeleteGroupPolicy",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+    "AttachGroupPolicy",
+    "DetachUserPolicy",
+    "DetachRolePolicy",
+    "DetachGroupPolicy",
+    "ListAttachedUserPolicies",
+    "ListAttachedRolePolicies",
+    "ListAttachedGroupPolicies",
+];
 
 /// The label of a request's operation: its name if it is one of the KMS operation table, the
 /// admin API or STS, else [`OTHER_OPERATIONS`].
@@ -62,7 +122,13 @@ pub fn operation_label(name: &str) -> &'static str {
     if let Some(op) = kms_api::Operation::from_name(name) {
         return op.name();
     }
-    ADMIN_OPERATIONS.iter().chain(STS_ACTIONS).find(|known| **known == name).copied().unwrap_or(OTHER_OPERATIONS)
+    ADMIN_OPERATIONS
+        .iter()
+        .chain(STS_ACTIONS)
+        .chain(IAM_ACTIONS)
+        .find(|known| **known == name)
+        .copied()
+        .unwrap_or(OTHER_OPERATIONS)
 }
 
 /// One operation's request counters and latency.
@@ -285,6 +351,11 @@ mod tests {
         sts.sort_unstable();
         listed.sort_unstable();
         assert_eq!(sts, listed);
+        let mut iam = dispatched(include_str!("iam/mod.rs"), "pub async fn iam(", ("\"", "\" =>"));
+        let mut listed = IAM_ACTIONS.to_vec();
+        iam.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(iam, listed);
         for op in kms_api::Operation::ALL {
             assert_eq!(operation_label(op.name()), op.name());
         }

@@ -82,3 +82,19 @@ pub fn principal_of(key: &AccessKeyRecord, owner: Option<&PrincipalRecord>) -> O
     };
     Some(principal)
 }
+
+/// The tags a principal carries into evaluation (`aws:PrincipalTag/…`): its own (a user's, or
+/// a session's role's), with a session's tags replacing those of the same key (compared
+/// without regard to case, as IAM compares tag keys).
+pub fn principal_tags(
+    owner: Option<&PrincipalRecord>,
+    session: Option<&kms_store::SessionRecord>,
+) -> std::sync::Arc<[(String, String)]> {
+    let mut tags: Vec<(String, String)> =
+        owner.map(|o| o.attributes.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default();
+    for t in session.map(|s| s.tags.as_slice()).unwrap_or_default() {
+        tags.retain(|(k, _)| !k.eq_ignore_ascii_case(&t.key));
+        tags.push((t.key.clone(), t.value.clone()));
+    }
+    tags.into()
+}

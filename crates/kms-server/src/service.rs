@@ -29,6 +29,9 @@ pub struct Caller {
     pub principal: Arc<Principal>,
     /// The access key that signed the request.
     pub access_key_id: String,
+    /// The principal's tags (`aws:PrincipalTag/…`): a user's or role's own, a session's
+    /// overriding its role's of the same key.
+    pub tags: Arc<[(String, String)]>,
 }
 
 /// One authenticated request's context.

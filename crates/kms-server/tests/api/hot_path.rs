@@ -317,7 +317,7 @@ async fn call(svc: &Service, ctx: &RequestContext, op: Operation, body: serde_js
 
 fn context(principal: kms_core::policy::Principal) -> RequestContext {
     RequestContext {
-        caller: Caller { principal: principal.into(), access_key_id: "AKIATEST".into() },
+        caller: Caller { principal: principal.into(), access_key_id: "AKIATEST".into(), tags: std::sync::Arc::new([]) },
         region: Region::parse("us-east-1").unwrap(),
         request_id: "r".into(),
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
