@@ -429,6 +429,33 @@ assert code(client_for(plain, token=plain['SessionToken']).encrypt, KeyId=key_id
 tagged = sts.assume_role(RoleArn=role_arn, RoleSessionName='t1', ExternalId='partner-7',
                          Tags=[{'Key': 'project', 'Value': 'b'}])['Credentials']
 client_for(tagged, token=tagged['SessionToken']).encrypt(KeyId=key_id, Plaintext=b'x')
+
+# SimulatePrincipalPolicy gives the answer the server enforces: key policy with an
+# encryption-context condition, identity policies, an explicit deny.
+trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{account}:root'}, 'Action': 'sts:AssumeRole'}]}
+reader_arn = iam.create_role(RoleName='reader', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+key_policy = {'Version': '2012-10-17', 'Statement': [
+    {'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{account}:root'}, 'Action': 'kms:*', 'Resource': '*'},
+    {'Effect': 'Allow', 'Principal': {'AWS': reader_arn}, 'Action': ['kms:Encrypt', 'kms:Decrypt'], 'Resource': '*',
+     'Condition': {'StringEquals': {'kms:EncryptionContext:app': 'logs'}}},
+    {'Effect': 'Deny', 'Principal': {'AWS': reader_arn}, 'Action': 'kms:ScheduleKeyDeletion', 'Resource': '*'}]}
+logs_key = kms.create_key(Policy=json.dumps(key_policy))['KeyMetadata']['Arn']
+def simulate(action, app=None):
+    entries = [{'ContextKeyName': 'kms:EncryptionContext:app', 'ContextKeyValues': [app], 'ContextKeyType': 'string'}] if app else []
+    r = iam.simulate_principal_policy(PolicySourceArn=reader_arn, ActionNames=[action], ResourceArns=[logs_key], ContextEntries=entries)
+    return r['EvaluationResults'][0]['EvalDecision']
+assert simulate('kms:Encrypt', 'logs') == 'allowed'
+assert simulate('kms:Encrypt', 'other') == 'implicitDeny'
+assert simulate('kms:Encrypt') == 'implicitDeny'
+assert simulate('kms:ScheduleKeyDeletion') == 'explicitDeny'
+session = sts.assume_role(RoleArn=reader_arn, RoleSessionName='r1')['Credentials']
+reader = client_for(session, token=session['SessionToken'])
+reader.encrypt(KeyId=logs_key, Plaintext=b'x', EncryptionContext={'app': 'logs'})
+assert code(reader.encrypt, KeyId=logs_key, Plaintext=b'x', EncryptionContext={'app': 'other'}) == 'AccessDeniedException'
+assert code(reader.schedule_key_deletion, KeyId=logs_key) == 'AccessDeniedException'
+# Identity policies alone, for a non-key resource.
+many = iam.simulate_principal_policy(PolicySourceArn=f'arn:aws:iam::{account}:user/dev', ActionNames=['kms:CreateKey', 'iam:CreateUser'])
+assert [r['EvalDecision'] for r in many['EvaluationResults']] == ['implicitDeny', 'implicitDeny'], many
 print('ok')
 "#;
 

@@ -392,6 +392,19 @@ impl Service {
         action: &str,
         request: RequestKeys,
     ) -> Result<(), ServiceError> {
+        let decision = self.decision(ctx, key, action, request).await?;
+        decide(decision, ctx, action, || key.record.arn_string())
+    }
+
+    /// What [`Service::authorize`] decides (also IAM's SimulatePrincipalPolicy's answer for a
+    /// key): the key policy, the caller's identity policies and the key's grants together.
+    pub(crate) async fn decision(
+        &self,
+        ctx: &RequestContext,
+        key: &CachedKey,
+        action: &str,
+        request: RequestKeys,
+    ) -> Result<Decision, ServiceError> {
         // Read before the policies, so that a change racing with this request can only make the
         // decision land under a generation that is already stale.
         let generation = self.identity.generation();
@@ -403,7 +416,7 @@ impl Service {
             .any(|g| grant_allows(g, &ctx.caller.principal, ctx.source_arn.as_deref(), operation, &request));
         let reusable = !key.policy_reads_request && !identity.iter().any(PolicyDocument::reads_request);
         if reusable && let Some(decision) = key.decisions.get(&ctx.caller.principal, action, grants, generation) {
-            return decide(decision, ctx, action, || key.record.arn_string());
+            return Ok(decision);
         }
         let mut keys = request.context;
         self.global_keys(ctx, &mut keys);
@@ -431,7 +444,7 @@ impl Service {
         if reusable {
             key.decisions.put(&ctx.caller.principal, action, grants, generation, decision);
         }
-        decide(decision, ctx, action, || resource)
+        Ok(decision)
     }
 
     /// Checks an action that IAM policies alone govern (CreateKey, ListKeys, GenerateRandom,
@@ -443,6 +456,18 @@ impl Service {
         resource: &str,
         request: RequestKeys,
     ) -> Result<(), ServiceError> {
+        let decision = self.iam_decision(ctx, action, resource, request).await?;
+        decide(decision, ctx, action, || resource.to_owned())
+    }
+
+    /// What [`Service::authorize_iam`] decides, without failing.
+    pub(crate) async fn iam_decision(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource: &str,
+        request: RequestKeys,
+    ) -> Result<Decision, ServiceError> {
         let mut keys = request.context;
         self.global_keys(ctx, &mut keys);
         let identity = self.identity_policies(&ctx.caller.principal).await?;
@@ -456,7 +481,7 @@ impl Service {
             resource_account: &ctx.caller.principal.account,
             context: &keys,
         };
-        decide(evaluate(&req, &delegate, &identity_refs, false), ctx, action, || resource.to_owned())
+        Ok(evaluate(&req, &delegate, &identity_refs, false))
     }
 
     /// The policy-lockout safety check: would `policy` still let the caller change the key

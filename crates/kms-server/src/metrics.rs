@@ -114,6 +114,7 @@ const IAM_ACTIONS: &[&str] = &[
     "ListAttachedUserPolicies",
     "ListAttachedRolePolicies",
     "ListAttachedGroupPolicies",
+    "SimulatePrincipalPolicy",
 ];
 
 /// The label of a request's operation: its name if it is one of the KMS operation table, the

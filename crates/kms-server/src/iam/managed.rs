@@ -7,7 +7,7 @@ use kms_store::{ManagedPolicyRecord, PolicyVersionRecord, PrincipalRecord, Princ
 
 use super::{
     ATTACHED_POLICIES, MANAGED_POLICY_BYTES, POLICY_DOCUMENT_MAX, POLICY_VERSIONS, Params, act, entity, error,
-    group_xml, no_such_entity, paginate, policy_document, policy_size, truncation, user_xml,
+    group_xml, no_such_entity, paginate, paginate_in_order, policy_document, policy_size, truncation, user_xml,
 };
 use crate::authz::RequestKeys;
 use crate::commit::Change;
@@ -580,22 +580,6 @@ impl Service {
         let members: String = page.iter().map(|g| format!("<member>{}</member>", group_xml(g))).collect();
         Ok(Some(format!("<Groups>{members}</Groups>{}", truncation(next.as_deref()))))
     }
-}
-
-/// One page of items already in order (policy versions, newest first), the marker being the
-/// next item's position.
-fn paginate_in_order<T>(
-    items: Vec<T>,
-    max: usize,
-    marker: Option<&str>,
-) -> Result<(Vec<T>, Option<String>), ServiceError> {
-    let start = match marker {
-        None => 0,
-        Some(m) => m.parse::<usize>().map_err(|_| error(Exception::InvalidInput, "Invalid Marker."))?,
-    };
-    let rest: Vec<T> = items.into_iter().skip(start).collect();
-    let next = (rest.len() > max).then(|| (start + max).to_string());
-    Ok((rest.into_iter().take(max).collect(), next))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::service::{RequestContext, Service};
 use crate::sts::{DEFAULT_MAX_SESSION_SECONDS, iso8601_seconds};
 
 mod managed;
+mod simulate;
 
 pub use managed::applies_to_others;
 
@@ -285,6 +286,22 @@ fn paginate<T>(
     Ok((rest, next))
 }
 
+/// One page of items already in order (policy versions, newest first), the marker being the
+/// next item's position.
+fn paginate_in_order<T>(
+    items: Vec<T>,
+    max: usize,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), ServiceError> {
+    let start = match marker {
+        None => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| error(Exception::InvalidInput, "Invalid Marker."))?,
+    };
+    let rest: Vec<T> = items.into_iter().skip(start).collect();
+    let next = (rest.len() > max).then(|| (start + max).to_string());
+    Ok((rest.into_iter().take(max).collect(), next))
+}
+
 /// `<IsTruncated>` and `<Marker>` of a list answer.
 fn truncation(next: Option<&str>) -> String {
     match next {
@@ -439,6 +456,7 @@ impl Service {
             "ListAttachedUserPolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::User).await?,
             "ListAttachedRolePolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Role).await?,
             "ListAttachedGroupPolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Group).await?,
+            "SimulatePrincipalPolicy" => self.iam_simulate(ctx, &mut p).await?,
             other => {
                 return Err(error(
                     Exception::UnknownOperation,
