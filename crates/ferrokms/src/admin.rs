@@ -105,6 +105,16 @@ pub enum AdminCommand {
         #[arg(long)]
         account_id: Option<String>,
     },
+    /// Give an OpenID Connect provider (made with `aws iam create-open-id-connect-provider`) its
+    /// signing keys, which ferrokms does not fetch from the issuer: its JWKS document.
+    PutOidcKeys {
+        /// The provider's ARN.
+        provider_arn: String,
+        /// The JWKS document (JSON, or file://PATH), such as a Kubernetes API server's
+        /// `/openid/v1/jwks`.
+        #[arg(long)]
+        jwks: String,
+    },
     /// Return the server to its state after `init`, for test suites: every key, alias, grant,
     /// user, role and service principal goes; the accounts, their admin users and credentials,
     /// the root key and the audit trail stay (operator only).
@@ -149,6 +159,10 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
         AdminCommand::List => ("ListPrincipals", json!({})),
         AdminCommand::CreateAccount { account_id } => ("CreateAccount", json!({ "AccountId": account_id })),
         AdminCommand::Reset => ("Reset", json!({})),
+        AdminCommand::PutOidcKeys { provider_arn, jwks } => (
+            "PutOpenIDConnectProviderKeys",
+            json!({ "OpenIDConnectProviderArn": provider_arn, "Jwks": document(jwks)? }),
+        ),
     })
 }
 

@@ -473,3 +473,106 @@ fn boto3_managed_policies_groups_and_tags() {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// A Kubernetes-style workload: a service-account token signed by a key the test generates,
+/// from an OpenID Connect provider registered with `aws iam` (its JWKS given with `ferrokms
+/// admin put-oidc-keys`), assumes a role through boto3's web identity credential provider
+/// (`AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE`), and STS's error cases.
+const BOTO3_WEB_IDENTITY: &str = r#"
+import base64, boto3, json, os, subprocess, sys, tempfile, time
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+endpoint = os.environ['ENDPOINT']
+iam = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1')
+sts = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1')
+kms = boto3.client('kms', endpoint_url=endpoint, region_name='us-east-1')
+account = sts.get_caller_identity()['Account']
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+
+def number(n):
+    return b64(n.to_bytes((n.bit_length() + 7) // 8, 'big'))
+
+signer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+public = signer.public_key().public_numbers()
+jwks = {'keys': [{'kty': 'RSA', 'kid': 'k1', 'use': 'sig', 'alg': 'RS256', 'n': number(public.n), 'e': number(public.e)}]}
+issuer = 'https://oidc.cluster-1.example/id/ABC'
+name = 'oidc.cluster-1.example/id/ABC'
+
+def token(key=signer, sub='system:serviceaccount:default:app', aud='sts.amazonaws.com', exp=600):
+    now = int(time.time())
+    header = b64(json.dumps({'alg': 'RS256', 'kid': 'k1', 'typ': 'JWT'}).encode())
+    payload = b64(json.dumps({'iss': issuer, 'sub': sub, 'aud': aud, 'iat': now, 'exp': now + exp}).encode())
+    signature = key.sign(f'{header}.{payload}'.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f'{header}.{payload}.{b64(signature)}'
+
+provider = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=['sts.amazonaws.com'], ThumbprintList=['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'])['OpenIDConnectProviderArn']
+assert provider == f'arn:aws:iam::{account}:oidc-provider/{name}', provider
+got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)
+assert (got['Url'], got['ClientIDList']) == (name, ['sts.amazonaws.com']), got
+assert [p['Arn'] for p in iam.list_open_id_connect_providers()['OpenIDConnectProviderList']] == [provider]
+with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+    json.dump(jwks, f)
+subprocess.run([os.environ['FERROKMS_BIN'], 'admin', '--endpoint', endpoint, '--credentials-file', os.environ['ADMIN_CREDENTIALS'],
+                'put-oidc-keys', provider, '--jwks', 'file://' + f.name], check=True, capture_output=True)
+
+trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'Federated': provider},
+         'Action': 'sts:AssumeRoleWithWebIdentity',
+         'Condition': {'StringEquals': {f'{name}:sub': 'system:serviceaccount:default:app', f'{name}:aud': 'sts.amazonaws.com'}}}]}
+role = iam.create_role(RoleName='workload', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+iam.put_role_policy(RoleName='workload', PolicyName='enc', PolicyDocument=json.dumps(
+    {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'kms:Encrypt', 'Resource': '*'}]}))
+key_id = kms.create_key()['KeyMetadata']['KeyId']
+
+anonymous = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1')
+def code(**kw):
+    try:
+        anonymous.assume_role_with_web_identity(RoleArn=role, RoleSessionName='pod', **kw)
+    except ClientError as e:
+        return e.response['Error']['Code']
+    raise AssertionError('no error')
+assert code(WebIdentityToken=token(sub='system:serviceaccount:default:other')) == 'AccessDenied'
+assert code(WebIdentityToken=token(aud='someone-else')) == 'InvalidIdentityToken'
+assert code(WebIdentityToken=token(key=stranger)) == 'InvalidIdentityToken'
+assert code(WebIdentityToken=token(exp=-10)) == 'ExpiredTokenException'
+good = token()
+assert code(WebIdentityToken=good[:-4] + ('AAAA' if not good.endswith('AAAA') else 'BBBB')) == 'InvalidIdentityToken'
+r = anonymous.assume_role_with_web_identity(RoleArn=role, RoleSessionName='pod', WebIdentityToken=good)
+assert r['SubjectFromWebIdentityToken'] == 'system:serviceaccount:default:app'
+assert r['AssumedRoleUser']['Arn'] == f'arn:aws:sts::{account}:assumed-role/workload/pod'
+
+# As a pod runs: only the role and the token file in the environment.
+with tempfile.NamedTemporaryFile('w', delete=False) as f:
+    f.write(token())
+pod_env = {k: v for k, v in os.environ.items() if not k.startswith('AWS_')}
+pod_env.update({'AWS_ROLE_ARN': role, 'AWS_WEB_IDENTITY_TOKEN_FILE': f.name, 'AWS_ROLE_SESSION_NAME': 'pod',
+                'AWS_ENDPOINT_URL_STS': endpoint, 'AWS_ENDPOINT_URL_KMS': endpoint, 'AWS_DEFAULT_REGION': 'us-east-1',
+                'AWS_CONFIG_FILE': '/dev/null', 'AWS_SHARED_CREDENTIALS_FILE': '/dev/null', 'KEY_ID': key_id})
+pod_script = "import boto3, os\nboto3.client('kms').encrypt(KeyId=os.environ['KEY_ID'], Plaintext=b'from the pod')\nprint(boto3.client('sts').get_caller_identity()['Arn'])\n"
+pod = subprocess.run([sys.executable, '-c', pod_script], env=pod_env, capture_output=True, text=True)
+assert pod.returncode == 0, pod.stderr
+assert pod.stdout.strip() == f'arn:aws:sts::{account}:assumed-role/workload/pod', pod.stdout
+iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider)
+assert code(WebIdentityToken=token()) == 'InvalidIdentityToken', 'provider gone'
+print('ok')
+"#;
+
+#[test]
+fn boto3_web_identity_assumes_a_role() {
+    if !present("boto3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = support::serve(&data);
+    let mut command = Command::new("python3");
+    clients_env(&mut command, &server.addr, &data)
+        .env("FERROKMS_BIN", support::BIN)
+        .env("ADMIN_CREDENTIALS", data.join("admin-credentials"));
+    let out = command.args(["-c", BOTO3_WEB_IDENTITY]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}

@@ -22,6 +22,7 @@ mod ed25519;
 mod error;
 mod hmac_key;
 mod import;
+pub mod jws;
 mod key;
 mod mac;
 mod ml_dsa;

@@ -41,6 +41,11 @@ struct AdminRequest {
     duration_seconds: Option<i64>,
     /// CreateAccount: the id to give the new account (random when absent).
     account_id: Option<String>,
+    /// PutOpenIDConnectProviderKeys: the provider…
+    #[serde(rename = "OpenIDConnectProviderArn")]
+    open_id_connect_provider_arn: Option<String>,
+    /// …and its signing keys, a JWKS document.
+    jwks: Option<String>,
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -194,6 +199,7 @@ impl Service {
             PrincipalType::User => format!("arn:aws:iam::{account}:user/{name}"),
             PrincipalType::Role => format!("arn:aws:iam::{account}:role/{name}"),
             PrincipalType::Group => format!("arn:aws:iam::{account}:group/{name}"),
+            PrincipalType::OidcProvider => format!("arn:aws:iam::{account}:oidc-provider/{name}"),
             // Service principals stand for AWS's services: the operator's, whoever asks.
             PrincipalType::Service => self.service_principal_arn(name),
         }
@@ -204,7 +210,9 @@ impl Service {
     fn principal_account(&self, ctx: &RequestContext, kind: PrincipalType) -> kms_core::ids::AccountId {
         match kind {
             PrincipalType::Service => self.operator_account.clone(),
-            PrincipalType::User | PrincipalType::Role | PrincipalType::Group => ctx.caller.principal.account.clone(),
+            PrincipalType::User | PrincipalType::Role | PrincipalType::Group | PrincipalType::OidcProvider => {
+                ctx.caller.principal.account.clone()
+            }
         }
     }
 
@@ -238,7 +246,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         match kind {
             PrincipalType::Service => self.authorize_operator(ctx, action, arn).await,
-            PrincipalType::User | PrincipalType::Role | PrincipalType::Group => {
+            PrincipalType::User | PrincipalType::Role | PrincipalType::Group | PrincipalType::OidcProvider => {
                 self.authorize_iam(ctx, action, arn, RequestKeys::none()).await
             }
         }
@@ -257,6 +265,7 @@ impl Service {
             PrincipalType::Role => "iam:CreateRole",
             PrincipalType::Service => "iam:CreateServicePrincipal",
             PrincipalType::Group => "iam:CreateGroup",
+            PrincipalType::OidcProvider => "iam:CreateOpenIDConnectProvider",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
         let prefix = match kind {
@@ -264,6 +273,7 @@ impl Service {
             PrincipalType::Role => "AROA",
             PrincipalType::Service => "ASVC",
             PrincipalType::Group => "AGPA",
+            PrincipalType::OidcProvider => "AOIP",
         };
         let account = self.principal_account(ctx, kind);
         let record = PrincipalRecord {
@@ -294,6 +304,7 @@ impl Service {
             PrincipalType::Role => "iam:DeleteRole",
             PrincipalType::Service => "iam:DeleteServicePrincipal",
             PrincipalType::Group => "iam:DeleteGroup",
+            PrincipalType::OidcProvider => "iam:DeleteOpenIDConnectProvider",
         };
         self.authorize_principal_action(ctx, kind, action, &arn).await?;
         // Its access keys, sessions and identity policies go with it.
@@ -611,6 +622,13 @@ impl Service {
             "GetPrincipal" => encode_response(&self.principal_detail(ctx, req).await?),
             "DeleteAccessKey" => {
                 self.delete_access_key(ctx, req).await?;
+                encode_response(&Empty {})
+            }
+            "PutOpenIDConnectProviderKeys" => {
+                let arn =
+                    req.open_id_connect_provider_arn.ok_or_else(|| invalid("OpenIDConnectProviderArn is required"))?;
+                let jwks = req.jwks.ok_or_else(|| invalid("Jwks is required"))?;
+                self.put_oidc_keys(ctx, &arn, jwks).await?;
                 encode_response(&Empty {})
             }
             "ListPrincipals" => {

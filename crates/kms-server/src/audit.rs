@@ -169,6 +169,14 @@ fn user_identity(o: &mut CanonicalObject<'_>, caller: Option<&Caller>, via: Opti
         PrincipalKind::Service { name } => {
             o.str("invokedBy", via.unwrap_or(name)).str("type", "AWSService");
         }
+        // CloudTrail's record of an AssumeRoleWithWebIdentity caller: the provider and the
+        // token's subject, no credentials.
+        PrincipalKind::WebIdentity { provider } => {
+            o.str("identityProvider", provider)
+                .str("principalId", &p.user_id)
+                .str("type", "WebIdentityUser")
+                .opt_str("userName", p.username.as_deref());
+        }
         kind => {
             o.str("accessKeyId", &c.access_key_id).str("accountId", account).str("arn", &p.arn);
             if let Some(service) = via {

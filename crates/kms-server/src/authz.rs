@@ -234,7 +234,7 @@ fn policy_owner(principal: &Principal) -> Option<&str> {
     match &principal.kind {
         PrincipalKind::User => Some(&principal.arn),
         PrincipalKind::AssumedRole { role_arn, .. } => Some(role_arn),
-        PrincipalKind::Root | PrincipalKind::Service { .. } => None,
+        PrincipalKind::Root | PrincipalKind::Service { .. } | PrincipalKind::WebIdentity { .. } => None,
     }
 }
 

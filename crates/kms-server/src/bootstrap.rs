@@ -338,7 +338,7 @@ pub(crate) fn new_account_id(rng: &dyn Rng) -> AccountId {
 
 // INVARIANT: twelve ASCII digits always parse as an account id.
 #[allow(clippy::panic)]
-fn unreachable_account() -> AccountId {
+pub(crate) fn unreachable_account() -> AccountId {
     panic!("twelve digits are an account id")
 }
 

@@ -202,6 +202,6 @@ impl ServerConfig {
 
 // INVARIANT: "us-east-1" is a valid region name, so this is never called.
 #[allow(clippy::panic)]
-fn unreachable_region() -> Region {
+pub(crate) fn unreachable_region() -> Region {
     panic!("us-east-1 must parse as a region")
 }

@@ -51,10 +51,11 @@ const ADMIN_OPERATIONS: &[&str] = &[
     "GetPrincipal",
     "DeleteAccessKey",
     "ListPrincipals",
+    "PutOpenIDConnectProviderKeys",
 ];
 
 /// The STS actions `Service::sts` answers (a test checks the two agree).
-const STS_ACTIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken"];
+const STS_ACTIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken", "AssumeRoleWithWebIdentity"];
 /// The IAM actions `Service::iam` answers (a test checks the two agree).
 const IAM_ACTIONS: &[&str] = &[
     "CreateUser",
@@ -115,6 +116,11 @@ const IAM_ACTIONS: &[&str] = &[
     "ListAttachedRolePolicies",
     "ListAttachedGroupPolicies",
     "SimulatePrincipalPolicy",
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
 ];
 
 /// The label of a request's operation: its name if it is one of the KMS operation table, the

@@ -136,7 +136,13 @@ pub(crate) async fn handle(
                 return Err(ServiceError::Api(e.to_api()));
             }
         };
-        let who = authenticate(svc, &parts, &body, target).await?;
+        // STS's AssumeRoleWithWebIdentity is not signed: the web identity token in it is the
+        // credential (checked by the handler), and the caller has no AWS identity until then.
+        let who = if anonymous && protocol == Protocol::Query && crate::query::action_of(&body) == WEB_IDENTITY {
+            web_identity_caller()
+        } else {
+            authenticate(svc, &parts, &body, target).await?
+        };
         let route = route(who.endpoint, target, &parts);
         if let Ok(Route::Query(api)) = route {
             seen.event_source = api.event_source();
@@ -199,6 +205,29 @@ fn protocol(parts: &http::request::Parts) -> Protocol {
     let form =
         header_value(parts, header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     if form { Protocol::Query } else { Protocol::Json }
+}
+
+/// The one unsigned action.
+const WEB_IDENTITY: &str = "AssumeRoleWithWebIdentity";
+
+/// Who an unsigned AssumeRoleWithWebIdentity comes from until its token is checked: a web
+/// identity of no provider yet, which no policy names and no account holds.
+fn web_identity_caller() -> Authenticated {
+    let principal = kms_core::policy::Principal {
+        arn: String::new(),
+        account: kms_core::ids::AccountId::parse("000000000000")
+            .unwrap_or_else(|_| crate::bootstrap::unreachable_account()),
+        kind: kms_core::policy::PrincipalKind::WebIdentity { provider: String::new() },
+        user_id: String::new(),
+        username: None,
+    };
+    Authenticated {
+        endpoint: Endpoint::Sts,
+        caller: Caller { principal: Arc::new(principal), access_key_id: String::new(), tags: Arc::new([]) },
+        region: Region::parse("us-east-1").unwrap_or_else(|_| crate::config::unreachable_region()),
+        service: None,
+        via_service: None,
+    }
 }
 
 /// Stage *authenticate*: the SigV4 signature (and session token), then — in the same place —

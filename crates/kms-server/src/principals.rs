@@ -78,7 +78,9 @@ pub fn principal_of(key: &AccessKeyRecord, owner: Option<&PrincipalRecord>) -> O
             username: None,
         },
         // Roles act only through sessions; services have no sessions; groups never act.
-        (PrincipalType::Role, None) | (PrincipalType::Service, Some(_)) | (PrincipalType::Group, _) => return None,
+        (PrincipalType::Role, None)
+        | (PrincipalType::Service, Some(_))
+        | (PrincipalType::Group | PrincipalType::OidcProvider, _) => return None,
     };
     Some(principal)
 }

@@ -42,6 +42,8 @@ impl QueryApi {
             (Exception::IncompleteSignature, _) => "IncompleteSignature",
             (Exception::MissingAuthenticationToken, _) => "MissingAuthenticationToken",
             (Exception::ExpiredToken, _) => "ExpiredToken",
+            (Exception::ExpiredIdentityToken, _) => "ExpiredTokenException",
+            (Exception::InvalidIdentityToken, _) => "InvalidIdentityToken",
             (Exception::AccessDenied, _) => "AccessDenied",
             (Exception::Validation | Exception::Serialization, _) => "ValidationError",
             (Exception::KmsInternal, QueryApi::Sts) => "InternalFailure",

@@ -11,7 +11,7 @@ use crate::commit::Change;
 use crate::error::ServiceError;
 use crate::principals::{new_principal_id, new_secret, new_session_token};
 use crate::query::{QueryApi, form, xml_escape};
-use crate::service::{RequestContext, Service};
+use crate::service::{Caller, RequestContext, Service};
 
 /// Shortest and longest sessions, and the default, in seconds (a role's maximum is its
 /// MaxSessionDuration, one hour unless set, as in AWS).
@@ -157,6 +157,7 @@ impl Service {
             }
             Some("AssumeRole") => self.assume_role(ctx, &form).await,
             Some("GetSessionToken") => self.get_session_token(ctx, &form).await,
+            Some("AssumeRoleWithWebIdentity") => self.assume_role_with_web_identity(ctx, &form).await,
             Some(other) => Err(ServiceError::Api(ApiError::with_message(
                 Exception::UnknownOperation,
                 format!("Could not find operation {other} for version 2011-06-15"),
@@ -277,6 +278,119 @@ impl Service {
             xml_escape(&assumed_id),
         );
         Ok(respond("AssumeRole", &result, &ctx.request_id))
+    }
+
+    /// AssumeRoleWithWebIdentity (unsigned): a token from an OpenID Connect provider registered
+    /// in the role's account, checked (see [`Service::verify_web_identity`]), then the role's
+    /// trust policy with the provider as the caller and the token's claims as
+    /// `<provider>:<claim>` keys.
+    async fn assume_role_with_web_identity(&self, ctx: &RequestContext, form: &Form) -> Result<Vec<u8>, ServiceError> {
+        const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+        let role_arn = form.get("RoleArn").filter(|a| (20..=2048).contains(&a.len())).ok_or_else(|| {
+            validation("1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20")
+        })?;
+        let session_name = session_name(form.get("RoleSessionName"))?;
+        let seconds = duration(form.get("DurationSeconds"), DURATION_SECONDS)?;
+        let token = form
+            .get("WebIdentityToken")
+            .filter(|t| (4..=20_000).contains(&t.len()))
+            .ok_or_else(|| validation("1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length between 4 and 20000"))?;
+        let not_authorized = || {
+            access_denied(
+                "web identity",
+                ACTION,
+                &role_arn,
+                "because no resource-based policy allows the sts:AssumeRoleWithWebIdentity action".into(),
+            )
+        };
+        let role = self
+            .store
+            .principal(&role_arn)
+            .await?
+            .filter(|r| r.kind == PrincipalType::Role)
+            .ok_or_else(not_authorized)?;
+        let identity = self.verify_web_identity(&role.account, &token).await?;
+        let principal = kms_core::policy::Principal {
+            arn: identity.provider_arn.clone(),
+            account: role.account.clone(),
+            kind: PrincipalKind::WebIdentity { provider: identity.provider_arn.clone() },
+            user_id: format!("{}:{}:{}", identity.provider, identity.audience, identity.subject),
+            username: Some(identity.subject.clone()),
+        };
+        let mut keys = ConditionContext::default();
+        let now = self.clock.now();
+        keys.insert("aws:CurrentTime".to_owned(), now.rfc3339());
+        keys.insert("aws:EpochTime".to_owned(), now.unix_seconds().to_string());
+        keys.insert("aws:SourceIp".to_owned(), ctx.source_ip.to_string());
+        keys.insert("sts:RoleSessionName".to_owned(), session_name.clone());
+        for (claim, value) in &identity.claims {
+            let name = format!("{}:{claim}", identity.provider);
+            match value {
+                serde_json::Value::String(s) => {
+                    keys.insert(name, s.clone());
+                }
+                serde_json::Value::Array(list) => {
+                    keys.insert_multi(name, list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+                }
+                _ => {}
+            }
+        }
+        // `<provider>:aud` is the audience the provider accepted.
+        keys.insert(format!("{}:aud", identity.provider), identity.audience.clone());
+        let trust = role
+            .trust_policy
+            .as_deref()
+            .and_then(|t| PolicyDocument::parse(t, PolicyKind::RoleTrust).ok())
+            .unwrap_or_else(PolicyDocument::empty);
+        let req = AuthzRequest {
+            principal: &principal,
+            action: ACTION,
+            resource: &role_arn,
+            resource_account: &role.account,
+            context: &keys,
+        };
+        if let Decision::Deny(_) = evaluate(&req, &trust, &[], false) {
+            return Err(access_denied(
+                &identity.provider_arn,
+                ACTION,
+                &role_arn,
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
+            ));
+        }
+        let role_max = role.attributes.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECONDS);
+        if seconds > i64::from(role_max) {
+            return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+        }
+        let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name);
+        let assumed_id = format!("{}:{session_name}", role.principal_id);
+        // The request is recorded as the web identity's, now that it is known.
+        let caller = Caller {
+            principal: std::sync::Arc::new(principal),
+            access_key_id: String::new(),
+            tags: std::sync::Arc::new([]),
+        };
+        let ctx = RequestContext { caller, ..ctx.clone() };
+        let issued = self
+            .issue(&ctx, &role, session_name, Vec::new(), seconds, |id, expiration| {
+                serde_json::json!({
+                    "Credentials": {"AccessKeyId": id, "Expiration": expiration},
+                    "AssumedRoleUser": {"Arn": assumed_arn, "AssumedRoleId": assumed_id},
+                    "SubjectFromWebIdentityToken": identity.subject,
+                    "Provider": identity.provider_arn,
+                    "Audience": identity.audience,
+                })
+            })
+            .await?;
+        let result = format!(
+            "{}<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><AssumedRoleUser><Arn>{}</Arn>             <AssumedRoleId>{}</AssumedRoleId></AssumedRoleUser><Provider>{}</Provider><Audience>{}</Audience>",
+            issued.credentials_xml(),
+            xml_escape(&identity.subject),
+            xml_escape(&assumed_arn),
+            xml_escape(&assumed_id),
+            xml_escape(&identity.provider),
+            xml_escape(&identity.audience),
+        );
+        Ok(respond("AssumeRoleWithWebIdentity", &result, &ctx.request_id))
     }
 
     /// GetSessionToken: temporary credentials for the calling IAM user itself.

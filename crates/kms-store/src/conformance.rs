@@ -444,6 +444,7 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
             tags: vec![crate::PrincipalTag { key: "team".into(), value: "blue".into() }],
             attached_policies: vec![format!("arn:aws:iam::{account}:policy/p")],
             groups: vec!["ops".into()],
+            oidc: None,
         },
         ..role.clone()
     };

@@ -54,8 +54,8 @@ pub use invalidation::{Invalidation, InvalidationFeed};
 pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
     ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, ManagedPolicyRecord,
-    MaterialRecord, PolicyVersionRecord, PrincipalAttributes, PrincipalRecord, PrincipalTag, PrincipalType,
-    SessionRecord,
+    MaterialRecord, OidcProviderAttributes, PolicyVersionRecord, PrincipalAttributes, PrincipalRecord, PrincipalTag,
+    PrincipalType, SessionRecord,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -109,6 +109,8 @@ pub enum PrincipalType {
     Service,
     /// An IAM group: users' shared policies; never a caller itself.
     Group,
+    /// An OpenID Connect identity provider (its tokens assume roles that trust it).
+    OidcProvider,
 }
 
 impl PrincipalType {
@@ -119,6 +121,7 @@ impl PrincipalType {
             Self::Role => "role",
             Self::Service => "service",
             Self::Group => "group",
+            Self::OidcProvider => "oidc-provider",
         }
     }
 
@@ -129,6 +132,7 @@ impl PrincipalType {
             "role" => Some(Self::Role),
             "service" => Some(Self::Service),
             "group" => Some(Self::Group),
+            "oidc-provider" => Some(Self::OidcProvider),
             _ => None,
         }
     }
@@ -176,6 +180,24 @@ pub struct PrincipalAttributes {
     /// A user's groups, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// An OpenID Connect provider's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcProviderAttributes>,
+}
+
+/// What an OpenID Connect provider is registered with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OidcProviderAttributes {
+    /// The issuer URL (`https://…`), as tokens' `iss` claim names it.
+    pub url: String,
+    /// The audiences (`aud`) accepted.
+    pub client_ids: Vec<String>,
+    /// The server certificate thumbprints IAM records (kept and shown; ferrokms does not fetch
+    /// from the issuer, so they are not used).
+    pub thumbprints: Vec<String>,
+    /// The provider's signing keys, a JWKS document (given to ferrokms, not fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
 }
 
 impl PrincipalAttributes {

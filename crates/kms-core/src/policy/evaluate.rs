@@ -114,7 +114,7 @@ pub fn evaluate(
     let principal = req.principal;
     let identity_allows = match principal.kind {
         PrincipalKind::Root => true,
-        PrincipalKind::Service { .. } => false,
+        PrincipalKind::Service { .. } | PrincipalKind::WebIdentity { .. } => false,
         PrincipalKind::User | PrincipalKind::AssumedRole { .. } => {
             identity_policies.iter().any(|doc| reach(doc, PolicyKind::Identity, Effect::Allow).is_some())
         }
@@ -201,7 +201,10 @@ fn entry_reach(entry: &PrincipalEntry, p: &Principal) -> Option<Reach> {
         PrincipalEntry::Service(name) => {
             direct(matches!(&p.kind, PrincipalKind::Service { name: n } if n.eq_ignore_ascii_case(name)))
         }
-        PrincipalEntry::Federated(_) | PrincipalEntry::CanonicalUser(_) => None,
+        PrincipalEntry::Federated(provider) => {
+            direct(matches!(&p.kind, PrincipalKind::WebIdentity { provider: p } if p == provider))
+        }
+        PrincipalEntry::CanonicalUser(_) => None,
     }
 }
 
@@ -217,6 +220,7 @@ enum Facet<'a> {
     Caller,
     Role(&'a str),
     Service(&'a str),
+    Federated(&'a str),
 }
 
 /// `NotPrincipal`. The IAM User Guide ("NotPrincipal") says a request is made under several
@@ -232,6 +236,7 @@ fn not_principal_reach(block: &PrincipalBlock, p: &Principal, effect: Effect) ->
             vec![Facet::Caller, Facet::Role(role_arn), Facet::Account(&p.account)]
         }
         PrincipalKind::Service { name } => vec![Facet::Service(name)],
+        PrincipalKind::WebIdentity { provider } => vec![Facet::Federated(provider)],
     };
     let listed = |facet: &Facet<'_>| block.0.iter().any(|entry| names(entry, facet, p));
     let applies = match effect {
@@ -252,6 +257,7 @@ fn names(entry: &PrincipalEntry, facet: &Facet<'_>, p: &Principal) -> bool {
         (PrincipalEntry::Aws(A::UniqueId(id)), Facet::Caller) => unique_id_matches(id, p),
         (PrincipalEntry::Aws(A::Role(arn)), Facet::Role(role)) => arn == role,
         (PrincipalEntry::Service(listed), Facet::Service(name)) => listed.eq_ignore_ascii_case(name),
+        (PrincipalEntry::Federated(listed), Facet::Federated(provider)) => listed == provider,
         _ => false,
     }
 }

@@ -41,6 +41,13 @@ pub enum PrincipalKind {
         /// The service principal name.
         name: String,
     },
+    /// The holder of a token from an OpenID Connect provider, asking to assume a role with it
+    /// (STS AssumeRoleWithWebIdentity; the only thing such a caller can ask).
+    WebIdentity {
+        /// The provider's ARN (`arn:aws:iam::<acct>:oidc-provider/<issuer>`), as a trust
+        /// policy's `"Federated"` principal names it.
+        provider: String,
+    },
 }
 
 /// One authorization question: may `principal` perform `action` on `resource`?
@@ -111,6 +118,11 @@ pub(crate) fn principal_keys(principal: &Principal) -> ConditionContext {
         PrincipalKind::Service { name } => {
             // Service principals have no ARN, account, type or user id in the request context.
             keys.insert("aws:PrincipalServiceName", name.as_str()).insert("aws:PrincipalIsAWSService", "true");
+            return keys;
+        }
+        PrincipalKind::WebIdentity { .. } => {
+            // Only the token's claims describe such a caller (as `<issuer>:sub` and the like).
+            keys.insert("aws:PrincipalType", "WebIdentityUser");
             return keys;
         }
         PrincipalKind::Root => "Account",

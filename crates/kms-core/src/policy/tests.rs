@@ -752,11 +752,22 @@ fn principal_matching() {
         DENIED_BY_KEY_POLICY,
         "the account is not listed, so the deny still reaches alice"
     );
-    // Federated principals parse but never match.
-    let federated = key_policy(
-        r#"{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"kms:*","Resource":"*"}"#,
-    );
-    assert_eq!(decide(&federated, &[], &user(ACCOUNT, "a"), "kms:Encrypt", &none), NO_KEY_POLICY);
+    // A Federated principal matches only a web identity of that provider, never a user.
+    let provider = "arn:aws:iam::111122223333:oidc-provider/oidc.example.com/id/1";
+    let federated = key_policy(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"Federated":"{provider}"}},"Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}}"#
+    ));
+    assert_eq!(decide(&federated, &[], &user(ACCOUNT, "a"), "sts:AssumeRoleWithWebIdentity", &none), NO_KEY_POLICY);
+    let web = |provider: &str| Principal {
+        arn: provider.to_owned(),
+        account: AccountId::parse(ACCOUNT).unwrap(),
+        kind: PrincipalKind::WebIdentity { provider: provider.to_owned() },
+        user_id: "sub".into(),
+        username: None,
+    };
+    assert_eq!(decide(&federated, &[], &web(provider), "sts:AssumeRoleWithWebIdentity", &none), Decision::Allow);
+    let other = "arn:aws:iam::111122223333:oidc-provider/oidc.example.com/id/2";
+    assert_eq!(decide(&federated, &[], &web(other), "sts:AssumeRoleWithWebIdentity", &none), NO_KEY_POLICY);
 }
 
 /// IAM User Guide, "NotAction", "NotResource" and the Resource element's ARN matching.

@@ -24,6 +24,7 @@ use crate::service::{RequestContext, Service};
 use crate::sts::{DEFAULT_MAX_SESSION_SECONDS, iso8601_seconds};
 
 mod managed;
+pub mod oidc;
 mod simulate;
 
 pub use managed::applies_to_others;
@@ -55,6 +56,7 @@ pub(crate) fn already_exists_message(kind: PrincipalType, name: &str) -> String 
         PrincipalType::Role => format!("Role with name {name} already exists."),
         PrincipalType::Group => format!("Group with name {name} already exists."),
         PrincipalType::Service => format!("service {name} already exists"),
+        PrincipalType::OidcProvider => format!("Provider with url https://{name} already exists."),
     }
 }
 
@@ -360,7 +362,7 @@ const fn entity(kind: PrincipalType) -> (&'static str, &'static str) {
     match kind {
         PrincipalType::Role => ("Role", "RoleName"),
         PrincipalType::Group => ("Group", "GroupName"),
-        PrincipalType::User | PrincipalType::Service => ("User", "UserName"),
+        PrincipalType::User | PrincipalType::Service | PrincipalType::OidcProvider => ("User", "UserName"),
     }
 }
 
@@ -385,7 +387,7 @@ fn entity_xml(p: &PrincipalRecord, with_tags: bool) -> String {
     match p.kind {
         PrincipalType::Role => role_xml(p, with_tags),
         PrincipalType::Group => group_xml(p),
-        PrincipalType::User | PrincipalType::Service => user_xml(p, with_tags),
+        PrincipalType::User | PrincipalType::Service | PrincipalType::OidcProvider => user_xml(p, with_tags),
     }
 }
 
@@ -457,6 +459,11 @@ impl Service {
             "ListAttachedRolePolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Role).await?,
             "ListAttachedGroupPolicies" => self.iam_list_attached(ctx, &mut p, PrincipalType::Group).await?,
             "SimulatePrincipalPolicy" => self.iam_simulate(ctx, &mut p).await?,
+            "CreateOpenIDConnectProvider" => self.iam_create_oidc(ctx, &mut p).await?,
+            "GetOpenIDConnectProvider" => self.iam_get_oidc(ctx, &mut p).await?,
+            "ListOpenIDConnectProviders" => self.iam_list_oidc(ctx, &mut p).await?,
+            "DeleteOpenIDConnectProvider" => self.iam_delete_oidc(ctx, &mut p).await?,
+            "AddClientIDToOpenIDConnectProvider" => self.iam_add_client_id(ctx, &mut p).await?,
             other => {
                 return Err(error(
                     Exception::UnknownOperation,
@@ -535,7 +542,7 @@ impl Service {
                 match kind {
                     PrincipalType::Role => "AROA",
                     PrincipalType::Group => "AGPA",
-                    PrincipalType::User | PrincipalType::Service => "AIDA",
+                    PrincipalType::User | PrincipalType::Service | PrincipalType::OidcProvider => "AIDA",
                 },
                 self.rng.as_ref(),
             ),
@@ -646,7 +653,7 @@ impl Service {
         let in_use = match kind {
             PrincipalType::User => !found.attributes.groups.is_empty(),
             PrincipalType::Group => !self.group_members(&found).await?.is_empty(),
-            PrincipalType::Role | PrincipalType::Service => false,
+            PrincipalType::Role | PrincipalType::Service | PrincipalType::OidcProvider => false,
         };
         if in_use {
             return Err(error(Exception::Conflict, "Cannot delete entity, must remove users from group first."));
@@ -767,7 +774,7 @@ impl Service {
         let quota = match kind {
             PrincipalType::Role => ROLE_POLICY_BYTES,
             PrincipalType::Group => GROUP_POLICY_BYTES,
-            PrincipalType::User | PrincipalType::Service => USER_POLICY_BYTES,
+            PrincipalType::User | PrincipalType::Service | PrincipalType::OidcProvider => USER_POLICY_BYTES,
         };
         let found = self.iam_entity(ctx, kind, &name, &act(kind, "iam:Put{}Policy")).await?;
         let others: usize = self

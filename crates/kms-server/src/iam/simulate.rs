@@ -99,7 +99,7 @@ impl Service {
                 user_id: format!("{}:{SIMULATED_SESSION}", record.principal_id),
                 username: None,
             },
-            PrincipalType::Group | PrincipalType::Service => {
+            PrincipalType::Group | PrincipalType::Service | PrincipalType::OidcProvider => {
                 return Err(error(
                     Exception::InvalidInput,
                     format!("{source} is not a user or role; only their policies can be simulated."),
