@@ -128,14 +128,10 @@ fn document(arg: &str) -> Result<String, String> {
     }
 }
 
+/// The admin-API request of a command IAM has no word for (service principals, accounts,
+/// reset, OIDC keys, the combined listing).
 fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
     Ok(match command {
-        AdminCommand::CreateUser { name } => ("CreateUser", json!({ "UserName": name })),
-        AdminCommand::DeleteUser { name } => ("DeleteUser", json!({ "UserName": name })),
-        AdminCommand::CreateRole { name, trust_policy } => {
-            ("CreateRole", json!({ "RoleName": name, "AssumeRolePolicyDocument": document(trust_policy)? }))
-        }
-        AdminCommand::DeleteRole { name } => ("DeleteRole", json!({ "RoleName": name })),
         AdminCommand::CreateServicePrincipal { name } => ("CreateServicePrincipal", json!({ "ServiceName": name })),
         AdminCommand::DeleteServicePrincipal { name } => ("DeleteServicePrincipal", json!({ "ServiceName": name })),
         AdminCommand::CreateAccessKey { user, service } => {
@@ -144,18 +140,6 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
         AdminCommand::DeleteAccessKey { access_key_id, user, service } => {
             ("DeleteAccessKey", json!({ "AccessKeyId": access_key_id, "UserName": user, "ServiceName": service }))
         }
-        AdminCommand::PutUserPolicy { user, policy_name, document: d } => {
-            ("PutUserPolicy", json!({ "UserName": user, "PolicyName": policy_name, "PolicyDocument": document(d)? }))
-        }
-        AdminCommand::PutRolePolicy { role, policy_name, document: d } => {
-            ("PutRolePolicy", json!({ "RoleName": role, "PolicyName": policy_name, "PolicyDocument": document(d)? }))
-        }
-        AdminCommand::DeleteUserPolicy { user, policy_name } => {
-            ("DeleteUserPolicy", json!({ "UserName": user, "PolicyName": policy_name }))
-        }
-        AdminCommand::DeleteRolePolicy { role, policy_name } => {
-            ("DeleteRolePolicy", json!({ "RoleName": role, "PolicyName": policy_name }))
-        }
         AdminCommand::List => ("ListPrincipals", json!({})),
         AdminCommand::CreateAccount { account_id } => ("CreateAccount", json!({ "AccountId": account_id })),
         AdminCommand::Reset => ("Reset", json!({})),
@@ -163,6 +147,14 @@ fn request(command: &AdminCommand) -> Result<(&'static str, Value), String> {
             "PutOpenIDConnectProviderKeys",
             json!({ "OpenIDConnectProviderArn": provider_arn, "Jwks": document(jwks)? }),
         ),
+        AdminCommand::CreateUser { .. }
+        | AdminCommand::DeleteUser { .. }
+        | AdminCommand::CreateRole { .. }
+        | AdminCommand::DeleteRole { .. }
+        | AdminCommand::PutUserPolicy { .. }
+        | AdminCommand::PutRolePolicy { .. }
+        | AdminCommand::DeleteUserPolicy { .. }
+        | AdminCommand::DeleteRolePolicy { .. } => return Err("an IAM action, not an admin operation".to_owned()),
     })
 }
 
@@ -195,8 +187,77 @@ pub fn credentials(conn: &Connection) -> Result<(String, String), String> {
 /// # Errors
 /// A readable message for connection, signing or service errors.
 pub async fn run(conn: &Connection, command: &AdminCommand) -> Result<Value, String> {
-    let (operation, body) = request(command)?;
-    call(conn, operation, &body).await
+    // Users, roles, their policies and access keys through the IAM API, as `aws iam` manages
+    // them; what IAM has no word for (service principals, accounts, reset, OIDC keys) through
+    // the admin API.
+    match command {
+        AdminCommand::CreateUser { name } => iam(conn, "CreateUser", &[("UserName", name)]).await,
+        AdminCommand::DeleteUser { name } => delete_principal(conn, "User", name).await,
+        AdminCommand::CreateRole { name, trust_policy } => {
+            let trust = document(trust_policy)?;
+            iam(conn, "CreateRole", &[("RoleName", name), ("AssumeRolePolicyDocument", &trust)]).await
+        }
+        AdminCommand::DeleteRole { name } => delete_principal(conn, "Role", name).await,
+        AdminCommand::CreateAccessKey { user: Some(user), service: None } => {
+            iam(conn, "CreateAccessKey", &[("UserName", user)]).await
+        }
+        AdminCommand::DeleteAccessKey { access_key_id, user, service: None } => {
+            let mut params = vec![("AccessKeyId", access_key_id.as_str())];
+            if let Some(user) = user {
+                params.push(("UserName", user));
+            }
+            iam(conn, "DeleteAccessKey", &params).await
+        }
+        AdminCommand::PutUserPolicy { user, policy_name, document: d } => {
+            let d = document(d)?;
+            iam(conn, "PutUserPolicy", &[("UserName", user), ("PolicyName", policy_name), ("PolicyDocument", &d)]).await
+        }
+        AdminCommand::PutRolePolicy { role, policy_name, document: d } => {
+            let d = document(d)?;
+            iam(conn, "PutRolePolicy", &[("RoleName", role), ("PolicyName", policy_name), ("PolicyDocument", &d)]).await
+        }
+        AdminCommand::DeleteUserPolicy { user, policy_name } => {
+            iam(conn, "DeleteUserPolicy", &[("UserName", user), ("PolicyName", policy_name)]).await
+        }
+        AdminCommand::DeleteRolePolicy { role, policy_name } => {
+            iam(conn, "DeleteRolePolicy", &[("RoleName", role), ("PolicyName", policy_name)]).await
+        }
+        other => {
+            let (operation, body) = request(other)?;
+            call(conn, operation, &body).await
+        }
+    }
+}
+
+/// The `member`s of a list in an IAM answer (an empty list comes back as empty text).
+fn members<'a>(answer: &'a Value, list: &str) -> &'a [Value] {
+    answer.get(list).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// Deletes a user or role with what IAM wants removed first: its access keys (a user's), its
+/// inline policies, its attached policies and its groups (a user's).
+async fn delete_principal(conn: &Connection, kind: &str, name: &str) -> Result<Value, String> {
+    let member = format!("{kind}Name");
+    let named = [(member.as_str(), name)];
+    if kind == "User" {
+        for key in members(&iam(conn, "ListAccessKeys", &named).await?, "AccessKeyMetadata") {
+            let id = key.get("AccessKeyId").and_then(Value::as_str).unwrap_or_default();
+            iam(conn, "DeleteAccessKey", &[("UserName", name), ("AccessKeyId", id)]).await?;
+        }
+        for group in members(&iam(conn, "ListGroupsForUser", &named).await?, "Groups") {
+            let group = group.get("GroupName").and_then(Value::as_str).unwrap_or_default();
+            iam(conn, "RemoveUserFromGroup", &[("UserName", name), ("GroupName", group)]).await?;
+        }
+    }
+    for policy in members(&iam(conn, &format!("List{kind}Policies"), &named).await?, "PolicyNames") {
+        let policy = policy.as_str().unwrap_or_default();
+        iam(conn, &format!("Delete{kind}Policy"), &[(member.as_str(), name), ("PolicyName", policy)]).await?;
+    }
+    for attached in members(&iam(conn, &format!("ListAttached{kind}Policies"), &named).await?, "AttachedPolicies") {
+        let arn = attached.get("PolicyArn").and_then(Value::as_str).unwrap_or_default();
+        iam(conn, &format!("Detach{kind}Policy"), &[(member.as_str(), name), ("PolicyArn", arn)]).await?;
+    }
+    iam(conn, &format!("Delete{kind}"), &named).await
 }
 
 /// The endpoint: the flag, else `AWS_ENDPOINT_URL_KMS`, else the default listen address.
@@ -250,15 +311,78 @@ impl Connection {
 /// errors.
 pub async fn call(conn: &Connection, operation: &str, body: &Value) -> Result<Value, String> {
     let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let target = format!("FerrokmsAdmin.{operation}");
+    let (status, bytes) = send(conn, "kms", "application/x-amz-json-1.1", Some(&target), body).await?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{}: {}",
+            value.get("__type").and_then(Value::as_str).unwrap_or("error"),
+            value.get("message").and_then(Value::as_str).unwrap_or(&String::from_utf8_lossy(&bytes))
+        ))
+    }
+}
+
+/// Calls one IAM action (the query protocol) and returns its result as JSON, as the aws CLI
+/// shows it: `{"User": {...}}` for CreateUser, lists of `member`s as arrays.
+///
+/// # Errors
+/// "Code: message" for IAM's errors; a readable message for connection or signing errors.
+pub async fn iam(conn: &Connection, action: &str, params: &[(&str, &str)]) -> Result<Value, String> {
+    let mut body = format!("Action={action}&Version=2010-05-08");
+    for (name, value) in params {
+        body.push('&');
+        body.push_str(name);
+        body.push('=');
+        body.push_str(&form_encode(value));
+    }
+    let (status, bytes) =
+        send(conn, "iam", "application/x-www-form-urlencoded; charset=utf-8", None, body.into_bytes()).await?;
+    let text = String::from_utf8_lossy(&bytes);
+    let tree = xml::parse(&text).map_err(|e| format!("the answer to {action} is not XML: {e}"))?;
+    if status.is_success() {
+        Ok(tree.get(&format!("{action}Response")).and_then(|r| r.get(&format!("{action}Result"))).cloned().unwrap_or(Value::Null))
+    } else {
+        let error = tree.pointer("/ErrorResponse/Error").cloned().unwrap_or(Value::Null);
+        Err(format!(
+            "{}: {}",
+            error.get("Code").and_then(Value::as_str).unwrap_or("error"),
+            error.get("Message").and_then(Value::as_str).unwrap_or_default()
+        ))
+    }
+}
+
+/// Percent-encodes a form value.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Signs and sends one request to the endpoint for `service`; the status and body.
+async fn send(
+    conn: &Connection,
+    service: &str,
+    content_type: &str,
+    target: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(http::StatusCode, Bytes), String> {
     let endpoint = endpoint(conn);
     let uri: http::Uri = endpoint.parse().map_err(|e| format!("endpoint {endpoint}: {e}"))?;
     let host = uri.authority().map(ToString::to_string).ok_or_else(|| format!("endpoint {endpoint} has no host"))?;
-    let mut req = http::Request::post(&uri)
-        .header("host", &host)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("FerrokmsAdmin.{operation}"))
-        .body(body.clone())
-        .map_err(|e| e.to_string())?;
+    let mut builder = http::Request::post(&uri).header("host", &host).header("content-type", content_type);
+    if let Some(target) = target {
+        builder = builder.header("x-amz-target", target);
+    }
+    let mut req = builder.body(body.clone()).map_err(|e| e.to_string())?;
     let (id, secret) = credentials(conn)?;
     let identity: Identity = Credentials::new(id, secret, None, None, "ferrokms-admin").into();
     #[allow(clippy::disallowed_methods)] // SigV4 signs with the wall clock, as every AWS client does
@@ -266,7 +390,7 @@ pub async fn call(conn: &Connection, operation: &str, body: &Value) -> Result<Va
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&conn.region)
-        .name("kms")
+        .name(service)
         .time(now)
         .settings(SigningSettings::default())
         .build()
@@ -298,14 +422,59 @@ pub async fn call(conn: &Connection, operation: &str, body: &Value) -> Result<Va
     .map_err(|e| format!("{endpoint}: {e}"))?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{}: {}",
-            value.get("__type").and_then(Value::as_str).unwrap_or("error"),
-            value.get("message").and_then(Value::as_str).unwrap_or(&String::from_utf8_lossy(&bytes))
-        ))
+    Ok((status, bytes))
+}
+
+/// IAM's XML answers as JSON.
+mod xml {
+    use serde_json::{Map, Value};
+
+    struct Element {
+        name: String,
+        children: Vec<Element>,
+        text: String,
+    }
+
+    /// The document as JSON: an element with children is an object of them (one whose
+    /// children are all `member`s, an array), one without is its text.
+    pub fn parse(text: &str) -> Result<Value, String> {
+        let mut stack: Vec<Element> = vec![Element { name: String::new(), children: Vec::new(), text: String::new() }];
+        for token in xmlparser::Tokenizer::from(text) {
+            match token.map_err(|e| e.to_string())? {
+                xmlparser::Token::ElementStart { local, .. } => {
+                    stack.push(Element { name: local.as_str().to_owned(), children: Vec::new(), text: String::new() });
+                }
+                xmlparser::Token::Text { text } => {
+                    if let Some(top) = stack.last_mut() {
+                        top.text.push_str(&unescape(text.as_str()));
+                    }
+                }
+                xmlparser::Token::ElementEnd { end: xmlparser::ElementEnd::Close(..) | xmlparser::ElementEnd::Empty, .. } => {
+                    let done = stack.pop().ok_or("unbalanced XML")?;
+                    stack.last_mut().ok_or("unbalanced XML")?.children.push(done);
+                }
+                _ => {}
+            }
+        }
+        let root = stack.pop().ok_or("empty XML")?;
+        Ok(value(&root))
+    }
+
+    fn value(e: &Element) -> Value {
+        if e.children.is_empty() {
+            return Value::String(e.text.trim().to_owned());
+        }
+        if e.children.iter().all(|c| c.name == "member") {
+            return Value::Array(e.children.iter().map(value).collect());
+        }
+        let mut map = Map::new();
+        for child in &e.children {
+            map.insert(child.name.clone(), value(child));
+        }
+        Value::Object(map)
+    }
+
+    fn unescape(s: &str) -> String {
+        s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
     }
 }
