@@ -358,7 +358,8 @@ def client_for(key, service='kms', token=None):
 
 key_id = kms.create_key()['KeyMetadata']['KeyId']
 iam.create_user(UserName='dev', Tags=[{'Key': 'team', 'Value': 'blue'}])
-dev = client_for(iam.create_access_key(UserName='dev')['AccessKey'])
+dev_key = iam.create_access_key(UserName='dev')['AccessKey']
+dev = client_for(dev_key)
 assert code(dev.encrypt, KeyId=key_id, Plaintext=b'x') == 'AccessDeniedException'
 
 # A managed policy attached to a group the user joins.
@@ -391,6 +392,14 @@ for n in range(3):
 assert code(iam.create_policy_version, PolicyArn=arn, PolicyDocument=doc('kms:Encrypt')) == 'LimitExceeded'
 assert code(iam.delete_policy, PolicyArn=arn) == 'DeleteConflict', 'attached'
 assert code(iam.delete_group, GroupName='devs') == 'DeleteConflict', 'members'
+
+# aws:ResourceTag/… of the user acted on: dev may tag only users of team red (itself, now).
+iam.put_user_policy(UserName='dev', PolicyName='tagging', PolicyDocument=doc('iam:TagUser', StringEquals={'aws:ResourceTag/team': 'red'}))
+iam.create_user(UserName='other', Tags=[{'Key': 'team', 'Value': 'green'}])
+dev_iam = client_for(dev_key, 'iam')
+dev_iam.tag_user(UserName='dev', Tags=[{'Key': 'x', 'Value': '1'}])
+assert code(dev_iam.tag_user, UserName='other', Tags=[{'Key': 'x', 'Value': '1'}]) == 'AccessDenied'
+iam.delete_user_policy(UserName='dev', PolicyName='tagging')
 
 # Detached (and the user out of the group), access ends with the next request.
 iam.remove_user_from_group(GroupName='devs', UserName='dev')

@@ -492,7 +492,14 @@ impl Service {
     ) -> Result<PrincipalRecord, ServiceError> {
         let found = self.store.principal_by_name(&ctx.caller.principal.account, kind, name).await?;
         let arn = found.as_ref().map_or_else(|| Self::iam_arn(ctx, kind, "/", name), |p| p.arn.clone());
-        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        // The entity's tags, as `aws:ResourceTag/…` (and IAM's own `iam:ResourceTag/…`).
+        let mut keys = RequestKeys::none();
+        for tag in found.iter().flat_map(|p| &p.attributes.tags) {
+            keys = keys
+                .with(&format!("aws:ResourceTag/{}", tag.key), tag.value.clone())
+                .with(&format!("iam:ResourceTag/{}", tag.key), tag.value.clone());
+        }
+        self.authorize_iam(ctx, action, &arn, keys).await?;
         found.ok_or_else(|| principal_missing(kind, name))
     }
 
