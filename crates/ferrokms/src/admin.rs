@@ -343,7 +343,11 @@ pub async fn iam(conn: &Connection, action: &str, params: &[(&str, &str)]) -> Re
     let text = String::from_utf8_lossy(&bytes);
     let tree = xml::parse(&text).map_err(|e| format!("the answer to {action} is not XML: {e}"))?;
     if status.is_success() {
-        Ok(tree.get(&format!("{action}Response")).and_then(|r| r.get(&format!("{action}Result"))).cloned().unwrap_or(Value::Null))
+        Ok(tree
+            .get(format!("{action}Response"))
+            .and_then(|r| r.get(format!("{action}Result")))
+            .cloned()
+            .unwrap_or(Value::Null))
     } else {
         let error = tree.pointer("/ErrorResponse/Error").cloned().unwrap_or(Value::Null);
         Err(format!(
@@ -449,7 +453,10 @@ mod xml {
                         top.text.push_str(&unescape(text.as_str()));
                     }
                 }
-                xmlparser::Token::ElementEnd { end: xmlparser::ElementEnd::Close(..) | xmlparser::ElementEnd::Empty, .. } => {
+                xmlparser::Token::ElementEnd {
+                    end: xmlparser::ElementEnd::Close(..) | xmlparser::ElementEnd::Empty,
+                    ..
+                } => {
                     let done = stack.pop().ok_or("unbalanced XML")?;
                     stack.last_mut().ok_or("unbalanced XML")?.children.push(done);
                 }

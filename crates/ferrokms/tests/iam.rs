@@ -138,6 +138,19 @@ fn the_aws_cli_manages_principals_through_iam() {
     assert_eq!(own["User"]["UserName"], "app");
     let key_id = aws.ok_as(&["kms", "create-key"], creds)["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     aws.ok_as(&["kms", "encrypt", "--key-id", &key_id, "--plaintext", "aGk="], creds);
+    // Its use is recorded (in the background, at most once a minute).
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        last = aws.ok(&["iam", "get-access-key-last-used", "--access-key-id", &id]);
+        if last["AccessKeyLastUsed"]["ServiceName"] != "N/A" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(last["UserName"], "app");
+    assert!(["sts", "iam", "kms"].contains(&last["AccessKeyLastUsed"]["ServiceName"].as_str().unwrap()), "{last}");
+    assert_eq!(last["AccessKeyLastUsed"]["Region"], "us-east-1");
+    assert!(last["AccessKeyLastUsed"]["LastUsedDate"].is_string(), "{last}");
 
     // Inactive keys do not authenticate; active again, they do.
     aws.ok(&["iam", "update-access-key", "--user-name", "app", "--access-key-id", &id, "--status", "Inactive"]);

@@ -398,6 +398,7 @@ impl Service {
             created: self.clock.now(),
             session: None,
             active: true,
+            last_used: None,
         };
         let secret_access_key = String::from_utf8_lossy(secret.expose_secret()).into_owned();
         let response =

@@ -53,7 +53,13 @@ struct Credential {
     reload: Timestamp,
     /// The principal's tags (see [`Caller::tags`]).
     tags: Arc<[(String, String)]>,
+    /// When this node last recorded the key's use in the store (Unix ms; 0: not yet): uses are
+    /// recorded at most once per [`KEY_USE_INTERVAL_MILLIS`].
+    use_recorded: std::sync::atomic::AtomicI64,
 }
+
+/// How often a long-term key's last use is written to the store, per node.
+const KEY_USE_INTERVAL_MILLIS: i64 = 60_000;
 
 /// A derived signing key, the credential it was derived from and the scope it is for (date,
 /// region, service).
@@ -146,6 +152,7 @@ impl Authenticator {
                 owner: String::new(),
                 reload: Timestamp::from_unix_millis(i64::MAX),
                 tags: Arc::new([]),
+                use_recorded: std::sync::atomic::AtomicI64::new(i64::MAX),
             })
         });
         Self {
@@ -195,7 +202,10 @@ impl Authenticator {
         let session = record.session.map(|s| (s.token_digest, s.expires));
         let reload = now.plus_millis(self.ttl_millis.load(std::sync::atomic::Ordering::Relaxed));
         let owner = record.principal_arn;
-        let credential = Arc::new(Credential { principal: Arc::new(principal), secret, session, owner, reload, tags });
+        // Sessions are not tracked (GetAccessKeyLastUsed is about long-term keys).
+        let use_recorded = std::sync::atomic::AtomicI64::new(if session.is_some() { i64::MAX } else { 0 });
+        let credential =
+            Arc::new(Credential { principal: Arc::new(principal), secret, session, owner, reload, tags, use_recorded });
         let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.epoch.load(std::sync::atomic::Ordering::SeqCst) != epoch {
             // Something was revoked while this was read: use it for this request (it was valid
@@ -214,6 +224,32 @@ impl Authenticator {
     ///
     /// # Errors
     /// A store or root-key failure.
+    /// Records a long-term key's use in the store, in the background and at most once a
+    /// minute per key on this node (IAM's GetAccessKeyLastUsed is as coarse).
+    fn note_use(&self, credential: &Credential, access_key_id: &str, service: &str, region: &str) {
+        use std::sync::atomic::Ordering;
+        let now = self.clock.now();
+        let last = credential.use_recorded.load(Ordering::Relaxed);
+        if last == i64::MAX || now.unix_millis().saturating_sub(last) < KEY_USE_INTERVAL_MILLIS {
+            return;
+        }
+        if credential
+            .use_recorded
+            .compare_exchange(last, now.unix_millis(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let id = access_key_id.to_owned();
+        let used = kms_store::KeyUse { time: now, service: service.to_owned(), region: region.to_owned() };
+        tokio::spawn(async move {
+            if let Err(e) = store.record_key_use(&id, &used).await {
+                tracing::debug!(access_key_id = %id, error = %e, "recording an access key's use failed");
+            }
+        });
+    }
+
     pub(crate) async fn principal_for_key(&self, access_key_id: &str) -> Result<Option<Caller>, ServiceError> {
         let Some(credential) = self.credential(access_key_id).await? else { return Ok(None) };
         if credential.session.as_ref().is_some_and(|(_, expires)| self.clock.now() >= *expires) {
@@ -392,6 +428,7 @@ impl Authenticator {
                 "Credential should be scoped to a valid region.",
             ))
         })?;
+        self.note_use(&credential, pending.access_key_id(), service, region.as_str());
         let caller = Caller {
             principal: Arc::clone(&credential.principal),
             access_key_id: pending.access_key_id().to_owned(),

@@ -388,6 +388,7 @@ async fn admin_credentials(
         created: clock.now(),
         session: None,
         active: true,
+        last_used: None,
     };
     create_admin_principal(store, account, clock, rng).await?;
     store.create_access_key(&record, &[]).await?;

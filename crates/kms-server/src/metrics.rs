@@ -86,6 +86,7 @@ const IAM_ACTIONS: &[&str] = &[
     "ListAccessKeys",
     "UpdateAccessKey",
     "DeleteAccessKey",
+    "GetAccessKeyLastUsed",
     "CreateGroup",
     "GetGroup",
     "ListGroups",

@@ -194,6 +194,7 @@ impl Service {
                 tags,
             }),
             active: true,
+            last_used: None,
         };
         let expiration = iso8601_seconds(expires);
         let response = recorded(&access_key_id, &expiration);

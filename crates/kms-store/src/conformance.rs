@@ -185,6 +185,7 @@ pub async fn run_reset(store: &dyn Store) {
         created: Timestamp::from_unix_millis(1),
         session: None,
         active: true,
+        last_used: None,
     };
     let user_key = AccessKeyRecord {
         access_key_id: "AKIARESETTESTER00000".into(),
@@ -338,6 +339,7 @@ async fn access_keys(store: &dyn Store, seed: u8) {
         created: Timestamp::from_unix_millis(1),
         session: None,
         active: true,
+        last_used: None,
     };
     store.create_access_key(&record, &[]).await.unwrap();
     assert!(matches!(store.create_access_key(&record, &[]).await, Err(StoreError::AlreadyExists)));
@@ -470,6 +472,7 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
         created: Timestamp::from_unix_millis(1),
         session: None,
         active: true,
+        last_used: None,
     };
     store.create_access_key(&key, &[]).await.unwrap();
     assert!(store.set_access_key_active(&key.access_key_id, false, &[]).await.unwrap());
@@ -477,6 +480,10 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
     assert!(store.set_access_key_active(&key.access_key_id, true, &[]).await.unwrap());
     assert!(store.access_key(&key.access_key_id).await.unwrap().unwrap().active);
     assert!(!store.set_access_key_active("AKIANOSUCHKEY0000000", false, &[]).await.unwrap());
+    let used =
+        crate::KeyUse { time: Timestamp::from_unix_millis(42), service: "kms".into(), region: "eu-west-1".into() };
+    store.record_key_use(&key.access_key_id, &used).await.unwrap();
+    assert_eq!(store.access_key(&key.access_key_id).await.unwrap().unwrap().last_used, Some(used));
     // A key policy and a trust policy naming alice by ARN; a similar ARN that is not hers.
     let named = format!(r#"{{"Statement":[{{"Principal":{{"AWS":["{}","{}x"]}}}}]}}"#, user.arn, user.arn);
     let k = self::key(seed, 90, account.as_str());

@@ -53,9 +53,9 @@ pub use invalidation::{Invalidation, InvalidationFeed};
 #[cfg(feature = "postgres")]
 pub use postgres::{FEED_APPLICATION_NAME, PostgresStore};
 pub use records::{
-    ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, ManagedPolicyRecord,
-    MaterialRecord, OidcProviderAttributes, PolicyVersionRecord, PrincipalAttributes, PrincipalRecord, PrincipalTag,
-    PrincipalType, SessionRecord,
+    ACTIVE, AccessKeyRecord, AliasRecord, GrantRecord, INACTIVE, IdentityPolicyRecord, KeyBundle, KeyUse,
+    ManagedPolicyRecord, MaterialRecord, OidcProviderAttributes, PolicyVersionRecord, PrincipalAttributes,
+    PrincipalRecord, PrincipalTag, PrincipalType, SessionRecord,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -280,6 +280,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Deletes an access key; returns whether it existed (if not, `audit` is not appended).
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// Records a long-term access key's last use (no audit event: a use is audited as its
+    /// request).
+    async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()>;
     /// Makes an access key active or inactive; whether it exists.
     async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The access keys of a principal.

@@ -45,8 +45,8 @@ use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, ManagedPolicyRecord, MaterialRecord,
-    PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyUpdate, KeyUse, ManagedPolicyRecord,
+    MaterialRecord, PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
 };
 
 /// Forward-only migrations, one file each in `migrations/postgres/`; entry `i` moves the schema from
@@ -970,6 +970,7 @@ impl Store for PostgresStore {
                 &session.map(|s| s.expires.unix_millis()),
                 &(!record.active).then_some(crate::INACTIVE),
                 &records::session_tags(session)?,
+                &records::key_use(record.last_used.as_ref())?,
             ],
         )
         .await?;
@@ -984,6 +985,11 @@ impl Store for PostgresStore {
         let n = execute(&tx, sql::DELETE_ACCESS_KEY, &[&id]).await?;
         notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
+    }
+
+    async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()> {
+        let client = self.client().await?;
+        execute(&client, sql::SET_ACCESS_KEY_USE, &[&id, &records::key_use(Some(used))?]).await.map(drop)
     }
 
     async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {

@@ -71,6 +71,19 @@ pub struct AccessKeyRecord {
     pub session: Option<SessionRecord>,
     /// Whether the key authenticates (IAM's `Active`; `Inactive` keys are refused).
     pub active: bool,
+    /// When a long-term key was last used (IAM's GetAccessKeyLastUsed).
+    pub last_used: Option<KeyUse>,
+}
+
+/// A use of an access key: when, for which service, in which region.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyUse {
+    /// When.
+    pub time: Timestamp,
+    /// The service's short name (`kms`, `sts`, `iam`).
+    pub service: String,
+    /// The region signed for.
+    pub region: String,
 }
 
 /// IAM's spelling of an access key's status.
@@ -365,7 +378,7 @@ mod decode {
     use kms_core::tag::Tag;
 
     use super::{
-        ACTIVE, AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, ManagedPolicyRecord,
+        ACTIVE, AccessKeyRecord, AliasRecord, Columns, GrantRecord, IdentityPolicyRecord, KeyUse, ManagedPolicyRecord,
         MaterialRecord, PrincipalAttributes, PrincipalRecord, PrincipalType, SessionRecord,
     };
     use crate::audit::{AuditDigest, AuditRow};
@@ -470,6 +483,12 @@ mod decode {
             created: Timestamp::from_unix_millis(row.integer(4)?),
             session,
             active: row.optional_text(8)?.is_none_or(|s| s == ACTIVE),
+            last_used: match row.optional_text(10)? {
+                None => None,
+                Some(json) => {
+                    Some(serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("key use: {e}")))?)
+                }
+            },
         })
     }
 
@@ -495,6 +514,11 @@ mod decode {
     /// A managed policy's stored JSON.
     pub(crate) fn encode_managed_policy(record: &ManagedPolicyRecord) -> StoreResult<String> {
         serde_json::to_string(record).map_err(backend)
+    }
+
+    /// A key use as stored.
+    pub(crate) fn key_use(used: Option<&KeyUse>) -> StoreResult<Option<String>> {
+        used.map(|u| serde_json::to_string(u).map_err(backend)).transpose()
     }
 
     /// A session's tags as stored (`None`: no session, or none).

@@ -22,7 +22,7 @@ use crate::audit_block::{BlockWriter, RowRef};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
-    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, ManagedPolicyRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, IdentityPolicyRecord, KeyBundle, KeyUpdate, KeyUse, ManagedPolicyRecord,
     MaterialRecord, PrincipalRecord, PrincipalType, Store, StoreError, StoreResult,
 };
 
@@ -928,6 +928,7 @@ impl Store for SqliteStore {
                     session.map(|s| s.expires.unix_millis()),
                     (!r.active).then_some(crate::INACTIVE),
                     records::session_tags(session)?,
+                    records::key_use(r.last_used.as_ref())?,
                 ],
             )
             .map(drop)
@@ -938,6 +939,12 @@ impl Store for SqliteStore {
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let id = id.to_owned();
         self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_ACCESS_KEY, [id])? > 0)).await
+    }
+
+    async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()> {
+        let id = id.to_owned();
+        let used = records::key_use(Some(used))?;
+        self.mutate(&[], move |tx| execute(tx, sql::SET_ACCESS_KEY_USE, params![id, used]).map(drop)).await
     }
 
     async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {

@@ -28,7 +28,7 @@ macro_rules! alias_columns {
 macro_rules! access_key_columns {
     () => {
         "access_key_id, account, principal_arn, wrapped_secret, created, session_name, token_digest, expires, status, \
-         session_tags"
+         session_tags, last_used"
     };
 }
 
@@ -181,7 +181,9 @@ statements! {
     ACCESS_KEY = concat!("SELECT ", access_key_columns!(), " FROM access_keys WHERE access_key_id = $1");
     /// Creates an access key.
     INSERT_ACCESS_KEY =
-        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        concat!("INSERT INTO access_keys (", access_key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    /// Records an access key's last use.
+    SET_ACCESS_KEY_USE = "UPDATE access_keys SET last_used = $2 WHERE access_key_id = $1";
     /// Sets an access key's status (NULL: Active).
     SET_ACCESS_KEY_STATUS = "UPDATE access_keys SET status = $2 WHERE access_key_id = $1";
     /// Deletes an access key.

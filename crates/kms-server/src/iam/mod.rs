@@ -429,6 +429,7 @@ impl Service {
             "ListAccessKeys" => self.iam_list_access_keys(ctx, &mut p).await?,
             "UpdateAccessKey" => self.iam_update_access_key(ctx, &mut p).await?,
             "DeleteAccessKey" => self.iam_delete_access_key(ctx, &mut p).await?,
+            "GetAccessKeyLastUsed" => self.iam_access_key_last_used(ctx, &mut p).await?,
             "CreateGroup" => self.iam_create(ctx, &mut p, PrincipalType::Group).await?,
             "GetGroup" => self.iam_get_group(ctx, &mut p).await?,
             "ListGroups" => self.iam_list(ctx, &mut p, PrincipalType::Group).await?,
@@ -916,6 +917,7 @@ impl Service {
             created: self.clock.now(),
             session: None,
             active: true,
+            last_used: None,
         };
         let created = iso8601_seconds(record.created);
         // The audit record names the key, never its secret.
@@ -981,6 +983,38 @@ impl Service {
         let missing = format!("access key {id}");
         self.commit(ctx, Change::SetAccessKeyActive { id: key.access_key_id, active, missing }, Empty {}).await?;
         Ok(None)
+    }
+
+    /// GetAccessKeyLastUsed: when a long-term key was last used (recorded at most once a
+    /// minute), for which service and region; `N/A` for a key never used.
+    async fn iam_access_key_last_used(
+        &self,
+        ctx: &RequestContext,
+        p: &mut Params,
+    ) -> Result<Option<String>, ServiceError> {
+        let id = p.text("AccessKeyId", true, (16, 128)).unwrap_or_default();
+        p.done()?;
+        let key = self
+            .store
+            .access_key(&id)
+            .await?
+            .filter(|k| k.session.is_none() && k.account == ctx.caller.principal.account)
+            .ok_or_else(|| no_such_entity(format!("The Access Key with id {id} cannot be found.")))?;
+        let owner = self.store.principal(&key.principal_arn).await?;
+        let user = owner.filter(|o| o.kind == PrincipalType::User);
+        let resource = user.as_ref().map_or_else(|| key.principal_arn.clone(), |u| u.arn.clone());
+        self.authorize_iam(ctx, "iam:GetAccessKeyLastUsed", &resource, RequestKeys::none()).await?;
+        let name = user.map(|u| format!("<UserName>{}</UserName>", xml_escape(&u.name))).unwrap_or_default();
+        let used = match &key.last_used {
+            Some(u) => format!(
+                "<LastUsedDate>{}</LastUsedDate><ServiceName>{}</ServiceName><Region>{}</Region>",
+                iso8601_seconds(u.time),
+                xml_escape(&u.service),
+                xml_escape(&u.region)
+            ),
+            None => "<ServiceName>N/A</ServiceName><Region>N/A</Region>".to_owned(),
+        };
+        Ok(Some(format!("{name}<AccessKeyLastUsed>{used}</AccessKeyLastUsed>")))
     }
 
     async fn iam_delete_access_key(

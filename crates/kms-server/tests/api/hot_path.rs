@@ -176,6 +176,10 @@ impl Store for Counting {
         self.tick();
         self.inner.delete_access_key(id, audit).await
     }
+    async fn record_key_use(&self, id: &str, used: &kms_store::KeyUse) -> StoreResult<()> {
+        self.tick();
+        self.inner.record_key_use(id, used).await
+    }
     async fn set_access_key_active(&self, id: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
         self.inner.set_access_key_active(id, active, audit).await

@@ -4,6 +4,9 @@
 ALTER TABLE principals ADD COLUMN attributes TEXT;
 ALTER TABLE access_keys ADD COLUMN status TEXT;
 ALTER TABLE access_keys ADD COLUMN session_tags TEXT;
+-- When a long-term key was last used, and for which service and region (JSON; NULL: never),
+-- recorded at most once a minute per key.
+ALTER TABLE access_keys ADD COLUMN last_used TEXT;
 -- Customer managed policies with their versions (the record, JSON), compared and swapped by
 -- revision.
 CREATE TABLE managed_policies (
