@@ -288,6 +288,18 @@ from botocore.config import Config
 unchecked = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1', config=Config(parameter_validation=False))
 assert code(unchecked.update_role, RoleName='r1', MaxSessionDuration=100) == ('ValidationError', 400)
 
+# UpdateUser: renamed and moved, its key and policies follow; the old name is gone.
+iam.create_user(UserName='temp')
+temp_key = iam.create_access_key(UserName='temp')['AccessKey']
+iam.put_user_policy(UserName='temp', PolicyName='p', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'kms:ListKeys', 'Resource': '*'}]}))
+iam.update_user(UserName='temp', NewUserName='renamed', NewPath='/moved/')
+assert iam.get_user(UserName='renamed')['User']['Arn'] == f'arn:aws:iam::{account}:user/moved/renamed'
+assert code(iam.get_user, UserName='temp') == ('NoSuchEntity', 404)
+assert iam.list_user_policies(UserName='renamed')['PolicyNames'] == ['p']
+renamed = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1', aws_access_key_id=temp_key['AccessKeyId'], aws_secret_access_key=temp_key['SecretAccessKey'])
+assert renamed.get_caller_identity()['Arn'] == f'arn:aws:iam::{account}:user/moved/renamed'
+assert code(iam.update_user, UserName='renamed', NewUserName='admin') == ('EntityAlreadyExists', 409)
+
 # A user allowed to encrypt by an inline policy; removing the policy denies the next request.
 iam.create_user(UserName='worker')
 key = iam.create_access_key(UserName='worker')['AccessKey']
@@ -332,8 +344,16 @@ fn boto3_manages_principals_through_iam() {
         .filter(|e| e["eventSource"] == "iam.amazonaws.com")
         .filter_map(|e| e["eventName"].as_str())
         .collect();
-    for name in ["CreateRole", "UpdateRole", "TagRole", "CreateUser", "CreateAccessKey", "PutUserPolicy", "DeleteUser"]
-    {
+    for name in [
+        "CreateRole",
+        "UpdateRole",
+        "TagRole",
+        "CreateUser",
+        "UpdateUser",
+        "CreateAccessKey",
+        "PutUserPolicy",
+        "DeleteUser",
+    ] {
         assert!(iam_events.contains(&name), "{name} missing from {iam_events:?}");
     }
     assert!(!text.contains("SecretAccessKey\":\""), "no secret in the trail");

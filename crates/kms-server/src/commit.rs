@@ -167,6 +167,13 @@ pub(crate) enum Change {
         /// What the not-found message names, should it be gone.
         missing: String,
     },
+    /// A user renamed or moved to another path (IAM's UpdateUser).
+    RenamePrincipal {
+        /// Its ARN before.
+        old_arn: String,
+        /// It, renamed.
+        renamed: PrincipalRecord,
+    },
     /// A new customer managed policy (its name must be free).
     CreateManagedPolicy(ManagedPolicyRecord),
     /// A managed policy's versions changed, if it is still at the revision read.
@@ -274,6 +281,9 @@ impl Change {
                 vec![Invalidation::AccessKey(id.clone())]
             }
             Self::UpdatePrincipal { principal, .. } => vec![Invalidation::Principal(principal.arn.clone())],
+            Self::RenamePrincipal { old_arn, renamed } => {
+                vec![Invalidation::Principal(old_arn.clone()), Invalidation::Principal(renamed.arn.clone())]
+            }
             // A policy's or group's ARN stands for everyone it applies to.
             Self::UpdateManagedPolicy(policy) => vec![Invalidation::Principal(policy.arn.clone())],
             Self::DeleteManagedPolicy { arn } => vec![Invalidation::Principal(arn.clone())],
@@ -322,6 +332,7 @@ impl Change {
             // Deleted by someone else meanwhile: gone all the same, and recorded without a change.
             Self::DeleteAccessKey(id) => store.delete_access_key(id, audit).await,
             Self::UpdatePrincipal { principal, .. } => found(store.update_principal(principal, audit).await?),
+            Self::RenamePrincipal { old_arn, renamed } => found(store.rename_principal(old_arn, renamed, audit).await?),
             Self::CreateManagedPolicy(policy) => store.create_managed_policy(policy, audit).await.map(|()| true),
             Self::UpdateManagedPolicy(policy) => store.update_managed_policy(policy, audit).await.map(|()| true),
             Self::DeleteManagedPolicy { arn } => found(store.delete_managed_policy(arn, audit).await?),
@@ -364,6 +375,7 @@ impl Change {
             | Self::CreateAccessKey(_)
             | Self::DeleteAccessKey(_)
             | Self::UpdatePrincipal { .. }
+            | Self::RenamePrincipal { .. }
             | Self::CreateManagedPolicy(_)
             | Self::UpdateManagedPolicy(_)
             | Self::DeleteManagedPolicy { .. }
@@ -395,6 +407,13 @@ impl Change {
                 | Self::SetAccessKeyActive { missing, .. },
                 StoreError::NotFound,
             ) => crate::admin::not_found(&missing),
+            (Self::RenamePrincipal { renamed, .. }, StoreError::AlreadyExists) => {
+                ServiceError::Api(ApiError::with_message(
+                    Exception::AlreadyExists,
+                    crate::iam::already_exists_message(renamed.kind, &renamed.name),
+                ))
+            }
+            (Self::RenamePrincipal { old_arn, .. }, StoreError::NotFound) => crate::admin::not_found(&old_arn),
             (Self::CreateManagedPolicy(policy), StoreError::AlreadyExists) => {
                 ServiceError::Api(ApiError::with_message(
                     Exception::AlreadyExists,
@@ -428,6 +447,7 @@ impl Change {
                 | Self::CreateAccessKey(_)
                 | Self::DeleteAccessKey(_)
                 | Self::UpdatePrincipal { .. }
+                | Self::RenamePrincipal { .. }
                 | Self::CreateManagedPolicy(_)
                 | Self::UpdateManagedPolicy(_)
                 | Self::DeleteManagedPolicy { .. }

@@ -67,6 +67,7 @@ const IAM_ACTIONS: &[&str] = &[
     "DeleteUser",
     "DeleteRole",
     "UpdateRole",
+    "UpdateUser",
     "UpdateAssumeRolePolicy",
     "TagUser",
     "TagRole",

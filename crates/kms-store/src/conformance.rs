@@ -456,6 +456,43 @@ async fn principals_and_identity_policies(store: &dyn Store, seed: u8) {
     assert!(!store.update_principal(&nobody, &[]).await.unwrap());
     assert!(store.update_principal(&role, &[]).await.unwrap(), "back to no attributes");
     assert_eq!(store.principal(&role.arn).await.unwrap(), Some(role.clone()));
+    // A renamed user keeps its id, keys and policies; the old ARN names nothing.
+    let carol = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/carol"),
+        name: "carol".into(),
+        principal_id: format!("AIDACAROL{seed:05}"),
+        ..user.clone()
+    };
+    store.create_principal(&carol, &[]).await.unwrap();
+    let carol_key = AccessKeyRecord {
+        access_key_id: format!("AKIACAROL{seed:011}"),
+        account: account.clone(),
+        principal_arn: carol.arn.clone(),
+        wrapped_secret: vec![1],
+        created: Timestamp::from_unix_millis(1),
+        session: None,
+        active: true,
+        last_used: None,
+    };
+    store.create_access_key(&carol_key, &[]).await.unwrap();
+    let carol_policy =
+        IdentityPolicyRecord { principal_arn: carol.arn.clone(), name: "p".into(), document: "{}".into() };
+    store.put_identity_policy(&carol_policy, &[]).await.unwrap();
+    let renamed = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/ops/caroline"),
+        name: "caroline".into(),
+        attributes: crate::PrincipalAttributes { path: Some("/ops/".into()), ..Default::default() },
+        ..carol.clone()
+    };
+    let taken = PrincipalRecord { name: "alice".into(), ..renamed.clone() };
+    assert!(store.rename_principal(&carol.arn, &taken, &[]).await.is_err(), "alice is taken");
+    assert!(store.rename_principal(&carol.arn, &renamed, &[]).await.unwrap());
+    assert!(store.principal(&carol.arn).await.unwrap().is_none());
+    assert_eq!(store.principal(&renamed.arn).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(store.access_key(&carol_key.access_key_id).await.unwrap().unwrap().principal_arn, renamed.arn);
+    assert_eq!(store.identity_policies(&renamed.arn).await.unwrap().len(), 1);
+    assert!(!store.rename_principal(&carol.arn, &renamed, &[]).await.unwrap(), "gone");
+    assert!(store.delete_principal(&renamed.arn, &[]).await.unwrap());
     let policy =
         IdentityPolicyRecord { principal_arn: user.arn.clone(), name: "p".into(), document: "{\"a\":1}".into() };
     store.put_identity_policy(&policy, &[]).await.unwrap();

@@ -300,6 +300,15 @@ pub trait Store: Send + Sync + 'static {
         kind: PrincipalType,
         name: &str,
     ) -> StoreResult<Option<PrincipalRecord>>;
+    /// Gives the principal at `old_arn` a new ARN, name and attributes (IAM's UpdateUser), its
+    /// access keys and identity policies following it; whether it existed.
+    /// [`StoreError::AlreadyExists`] when the new name is taken.
+    async fn rename_principal(
+        &self,
+        old_arn: &str,
+        renamed: &PrincipalRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool>;
     /// Replaces a principal's trust policy and attributes; whether it exists.
     async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool>;
 

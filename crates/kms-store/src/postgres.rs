@@ -1046,6 +1046,40 @@ impl Store for PostgresStore {
         decode_first(row, records::principal_record)
     }
 
+    async fn rename_principal(
+        &self,
+        old_arn: &str,
+        renamed: &PrincipalRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if query(&tx, sql::PRINCIPAL_ID, &[&old_arn]).await?.is_empty() {
+            return Ok(false);
+        }
+        notify(&tx, &Invalidation::Principal(old_arn.to_owned())).await?;
+        notify(&tx, &Invalidation::Principal(renamed.arn.clone())).await?;
+        execute(
+            &tx,
+            "SELECT pg_notify($1, 'c ' || access_key_id) FROM access_keys WHERE principal_arn = $2",
+            &[&CHANNEL, &old_arn],
+        )
+        .await?;
+        // Identity policies reference the principal: out while it is renamed, back after.
+        let policies =
+            decode_all(&query(&tx, sql::IDENTITY_POLICIES, &[&old_arn]).await?, records::identity_policy_record)?;
+        execute(&tx, sql::DELETE_IDENTITY_POLICIES_OF, &[&old_arn]).await?;
+        execute(&tx, sql::MOVE_ACCESS_KEYS, &[&old_arn, &renamed.arn]).await?;
+        let attributes = renamed.attributes.to_stored();
+        execute(&tx, sql::RENAME_PRINCIPAL, &[&old_arn, &renamed.arn, &renamed.name, &attributes]).await?;
+        for p in policies {
+            execute(&tx, sql::PUT_IDENTITY_POLICY, &[&renamed.arn, &p.name, &p.document]).await?;
+        }
+        append_audit_tx(&tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;

@@ -997,6 +997,31 @@ impl Store for SqliteStore {
         self.run(move |c| query_first(c, sql::PRINCIPAL_BY_NAME, key, records::principal_record)).await
     }
 
+    async fn rename_principal(
+        &self,
+        old_arn: &str,
+        renamed: &PrincipalRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
+        let old = old_arn.to_owned();
+        let r = renamed.clone();
+        self.mutate(audit, move |tx| {
+            if query_first(tx, sql::PRINCIPAL_ID, [&old], |row| row.text(0))?.is_none() {
+                return Ok(false);
+            }
+            // Identity policies reference the principal: out while it is renamed, back after.
+            let policies = query_all(tx, sql::IDENTITY_POLICIES, [&old], records::identity_policy_record)?;
+            execute(tx, sql::DELETE_IDENTITY_POLICIES_OF, [&old])?;
+            execute(tx, sql::MOVE_ACCESS_KEYS, [&old, &r.arn])?;
+            execute(tx, sql::RENAME_PRINCIPAL, params![old, r.arn, r.name, r.attributes.to_stored()])?;
+            for p in policies {
+                execute(tx, sql::PUT_IDENTITY_POLICY, params![r.arn, p.name, p.document])?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
     async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
         let r = record.clone();
         self.mutate(audit, move |tx| {

@@ -203,6 +203,10 @@ statements! {
     /// A principal by account, kind and name.
     PRINCIPAL_BY_NAME =
         concat!("SELECT ", principal_columns!(), " FROM principals WHERE account = $1 AND kind = $2 AND name = $3");
+    /// Renames a principal (a new ARN, name and attributes; its children moved first).
+    RENAME_PRINCIPAL = "UPDATE principals SET arn = $2, name = $3, attributes = $4 WHERE arn = $1";
+    /// Renaming a principal: its access keys follow it.
+    MOVE_ACCESS_KEYS = "UPDATE access_keys SET principal_arn = $2 WHERE principal_arn = $1";
     /// Replaces a principal's trust policy and attributes.
     UPDATE_PRINCIPAL = "UPDATE principals SET trust_policy = $2, attributes = $3 WHERE arn = $1";
 

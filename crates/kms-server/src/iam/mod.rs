@@ -410,6 +410,7 @@ impl Service {
             "DeleteUser" => self.iam_delete(ctx, &mut p, PrincipalType::User).await?,
             "DeleteRole" => self.iam_delete(ctx, &mut p, PrincipalType::Role).await?,
             "UpdateRole" => self.iam_update_role(ctx, &mut p).await?,
+            "UpdateUser" => self.iam_update_user(ctx, &mut p).await?,
             "UpdateAssumeRolePolicy" => self.iam_update_trust(ctx, &mut p).await?,
             "TagUser" => self.iam_tag(ctx, &mut p, PrincipalType::User).await?,
             "TagRole" => self.iam_tag(ctx, &mut p, PrincipalType::Role).await?,
@@ -685,6 +686,33 @@ impl Service {
         }
         self.iam_store_principal(ctx, role).await?;
         Ok(Some(String::new()))
+    }
+
+    /// UpdateUser: a new name or path (so a new ARN); keys, policies, groups and the unique id
+    /// stay. Policies elsewhere that name the old ARN no longer match, as in IAM.
+    async fn iam_update_user(&self, ctx: &RequestContext, p: &mut Params) -> Result<Option<String>, ServiceError> {
+        let name = p.name("UserName", true, 128).unwrap_or_default();
+        let new_name = p.name("NewUserName", false, 64);
+        let new_path = p.path("NewPath");
+        p.done()?;
+        let user = self.iam_entity(ctx, PrincipalType::User, &name, "iam:UpdateUser").await?;
+        let name = new_name.unwrap_or_else(|| user.name.clone());
+        let path = new_path.unwrap_or_else(|| path_of(&user).to_owned());
+        let arn = Self::iam_arn(ctx, PrincipalType::User, &path, &name);
+        if arn == user.arn {
+            return Ok(None);
+        }
+        // Renaming also needs the permission on the new ARN.
+        self.authorize_iam(ctx, "iam:UpdateUser", &arn, RequestKeys::none()).await?;
+        if name != user.name && self.store.principal_by_name(&user.account, PrincipalType::User, &name).await?.is_some()
+        {
+            return Err(error(Exception::AlreadyExists, already_exists_message(PrincipalType::User, &name)));
+        }
+        let mut renamed = PrincipalRecord { arn, name, ..user.clone() };
+        renamed.attributes.path = (path != "/").then_some(path);
+        let response = principal_json(&renamed);
+        self.commit(ctx, Change::RenamePrincipal { old_arn: user.arn, renamed }, response).await?;
+        Ok(None)
     }
 
     async fn iam_update_trust(&self, ctx: &RequestContext, p: &mut Params) -> Result<Option<String>, ServiceError> {

@@ -205,6 +205,15 @@ impl Store for Counting {
         self.tick();
         self.inner.principal_by_name(account, kind, name).await
     }
+    async fn rename_principal(
+        &self,
+        old_arn: &str,
+        renamed: &PrincipalRecord,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner.rename_principal(old_arn, renamed, audit).await
+    }
     async fn update_principal(&self, record: &PrincipalRecord, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.tick();
         self.inner.update_principal(record, audit).await
