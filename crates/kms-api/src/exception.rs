@@ -61,7 +61,7 @@ impl Exception {
             Self::Disabled => "DisabledException",
             Self::DryRunOperation => "DryRunOperationException",
             Self::ExpiredImportToken => "ExpiredImportTokenException",
-            Self::ExpiredIdentityToken => "ExpiredTokenException",
+            Self::ExpiredIdentityToken => "ExpiredIdentityToken",
             Self::ExpiredToken => "ExpiredTokenException",
             Self::IncompleteSignature => "IncompleteSignatureException",
             Self::IncorrectKey => "IncorrectKeyException",
