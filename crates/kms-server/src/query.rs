@@ -171,6 +171,32 @@ pub fn form(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `Tags.member.N.Key` / `.Value` pairs of a request, in N order (IAM's and STS's tags).
+pub fn tags(pairs: &[(String, String)]) -> Vec<kms_store::PrincipalTag> {
+    let mut tags: Vec<(usize, kms_store::PrincipalTag)> = Vec::new();
+    for (k, v) in pairs {
+        let Some(rest) = k.strip_prefix("Tags.member.") else { continue };
+        let Some((n, field)) = rest.split_once('.') else { continue };
+        let Ok(n) = n.parse::<usize>() else { continue };
+        let i = match tags.iter().position(|(m, _)| *m == n) {
+            Some(i) => i,
+            None => {
+                tags.push((n, kms_store::PrincipalTag { key: String::new(), value: String::new() }));
+                tags.len() - 1
+            }
+        };
+        if let Some((_, tag)) = tags.get_mut(i) {
+            match field {
+                "Key" => v.clone_into(&mut tag.key),
+                "Value" => v.clone_into(&mut tag.value),
+                _ => {}
+            }
+        }
+    }
+    tags.sort_by_key(|(n, _)| *n);
+    tags.into_iter().map(|(_, t)| t).collect()
+}
+
 /// The `Action` of a query request, for the audit record.
 pub fn action_of(body: &[u8]) -> String {
     form(body).into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v).unwrap_or_default()

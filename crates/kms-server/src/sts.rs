@@ -37,28 +37,7 @@ impl Form {
 
     /// `Tags.member.N.Key`/`.Value` pairs, in N order (session tags).
     fn tags(&self) -> Result<Vec<PrincipalTag>, ServiceError> {
-        let mut tags: Vec<(usize, PrincipalTag)> = Vec::new();
-        for (k, v) in &self.0 {
-            let Some(rest) = k.strip_prefix("Tags.member.") else { continue };
-            let Some((n, field)) = rest.split_once('.') else { continue };
-            let Ok(n) = n.parse::<usize>() else { continue };
-            let i = match tags.iter().position(|(m, _)| *m == n) {
-                Some(i) => i,
-                None => {
-                    tags.push((n, PrincipalTag { key: String::new(), value: String::new() }));
-                    tags.len() - 1
-                }
-            };
-            if let Some((_, tag)) = tags.get_mut(i) {
-                match field {
-                    "Key" => v.clone_into(&mut tag.key),
-                    "Value" => v.clone_into(&mut tag.value),
-                    _ => {}
-                }
-            }
-        }
-        tags.sort_by_key(|(n, _)| *n);
-        let tags: Vec<PrincipalTag> = tags.into_iter().map(|(_, t)| t).collect();
+        let tags = crate::query::tags(&self.0);
         if tags.len() > MAX_SESSION_TAGS {
             return Err(validation(format!(
                 "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_SESSION_TAGS}"

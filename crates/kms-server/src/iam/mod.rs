@@ -184,24 +184,7 @@ impl Params {
 
     /// `Tags.member.N.Key` / `.Value`, checked as IAM checks tags.
     fn tags(&mut self) -> Vec<PrincipalTag> {
-        let mut tags: Vec<(usize, PrincipalTag)> = Vec::new();
-        for (n, field, value) in self.list("Tags") {
-            let i = match tags.iter().position(|(m, _)| *m == n) {
-                Some(i) => i,
-                None => {
-                    tags.push((n, PrincipalTag { key: String::new(), value: String::new() }));
-                    tags.len() - 1
-                }
-            };
-            if let Some((_, tag)) = tags.get_mut(i) {
-                match field {
-                    "Key" => value.clone_into(&mut tag.key),
-                    "Value" => value.clone_into(&mut tag.value),
-                    _ => {}
-                }
-            }
-        }
-        let tags: Vec<PrincipalTag> = tags.into_iter().map(|(_, t)| t).collect();
+        let tags = crate::query::tags(&self.pairs);
         for (i, tag) in tags.iter().enumerate() {
             let member = format!("tags.{}.member.key", i + 1);
             if tag.key.is_empty() || tag.key.chars().count() > 128 {
@@ -324,17 +307,23 @@ fn path_of(p: &PrincipalRecord) -> &str {
     p.attributes.path.as_deref().unwrap_or("/")
 }
 
-/// A `User` element; with its tags where IAM shows them (CreateUser, GetUser).
-fn user_xml(p: &PrincipalRecord, with_tags: bool) -> String {
-    let tags = if with_tags && !p.attributes.tags.is_empty() { tags_xml(&p.attributes.tags) } else { String::new() };
+/// What users and groups show alike: path, name, id (as `<{kind}Name>`, `<{kind}Id>`), ARN and
+/// creation date.
+fn identity_xml(p: &PrincipalRecord, kind: &str) -> String {
     format!(
-        "<Path>{}</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>{}</Arn><CreateDate>{}</CreateDate>{tags}",
+        "<Path>{}</Path><{kind}Name>{}</{kind}Name><{kind}Id>{}</{kind}Id><Arn>{}</Arn><CreateDate>{}</CreateDate>",
         xml_escape(path_of(p)),
         xml_escape(&p.name),
         xml_escape(&p.principal_id),
         xml_escape(&p.arn),
         iso8601_seconds(p.created)
     )
+}
+
+/// A `User` element; with its tags where IAM shows them (CreateUser, GetUser).
+fn user_xml(p: &PrincipalRecord, with_tags: bool) -> String {
+    let tags = if with_tags && !p.attributes.tags.is_empty() { tags_xml(&p.attributes.tags) } else { String::new() };
+    format!("{}{tags}", identity_xml(p, "User"))
 }
 
 /// A `Role` element: the trust policy URL-encoded, as IAM returns policy documents.
@@ -373,14 +362,7 @@ fn act(kind: PrincipalType, template: &str) -> String {
 
 /// A `Group` element.
 fn group_xml(p: &PrincipalRecord) -> String {
-    format!(
-        "<Path>{}</Path><GroupName>{}</GroupName><GroupId>{}</GroupId><Arn>{}</Arn><CreateDate>{}</CreateDate>",
-        xml_escape(path_of(p)),
-        xml_escape(&p.name),
-        xml_escape(&p.principal_id),
-        xml_escape(&p.arn),
-        iso8601_seconds(p.created)
-    )
+    identity_xml(p, "Group")
 }
 
 fn entity_xml(p: &PrincipalRecord, with_tags: bool) -> String {
