@@ -156,6 +156,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
                 from: time(from.as_deref())?,
                 to: time(to.as_deref())?,
                 limit: *limit,
+                before_seq: None,
             };
             let rows = store.audit_query(&filter).await.map_err(|e| e.to_string())?;
             if *json {

@@ -81,6 +81,8 @@ pub struct AuditFilter {
     pub from: Option<Timestamp>,
     /// Latest time, exclusive.
     pub to: Option<Timestamp>,
+    /// Only records before this one (a page's cursor), exclusive.
+    pub before_seq: Option<u64>,
     /// Most records returned.
     pub limit: usize,
 }
@@ -99,6 +101,7 @@ impl AuditFilter {
             && self.event_name.as_ref().is_none_or(|n| &row.event_name == n)
             && self.from.is_none_or(|from| row.time >= from)
             && self.to.is_none_or(|to| row.time < to)
+            && self.before_seq.is_none_or(|before| row.seq < before)
     }
 }
 

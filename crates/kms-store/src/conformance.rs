@@ -795,6 +795,9 @@ async fn audit_chain(store: &dyn Store) {
         ..AuditFilter::default()
     };
     assert_eq!(store.audit_query(&window).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 2]);
+    // A page's cursor: only records before it, newest first.
+    let page = AuditFilter { before_seq: Some(3), limit: 10, ..AuditFilter::default() };
+    assert_eq!(store.audit_query(&page).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 1]);
     // Retention: the newest record strictly older than the cutoff (events n are at n seconds).
     let at = |n: i64| Timestamp::from_unix_millis(1_700_000_000_000 + n * 1000);
     assert_eq!(store.audit_seq_before(at(1)).await.unwrap(), None, "nothing is older than the first");

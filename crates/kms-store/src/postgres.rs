@@ -1289,13 +1289,15 @@ impl Store for PostgresStore {
         } else {
             "error_code = ?"
         };
-        let candidates: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
+        let before = filter.before_seq.map(i64::try_from).transpose().map_err(backend)?;
+        let candidates: [(&str, Option<&(dyn ToSql + Sync)>); 7] = [
             ("(key_arn = ? OR other_key_arn = ?)", filter.key_arn.as_ref().map(|v| v as _)),
             ("principal = ?", filter.principal.as_ref().map(|v| v as _)),
             ("event_name = ?", filter.event_name.as_ref().map(|v| v as _)),
             (error_condition, filter.error_code.as_ref().map(|v| v as _)),
             ("event_time >= ?", from.as_ref().map(|v| v as _)),
             ("event_time < ?", to.as_ref().map(|v| v as _)),
+            ("seq < ?", before.as_ref().map(|v| v as _)),
         ];
         let mut conditions = Vec::new();
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();

@@ -1205,7 +1205,9 @@ impl Store for SqliteStore {
                 return Ok(out);
             }
             // Blocks newest first; the rows of each newest first.
-            let window = params![f.from.map(Timestamp::unix_millis), f.to.map(Timestamp::unix_millis), f.key_arn];
+            let before = f.before_seq.map(i64::try_from).transpose().map_err(backend)?;
+            let window =
+                params![f.from.map(Timestamp::unix_millis), f.to.map(Timestamp::unix_millis), f.key_arn, before];
             let sql = if f.key_arn.is_some() { AUDIT_QUERY_BY_KEY } else { AUDIT_QUERY };
             each_block(c, sql, window, |rows| {
                 out.extend(rows.into_iter().rev().filter(|r| f.matches(r)).take(f.limit - out.len()));
@@ -1221,7 +1223,7 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let mut found = None;
             let no_window: Option<i64> = None;
-            each_block(c, AUDIT_QUERY_BY_KEY, params![no_window, no_window, arn], |rows| {
+            each_block(c, AUDIT_QUERY_BY_KEY, params![no_window, no_window, arn, no_window], |rows| {
                 found = rows.into_iter().rev().find(|r| {
                     r.concerns_key(&arn)
                         && r.error_code.is_none()
@@ -1466,13 +1468,15 @@ const AUDIT_SEQ_BEFORE: &str = "SELECT size, body FROM audit_blocks INDEXED BY a
 /// The blocks an audit query without a key (`?3` is null) reads, newest first: those whose
 /// time span meets the window (`?1`, `?2`).
 const AUDIT_QUERY: &str = "SELECT size, body FROM audit_blocks WHERE (?1 IS NULL OR last_time >= ?1) \
-     AND (?2 IS NULL OR first_time < ?2) AND ?3 IS NULL ORDER BY first_seq DESC";
+     AND (?2 IS NULL OR first_time < ?2) AND ?3 IS NULL AND (?4 IS NULL OR first_seq < ?4) \
+     ORDER BY first_seq DESC";
 
 /// The same for a query by key (`?3`): only blocks holding a record for it, found through the
 /// block key index.
 const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k \
      JOIN audit_blocks b ON b.first_seq = k.first_seq WHERE k.key_arn = ?3 \
-     AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) ORDER BY k.first_seq DESC";
+     AND (?1 IS NULL OR b.last_time >= ?1) AND (?2 IS NULL OR b.first_time < ?2) \
+     AND (?4 IS NULL OR k.first_seq < ?4) ORDER BY k.first_seq DESC";
 
 /// The records of the table that held one row per record before audit blocks.
 const LEGACY_AUDIT_ROWS: &str = concat!("SELECT ", audit_log_columns!(), ", NULL FROM audit_log ORDER BY seq");
@@ -1628,7 +1632,10 @@ mod tests {
     /// Queries by key start from the key's entries in the block index, not from a scan.
     #[test]
     fn key_queries_read_the_block_key_index() {
-        let plan = plan_of(AUDIT_QUERY_BY_KEY, &[&rusqlite::types::Null, &rusqlite::types::Null, &"k"]);
+        let plan = plan_of(
+            AUDIT_QUERY_BY_KEY,
+            &[&rusqlite::types::Null, &rusqlite::types::Null, &"k", &rusqlite::types::Null],
+        );
         assert!(plan.iter().any(|step| step.starts_with("SEARCH") && step.contains("(key_arn=?)")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
