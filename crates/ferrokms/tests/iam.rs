@@ -618,3 +618,91 @@ fn boto3_web_identity_assumes_a_role() {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// CloudTrail's LookupEvents over the trail, as `aws cloudtrail lookup-events` and boto3's
+/// paginator read it: the caller's account only, one lookup attribute, pages, CloudTrail's
+/// exceptions.
+const BOTO3_LOOKUP: &str = r#"
+import boto3, json, os
+from botocore.exceptions import ClientError
+endpoint = os.environ['ENDPOINT']
+kms = boto3.client('kms', endpoint_url=endpoint, region_name='us-east-1')
+ct = boto3.client('cloudtrail', endpoint_url=endpoint, region_name='us-east-1')
+sts = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1')
+account = sts.get_caller_identity()['Account']
+keys = [kms.create_key(Description=f'k{n}')['KeyMetadata']['Arn'] for n in range(3)]
+for arn in keys:
+    kms.encrypt(KeyId=arn, Plaintext=b'x')
+import time
+time.sleep(0.5)  # the audit writer commits within its linger interval
+
+creates = ct.lookup_events(LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'CreateKey'}])['Events']
+assert len(creates) == 3, creates
+assert all(e['EventSource'] == 'kms.amazonaws.com' and e['Username'] == 'admin' and e['ReadOnly'] == 'false' for e in creates), creates
+assert sorted(e['Resources'][0]['ResourceName'] for e in creates) == sorted(keys)
+record = json.loads(creates[0]['CloudTrailEvent'])
+assert record['eventName'] == 'CreateKey' and record['recipientAccountId'] == account
+
+by_key = ct.lookup_events(LookupAttributes=[{'AttributeKey': 'ResourceName', 'AttributeValue': keys[1]}])['Events']
+assert sorted(e['EventName'] for e in by_key) == ['CreateKey', 'Encrypt'], by_key
+
+# Pages of one, newest first, through the paginator.
+pages = list(ct.get_paginator('lookup_events').paginate(
+    LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'Encrypt'}], PaginationConfig={'PageSize': 1}))
+seen = [e['EventId'] for p in pages for e in p['Events']]
+assert len(seen) == 3 and len(set(seen)) == 3, pages
+times = [e['EventTime'] for p in pages for e in p['Events']]
+assert times == sorted(times, reverse=True)
+
+def code(**kw):
+    try:
+        ct.lookup_events(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code']
+    raise AssertionError('no error')
+assert code(LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'a'}, {'AttributeKey': 'Username', 'AttributeValue': 'b'}]) == 'InvalidLookupAttributesException'
+assert code(NextToken='not-a-token') == 'InvalidNextTokenException'
+import datetime
+now = datetime.datetime.now(datetime.timezone.utc)
+assert code(StartTime=now, EndTime=now - datetime.timedelta(days=1)) == 'InvalidTimeRangeException'
+
+# Another account sees none of these events.
+import subprocess
+made = json.loads(subprocess.run([os.environ['FERROKMS_BIN'], 'admin', '--endpoint', endpoint, '--credentials-file',
+                                  os.environ['ADMIN_CREDENTIALS'], 'create-account'], check=True, capture_output=True).stdout)
+other = boto3.client('cloudtrail', endpoint_url=endpoint, region_name='us-east-1',
+                     aws_access_key_id=made['AccessKey']['AccessKeyId'], aws_secret_access_key=made['AccessKey']['SecretAccessKey'])
+assert other.lookup_events(LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'CreateKey'}])['Events'] == []
+print('ok')
+"#;
+
+#[test]
+fn boto3_and_the_aws_cli_look_up_events() {
+    if !present("boto3") || !present("aws") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = support::serve(&data);
+    let mut command = Command::new("python3");
+    clients_env(&mut command, &server.addr, &data)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", format!("http://{}", server.addr))
+        .env("FERROKMS_BIN", support::BIN)
+        .env("ADMIN_CREDENTIALS", data.join("admin-credentials"));
+    let out = command.args(["-c", BOTO3_LOOKUP]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The aws CLI, by event source, read-only events only.
+    let mut aws = Command::new("aws");
+    clients_env(&mut aws, &server.addr, &data).env("AWS_ENDPOINT_URL_CLOUDTRAIL", format!("http://{}", server.addr));
+    let out = aws
+        .args(["cloudtrail", "lookup-events", "--lookup-attributes", "AttributeKey=ReadOnly,AttributeValue=true"])
+        .args(["--max-results", "50", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        listed["Events"].as_array().unwrap().iter().filter_map(|e| e["EventName"].as_str()).collect();
+    assert!(names.contains(&"GetCallerIdentity") && names.contains(&"LookupEvents"), "{names:?}");
+    assert!(!names.contains(&"CreateKey"), "{names:?}");
+}

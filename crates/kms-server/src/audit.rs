@@ -114,8 +114,8 @@ pub fn random_uuid(random: [u8; 16]) -> String {
 pub fn read_only(name: &str) -> bool {
     match kms_api::Operation::from_name(name) {
         Some(op) => op.is_read_only(),
-        // The admin and STS operations follow AWS's naming.
-        None => name.starts_with("Describe") || name.starts_with("List") || name.starts_with("Get"),
+        // The admin, IAM, STS and CloudTrail operations follow AWS's naming.
+        None => ["Describe", "List", "Get", "Lookup", "Simulate"].iter().any(|verb| name.starts_with(verb)),
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Endpoint {
     Sts,
     /// AWS IAM (query protocol): users, roles, access keys, policies.
     Iam,
+    /// AWS CloudTrail (JSON 1.1): LookupEvents.
+    CloudTrail,
 }
 
 /// A known access key.
@@ -370,6 +372,7 @@ impl Authenticator {
         let endpoint = match pending.service() {
             "sts" => Endpoint::Sts,
             "iam" => Endpoint::Iam,
+            "cloudtrail" => Endpoint::CloudTrail,
             _ => Endpoint::Kms,
         };
         let credential = self.credential(pending.access_key_id()).await?.ok_or_else(unrecognized)?;
@@ -400,7 +403,7 @@ impl Authenticator {
                 )));
             }
         }
-        if endpoint == Endpoint::Kms
+        if matches!(endpoint, Endpoint::Kms | Endpoint::CloudTrail)
             && parts.headers.contains_key(&crate::http::X_AMZ_TARGET)
             && !pending.is_signed(crate::http::X_AMZ_TARGET.as_str())
         {
@@ -416,6 +419,7 @@ impl Authenticator {
             Endpoint::Kms => "kms",
             Endpoint::Sts => "sts",
             Endpoint::Iam => "iam",
+            Endpoint::CloudTrail => "cloudtrail",
         };
         let (key, cached) = self.signing_key(&credential, &pending);
         pending.verify(parts, body, &key, now, service).map_err(|e| ServiceError::Api(sigv4_error(&e)))?;

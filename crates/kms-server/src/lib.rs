@@ -15,6 +15,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
+pub mod cloudtrail;
 mod commit;
 pub mod config;
 pub mod error;

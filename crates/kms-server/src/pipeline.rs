@@ -53,6 +53,8 @@ enum Route<'a> {
     Admin(&'a str),
     /// An STS or IAM action (named in the body).
     Query(QueryApi),
+    /// A CloudTrail operation.
+    CloudTrail(&'a str),
 }
 
 /// What the request's audit record and metrics need, gathered as the stages run.
@@ -195,7 +197,13 @@ fn begin(event_id: String, target: &str) -> Seen {
     Seen {
         event_id,
         event_name: target.rsplit('.').next().unwrap_or_default().to_owned(),
-        event_source: if target.starts_with(ADMIN_TARGET_PREFIX) { "ferrokms.admin" } else { "kms.amazonaws.com" },
+        event_source: if target.starts_with(ADMIN_TARGET_PREFIX) {
+            "ferrokms.admin"
+        } else if target.starts_with(crate::cloudtrail::TARGET_PREFIX) {
+            "cloudtrail.amazonaws.com"
+        } else {
+            "kms.amazonaws.com"
+        },
         ctx: None,
     }
 }
@@ -264,6 +272,15 @@ fn route<'a>(endpoint: Endpoint, target: &'a str, parts: &http::request::Parts) 
     match endpoint {
         Endpoint::Sts => return Ok(Route::Query(QueryApi::Sts)),
         Endpoint::Iam => return Ok(Route::Query(QueryApi::Iam)),
+        Endpoint::CloudTrail => {
+            json_content_type(header_value(parts, header::CONTENT_TYPE))?;
+            return target.strip_prefix(crate::cloudtrail::TARGET_PREFIX).map(Route::CloudTrail).ok_or_else(|| {
+                ServiceError::Api(ApiError::with_message(
+                    Exception::UnknownOperation,
+                    format!("'{target}' is not an operation of the CloudTrail API"),
+                ))
+            });
+        }
         Endpoint::Kms => {}
     }
     json_content_type(header_value(parts, header::CONTENT_TYPE))?;
@@ -319,7 +336,7 @@ fn admit(svc: &Service, ctx: &RequestContext, route: Route<'_>) -> Result<(), Se
         Route::Kms(op) => {
             Ok(svc.quotas.admit(&ctx.caller.principal.account, &ctx.region, op.name(), svc.clock.now())?)
         }
-        Route::Admin(_) | Route::Query(_) => Ok(()),
+        Route::Admin(_) | Route::Query(_) | Route::CloudTrail(_) => Ok(()),
     }
 }
 
@@ -330,6 +347,7 @@ async fn dispatch(svc: &Service, ctx: &RequestContext, route: Route<'_>, body: &
         Route::Admin(op) => svc.admin(ctx, op, body).await,
         Route::Query(QueryApi::Sts) => svc.sts(ctx, body).await,
         Route::Query(QueryApi::Iam) => svc.iam(ctx, body).await,
+        Route::CloudTrail(op) => svc.cloudtrail(ctx, op, body).await,
     }
 }
 
