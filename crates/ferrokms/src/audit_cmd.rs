@@ -32,6 +32,20 @@ pub enum AuditCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
+    /// Check a trail delivered with `serve --cloudtrail-dir`: every digest's signature and
+    /// chain, every log file against its digest; exits non-zero naming what was removed or
+    /// edited.
+    ValidateLogs {
+        #[command(flatten)]
+        source: Source,
+        /// The directory the trail was delivered to (holding `AWSLogs/`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Ed25519 public key (hex) to check digest signatures with; defaults to the one stored
+        /// with the trail.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// Print records as JSON lines, oldest first.
     Export {
         #[command(flatten)]
@@ -128,6 +142,22 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
                 )),
                 Err(Ok(broken)) => Err(format!("audit trail BROKEN: {broken}")),
                 Err(Err(e)) => Err(format!("cannot read the audit trail: {e}")),
+            }
+        }
+        AuditCommand::ValidateLogs { source, dir, public_key } => {
+            let key = match public_key {
+                Some(k) => hex::decode(k).map_err(|e| format!("--public-key: {e}"))?,
+                None => open(source)
+                    .await?
+                    .setting("audit_public_key")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .and_then(|k| hex::decode(k).ok())
+                    .ok_or("the store holds no audit public key")?,
+            };
+            match kms_server::trail::validate(dir, &key) {
+                Ok(v) => Ok(format!("delivered trail valid: {} digests, {} log files", v.digests, v.log_files)),
+                Err(problems) => Err(format!("delivered trail INVALID:\n{}", problems.join("\n"))),
             }
         }
         AuditCommand::Export { source, from, to } => {

@@ -254,6 +254,16 @@ struct ServeArgs {
     /// The NATS subject for key events.
     #[arg(long, env = "FERROKMS_EVENT_NATS_SUBJECT", value_name = "SUBJECT", default_value = "ferrokms.kms.events")]
     event_nats_subject: String,
+    /// Deliver the audit trail under this directory as CloudTrail does: gzip log files and
+    /// signed, chained digest files (`AWSLogs/<account>/CloudTrail…`).
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_DIR", value_name = "DIR")]
+    cloudtrail_dir: Option<PathBuf>,
+    /// Seconds between deliveries of new records.
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_INTERVAL", value_name = "SECONDS", default_value_t = 300.0)]
+    cloudtrail_interval: f64,
+    /// Seconds between digest files.
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_DIGEST_INTERVAL", value_name = "SECONDS", default_value_t = 3600.0)]
+    cloudtrail_digest_interval: f64,
     #[command(flatten)]
     hardening: HardeningArgs,
     /// Apply this seed file (as `ferrokms seed`, with the admin credentials of the data
@@ -369,6 +379,20 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .clone()
             .ok_or("--event-webhook-url needs --event-webhook-secret (FERROKMS_EVENT_WEBHOOK_SECRET)")?;
         config.event_sinks.push(kms_server::events::Sink::Webhook { url: url.clone(), secret });
+    }
+    if let Some(dir) = &args.cloudtrail_dir {
+        let seconds = |s: f64, flag: &str| {
+            if s.is_finite() && s > 0.0 {
+                Ok(std::time::Duration::from_secs_f64(s))
+            } else {
+                Err(format!("{flag} must be a positive number of seconds"))
+            }
+        };
+        config.trail_delivery = Some(kms_server::trail::TrailDelivery {
+            dir: dir.clone(),
+            interval: seconds(args.cloudtrail_interval, "--cloudtrail-interval")?,
+            digest_interval: seconds(args.cloudtrail_digest_interval, "--cloudtrail-digest-interval")?,
+        });
     }
     if let Some(address) = &args.event_nats {
         let subject = args.event_nats_subject.clone();

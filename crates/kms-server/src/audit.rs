@@ -307,7 +307,11 @@ pub fn background_event(event_id: String, time: Timestamp, name: &str, key_arn: 
 /// The signing key for digests: created on first use, stored wrapped by the root key, its
 /// public half stored in the clear for `ferrokms audit verify`.
 /// A new key's seed comes from the injected `rng`.
-async fn digest_key(store: &dyn Store, root: &dyn RootKeyProvider, rng: &dyn Rng) -> Option<Ed25519SigningKey> {
+pub(crate) async fn digest_key(
+    store: &dyn Store,
+    root: &dyn RootKeyProvider,
+    rng: &dyn Rng,
+) -> Option<Ed25519SigningKey> {
     let aad = b"ferrokms:audit-digest-key";
     let stored = store.setting(SIGNING_KEY_SETTING).await.ok()?;
     let wrapped = match stored {

@@ -91,6 +91,8 @@ pub struct ServerConfig {
     pub key_cache_capacity: usize,
     /// Where key events go.
     pub event_sinks: Vec<crate::events::Sink>,
+    /// Where the audit trail is delivered as CloudTrail log and digest files, if anywhere.
+    pub trail_delivery: Option<crate::trail::TrailDelivery>,
     /// How often event delivery looks for new events.
     pub event_poll_millis: u64,
     /// How many days audit records are kept.
@@ -165,6 +167,7 @@ impl ServerConfig {
             scheduler_interval_millis: 1000,
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             event_sinks: Vec::new(),
+            trail_delivery: None,
             event_poll_millis: 200,
             tls: None,
             insecure_http: false,

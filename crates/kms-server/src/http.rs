@@ -142,6 +142,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             )
         })
         .collect();
+    let trail = config.trail_delivery.clone().map(|delivery| {
+        crate::trail::spawn(
+            Arc::clone(&prepared.store),
+            Arc::clone(&prepared.root),
+            Arc::clone(&service.clock),
+            Arc::clone(&service.rng),
+            delivery,
+        )
+    });
     let service_for_serve = Arc::clone(&service);
     let transport = if tls.is_some() { Transport::Tls } else { Transport::Plain };
     let limits = config.connections.clone();
@@ -168,6 +177,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         }
         for sink in sinks {
             sink.abort();
+        }
+        if let Some(trail) = trail {
+            trail.abort();
         }
     });
     Ok(RunningServer {

@@ -36,6 +36,7 @@ pub mod service;
 mod slow_crypto;
 pub mod sts;
 pub mod tls;
+pub mod trail;
 mod unauthenticated;
 
 pub use config::ServerConfig;
