@@ -52,7 +52,7 @@ enum Command {
         file: PathBuf,
     },
     /// Restore a snapshot into a new data directory, after checking that the root key
-    /// (--root-key-file, or the passphrase provider) opens it; nothing is written otherwise.
+    /// (--root-key-file, or the passphrase or pkcs11 provider) opens it; nothing is written otherwise.
     Restore {
         #[command(flatten)]
         common: CommonArgs,
@@ -115,8 +115,8 @@ struct CommonArgs {
     /// Root key file. Keep it apart from database backups. [default: DATA_DIR/root.key]
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE", value_name = "FILE")]
     root_key_file: Option<PathBuf>,
-    /// Where the root key comes from: `file` (a key file) or `passphrase` (derived with
-    /// Argon2id; nothing secret on disk). Chosen when the data directory (or database) is
+    /// Where the root key comes from: `file` (a key file), `passphrase` (derived with
+    /// Argon2id; nothing secret on disk) or `pkcs11` (a non-extractable key in an HSM). Chosen when the data directory (or database) is
     /// created; a later start with another provider or key is refused. [default: file]
     #[arg(long, env = "FERROKMS_ROOT_KEY_PROVIDER", value_name = "PROVIDER")]
     root_key_provider: Option<String>,
@@ -124,8 +124,24 @@ struct CommonArgs {
     /// line), or `-` for standard input. Otherwise FERROKMS_ROOT_PASSPHRASE holds it.
     #[arg(long, value_name = "FILE")]
     root_passphrase_file: Option<PathBuf>,
+    /// With `--root-key-provider pkcs11`: the PKCS#11 module (shared library) of the HSM.
+    /// [default: /usr/lib/softhsm/libsofthsm2.so, SoftHSM2]
+    #[arg(long, env = "FERROKMS_PKCS11_MODULE", value_name = "PATH")]
+    pkcs11_module: Option<PathBuf>,
+    /// With `--root-key-provider pkcs11`: the label of the token holding the root key.
+    #[arg(long, env = "FERROKMS_PKCS11_TOKEN_LABEL", value_name = "LABEL")]
+    pkcs11_token_label: Option<String>,
+    /// With `--root-key-provider pkcs11`: the label of the AES root key in the token, generated
+    /// there (non-extractable) when a new store is created and the token has none.
+    /// [default: ferrokms-root]
+    #[arg(long, env = "FERROKMS_PKCS11_KEY_LABEL", value_name = "LABEL")]
+    pkcs11_key_label: Option<String>,
+    /// With `--root-key-provider pkcs11`: read the token's user PIN from this file (its first
+    /// line), or `-` for standard input. Otherwise FERROKMS_PKCS11_PIN holds it.
+    #[arg(long, value_name = "FILE")]
+    pkcs11_pin_file: Option<PathBuf>,
     /// Use PostgreSQL (postgres://user@host:5432/db) instead of SQLite in the data directory.
-    /// Every node sharing the database needs the same root key file.
+    /// Every node sharing the database needs the same root key (file, passphrase or HSM key).
     #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
     store: Option<String>,
     /// The 12-digit account id of the server's own account, chosen when the data directory (or
@@ -315,31 +331,64 @@ fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
 }
 
+/// A secret given as a file's first line (`-`: standard input) or an environment variable.
+fn read_secret(
+    file: Option<&Path>,
+    file_flag: &str,
+    env: &str,
+    context: &str,
+) -> Result<zeroize::Zeroizing<String>, String> {
+    let text = match file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| format!("{file_flag} -: {e}"))?;
+            line
+        }
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| format!("{file_flag} {}: {e}", path.display()))?,
+            );
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None => std::env::var(env).map_err(|_| format!("{context} needs {env} or {file_flag}"))?,
+    };
+    let text = zeroize::Zeroizing::new(text);
+    Ok(zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
 /// The root key source the options name.
 fn root_key_source(common: &CommonArgs) -> Result<kms_server::config::RootKeySource, String> {
     use kms_server::config::RootKeySource;
     match common.root_key_provider.as_deref().unwrap_or("file") {
         "file" => Ok(RootKeySource::File),
-        "passphrase" => {
-            let passphrase = match &common.root_passphrase_file {
-                Some(path) if path.as_os_str() == "-" => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the passphrase: {e}"))?;
-                    line
-                }
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| format!("--root-passphrase-file {}: {e}", path.display()))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-                None => std::env::var("FERROKMS_ROOT_PASSPHRASE").map_err(|_| {
-                    "--root-key-provider passphrase needs FERROKMS_ROOT_PASSPHRASE or --root-passphrase-file".to_owned()
-                })?,
+        "passphrase" => Ok(RootKeySource::Passphrase(read_secret(
+            common.root_passphrase_file.as_deref(),
+            "--root-passphrase-file",
+            "FERROKMS_ROOT_PASSPHRASE",
+            "--root-key-provider passphrase",
+        )?)),
+        "pkcs11" => {
+            let token_label = common
+                .pkcs11_token_label
+                .clone()
+                .ok_or("--root-key-provider pkcs11 needs --pkcs11-token-label (or FERROKMS_PKCS11_TOKEN_LABEL)")?;
+            let location = kms_crypto::Pkcs11Location {
+                module: common.pkcs11_module.clone().unwrap_or_else(|| kms_crypto::DEFAULT_PKCS11_MODULE.into()),
+                token_label,
+                key_label: common
+                    .pkcs11_key_label
+                    .clone()
+                    .unwrap_or_else(|| kms_crypto::DEFAULT_PKCS11_KEY_LABEL.into()),
             };
-            Ok(RootKeySource::Passphrase(zeroize::Zeroizing::new(passphrase.trim_end_matches(['\r', '\n']).to_owned())))
+            let pin = read_secret(
+                common.pkcs11_pin_file.as_deref(),
+                "--pkcs11-pin-file",
+                "FERROKMS_PKCS11_PIN",
+                "--root-key-provider pkcs11",
+            )?;
+            Ok(RootKeySource::Pkcs11 { location, pin })
         }
-        other => Err(format!("--root-key-provider {other}: expected file or passphrase")),
+        other => Err(format!("--root-key-provider {other}: expected file, passphrase or pkcs11")),
     }
 }
 

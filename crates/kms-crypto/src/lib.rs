@@ -10,7 +10,7 @@
 //! SHA-256 ([`digest`]), HMAC-SHA-256 ([`MacKey`]), Ed25519 ([`signing`]) and, with the `tls`
 //! feature, the rustls crypto provider. Secret-holding types that zeroize on drop and never
 //! print their contents; the system CSPRNG; and the [`RootKeyProvider`] abstraction (a key
-//! file today, a passphrase or an HSM later). Every secret byte of key material comes from a
+//! file, a passphrase, or a non-extractable key in an HSM used through PKCS#11 with `cryptoki`). Every secret byte of key material comes from a
 //! caller's [`kms_core::Rng`] except RSA keys, which aws-lc-rs generates only from its own
 //! CSPRNG; the per-operation randomness of asymmetric signing and encryption is the
 //! libraries' own (docs/adr/0013). It knows nothing of HTTP or storage.
@@ -26,6 +26,7 @@ pub mod jws;
 mod key;
 mod mac;
 mod ml_dsa;
+mod pkcs11;
 mod rng;
 mod root;
 mod rsa;
@@ -42,6 +43,9 @@ pub use import::{WrappingAlgorithm, imported_material_id, unwrap_imported_materi
 pub use key::{KeyHandle, KeySecret, generate_key_pair};
 pub use mac::{MacKey, TAG_LEN as MAC_TAG_LEN};
 pub use ml_dsa::MU_LEN as ML_DSA_MU_LEN;
+pub use pkcs11::{
+    DEFAULT_PKCS11_KEY_LABEL, DEFAULT_PKCS11_MODULE, MissingKey, Pkcs11Error, Pkcs11Location, Pkcs11RootKey,
+};
 pub use rng::{PublicRandom, SystemRng};
 pub use root::{FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider};
 pub use secret::{KeyMaterial, SecretBytes};

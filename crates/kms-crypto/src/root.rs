@@ -11,7 +11,7 @@ use crate::secret::{KeyMaterial, SecretBytes};
 /// Wraps and unwraps secrets under a root key held somewhere safe (a file, a passphrase-derived
 /// key, an HSM). Implementations never hand out the root key itself.
 pub trait RootKeyProvider: Send + Sync {
-    /// A short, non-secret description for logs (`file:/path`, `pkcs11:slot=…`).
+    /// A short, non-secret description for logs (`file:/path`, `pkcs11:token=…;object=…`).
     fn describe(&self) -> String;
 
     /// Encrypts `secret`, binding `aad` (which callers make unique to the secret's owner, such as
@@ -51,6 +51,9 @@ pub enum RootKeyError {
     /// A passphrase root key cannot be derived.
     #[error("passphrase root key: {0}")]
     Passphrase(String),
+    /// The HSM root key cannot be used (module, token, PIN, key, or the device itself).
+    #[error("PKCS#11 root key: {0}")]
+    Pkcs11(#[from] crate::pkcs11::Pkcs11Error),
 }
 
 const FILE_HEADER: &str = "ferrokms-root-key-v1";

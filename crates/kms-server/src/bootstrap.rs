@@ -10,7 +10,8 @@ use base64::Engine as _;
 use kms_core::ids::AccountId;
 use kms_core::{Clock, Rng};
 use kms_crypto::{
-    FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider, SecretBytes, random_array,
+    FileRootKey, MissingKey, PassphraseParams, PassphraseRootKey, Pkcs11RootKey, RootKeyError, RootKeyProvider,
+    SecretBytes, random_array,
 };
 
 use crate::config::RootKeySource;
@@ -206,6 +207,11 @@ struct RootRecord {
     iterations: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parallelism: Option<u32>,
+    /// PKCS#11: the token's and the key's labels (the module path may differ between nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_label: Option<String>,
     /// The check value (hex).
     check: String,
 }
@@ -272,6 +278,34 @@ pub async fn root_key(
             let root = PassphraseRootKey::derive(passphrase.as_bytes(), &salt, params)?;
             (Arc::new(root), Some((salt, params)))
         }
+        RootKeySource::Pkcs11 { location, pin } => {
+            let missing = match &recorded {
+                Some(rec) => {
+                    let stored =
+                        (rec.token_label.as_deref().unwrap_or_default(), rec.key_label.as_deref().unwrap_or_default());
+                    if stored != (location.token_label.as_str(), location.key_label.as_str()) {
+                        return Err(mismatch(format!(
+                            "it was initialized with the PKCS#11 key '{}' on token '{}', and this start asks for the \
+                             key '{}' on token '{}'",
+                            stored.1, stored.0, location.key_label, location.token_label
+                        )));
+                    }
+                    MissingKey::Refuse
+                }
+                None if initialized => {
+                    return Err(mismatch(
+                        "it was initialized with a file root key; an HSM key cannot open its secrets".to_owned(),
+                    ));
+                }
+                // A new store: the key is generated in the token unless the operator made one.
+                None => MissingKey::Create,
+            };
+            (Arc::new(Pkcs11RootKey::open(location.clone(), pin, missing)?), None)
+        }
+    };
+    let labels = match &config.root_key_provider {
+        RootKeySource::Pkcs11 { location, .. } => Some((location.token_label.clone(), location.key_label.clone())),
+        RootKeySource::File | RootKeySource::Passphrase(_) => None,
     };
     match recorded {
         Some(rec) => {
@@ -287,6 +321,8 @@ pub async fn root_key(
                 memory_kib: params.as_ref().map(|(_, p)| p.memory_kib),
                 iterations: params.as_ref().map(|(_, p)| p.iterations),
                 parallelism: params.as_ref().map(|(_, p)| p.parallelism),
+                token_label: labels.as_ref().map(|(token, _)| token.clone()),
+                key_label: labels.map(|(_, key)| key),
                 check: hex::encode(root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_TEXT)?),
             };
             let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -121,7 +121,7 @@ pub struct ServerConfig {
     pub resource_quotas: crate::quota::ResourceQuotas,
     /// The clock (the system clock in production; tests inject a manual one).
     pub clock: Arc<dyn Clock>,
-    /// Where the root key comes from: a key file (the default) or a passphrase.
+    /// Where the root key comes from: a key file (the default), a passphrase or an HSM.
     pub root_key_provider: RootKeySource,
 }
 
@@ -133,14 +133,23 @@ pub enum RootKeySource {
     File,
     /// Derived from this passphrase with Argon2id (salt and parameters recorded in the store).
     Passphrase(zeroize::Zeroizing<String>),
+    /// A non-extractable AES key in an HSM, used through PKCS#11 (token and key labels recorded
+    /// in the store; the PIN never is).
+    Pkcs11 {
+        /// The module, token and key.
+        location: kms_crypto::Pkcs11Location,
+        /// The token's user PIN.
+        pin: zeroize::Zeroizing<String>,
+    },
 }
 
 impl RootKeySource {
-    /// The provider's name as recorded (`file`, `passphrase`).
+    /// The provider's name as recorded (`file`, `passphrase`, `pkcs11`).
     pub const fn name(&self) -> &'static str {
         match self {
             Self::File => "file",
             Self::Passphrase(_) => "passphrase",
+            Self::Pkcs11 { .. } => "pkcs11",
         }
     }
 }

@@ -17,6 +17,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ferrokms");
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// What the server printed on standard output up to its `ready;` line.
+    pub first_output: Vec<String>,
 }
 
 impl Drop for Server {
@@ -43,10 +45,16 @@ impl Server {
 
 /// Starts `ferrokms serve` on a free port with `command` (the binary, or a wrapper around it)
 /// and waits until it is ready; `None` (with its output) if it exits first.
-pub fn try_serve(mut command: Command, dir: &Path) -> Result<Server, String> {
+pub fn try_serve(command: Command, dir: &Path) -> Result<Server, String> {
+    try_serve_with(command, dir, &[])
+}
+
+/// [`try_serve`] with `extra` arguments after `serve`'s own.
+pub fn try_serve_with(mut command: Command, dir: &Path, extra: &[&str]) -> Result<Server, String> {
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -54,13 +62,15 @@ pub fn try_serve(mut command: Command, dir: &Path) -> Result<Server, String> {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
     let mut ready = false;
+    let mut first_output = Vec::new();
     for line in lines.by_ref() {
         let Ok(line) = line else { break };
         if let Some(a) = line.strip_prefix("ferrokms listening on http://") {
             addr = Some(a.to_owned());
         }
-        if line.starts_with("ready;") {
-            ready = true;
+        ready = line.starts_with("ready;");
+        first_output.push(line);
+        if ready {
             break;
         }
     }
@@ -72,7 +82,7 @@ pub fn try_serve(mut command: Command, dir: &Path) -> Result<Server, String> {
     std::thread::spawn(move || for _ in lines {});
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-    Ok(Server { child, addr: addr.expect("server printed its address") })
+    Ok(Server { child, addr: addr.expect("server printed its address"), first_output })
 }
 
 pub fn serve(dir: &Path) -> Server {
