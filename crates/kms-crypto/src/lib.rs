@@ -47,7 +47,7 @@ pub use pkcs11::{
     DEFAULT_PKCS11_KEY_LABEL, DEFAULT_PKCS11_MODULE, MissingKey, Pkcs11Error, Pkcs11Location, Pkcs11RootKey,
 };
 pub use rng::{PublicRandom, SystemRng};
-pub use root::{FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider};
+pub use root::{FileRootKey, PassphraseParams, PassphraseRootKey, RootKeyError, RootKeyProvider, RotatingRoot};
 pub use secret::{KeyMaterial, SecretBytes};
 pub use sm2::SM2_DISTINGUISHING_ID;
 #[cfg(feature = "tls")]

@@ -167,6 +167,66 @@ impl RootKeyProvider for FileRootKey {
     }
 }
 
+/// The root key in force, and during a root-key rotation the one it replaces: wraps with the
+/// new one, unwraps with whichever opens the value (new first). Until every stored secret is
+/// wrapped again, both roots work; [`RotatingRoot::finish`] then drops the old one.
+pub struct RotatingRoot {
+    current: std::sync::RwLock<std::sync::Arc<dyn RootKeyProvider>>,
+    previous: std::sync::RwLock<Option<std::sync::Arc<dyn RootKeyProvider>>>,
+}
+
+impl RotatingRoot {
+    /// `root` alone.
+    pub fn new(root: std::sync::Arc<dyn RootKeyProvider>) -> Self {
+        Self { current: std::sync::RwLock::new(root), previous: std::sync::RwLock::new(None) }
+    }
+
+    fn current(&self) -> std::sync::Arc<dyn RootKeyProvider> {
+        std::sync::Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn previous(&self) -> Option<std::sync::Arc<dyn RootKeyProvider>> {
+        self.previous.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Starts wrapping with `next`, the current root kept for unwrapping.
+    pub fn begin(&self, next: std::sync::Arc<dyn RootKeyProvider>) {
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = std::mem::replace(&mut *current, next);
+        *self.previous.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(old);
+    }
+
+    /// Ends a rotation: only the current root remains.
+    pub fn finish(&self) {
+        *self.previous.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Whether a rotation is under way (two roots).
+    pub fn rotating(&self) -> bool {
+        self.previous().is_some()
+    }
+}
+
+impl RootKeyProvider for RotatingRoot {
+    fn describe(&self) -> String {
+        match self.previous() {
+            Some(previous) => format!("{} (rotating from {})", self.current().describe(), previous.describe()),
+            None => self.current().describe(),
+        }
+    }
+
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, RootKeyError> {
+        self.current().wrap(aad, secret)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, RootKeyError> {
+        match (self.current().unwrap(aad, wrapped), self.previous()) {
+            (Err(RootKeyError::Unwrap), Some(previous)) => previous.unwrap(aad, wrapped),
+            (result, _) => result,
+        }
+    }
+}
+
 /// Argon2id cost parameters of a passphrase root key, recorded with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PassphraseParams {
@@ -259,6 +319,28 @@ mod tests {
         let other = FileRootKey::create(&dir.path().join("other.key"), &SystemRng).unwrap();
         assert!(other.unwrap(b"owner-1", &wrapped).is_err());
         assert!(loaded.unwrap(b"owner-1", &[]).is_err());
+    }
+
+    /// During a rotation both roots open what they wrapped, new values are the new root's;
+    /// once finished only the new root's open.
+    #[test]
+    fn a_rotating_root_wraps_with_the_new_and_opens_with_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let old: std::sync::Arc<dyn RootKeyProvider> =
+            std::sync::Arc::new(FileRootKey::create(&dir.path().join("old"), &SystemRng).unwrap());
+        let new: std::sync::Arc<dyn RootKeyProvider> =
+            std::sync::Arc::new(FileRootKey::create(&dir.path().join("new"), &SystemRng).unwrap());
+        let root = RotatingRoot::new(std::sync::Arc::clone(&old));
+        let before = root.wrap(b"a", b"one").unwrap();
+        root.begin(std::sync::Arc::clone(&new));
+        assert!(root.rotating());
+        let during = root.wrap(b"a", b"two").unwrap();
+        assert!(new.unwrap(b"a", &during).is_ok() && old.unwrap(b"a", &during).is_err(), "wrapped by the new root");
+        assert_eq!(root.unwrap(b"a", &before).unwrap().expose_secret(), b"one");
+        assert_eq!(root.unwrap(b"a", &during).unwrap().expose_secret(), b"two");
+        root.finish();
+        assert!(root.unwrap(b"a", &before).is_err(), "the old root is gone");
+        assert!(root.unwrap(b"a", &during).is_ok());
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub async fn run_all(store: &dyn Store, seed: u8) {
     access_keys(store, seed).await;
     principals_and_identity_policies(store, seed).await;
     managed_policies(store, seed).await;
+    rewrapping(store, seed).await;
     grants_are_limited_per_key(store, seed).await;
     key_bundles_hold_every_part_of_their_key(store, seed).await;
     imported_materials_come_and_go_with_their_record(store, seed).await;
@@ -360,6 +361,59 @@ async fn access_keys(store: &dyn Store, seed: u8) {
     assert_eq!(store.access_keys_of(&record.principal_arn).await.unwrap().len(), 2);
     assert!(store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
     assert!(!store.delete_access_key(&temporary.access_key_id, &[]).await.unwrap());
+}
+
+/// What a root-key rotation walks and replaces: every material and access key, in order, each
+/// replaced only if still wrapped as read.
+async fn rewrapping(store: &dyn Store, seed: u8) {
+    let account = format!("6666666666{seed:02}");
+    let k = key(seed, 150, &account);
+    store.create_key(&k, &[material(&k)], "{}", &[], &[], &[]).await.unwrap();
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.materials_after(after, 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.key_id, last.material_id));
+        all.extend(page);
+    }
+    let mine = all.iter().find(|m| m.key_id == k.key_id).unwrap();
+    assert_eq!(mine.wrapped, vec![1, 2, 3]);
+    let ordered: Vec<(String, Vec<u8>)> =
+        all.iter().map(|m| (m.key_id.storage(), m.material_id.as_bytes().to_vec())).collect();
+    assert!(ordered.windows(2).all(|w| w[0] < w[1]), "in key and material order, each once");
+    assert!(!store.rewrap_material(k.key_id, k.current_material, &[9], &[4, 5]).await.unwrap(), "not as read");
+    assert!(store.rewrap_material(k.key_id, k.current_material, &[1, 2, 3], &[4, 5]).await.unwrap());
+    assert_eq!(store.materials(k.key_id).await.unwrap()[0].wrapped, vec![4, 5]);
+    let principal = PrincipalRecord {
+        arn: format!("arn:aws:iam::{account}:user/rewrap"),
+        account: AccountId::parse(&account).unwrap(),
+        kind: PrincipalType::User,
+        name: "rewrap".into(),
+        principal_id: format!("AIDAREWRAP{seed:05}"),
+        trust_policy: None,
+        created: Timestamp::from_unix_millis(1),
+        attributes: Default::default(),
+    };
+    store.create_principal(&principal, &[]).await.unwrap();
+    let access = AccessKeyRecord {
+        access_key_id: format!("AKIAREWRAP{seed:010}"),
+        account: principal.account.clone(),
+        principal_arn: principal.arn.clone(),
+        wrapped_secret: vec![7],
+        created: Timestamp::from_unix_millis(1),
+        session: None,
+        active: true,
+        last_used: None,
+    };
+    store.create_access_key(&access, &[]).await.unwrap();
+    let listed = store.access_keys_after("", 10_000).await.unwrap();
+    assert!(listed.iter().any(|a| a.access_key_id == access.access_key_id));
+    let after_it = store.access_keys_after(&access.access_key_id, 10_000).await.unwrap();
+    assert!(after_it.iter().all(|a| a.access_key_id > access.access_key_id));
+    assert!(!store.rewrap_access_key(&access.access_key_id, &[8], &[9]).await.unwrap());
+    assert!(store.rewrap_access_key(&access.access_key_id, &[7], &[9]).await.unwrap());
+    assert_eq!(store.access_key(&access.access_key_id).await.unwrap().unwrap().wrapped_secret, vec![9]);
 }
 
 /// Managed policies: unique names per account, replaced only at the revision read, deleted once.

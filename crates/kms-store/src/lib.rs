@@ -280,6 +280,25 @@ pub trait Store: Send + Sync + 'static {
     async fn create_access_key(&self, record: &AccessKeyRecord, audit: &[AuditEvent]) -> StoreResult<()>;
     /// Deletes an access key; returns whether it existed (if not, `audit` is not appended).
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// Every key's materials after `after` (key and material id), at most `limit`, in that
+    /// order: what a root-key rotation wraps again.
+    async fn materials_after(
+        &self,
+        after: Option<(KeyId, MaterialId)>,
+        limit: usize,
+    ) -> StoreResult<Vec<MaterialRecord>>;
+    /// Replaces a material's wrapping if it is still `old`; whether it was.
+    async fn rewrap_material(
+        &self,
+        key_id: KeyId,
+        material_id: MaterialId,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool>;
+    /// Every access key after `after` (by id), at most `limit`.
+    async fn access_keys_after(&self, after: &str, limit: usize) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// Replaces an access key's wrapped secret if it is still `old`; whether it was.
+    async fn rewrap_access_key(&self, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
     /// Records a long-term access key's last use (no audit event: a use is audited as its
     /// request).
     async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()>;

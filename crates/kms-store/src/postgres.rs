@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use kms_core::Timestamp;
 use kms_core::audit::{AuditEvent, CRYPTOGRAPHIC_OPERATIONS};
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use tokio_postgres::config::Host;
@@ -985,6 +985,45 @@ impl Store for PostgresStore {
         let n = execute(&tx, sql::DELETE_ACCESS_KEY, &[&id]).await?;
         notify(&tx, &Invalidation::AccessKey(id.to_owned())).await?;
         commit_if_changed(tx, n, audit).await
+    }
+
+    async fn materials_after(
+        &self,
+        after: Option<(KeyId, MaterialId)>,
+        limit: usize,
+    ) -> StoreResult<Vec<MaterialRecord>> {
+        let (key, material) = after.map_or((String::new(), Vec::new()), |(k, m)| (k.storage(), m.as_bytes().to_vec()));
+        let client = self.client().await?;
+        let rows = query(&client, sql::MATERIALS_AFTER, &[&key, &material, &records::limit(limit)?]).await?;
+        decode_all(&rows, records::material_with_key)
+    }
+
+    async fn rewrap_material(
+        &self,
+        key_id: KeyId,
+        material_id: MaterialId,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = execute(
+            &client,
+            sql::REWRAP_MATERIAL,
+            &[&key_id.storage(), &material_id.as_bytes().as_slice(), &old, &new],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn access_keys_after(&self, after: &str, limit: usize) -> StoreResult<Vec<AccessKeyRecord>> {
+        let client = self.client().await?;
+        let rows = query(&client, sql::ACCESS_KEYS_AFTER, &[&after, &records::limit(limit)?]).await?;
+        decode_all(&rows, records::access_key_record)
+    }
+
+    async fn rewrap_access_key(&self, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let client = self.client().await?;
+        Ok(execute(&client, sql::REWRAP_ACCESS_KEY, &[&id, &old, &new]).await? > 0)
     }
 
     async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()> {

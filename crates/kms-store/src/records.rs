@@ -442,6 +442,21 @@ mod decode {
         })
     }
 
+    /// A material with its key, from `key_id, material_id, wrapped, created, rotation_type`.
+    pub(crate) fn material_with_key(row: &dyn Columns) -> StoreResult<MaterialRecord> {
+        let key = row.text(0)?;
+        let key_id = KeyId::parse_storage(&key).ok_or_else(|| StoreError::Corrupt(format!("key id {key}")))?;
+        let material_id: [u8; 32] =
+            row.bytes(1)?.try_into().map_err(|_| StoreError::Corrupt("material id length".into()))?;
+        Ok(MaterialRecord {
+            key_id,
+            material_id: MaterialId::from_bytes(material_id),
+            wrapped: row.bytes(2)?,
+            created: Timestamp::from_unix_millis(row.integer(3)?),
+            rotation: row.optional_text(4)?.as_deref().and_then(kms_core::key::RotationKind::parse),
+        })
+    }
+
     /// An alias from `account, region, name, key_id, created, updated`.
     pub(crate) fn alias_record(row: &dyn Columns) -> StoreResult<AliasRecord> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("alias {what}"));

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kms_core::Timestamp;
-use kms_core::ids::{AccountId, AliasName, KeyId, Region};
+use kms_core::ids::{AccountId, AliasName, KeyId, MaterialId, Region};
 use kms_core::key::KeyRecord;
 use kms_core::tag::Tag;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -939,6 +939,38 @@ impl Store for SqliteStore {
     async fn delete_access_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let id = id.to_owned();
         self.mutate(audit, move |tx| Ok(execute(tx, sql::DELETE_ACCESS_KEY, [id])? > 0)).await
+    }
+
+    async fn materials_after(
+        &self,
+        after: Option<(KeyId, MaterialId)>,
+        limit: usize,
+    ) -> StoreResult<Vec<MaterialRecord>> {
+        let (key, material) = after.map_or((String::new(), Vec::new()), |(k, m)| (k.storage(), m.as_bytes().to_vec()));
+        let limit = records::limit(limit)?;
+        self.run(move |c| query_all(c, sql::MATERIALS_AFTER, params![key, material, limit], records::material_with_key))
+            .await
+    }
+
+    async fn rewrap_material(
+        &self,
+        key_id: KeyId,
+        material_id: MaterialId,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let (key, material, old, new) = (key_id.storage(), material_id.as_bytes().to_vec(), old.to_vec(), new.to_vec());
+        self.mutate(&[], move |tx| Ok(execute(tx, sql::REWRAP_MATERIAL, params![key, material, old, new])? > 0)).await
+    }
+
+    async fn access_keys_after(&self, after: &str, limit: usize) -> StoreResult<Vec<AccessKeyRecord>> {
+        let (after, limit) = (after.to_owned(), records::limit(limit)?);
+        self.run(move |c| query_all(c, sql::ACCESS_KEYS_AFTER, params![after, limit], records::access_key_record)).await
+    }
+
+    async fn rewrap_access_key(&self, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
+        self.mutate(&[], move |tx| Ok(execute(tx, sql::REWRAP_ACCESS_KEY, params![id, old, new])? > 0)).await
     }
 
     async fn record_key_use(&self, id: &str, used: &KeyUse) -> StoreResult<()> {

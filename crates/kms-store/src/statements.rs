@@ -132,6 +132,19 @@ statements! {
     /// A key's materials, oldest first, as [`crate::records::material_record`] reads them.
     MATERIALS = "SELECT material_id, wrapped, created, rotation_type FROM key_materials WHERE key_id = $1 \
          ORDER BY created, material_id";
+    /// Every key's materials after (`$1`, `$2`), at most `$3` (a root-key rotation's walk).
+    MATERIALS_AFTER = "SELECT key_id, material_id, wrapped, created, rotation_type FROM key_materials \
+         WHERE key_id > $1 OR (key_id = $1 AND material_id > $2) ORDER BY key_id, material_id LIMIT $3";
+    /// Replaces a material's wrapping if it is still `$3`.
+    REWRAP_MATERIAL = "UPDATE key_materials SET wrapped = $4 WHERE key_id = $1 AND material_id = $2 AND wrapped = $3";
+    /// Every access key after `$1`, at most `$2`.
+    ACCESS_KEYS_AFTER = concat!(
+        "SELECT ",
+        access_key_columns!(),
+        " FROM access_keys WHERE access_key_id > $1 ORDER BY access_key_id LIMIT $2"
+    );
+    /// Replaces an access key's wrapped secret if it is still `$2`.
+    REWRAP_ACCESS_KEY = "UPDATE access_keys SET wrapped_secret = $3 WHERE access_key_id = $1 AND wrapped_secret = $2";
     /// Key ids of an account in a region after `$3`, at most `$4`.
     LIST_KEYS =
         "SELECT key_id FROM keys WHERE account = $1 AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4";

@@ -176,6 +176,32 @@ impl Store for Counting {
         self.tick();
         self.inner.delete_access_key(id, audit).await
     }
+    async fn materials_after(
+        &self,
+        after: Option<(KeyId, kms_core::ids::MaterialId)>,
+        limit: usize,
+    ) -> StoreResult<Vec<MaterialRecord>> {
+        self.tick();
+        self.inner.materials_after(after, limit).await
+    }
+    async fn rewrap_material(
+        &self,
+        key_id: KeyId,
+        material_id: kms_core::ids::MaterialId,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner.rewrap_material(key_id, material_id, old, new).await
+    }
+    async fn access_keys_after(&self, after: &str, limit: usize) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.tick();
+        self.inner.access_keys_after(after, limit).await
+    }
+    async fn rewrap_access_key(&self, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        self.tick();
+        self.inner.rewrap_access_key(id, old, new).await
+    }
     async fn record_key_use(&self, id: &str, used: &kms_store::KeyUse) -> StoreResult<()> {
         self.tick();
         self.inner.record_key_use(id, used).await
