@@ -13,10 +13,10 @@ use kms_store::{SqliteStore, Store};
 pub struct Source {
     /// The data directory whose SQLite store holds the trail.
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "./ferrokms-data")]
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     /// A PostgreSQL store instead (postgres://user@host:5432/db).
     #[arg(long, env = "FERROKMS_STORE", value_name = "URL")]
-    store: Option<String>,
+    pub store: Option<String>,
 }
 
 /// Audit commands.
@@ -97,7 +97,7 @@ fn time(arg: Option<&str>) -> Result<Option<Timestamp>, String> {
     .transpose()
 }
 
-async fn open(source: &Source) -> Result<Box<dyn Store>, String> {
+pub async fn open(source: &Source) -> Result<Box<dyn Store>, String> {
     if let Some(url) = &source.store {
         return Ok(Box::new(kms_store::PostgresStore::connect(url).await.map_err(|e| e.to_string())?));
     }

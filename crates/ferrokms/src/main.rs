@@ -10,6 +10,7 @@ mod admin;
 mod audit_cmd;
 mod envelope_cmd;
 mod keys_cmd;
+mod root_cmd;
 mod seed;
 mod trust;
 
@@ -58,6 +59,11 @@ enum Command {
         common: CommonArgs,
         /// The snapshot written by `ferrokms backup`.
         file: PathBuf,
+    },
+    /// Rotate the root key (file root keys) while the server runs.
+    Root {
+        #[command(subcommand)]
+        command: root_cmd::RootCommand,
     },
     /// Verify, export and search the audit trail.
     Audit {
@@ -850,6 +856,7 @@ fn main() -> ExitCode {
             Command::Backup { common, file } => backup(common, &file),
             Command::Restore { common, file } => restore(common, &file).await,
             Command::Audit { command } => audit_cmd::run(&command).await.map(|text| println!("{text}")),
+            Command::Root { command } => root_cmd::run(&command).await.map(|text| println!("{text}")),
             Command::Admin { connection, command } => admin::run(&connection, &command).await.map(|answer| {
                 println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
             }),

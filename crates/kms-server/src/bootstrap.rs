@@ -124,6 +124,8 @@ pub struct Prepared {
     pub lock: fs::File,
     /// The root key.
     pub root: Arc<dyn RootKeyProvider>,
+    /// The same root, able to take a rotation's next root (`ferrokms root rotate`).
+    pub rotating: Arc<kms_crypto::RotatingRoot>,
     /// The store.
     pub store: Arc<dyn Store>,
     /// The account that owns the admin principal (and the dev credentials).
@@ -186,10 +188,10 @@ fn private_directory(dir: &Path) -> std::io::Result<()> {
 /// The store setting that records the root key the store's secrets are wrapped by: its provider,
 /// the provider's public parameters, and a check value only that root key opens. Every node of a
 /// cluster reads it, so a node with another root refuses to start.
-const ROOT_KEY_SETTING: &str = "root_key";
+pub(crate) const ROOT_KEY_SETTING: &str = "root_key";
 /// What the check value binds and holds.
-const ROOT_CHECK_AAD: &[u8] = b"ferrokms root key check v1";
-const ROOT_CHECK_TEXT: &[u8] = b"ferrokms";
+pub(crate) const ROOT_CHECK_AAD: &[u8] = b"ferrokms root key check v1";
+pub(crate) const ROOT_CHECK_TEXT: &[u8] = b"ferrokms";
 
 /// A passphrase root key's salt and Argon2id costs.
 type PassphraseRecord = (Vec<u8>, PassphraseParams);
@@ -247,6 +249,11 @@ pub async fn root_key(
     let (root, params): (Arc<dyn RootKeyProvider>, Option<PassphraseRecord>) = match &config.root_key_provider {
         RootKeySource::File => {
             let path = config.root_key_path();
+            // A rotation killed between switching the record and turning the files.
+            if let Some(rec) = &recorded {
+                let check = hex::decode(&rec.check).map_err(|e| StoreError::Corrupt(format!("root key check: {e}")))?;
+                crate::root_rotation::recover_files(&path, &check)?;
+            }
             let root = if path.exists() {
                 FileRootKey::load(&path)?
             } else if initialized {
@@ -355,11 +362,21 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     let lock = lock_data_dir(&config.data_dir)?;
     let store = open_store(config).await?;
     let root = root_key(config, store.as_ref(), rng).await?;
+    let rotating = Arc::new(kms_crypto::RotatingRoot::new(root));
+    // A rotation under way: wrap with its next root from the start.
+    if matches!(config.root_key_provider, RootKeySource::File)
+        && let Some(next) = crate::root_rotation::announced(store.as_ref(), &config.root_key_path())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("root key rotation: {e}")))?
+    {
+        rotating.begin(next);
+    }
+    let root: Arc<dyn RootKeyProvider> = Arc::clone(&rotating) as Arc<dyn RootKeyProvider>;
     let account = account(store.as_ref(), rng, config.account_id.as_ref()).await?;
     store.init_setting("usage_tracking_start", &config.clock.now().unix_millis().to_string()).await?;
     let new_admin =
         admin_credentials(config, store.as_ref(), root.as_ref(), config.clock.as_ref(), &account, rng).await?;
-    Ok(Prepared { lock, root, store, account, new_admin })
+    Ok(Prepared { lock, root, rotating, store, account, new_admin })
 }
 
 /// A fresh random 12-digit account id (not starting with 0).

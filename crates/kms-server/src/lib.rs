@@ -31,6 +31,7 @@ mod pipeline;
 pub mod principals;
 pub mod query;
 pub mod quota;
+pub mod root_rotation;
 pub mod scheduler;
 pub mod service;
 mod slow_crypto;
