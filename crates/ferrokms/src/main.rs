@@ -286,6 +286,10 @@ struct ServeArgs {
     /// Seconds between digest files.
     #[arg(long, env = "FERROKMS_CLOUDTRAIL_DIGEST_INTERVAL", value_name = "SECONDS", default_value_t = 3600.0)]
     cloudtrail_digest_interval: f64,
+    /// Do not lock the process's memory (by default it is locked where that is possible
+    /// without a limit, so that secrets are never swapped out).
+    #[arg(long, env = "FERROKMS_NO_MEMORY_LOCK")]
+    no_memory_lock: bool,
     #[command(flatten)]
     hardening: HardeningArgs,
     /// Apply this seed file (as `ferrokms seed`, with the admin credentials of the data
@@ -570,11 +574,12 @@ fn seed_endpoint(addr: std::net::SocketAddr, tls: bool) -> String {
 
 /// Keeps secrets in this process's memory out of files: no core dumps (a crash would write key
 /// material, data keys and plaintext to disk) and not dumpable, so that other processes of the
-/// same user cannot attach to it or read its memory through /proc. Where the OS refuses, the
-/// server says so and goes on. Key material, data keys and plaintext are also zeroized when
-/// dropped (kms-crypto's secret types); swapping is left to the operator (encrypted swap, or
-/// none), as locking every page would need more locked memory than default limits allow.
-fn harden_process() -> Vec<String> {
+/// same user cannot attach to it or read its memory through /proc; and, where the process may
+/// lock memory without a limit (root, or `RLIMIT_MEMLOCK` unlimited), every page locked as it is
+/// touched, so that nothing is swapped out. Where the OS refuses, or the limit is finite (past
+/// it, new allocations would fail), the server says so and goes on. Key material, data keys and
+/// plaintext are also zeroized when dropped (kms-crypto's secret types).
+fn harden_process(lock_memory: bool) -> Vec<String> {
     let mut refused = Vec::new();
     #[cfg(target_os = "linux")]
     {
@@ -585,12 +590,29 @@ fn harden_process() -> Vec<String> {
         if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
             refused.push(format!("the process stays dumpable ({e})"));
         }
+        if lock_memory {
+            let limit = rustix::process::getrlimit(Resource::Memlock).current;
+            if limit.is_none() || rustix::process::geteuid().is_root() {
+                use rustix::mm::{MlockAllFlags, mlockall};
+                if let Err(e) = mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE | MlockAllFlags::ONFAULT) {
+                    refused.push(format!("memory is not locked and may be swapped out ({e})"));
+                }
+            } else {
+                refused.push(format!(
+                    "memory is not locked and may be swapped out: RLIMIT_MEMLOCK is {} KiB (set it to unlimited, \
+                     e.g. LimitMEMLOCK=infinity, to lock it; or use encrypted swap)",
+                    limit.unwrap_or_default() / 1024
+                ));
+            }
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = lock_memory;
     refused
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let refused = harden_process();
+    let refused = harden_process(!args.no_memory_lock);
     let config = server_config(&args)?;
     let seed_file = args.seed.as_deref().map(seed::load).transpose()?;
     let (credentials_file, region) = (config.credentials_path(), config.default_region.to_string());
