@@ -2,7 +2,14 @@
 //! without a limit (root, or RLIMIT_MEMLOCK unlimited), and where it may not, it says so at
 //! start; `--no-memory-lock` leaves memory unlocked.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    missing_docs
+)]
 
 mod support;
 
