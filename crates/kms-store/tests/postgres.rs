@@ -837,3 +837,41 @@ async fn records_of_the_one_row_per_record_table_move_into_blocks() {
     verify_run(Some((600, &rows.last().unwrap().hash)), &tail).unwrap();
     assert_eq!(tail.len(), 1);
 }
+
+/// Retention on one node while another appends: the two take turns on the audit lock, so the
+/// records left are one unbroken run up to the head, and every prune removed exactly what was
+/// before its cutoff (a block cut through is rewritten, never lost or duplicated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_on_one_node_while_another_appends_keeps_one_chain() {
+    use kms_store::audit::verify_run;
+
+    let Some(db) = TestDatabase::create("audit_prune_race").await else { return };
+    let (one, two) = (PostgresStore::connect(&db.url).await.unwrap(), PostgresStore::connect(&db.url).await.unwrap());
+    one.append_audit((0..7).map(|i| audit_event(&format!("seed-{i}"))).collect::<Vec<_>>().into()).await.unwrap();
+    let appender = tokio::spawn(async move {
+        for batch in 0..60 {
+            let events: Vec<_> = (0..5).map(|i| audit_event(&format!("b{batch}-{i}"))).collect();
+            one.append_audit(events.into()).await.unwrap();
+        }
+        one
+    });
+    let mut cutoff = 1;
+    let mut removed = 0;
+    while !appender.is_finished() {
+        let head = two.audit_head().await.unwrap().unwrap().0;
+        // Cut through the middle of a block now and then (blocks here hold 5 records).
+        let next = head.saturating_sub(12).max(cutoff);
+        removed += two.prune_audit(next).await.unwrap();
+        cutoff = next;
+    }
+    appender.await.unwrap();
+    eprintln!("retention ran up to record {cutoff} while the other node appended");
+    let rows = two.audit_after(0, 10_000).await.unwrap();
+    let first = rows.first().unwrap();
+    assert_eq!(first.seq, cutoff, "the first record left is the last cutoff");
+    assert_eq!(removed, cutoff - 1, "every prune removed exactly the records before its cutoff");
+    verify_run(Some((first.seq - 1, &first.prev_hash)), &rows).unwrap();
+    let (head, hash) = two.audit_head().await.unwrap().unwrap();
+    assert_eq!((head, &hash), (7 + 300, &rows.last().unwrap().hash));
+    assert_eq!(rows.len() as u64, head - cutoff + 1);
+}
