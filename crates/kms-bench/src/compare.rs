@@ -130,11 +130,23 @@ fn free_port() -> Result<u16, String> {
 pub const BENCH_KEY_QUOTA: &str = "keys=10000000";
 
 pub(crate) fn start_ferrokms(binary: &Path, data_dir: &Path) -> Result<(Process, SocketAddr, Duration), String> {
+    start_ferrokms_on(binary, data_dir, None)
+}
+
+/// [`start_ferrokms`] on the PostgreSQL database at `store`, if given, instead of SQLite.
+pub(crate) fn start_ferrokms_on(
+    binary: &Path,
+    data_dir: &Path,
+    store: Option<&str>,
+) -> Result<(Process, SocketAddr, Duration), String> {
     let mut command = Command::new(binary);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--resource-quota", BENCH_KEY_QUOTA, "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn");
+    if let Some(url) = store {
+        command.args(["--store", url]);
+    }
     spawn_with_address(command, "listening on")
 }
 

@@ -1,12 +1,14 @@
 //! `ferrokms-bench`: a load generator for AWS KMS endpoints (SigV4-signed AWS JSON 1.1 over
 //! keep-alive HTTP/1.1), the bare-hyper ceiling server, a store-level seeder for large
-//! keyrings, and `compare`, which runs ferrokms, the ceiling and moto_server side by side.
+//! keyrings, `compare`, which runs ferrokms, the ceiling and moto_server side by side, and
+//! `audit-size`, the audit trail's bytes on disk per record on PostgreSQL under Encrypt load.
 //!
 //! It measures; it asserts nothing about timing. `compare --fail-on-errors` fails only when
 //! requests fail, which is what CI's smoke run checks.
 
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
+mod audit_size;
 mod ceiling;
 mod compare;
 mod key_specs;
@@ -131,6 +133,21 @@ enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+    /// Run one ferrokms node on a fresh PostgreSQL database under Encrypt load and report the
+    /// audit trail's bytes on disk per record (tables, TOAST and indexes) after each round.
+    AuditSize {
+        /// The ferrokms binary. [default: `ferrokms` next to this binary]
+        #[arg(long)]
+        ferrokms: Option<PathBuf>,
+        /// A PostgreSQL URL whose user may create databases (one is created and dropped).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        /// Load rounds; the size is reported after each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[command(flatten)]
+        shape: ShapeArgs,
+    },
     /// Run one ferrokms and report, side by side with Encrypt: GenerateMac/VerifyMac rates; Sign
     /// (P-256, Ed25519, ML-DSA-44) server CPU per request minus the primitive's in-process cost;
     /// Sign RSA_2048's rate against the primitive's on all cores; Encrypt's p99 while CreateKey
@@ -241,6 +258,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 commit,
                 fail_on_errors,
                 rounds: rounds.max(1),
+            })
+            .await
+        }
+        Command::AuditSize { ferrokms, postgres_url, rounds, shape: shape_args } => {
+            let ferrokms = match ferrokms {
+                Some(p) => p,
+                None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("ferrokms"),
+            };
+            audit_size::run(audit_size::Options {
+                ferrokms,
+                postgres_url,
+                rounds: rounds.max(1),
+                shape: shape(shape_args),
             })
             .await
         }

@@ -1,9 +1,9 @@
-//! Audit blocks: how the SQLite store keeps the audit chain on disk.
+//! Audit blocks: how both stores (SQLite and PostgreSQL) keep the audit chain on disk.
 //!
 //! A block is a run of consecutive audit rows (whole [`AuditRow`]s, chain hashes included)
 //! written one after another and compressed with LZ4 as one unit. The batching writer commits
 //! up to a few hundred events at a time; storing them as one compressed value instead of one
-//! table row each (with two index entries each) costs SQLite a fraction of the work, and the
+//! table row each (with two index entries each) costs the database a fraction of the work, and the
 //! records, which repeat most of their text from one to the next (region, account, principal,
 //! key ARN, member names), shrink by an order of magnitude on disk.
 //!

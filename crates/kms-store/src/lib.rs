@@ -24,7 +24,7 @@
 //! forward only; version N is the same tables on both.
 
 pub mod audit;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod audit_block;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -12,9 +12,10 @@
 //!   (`FOR NO KEY UPDATE`): two writers for one key take turns, so they cannot both pass the check.
 //! - Text columns that are ordered or compared use `COLLATE "C"`, byte order, as SQLite does;
 //!   listings and pagination tokens are identical on both backends.
-//! - Audit appends take a transaction-scoped advisory lock before reading the chain's head, so
-//!   appenders on all nodes take turns and each batch extends the head the previous one left (see
-//!   [`append_audit_tx`]). A mutation that carries audit events (see [`Store`]) appends them in
+//! - The audit trail is kept in compressed blocks, one per append, as on SQLite (see
+//!   [`crate::audit_block`] and ADR 0019). Audit appends take a transaction-scoped advisory lock
+//!   before reading the chain's head, so appenders on all nodes take turns and each block extends
+//!   the head the previous one left (see [`append_audit_tx`]); retention takes it too. A mutation that carries audit events (see [`Store`]) appends them in
 //!   its own transaction, as its last statement, so the change and its record commit together;
 //!   a refused change returns before the append and its transaction rolls back.
 //!
@@ -26,6 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +43,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
+use crate::audit_block::{BlockWriter, RowRef};
 use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
@@ -62,7 +65,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0006_material_expiry_index.sql"),
     include_str!("../migrations/postgres/0007_audit_other_key.sql"),
     include_str!("../migrations/postgres/0008_iam_attributes.sql"),
+    include_str!("../migrations/postgres/0009_audit_blocks.sql"),
 ];
+
+/// The migration (its number, from 1) that introduced audit blocks: [`move_audit_log_into_blocks`]
+/// runs after it, in the same transaction.
+const AUDIT_BLOCKS_MIGRATION: usize = 9;
 
 /// The advisory-lock key that serializes migrations across nodes: "ferrokms" in ASCII.
 /// Other advisory locks (the scheduler leader) must use different keys.
@@ -87,6 +95,10 @@ pub struct PostgresStore {
     description: String,
     /// For the change feed's own connection (LISTEN needs one outside the pool).
     config: tokio_postgres::Config,
+    /// The buffers the audit writer's blocks are built and compressed in, kept from one batch
+    /// to the next (see [`BlockWriter::finish_into`]); an append that finds them taken by
+    /// another uses fresh ones.
+    block_buffers: Arc<Mutex<BlockBuffers>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -165,7 +177,7 @@ impl PostgresStore {
             .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(backend)?;
-        let store = Self { pool, description, config };
+        let store = Self { pool, description, config, block_buffers: Arc::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -203,6 +215,9 @@ impl PostgresStore {
         }
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             tx.batch_execute(sql).await?;
+            if index + 1 == AUDIT_BLOCKS_MIGRATION {
+                move_audit_log_into_blocks(&tx).await?;
+            }
             let version = i64::try_from(index + 1).map_err(backend)?;
             tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version]).await?;
         }
@@ -406,77 +421,258 @@ impl Columns for Row {
     }
 }
 
-/// Appends events to the audit chain inside an open transaction, which the caller commits.
+/// Appends events to the audit chain inside an open transaction, which the caller commits: one
+/// block (see [`crate::audit_block`]) holding all of them.
 ///
 /// Appenders on every node take turns: the transaction first takes the [`AUDIT_LOCK`] advisory
 /// lock, held until it commits or rolls back, and only then reads the head. Under `READ
 /// COMMITTED` (every transaction here) that read is a fresh snapshot taken after the previous
 /// holder committed, so the batch gets the next sequence numbers and links to the real head.
 /// Should the lock ever be bypassed (another isolation level, a manual insert), the primary key
-/// on `seq` turns a would-be fork into [`StoreError::Conflict`] instead of a second chain.
+/// on the block's first number turns a would-be fork into [`StoreError::Conflict`] instead of a
+/// second chain.
 ///
 /// Callers embedding this in another mutation call it last, just before committing: the lock
 /// then is held only briefly, and its holder never waits for another lock (such as a key's
 /// row), so it cannot deadlock with transactions that hold such a lock while waiting for it.
 pub(crate) async fn append_audit_tx(tx: &deadpool_postgres::Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+    append_audit_tx_with(tx, events, &mut BlockBuffers::default()).await
+}
+
+/// [`append_audit_tx`] building the block in `buffers`.
+async fn append_audit_tx_with(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[AuditEvent],
+    buffers: &mut BlockBuffers,
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     execute(tx, "SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).await?;
     // A statement of its own, so that its snapshot is taken after the lock was granted.
-    let head = query_opt(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await?;
-    let (mut seq, mut prev) = match head {
-        Some(row) => (seq_column(&row, 0)?, column::<Vec<u8>>(&row, 1)?),
+    let (head_seq, mut prev) = match audit_head_of(tx).await? {
+        Some(head) => head,
         None => (0, GENESIS.to_vec()),
     };
-    let mut seqs = Vec::with_capacity(events.len());
-    let mut records = Vec::with_capacity(events.len());
-    let mut prev_hashes = Vec::with_capacity(events.len());
-    let mut hashes = Vec::with_capacity(events.len());
-    for event in events {
-        seq += 1;
-        let record = event.canonical_json();
+    let mut block = BlockWriter::reusing(std::mem::take(&mut buffers.body));
+    for (seq, e) in (head_seq + 1..).zip(events) {
+        let record = e.canonical_json();
         let hash = chain_hash(&prev, seq, record);
-        seqs.push(seq_param(seq)?);
-        records.push(record);
-        prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
-        hashes.push(hash);
+        block.push(RowRef {
+            seq,
+            time: e.time,
+            event_id: &e.event_id,
+            event_name: &e.event_name,
+            key_arn: e.key_arn.as_deref(),
+            other_key_arn: e.other_key_arn.as_deref(),
+            principal: &e.principal,
+            error_code: e.error_code.as_deref(),
+            record,
+            prev_hash: &prev,
+            hash: &hash,
+        });
+        prev = hash;
     }
-    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-    let times: Vec<i64> = events.iter().map(|e| e.time.unix_millis()).collect();
-    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
-    let key_arns: Vec<Option<&str>> = events.iter().map(|e| e.key_arn.as_deref()).collect();
-    let other_key_arns: Vec<Option<&str>> = events.iter().map(|e| e.other_key_arn.as_deref()).collect();
-    let principals: Vec<&str> = events.iter().map(|e| e.principal.as_str()).collect();
-    let error_codes: Vec<Option<&str>> = events.iter().map(|e| e.error_code.as_deref()).collect();
-    // One statement for the whole batch: the lock is held for as few round trips as possible.
-    let inserted = execute(
-        tx,
-        &format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[])"
-        ),
-        &[
-            &seqs,
-            &event_ids,
-            &times,
-            &names,
-            &key_arns,
-            &principals,
-            &error_codes,
-            &records,
-            &prev_hashes,
-            &hashes,
-            &other_key_arns,
-        ],
-    )
-    .await;
-    match inserted {
+    let key_arns = events.iter().flat_map(|e| [e.key_arn.as_deref(), e.other_key_arn.as_deref()]);
+    match store_block(tx, block, &prev, key_arns, buffers).await {
         Err(StoreError::AlreadyExists) => Err(StoreError::Conflict),
-        other => other.map(drop),
+        other => other,
     }
 }
+
+/// A block's body and its compressed form, reused.
+#[derive(Default)]
+struct BlockBuffers {
+    body: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+/// Buffers grown past this by an unusually large batch are let go after it.
+const BLOCK_BUFFER_KEEP: usize = 4 << 20;
+
+/// Inserts a finished block (its first and last records, their time span and the keys its
+/// records concern come from the writer) and indexes it by key, in one statement (one round
+/// trip while the audit lock is held). `last_hash` is the hash of its last record.
+async fn store_block<'a>(
+    client: &impl GenericClient,
+    block: BlockWriter,
+    last_hash: &[u8],
+    key_arns: impl Iterator<Item = Option<&'a str>>,
+    buffers: &mut BlockBuffers,
+) -> StoreResult<()> {
+    let Some(span) = block.span() else { return Ok(()) };
+    let (body, size) = block.finish_into(&mut buffers.compressed);
+    buffers.body = body;
+    // A batch usually concerns a handful of keys, in runs: skip the repeats here.
+    let mut keys: Vec<&str> = Vec::new();
+    for arn in key_arns.flatten() {
+        if !keys.contains(&arn) {
+            keys.push(arn);
+        }
+    }
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &seq_param(span.first_seq)?,
+        &seq_param(span.last_seq)?,
+        &span.first_time.unix_millis(),
+        &span.last_time.unix_millis(),
+        &last_hash,
+        &i64::try_from(size).map_err(backend)?,
+        &buffers.compressed.as_slice(),
+        &keys,
+    ];
+    execute(client, STORE_BLOCK, &params).await?;
+    Ok(())
+}
+
+/// Inserts a block and its key index rows (`$8`, the distinct key ARNs).
+const STORE_BLOCK: &str = "WITH block AS ( \
+     INSERT INTO audit_blocks (first_seq, last_seq, first_time, last_time, last_hash, size, body) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING first_seq) \
+     INSERT INTO audit_block_keys (first_seq, key_arn) SELECT block.first_seq, arn FROM block, unnest($8::text[]) AS arn";
+
+/// Stores rows already chained (consecutive, in order) as one block.
+async fn insert_block(client: &impl GenericClient, rows: &[AuditRow]) -> StoreResult<()> {
+    let Some(last) = rows.last() else { return Ok(()) };
+    let block: BlockWriter = rows.iter().map(RowRef::from).collect();
+    let key_arns = rows.iter().flat_map(|r| [r.key_arn.as_deref(), r.other_key_arn.as_deref()]);
+    store_block(client, block, &last.hash, key_arns, &mut BlockBuffers::default()).await
+}
+
+/// The chain's newest record: its number and hash.
+async fn audit_head_of(client: &impl GenericClient) -> StoreResult<Option<(u64, Vec<u8>)>> {
+    let row =
+        query_opt(client, "SELECT last_seq, last_hash FROM audit_blocks ORDER BY first_seq DESC LIMIT 1", &[]).await?;
+    row.map(|r| Ok((seq_column(&r, 0)?, column(&r, 1)?))).transpose()
+}
+
+/// The rows of a block read from a row whose first two columns are `size, body`.
+fn block_rows(row: &Row) -> StoreResult<Vec<AuditRow>> {
+    let size = usize::try_from(column::<i64>(row, 0)?)
+        .map_err(|_| StoreError::Corrupt("an audit block has a negative size".into()))?;
+    crate::audit_block::decode(column::<&[u8]>(row, 1)?, size)
+}
+
+/// Blocks fetched per round trip by [`each_block`]: most queries stop within the first few.
+const BLOCKS_PER_FETCH: i32 = 8;
+
+/// Visits the blocks a query selects (columns `size, body`), in its order, until `visit`
+/// returns false. The blocks come a few at a time through a portal in a read-only transaction,
+/// so a query that stops early never reads the rest of the trail.
+async fn each_block(
+    client: &mut deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    mut visit: impl FnMut(Vec<AuditRow>) -> bool,
+) -> StoreResult<()> {
+    let tx = client.build_transaction().read_only(true).start().await?;
+    let statement = tx.prepare_cached(sql).await?;
+    let portal = tx.bind(&statement, params).await?;
+    'fetch: loop {
+        let rows = tx.query_portal(&portal, BLOCKS_PER_FETCH).await?;
+        for row in &rows {
+            if !visit(block_rows(row)?) {
+                break 'fetch;
+            }
+        }
+        if rows.len() < BLOCKS_PER_FETCH as usize {
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Copies the records of the table that held one row per record (migrations 3–8) into blocks
+/// of at most [`MIGRATION_BLOCK_ROWS`] records, then drops it, in the migration's transaction.
+/// Gaps (records already removed by retention) end a block, so a block always holds
+/// consecutive records.
+async fn move_audit_log_into_blocks(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> {
+    let mut rows: Vec<AuditRow> = Vec::with_capacity(MIGRATION_BLOCK_ROWS);
+    let mut after = i64::MIN;
+    loop {
+        // A page at a time, in order: the table may hold millions of records.
+        let page = query(tx, LEGACY_AUDIT_ROWS, &[&after, &MIGRATION_PAGE]).await?;
+        for r in &page {
+            let row = records::audit_row(r)?;
+            after = seq_param(row.seq)?;
+            let consecutive = rows.last().is_none_or(|last| last.seq + 1 == row.seq);
+            if rows.len() == MIGRATION_BLOCK_ROWS || !consecutive {
+                insert_block(tx, &rows).await?;
+                rows.clear();
+            }
+            rows.push(row);
+        }
+        if page.len() < MIGRATION_BLOCK_ROWS {
+            break;
+        }
+    }
+    insert_block(tx, &rows).await?;
+    tx.batch_execute("DROP TABLE audit_log").await?;
+    Ok(())
+}
+
+/// Records per block moved by [`move_audit_log_into_blocks`], as many as the writer's batches.
+const MIGRATION_BLOCK_ROWS: usize = 250;
+/// Records read per query by [`move_audit_log_into_blocks`] (as many as a block holds).
+const MIGRATION_PAGE: i64 = 250;
+
+/// The records of the table that held one row per record before audit blocks, after `$1`.
+const LEGACY_AUDIT_ROWS: &str =
+    concat!("SELECT ", audit_log_columns!(), ", other_key_arn FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+
+/// Removes the records numbered below `seq`: whole blocks, and the older part of the block
+/// that holds `seq` (rewritten without it), as the SQLite store does. Returns how many records
+/// went. Holds the audit lock, so that appenders and another node's retention take turns with
+/// it.
+async fn prune_blocks(tx: &deadpool_postgres::Transaction<'_>, seq: u64) -> StoreResult<u64> {
+    let below = seq_param(seq)?;
+    execute(tx, "SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).await?;
+    let whole = query_one(
+        tx,
+        "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0)::bigint FROM audit_blocks \
+         WHERE first_seq < $1 AND last_seq < $1",
+        &[&below],
+    )
+    .await?;
+    let whole = u64::try_from(column::<i64>(&whole, 0)?).map_err(backend)?;
+    let straddling =
+        query_opt(tx, "SELECT size, body FROM audit_blocks WHERE first_seq < $1 AND last_seq >= $1", &[&below]).await?;
+    // Every block starting before `seq` goes (the one cut through comes back below, starting
+    // at `seq`), and with them every key index row before `seq`.
+    execute(tx, "DELETE FROM audit_blocks WHERE first_seq < $1", &[&below]).await?;
+    execute(tx, "DELETE FROM audit_block_keys WHERE first_seq < $1", &[&below]).await?;
+    let mut removed = whole;
+    if let Some(block) = straddling {
+        let (gone, kept): (Vec<_>, Vec<_>) = block_rows(&block)?.into_iter().partition(|r| r.seq < seq);
+        insert_block(tx, &kept).await?;
+        removed += gone.len() as u64;
+    }
+    Ok(removed)
+}
+
+/// The blocks holding the records after `$1`, in order: from the block that holds record
+/// `$1 + 1` (the latest block starting at or before it), found through the primary key.
+const AUDIT_AFTER: &str = "SELECT size, body FROM audit_blocks WHERE first_seq >= \
+     (SELECT COALESCE(MAX(first_seq), 0) FROM audit_blocks WHERE first_seq <= $1::bigint + 1) ORDER BY first_seq";
+
+/// The blocks an audit query without a key reads, newest first: those whose time span meets
+/// the window (`$1`, `$2`), before the cursor `$3`.
+const AUDIT_QUERY: &str = "SELECT size, body FROM audit_blocks \
+     WHERE ($1::bigint IS NULL OR last_time >= $1) AND ($2::bigint IS NULL OR first_time < $2) \
+     AND ($3::bigint IS NULL OR first_seq < $3) ORDER BY first_seq DESC";
+
+/// The same for a query by key (`$4`): only blocks holding a record for it, found through the
+/// block key index.
+const AUDIT_QUERY_BY_KEY: &str = "SELECT b.size, b.body FROM audit_block_keys k \
+     JOIN audit_blocks b ON b.first_seq = k.first_seq WHERE k.key_arn = $4 \
+     AND ($1::bigint IS NULL OR b.last_time >= $1) AND ($2::bigint IS NULL OR b.first_time < $2) \
+     AND ($3::bigint IS NULL OR k.first_seq < $3) ORDER BY k.first_seq DESC";
+
+/// The block holding the newest record (by time) older than a cutoff, through the time index:
+/// the block whose earliest record is the latest one before the cutoff (see the SQLite store's
+/// `AUDIT_SEQ_BEFORE`: records are numbered in about the order of their times).
+const AUDIT_SEQ_BEFORE: &str =
+    "SELECT size, body FROM audit_blocks WHERE first_time < $1 ORDER BY first_time DESC LIMIT 1";
 
 /// Ends a delete that reports whether it found its row: commits with the audit events (appended
 /// last, as [`append_audit_tx`] requires) when a row changed; otherwise rolls back, recording
@@ -494,9 +690,6 @@ async fn commit_if_changed(
     tx.commit().await?;
     Ok(true)
 }
-
-/// The columns of the trail's table, as [`records::audit_row`] reads them.
-const AUDIT_COLUMNS: &str = concat!(audit_log_columns!(), ", other_key_arn");
 
 fn seq_param(seq: u64) -> StoreResult<i64> {
     i64::try_from(seq).map_err(backend)
@@ -1296,82 +1489,89 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, events: std::sync::Arc<[AuditEvent]>) -> StoreResult<()> {
+        // The writer's buffers, unless another append holds them (then fresh ones).
+        let mut buffers = std::mem::take(&mut *self.block_buffers.lock().unwrap_or_else(PoisonError::into_inner));
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        append_audit_tx(&tx, &events).await?;
+        append_audit_tx_with(&tx, &events, &mut buffers).await?;
         tx.commit().await?;
+        if buffers.body.capacity() <= BLOCK_BUFFER_KEEP && buffers.compressed.capacity() <= BLOCK_BUFFER_KEEP {
+            *self.block_buffers.lock().unwrap_or_else(PoisonError::into_inner) = buffers;
+        }
         Ok(())
     }
 
     async fn audit_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>> {
         let after = seq_param(after_seq)?;
-        let limit = records::limit(limit)?;
-        let client = self.client().await?;
-        let rows = query(
-            &client,
-            &format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
-            &[&after, &limit],
-        )
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut client = self.client().await?;
+        each_block(&mut client, AUDIT_AFTER, &[&after], |rows| {
+            out.extend(rows.into_iter().filter(|r| r.seq > after_seq).take(limit - out.len()));
+            out.len() < limit
+        })
         .await?;
-        decode_all(&rows, records::audit_row)
+        Ok(out)
     }
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
-        // Only the filters that are set become conditions (rather than `$n IS NULL OR …`), so
-        // that each cached statement's plan can use the key and time indexes.
-        let from = filter.from.map(Timestamp::unix_millis);
-        let to = filter.to.map(Timestamp::unix_millis);
-        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        // As on SQLite, "-" matches successes (and a stored code "-", which never occurs).
-        let error_condition = if filter.error_code.as_deref() == Some("-") {
-            "(error_code IS NULL OR error_code = ?)"
-        } else {
-            "error_code = ?"
-        };
-        let before = filter.before_seq.map(i64::try_from).transpose().map_err(backend)?;
-        let candidates: [(&str, Option<&(dyn ToSql + Sync)>); 7] = [
-            ("(key_arn = ? OR other_key_arn = ?)", filter.key_arn.as_ref().map(|v| v as _)),
-            ("principal = ?", filter.principal.as_ref().map(|v| v as _)),
-            ("event_name = ?", filter.event_name.as_ref().map(|v| v as _)),
-            (error_condition, filter.error_code.as_ref().map(|v| v as _)),
-            ("event_time >= ?", from.as_ref().map(|v| v as _)),
-            ("event_time < ?", to.as_ref().map(|v| v as _)),
-            ("seq < ?", before.as_ref().map(|v| v as _)),
-        ];
-        let mut conditions = Vec::new();
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        for (condition, value) in candidates {
-            if let Some(value) = value {
-                params.push(value);
-                conditions.push(condition.replace('?', &format!("${}", params.len())));
-            }
+        let f = filter;
+        let mut out = Vec::new();
+        if f.limit == 0 {
+            return Ok(out);
         }
-        params.push(&limit);
-        let filter_clause =
-            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-        let sql =
-            format!("SELECT {AUDIT_COLUMNS} FROM audit_log {filter_clause} ORDER BY seq DESC LIMIT ${}", params.len());
-        let client = self.client().await?;
-        let rows = query(&client, &sql, &params).await?;
-        decode_all(&rows, records::audit_row)
+        // Blocks newest first; the rows of each newest first.
+        let from = f.from.map(Timestamp::unix_millis);
+        let to = f.to.map(Timestamp::unix_millis);
+        let before = f.before_seq.map(i64::try_from).transpose().map_err(backend)?;
+        let mut client = self.client().await?;
+        let visit = |rows: Vec<AuditRow>| {
+            out.extend(rows.into_iter().rev().filter(|r| f.matches(r)).take(f.limit - out.len()));
+            out.len() < f.limit
+        };
+        match &f.key_arn {
+            Some(arn) => each_block(&mut client, AUDIT_QUERY_BY_KEY, &[&from, &to, &before, arn], visit).await?,
+            None => each_block(&mut client, AUDIT_QUERY, &[&from, &to, &before], visit).await?,
+        }
+        Ok(out)
     }
 
     async fn last_key_usage(&self, key_arn: &str) -> StoreResult<Option<AuditRow>> {
-        let client = self.client().await?;
-        // Each column's index gives its newest use; the newer of the two answers.
-        let row = query_opt(
-            &client,
-            &format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq = (SELECT max(seq) FROM ( \
-                 (SELECT seq FROM audit_log WHERE key_arn = $1 AND error_code IS NULL \
-                  AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1) UNION ALL \
-                 (SELECT seq FROM audit_log WHERE other_key_arn = $1 AND error_code IS NULL \
-                  AND event_name = ANY ($2) ORDER BY seq DESC LIMIT 1)) AS uses)"
-            ),
-            &[&key_arn, &CRYPTOGRAPHIC_OPERATIONS],
-        )
+        let mut client = self.client().await?;
+        let mut found = None;
+        let none: Option<i64> = None;
+        each_block(&mut client, AUDIT_QUERY_BY_KEY, &[&none, &none, &none, &key_arn], |rows| {
+            found = rows.into_iter().rev().find(|r| {
+                r.concerns_key(key_arn)
+                    && r.error_code.is_none()
+                    && CRYPTOGRAPHIC_OPERATIONS.contains(&r.event_name.as_str())
+            });
+            found.is_none()
+        })
         .await?;
-        decode_first(row, records::audit_row)
+        Ok(found)
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let client = self.client().await?;
+        audit_head_of(&client).await
+    }
+
+    async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
+        let client = self.client().await?;
+        let block = query_opt(&client, AUDIT_SEQ_BEFORE, &[&cutoff.unix_millis()]).await?;
+        let Some(block) = block else { return Ok(None) };
+        Ok(block_rows(&block)?.iter().filter(|r| r.time < cutoff).map(|r| r.seq).max())
+    }
+
+    async fn prune_audit(&self, seq: u64) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let removed = prune_blocks(&tx, seq).await?;
+        tx.commit().await?;
+        Ok(removed)
     }
 
     async fn key_states(&self) -> StoreResult<Vec<(String, u64)>> {
@@ -1380,31 +1580,6 @@ impl Store for PostgresStore {
             query(&client, "SELECT (record::json)->>'state' AS state, COUNT(*) FROM keys GROUP BY 1 ORDER BY 1", &[])
                 .await?;
         decode_all(&rows, records::state_count)
-    }
-
-    async fn audit_head(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        let client = self.client().await?;
-        let row = query_opt(&client, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await?;
-        row.map(|r| Ok((seq_column(&r, 0)?, column(&r, 1)?))).transpose()
-    }
-
-    async fn audit_seq_before(&self, cutoff: Timestamp) -> StoreResult<Option<u64>> {
-        let client = self.client().await?;
-        // Through the time index (see the SQLite store's `AUDIT_SEQ_BEFORE`): `MAX(seq)` under a
-        // time condition may be planned as a backward scan of the whole table.
-        let rows = query(
-            &client,
-            "SELECT seq FROM audit_log WHERE event_time < $1 ORDER BY event_time DESC LIMIT 1",
-            &[&cutoff.unix_millis()],
-        )
-        .await?;
-        let seq: Option<i64> = rows.first().map(|row| column(row, 0)).transpose()?;
-        seq.map(|s| u64::try_from(s).map_err(backend)).transpose()
-    }
-
-    async fn prune_audit(&self, seq: u64) -> StoreResult<u64> {
-        let client = self.client().await?;
-        execute(&client, "DELETE FROM audit_log WHERE seq < $1", &[&seq_param(seq)?]).await
     }
 
     async fn put_audit_digest(&self, digest: &AuditDigest) -> StoreResult<()> {

@@ -39,8 +39,8 @@ macro_rules! principal_columns {
     };
 }
 
-/// The columns of the one-row-per-record audit table (`audit_log`: PostgreSQL's trail, and
-/// SQLite's before audit blocks), in the order [`crate::records::audit_row`] reads them.
+/// The columns of the one-row-per-record audit table (`audit_log`, which both stores kept before
+/// audit blocks and their migrations read), in the order [`crate::records::audit_row`] reads them.
 macro_rules! audit_log_columns {
     () => {
         "seq, event_id, event_time, event_name, key_arn, principal, error_code, record, prev_hash, hash"

@@ -725,3 +725,153 @@ async fn the_change_feed_names_committed_changes_and_announces_a_lost_connection
     writer.put_policy(k.key_id, "{}", &[]).await.unwrap();
     assert_eq!(next().await, Invalidation::Key(k.key_id));
 }
+
+/// The migrations before audit blocks (schema version 8), applied by hand.
+const MIGRATIONS_BEFORE_BLOCKS: [&str; 8] = [
+    include_str!("../migrations/postgres/0001_keys_aliases_access_keys.sql"),
+    include_str!("../migrations/postgres/0002_principals_grants.sql"),
+    include_str!("../migrations/postgres/0003_audit_log.sql"),
+    include_str!("../migrations/postgres/0004_material_rotation_type.sql"),
+    include_str!("../migrations/postgres/0005_due_time_indexes.sql"),
+    include_str!("../migrations/postgres/0006_material_expiry_index.sql"),
+    include_str!("../migrations/postgres/0007_audit_other_key.sql"),
+    include_str!("../migrations/postgres/0008_iam_attributes.sql"),
+];
+
+/// A database written by a build that kept one row per audit record (schema version 8) opens,
+/// on two nodes starting together, with the same records in blocks of consecutive records (a
+/// gap left by retention ends a block), the old table gone, both key columns still found, and
+/// the chain going on from its head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_of_the_one_row_per_record_table_move_into_blocks() {
+    use kms_store::audit::{AuditRow, GENESIS, chain_hash, verify_run};
+
+    let Some(db) = TestDatabase::create("audit_move").await else { return };
+    let key_a = "arn:aws:kms:us-east-1:111122223333:key/a";
+    let key_b = "arn:aws:kms:us-east-1:111122223333:key/b";
+    let mut rows = Vec::new();
+    let mut prev = GENESIS.to_vec();
+    for seq in 1..=600_u64 {
+        let mut e = audit_event(&format!("e{seq}"));
+        e.time = Timestamp::from_unix_millis(1_700_000_000_000 + seq as i64 * 1000);
+        e.event_name = if seq % 2 == 0 { "Encrypt" } else { "ReEncrypt" }.into();
+        e.key_arn = (seq % 5 != 0).then(|| key_a.to_owned());
+        e.other_key_arn = (seq % 2 == 1).then(|| key_b.to_owned());
+        e.error_code = (seq == 7).then(|| "AccessDeniedException".to_owned());
+        let record = e.canonical_json().to_owned();
+        let hash = chain_hash(&prev, seq, &record);
+        rows.push(AuditRow {
+            seq,
+            event_id: e.event_id.clone(),
+            time: e.time,
+            event_name: e.event_name.clone(),
+            key_arn: e.key_arn.clone(),
+            other_key_arn: e.other_key_arn.clone(),
+            principal: e.principal.clone(),
+            error_code: e.error_code.clone(),
+            record,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    // Retention removed 1..=20 and, say, a hole 300..=310 (a gap ends a block).
+    rows.retain(|r| r.seq > 20 && !(300..=310).contains(&r.seq));
+    let admin = admin_client(&db.url).await.unwrap();
+    admin
+        .batch_execute(
+            "CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (n, sql) in MIGRATIONS_BEFORE_BLOCKS.iter().enumerate() {
+        admin.batch_execute(sql).await.unwrap();
+        admin.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(n as i64 + 1)]).await.unwrap();
+    }
+    for r in &rows {
+        admin
+            .execute(
+                "INSERT INTO audit_log (seq, event_id, event_time, event_name, key_arn, principal, error_code, \
+                 record, prev_hash, hash, other_key_arn) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &(r.seq as i64),
+                    &r.event_id,
+                    &r.time.unix_millis(),
+                    &r.event_name,
+                    &r.key_arn,
+                    &r.principal,
+                    &r.error_code,
+                    &r.record,
+                    &r.prev_hash,
+                    &r.hash,
+                    &r.other_key_arn,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+
+    let (one, two) = tokio::join!(PostgresStore::connect(&db.url), PostgresStore::connect(&db.url));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(two.schema_version().await.unwrap(), PostgresStore::SCHEMA_VERSION);
+    assert_eq!(one.audit_after(0, 10_000).await.unwrap(), rows, "every record, unchanged");
+    let spans: Vec<(i64, i64)> = admin
+        .query("SELECT first_seq, last_seq FROM audit_blocks ORDER BY first_seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(spans, vec![(21, 270), (271, 299), (311, 560), (561, 600)]);
+    let old: i64 =
+        admin.query_one("SELECT COUNT(*) FROM pg_class WHERE relname = 'audit_log'", &[]).await.unwrap().get(0);
+    assert_eq!(old, 0, "the old table is dropped");
+    // Both key columns are indexed: the other key's newest use is found through the blocks.
+    assert_eq!(two.last_key_usage(key_b).await.unwrap().map(|r| r.seq), Some(599));
+    assert_eq!(two.last_key_usage(key_a).await.unwrap().map(|r| r.seq), Some(599));
+    let by_b = AuditFilter { key_arn: Some(key_b.into()), before_seq: Some(312), limit: 3, ..AuditFilter::default() };
+    let seqs: Vec<u64> = two.audit_query(&by_b).await.unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![311, 299, 297], "across the gap, newest first");
+    // The chain goes on from the moved head.
+    one.append_audit(vec![audit_event("after")].into()).await.unwrap();
+    let tail = two.audit_after(600, 10).await.unwrap();
+    verify_run(Some((600, &rows.last().unwrap().hash)), &tail).unwrap();
+    assert_eq!(tail.len(), 1);
+}
+
+/// Retention on one node while another appends: the two take turns on the audit lock, so the
+/// records left are one unbroken run up to the head, and every prune removed exactly what was
+/// before its cutoff (a block cut through is rewritten, never lost or duplicated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_on_one_node_while_another_appends_keeps_one_chain() {
+    use kms_store::audit::verify_run;
+
+    let Some(db) = TestDatabase::create("audit_prune_race").await else { return };
+    let (one, two) = (PostgresStore::connect(&db.url).await.unwrap(), PostgresStore::connect(&db.url).await.unwrap());
+    one.append_audit((0..7).map(|i| audit_event(&format!("seed-{i}"))).collect::<Vec<_>>().into()).await.unwrap();
+    let appender = tokio::spawn(async move {
+        for batch in 0..60 {
+            let events: Vec<_> = (0..5).map(|i| audit_event(&format!("b{batch}-{i}"))).collect();
+            one.append_audit(events.into()).await.unwrap();
+        }
+        one
+    });
+    let mut cutoff = 1;
+    let mut removed = 0;
+    while !appender.is_finished() {
+        let head = two.audit_head().await.unwrap().unwrap().0;
+        // Cut through the middle of a block now and then (blocks here hold 5 records).
+        let next = head.saturating_sub(12).max(cutoff);
+        removed += two.prune_audit(next).await.unwrap();
+        cutoff = next;
+    }
+    appender.await.unwrap();
+    eprintln!("retention ran up to record {cutoff} while the other node appended");
+    let rows = two.audit_after(0, 10_000).await.unwrap();
+    let first = rows.first().unwrap();
+    assert_eq!(first.seq, cutoff, "the first record left is the last cutoff");
+    assert_eq!(removed, cutoff - 1, "every prune removed exactly the records before its cutoff");
+    verify_run(Some((first.seq - 1, &first.prev_hash)), &rows).unwrap();
+    let (head, hash) = two.audit_head().await.unwrap().unwrap();
+    assert_eq!((head, &hash), (7 + 300, &rows.last().unwrap().hash));
+    assert_eq!(rows.len() as u64, head - cutoff + 1);
+}
