@@ -77,6 +77,34 @@ impl<'a> From<&'a AuditRow> for RowRef<'a> {
     }
 }
 
+/// Chains `events` after the record (`head_seq`, `prev`) into `block`: each row's hash links
+/// the one before, as every store chains its trail. Returns the last row's hash.
+pub fn chain_events(
+    block: &mut BlockWriter,
+    head_seq: u64,
+    mut prev: Vec<u8>,
+    events: &[kms_core::audit::AuditEvent],
+) -> Vec<u8> {
+    for (seq, e) in (head_seq + 1..).zip(events) {
+        let hash = crate::audit::chain_hash(&prev, seq, &e.record);
+        block.push(RowRef {
+            seq,
+            time: e.time,
+            event_id: &e.event_id,
+            event_name: &e.event_name,
+            key_arn: e.key_arn.as_deref(),
+            other_key_arn: e.other_key_arn.as_deref(),
+            principal: &e.principal,
+            error_code: e.error_code.as_deref(),
+            record: &e.record,
+            prev_hash: &prev,
+            hash: &hash,
+        });
+        prev = hash;
+    }
+    prev
+}
+
 /// Which records a block holds and when they happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {

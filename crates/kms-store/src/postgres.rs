@@ -42,7 +42,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
-use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS, chain_hash};
+use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS};
 use crate::audit_block::{BlockWriter, RowRef};
 use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
@@ -450,29 +450,12 @@ async fn append_audit_tx_with(
     }
     execute(tx, "SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).await?;
     // A statement of its own, so that its snapshot is taken after the lock was granted.
-    let (head_seq, mut prev) = match audit_head_of(tx).await? {
+    let (head_seq, prev) = match audit_head_of(tx).await? {
         Some(head) => head,
         None => (0, GENESIS.to_vec()),
     };
     let mut block = BlockWriter::reusing(std::mem::take(&mut buffers.body));
-    for (seq, e) in (head_seq + 1..).zip(events) {
-        let record = e.canonical_json();
-        let hash = chain_hash(&prev, seq, record);
-        block.push(RowRef {
-            seq,
-            time: e.time,
-            event_id: &e.event_id,
-            event_name: &e.event_name,
-            key_arn: e.key_arn.as_deref(),
-            other_key_arn: e.other_key_arn.as_deref(),
-            principal: &e.principal,
-            error_code: e.error_code.as_deref(),
-            record,
-            prev_hash: &prev,
-            hash: &hash,
-        });
-        prev = hash;
-    }
+    let prev = crate::audit_block::chain_events(&mut block, head_seq, prev, events);
     let key_arns = events.iter().flat_map(|e| [e.key_arn.as_deref(), e.other_key_arn.as_deref()]);
     match store_block(tx, block, &prev, key_arns, buffers).await {
         Err(StoreError::AlreadyExists) => Err(StoreError::Conflict),

@@ -1329,28 +1329,12 @@ fn append_audit_tx_with(
     if events.is_empty() {
         return Ok(());
     }
-    let (head_seq, mut prev) = match audit_head_tx(tx)? {
+    let (head_seq, prev) = match audit_head_tx(tx)? {
         Some(head) => head,
         None => (0, crate::audit::GENESIS.to_vec()),
     };
     let mut block = BlockWriter::reusing(std::mem::take(&mut buffers.body));
-    for (seq, e) in (head_seq + 1..).zip(events) {
-        let hash = crate::audit::chain_hash(&prev, seq, &e.record);
-        block.push(RowRef {
-            seq,
-            time: e.time,
-            event_id: &e.event_id,
-            event_name: &e.event_name,
-            key_arn: e.key_arn.as_deref(),
-            other_key_arn: e.other_key_arn.as_deref(),
-            principal: &e.principal,
-            error_code: e.error_code.as_deref(),
-            record: &e.record,
-            prev_hash: &prev,
-            hash: &hash,
-        });
-        prev = hash;
-    }
+    let prev = crate::audit_block::chain_events(&mut block, head_seq, prev, events);
     let key_arns = events.iter().flat_map(|e| [e.key_arn.as_deref(), e.other_key_arn.as_deref()]);
     store_block(tx, block, &prev, key_arns, buffers)
 }
