@@ -77,6 +77,37 @@ impl<'a> From<&'a AuditRow> for RowRef<'a> {
     }
 }
 
+/// A block's body and its compressed form, reused from one append to the next.
+#[derive(Default)]
+pub struct BlockBuffers {
+    /// The uncompressed body.
+    pub body: Vec<u8>,
+    /// The compressed block.
+    pub compressed: Vec<u8>,
+}
+
+/// Buffers grown past this by an unusually large batch are let go after it.
+const BLOCK_BUFFER_KEEP: usize = 4 << 20;
+
+impl BlockBuffers {
+    /// Whether the buffers are small enough to keep for the next append.
+    pub fn worth_keeping(&self) -> bool {
+        self.body.capacity() <= BLOCK_BUFFER_KEEP && self.compressed.capacity() <= BLOCK_BUFFER_KEEP
+    }
+}
+
+/// The key ARNs a block's records concern, each once (a batch usually concerns a handful of
+/// keys, in runs), for the block key index.
+pub fn distinct_keys<'a>(key_arns: impl Iterator<Item = Option<&'a str>>) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = Vec::new();
+    for arn in key_arns.flatten() {
+        if !keys.contains(&arn) {
+            keys.push(arn);
+        }
+    }
+    keys
+}
+
 /// Chains `events` after the record (`head_seq`, `prev`) into `block`: each row's hash links
 /// the one before, as every store chains its trail. Returns the last row's hash.
 pub fn chain_events(

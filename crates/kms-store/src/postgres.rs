@@ -43,7 +43,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow, GENESIS};
-use crate::audit_block::{BlockWriter, RowRef};
+use crate::audit_block::{BlockBuffers, BlockWriter, RowRef, distinct_keys};
 use crate::invalidation::{CHANNEL, Invalidation, InvalidationFeed};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, postgres as sql};
@@ -463,16 +463,6 @@ async fn append_audit_tx_with(
     }
 }
 
-/// A block's body and its compressed form, reused.
-#[derive(Default)]
-struct BlockBuffers {
-    body: Vec<u8>,
-    compressed: Vec<u8>,
-}
-
-/// Buffers grown past this by an unusually large batch are let go after it.
-const BLOCK_BUFFER_KEEP: usize = 4 << 20;
-
 /// Inserts a finished block (its first and last records, their time span and the keys its
 /// records concern come from the writer) and indexes it by key, in one statement (one round
 /// trip while the audit lock is held). `last_hash` is the hash of its last record.
@@ -486,13 +476,7 @@ async fn store_block<'a>(
     let Some(span) = block.span() else { return Ok(()) };
     let (body, size) = block.finish_into(&mut buffers.compressed);
     buffers.body = body;
-    // A batch usually concerns a handful of keys, in runs: skip the repeats here.
-    let mut keys: Vec<&str> = Vec::new();
-    for arn in key_arns.flatten() {
-        if !keys.contains(&arn) {
-            keys.push(arn);
-        }
-    }
+    let keys = distinct_keys(key_arns);
     let params: [&(dyn ToSql + Sync); 8] = [
         &seq_param(span.first_seq)?,
         &seq_param(span.last_seq)?,
@@ -1478,7 +1462,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         append_audit_tx_with(&tx, &events, &mut buffers).await?;
         tx.commit().await?;
-        if buffers.body.capacity() <= BLOCK_BUFFER_KEEP && buffers.compressed.capacity() <= BLOCK_BUFFER_KEEP {
+        if buffers.worth_keeping() {
             *self.block_buffers.lock().unwrap_or_else(PoisonError::into_inner) = buffers;
         }
         Ok(())

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use kms_core::audit::AuditEvent;
 
 use crate::audit::{AuditDigest, AuditFilter, AuditRow};
-use crate::audit_block::{BlockWriter, RowRef};
+use crate::audit_block::{BlockBuffers, BlockWriter, RowRef, distinct_keys};
 use crate::records::{self, Columns, backend};
 use crate::statements::{audit_log_columns, sqlite as sql};
 use crate::{
@@ -57,16 +57,6 @@ pub struct SqliteStore {
     /// to the next (see [`BlockWriter::finish_into`]).
     block_buffers: Arc<Mutex<BlockBuffers>>,
 }
-
-/// A block's body and its compressed form, reused.
-#[derive(Default)]
-struct BlockBuffers {
-    body: Vec<u8>,
-    compressed: Vec<u8>,
-}
-
-/// Buffers grown past this by an unusually large batch are let go after it.
-const BLOCK_BUFFER_KEEP: usize = 4 << 20;
 
 /// Least time between two background checkpoints.
 const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_millis(20);
@@ -1205,7 +1195,7 @@ impl Store for SqliteStore {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             append_audit_tx_with(&tx, &events, &mut buffers)?;
             tx.commit()?;
-            if buffers.body.capacity() > BLOCK_BUFFER_KEEP || buffers.compressed.capacity() > BLOCK_BUFFER_KEEP {
+            if !buffers.worth_keeping() {
                 *buffers = BlockBuffers::default();
             }
             Ok(())
@@ -1369,13 +1359,8 @@ fn store_block<'a>(
     ])?;
     let mut key_row =
         tx.prepare_cached("INSERT OR IGNORE INTO audit_block_keys (key_arn, first_seq) VALUES (?1, ?2)")?;
-    // A batch usually concerns a handful of keys, in runs: skip the repeats before SQLite does.
-    let mut seen: Vec<&str> = Vec::new();
-    for arn in key_arns.flatten() {
-        if !seen.contains(&arn) {
-            seen.push(arn);
-            key_row.execute(params![arn, first_seq])?;
-        }
+    for arn in distinct_keys(key_arns) {
+        key_row.execute(params![arn, first_seq])?;
     }
     Ok(())
 }
