@@ -336,7 +336,7 @@ pub async fn iam(conn: &Connection, action: &str, params: &[(&str, &str)]) -> Re
         body.push('&');
         body.push_str(name);
         body.push('=');
-        body.push_str(&form_encode(value));
+        body.push_str(&kms_server::query::url_encode(value));
     }
     let (status, bytes) =
         send(conn, "iam", "application/x-www-form-urlencoded; charset=utf-8", None, body.into_bytes()).await?;
@@ -356,19 +356,6 @@ pub async fn iam(conn: &Connection, action: &str, params: &[(&str, &str)]) -> Re
             error.get("Message").and_then(Value::as_str).unwrap_or_default()
         ))
     }
-}
-
-/// Percent-encodes a form value.
-fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Signs and sends one request to the endpoint for `service`; the status and body.

@@ -117,15 +117,20 @@ impl Service {
         out: &mut Vec<(String, String)>,
     ) -> Result<(), ServiceError> {
         for arn in &principal.attributes.attached_policies {
-            let policy = match aws_managed(arn) {
-                Some(policy) => Some(policy),
-                None => self.store.managed_policy(arn).await?,
-            };
+            let policy = self.managed_policy(arn).await?;
             if let Some(document) = policy.as_ref().and_then(ManagedPolicyRecord::default_document) {
                 out.push((arn.clone(), document.to_owned()));
             }
         }
         Ok(())
+    }
+
+    /// The managed policy `arn`: an AWS managed one, or a customer's from the store.
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicyRecord>, ServiceError> {
+        match aws_managed(arn) {
+            Some(policy) => Ok(Some(policy)),
+            None => Ok(self.store.managed_policy(arn).await?),
+        }
     }
 
     /// The members of a group.
@@ -156,11 +161,10 @@ impl Service {
         action: &str,
     ) -> Result<ManagedPolicyRecord, ServiceError> {
         self.authorize_iam(ctx, action, arn, RequestKeys::none()).await?;
-        if let Some(policy) = aws_managed(arn) {
-            return Ok(policy);
-        }
-        let found = self.store.managed_policy(arn).await?;
-        found.filter(|p| p.account == ctx.caller.principal.account).ok_or_else(|| policy_missing(arn))
+        let own = |p: &ManagedPolicyRecord| {
+            p.arn.starts_with("arn:aws:iam::aws:") || p.account == ctx.caller.principal.account
+        };
+        self.managed_policy(arn).await?.filter(own).ok_or_else(|| policy_missing(arn))
     }
 
     /// Reads, changes and stores a customer managed policy, again from a fresh read when
@@ -484,10 +488,7 @@ impl Service {
         let found = self.iam_entity(ctx, kind, &name, &act(kind, "iam:ListAttached{}Policies")).await?;
         let mut attached: Vec<(String, String)> = Vec::new();
         for arn in found.attributes.attached_policies {
-            let policy = match aws_managed(&arn) {
-                Some(policy) => Some(policy),
-                None => self.store.managed_policy(&arn).await?,
-            };
+            let policy = self.managed_policy(&arn).await?;
             if let Some(policy) = policy.filter(|p| prefix.as_deref().is_none_or(|pre| p.path.starts_with(pre))) {
                 attached.push((policy.name, arn));
             }
