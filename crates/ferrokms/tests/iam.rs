@@ -673,6 +673,34 @@ made = json.loads(subprocess.run([os.environ['FERROKMS_BIN'], 'admin', '--endpoi
 other = boto3.client('cloudtrail', endpoint_url=endpoint, region_name='us-east-1',
                      aws_access_key_id=made['AccessKey']['AccessKeyId'], aws_secret_access_key=made['AccessKey']['SecretAccessKey'])
 assert other.lookup_events(LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'CreateKey'}])['Events'] == []
+
+# Nor can it reach this account's principals through IAM or STS.
+iam = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1')
+iam.create_user(UserName='victim')
+victim_key = iam.create_access_key(UserName='victim')['AccessKey']['AccessKeyId']
+policy_arn = iam.create_policy(PolicyName='mine', PolicyDocument=json.dumps(
+    {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'kms:*', 'Resource': '*'}]}))['Policy']['Arn']
+trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'AWS': f'arn:aws:iam::{account}:root'}, 'Action': 'sts:AssumeRole'}]}
+role_arn = iam.create_role(RoleName='inside', AssumeRolePolicyDocument=json.dumps(trust))['Role']['Arn']
+creds = dict(aws_access_key_id=made['AccessKey']['AccessKeyId'], aws_secret_access_key=made['AccessKey']['SecretAccessKey'])
+other_iam = boto3.client('iam', endpoint_url=endpoint, region_name='us-east-1', **creds)
+other_sts = boto3.client('sts', endpoint_url=endpoint, region_name='us-east-1', **creds)
+def denied(call, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code']
+    raise AssertionError(f'{call} went through')
+assert denied(other_iam.get_user, UserName='victim') == 'NoSuchEntity'
+assert denied(other_iam.delete_user, UserName='victim') == 'NoSuchEntity'
+assert denied(other_iam.create_access_key, UserName='victim') == 'NoSuchEntity'
+assert denied(other_iam.get_access_key_last_used, AccessKeyId=victim_key) == 'NoSuchEntity'
+assert denied(other_iam.get_policy, PolicyArn=policy_arn) == 'NoSuchEntity'
+other_iam.create_user(UserName='own')
+assert denied(other_iam.attach_user_policy, UserName='own', PolicyArn=policy_arn) == 'NoSuchEntity'
+assert denied(other_iam.simulate_principal_policy, PolicySourceArn=f'arn:aws:iam::{account}:user/victim', ActionNames=['kms:Encrypt']) == 'NoSuchEntity'
+assert denied(other_sts.assume_role, RoleArn=role_arn, RoleSessionName='x1') == 'AccessDenied'
+assert iam.get_user(UserName='victim')['User']['UserName'] == 'victim', 'untouched'
 print('ok')
 "#;
 
