@@ -329,6 +329,79 @@ async fn revocations_reach_the_other_node_within_a_second() {
     b.shutdown().await;
 }
 
+/// IAM changes made through one node are enforced by the other within a second, although the
+/// other had the credentials and identity policies cached for ten minutes: a managed policy
+/// detached, a user removed from the group the policy reaches it through, an access key made
+/// inactive.
+#[tokio::test]
+async fn iam_changes_reach_the_other_node_within_a_second() {
+    let Some((_db, url)) = database("iam_revocations") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = |name: &str| {
+        let mut cfg = node_config(dir.path(), &url, name);
+        cfg.key_cache_ttl_millis = 600_000;
+        cfg
+    };
+    let a = kms_server::start(node("a")).await.unwrap();
+    let admin = a.new_admin.as_ref().unwrap();
+    let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+    let id = admin.access_key_id.clone();
+    let b = kms_server::start(node("b")).await.unwrap();
+    let iam = |params: String| {
+        let (id, secret) = (id.clone(), secret.clone());
+        async move {
+            let body = format!("Version=2010-05-08&{params}");
+            let form = "application/x-www-form-urlencoded";
+            let (status, xml) = signed(a.local_addr, (&id, &secret, None), "iam", None, form, body.as_bytes()).await;
+            assert!(status.contains("200"), "{params}: {status} {xml}");
+            xml
+        }
+    };
+    let field =
+        |xml: &str, name: &str| xml.split(&format!("<{name}>")).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let document = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22kms%3A%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
+    let policy = field(&iam(format!("Action=CreatePolicy&PolicyName=use&PolicyDocument={document}")).await, "Arn");
+    let policy = policy.replace(':', "%3A").replace('/', "%2F");
+    iam("Action=CreateGroup&GroupName=g".to_owned()).await;
+    iam(format!("Action=AttachGroupPolicy&GroupName=g&PolicyArn={policy}")).await;
+    let (mut clients, mut key_ids) = (Vec::new(), Vec::new());
+    for n in 1..=3 {
+        iam(format!("Action=CreateUser&UserName=v{n}")).await;
+        let key = iam(format!("Action=CreateAccessKey&UserName=v{n}")).await;
+        clients.push(client_for(
+            b.local_addr,
+            &field(&key, "AccessKeyId"),
+            &field(&key, "SecretAccessKey"),
+            "us-east-1",
+        ));
+        key_ids.push(field(&key, "AccessKeyId"));
+    }
+    iam(format!("Action=AttachUserPolicy&UserName=v1&PolicyArn={policy}")).await;
+    iam("Action=AddUserToGroup&GroupName=g&UserName=v2".to_owned()).await;
+    iam(format!("Action=AttachUserPolicy&UserName=v3&PolicyArn={policy}")).await;
+    let kms_a = client_for(a.local_addr, &id, &secret, "us-east-1");
+    let key = kms_a.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    // Allowed on node b, twice: the second time from its caches.
+    for _ in 0..2 {
+        for kms in &clients {
+            assert_eq!(encrypt_refusal(kms, &key).await, None);
+        }
+    }
+    let mut delays = Vec::new();
+    iam(format!("Action=DetachUserPolicy&UserName=v1&PolicyArn={policy}")).await;
+    delays.push(("DetachUserPolicy", time_until_refused(&clients[0], &key, "AccessDeniedException").await));
+    iam("Action=RemoveUserFromGroup&GroupName=g&UserName=v2".to_owned()).await;
+    delays.push(("RemoveUserFromGroup", time_until_refused(&clients[1], &key, "AccessDeniedException").await));
+    iam(format!("Action=UpdateAccessKey&UserName=v3&AccessKeyId={}&Status=Inactive", key_ids[2])).await;
+    delays.push(("UpdateAccessKey", time_until_refused(&clients[2], &key, "UnrecognizedClientException").await));
+    println!("IAM change delays on the other node: {delays:?}");
+    for (change, delay) in delays {
+        assert!(delay < Duration::from_secs(1), "{change} took {delay:?} to reach the other node");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 /// Nodes that serve different regions from one database see the same multi-Region keys: a
 /// replica made through one node decrypts, through the other, what the primary encrypted.
 #[tokio::test]
