@@ -617,6 +617,12 @@ fn boto3_web_identity_assumes_a_role() {
     let out = command.args(["-c", BOTO3_WEB_IDENTITY]).output().unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    server.stop();
+    // The web identity tokens (bearer credentials) are not in the trail; the calls are.
+    let trail = Command::new(support::BIN).args(["audit", "export", "--data-dir"]).arg(&data).output().unwrap();
+    let text = String::from_utf8_lossy(&trail.stdout);
+    assert!(text.contains("\"eventName\":\"AssumeRoleWithWebIdentity\""));
+    assert!(!text.contains("eyJhbGci"), "a JWT in the audit trail");
 }
 
 /// CloudTrail's LookupEvents over the trail, as `aws cloudtrail lookup-events` and boto3's
