@@ -60,7 +60,7 @@ enum Command {
         /// The snapshot written by `ferrokms backup`.
         file: PathBuf,
     },
-    /// Rotate the root key (file root keys) while the server runs.
+    /// Rotate the root key (file, passphrase or HSM) while the servers run.
     Root {
         #[command(subcommand)]
         command: root_cmd::RootCommand,
@@ -105,7 +105,7 @@ enum Command {
 }
 
 #[derive(Args, Clone, Default)]
-struct CommonArgs {
+pub(crate) struct CommonArgs {
     /// TOML config file with any of: listen, data_dir, root_key_file, store, account_id, region,
     /// insecure_dev_credentials, key_cache_capacity, key_cache_ttl, tls_cert, tls_key,
     /// insecure_http, request_quotas, [request_quota], [resource_quotas], max_connections,
@@ -342,7 +342,7 @@ fn read_config(path: Option<&Path>) -> Result<FileConfig, String> {
 }
 
 /// A secret given as a file's first line (`-`: standard input) or an environment variable.
-fn read_secret(
+pub(crate) fn read_secret(
     file: Option<&Path>,
     file_flag: &str,
     env: &str,
@@ -400,6 +400,12 @@ fn root_key_source(common: &CommonArgs) -> Result<kms_server::config::RootKeySou
         }
         other => Err(format!("--root-key-provider {other}: expected file, passphrase or pkcs11")),
     }
+}
+
+/// The server configuration the common options (and the config file they name) describe, for
+/// commands other than `serve`.
+pub(crate) fn config_of(common: CommonArgs) -> Result<ServerConfig, String> {
+    server_config(&ServeArgs { common, ..ServeArgs::default() })
 }
 
 fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {

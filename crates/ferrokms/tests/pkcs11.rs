@@ -344,3 +344,68 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// `ferrokms root rotate` on an HSM root: a new non-extractable key in the same token wraps
+/// every stored secret while the server runs (which takes it from the store's announcement);
+/// afterwards a start still configured with the old key label is moved to the new key.
+#[tokio::test]
+async fn an_hsm_root_rotates_to_a_new_key_in_the_token() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token("ferrokms");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = hsm.serve(&data, "ferrokms", &[]);
+    let creds = credentials(&data);
+    let kms = client(&server.addr, &creds);
+    let mut sealed = Vec::new();
+    for n in 0..3 {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(format!("hsm {n}"))).send().await.unwrap();
+        sealed.push((blob.ciphertext_blob.unwrap(), format!("hsm {n}")));
+    }
+    let rotate = |extra: &[&str]| {
+        let out = hsm
+            .command(PIN)
+            .args(["root", "rotate", "--grace", "1", "--data-dir"])
+            .arg(&data)
+            .args(SoftHsm::args("ferrokms", extra))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (ok, out) = rotate(&["--new-pkcs11-key-label", "ferrokms-root"]);
+    assert!(!ok && out.contains("is the current root"), "{out}");
+    let (ok, out) = rotate(&["--new-pkcs11-key-label", "ferrokms-root-2"]);
+    assert!(ok && out.contains("root key rotated to pkcs11:token=ferrokms;object=ferrokms-root-2"), "{out}");
+    assert!(out.contains("old HSM key 'ferrokms-root' stays in the token"), "{out}");
+    assert!(!out.contains(PIN));
+    let fresh = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let blob = kms.encrypt().key_id(&fresh).plaintext(Blob::new("after")).send().await.unwrap();
+    sealed.push((blob.ciphertext_blob.unwrap(), "after".to_owned()));
+    for (blob, text) in &sealed {
+        let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
+        assert_eq!(plain.as_ref(), text.as_bytes());
+    }
+    server.stop();
+
+    // Still configured with the old label (the default): moved to the new key.
+    let server = hsm.serve(&data, "ferrokms", &[]);
+    assert!(server.first_output.iter().any(|l| l.contains("object=ferrokms-root-2")), "{:?}", server.first_output);
+    let kms = client(&server.addr, &creds);
+    for (blob, text) in &sealed {
+        let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
+        assert_eq!(plain.as_ref(), text.as_bytes());
+    }
+    server.stop();
+    // Configured with the new label: the same.
+    hsm.serve(&data, "ferrokms", &["--pkcs11-key-label", "ferrokms-root-2"]).stop();
+    // The rotation is in the trail, which still verifies.
+    let out = hsm.command(PIN).args(["audit", "export", "--data-dir"]).arg(&data).output().unwrap();
+    let trail = String::from_utf8_lossy(&out.stdout);
+    assert!(trail.contains("\"eventName\":\"RotateRootKey\""), "{trail}");
+    let out = hsm.command(PIN).args(["audit", "verify", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,9 +1,18 @@
-//! `ferrokms root rotate` beside a running server: every stored secret wrapped again under a
-//! new root key file, both roots working until it finishes, a stopped run completed by running
-//! it again, a rotation killed between switching the record and turning the files completed at
-//! the next start, and nothing left that the old root opens.
+//! `ferrokms root rotate` beside running servers: every stored secret wrapped again under a
+//! new root key file (or a new passphrase), both roots working until it finishes, a stopped run
+//! completed by running it again, a rotation killed between switching the record and turning the
+//! files completed at the next start, nothing left that the old root opens, and PostgreSQL nodes
+//! with their own copies of the root key file following the rotation on their own.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    missing_docs
+)]
 
 mod support;
 
@@ -12,13 +21,19 @@ use std::process::Command;
 
 use aws_sdk_kms::primitives::Blob;
 use kms_crypto::{FileRootKey, RootKeyProvider as _};
+use kms_server::root_rotation::{self as rotation, NextRoot, Opener};
 use kms_store::Store as _;
 
 fn rotate(data: &Path, extra: &[&str]) -> (bool, String) {
+    rotate_with(data, extra, &[])
+}
+
+fn rotate_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(support::BIN)
         .args(["root", "rotate", "--grace", "1", "--data-dir"])
         .arg(data)
         .args(extra)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -95,9 +110,10 @@ async fn the_root_key_rotates_while_the_server_runs() {
     let store = kms_store::SqliteStore::open(&data.join("ferrokms.db")).unwrap();
     let root = data.join("root.key");
     let current = FileRootKey::load(&root).unwrap();
-    let next = kms_server::root_rotation::announce(&store, &root, &kms_crypto::SystemRng).await.unwrap();
-    kms_server::root_rotation::rewrap(&store, &current, next.as_ref(), None, &mut |_| {}).await.unwrap();
-    kms_server::root_rotation::finish(&store, &root, next.as_ref()).await.unwrap();
+    let opener = Opener::File(root.clone());
+    let next = rotation::announce(&store, &current, &opener, NextRoot::File, &kms_crypto::SystemRng).await.unwrap();
+    rotation::rewrap(&store, &current, next.as_ref(), None, &mut |_| {}).await.unwrap();
+    rotation::finish(&store, &opener).await.unwrap();
     std::fs::rename(&root, data.join("root.key.next")).unwrap();
     std::fs::rename(data.join("root.key.previous"), &root).unwrap();
     drop(store);
@@ -109,4 +125,164 @@ async fn the_root_key_rotates_while_the_server_runs() {
     }
     assert!(!data.join("root.key.next").exists());
     server.stop();
+}
+
+/// Encrypts `n` values under `n` new keys: (ciphertext, plaintext) pairs.
+async fn seal(kms: &aws_sdk_kms::Client, n: usize, tag: &str) -> Vec<(Blob, String)> {
+    let mut sealed = Vec::new();
+    for i in 0..n {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        let text = format!("{tag} {i}");
+        let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(text.clone())).send().await.unwrap();
+        sealed.push((blob.ciphertext_blob.unwrap(), text));
+    }
+    sealed
+}
+
+async fn open_all(kms: &aws_sdk_kms::Client, sealed: &[(Blob, String)]) {
+    for (blob, text) in sealed {
+        let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
+        assert_eq!(plain.as_ref(), text.as_bytes());
+    }
+}
+
+/// A passphrase root rotates to a new passphrase while the server runs: the server takes the
+/// next root from the store (it never sees the new passphrase), a stopped run goes on only with
+/// the same new passphrase, and afterwards the next start needs the new passphrase and refuses
+/// the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passphrase_root_rotates_to_a_new_passphrase() {
+    const OLD: &str = "the old passphrase of the root";
+    const NEW: &str = "a brand new passphrase for the root";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let provider = ["--root-key-provider", "passphrase"];
+    let start = |passphrase: &str| {
+        let mut command = Command::new(support::BIN);
+        command.env("FERROKMS_ROOT_PASSPHRASE", passphrase);
+        support::try_serve_with(command, &data, &provider)
+    };
+    let server = start(OLD).unwrap();
+    let kms = support::client(&server.addr, &support::credentials(&data));
+    let mut sealed = seal(&kms, 3, "before").await;
+
+    let (ok, out) = rotate_with(
+        &data,
+        &[&provider[..], &["--limit", "1"]].concat(),
+        &[("FERROKMS_ROOT_PASSPHRASE", OLD), ("FERROKMS_NEW_ROOT_PASSPHRASE", NEW)],
+    );
+    assert!(ok && out.contains("stopped after 1"), "{out}");
+    sealed.extend(seal(&kms, 1, "during").await);
+    open_all(&kms, &sealed).await;
+    let (ok, out) = rotate_with(
+        &data,
+        &provider,
+        &[("FERROKMS_ROOT_PASSPHRASE", OLD), ("FERROKMS_NEW_ROOT_PASSPHRASE", "not the one announced")],
+    );
+    assert!(!ok && out.contains("another passphrase is under way"), "{out}");
+    let (ok, out) =
+        rotate_with(&data, &provider, &[("FERROKMS_ROOT_PASSPHRASE", OLD), ("FERROKMS_NEW_ROOT_PASSPHRASE", NEW)]);
+    assert!(ok && out.contains("root key rotated"), "{out}");
+    assert!(out.contains("new passphrase at its next start"), "{out}");
+    // The running server followed without a restart.
+    sealed.extend(seal(&kms, 1, "after").await);
+    open_all(&kms, &sealed).await;
+    server.stop();
+
+    let refused = start(OLD).map(|_| ()).unwrap_err();
+    assert!(refused.contains("does not open its secrets"), "{refused}");
+    let server = start(NEW).unwrap();
+    let kms = support::client(&server.addr, &support::credentials(&data));
+    open_all(&kms, &sealed).await;
+    server.stop();
+    let store = kms_store::SqliteStore::open(&data.join("ferrokms.db")).unwrap();
+    let next = store.setting(rotation::NEXT_SETTING).await.unwrap().unwrap_or_default();
+    assert!(next.is_empty(), "the announcement (the next root wrapped by the old) is gone: {next}");
+    let (ok, out) = support::audit_verify(&data);
+    assert!(ok, "{out}");
+}
+
+/// Two PostgreSQL nodes, each with its own copy of the root key file in its own directory (as
+/// on two machines): `ferrokms root rotate` run against one node's file rotates both — the
+/// other node takes the next root from the store, writes its own `<root>.next`, and turns its
+/// own files when the rotation finishes — and both restart on the new root.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgresql_nodes_with_their_own_root_files_follow_a_rotation() {
+    let base =
+        std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = base
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .filter(|(_, db)| !db.contains(':'))
+        .map_or(base.clone(), |(b, _)| b.to_owned());
+    let name = format!("ferrokms_rootrot_{}", std::process::id());
+    let psql = |sql: &str| Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", sql]).output();
+    match psql(&format!("CREATE DATABASE {name}")) {
+        Ok(out) if out.status.success() => {}
+        other => {
+            let why = other.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
+            assert!(
+                std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none(),
+                "PostgreSQL required but not reachable: {why}"
+            );
+            println!("SKIPPED: PostgreSQL not reachable at {base}: {why}");
+            return;
+        }
+    }
+    struct DropDatabase(String, String);
+    impl Drop for DropDatabase {
+        fn drop(&mut self) {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1);
+            let _ = Command::new("psql").args([&format!("{}/postgres", self.0), "-q", "-c", &sql]).output();
+        }
+    }
+    let _cleanup = DropDatabase(base.clone(), name.clone());
+    let url = format!("{base}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let a = support::try_serve_with(Command::new(support::BIN), &a_dir, &["--store", &url]).unwrap();
+    let creds = support::credentials(&a_dir);
+    // Node B: its own directory and its own copy of the root key file.
+    std::fs::create_dir(&b_dir).unwrap();
+    let b_root = b_dir.join("root.key");
+    std::fs::copy(a_dir.join("root.key"), &b_root).unwrap();
+    let b = support::try_serve_with(Command::new(support::BIN), &b_dir, &["--store", &url]).unwrap();
+    let (kms_a, kms_b) = (support::client(&a.addr, &creds), support::client(&b.addr, &creds));
+    let mut sealed = seal(&kms_a, 2, "a").await;
+    sealed.extend(seal(&kms_b, 2, "b").await);
+    let old_root = std::fs::read(&b_root).unwrap();
+
+    let (ok, out) = rotate(&a_dir, &["--store", &url]);
+    assert!(ok && out.contains("root key rotated"), "{out}");
+    let new_root = std::fs::read(a_dir.join("root.key")).unwrap();
+    assert_ne!(new_root, old_root);
+    // Node B turns its own files within its poll (twice a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read(&b_root).unwrap() != new_root {
+        assert!(std::time::Instant::now() < deadline, "node B never turned its root key file");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read(b_dir.join("root.key.previous")).unwrap(), old_root);
+    assert!(!b_dir.join("root.key.next").exists());
+    sealed.extend(seal(&kms_b, 1, "b after").await);
+    open_all(&kms_a, &sealed).await;
+    open_all(&kms_b, &sealed).await;
+    let old = FileRootKey::load(&b_dir.join("root.key.previous")).unwrap();
+    let store = kms_store::PostgresStore::connect(&url).await.unwrap();
+    for m in store.materials_after(None, 10_000).await.unwrap() {
+        let key = store.key(m.key_id).await.unwrap().unwrap();
+        let arn =
+            kms_core::ids::KeyArn { region: key.region.clone(), account: key.account.clone(), key_id: key.key_id };
+        assert!(old.unwrap(&kms_server::service::material_aad(&arn, m.material_id), &m.wrapped).is_err());
+    }
+    drop(store);
+
+    // Both restart on the new root.
+    a.stop();
+    b.stop();
+    for node in [&a_dir, &b_dir] {
+        let server = support::try_serve_with(Command::new(support::BIN), node, &["--store", &url]).unwrap();
+        open_all(&support::client(&server.addr, &creds), &sealed).await;
+        server.stop();
+    }
 }

@@ -128,8 +128,16 @@ impl FileRootKey {
     /// # Errors
     /// [`RootKeyError::Io`], including when the file already exists.
     pub fn create(path: &Path, rng: &dyn kms_core::Rng) -> Result<Self, RootKeyError> {
+        Self::create_with(path, &KeyMaterial::generate(rng))
+    }
+
+    /// Creates a root key file at `path` (mode 0600) holding `material`, such as the next root
+    /// of a rotation that another node announced; refuses to overwrite one.
+    ///
+    /// # Errors
+    /// [`RootKeyError::Io`], including when the file already exists.
+    pub fn create_with(path: &Path, material: &KeyMaterial) -> Result<Self, RootKeyError> {
         let io = |source| RootKeyError::Io { path: path.to_owned(), source };
-        let material = KeyMaterial::generate(rng);
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -144,7 +152,7 @@ impl FileRootKey {
                 let _ = d.sync_all();
             }
         }
-        Self::from_material(path.to_owned(), &material)
+        Self::from_material(path.to_owned(), material)
     }
 
     fn from_material(path: PathBuf, material: &KeyMaterial) -> Result<Self, RootKeyError> {
@@ -263,6 +271,28 @@ impl PassphraseRootKey {
     /// [`RootKeyError::Passphrase`] for an empty passphrase, parameters weaker than OWASP's
     /// recommendation, or a derivation failure.
     pub fn derive(passphrase: &[u8], salt: &[u8], params: PassphraseParams) -> Result<Self, RootKeyError> {
+        Self::from_material(&Self::derive_material(passphrase, salt, params)?)
+    }
+
+    /// The root key a passphrase root holds, from its AES key: how a running node takes the next
+    /// root of a rotation to a new passphrase (announced wrapped by the current root).
+    ///
+    /// # Errors
+    /// [`RootKeyError::Wrap`] if the cipher refuses the key.
+    pub fn from_material(material: &KeyMaterial) -> Result<Self, RootKeyError> {
+        Ok(Self { cipher: AesRoot::new(material).ok_or(RootKeyError::Wrap)? })
+    }
+
+    /// The AES key `passphrase`, `salt` and `params` derive (what [`PassphraseRootKey::derive`]
+    /// wraps with).
+    ///
+    /// # Errors
+    /// As [`PassphraseRootKey::derive`].
+    pub fn derive_material(
+        passphrase: &[u8],
+        salt: &[u8],
+        params: PassphraseParams,
+    ) -> Result<KeyMaterial, RootKeyError> {
         if passphrase.is_empty() {
             return Err(RootKeyError::Passphrase("the passphrase is empty".into()));
         }
@@ -276,8 +306,7 @@ impl PassphraseRootKey {
         argon
             .hash_password_into(passphrase, salt, key.as_mut())
             .map_err(|e| RootKeyError::Passphrase(e.to_string()))?;
-        let cipher = AesRoot::new(&KeyMaterial::new(*key)).ok_or(RootKeyError::Wrap)?;
-        Ok(Self { cipher })
+        Ok(KeyMaterial::new(*key))
     }
 }
 

@@ -214,6 +214,10 @@ struct RootRecord {
     token_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_label: Option<String>,
+    /// PKCS#11: labels of keys the root was rotated away from (a node still configured with one
+    /// is moved to `key_label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired_key_labels: Vec<String>,
     /// The check value (hex).
     check: String,
 }
@@ -286,10 +290,21 @@ pub async fn root_key(
             (Arc::new(root), Some((salt, params)))
         }
         RootKeySource::Pkcs11 { location, pin } => {
+            let mut location = location.clone();
             let missing = match &recorded {
                 Some(rec) => {
                     let stored =
                         (rec.token_label.as_deref().unwrap_or_default(), rec.key_label.as_deref().unwrap_or_default());
+                    // Configured with a key the root was rotated away from: the rotated-to key.
+                    if stored.0 == location.token_label && rec.retired_key_labels.contains(&location.key_label) {
+                        tracing::warn!(
+                            "the root key was rotated from the HSM key '{}' to '{}'; using '{}' (update --pkcs11-key-label)",
+                            location.key_label,
+                            stored.1,
+                            stored.1
+                        );
+                        stored.1.clone_into(&mut location.key_label);
+                    }
                     if stored != (location.token_label.as_str(), location.key_label.as_str()) {
                         return Err(mismatch(format!(
                             "it was initialized with the PKCS#11 key '{}' on token '{}', and this start asks for the \
@@ -307,7 +322,7 @@ pub async fn root_key(
                 // A new store: the key is generated in the token unless the operator made one.
                 None => MissingKey::Create,
             };
-            (Arc::new(Pkcs11RootKey::open(location.clone(), pin, missing)?), None)
+            (Arc::new(Pkcs11RootKey::open(location, pin, missing)?), None)
         }
     };
     let labels = match &config.root_key_provider {
@@ -330,6 +345,7 @@ pub async fn root_key(
                 parallelism: params.as_ref().map(|(_, p)| p.parallelism),
                 token_label: labels.as_ref().map(|(token, _)| token.clone()),
                 key_label: labels.map(|(_, key)| key),
+                retired_key_labels: Vec::new(),
                 check: hex::encode(root.wrap(ROOT_CHECK_AAD, ROOT_CHECK_TEXT)?),
             };
             let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -364,10 +380,10 @@ pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, S
     let root = root_key(config, store.as_ref(), rng).await?;
     let rotating = Arc::new(kms_crypto::RotatingRoot::new(root));
     // A rotation under way: wrap with its next root from the start.
-    if matches!(config.root_key_provider, RootKeySource::File)
-        && let Some(next) = crate::root_rotation::announced(store.as_ref(), &config.root_key_path())
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("root key rotation: {e}")))?
+    let opener = crate::root_rotation::Opener::new(config);
+    if let Some(next) = crate::root_rotation::announced(store.as_ref(), rotating.as_ref(), &opener)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("root key rotation: {e}")))?
     {
         rotating.begin(next);
     }

@@ -142,14 +142,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             )
         })
         .collect();
-    let rotation = matches!(config.root_key_provider, crate::config::RootKeySource::File).then(|| {
-        crate::root_rotation::follow(
-            Arc::clone(&prepared.store),
-            Arc::clone(&prepared.rotating),
-            config.root_key_path(),
-            std::time::Duration::from_millis(500),
-        )
-    });
+    let rotation = crate::root_rotation::follow(
+        Arc::clone(&prepared.store),
+        Arc::clone(&prepared.rotating),
+        crate::root_rotation::Opener::new(&config),
+        std::time::Duration::from_millis(500),
+    );
     let trail = config.trail_delivery.clone().map(|delivery| {
         crate::trail::spawn(
             Arc::clone(&prepared.store),
@@ -189,9 +187,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         if let Some(trail) = trail {
             trail.abort();
         }
-        if let Some(rotation) = rotation {
-            rotation.abort();
-        }
+        rotation.abort();
     });
     Ok(RunningServer {
         local_addr,
