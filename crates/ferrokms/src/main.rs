@@ -127,7 +127,8 @@ pub(crate) struct CommonArgs {
     #[arg(long, env = "FERROKMS_ROOT_KEY_PROVIDER", value_name = "PROVIDER")]
     root_key_provider: Option<String>,
     /// With `--root-key-provider passphrase`: read the passphrase from this file (its first
-    /// line), or `-` for standard input. Otherwise FERROKMS_ROOT_PASSPHRASE holds it.
+    /// line; `/dev/fd/N` for an inherited descriptor), or `-` for standard input. Otherwise
+    /// FERROKMS_ROOT_PASSPHRASE holds it, or it is asked on the terminal (echo off).
     #[arg(long, value_name = "FILE")]
     root_passphrase_file: Option<PathBuf>,
     /// With `--root-key-provider pkcs11`: the PKCS#11 module (shared library) of the HSM.
@@ -360,10 +361,35 @@ pub(crate) fn read_secret(
             );
             text.lines().next().unwrap_or_default().to_owned()
         }
-        None => std::env::var(env).map_err(|_| format!("{context} needs {env} or {file_flag}"))?,
+        None => match std::env::var(env) {
+            Ok(value) => value,
+            Err(_) if rustix::termios::isatty(std::io::stdin()) => prompt(context)?,
+            Err(_) => return Err(format!("{context} needs {env} or {file_flag} (or a terminal to ask on)")),
+        },
     };
     let text = zeroize::Zeroizing::new(text);
     Ok(zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// Asks on the terminal (standard input, echo off) for a secret; the prompt goes to standard
+/// error.
+fn prompt(context: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let stdin = std::io::stdin();
+    let failed = |e: rustix::io::Errno| format!("{context}: the terminal: {e}");
+    let saved = rustix::termios::tcgetattr(&stdin).map_err(failed)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+    eprint!("{context}: ");
+    let _ = std::io::stderr().flush();
+    rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet).map_err(failed)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    let restored = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &saved);
+    eprintln!();
+    read.map_err(|e| format!("{context}: {e}"))?;
+    restored.map_err(failed)?;
+    Ok(line)
 }
 
 /// The root key source the options name.
@@ -375,7 +401,7 @@ fn root_key_source(common: &CommonArgs) -> Result<kms_server::config::RootKeySou
             common.root_passphrase_file.as_deref(),
             "--root-passphrase-file",
             "FERROKMS_ROOT_PASSPHRASE",
-            "--root-key-provider passphrase",
+            "passphrase for the root key",
         )?)),
         "pkcs11" => {
             let token_label = common
@@ -394,7 +420,7 @@ fn root_key_source(common: &CommonArgs) -> Result<kms_server::config::RootKeySou
                 common.pkcs11_pin_file.as_deref(),
                 "--pkcs11-pin-file",
                 "FERROKMS_PKCS11_PIN",
-                "--root-key-provider pkcs11",
+                "PIN of the root key's token",
             )?;
             Ok(RootKeySource::Pkcs11 { location, pin })
         }

@@ -68,7 +68,7 @@ pub async fn run(command: &RootCommand) -> Result<String, String> {
             args.new_root_passphrase_file.as_deref(),
             "--new-root-passphrase-file",
             "FERROKMS_NEW_ROOT_PASSPHRASE",
-            "rotating a passphrase root",
+            "new passphrase for the root key",
         )?),
         kms_server::config::RootKeySource::Pkcs11 { .. } => NextRoot::Pkcs11(args.new_pkcs11_key_label.clone()),
     };

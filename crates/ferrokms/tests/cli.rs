@@ -729,6 +729,76 @@ fn a_passphrase_root_key_from_the_environment() {
     drop(server);
 }
 
+/// Without FERROKMS_ROOT_PASSPHRASE or a file, `init` asks for the passphrase on the terminal
+/// with echo off (driven through a pseudo-terminal by Python's `pty`), and the store it creates
+/// opens with that passphrase and no other. Without a terminal it says what it needs.
+#[test]
+fn a_passphrase_root_key_asked_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    const TYPED: &str = "typed at the prompt, never echoed";
+    let script = r#"
+import os, pty, sys
+binary, data, typed = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(binary, [binary, "init", "--data-dir", data, "--root-key-provider", "passphrase"])
+seen = b""
+while b"passphrase for the root key: " not in seen:
+    chunk = os.read(fd, 1024)
+    if not chunk:
+        break
+    seen += chunk
+os.write(fd, typed.encode() + b"\n")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = match Command::new("python3").args(["-c", script, BIN]).arg(&data).arg(TYPED).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(std::env::var_os("FERROKMS_REQUIRE_PYTHON_CLIENTS").is_none(), "python3 required: {e}");
+            println!("SKIPPED: python3 not found ({e})");
+            return;
+        }
+    };
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(terminal.contains("passphrase for the root key: "), "{terminal}");
+    assert!(!terminal.contains(TYPED), "the passphrase was echoed: {terminal}");
+    assert!(terminal.contains("passphrase (Argon2id)"), "{terminal}");
+    let provider = ["--root-key-provider", "passphrase"];
+    drop(serve(&data, &provider, &[("FERROKMS_ROOT_PASSPHRASE", TYPED)]));
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(provider)
+        .env("FERROKMS_ROOT_PASSPHRASE", "not what was typed")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not open its secrets"));
+    // No terminal, no variable, no file: the reason, not a hang.
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(dir.path().join("other"))
+        .args(provider)
+        .env_remove("FERROKMS_ROOT_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs FERROKMS_ROOT_PASSPHRASE or --root-passphrase-file"), "{stderr}");
+}
+
 /// The server keeps secrets out of core dumps: its core file size limit is 0 (Linux).
 #[cfg(target_os = "linux")]
 #[test]
