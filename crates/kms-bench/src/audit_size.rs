@@ -62,14 +62,14 @@ async fn trail_size(client: &tokio_postgres::Client) -> Result<Size, String> {
     Ok(Size { bytes, records, blocks })
 }
 
-async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
+pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| format!("{url}: {e}"))?;
     tokio::spawn(connection);
     Ok(client)
 }
 
 /// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
+pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
     let authority = base.find("://").map_or(0, |i| i + 3);
     let path = base.get(authority..).and_then(|rest| rest.find('/')).map_or(base.len(), |i| authority + i);

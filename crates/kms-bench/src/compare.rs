@@ -139,10 +139,21 @@ pub(crate) fn start_ferrokms_on(
     data_dir: &Path,
     store: Option<&str>,
 ) -> Result<(Process, SocketAddr, Duration), String> {
+    start_ferrokms_with(binary, data_dir, store, &[])
+}
+
+/// [`start_ferrokms_on`] with `extra` arguments for `serve`.
+pub(crate) fn start_ferrokms_with(
+    binary: &Path,
+    data_dir: &Path,
+    store: Option<&str>,
+    extra: &[String],
+) -> Result<(Process, SocketAddr, Duration), String> {
     let mut command = Command::new(binary);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--resource-quota", BENCH_KEY_QUOTA, "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn");
     if let Some(url) = store {
         command.args(["--store", url]);

@@ -11,6 +11,7 @@
 mod audit_size;
 mod ceiling;
 mod compare;
+mod endurance;
 mod key_specs;
 mod load;
 mod seed;
@@ -148,6 +149,38 @@ enum Command {
         #[command(flatten)]
         shape: ShapeArgs,
     },
+    /// Encrypt for a long time (30 minutes by default) on SQLite or PostgreSQL (one or more
+    /// nodes, CloudTrail delivery optional), a line per window (rate, p99, server CPU per
+    /// request), then the last five minutes against the first five.
+    Endurance {
+        /// The ferrokms binary. [default: `ferrokms` next to this binary]
+        #[arg(long)]
+        ferrokms: Option<PathBuf>,
+        /// The store.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: endurance::StoreKind,
+        /// A PostgreSQL URL whose user may create databases (one is created and dropped).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres_url: String,
+        /// Nodes on the PostgreSQL database.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Minutes of load.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Seconds per window.
+        #[arg(long, default_value_t = 60.0)]
+        window: f64,
+        /// Connections in all (split across the nodes).
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// CloudTrail delivery on (to a local directory, every minute).
+        #[arg(long)]
+        delivery: bool,
+        /// Also write the Markdown report here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// Run one ferrokms and report, side by side with Encrypt: GenerateMac/VerifyMac rates; Sign
     /// (P-256, Ed25519, ML-DSA-44) server CPU per request minus the primitive's in-process cost;
     /// Sign RSA_2048's rate against the primitive's on all cores; Encrypt's p99 while CreateKey
@@ -271,6 +304,34 @@ async fn run(cli: Cli) -> Result<(), String> {
                 postgres_url,
                 rounds: rounds.max(1),
                 shape: shape(shape_args),
+            })
+            .await
+        }
+        Command::Endurance {
+            ferrokms,
+            store,
+            postgres_url,
+            nodes,
+            minutes,
+            window,
+            connections,
+            delivery,
+            markdown,
+        } => {
+            let ferrokms = match ferrokms {
+                Some(p) => p,
+                None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("ferrokms"),
+            };
+            endurance::run(endurance::Options {
+                ferrokms,
+                store,
+                postgres_url,
+                nodes,
+                total: Duration::from_secs_f64(minutes.max(0.05) * 60.0),
+                window: Duration::from_secs_f64(window.max(1.0)),
+                connections,
+                delivery,
+                markdown,
             })
             .await
         }
