@@ -272,36 +272,8 @@ async fn a_refusing_hsm_fails_requests_cleanly_while_serving() {
 #[tokio::test]
 async fn postgresql_nodes_share_the_hsm_key_and_others_refuse_to_join() {
     let Some(hsm) = SoftHsm::new() else { return };
-    let base =
-        std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let base = base
-        .trim_end_matches('/')
-        .rsplit_once('/')
-        .filter(|(_, db)| !db.contains(':'))
-        .map_or(base.clone(), |(b, _)| b.to_owned());
-    let name = format!("ferrokms_pkcs11_{}", std::process::id());
-    let psql = |sql: &str| Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", sql]).output();
-    match psql(&format!("CREATE DATABASE {name}")) {
-        Ok(out) if out.status.success() => {}
-        other => {
-            let why = other.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
-            assert!(
-                std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none(),
-                "PostgreSQL required but not reachable: {why}"
-            );
-            println!("SKIPPED: PostgreSQL not reachable at {base}: {why}");
-            return;
-        }
-    }
-    struct DropDatabase(String, String);
-    impl Drop for DropDatabase {
-        fn drop(&mut self) {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1);
-            let _ = Command::new("psql").args([&format!("{}/postgres", self.0), "-q", "-c", &sql]).output();
-        }
-    }
-    let _cleanup = DropDatabase(base.clone(), name.clone());
-    let url = format!("{base}/{name}");
+    let Some(database) = support::TestDatabase::create("ferrokms_pkcs11") else { return };
+    let url = database.url.clone();
     let store = ["--store", url.as_str()];
     hsm.init_token("ferrokms");
     let dir = tempfile::tempdir().unwrap();

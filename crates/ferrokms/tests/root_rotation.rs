@@ -208,36 +208,8 @@ async fn a_passphrase_root_rotates_to_a_new_passphrase() {
 /// own files when the rotation finishes — and both restart on the new root.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_nodes_with_their_own_root_files_follow_a_rotation() {
-    let base =
-        std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let base = base
-        .trim_end_matches('/')
-        .rsplit_once('/')
-        .filter(|(_, db)| !db.contains(':'))
-        .map_or(base.clone(), |(b, _)| b.to_owned());
-    let name = format!("ferrokms_rootrot_{}", std::process::id());
-    let psql = |sql: &str| Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", sql]).output();
-    match psql(&format!("CREATE DATABASE {name}")) {
-        Ok(out) if out.status.success() => {}
-        other => {
-            let why = other.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
-            assert!(
-                std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none(),
-                "PostgreSQL required but not reachable: {why}"
-            );
-            println!("SKIPPED: PostgreSQL not reachable at {base}: {why}");
-            return;
-        }
-    }
-    struct DropDatabase(String, String);
-    impl Drop for DropDatabase {
-        fn drop(&mut self) {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1);
-            let _ = Command::new("psql").args([&format!("{}/postgres", self.0), "-q", "-c", &sql]).output();
-        }
-    }
-    let _cleanup = DropDatabase(base.clone(), name.clone());
-    let url = format!("{base}/{name}");
+    let Some(database) = support::TestDatabase::create("ferrokms_rootrot") else { return };
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     let a = support::try_serve_with(Command::new(support::BIN), &a_dir, &["--store", &url]).unwrap();

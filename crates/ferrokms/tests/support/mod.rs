@@ -2,6 +2,7 @@
 //! credentials, build an SDK client, and a small seeded random number generator.
 
 #![allow(dead_code)] // each test binary uses its own subset
+#![allow(clippy::print_stdout)] // tests say why they skip
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -148,4 +149,53 @@ impl SeededRng {
 /// A number from the environment, or `default`.
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A PostgreSQL database of the test's own on the server at `FERROKMS_TEST_POSTGRES_URL`
+/// (default 127.0.0.1:5432), dropped when this is.
+pub struct TestDatabase {
+    base: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `<prefix>_<pid>`, or prints why it cannot and returns `None` (failing instead
+    /// when `FERROKMS_REQUIRE_POSTGRES` is set).
+    pub fn create(prefix: &str) -> Option<Self> {
+        let base =
+            std::env::var("FERROKMS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let base = base
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .filter(|(_, db)| !db.contains(':'))
+            .map_or(base.clone(), |(b, _)| b.to_owned());
+        let name = format!("{prefix}_{}", std::process::id());
+        match psql(&base, &format!("CREATE DATABASE {name}")) {
+            Ok(out) if out.status.success() => {}
+            other => {
+                let why =
+                    other.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string());
+                assert!(
+                    std::env::var_os("FERROKMS_REQUIRE_POSTGRES").is_none(),
+                    "PostgreSQL required but not reachable: {why}"
+                );
+                println!("SKIPPED: PostgreSQL not reachable at {base}: {why}");
+                return None;
+            }
+        }
+        let url = format!("{base}/{name}");
+        Some(Self { base, name, url })
+    }
+}
+
+fn psql(base: &str, sql: &str) -> std::io::Result<std::process::Output> {
+    Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", sql]).output()
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = psql(&self.base, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
 }
