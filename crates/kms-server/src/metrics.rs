@@ -23,6 +23,8 @@ pub struct Gauges {
     pub scheduler_lag_seconds: Option<f64>,
     /// Per event sink: audit records after its cursor.
     pub sink_backlogs: Vec<(String, u64)>,
+    /// CloudTrail delivery's backlog, when the trail is delivered.
+    pub trail_backlog: Option<crate::trail::Backlog>,
 }
 
 /// The operation label of requests that name no operation ferrokms has. The name comes from
@@ -281,6 +283,20 @@ impl Metrics {
         for (sink, backlog) in &extra.sink_backlogs {
             let _ = writeln!(out, "ferrokms_event_sink_backlog{{sink=\"{}\"}} {backlog}", label(sink));
         }
+        if let Some(backlog) = &extra.trail_backlog {
+            let _ = writeln!(
+                out,
+                "# HELP ferrokms_cloudtrail_backlog_records Audit records not yet delivered in CloudTrail log files."
+            );
+            let _ = writeln!(out, "# TYPE ferrokms_cloudtrail_backlog_records gauge");
+            let _ = writeln!(out, "ferrokms_cloudtrail_backlog_records {}", backlog.records);
+            let _ = writeln!(
+                out,
+                "# HELP ferrokms_cloudtrail_backlog_files CloudTrail log and digest files built but not yet stored."
+            );
+            let _ = writeln!(out, "# TYPE ferrokms_cloudtrail_backlog_files gauge");
+            let _ = writeln!(out, "ferrokms_cloudtrail_backlog_files {}", backlog.files);
+        }
         out
     }
 }
@@ -297,8 +313,14 @@ mod tests {
         m.observe("Encrypt", "AccessDeniedException", 0.0004);
         m.cache(true);
         m.cache(false);
-        let gauges = Gauges { scheduler_lag_seconds: Some(0.5), sink_backlogs: vec![("nats:x".into(), 2)] };
+        let gauges = Gauges {
+            scheduler_lag_seconds: Some(0.5),
+            sink_backlogs: vec![("nats:x".into(), 2)],
+            trail_backlog: Some(crate::trail::Backlog { records: 7, files: 1 }),
+        };
         let text = m.render(&[("Enabled".into(), 3)], 0, 1, &gauges);
+        assert!(text.contains("ferrokms_cloudtrail_backlog_records 7\n"));
+        assert!(text.contains("ferrokms_cloudtrail_backlog_files 1\n"));
         assert!(text.contains("ferrokms_scheduler_lag_seconds 0.5"));
         assert!(text.contains("ferrokms_event_sink_backlog{sink=\"nats:x\"} 2"));
         assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 1"));
