@@ -127,8 +127,12 @@ const IAM_ACTIONS: &[&str] = &[
     "AddClientIDToOpenIDConnectProvider",
 ];
 
+/// The CloudTrail operations `Service::cloudtrail` answers (a test checks the two agree).
+const CLOUDTRAIL_OPERATIONS: &[&str] =
+    &["LookupEvents", "ListPublicKeys", "DescribeTrails", "GetTrail", "GetTrailStatus", "ListTrails"];
+
 /// The label of a request's operation: its name if it is one of the KMS operation table, the
-/// admin API or STS, else [`OTHER_OPERATIONS`].
+/// admin API, STS, IAM or CloudTrail, else [`OTHER_OPERATIONS`].
 pub fn operation_label(name: &str) -> &'static str {
     if let Some(op) = kms_api::Operation::from_name(name) {
         return op.name();
@@ -137,6 +141,7 @@ pub fn operation_label(name: &str) -> &'static str {
         .iter()
         .chain(STS_ACTIONS)
         .chain(IAM_ACTIONS)
+        .chain(CLOUDTRAIL_OPERATIONS)
         .find(|known| **known == name)
         .copied()
         .unwrap_or(OTHER_OPERATIONS)
@@ -387,6 +392,11 @@ mod tests {
         iam.sort_unstable();
         listed.sort_unstable();
         assert_eq!(iam, listed);
+        let mut cloudtrail = dispatched(include_str!("cloudtrail.rs"), "pub async fn cloudtrail(", ("\"", "\" =>"));
+        let mut listed = CLOUDTRAIL_OPERATIONS.to_vec();
+        cloudtrail.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(cloudtrail, listed);
         for op in kms_api::Operation::ALL {
             assert_eq!(operation_label(op.name()), op.name());
         }

@@ -872,7 +872,7 @@ pub fn validate(dir: &Path, keys: &VerificationKeys) -> Result<Validated, Vec<St
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -925,5 +925,228 @@ mod tests {
         assert_eq!(backoff(ms(200), 30), Duration::from_secs(10));
         assert_eq!(backoff(Duration::from_secs(300), 1), Duration::from_secs(1));
         assert_eq!(backoff(Duration::from_secs(300), 12), Duration::from_secs(300));
+    }
+
+    /// A directory sink that can be down, or fail after a number of PUTs, and counts what it
+    /// was given per object.
+    struct Flaky {
+        inner: DirectorySink,
+        /// PUTs left before it fails (`None`: never).
+        left: std::sync::Mutex<Option<usize>>,
+        puts: std::sync::Mutex<BTreeMap<String, Vec<Vec<u8>>>>,
+    }
+
+    impl Flaky {
+        fn fail_after(&self, n: Option<usize>) {
+            *self.left.lock().unwrap() = n;
+        }
+        fn puts_of(&self, object: &str) -> Vec<Vec<u8>> {
+            self.puts.lock().unwrap().get(object).cloned().unwrap_or_default()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TrailSink for Flaky {
+        fn bucket(&self) -> &str {
+            self.inner.bucket()
+        }
+        fn prefix(&self) -> Option<&str> {
+            None
+        }
+        async fn put(
+            &self,
+            object: &str,
+            gzipped: Vec<u8>,
+            signature: Option<&DigestSignature>,
+        ) -> Result<(), DeliveryError> {
+            {
+                let mut left = self.left.lock().unwrap();
+                match left.as_mut() {
+                    Some(0) => {
+                        return Err(DeliveryError::Put {
+                            bucket: "b".into(),
+                            object: object.into(),
+                            message: "down".into(),
+                        });
+                    }
+                    Some(n) => *n -= 1,
+                    None => {}
+                }
+            }
+            self.puts.lock().unwrap().entry(object.to_owned()).or_default().push(gzipped.clone());
+            self.inner.put(object, gzipped, signature).await
+        }
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const KEY_B: &str = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    async fn record(store: &Arc<dyn Store>, root: &Arc<dyn RootKeyProvider>, events: &[(usize, &str)]) {
+        let trail = crate::audit::AuditTrail::start(
+            Arc::clone(store),
+            Arc::clone(root),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(kms_crypto::SystemRng),
+        );
+        for (n, key) in events {
+            let time = Timestamp::from_unix_millis(1_700_000_000_000);
+            trail.record(crate::audit::background_event(format!("event-{n}"), time, "RotateKey", key, json!({}))).await;
+        }
+        trail.close().await;
+    }
+
+    /// Delivery retried after a failure part-way through a batch stores the same files again
+    /// (same names, same bytes) holding the same records, even though more records arrived
+    /// meanwhile; no digest is made while the last one is not stored; and in the end every
+    /// record is in exactly one file, every file in exactly one digest, and the whole validates.
+    #[tokio::test]
+    async fn a_failed_round_is_retried_with_the_same_files_and_no_gap_in_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(kms_store::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let root: Arc<dyn RootKeyProvider> =
+            Arc::new(kms_crypto::FileRootKey::create(&dir.path().join("root"), &kms_crypto::SystemRng).unwrap());
+        let clock = kms_core::ManualClock::new(Timestamp::from_unix_millis(1_700_000_100_000));
+        let out = dir.path().join("trail");
+        let sink = Flaky {
+            inner: DirectorySink::new(out.clone()),
+            left: std::sync::Mutex::new(None),
+            puts: std::sync::Mutex::new(BTreeMap::new()),
+        };
+        let trail =
+            TrailInfo { name: "t1".into(), home_region: "us-east-1".into(), bucket: LOCAL_BUCKET.into(), prefix: None };
+        let signer = digest_signer(store.as_ref(), root.as_ref(), &clock).await.unwrap();
+        let hour = Duration::from_secs(3600);
+        let round = || deliver(store.as_ref(), &clock, &signer, &sink, &trail, hour);
+
+        // A batch of two files (two accounts): the first is stored, the second fails.
+        record(&store, &root, &[(0, KEY_A), (1, KEY_B), (2, KEY_A)]).await;
+        sink.fail_after(Some(1));
+        assert!(matches!(round().await, Err(DeliveryError::Put { .. })));
+        assert_eq!(backlog(store.as_ref()).await.unwrap(), Backlog { records: 3, files: 2 });
+        let stored: Vec<String> = sink.puts.lock().unwrap().keys().cloned().collect();
+        assert_eq!(stored.len(), 1);
+        // More records arrive while the bucket is down; then it is back.
+        record(&store, &root, &[(3, KEY_A)]).await;
+        assert!(round().await.is_err());
+        sink.fail_after(None);
+        assert_eq!(round().await.unwrap(), More::CaughtUp);
+        let again = sink.puts_of(&stored[0]);
+        assert!(again.len() >= 2 && again.iter().all(|bytes| *bytes == again[0]), "the same file, byte for byte");
+        assert_eq!(backlog(store.as_ref()).await.unwrap(), Backlog { records: 1, files: 0 });
+        round().await.unwrap();
+        assert_eq!(backlog(store.as_ref()).await.unwrap(), Backlog::default());
+
+        // A digest is due but cannot be stored: none follows it until it is.
+        clock.advance_millis(3_600_000);
+        sink.fail_after(Some(0));
+        assert!(round().await.is_err());
+        let recorded = load(store.as_ref()).await.unwrap();
+        assert_eq!(backlog(store.as_ref()).await.unwrap().files, 2, "one digest per account waits");
+        clock.advance_millis(3_600_000);
+        assert!(round().await.is_err());
+        let unchanged = load(store.as_ref()).await.unwrap();
+        for (key, chain) in &recorded.chains {
+            assert_eq!(unchanged.chains[key].previous_object, chain.previous_object, "no digest over an unstored one");
+        }
+        sink.fail_after(None);
+        round().await.unwrap();
+        clock.advance_millis(3_600_000);
+        record(&store, &root, &[(4, KEY_B)]).await;
+        round().await.unwrap();
+        assert_eq!(backlog(store.as_ref()).await.unwrap(), Backlog::default());
+
+        // Each record in one file, each file in one digest, and it all validates.
+        let keys = VerificationKeys { ed25519: None, rsa: public_keys(store.as_ref()).await.unwrap() };
+        let report = validate(&out, &keys).unwrap();
+        assert_eq!(report, Validated { digests: 8, log_files: 4 }, "two accounts, four digest rounds");
+        let mut seen = BTreeMap::new();
+        let mut logs = Vec::new();
+        files_below(&out.join("AWSLogs"), ".json.gz", &mut logs);
+        logs.retain(|p| p.to_string_lossy().contains("/CloudTrail/"));
+        for path in &logs {
+            let doc: Value = serde_json::from_slice(&read_gz(path).unwrap()).unwrap();
+            for r in doc["Records"].as_array().unwrap() {
+                *seen.entry(r["eventID"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(logs.len(), 4);
+        assert_eq!(seen.len(), 5);
+        assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    }
+
+    /// Digests written before digests were RSA-signed (Ed25519, the signature in `.sig`) still
+    /// validate, and the RSA digest after one chains to it; a wrong key fails either.
+    #[tokio::test]
+    async fn legacy_ed25519_digests_still_validate_and_chain_into_rsa_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = DirectorySink::new(dir.path().to_owned());
+        let legacy_key = kms_crypto::signing::Ed25519SigningKey::generate(&kms_crypto::SystemRng).unwrap();
+        let object = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2023/11/14/111122223333_CloudTrail-Digest_us-east-1_ferrokms_us-east-1_20231114T221320Z.json.gz";
+        let legacy = json!({
+            "awsAccountId": "111122223333", "digestStartTime": "2023-11-14T21:13:20Z",
+            "digestEndTime": "2023-11-14T22:13:20Z", "digestS3Bucket": LOCAL_BUCKET, "digestS3Object": object,
+            "digestPublicKeyFingerprint": hex_sha256(legacy_key.public_key()), "digestSignatureAlgorithm": "Ed25519",
+            "previousDigestSignature": null, "logFiles": [],
+        })
+        .to_string();
+        let legacy_signature = hex::encode(
+            legacy_key.sign(
+                string_to_sign("2023-11-14T22:13:20Z", LOCAL_BUCKET, object, &hex_sha256(legacy.as_bytes()), None)
+                    .as_bytes(),
+            ),
+        );
+        let signature = DigestSignature { hex: legacy_signature.clone(), algorithm: "Ed25519".into() };
+        sink.put(object, gzip(legacy.as_bytes()), Some(&signature)).await.unwrap();
+        let rsa = RsaSha256SigningKey::generate().unwrap();
+        let public = rsa.public_key_pkcs1().to_vec();
+        let signer = DigestSigner { fingerprint: fingerprint(&public), key: rsa };
+        let mut chain = Chain {
+            previous_object: Some(object.to_owned()),
+            previous_hash: Some(hex_sha256(legacy.as_bytes())),
+            previous_signature: Some(legacy_signature),
+            last_end: Some(1_700_000_000_000),
+            ..Chain::default()
+        };
+        let trail = TrailInfo {
+            name: "ferrokms".into(),
+            home_region: "us-east-1".into(),
+            bucket: LOCAL_BUCKET.into(),
+            prefix: None,
+        };
+        next_digest(
+            &sink,
+            &trail,
+            "111122223333",
+            "us-east-1",
+            &mut chain,
+            &signer,
+            Timestamp::from_unix_millis(1_700_003_600_000),
+        )
+        .unwrap();
+        let signature =
+            DigestSignature { hex: chain.previous_signature.clone().unwrap(), algorithm: SIGNATURE_ALGORITHM.into() };
+        let rsa_object = chain.previous_object.clone().unwrap();
+        sink.put(&rsa_object, gzip(chain.last_text.clone().unwrap().as_bytes()), Some(&signature)).await.unwrap();
+        let record = PublicKeyRecord {
+            value: base64::engine::general_purpose::STANDARD.encode(&public),
+            fingerprint: fingerprint(&public),
+            valid_from: 0,
+            valid_until: None,
+        };
+        let keys = VerificationKeys { ed25519: Some(legacy_key.public_key().to_vec()), rsa: vec![record.clone()] };
+        assert_eq!(validate(dir.path(), &keys), Ok(Validated { digests: 2, log_files: 0 }));
+        let other = kms_crypto::signing::Ed25519SigningKey::generate(&kms_crypto::SystemRng).unwrap();
+        let wrong = VerificationKeys { ed25519: Some(other.public_key().to_vec()), rsa: vec![record] };
+        let problems = validate(dir.path(), &wrong).unwrap_err();
+        assert!(
+            problems.len() == 1 && problems[0].contains("20231114T221320Z") && problems[0].contains("does not verify"),
+            "{problems:?}"
+        );
+        let no_rsa = VerificationKeys { ed25519: Some(legacy_key.public_key().to_vec()), rsa: vec![] };
+        let problems = validate(dir.path(), &no_rsa).unwrap_err();
+        assert!(problems.len() == 1 && problems[0].contains(&rsa_object), "{problems:?}");
     }
 }
