@@ -32,17 +32,19 @@ pub enum AuditCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
-    /// Check a trail delivered with `serve --cloudtrail-dir`: every digest's signature and
-    /// chain, every log file against its digest; exits non-zero naming what was removed or
-    /// edited.
+    /// Check a trail delivered with `serve --cloudtrail-dir`: every digest's signature (by the
+    /// trail's RSA digest keys, or the audit trail's Ed25519 key for digests written before
+    /// digests were RSA-signed) and chain, every log file against its digest; exits non-zero
+    /// naming what was removed or edited. (A trail delivered to a bucket is checked with
+    /// `aws cloudtrail validate-logs`.)
     ValidateLogs {
         #[command(flatten)]
         source: Source,
         /// The directory the trail was delivered to (holding `AWSLogs/`).
         #[arg(long)]
         dir: PathBuf,
-        /// Ed25519 public key (hex) to check digest signatures with; defaults to the one stored
-        /// with the trail.
+        /// Ed25519 public key (hex) to check digests written before digests were RSA-signed;
+        /// defaults to the one stored with the trail. (RSA digest keys are read from the store.)
         #[arg(long)]
         public_key: Option<String>,
     },
@@ -145,17 +147,18 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
             }
         }
         AuditCommand::ValidateLogs { source, dir, public_key } => {
-            let key = match public_key {
-                Some(k) => hex::decode(k).map_err(|e| format!("--public-key: {e}"))?,
-                None => open(source)
-                    .await?
+            let store = open(source).await?;
+            let ed25519 = match public_key {
+                Some(k) => Some(hex::decode(k).map_err(|e| format!("--public-key: {e}"))?),
+                None => store
                     .setting("audit_public_key")
                     .await
                     .map_err(|e| e.to_string())?
-                    .and_then(|k| hex::decode(k).ok())
-                    .ok_or("the store holds no audit public key")?,
+                    .and_then(|k| hex::decode(k).ok()),
             };
-            match kms_server::trail::validate(dir, &key) {
+            let rsa = kms_server::trail::public_keys(store.as_ref()).await.map_err(|e| e.to_string())?;
+            let keys = kms_server::trail::VerificationKeys { ed25519, rsa };
+            match kms_server::trail::validate(dir, &keys) {
                 Ok(v) => Ok(format!("delivered trail valid: {} digests, {} log files", v.digests, v.log_files)),
                 Err(problems) => Err(format!("delivered trail INVALID:\n{}", problems.join("\n"))),
             }

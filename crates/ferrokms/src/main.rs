@@ -279,8 +279,44 @@ struct ServeArgs {
     event_nats_subject: String,
     /// Deliver the audit trail under this directory as CloudTrail does: gzip log files and
     /// signed, chained digest files (`AWSLogs/<account>/CloudTrail…`).
-    #[arg(long, env = "FERROKMS_CLOUDTRAIL_DIR", value_name = "DIR")]
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_DIR", value_name = "DIR", conflicts_with = "cloudtrail_s3_bucket")]
     cloudtrail_dir: Option<PathBuf>,
+    /// Deliver the audit trail to this S3 (or S3-compatible) bucket as CloudTrail does.
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_S3_BUCKET", value_name = "BUCKET")]
+    cloudtrail_s3_bucket: Option<String>,
+    /// Key prefix of the delivered objects (`PREFIX/AWSLogs/…`).
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_S3_PREFIX", value_name = "PREFIX", requires = "cloudtrail_s3_bucket")]
+    cloudtrail_s3_prefix: Option<String>,
+    /// Endpoint URL of an S3-compatible server (path-style requests); default: AWS S3, or
+    /// `AWS_ENDPOINT_URL_S3`.
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_S3_ENDPOINT", value_name = "URL", requires = "cloudtrail_s3_bucket")]
+    cloudtrail_s3_endpoint: Option<String>,
+    /// The bucket's region [default: the server's region].
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_S3_REGION", value_name = "REGION", requires = "cloudtrail_s3_bucket")]
+    cloudtrail_s3_region: Option<String>,
+    /// Access key id for the bucket (with the secret below); default: the AWS SDK's credential
+    /// chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity,
+    /// container or instance role).
+    #[arg(
+        long,
+        env = "FERROKMS_CLOUDTRAIL_S3_ACCESS_KEY_ID",
+        value_name = "ID",
+        requires_all = ["cloudtrail_s3_bucket", "cloudtrail_s3_secret_access_key"]
+    )]
+    cloudtrail_s3_access_key_id: Option<String>,
+    /// Secret access key for the bucket.
+    #[arg(
+        long,
+        env = "FERROKMS_CLOUDTRAIL_S3_SECRET_ACCESS_KEY",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "cloudtrail_s3_access_key_id"
+    )]
+    cloudtrail_s3_secret_access_key: Option<String>,
+    /// The trail's name, in digest file names and its ARN
+    /// (`arn:aws:cloudtrail:<region>:<account>:trail/<name>`, for `aws cloudtrail validate-logs`).
+    #[arg(long, env = "FERROKMS_CLOUDTRAIL_NAME", value_name = "NAME", default_value = kms_server::trail::DEFAULT_TRAIL_NAME)]
+    cloudtrail_name: String,
     /// Seconds between deliveries of new records.
     #[arg(long, env = "FERROKMS_CLOUDTRAIL_INTERVAL", value_name = "SECONDS", default_value_t = 300.0)]
     cloudtrail_interval: f64,
@@ -471,7 +507,24 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .ok_or("--event-webhook-url needs --event-webhook-secret (FERROKMS_EVENT_WEBHOOK_SECRET)")?;
         config.event_sinks.push(kms_server::events::Sink::Webhook { url: url.clone(), secret });
     }
-    if let Some(dir) = &args.cloudtrail_dir {
+    let destination = match (&args.cloudtrail_dir, &args.cloudtrail_s3_bucket) {
+        (Some(dir), _) => Some(kms_server::trail::Destination::Directory(dir.clone())),
+        (None, Some(bucket)) => Some(kms_server::trail::Destination::Bucket(kms_server::trail::BucketTarget {
+            bucket: bucket.clone(),
+            prefix: args.cloudtrail_s3_prefix.clone(),
+            endpoint: args.cloudtrail_s3_endpoint.clone(),
+            region: args.cloudtrail_s3_region.clone(),
+            credentials: match (&args.cloudtrail_s3_access_key_id, &args.cloudtrail_s3_secret_access_key) {
+                (Some(id), Some(secret)) => Some(kms_server::trail::BucketCredentials {
+                    access_key_id: id.clone(),
+                    secret_access_key: zeroize::Zeroizing::new(secret.clone()),
+                }),
+                _ => None,
+            },
+        })),
+        (None, None) => None,
+    };
+    if let Some(destination) = destination {
         let seconds = |s: f64, flag: &str| {
             if s.is_finite() && s > 0.0 {
                 Ok(std::time::Duration::from_secs_f64(s))
@@ -479,8 +532,16 @@ fn server_config(args: &ServeArgs) -> Result<ServerConfig, String> {
                 Err(format!("{flag} must be a positive number of seconds"))
             }
         };
+        if !kms_server::trail::valid_trail_name(&args.cloudtrail_name) {
+            return Err(format!(
+                "--cloudtrail-name {:?}: 3 to 128 letters, digits, '.', '_' and '-', starting and ending with a \
+                 letter or digit",
+                args.cloudtrail_name
+            ));
+        }
         config.trail_delivery = Some(kms_server::trail::TrailDelivery {
-            dir: dir.clone(),
+            destination,
+            name: args.cloudtrail_name.clone(),
             interval: seconds(args.cloudtrail_interval, "--cloudtrail-interval")?,
             digest_interval: seconds(args.cloudtrail_digest_interval, "--cloudtrail-digest-interval")?,
         });

@@ -1,13 +1,17 @@
 //! The audit trail delivered as CloudTrail delivers it (`serve --cloudtrail-dir`): gzip log files
 //! of `{"Records": [...]}` laid out as CloudTrail lays them out, signed and chained digests, no
 //! record lost or duplicated across a kill -9, and `ferrokms audit validate-logs` naming a log
-//! file edited or removed and a digest removed.
+//! file edited or removed and a digest removed. And the CloudTrail API that describes the trail
+//! and its digest keys (DescribeTrails, GetTrail, GetTrailStatus, ListTrails, ListPublicKeys),
+//! through boto3: CloudTrail's shapes and exceptions, authorized by `cloudtrail:` actions. (The
+//! bucket delivery and `aws cloudtrail validate-logs` are tested in `trail_s3.rs`.)
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::print_stdout,
     clippy::disallowed_methods, // deadlines in wall time
     missing_docs
 )]
@@ -24,7 +28,10 @@ use aws_sdk_kms::primitives::Blob;
 use serde_json::Value;
 
 fn serve(data: &Path, trail: &Path) -> support::Server {
-    let mut command = Command::new(support::BIN);
+    serve_with(Command::new(support::BIN), data, trail)
+}
+
+fn serve_with(mut command: Command, data: &Path, trail: &Path) -> support::Server {
     command
         .env("FERROKMS_CLOUDTRAIL_DIR", trail)
         .env("FERROKMS_CLOUDTRAIL_INTERVAL", "0.2")
@@ -144,7 +151,7 @@ async fn the_trail_is_delivered_as_cloudtrail_files_and_digests() {
     let digests = files(&trail, "/CloudTrail-Digest/");
     assert!(!digests.is_empty());
     let digest: Value = serde_json::from_slice(&gunzip(digests.last().unwrap())).unwrap();
-    assert_eq!(digest["digestSignatureAlgorithm"], "Ed25519");
+    assert_eq!(digest["digestSignatureAlgorithm"], "SHA256withRSA");
 
     // Killed and restarted, delivery resumes: nothing lost, nothing delivered twice.
     server.kill();
@@ -189,4 +196,127 @@ async fn the_trail_is_delivered_as_cloudtrail_files_and_digests() {
     std::fs::remove_file(&digests[1]).unwrap();
     let (ok, out) = validate(&data, &trail);
     assert!(!ok && out.contains("a digest was removed"), "{out}");
+}
+
+/// The CloudTrail API over the configured trail, as boto3 calls it.
+const BOTO3_TRAIL_API: &str = r#"
+import boto3, datetime, json, os, time, rsa
+from botocore.exceptions import ClientError
+endpoint = os.environ['ENDPOINT']
+client = lambda service, **kw: boto3.client(service, endpoint_url=endpoint, region_name='us-east-1', **kw)
+ct, iam, sts = client('cloudtrail'), client('iam'), client('sts')
+account = sts.get_caller_identity()['Account']
+arn = f'arn:aws:cloudtrail:us-east-1:{account}:trail/audit.main'
+def code(call, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        return e.response['Error']['Code']
+    raise AssertionError(f'{call} {kw} went through')
+
+trails = ct.describe_trails()['trailList']
+assert len(trails) == 1, trails
+trail = trails[0]
+assert trail['TrailARN'] == arn and trail['Name'] == 'audit.main' and trail['HomeRegion'] == 'us-east-1', trail
+assert trail['S3BucketName'] == 'local' and 'S3KeyPrefix' not in trail, trail
+assert trail['LogFileValidationEnabled'] and trail['IsMultiRegionTrail'] and not trail['IsOrganizationTrail'], trail
+assert ct.describe_trails(trailNameList=['audit.main'])['trailList'] == trails
+assert ct.describe_trails(trailNameList=['other', arn])['trailList'] == trails
+assert ct.describe_trails(trailNameList=['other'])['trailList'] == []
+assert ct.describe_trails(trailNameList=[arn.replace(account, '999988887777')])['trailList'] == []
+assert code(ct.describe_trails, trailNameList=['-bad']) == 'InvalidTrailNameException'
+assert code(ct.describe_trails, trailNameList=['arn:aws:cloudtrail:us-east-1:12:trail/x']) == 'CloudTrailARNInvalidException'
+assert ct.get_trail(Name='audit.main')['Trail'] == trail
+assert ct.get_trail(Name=arn)['Trail'] == trail
+assert code(ct.get_trail, Name='other') == 'TrailNotFoundException'
+assert code(ct.get_trail_status, Name=arn.replace('audit.main', 'other')) == 'TrailNotFoundException'
+assert code(ct.get_trail, Name='a..b') == 'InvalidTrailNameException'
+assert ct.list_trails()['Trails'] == [{'TrailARN': arn, 'Name': 'audit.main', 'HomeRegion': 'us-east-1'}]
+
+# Once delivery has run: its status, and the digest key.
+deadline = time.time() + 15
+while True:
+    keys = ct.list_public_keys()['PublicKeyList']
+    status = ct.get_trail_status(Name=arn)
+    if keys and 'LatestDigestDeliveryTime' in status and 'LatestDeliveryTime' in status:
+        break
+    assert time.time() < deadline, (keys, status)
+    time.sleep(0.2)
+assert status['IsLogging'] and 'LatestDeliveryError' not in status, status
+assert len(keys) == 1, keys
+key = keys[0]
+public = rsa.PublicKey.load_pkcs1(key['Value'], format='DER')  # PKCS#1 RSAPublicKey, as validate-logs loads it
+assert public.n.bit_length() == 2048, public
+assert len(key['Fingerprint']) == 64 and 'ValidityEndTime' not in key, key
+now = datetime.datetime.now(datetime.timezone.utc)
+assert key['ValidityStartTime'] <= now, key
+long_ago = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+assert ct.list_public_keys(StartTime=long_ago, EndTime=long_ago + datetime.timedelta(days=1))['PublicKeyList'] == []
+assert ct.list_public_keys(StartTime=long_ago)['PublicKeyList'] == keys
+assert code(ct.list_public_keys, StartTime=now, EndTime=now - datetime.timedelta(days=1)) == 'InvalidTimeRangeException'
+assert code(ct.list_public_keys, NextToken='x') == 'InvalidTokenException'
+print(key['Fingerprint'])
+
+# Authorized by cloudtrail: actions: a user allowed DescribeTrails and ListPublicKeys only.
+iam.create_user(UserName='reader')
+made = iam.create_access_key(UserName='reader')['AccessKey']
+iam.put_user_policy(UserName='reader', PolicyName='read', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [
+    {'Effect': 'Allow', 'Action': ['cloudtrail:DescribeTrails', 'cloudtrail:ListPublicKeys'], 'Resource': '*'}]}))
+reader = client('cloudtrail', aws_access_key_id=made['AccessKeyId'], aws_secret_access_key=made['SecretAccessKey'])
+assert reader.describe_trails()['trailList'] == trails
+assert reader.list_public_keys()['PublicKeyList'] == keys
+for call in (reader.get_trail, reader.get_trail_status):
+    assert code(call, Name=arn) == 'AccessDeniedException'
+assert code(reader.list_trails) == 'AccessDeniedException'
+
+# A server delivering no trail has none to describe.
+bare = boto3.client('cloudtrail', endpoint_url=os.environ['BARE_ENDPOINT'], region_name='us-east-1',
+                    aws_access_key_id=os.environ['BARE_ID'], aws_secret_access_key=os.environ['BARE_SECRET'])
+assert bare.describe_trails()['trailList'] == []
+assert bare.list_public_keys()['PublicKeyList'] == []
+assert code(bare.get_trail, Name='audit.main') == 'TrailNotFoundException'
+"#;
+
+#[test]
+fn boto3_describes_the_trail_and_its_digest_keys() {
+    let python = Command::new("python3").args(["-c", "import boto3, rsa"]).output().is_ok_and(|o| o.status.success());
+    if !python {
+        assert!(
+            std::env::var_os("FERROKMS_REQUIRE_PYTHON_CLIENTS").is_none(),
+            "boto3 is required (FERROKMS_REQUIRE_PYTHON_CLIENTS is set) but not installed"
+        );
+        println!("SKIPPED: boto3 (with rsa) is not installed (pip install awscli boto3)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (data, trail, bare) = (dir.path().join("data"), dir.path().join("trail"), dir.path().join("bare"));
+    let mut command = Command::new(support::BIN);
+    command.env("FERROKMS_CLOUDTRAIL_NAME", "audit.main");
+    let server = serve_with(command, &data, &trail);
+    let other = support::serve(&bare);
+    let (bare_id, bare_secret) = support::credentials(&bare);
+    let out = Command::new("python3")
+        .args(["-c", BOTO3_TRAIL_API])
+        .env("ENDPOINT", format!("http://{}", server.addr))
+        .env("BARE_ENDPOINT", format!("http://{}", other.addr))
+        .env("BARE_ID", bare_id)
+        .env("BARE_SECRET", bare_secret)
+        .env("AWS_SHARED_CREDENTIALS_FILE", data.join("admin-credentials"))
+        .env("AWS_PROFILE", "ferrokms")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The digests name the key ListPublicKeys serves.
+    let fingerprint = stdout.trim();
+    let digests = files(&trail, "/CloudTrail-Digest/");
+    let digest: Value = serde_json::from_slice(&gunzip(digests.last().unwrap())).unwrap();
+    assert_eq!(digest["digestPublicKeyFingerprint"], fingerprint);
+    assert!(digests.last().unwrap().to_string_lossy().contains("_CloudTrail-Digest_us-east-1_audit.main_us-east-1_"));
 }

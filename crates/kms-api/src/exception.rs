@@ -10,6 +10,8 @@ use serde::Serialize;
 pub enum Exception {
     AccessDenied,
     AlreadyExists,
+    /// CloudTrail's `CloudTrailARNInvalidException`.
+    CloudTrailArnInvalid,
     Conflict,
     Disabled,
     DryRunOperation,
@@ -39,6 +41,10 @@ pub enum Exception {
     InvalidSignature,
     /// CloudTrail's `InvalidTimeRangeException`.
     InvalidTimeRange,
+    /// CloudTrail's `InvalidTokenException` (ListPublicKeys' NextToken).
+    InvalidToken,
+    /// CloudTrail's `InvalidTrailNameException`.
+    InvalidTrailName,
     KmsInternal,
     KmsInvalidMac,
     KmsInvalidSignature,
@@ -53,6 +59,8 @@ pub enum Exception {
     Serialization,
     Tag,
     Throttling,
+    /// CloudTrail's `TrailNotFoundException`.
+    TrailNotFound,
     UnknownOperation,
     UnrecognizedClient,
     UnsupportedOperation,
@@ -65,6 +73,7 @@ impl Exception {
         match self {
             Self::AccessDenied => "AccessDeniedException",
             Self::AlreadyExists => "AlreadyExistsException",
+            Self::CloudTrailArnInvalid => "CloudTrailARNInvalidException",
             Self::Conflict => "ConflictException",
             Self::Disabled => "DisabledException",
             Self::DryRunOperation => "DryRunOperationException",
@@ -87,6 +96,8 @@ impl Exception {
             Self::InvalidNextToken => "InvalidNextTokenException",
             Self::InvalidSignature => "InvalidSignatureException",
             Self::InvalidTimeRange => "InvalidTimeRangeException",
+            Self::InvalidToken => "InvalidTokenException",
+            Self::InvalidTrailName => "InvalidTrailNameException",
             Self::KmsInternal => "KMSInternalException",
             Self::KmsInvalidMac => "KMSInvalidMacException",
             Self::KmsInvalidSignature => "KMSInvalidSignatureException",
@@ -101,6 +112,7 @@ impl Exception {
             Self::Serialization => "SerializationException",
             Self::Tag => "TagException",
             Self::Throttling => "ThrottlingException",
+            Self::TrailNotFound => "TrailNotFoundException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
             Self::UnsupportedOperation => "UnsupportedOperationException",
@@ -130,6 +142,7 @@ impl Exception {
 const ALL: &[Exception] = &[
     Exception::AccessDenied,
     Exception::AlreadyExists,
+    Exception::CloudTrailArnInvalid,
     Exception::Conflict,
     Exception::Disabled,
     Exception::DryRunOperation,
@@ -152,6 +165,8 @@ const ALL: &[Exception] = &[
     Exception::InvalidNextToken,
     Exception::InvalidSignature,
     Exception::InvalidTimeRange,
+    Exception::InvalidToken,
+    Exception::InvalidTrailName,
     Exception::KmsInternal,
     Exception::KmsInvalidMac,
     Exception::KmsInvalidSignature,
@@ -166,6 +181,7 @@ const ALL: &[Exception] = &[
     Exception::Serialization,
     Exception::Tag,
     Exception::Throttling,
+    Exception::TrailNotFound,
     Exception::UnknownOperation,
     Exception::UnrecognizedClient,
     Exception::UnsupportedOperation,

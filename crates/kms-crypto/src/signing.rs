@@ -1,8 +1,14 @@
-//! Ed25519 as a generic primitive: the signing key of the audit trail's digests and the
-//! verification `ferrokms audit verify` does. (The Ed25519 *KMS key* kind will be a variant of
+//! Signing primitives outside the KMS key kinds: Ed25519, the signing key of the audit trail's
+//! digests and the verification `ferrokms audit verify` does, and SHA256withRSA (RSA 2048,
+//! PKCS#1 v1.5), the signing key of delivered CloudTrail digest files, which
+//! `aws cloudtrail validate-logs` checks. (The *KMS key* kinds are variants of
 //! [`crate::KeyHandle`] built on the same calls.)
 
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ED25519, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, UnparsedPublicKey,
+};
 
 use crate::{CryptoError, SecretBytes};
 
@@ -65,6 +71,68 @@ pub fn ed25519_verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bo
     UnparsedPublicKey::new(&ED25519, public_key).verify(message, signature).is_ok()
 }
 
+/// An RSA 2048 private key that signs with SHA256withRSA (RSASSA-PKCS1-v1_5 over SHA-256), as
+/// CloudTrail signs its digest files.
+pub struct RsaSha256SigningKey(RsaKeyPair);
+
+impl RsaSha256SigningKey {
+    /// A new 2048-bit key. aws-lc-rs generates RSA keys only from its own CSPRNG, so the
+    /// injected `Rng` cannot be used (as for RSA KMS keys, docs/adr/0013).
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if generation fails.
+    pub fn generate() -> Result<Self, CryptoError> {
+        RsaKeyPair::generate(KeySize::Rsa2048).map(Self).map_err(|_| CryptoError::InvalidKey)
+    }
+
+    /// Loads a key from its PKCS#8 v1 document, as [`RsaSha256SigningKey::to_pkcs8`] writes it.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if the document is not an RSA private key of 2048 to 8192 bits.
+    pub fn from_pkcs8(pkcs8: &SecretBytes) -> Result<Self, CryptoError> {
+        RsaKeyPair::from_pkcs8(pkcs8.expose_secret()).map(Self).map_err(|_| CryptoError::InvalidKey)
+    }
+
+    /// The key as a PKCS#8 v1 document, for wrapping by the root key.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if the library cannot serialize the key.
+    pub fn to_pkcs8(&self) -> Result<SecretBytes, CryptoError> {
+        let document: Pkcs8V1Der<'_> = self.0.as_der().map_err(|_| CryptoError::InvalidKey)?;
+        Ok(SecretBytes::new(document.as_ref().to_vec()))
+    }
+
+    /// The public key as a PKCS#1 `RSAPublicKey` DER (what CloudTrail's ListPublicKeys serves).
+    pub fn public_key_pkcs1(&self) -> &[u8] {
+        self.0.public_key().as_ref()
+    }
+
+    /// The SHA256withRSA signature of `message`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Sign`] if the library fails to sign.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut out = vec![0u8; self.0.public_modulus_len()];
+        // aws-lc-rs ignores the generator argument (PKCS#1 v1.5 signing is deterministic).
+        self.0
+            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), message, &mut out)
+            .map(|()| out)
+            .map_err(|_| CryptoError::Sign)
+    }
+}
+
+impl std::fmt::Debug for RsaSha256SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaSha256SigningKey([REDACTED])")
+    }
+}
+
+/// Whether `signature` is a valid SHA256withRSA signature of `message` by `public_key` (a
+/// PKCS#1 `RSAPublicKey` DER).
+pub fn rsa_sha256_verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key).verify(message, signature).is_ok()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -110,5 +178,27 @@ mod tests {
         .unwrap();
         assert!(ed25519_verify(&public, b"", &signature));
         assert!(!ed25519_verify(&public, b"x", &signature));
+    }
+
+    /// The CloudTrail digest key signs, survives PKCS#8, verifies only its own signature of
+    /// the same message, and its public key is a PKCS#1 `RSAPublicKey` (a DER SEQUENCE of two
+    /// INTEGERs, not an SPKI with an algorithm identifier).
+    #[test]
+    fn rsa_digest_key_round_trip() {
+        let key = RsaSha256SigningKey::generate().unwrap();
+        let public = key.public_key_pkcs1().to_vec();
+        assert_eq!(public.first(), Some(&0x30));
+        assert_eq!(public.get(4), Some(&0x02), "PKCS#1: the modulus INTEGER comes first");
+        let signature = key.sign(b"digest").unwrap();
+        assert_eq!(signature.len(), 256);
+        assert!(rsa_sha256_verify(&public, b"digest", &signature));
+        assert!(!rsa_sha256_verify(&public, b"digest!", &signature));
+        let loaded = RsaSha256SigningKey::from_pkcs8(&key.to_pkcs8().unwrap()).unwrap();
+        assert_eq!(loaded.public_key_pkcs1(), public.as_slice());
+        assert_eq!(loaded.sign(b"digest").unwrap(), signature, "PKCS#1 v1.5 is deterministic");
+        let other = RsaSha256SigningKey::generate().unwrap();
+        assert!(!rsa_sha256_verify(other.public_key_pkcs1(), b"digest", &signature));
+        assert!(RsaSha256SigningKey::from_pkcs8(&SecretBytes::new(vec![1, 2, 3])).is_err());
+        assert_eq!(format!("{key:?}"), "RsaSha256SigningKey([REDACTED])");
     }
 }

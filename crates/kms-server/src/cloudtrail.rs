@@ -1,9 +1,14 @@
 //! The CloudTrail API's read side on the same endpoint (AWS JSON 1.1, targets
 //! `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Operation>`): LookupEvents over the
-//! audit trail, so `aws cloudtrail lookup-events --endpoint-url …` and boto3's paginator work.
+//! audit trail, so `aws cloudtrail lookup-events --endpoint-url …` and boto3's paginator work;
+//! and what `aws cloudtrail validate-logs` needs to check delivered files ([`crate::trail`]):
+//! DescribeTrails, GetTrail and GetTrailStatus for the configured trail (one per server; each
+//! account sees it under its own ARN, `arn:aws:cloudtrail:<home region>:<account>:trail/<name>`)
+//! and ListPublicKeys, the keys digests are signed with.
 //!
-//! The caller sees its own account's events (`recipientAccountId`) of the last 90 days,
-//! authorized by `cloudtrail:LookupEvents` in its identity policies.
+//! The caller sees its own account's events (`recipientAccountId`) of the last 90 days. Each
+//! operation is authorized by its `cloudtrail:` action in the caller's identity policies (on the
+//! trail's ARN for GetTrail and GetTrailStatus, on `*` for the others).
 
 use base64::Engine;
 use kms_api::{ApiError, Exception};
@@ -42,6 +47,87 @@ struct LookupEventsRequest {
 struct LookupAttribute {
     attribute_key: String,
     attribute_value: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPublicKeysRequest {
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeTrailsRequest {
+    trail_name_list: Option<Vec<String>>,
+    #[allow(dead_code)] // one trail, in its home region: there are no shadow trails to include
+    include_shadow_trails: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NameRequest {
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListTrailsRequest {
+    next_token: Option<String>,
+}
+
+/// The operation's request, an empty body being an empty request.
+fn request<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| error(Exception::Serialization, e.to_string()))
+}
+
+fn respond(answer: &Value) -> Result<Vec<u8>, ServiceError> {
+    serde_json::to_vec(answer).map_err(|e| error(Exception::KmsInternal, e.to_string()))
+}
+
+/// What a trail name or ARN in a request names, once checked as CloudTrail checks it.
+enum TrailRef<'a> {
+    Name(&'a str),
+    Arn(&'a str),
+}
+
+fn trail_ref(value: &str) -> Result<TrailRef<'_>, ServiceError> {
+    if value.starts_with("arn:") {
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        let valid = match parts.as_slice() {
+            [_, partition, "cloudtrail", region, account, resource] => {
+                !partition.is_empty()
+                    && !region.is_empty()
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.strip_prefix("trail/").is_some_and(crate::trail::valid_trail_name)
+            }
+            _ => false,
+        };
+        return if valid {
+            Ok(TrailRef::Arn(value))
+        } else {
+            Err(error(Exception::CloudTrailArnInvalid, format!("{value} is not a valid trail ARN.")))
+        };
+    }
+    if crate::trail::valid_trail_name(value) {
+        Ok(TrailRef::Name(value))
+    } else {
+        Err(error(
+            Exception::InvalidTrailName,
+            "Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, periods (.), \
+             hyphens (-), and underscores (_).",
+        ))
+    }
+}
+
+/// Epoch seconds, as the JSON protocol sends timestamps.
+fn seconds(t: Timestamp) -> f64 {
+    t.epoch_seconds_f64()
 }
 
 fn error(exception: Exception, message: impl Into<String>) -> ServiceError {
@@ -140,13 +226,162 @@ impl Service {
                     serde_json::from_slice(body).map_err(|e| error(Exception::Serialization, e.to_string()))?
                 };
                 let answer = self.lookup_events(ctx, req).await?;
-                serde_json::to_vec(&answer).map_err(|e| error(Exception::KmsInternal, e.to_string()))
+                respond(&answer)
             }
+            "ListPublicKeys" => respond(&self.list_public_keys(ctx, request(body)?).await?),
+            "DescribeTrails" => respond(&self.describe_trails(ctx, request(body)?).await?),
+            "GetTrail" => respond(&self.get_trail(ctx, request(body)?).await?),
+            "GetTrailStatus" => respond(&self.get_trail_status(ctx, request(body)?).await?),
+            "ListTrails" => respond(&self.list_trails(ctx, request(body)?).await?),
             other => Err(error(
                 Exception::UnknownOperation,
-                format!("'{TARGET_PREFIX}{other}' is not a supported CloudTrail operation (LookupEvents is)"),
+                format!(
+                    "'{TARGET_PREFIX}{other}' is not a supported CloudTrail operation (LookupEvents, ListPublicKeys, \
+                     DescribeTrails, GetTrail, GetTrailStatus and ListTrails are)"
+                ),
             )),
         }
+    }
+
+    /// The configured trail as `Trail` for the caller's account.
+    fn trail_shape(&self, ctx: &RequestContext, trail: &crate::trail::TrailInfo) -> Value {
+        let mut shape = json!({
+            "Name": trail.name,
+            "S3BucketName": trail.bucket,
+            "IncludeGlobalServiceEvents": true,
+            "IsMultiRegionTrail": true,
+            "HomeRegion": trail.home_region,
+            "TrailARN": trail.arn(&ctx.caller.principal.account.to_string()),
+            "LogFileValidationEnabled": true,
+            "HasCustomEventSelectors": false,
+            "HasInsightSelectors": false,
+            "IsOrganizationTrail": false,
+        });
+        if let (Some(prefix), Some(map)) = (&trail.prefix, shape.as_object_mut()) {
+            map.insert("S3KeyPrefix".into(), Value::String(prefix.clone()));
+        }
+        shape
+    }
+
+    /// The configured trail, if `name` (a name or an ARN) names it for the caller.
+    fn named_trail(&self, ctx: &RequestContext, name: &TrailRef<'_>) -> Option<&crate::trail::TrailInfo> {
+        let trail = self.trail.get()?;
+        let matches = match name {
+            TrailRef::Name(n) => *n == trail.name,
+            TrailRef::Arn(arn) => *arn == trail.arn(&ctx.caller.principal.account.to_string()),
+        };
+        matches.then_some(trail)
+    }
+
+    /// The trail GetTrail and GetTrailStatus name, authorized on its ARN.
+    async fn requested_trail(
+        &self,
+        ctx: &RequestContext,
+        req: NameRequest,
+        action: &str,
+    ) -> Result<&crate::trail::TrailInfo, ServiceError> {
+        let Some(name) = req.name else {
+            return Err(error(
+                Exception::Validation,
+                "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null",
+            ));
+        };
+        let reference = trail_ref(&name)?;
+        let account = ctx.caller.principal.account.to_string();
+        let arn = match &reference {
+            TrailRef::Arn(arn) => (*arn).to_owned(),
+            TrailRef::Name(n) => {
+                let region = self.trail.get().map_or_else(|| ctx.region.to_string(), |t| t.home_region.clone());
+                format!("arn:aws:cloudtrail:{region}:{account}:trail/{n}")
+            }
+        };
+        self.authorize_iam(ctx, action, &arn, RequestKeys::none()).await?;
+        self.named_trail(ctx, &reference)
+            .ok_or_else(|| error(Exception::TrailNotFound, format!("Unknown trail: {arn} for the user: {account}")))
+    }
+
+    async fn describe_trails(&self, ctx: &RequestContext, req: DescribeTrailsRequest) -> Result<Value, ServiceError> {
+        self.authorize_iam(ctx, "cloudtrail:DescribeTrails", "*", RequestKeys::none()).await?;
+        let names = req.trail_name_list.unwrap_or_default();
+        let references = names.iter().map(|n| trail_ref(n)).collect::<Result<Vec<_>, _>>()?;
+        let trail = match references.as_slice() {
+            [] => self.trail.get(),
+            some => some.iter().find_map(|r| self.named_trail(ctx, r)),
+        };
+        Ok(json!({"trailList": trail.map(|t| self.trail_shape(ctx, t)).into_iter().collect::<Vec<_>>()}))
+    }
+
+    async fn list_trails(&self, ctx: &RequestContext, req: ListTrailsRequest) -> Result<Value, ServiceError> {
+        self.authorize_iam(ctx, "cloudtrail:ListTrails", "*", RequestKeys::none()).await?;
+        if req.next_token.is_some() {
+            return Err(error(Exception::InvalidToken, "Invalid NextToken."));
+        }
+        let account = ctx.caller.principal.account.to_string();
+        let trails: Vec<Value> = self
+            .trail
+            .get()
+            .map(|t| json!({"TrailARN": t.arn(&account), "Name": t.name, "HomeRegion": t.home_region}))
+            .into_iter()
+            .collect();
+        Ok(json!({"Trails": trails}))
+    }
+
+    async fn get_trail(&self, ctx: &RequestContext, req: NameRequest) -> Result<Value, ServiceError> {
+        let trail = self.requested_trail(ctx, req, "cloudtrail:GetTrail").await?;
+        Ok(json!({"Trail": self.trail_shape(ctx, trail)}))
+    }
+
+    async fn get_trail_status(&self, ctx: &RequestContext, req: NameRequest) -> Result<Value, ServiceError> {
+        self.requested_trail(ctx, req, "cloudtrail:GetTrailStatus").await?;
+        let status = crate::trail::status(self.store.as_ref())
+            .await
+            .map_err(|e| error(Exception::KmsInternal, e.to_string()))?;
+        let mut answer = json!({"IsLogging": true});
+        if let Some(map) = answer.as_object_mut() {
+            if let Some(t) = status.last_delivery {
+                map.insert("LatestDeliveryTime".into(), json!(seconds(t)));
+            }
+            if let Some(t) = status.last_digest_delivery {
+                map.insert("LatestDigestDeliveryTime".into(), json!(seconds(t)));
+            }
+            if let Some(e) = status.last_error {
+                map.insert("LatestDeliveryError".into(), Value::String(e));
+            }
+        }
+        Ok(answer)
+    }
+
+    async fn list_public_keys(&self, ctx: &RequestContext, req: ListPublicKeysRequest) -> Result<Value, ServiceError> {
+        self.authorize_iam(ctx, "cloudtrail:ListPublicKeys", "*", RequestKeys::none()).await?;
+        if req.next_token.is_some() {
+            // Every key fits one page: no token was ever handed out.
+            return Err(error(Exception::InvalidToken, "Invalid NextToken."));
+        }
+        let now = self.clock.now();
+        let start = req.start_time.map_or(now, time);
+        let end = req.end_time.map_or(now, time);
+        if start > end {
+            return Err(error(Exception::InvalidTimeRange, "Start time must be before end time."));
+        }
+        let keys = crate::trail::public_keys(self.store.as_ref())
+            .await
+            .map_err(|e| error(Exception::KmsInternal, e.to_string()))?;
+        let listed: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.valid_from <= end.unix_millis() && k.valid_until.is_none_or(|u| u >= start.unix_millis()))
+            .map(|k| {
+                let mut key = json!({
+                    "Value": k.value,
+                    "Fingerprint": k.fingerprint,
+                    "ValidityStartTime": seconds(Timestamp::from_unix_millis(k.valid_from)),
+                });
+                if let (Some(until), Some(map)) = (k.valid_until, key.as_object_mut()) {
+                    map.insert("ValidityEndTime".into(), json!(seconds(Timestamp::from_unix_millis(until))));
+                }
+                key
+            })
+            .collect();
+        Ok(json!({"PublicKeyList": listed}))
     }
 
     async fn lookup_events(&self, ctx: &RequestContext, req: LookupEventsRequest) -> Result<Value, ServiceError> {

@@ -149,12 +149,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         std::time::Duration::from_millis(500),
     );
     let trail = config.trail_delivery.clone().map(|delivery| {
+        let home_region = config.default_region.to_string();
+        let _ = service.trail.set(delivery.info(&home_region));
         crate::trail::spawn(
             Arc::clone(&prepared.store),
             Arc::clone(&prepared.root),
             Arc::clone(&service.clock),
-            Arc::clone(&service.rng),
             delivery,
+            home_region,
         )
     });
     let service_for_serve = Arc::clone(&service);

@@ -23,6 +23,8 @@ pub struct Gauges {
     pub scheduler_lag_seconds: Option<f64>,
     /// Per event sink: audit records after its cursor.
     pub sink_backlogs: Vec<(String, u64)>,
+    /// CloudTrail delivery's backlog, when the trail is delivered.
+    pub trail_backlog: Option<crate::trail::Backlog>,
 }
 
 /// The operation label of requests that name no operation ferrokms has. The name comes from
@@ -125,8 +127,12 @@ const IAM_ACTIONS: &[&str] = &[
     "AddClientIDToOpenIDConnectProvider",
 ];
 
+/// The CloudTrail operations `Service::cloudtrail` answers (a test checks the two agree).
+const CLOUDTRAIL_OPERATIONS: &[&str] =
+    &["LookupEvents", "ListPublicKeys", "DescribeTrails", "GetTrail", "GetTrailStatus", "ListTrails"];
+
 /// The label of a request's operation: its name if it is one of the KMS operation table, the
-/// admin API or STS, else [`OTHER_OPERATIONS`].
+/// admin API, STS, IAM or CloudTrail, else [`OTHER_OPERATIONS`].
 pub fn operation_label(name: &str) -> &'static str {
     if let Some(op) = kms_api::Operation::from_name(name) {
         return op.name();
@@ -135,6 +141,7 @@ pub fn operation_label(name: &str) -> &'static str {
         .iter()
         .chain(STS_ACTIONS)
         .chain(IAM_ACTIONS)
+        .chain(CLOUDTRAIL_OPERATIONS)
         .find(|known| **known == name)
         .copied()
         .unwrap_or(OTHER_OPERATIONS)
@@ -281,6 +288,20 @@ impl Metrics {
         for (sink, backlog) in &extra.sink_backlogs {
             let _ = writeln!(out, "ferrokms_event_sink_backlog{{sink=\"{}\"}} {backlog}", label(sink));
         }
+        if let Some(backlog) = &extra.trail_backlog {
+            let _ = writeln!(
+                out,
+                "# HELP ferrokms_cloudtrail_backlog_records Audit records not yet delivered in CloudTrail log files."
+            );
+            let _ = writeln!(out, "# TYPE ferrokms_cloudtrail_backlog_records gauge");
+            let _ = writeln!(out, "ferrokms_cloudtrail_backlog_records {}", backlog.records);
+            let _ = writeln!(
+                out,
+                "# HELP ferrokms_cloudtrail_backlog_files CloudTrail log and digest files built but not yet stored."
+            );
+            let _ = writeln!(out, "# TYPE ferrokms_cloudtrail_backlog_files gauge");
+            let _ = writeln!(out, "ferrokms_cloudtrail_backlog_files {}", backlog.files);
+        }
         out
     }
 }
@@ -297,8 +318,14 @@ mod tests {
         m.observe("Encrypt", "AccessDeniedException", 0.0004);
         m.cache(true);
         m.cache(false);
-        let gauges = Gauges { scheduler_lag_seconds: Some(0.5), sink_backlogs: vec![("nats:x".into(), 2)] };
+        let gauges = Gauges {
+            scheduler_lag_seconds: Some(0.5),
+            sink_backlogs: vec![("nats:x".into(), 2)],
+            trail_backlog: Some(crate::trail::Backlog { records: 7, files: 1 }),
+        };
         let text = m.render(&[("Enabled".into(), 3)], 0, 1, &gauges);
+        assert!(text.contains("ferrokms_cloudtrail_backlog_records 7\n"));
+        assert!(text.contains("ferrokms_cloudtrail_backlog_files 1\n"));
         assert!(text.contains("ferrokms_scheduler_lag_seconds 0.5"));
         assert!(text.contains("ferrokms_event_sink_backlog{sink=\"nats:x\"} 2"));
         assert!(text.contains("ferrokms_requests_total{operation=\"Encrypt\",outcome=\"Success\"} 1"));
@@ -365,6 +392,11 @@ mod tests {
         iam.sort_unstable();
         listed.sort_unstable();
         assert_eq!(iam, listed);
+        let mut cloudtrail = dispatched(include_str!("cloudtrail.rs"), "pub async fn cloudtrail(", ("\"", "\" =>"));
+        let mut listed = CLOUDTRAIL_OPERATIONS.to_vec();
+        cloudtrail.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(cloudtrail, listed);
         for op in kms_api::Operation::ALL {
             assert_eq!(operation_label(op.name()), op.name());
         }

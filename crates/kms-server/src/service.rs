@@ -178,6 +178,9 @@ pub struct Service {
     pub(crate) scheduler_pass: std::sync::Mutex<Option<kms_core::Timestamp>>,
     /// The event sinks, by cursor name, for the backlog gauge.
     pub(crate) sink_names: std::sync::Mutex<Vec<String>>,
+    /// The CloudTrail trail this server delivers, if it delivers one (DescribeTrails, the
+    /// delivery backlog gauges).
+    pub(crate) trail: std::sync::OnceLock<crate::trail::TrailInfo>,
     /// How many days audit records are kept.
     pub(crate) audit_retention_days: std::sync::atomic::AtomicI64,
     /// Request-rate and resource quotas.
@@ -239,6 +242,7 @@ impl Service {
             metrics: crate::metrics::Metrics::default(),
             scheduler_pass: std::sync::Mutex::new(None),
             sink_names: std::sync::Mutex::new(Vec::new()),
+            trail: std::sync::OnceLock::new(),
             audit_retention_days: std::sync::atomic::AtomicI64::new(crate::config::DEFAULT_AUDIT_RETENTION_DAYS),
             quotas: crate::quota::Quotas::default(),
             operator_account,
@@ -272,7 +276,11 @@ impl Service {
             let cursor: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(head);
             sink_backlogs.push((name, head.saturating_sub(cursor)));
         }
-        let gauges = crate::metrics::Gauges { scheduler_lag_seconds, sink_backlogs };
+        let trail_backlog = match self.trail.get() {
+            Some(_) => crate::trail::backlog(self.store.as_ref()).await.ok(),
+            None => None,
+        };
+        let gauges = crate::metrics::Gauges { scheduler_lag_seconds, sink_backlogs, trail_backlog };
         self.metrics.render(&states, self.audit.backlog(), self.cache.len(), &gauges)
     }
 
