@@ -59,7 +59,10 @@ async fn opened_by(data: &Path, root: &FileRootKey) -> usize {
 async fn the_root_key_rotates_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = support::serve(&data);
+    // CloudTrail delivery on, so that its digest-signing key is among the stored secrets.
+    let trail = dir.path().join("trail");
+    let trail_args = ["--cloudtrail-dir", trail.to_str().unwrap(), "--cloudtrail-interval", "1"];
+    let server = support::try_serve_with(Command::new(support::BIN), &data, &trail_args).unwrap();
     let kms = support::client(&server.addr, &support::credentials(&data));
     let mut sealed = Vec::new();
     for n in 0..4 {
@@ -84,6 +87,17 @@ async fn the_root_key_rotates_while_the_server_runs() {
     assert!(ok && out.contains("root key rotated"), "{out}");
     assert!(data.join("root.key.previous").exists() && !data.join("root.key.next").exists());
     assert_eq!(opened_by(&data, &old).await, 0, "nothing stored opens under the old root");
+    let new = FileRootKey::load(&data.join("root.key")).unwrap();
+    let store = kms_store::SqliteStore::open(&data.join("ferrokms.db")).unwrap();
+    let mut settings = Vec::new();
+    for (name, aad) in rotation::WRAPPED_SETTINGS {
+        let Some(value) = store.setting(name).await.unwrap() else { continue };
+        let wrapped = hex::decode(value).unwrap();
+        assert!(old.unwrap(aad, &wrapped).is_err() && new.unwrap(aad, &wrapped).is_ok(), "{name}");
+        settings.push(*name);
+    }
+    assert!(settings.contains(&"cloudtrail_signing_key"), "{settings:?}");
+    drop(store);
     for (blob, text) in &sealed {
         let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
         assert_eq!(plain.as_ref(), text.as_bytes());

@@ -49,8 +49,11 @@ pub const NEXT_SETTING: &str = "root_key_next";
 /// What the announced next root's AES key is wrapped with by the current root.
 const NEXT_AAD: &[u8] = b"ferrokms:root-key-next";
 /// Secrets kept in settings, hex-encoded, with the associated data they were wrapped with.
-const WRAPPED_SETTINGS: &[(&str, &[u8])] =
-    &[("audit_signing_key", b"ferrokms:audit-digest-key"), ("forward_access_key", b"ferrokms:forward-access-key")];
+pub const WRAPPED_SETTINGS: &[(&str, &[u8])] = &[
+    ("audit_signing_key", b"ferrokms:audit-digest-key"),
+    ("forward_access_key", b"ferrokms:forward-access-key"),
+    ("cloudtrail_signing_key", b"ferrokms:cloudtrail-digest-key"),
+];
 /// Records read per page while re-wrapping.
 const PAGE: usize = 500;
 
