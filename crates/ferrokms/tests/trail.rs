@@ -77,13 +77,7 @@ fn delivered(trail: &Path) -> BTreeMap<String, usize> {
 
 /// The event ids of the CreateKey and Encrypt records in the data directory's trail.
 fn recorded(data: &Path) -> Vec<String> {
-    let out = Command::new(support::BIN).args(["audit", "export", "--data-dir"]).arg(data).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|r| r["eventName"] == "CreateKey" || r["eventName"] == "Encrypt")
-        .map(|r| r["eventID"].as_str().unwrap().to_owned())
-        .collect()
+    support::recorded_event_ids(data, &["CreateKey", "Encrypt"])
 }
 
 fn validate(data: &Path, trail: &Path) -> (bool, String) {

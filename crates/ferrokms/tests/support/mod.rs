@@ -2,7 +2,7 @@
 //! credentials, build an SDK client, and a small seeded random number generator.
 
 #![allow(dead_code)] // each test binary uses its own subset
-#![allow(clippy::print_stdout)] // tests say why they skip
+#![allow(clippy::print_stdout, clippy::indexing_slicing)] // tests say why they skip; JSON fields by name
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -198,4 +198,16 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let _ = psql(&self.base, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
     }
+}
+
+/// The event ids of the records with one of `names` in the data directory's trail
+/// (`ferrokms audit export`).
+pub fn recorded_event_ids(data: &Path, names: &[&str]) -> Vec<String> {
+    let out = Command::new(BIN).args(["audit", "export", "--data-dir"]).arg(data).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["eventName"].as_str().is_some_and(|n| names.contains(&n)))
+        .map(|r| r["eventID"].as_str().unwrap().to_owned())
+        .collect()
 }
