@@ -105,6 +105,26 @@ impl FailedAuthLimiter {
         false
     }
 
+    /// Whether `ip`'s bucket is empty at `now`: the web console's sign-in asks before it checks
+    /// a secret, so that a source past its limit cannot keep guessing (nothing is taken).
+    pub(crate) fn exhausted(&self, ip: IpAddr, now: i64) -> bool {
+        if self.burst == 0 {
+            return false;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(bucket) = buckets
+            .by_source
+            .get(&Source::of(ip))
+            .or_else(|| (buckets.by_source.len() >= MAX_SOURCES).then_some(&buckets.overflow))
+        else {
+            return false;
+        };
+        let mut bucket = *bucket;
+        drop(buckets);
+        self.refill(&mut bucket, now);
+        bucket.milli_tokens < MILLI
+    }
+
     /// Requests refused so far.
     pub(crate) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

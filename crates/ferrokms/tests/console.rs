@@ -1,0 +1,357 @@
+//! The web console at `/console`, against the real server.
+//!
+//! `console_api_over_http` speaks plain HTTP to the console's endpoints: security headers,
+//! cookie flags, sign-in refusals, CSRF, authorization through the console matching the API's
+//! (a user without `kms:ListKeys` is refused), a deactivated key ending its session, the audit
+//! records of console calls, and sign-out.
+//!
+//! `console_in_chromium` drives Debian's chromium headless with npm's `playwright-core`
+//! (`tests/console/e2e.mjs`) through sign-in, key creation, policy editing, deletion, the audit
+//! view and sign-out, and writes a screenshot of each page to `docs/console/`. It prints
+//! `SKIPPED` when node, chromium or playwright-core is missing, unless
+//! `FERROKMS_REQUIRE_BROWSER` is set (`.ci/run` installs them and sets it).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    missing_docs
+)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// One HTTP/1.1 exchange on a fresh connection.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    Answer { status, headers, body: body.to_owned() }
+}
+
+/// A signed-in console session: its cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn sign_in(addr: &str, id: &str, secret: &str) -> Result<Session, Answer> {
+    let body = json!({"AccessKeyId": id, "SecretAccessKey": secret}).to_string();
+    let answer = http(addr, "POST", "/console/api/sign-in", &[JSON], &body);
+    if answer.status != 200 {
+        return Err(answer);
+    }
+    let cookie = answer.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let csrf = answer.json()["csrfToken"].as_str().unwrap().to_owned();
+    Ok(Session { cookie, csrf })
+}
+
+fn call(addr: &str, s: &Session, service: &str, action: &str, parameters: Value) -> Answer {
+    let body = json!({"Service": service, "Action": action, "Parameters": parameters}).to_string();
+    http(addr, "POST", "/console/api/call", &[JSON, ("Cookie", &s.cookie), ("X-Ferrokms-Csrf", &s.csrf)], &body)
+}
+
+/// The text of the first `<name>` element of an XML answer.
+fn xml_field<'a>(xml: &'a str, name: &str) -> &'a str {
+    xml.split(&format!("<{name}>")).nth(1).and_then(|s| s.split(&format!("</{name}>")).next()).unwrap()
+}
+
+#[test]
+fn console_api_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = support::serve(dir.path());
+    let addr = server.addr.as_str();
+    let (id, secret) = support::credentials(dir.path());
+
+    // The page and its assets: content types and the security headers.
+    let page = http(addr, "GET", "/console/", &[], "");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(!page.body.contains("<script>"), "no inline script");
+    let script = http(addr, "GET", "/console/assets/app.js", &[], "");
+    assert_eq!(script.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(http(addr, "GET", "/console/assets/../../etc/passwd", &[], "").status, 404);
+    assert_eq!(http(addr, "GET", "/console", &[], "").header("location"), Some("/console/"));
+
+    // Sign-in: a wrong secret, an unknown key and a malformed form are refused without a cookie.
+    let wrong = sign_in(addr, &id, "wrong-secret").err().unwrap();
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.header("set-cookie").is_none());
+    assert_eq!(wrong.json()["__type"], "UnrecognizedClientException");
+    assert_eq!(sign_in(addr, "AKIANOSUCHKEY0000000", &secret).err().unwrap().status, 401);
+    let malformed = http(addr, "POST", "/console/api/sign-in", &[JSON], "{\"AccessKeyId\":");
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.json()["__type"], "ValidationException");
+    let form = http(addr, "POST", "/console/api/sign-in", &[("Content-Type", "text/plain")], "{}");
+    assert_eq!(form.status, 415, "only JSON (a cross-site form cannot send it)");
+
+    // Sign-in: the cookie's flags.
+    let body = json!({"AccessKeyId": id, "SecretAccessKey": secret}).to_string();
+    let signed = http(addr, "POST", "/console/api/sign-in", &[JSON], &body);
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let cookie = signed.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("ferrokms_console="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.split("; ").any(|f| f == flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: no Secure flag ({cookie})");
+    assert_eq!(signed.header("cache-control"), Some("no-store"));
+    let admin = Session {
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+        csrf: signed.json()["csrfToken"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(admin.csrf.len(), 64);
+    let info = http(addr, "GET", "/console/api/session", &[("Cookie", &admin.cookie)], "").json();
+    assert_eq!(info["accessKeyId"], id.as_str());
+    assert!(info["keySpecs"].as_array().unwrap().iter().any(|s| s == "ML_DSA_65"));
+
+    // CSRF: a state-changing call without the token, with another, or marked cross-site is
+    // refused; with it, it runs.
+    let create = json!({"Service": "kms", "Action": "CreateKey", "Parameters": {}}).to_string();
+    let no_token = http(addr, "POST", "/console/api/call", &[JSON, ("Cookie", &admin.cookie)], &create);
+    assert_eq!(no_token.status, 403);
+    assert_eq!(no_token.json()["__type"], "InvalidCsrfTokenException");
+    let other = "00".repeat(32);
+    let wrong_token = http(
+        addr,
+        "POST",
+        "/console/api/call",
+        &[JSON, ("Cookie", &admin.cookie), ("X-Ferrokms-Csrf", &other)],
+        &create,
+    );
+    assert_eq!(wrong_token.status, 403);
+    let cross_site = http(
+        addr,
+        "POST",
+        "/console/api/call",
+        &[JSON, ("Cookie", &admin.cookie), ("X-Ferrokms-Csrf", &admin.csrf), ("Sec-Fetch-Site", "cross-site")],
+        &create,
+    );
+    assert_eq!(cross_site.status, 403);
+    let no_cookie = http(addr, "POST", "/console/api/call", &[JSON, ("X-Ferrokms-Csrf", &admin.csrf)], &create);
+    assert_eq!(no_cookie.status, 401);
+    let listed = call(addr, &admin, "kms", "ListKeys", json!({}));
+    assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 0, "the refused CreateKeys made nothing");
+    let created = call(addr, &admin, "kms", "CreateKey", json!({"Description": "from the console"}));
+    assert_eq!(created.status, 200, "{}", created.body);
+    let key_id = created.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+
+    // Bad calls get clear errors, never a 500.
+    for (body, kind) in [
+        (json!({"Service": "sts", "Action": "GetCallerIdentity"}), "ValidationException"),
+        (json!({"Service": "kms", "Action": "../x"}), "ValidationException"),
+        (json!({"Service": "kms", "Action": "NoSuchOperation"}), "UnknownOperationException"),
+        (json!({"Service": "iam", "Action": "TagUser", "Parameters": {"Tags": []}}), "ValidationException"),
+    ] {
+        let answer = http(
+            addr,
+            "POST",
+            "/console/api/call",
+            &[JSON, ("Cookie", &admin.cookie), ("X-Ferrokms-Csrf", &admin.csrf)],
+            &body.to_string(),
+        );
+        assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+        assert!(answer.body.contains(kind), "{body}: {}", answer.body);
+    }
+    // The admin API (FerrokmsAdmin.*) is not reachable: a KMS action names TrentService's.
+    let admin_api = call(addr, &admin, "kms", "ListPrincipals", json!({}));
+    assert_eq!(admin_api.status, 400);
+    assert!(admin_api.body.contains("UnknownOperationException"), "{}", admin_api.body);
+
+    // Authorization is the API's: a user with no policy is refused ListKeys through the
+    // console too.
+    assert_eq!(call(addr, &admin, "iam", "CreateUser", json!({"UserName": "nobody"})).status, 200);
+    let key = call(addr, &admin, "iam", "CreateAccessKey", json!({"UserName": "nobody"}));
+    assert_eq!(key.status, 200, "{}", key.body);
+    assert_eq!(key.header("content-type"), Some("text/xml"));
+    let (nobody_id, nobody_secret) =
+        (xml_field(&key.body, "AccessKeyId").to_owned(), xml_field(&key.body, "SecretAccessKey").to_owned());
+    let nobody = sign_in(addr, &nobody_id, &nobody_secret).unwrap_or_else(|a| panic!("{}", a.body));
+    let denied = call(addr, &nobody, "kms", "ListKeys", json!({}));
+    assert_eq!(denied.status, 400);
+    assert_eq!(denied.json()["__type"], "AccessDeniedException");
+    assert!(denied.json()["message"].as_str().unwrap().contains("kms:ListKeys"), "{}", denied.body);
+    let denied_key = call(addr, &nobody, "kms", "DescribeKey", json!({"KeyId": key_id}));
+    assert_eq!(denied_key.json()["__type"], "AccessDeniedException", "{}", denied_key.body);
+    assert_eq!(call(addr, &nobody, "iam", "ListUsers", json!({})).status, 403, "IAM answers AccessDenied with 403");
+
+    // Its key made inactive, the next call finds the session ended.
+    let inactive = call(
+        addr,
+        &admin,
+        "iam",
+        "UpdateAccessKey",
+        json!({"UserName": "nobody", "AccessKeyId": nobody_id, "Status": "Inactive"}),
+    );
+    assert_eq!(inactive.status, 200, "{}", inactive.body);
+    let ended = call(addr, &nobody, "kms", "ListKeys", json!({}));
+    assert_eq!(ended.status, 401, "{}", ended.body);
+    assert_eq!(ended.json()["__type"], "SignedOutException");
+    assert_eq!(sign_in(addr, &nobody_id, &nobody_secret).err().unwrap().status, 401, "inactive keys do not sign in");
+
+    // The console's calls are in the audit trail as the principal's, with the console's user
+    // agent; sign-ins as ConsoleLogin.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = call(
+            addr,
+            &admin,
+            "cloudtrail",
+            "LookupEvents",
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]}),
+        )
+        .json();
+        let records: Vec<Value> = events["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
+            .collect();
+        let ok = records.iter().any(|r| {
+            r["userAgent"] == "ferrokms-console"
+                && r["errorCode"].is_null()
+                && r["userIdentity"]["accessKeyId"] == id.as_str()
+        });
+        if ok {
+            assert!(
+                records.iter().all(|r| r["userAgent"] == "ferrokms-console"),
+                "the CSRF-refused CreateKeys never reached the API: {records:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no console CreateKey in the trail: {records:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logins = call(
+        addr,
+        &admin,
+        "cloudtrail",
+        "LookupEvents",
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}]}),
+    )
+    .json();
+    assert!(logins["Events"].as_array().unwrap().len() >= 3, "{logins}");
+
+    // The audit chain's verification, through LookupEvents' authorization.
+    let verify = http(
+        addr,
+        "POST",
+        "/console/api/verify-audit",
+        &[JSON, ("Cookie", &admin.cookie), ("X-Ferrokms-Csrf", &admin.csrf)],
+        "{}",
+    );
+    assert_eq!(verify.status, 200, "{}", verify.body);
+    assert_eq!(verify.json()["intact"], true, "{}", verify.body);
+
+    // The dashboard's samples.
+    let metrics = http(addr, "GET", "/console/api/metrics", &[("Cookie", &admin.cookie)], "");
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert!(metrics.json()["points"].is_array());
+    assert_eq!(http(addr, "GET", "/console/api/metrics", &[], "").status, 401);
+
+    // Sign-out needs the token, then ends the session.
+    let sign_out = |headers: &[(&str, &str)]| http(addr, "POST", "/console/api/sign-out", headers, "{}");
+    assert_eq!(sign_out(&[JSON, ("Cookie", &admin.cookie)]).status, 403);
+    let out = sign_out(&[JSON, ("Cookie", &admin.cookie), ("X-Ferrokms-Csrf", &admin.csrf)]);
+    assert_eq!(out.status, 200);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(call(addr, &admin, "kms", "ListKeys", json!({})).status, 401);
+    assert_eq!(http(addr, "GET", "/console/api/session", &[("Cookie", &admin.cookie)], "").status, 401);
+    drop(server);
+}
+
+/// Whether the browser test can run: node, Debian's chromium and the installed playwright-core.
+fn browser_ready(test_dir: &Path) -> Result<(), String> {
+    if !Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        return Err("chromium is not installed (apt-get install chromium)".into());
+    }
+    if !test_dir.join("node_modules/playwright-core").exists() {
+        return Err(format!("playwright-core is not installed (npm ci in {})", test_dir.display()));
+    }
+    Ok(())
+}
+
+#[test]
+fn console_in_chromium() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test_dir = manifest.join("tests/console");
+    if let Err(reason) = browser_ready(&test_dir) {
+        assert!(
+            std::env::var_os("FERROKMS_REQUIRE_BROWSER").is_none(),
+            "{reason}, but FERROKMS_REQUIRE_BROWSER is set"
+        );
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    let screenshots = manifest.join("../../docs/console");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = support::serve(dir.path());
+    let (id, secret) = support::credentials(dir.path());
+    let output = Command::new("node")
+        .arg(test_dir.join("e2e.mjs"))
+        .current_dir(&test_dir)
+        .env("CONSOLE_URL", format!("http://{}/console/", server.addr))
+        .env("ACCESS_KEY_ID", &id)
+        .env("SECRET_ACCESS_KEY", &secret)
+        .env("SCREENSHOTS", &screenshots)
+        .env("CHROMIUM", "/usr/bin/chromium")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("console e2e: ok"));
+    for page in ["sign-in", "keys", "key", "key-policy", "audit", "principals", "dashboard"] {
+        assert!(screenshots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
+    }
+    drop(server);
+}

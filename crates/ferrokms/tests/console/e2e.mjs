@@ -1,0 +1,171 @@
+// Drives the ferrokms web console in Debian's chromium (headless, never a downloaded browser):
+// sign-in (a wrong secret refused), create a key, edit its policy (invalid ones refused with
+// the reason shown, a valid one saved after its diff), schedule its deletion, find those
+// actions in the audit view, verify the chain, sign out. Screenshots of each page go to
+// $SCREENSHOTS. Run by crates/ferrokms/tests/console.rs, which starts the server.
+import { chromium } from 'playwright-core';
+
+const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SCREENSHOTS, CHROMIUM } = process.env;
+const step = (name) => console.log(`step: ${name}`);
+
+const browser = await chromium.launch({ executablePath: CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+const page = await context.newPage();
+page.setDefaultTimeout(10000);
+const problems = [];
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('console', (m) => { if (m.type() === 'error' && !/401|403/.test(m.text())) problems.push(`console error: ${m.text()}`); });
+const shot = (name) => page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: false });
+
+try {
+  step('sign-in page');
+  await page.goto(CONSOLE_URL);
+  await page.getByLabel('Access key ID').waitFor();
+  await shot('sign-in');
+
+  step('a wrong secret is refused');
+  await page.getByLabel('Access key ID').fill(ACCESS_KEY_ID);
+  await page.getByLabel('Secret access key').fill('not-the-secret');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#sign-in-error', { hasText: 'not valid' }).waitFor();
+
+  step('sign in');
+  await page.getByLabel('Secret access key').fill(SECRET_ACCESS_KEY);
+  // Keyboard only: Enter submits the form.
+  await page.getByLabel('Secret access key').press('Enter');
+  await page.getByRole('heading', { name: 'Keys' }).waitFor();
+
+  step('create a key');
+  await page.getByText('Create a key').click();
+  const create = page.getByRole('form', { name: 'Create a key' });
+  await create.getByLabel('Description').fill('made in the console');
+  await create.getByLabel('Alias').fill('console-e2e');
+  await create.getByRole('button', { name: 'Create key' }).click();
+  const created = await create.locator('p.success').textContent({ timeout: 15000 });
+  const keyId = /Created key ([0-9a-f-]{36})/.exec(created)[1];
+  step('create a signing key of another spec');
+  await create.getByLabel('Key spec').selectOption('ECC_NIST_P256');
+  await create.getByLabel('Key usage').selectOption('SIGN_VERIFY');
+  await create.getByLabel('Description').fill('an ECC signing key');
+  await create.getByRole('button', { name: 'Create key' }).click();
+  await create.locator('p.success', { hasNotText: keyId }).waitFor({ timeout: 15000 });
+  await page.getByRole('link', { name: keyId }).waitFor();
+  await page.locator('tr', { hasText: 'ECC_NIST_P256' }).first().waitFor();
+  await shot('keys');
+
+  step('filter keys by spec');
+  await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Key spec').selectOption('ECC_NIST_P256');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.getByRole('link', { name: keyId }).waitFor({ state: 'detached' });
+  await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Key spec').selectOption('');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+
+  step('key detail');
+  await page.getByRole('link', { name: keyId }).click();
+  await page.getByRole('heading', { name: `Key ${keyId}` }).waitFor();
+  const editor = page.getByLabel('Key policy (JSON)');
+  await editor.waitFor();
+  await page.getByText('alias/console-e2e').waitFor();
+  const original = await editor.inputValue();
+  await shot('key');
+
+  step('invalid JSON is refused before saving');
+  await editor.fill('{ "Version": "2012-10-17", ');
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.locator('#policy-message', { hasText: 'Invalid JSON' }).waitFor();
+  if (await page.getByRole('button', { name: 'Save policy' }).isEnabled()) throw new Error('Save enabled for invalid JSON');
+
+  step('a malformed policy is refused by the server, its message shown');
+  const malformed = JSON.parse(original);
+  malformed.Statement = [{ Effect: 'Perhaps', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }];
+  await editor.fill(JSON.stringify(malformed));
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await page.locator('#policy-message', { hasText: 'MalformedPolicyDocumentException' }).waitFor();
+
+  step('a policy that would lock the caller out is refused with a warning');
+  const lockout = JSON.parse(original);
+  lockout.Statement = [{ Sid: 'OnlyDescribe', Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:DescribeKey', Resource: '*' }];
+  await editor.fill(JSON.stringify(lockout));
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await page.locator('#policy-message .warning', { hasText: 'lockout safety check' }).waitFor();
+
+  step('a valid policy is saved after its diff is shown');
+  const edited = JSON.parse(original);
+  edited.Statement.push({ Sid: 'ConsoleE2E', Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:DescribeKey', Resource: '*',
+    Condition: { StringEquals: { 'kms:CallerAccount': '000000000000' } } });
+  await editor.fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.locator('#policy-diff .add', { hasText: 'ConsoleE2E' }).waitFor();
+  await editor.scrollIntoViewIfNeeded();
+  await shot('key-policy');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await page.locator('#policy-message', { hasText: 'Policy saved.' }).waitFor();
+
+  step('schedule deletion');
+  await page.getByRole('button', { name: 'Schedule deletion' }).first().click();
+  await page.getByLabel('Waiting period (days, 7–30)').fill('7');
+  await page.getByRole('button', { name: 'Confirm deletion' }).click();
+  await page.getByRole('button', { name: 'Cancel deletion' }).waitFor();
+  await page.getByText('PendingDeletion').first().waitFor();
+
+  step('the audit view shows those actions, made by the console');
+  await page.getByRole('link', { name: 'Audit trail' }).click();
+  await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
+  const filter = page.getByRole('form', { name: 'Filter audit records' });
+  await filter.getByLabel('Key').fill(keyId);
+  for (let i = 0; ; i += 1) {
+    await filter.getByRole('button', { name: 'Apply filters' }).click();
+    const table = page.locator('table');
+    await table.waitFor();
+    const text = await table.textContent();
+    if (['CreateKey', 'PutKeyPolicy', 'ScheduleKeyDeletion', 'ferrokms-console'].every((s) => text.includes(s))) break;
+    if (i > 20) throw new Error(`audit view lacks the console's actions: ${text.slice(0, 2000)}`);
+    await page.waitForTimeout(500);
+  }
+  await page.locator('table').getByText('MalformedPolicyDocumentException').first().waitFor();
+  await page.getByRole('button', { name: 'Details' }).first().click();
+  await page.locator('pre', { hasText: '"userAgent": "ferrokms-console"' }).first().waitFor();
+  await page.getByRole('button', { name: 'Verify chain' }).click();
+  await page.locator('#chain-status', { hasText: 'Chain intact' }).waitFor({ timeout: 20000 });
+  await shot('audit');
+
+  step('principals');
+  await page.getByRole('link', { name: 'Principals' }).click();
+  await page.getByRole('heading', { name: 'Principals' }).waitFor();
+  await page.locator('table caption', { hasText: 'Users in account' }).waitFor();
+  await page.getByRole('tab', { name: 'Roles' }).click();
+  await page.locator('table caption', { hasText: 'Roles in account' }).waitFor();
+  await shot('principals');
+
+  step('dashboard');
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  for (let i = 0; ; i += 1) {
+    if (await page.locator('.chart path.line').count() >= 3) break;
+    if (i > 30) throw new Error('the dashboard drew no lines');
+    await page.waitForTimeout(500);
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  }
+  await shot('dashboard');
+
+  step('sign out ends the session');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Access key ID').waitFor();
+  const status = await page.evaluate(async () => (await fetch('/console/api/session')).status);
+  if (status !== 401) throw new Error(`session still alive after sign-out: ${status}`);
+  await page.reload();
+  await page.getByLabel('Access key ID').waitFor();
+
+  if (problems.length) throw new Error(problems.join('\n'));
+  console.log('console e2e: ok');
+} catch (err) {
+  console.error(`console e2e failed: ${err.stack || err}`);
+  try { await shot('failure'); } catch { /* best effort */ }
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
