@@ -16,7 +16,7 @@ function niceMax(v) {
 
 /** A chart of `series` ([{name, values: [[t, y]]}]) titled `title`, y formatted by `fmt`. */
 export function lineChart(title, series, fmt) {
-  const W = 600; const H = 180; const L = 52; const R = 10; const T = 10; const B = 24;
+  const W = 420; const H = 200; const L = 52; const R = 12; const T = 10; const B = 24;
   const all = series.flatMap((s) => s.values);
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
   root.append(svg('title', {}, title));
@@ -41,6 +41,10 @@ export function lineChart(title, series, fmt) {
   series.forEach((s, i) => {
     const d = s.values.map((p, j) => `${j ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
     root.append(svg('path', { class: `line s${i}`, d }));
+    // Dots show where the samples are (a single sample draws no line).
+    if (s.values.length <= 90) {
+      for (const p of s.values) root.append(svg('circle', { class: `dot s${i}`, cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5 }));
+    }
   });
   return root;
 }

@@ -30,7 +30,7 @@ export async function dashboardPage(page) {
       el('div', { class: 'charts' },
         chart('Requests per second', [{ name: 'requests/s', values: v('requestsPerSecond') }], (n) => n.toFixed(1),
           `Latest: ${last.requestsPerSecond.toFixed(2)} requests per second.`),
-        chart('Error rate', [{ name: 'errors', values: points.map((p) => [p.t, p.errorRate * 100]) }], (n) => `${n.toFixed(0)}%`,
+        chart('Error rate', [{ name: 'errors', values: points.map((p) => [p.t, p.errorRate * 100]) }], (n) => `${n < 10 ? n.toFixed(1) : n.toFixed(0)}%`,
           `Latest: ${(last.errorRate * 100).toFixed(1)}% of requests failed.`),
         chart('Latency (ms)', [{ name: 'mean', values: v('meanLatencyMs') }, { name: 'p95', values: v('p95LatencyMs') }], (n) => n.toFixed(1),
           `Blue: mean, orange: 95th percentile (bucket bound). Latest mean ${last.meanLatencyMs.toFixed(2)} ms, p95 ≤ ${last.p95LatencyMs} ms.`)),

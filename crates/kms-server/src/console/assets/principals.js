@@ -22,10 +22,10 @@ export async function principalsPage(page, session) {
   const markers = [undefined];
   let position = 0;
   const results = el('div', {});
-  const tabs = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Principal kinds' });
+  const tabs = el('div', { class: 'tabs', role: 'group', 'aria-label': 'Principal kinds' });
 
   const load = async () => {
-    for (const b of tabs.children) b.setAttribute('aria-selected', String(b.dataset.kind === kind));
+    for (const b of tabs.children) b.setAttribute('aria-pressed', String(b.dataset.kind === kind));
     const k = KINDS[kind];
     results.replaceChildren(el('p', {}, 'Loading…'));
     try {
@@ -51,7 +51,7 @@ export async function principalsPage(page, session) {
   };
 
   for (const [name, k] of Object.entries(KINDS)) {
-    tabs.append(el('button', { type: 'button', role: 'tab', 'data-kind': name, onclick: () => { kind = name; markers.length = 1; position = 0; load(); } }, k.label));
+    tabs.append(el('button', { type: 'button', 'data-kind': name, onclick: () => { kind = name; markers.length = 1; position = 0; load(); } }, k.label));
   }
   show(page, heading('Principals'), el('p', { class: 'hint' }, 'Read-only; change principals with the IAM API (aws iam …).'), tabs, results);
   await load();

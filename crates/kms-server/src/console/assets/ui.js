@@ -9,7 +9,7 @@ export function el(tag, attrs, ...children) {
     else if (name === 'text') node.textContent = value;
     else node.setAttribute(name, value === true ? '' : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -58,7 +58,7 @@ export function announce(message) {
   const status = document.getElementById('status');
   status.textContent = message;
   clearTimeout(announce.timer);
-  announce.timer = setTimeout(() => { status.textContent = ''; }, 6000);
+  announce.timer = setTimeout(() => { status.textContent = ''; }, 4000);
 }
 
 export function date(seconds) {
@@ -81,5 +81,5 @@ export function show(page, ...nodes) {
 /** A definition list of [term, value] pairs. */
 export function meta(pairs) {
   return el('dl', { class: 'meta' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '')
-    .map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+    .flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
 }
