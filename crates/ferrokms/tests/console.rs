@@ -96,6 +96,44 @@ fn xml_field<'a>(xml: &'a str, name: &str) -> &'a str {
     xml.split(&format!("<{name}>")).nth(1).and_then(|s| s.split(&format!("</{name}>")).next()).unwrap()
 }
 
+/// STS AssumeRole, SigV4-signed as `(id, secret)`: the role session's (id, secret, token).
+fn assume_role(addr: &str, (id, secret): (&str, &str), role_arn: &str) -> (String, String, String) {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=console-test&RoleArn={}",
+        kms_server::query::url_encode(role_arn)
+    );
+    let identity: Identity = Credentials::new(id, secret, None, None, "console-test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let content_type = ("content-type", "application/x-www-form-urlencoded");
+    let signed_headers = [("host", addr), content_type];
+    let signable = SignableRequest::new(
+        "POST",
+        format!("http://{addr}/"),
+        signed_headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let signature: Vec<(String, String)> = instructions.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+    let mut headers = vec![content_type];
+    headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let answer = http(addr, "POST", "/", &headers, &body);
+    assert_eq!(answer.status, 200, "AssumeRole: {}", answer.body);
+    let field = |name| xml_field(&answer.body, name).to_owned();
+    (field("AccessKeyId"), field("SecretAccessKey"), field("SessionToken"))
+}
+
 #[test]
 fn console_api_over_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,6 +256,51 @@ fn console_api_over_http() {
     let denied_key = call(addr, &nobody, "kms", "DescribeKey", json!({"KeyId": key_id}));
     assert_eq!(denied_key.json()["__type"], "AccessDeniedException", "{}", denied_key.body);
     assert_eq!(call(addr, &nobody, "iam", "ListUsers", json!({})).status, 403, "IAM answers AccessDenied with 403");
+
+    // A role session signs in with its session token (and not without it, or with another).
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": info["principal"]}, "Action": "sts:AssumeRole"}]});
+    let role = call(
+        addr,
+        &admin,
+        "iam",
+        "CreateRole",
+        json!({"RoleName": "console-reader", "AssumeRolePolicyDocument": trust.to_string()}),
+    );
+    assert_eq!(role.status, 200, "{}", role.body);
+    let reader =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]});
+    let put = call(
+        addr,
+        &admin,
+        "iam",
+        "PutRolePolicy",
+        json!({"RoleName": "console-reader", "PolicyName": "list", "PolicyDocument": reader.to_string()}),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    let (role_id, role_secret, token) = assume_role(addr, (&id, &secret), xml_field(&role.body, "Arn"));
+    assert_eq!(sign_in(addr, &role_id, &role_secret).err().unwrap().status, 401, "a session needs its token");
+    let with = |token: &str| {
+        let body = json!({"AccessKeyId": role_id, "SecretAccessKey": role_secret, "SessionToken": token}).to_string();
+        http(addr, "POST", "/console/api/sign-in", &[JSON], &body)
+    };
+    assert_eq!(with(&format!("{token}x")).status, 401, "another token");
+    let session = with(&token);
+    assert_eq!(session.status, 200, "{}", session.body);
+    assert!(
+        session.json()["principal"].as_str().unwrap().contains(":assumed-role/console-reader/"),
+        "{}",
+        session.body
+    );
+    let role_session = Session {
+        cookie: session.header("set-cookie").unwrap().split(';').next().unwrap().to_owned(),
+        csrf: session.json()["csrfToken"].as_str().unwrap().to_owned(),
+    };
+    let role_keys = call(addr, &role_session, "kms", "ListKeys", json!({}));
+    assert_eq!(role_keys.status, 200, "{}", role_keys.body);
+    assert_eq!(role_keys.json()["Keys"].as_array().unwrap().len(), 1);
+    let role_denied = call(addr, &role_session, "kms", "CreateKey", json!({}));
+    assert_eq!(role_denied.json()["__type"], "AccessDeniedException", "{}", role_denied.body);
 
     // Its key made inactive, the next call finds the session ended.
     let inactive = call(
