@@ -178,6 +178,23 @@ mod tests {
         assert_eq!(limit.refused(), 2);
     }
 
+    /// The console's sign-in asks before checking a guess: asking takes nothing, and a source
+    /// is exhausted exactly when its next failure would be refused.
+    #[test]
+    fn exhausted_only_looks() {
+        let limit = FailedAuthLimiter::new(2, 1);
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0), "an unknown source has its burst");
+        assert!(limit.admit(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0), "asking took nothing");
+        assert!(limit.admit(ip("10.0.0.1"), 0));
+        assert!(limit.exhausted(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.2"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 1000), "refilled at 1/s");
+        assert!(!FailedAuthLimiter::new(0, 0).exhausted(ip("10.0.0.1"), 0), "a burst of 0 is no limit");
+        assert_eq!(limit.refused(), 0);
+    }
+
     #[test]
     fn ipv6_sources_are_their_64_bit_prefix() {
         let limit = FailedAuthLimiter::new(1, 1);
