@@ -3,7 +3,12 @@
 // the reason shown, a valid one saved after its diff), schedule its deletion, find those
 // actions in the audit view, verify the chain, sign out. Screenshots of each page go to
 // $SCREENSHOTS. Run by crates/ferrokms/tests/console.rs, which starts the server.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+// axe-core checks each page for accessibility problems (labels, contrast, names, structure).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SCREENSHOTS, CHROMIUM } = process.env;
 const step = (name) => console.log(`step: ${name}`);
@@ -16,7 +21,19 @@ const problems = [];
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 // Refused calls (4xx answers the test provokes) are logged by the browser as failed loads.
 page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`); });
-const shot = (name) => page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: false });
+const accessibility = [];
+async function shot(name) {
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: false });
+  if (name === 'failure') return;
+  // Evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern.
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(`${axeSource}\n;0`);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+  });
+  for (const v of violations) accessibility.push(`${name}: ${v}`);
+}
 
 try {
   step('sign-in page');
@@ -53,6 +70,20 @@ try {
   await page.getByRole('link', { name: keyId }).waitFor();
   await page.locator('tr', { hasText: 'ECC_NIST_P256' }).first().waitFor();
   await shot('keys');
+
+  step('keyboard: Tab reaches the filters, with a visible focus ring');
+  await page.getByRole('heading', { name: 'Keys' }).focus();
+  let reached = null;
+  for (let i = 0; i < 40 && !reached; i += 1) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => {
+      const a = document.activeElement;
+      if (!a || a.textContent !== 'Apply filters') return null;
+      const style = getComputedStyle(a);
+      return { outline: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+    });
+  }
+  if (!reached || reached.outline === 'none' || reached.width < 2) throw new Error(`no visible keyboard focus: ${JSON.stringify(reached)}`);
 
   step('filter keys by spec');
   await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Key spec').selectOption('ECC_NIST_P256');
@@ -162,6 +193,7 @@ try {
   await page.reload();
   await page.getByLabel('Access key ID').waitFor();
 
+  if (accessibility.length) throw new Error(`accessibility violations:\n${accessibility.join('\n')}`);
   if (problems.length) throw new Error(problems.join('\n'));
   console.log('console e2e: ok');
 } catch (err) {

@@ -45,7 +45,7 @@ export async function auditPage(page) {
         return true;
       });
       const rows = events.map(({ e, record }) => {
-        const detail = el('pre', { hidden: true, class: 'mono' }, JSON.stringify(record, null, 2) || e.CloudTrailEvent);
+        const detail = el('pre', { hidden: true, class: 'mono', tabindex: '0', 'aria-label': `Record of ${e.EventName}` }, JSON.stringify(record, null, 2) || e.CloudTrailEvent);
         const toggle = el('button', { type: 'button', 'aria-expanded': 'false', onclick: () => {
           detail.hidden = !detail.hidden;
           toggle.setAttribute('aria-expanded', String(!detail.hidden));
