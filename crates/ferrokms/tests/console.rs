@@ -96,20 +96,16 @@ fn xml_field<'a>(xml: &'a str, name: &str) -> &'a str {
     xml.split(&format!("<{name}>")).nth(1).and_then(|s| s.split(&format!("</{name}>")).next()).unwrap()
 }
 
-/// STS AssumeRole, SigV4-signed as `(id, secret)`: the role session's (id, secret, token).
-fn assume_role(addr: &str, (id, secret): (&str, &str), role_arn: &str) -> (String, String, String) {
+/// A query-protocol request (STS or IAM) to `service`, SigV4-signed as `(id, secret)`.
+fn signed(addr: &str, (id, secret): (&str, &str), service: &str, body: &str) -> Answer {
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_smithy_runtime_api::client::identity::Identity;
-    let body = format!(
-        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=console-test&RoleArn={}",
-        kms_server::query::url_encode(role_arn)
-    );
     let identity: Identity = Credentials::new(id, secret, None, None, "console-test").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("sts")
+        .name(service)
         .time(std::time::SystemTime::now())
         .settings(SigningSettings::default())
         .build()
@@ -128,7 +124,27 @@ fn assume_role(addr: &str, (id, secret): (&str, &str), role_arn: &str) -> (Strin
     let signature: Vec<(String, String)> = instructions.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
     let mut headers = vec![content_type];
     headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let answer = http(addr, "POST", "/", &headers, &body);
+    http(addr, "POST", "/", &headers, body)
+}
+
+/// An IAM action with the aws CLI's encoding of its parameters, which must succeed.
+fn iam(addr: &str, creds: (&str, &str), action: &str, params: &[(&str, &str)]) -> String {
+    let mut body = format!("Action={action}&Version=2010-05-08");
+    for (name, value) in params {
+        body.push_str(&format!("&{name}={}", kms_server::query::url_encode(value)));
+    }
+    let answer = signed(addr, creds, "iam", &body);
+    assert_eq!(answer.status, 200, "{action}: {}", answer.body);
+    answer.body
+}
+
+/// STS AssumeRole as `creds`: the role session's (id, secret, token).
+fn assume_role(addr: &str, creds: (&str, &str), role_arn: &str) -> (String, String, String) {
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=console-test&RoleArn={}",
+        kms_server::query::url_encode(role_arn)
+    );
+    let answer = signed(addr, creds, "sts", &body);
     assert_eq!(answer.status, 200, "AssumeRole: {}", answer.body);
     let field = |name| xml_field(&answer.body, name).to_owned();
     (field("AccessKeyId"), field("SecretAccessKey"), field("SessionToken"))
@@ -422,6 +438,23 @@ fn console_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let server = support::serve(dir.path());
     let (id, secret) = support::credentials(dir.path());
+    // Principals for the principals page to list.
+    let creds = (id.as_str(), secret.as_str());
+    let admin_arn =
+        xml_field(&signed(&server.addr, creds, "sts", "Action=GetCallerIdentity&Version=2011-06-15").body, "Arn")
+            .to_owned();
+    iam(&server.addr, creds, "CreateUser", &[("UserName", "alice")]);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": admin_arn}, "Action": "sts:AssumeRole"}]});
+    iam(
+        &server.addr,
+        creds,
+        "CreateRole",
+        &[("RoleName", "deployer"), ("AssumeRolePolicyDocument", &trust.to_string())],
+    );
+    let readers = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": ["kms:DescribeKey", "kms:ListKeys"], "Resource": "*"}]});
+    iam(&server.addr, creds, "CreatePolicy", &[("PolicyName", "KeyReaders"), ("PolicyDocument", &readers.to_string())]);
     let output = Command::new("node")
         .arg(test_dir.join("e2e.mjs"))
         .current_dir(&test_dir)

@@ -23,6 +23,7 @@ page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`); });
 const accessibility = [];
 async function shot(name) {
+  await page.evaluate(() => { document.getElementById('status').textContent = ''; });
   await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: false });
   if (name === 'failure') return;
   // Evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern.
@@ -58,6 +59,7 @@ try {
   const create = page.getByRole('form', { name: 'Create a key' });
   await create.getByLabel('Description').fill('made in the console');
   await create.getByLabel('Alias').fill('console-e2e');
+  await create.getByLabel('Tag').fill('team=payments');
   await create.getByRole('button', { name: 'Create key' }).click();
   const created = await create.locator('p.success').textContent({ timeout: 15000 });
   const keyId = /Created key ([0-9a-f-]{36})/.exec(created)[1];
@@ -90,6 +92,12 @@ try {
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await page.getByRole('link', { name: keyId }).waitFor({ state: 'detached' });
   await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Key spec').selectOption('');
+  step('filter keys by tag');
+  await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Tag').fill('team=payments');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.getByRole('link', { name: keyId }).waitFor();
+  await page.locator('tr', { hasText: 'ECC_NIST_P256' }).waitFor({ state: 'detached' });
+  await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Tag').fill('');
   await page.getByRole('button', { name: 'Apply filters' }).click();
 
   step('key detail');
@@ -98,6 +106,7 @@ try {
   const editor = page.getByLabel('Key policy (JSON)');
   await editor.waitFor();
   await page.getByText('alias/console-e2e').waitFor();
+  await page.getByRole('cell', { name: 'payments', exact: true }).waitFor();
   const original = await editor.inputValue();
   await shot('key');
 
@@ -167,9 +176,12 @@ try {
   await page.getByRole('link', { name: 'Principals' }).click();
   await page.getByRole('heading', { name: 'Principals' }).waitFor();
   await page.locator('table caption', { hasText: 'Users in account' }).waitFor();
-  await page.getByRole('button', { name: 'Roles' }).click();
-  await page.locator('table caption', { hasText: 'Roles in account' }).waitFor();
+  await page.getByRole('cell', { name: 'alice', exact: true }).waitFor();
   await shot('principals');
+  await page.getByRole('button', { name: 'Roles' }).click();
+  await page.getByRole('cell', { name: 'deployer', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Policies' }).click();
+  await page.getByRole('cell', { name: 'KeyReaders', exact: true }).waitFor();
 
   step('dashboard');
   await page.getByRole('link', { name: 'Dashboard' }).click();
