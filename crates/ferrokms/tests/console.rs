@@ -7,7 +7,8 @@
 //!
 //! `console_in_chromium` drives Debian's chromium headless with npm's `playwright-core`
 //! (`tests/console/e2e.mjs`) through sign-in, key creation, policy editing, deletion, the audit
-//! view and sign-out, and writes a screenshot of each page to `docs/console/`. It prints
+//! view and sign-out, checks each page with axe-core, and writes a screenshot of each page to
+//! `docs/console/`. It prints
 //! `SKIPPED` when node, chromium or playwright-core is missing, unless
 //! `FERROKMS_REQUIRE_BROWSER` is set (`.ci/run` installs them and sets it).
 
@@ -199,6 +200,16 @@ fn console_api_over_http() {
         csrf: signed.json()["csrfToken"].as_str().unwrap().to_owned(),
     };
     assert_eq!(admin.csrf.len(), 64);
+    // Signing in again from the same browser replaces its session with a new id.
+    let again = http(addr, "POST", "/console/api/sign-in", &[JSON, ("Cookie", &admin.cookie)], &body);
+    assert_eq!(again.status, 200);
+    let replaced = http(addr, "GET", "/console/api/session", &[("Cookie", &admin.cookie)], "");
+    assert_eq!(replaced.status, 401, "the previous session ended");
+    let admin = Session {
+        cookie: again.header("set-cookie").unwrap().split(';').next().unwrap().to_owned(),
+        csrf: again.json()["csrfToken"].as_str().unwrap().to_owned(),
+    };
+    assert_ne!(admin.csrf, signed.json()["csrfToken"].as_str().unwrap());
     let info = http(addr, "GET", "/console/api/session", &[("Cookie", &admin.cookie)], "").json();
     assert_eq!(info["accessKeyId"], id.as_str());
     assert!(info["keySpecs"].as_array().unwrap().iter().any(|s| s == "ML_DSA_65"));

@@ -1,8 +1,9 @@
 // Drives the ferrokms web console in Debian's chromium (headless, never a downloaded browser):
-// sign-in (a wrong secret refused), create a key, edit its policy (invalid ones refused with
-// the reason shown, a valid one saved after its diff), schedule its deletion, find those
-// actions in the audit view, verify the chain, sign out. Screenshots of each page go to
-// $SCREENSHOTS. Run by crates/ferrokms/tests/console.rs, which starts the server.
+// sign-in (a wrong secret refused), create keys, filter them, disable/enable, schedule and
+// cancel deletion, edit a policy (invalid ones refused with the reason shown, a valid one saved
+// after its diff), schedule a deletion, find those actions in the audit view, verify the chain,
+// list principals, draw the dashboard, sign out. Each page is screenshotted to $SCREENSHOTS and
+// checked with axe-core. Run by crates/ferrokms/tests/console.rs, which starts the server.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
@@ -99,6 +100,18 @@ try {
   await page.locator('tr', { hasText: 'ECC_NIST_P256' }).waitFor({ state: 'detached' });
   await page.getByRole('form', { name: 'Filter keys' }).getByLabel('Tag').fill('');
   await page.getByRole('button', { name: 'Apply filters' }).click();
+
+  step('disable, enable, schedule and cancel deletion from the list');
+  const ecc = () => page.locator('tbody tr', { hasText: 'ECC_NIST_P256' });
+  await ecc().getByRole('button', { name: 'Disable' }).click();
+  await ecc().getByRole('button', { name: 'Enable' }).click();
+  await ecc().getByRole('button', { name: 'Disable' }).waitFor();
+  await ecc().getByRole('button', { name: 'Schedule deletion' }).click();
+  await ecc().getByLabel('Waiting period (days, 7–30)').fill('10');
+  await ecc().getByRole('button', { name: 'Confirm deletion' }).click();
+  await ecc().getByText('PendingDeletion').waitFor();
+  await ecc().getByRole('button', { name: 'Cancel deletion' }).click();
+  await ecc().getByText('Disabled', { exact: true }).waitFor();
 
   step('key detail');
   await page.getByRole('link', { name: keyId }).click();

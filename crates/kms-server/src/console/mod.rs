@@ -146,7 +146,7 @@ pub(crate) async fn handle(
             Err(resp) => resp,
         },
         (&Method::POST, "/console/api/sign-in") => match read_json(front, &parts, body).await {
-            Ok(bytes) => sign_in(svc, front, &bytes, connection).await,
+            Ok(bytes) => sign_in(svc, front, &bytes, session_id(&parts), connection).await,
             Err(resp) => resp,
         },
         (&Method::POST, "/console/api/sign-out") => match changing(svc, front, &parts).await {
@@ -275,7 +275,13 @@ struct SignIn {
 }
 
 /// `POST /console/api/sign-in`: checks the key pair and starts a session.
-async fn sign_in(svc: &Service, front: &Front, body: &[u8], connection: Connection) -> Response<Full<Bytes>> {
+async fn sign_in(
+    svc: &Service,
+    front: &Front,
+    body: &[u8],
+    previous: Option<[u8; 32]>,
+    connection: Connection,
+) -> Response<Full<Bytes>> {
     let millis = i64::try_from(front.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
     let ip = connection.peer.ip();
     // A source past its limit of failures is refused before its guess is checked.
@@ -315,6 +321,10 @@ async fn sign_in(svc: &Service, front: &Front, body: &[u8], connection: Connecti
             return error(StatusCode::UNAUTHORIZED, api.exception.name(), message);
         }
     };
+    // A new sign-in replaces the browser's session (always with a fresh id).
+    if let Some(previous) = previous {
+        front.console.sessions.remove(&previous);
+    }
     let id: [u8; 32] = kms_crypto::random_array(svc.rng.as_ref());
     let csrf: [u8; 32] = kms_crypto::random_array(svc.rng.as_ref());
     let now = svc.clock.now().unix_millis();
