@@ -309,11 +309,13 @@ async fn sign_in(
         Ok(caller) => caller,
         Err(e) if e.is_internal() => return internal(&e),
         Err(e) => {
-            let api = e.to_api("-");
-            audit_sign_in(svc, None, Some(&form.access_key_id), Some(&api), connection).await;
+            // Within the source's limit a failure is audited, as a failed SigV4 request is;
+            // past it, only counted.
             if !front.failed_auth.admit(ip, millis) {
                 return error(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "Rate exceeded");
             }
+            let api = e.to_api("-");
+            audit_sign_in(svc, None, Some(&form.access_key_id), Some(&api), connection).await;
             let message = match api.exception {
                 Exception::ExpiredToken => "The session's credentials have expired.",
                 _ => "The access key id, secret access key or session token is not valid.",
