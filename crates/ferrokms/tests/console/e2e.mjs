@@ -41,6 +41,8 @@ try {
   step('sign-in page');
   await page.goto(CONSOLE_URL);
   await page.getByLabel('Access key ID').waitFor();
+  if (await page.getByRole('button', { name: 'Sign out' }).isVisible()) throw new Error('Sign out shown before sign-in');
+  if (await page.getByRole('navigation').isVisible()) throw new Error('navigation shown before sign-in');
   await shot('sign-in');
 
   step('a wrong secret is refused');
@@ -213,6 +215,7 @@ try {
   step('sign out ends the session');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Access key ID').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor({ state: 'hidden' });
   const status = await page.evaluate(async () => (await fetch('/console/api/session')).status);
   if (status !== 401) throw new Error(`session still alive after sign-out: ${status}`);
   await page.reload();

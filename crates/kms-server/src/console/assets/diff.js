@@ -26,3 +26,27 @@ export function lineDiff(before, after) {
   while (j < m) { out.push({ op: '+', line: b[j] }); j += 1; }
   return out;
 }
+
+/** The diff with runs of unchanged lines longer than 2 × `context` folded into one
+ * `{op: '…', line: 'N unchanged lines'}` entry, keeping `context` lines around each change. */
+export function foldUnchanged(diff, context = 3) {
+  const out = [];
+  let i = 0;
+  while (i < diff.length) {
+    if (diff[i].op !== ' ') { out.push(diff[i]); i += 1; continue; }
+    let j = i;
+    while (j < diff.length && diff[j].op === ' ') j += 1;
+    const run = diff.slice(i, j);
+    const head = i === 0 ? 0 : context;
+    const tail = j === diff.length ? 0 : context;
+    if (run.length > head + tail + 1) {
+      out.push(...run.slice(0, head));
+      out.push({ op: '…', line: `${run.length - head - tail} unchanged lines` });
+      out.push(...run.slice(run.length - tail));
+    } else {
+      out.push(...run);
+    }
+    i = j;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 import { kms } from './api.js';
 import { el, table, errorBox, meta, date, heading, show, announce } from './ui.js';
 import { keyActions } from './keys.js';
-import { lineDiff } from './diff.js';
+import { lineDiff, foldUnchanged } from './diff.js';
 
 function section(title, body) {
   return el('section', { 'aria-label': title }, el('h2', {}, title), body);
@@ -118,7 +118,7 @@ async function policyEditor(m, session) {
     const changed = diff.some((d) => d.op !== ' ');
     diffBox.append(el('h3', {}, changed ? 'Changes against the current policy' : 'No changes'),
       el('div', { class: 'diff', role: 'region', 'aria-label': 'Policy diff', tabindex: '0' },
-        diff.map((d) => el('div', { class: d.op === '+' ? 'add' : d.op === '-' ? 'del' : '' },
+        foldUnchanged(diff).map((d) => el('div', { class: d.op === '+' ? 'add' : d.op === '-' ? 'del' : d.op === '…' ? 'fold' : '' },
           el('span', { class: 'sr-only' }, d.op === '+' ? 'added: ' : d.op === '-' ? 'removed: ' : ''), `${d.op} ${d.line}`))));
     if (!mentions(parsed, session)) {
       message.append(el('p', { class: 'warning', role: 'alert' },
