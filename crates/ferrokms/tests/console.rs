@@ -473,6 +473,7 @@ fn console_in_chromium() {
         .env("ACCESS_KEY_ID", &id)
         .env("SECRET_ACCESS_KEY", &secret)
         .env("SCREENSHOTS", &screenshots)
+        .env("FAILURE_SCREENSHOT", std::env::temp_dir().join("ferrokms-console-failure.png"))
         .env("CHROMIUM", "/usr/bin/chromium")
         .output()
         .unwrap();

@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 // axe-core checks each page for accessibility problems (labels, contrast, names, structure).
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SCREENSHOTS, CHROMIUM } = process.env;
+const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SCREENSHOTS, FAILURE_SCREENSHOT, CHROMIUM } = process.env;
 const step = (name) => console.log(`step: ${name}`);
 
 const browser = await chromium.launch({ executablePath: CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
@@ -26,7 +26,6 @@ const accessibility = [];
 async function shot(name) {
   await page.evaluate(() => { document.getElementById('status').textContent = ''; });
   await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: false });
-  if (name === 'failure') return;
   // Evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern.
   if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(`${axeSource}\n;0`);
   const violations = await page.evaluate(async () => {
@@ -242,7 +241,12 @@ try {
   console.log('console e2e: ok');
 } catch (err) {
   console.error(`console e2e failed: ${err.stack || err}`);
-  try { await shot('failure'); } catch { /* best effort */ }
+  if (FAILURE_SCREENSHOT) {
+    try {
+      await page.screenshot({ path: FAILURE_SCREENSHOT });
+      console.error(`screenshot of the failure: ${FAILURE_SCREENSHOT}`);
+    } catch { /* best effort */ }
+  }
   process.exitCode = 1;
 } finally {
   await browser.close();
