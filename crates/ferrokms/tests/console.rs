@@ -245,6 +245,46 @@ fn console_api_over_http() {
     assert_eq!(created.status, 200, "{}", created.body);
     let key_id = created.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
 
+    // The policy check says what PutKeyPolicy would, saving nothing.
+    let check = |s: &Session, policy: &str| {
+        let body = json!({"KeyId": key_id, "Policy": policy}).to_string();
+        http(
+            addr,
+            "POST",
+            "/console/api/check-policy",
+            &[JSON, ("Cookie", &s.cookie), ("X-Ferrokms-Csrf", &s.csrf)],
+            &body,
+        )
+    };
+    let current = call(addr, &admin, "kms", "GetKeyPolicy", json!({"KeyId": key_id})).json()["Policy"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(check(&admin, &current).json(), json!({"valid": true, "lockoutSafe": true}));
+    let only_describe = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+        "Action": "kms:DescribeKey", "Resource": "*"}]});
+    assert_eq!(check(&admin, &only_describe.to_string()).json(), json!({"valid": true, "lockoutSafe": false}));
+    let malformed = check(&admin, r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Perhaps"}]}"#).json();
+    assert_eq!(malformed["valid"], false);
+    assert_eq!(malformed["__type"], "MalformedPolicyDocumentException");
+    let unknown = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:user/nobody-here", info["account"].as_str().unwrap())},
+        "Action": "kms:*", "Resource": "*"}]});
+    assert_eq!(check(&admin, &unknown.to_string()).json()["valid"], false, "unknown principals are refused");
+    let after = call(addr, &admin, "kms", "GetKeyPolicy", json!({"KeyId": key_id})).json()["Policy"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(after, current, "checking saved nothing");
+    let no_token = http(
+        addr,
+        "POST",
+        "/console/api/check-policy",
+        &[JSON, ("Cookie", &admin.cookie)],
+        &json!({"KeyId": key_id, "Policy": current}).to_string(),
+    );
+    assert_eq!(no_token.status, 403);
+
     // Bad calls get clear errors, never a 500.
     for (body, kind) in [
         (json!({"Service": "sts", "Action": "GetCallerIdentity"}), "ValidationException"),
@@ -282,6 +322,9 @@ fn console_api_over_http() {
     assert!(denied.json()["message"].as_str().unwrap().contains("kms:ListKeys"), "{}", denied.body);
     let denied_key = call(addr, &nobody, "kms", "DescribeKey", json!({"KeyId": key_id}));
     assert_eq!(denied_key.json()["__type"], "AccessDeniedException", "{}", denied_key.body);
+    let denied_check = check(&nobody, &current);
+    assert_eq!(denied_check.status, 400);
+    assert_eq!(denied_check.json()["__type"], "AccessDeniedException", "the check needs kms:GetKeyPolicy");
     assert_eq!(call(addr, &nobody, "iam", "ListUsers", json!({})).status, 403, "IAM answers AccessDenied with 403");
 
     // A role session signs in with its session token (and not without it, or with another).

@@ -130,19 +130,21 @@ try {
   await page.locator('#policy-message', { hasText: 'Invalid JSON' }).waitFor();
   if (await page.getByRole('button', { name: 'Save policy' }).isEnabled()) throw new Error('Save enabled for invalid JSON');
 
-  step('a malformed policy is refused by the server, its message shown');
+  step('a malformed policy is reported by the server before saving, and refused');
   const malformed = JSON.parse(original);
   malformed.Statement = [{ Effect: 'Perhaps', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }];
   await editor.fill(JSON.stringify(malformed));
   await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.locator('#policy-message .error', { hasText: 'PutKeyPolicy would refuse this policy. MalformedPolicyDocumentException' }).waitFor();
   await page.getByRole('button', { name: 'Save policy' }).click();
-  await page.locator('#policy-message', { hasText: 'MalformedPolicyDocumentException' }).waitFor();
+  await page.locator('#policy-message', { hasText: 'Not saved. MalformedPolicyDocumentException' }).waitFor();
 
-  step('a policy that would lock the caller out is refused with a warning');
+  step('a policy that would lock the caller out is warned about, and refused');
   const lockout = JSON.parse(original);
   lockout.Statement = [{ Sid: 'OnlyDescribe', Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:DescribeKey', Resource: '*' }];
   await editor.fill(JSON.stringify(lockout));
   await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.locator('#policy-message .warning', { hasText: 'Lockout warning' }).waitFor();
   await page.getByRole('button', { name: 'Save policy' }).click();
   await page.locator('#policy-message .warning', { hasText: 'lockout safety check' }).waitFor();
 
@@ -153,6 +155,7 @@ try {
   await editor.fill(JSON.stringify(edited, null, 2));
   await page.getByRole('button', { name: 'Review changes' }).click();
   await page.locator('#policy-diff .add', { hasText: 'ConsoleE2E' }).waitFor();
+  await page.locator('#policy-message', { hasText: "The server's checks pass" }).waitFor();
   await page.locator('#policy-diff .add', { hasText: 'ConsoleE2E' }).scrollIntoViewIfNeeded();
   await shot('key-policy');
   await page.getByRole('button', { name: 'Save policy' }).click();
@@ -170,23 +173,25 @@ try {
   await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
   const filter = page.getByRole('form', { name: 'Filter audit records' });
   await filter.getByLabel('Key').fill(keyId);
-  for (let i = 0; ; i += 1) {
-    await filter.getByRole('button', { name: 'Apply filters' }).click();
-    const table = page.locator('table');
-    await table.waitFor();
-    const text = await table.textContent();
-    if (['CreateKey', 'PutKeyPolicy', 'ScheduleKeyDeletion', 'ferrokms-console'].every((s) => text.includes(s))) break;
-    if (i > 20) throw new Error(`audit view lacks the console's actions: ${text.slice(0, 2000)}`);
-    await page.waitForTimeout(500);
+  // Each action by name (the server's lookup attribute), this key's records on the page.
+  for (const [event, error] of [['CreateKey', ''], ['PutKeyPolicy', ''], ['ScheduleKeyDeletion', ''], ['PutKeyPolicy', 'MalformedPolicyDocumentException']]) {
+    await filter.getByLabel('Event name').fill(event);
+    await filter.getByLabel('Error code').fill(error || '-');
+    for (let i = 0; ; i += 1) {
+      await filter.getByRole('button', { name: 'Apply filters' }).click();
+      const rows = page.locator('tbody tr', { hasText: event });
+      await page.locator('table').waitFor();
+      if (await rows.filter({ hasText: 'ferrokms-console' }).count()) break;
+      if (i > 20) throw new Error(`the audit view lacks the console's ${event} ${error}`);
+      await page.waitForTimeout(500);
+    }
   }
-  await page.locator('table').getByText('MalformedPolicyDocumentException').first().waitFor();
   step('audit filters: error code and time');
-  await filter.getByLabel('Error code').fill('MalformedPolicyDocumentException');
-  await filter.getByRole('button', { name: 'Apply filters' }).click();
-  await page.locator('tbody tr', { hasText: 'PutKeyPolicy' }).first().waitFor();
   const names = await page.locator('tbody tr td:nth-child(2)').allTextContents();
-  // The lockout refusal (the malformed document was refused before the key was resolved, so its record names no key).
-  if (names.length < 1 || names.some((n) => n !== 'PutKeyPolicy')) throw new Error(`error filter shows ${names}`);
+  if (names.some((n) => n !== 'PutKeyPolicy')) throw new Error(`event filter shows ${names}`);
+  const errors = await page.locator('tbody tr td:nth-child(6)').allTextContents();
+  if (errors.some((n) => n !== 'MalformedPolicyDocumentException')) throw new Error(`error filter shows ${errors}`);
+  await filter.getByLabel('Event name').fill('');
   await filter.getByLabel('Error code').fill('');
   const tomorrow = new Date(Date.now() + 86400000);
   const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
@@ -195,7 +200,7 @@ try {
   await page.locator('tbody td', { hasText: 'None.' }).waitFor();
   await filter.getByLabel('From').fill('');
   await filter.getByRole('button', { name: 'Apply filters' }).click();
-  await page.locator('tbody tr', { hasText: 'ScheduleKeyDeletion' }).first().waitFor();
+  await page.locator('tbody tr', { hasText: 'ferrokms-console' }).first().waitFor();
   await page.getByRole('button', { name: 'Details' }).first().click();
   await page.locator('pre', { hasText: '"userAgent": "ferrokms-console"' }).first().waitFor();
   await page.getByRole('button', { name: 'Verify chain' }).click();

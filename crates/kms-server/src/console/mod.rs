@@ -12,11 +12,13 @@
 //!   handlers, authorization, quotas, metrics and audit as the aws CLI's request would get, with
 //!   the user agent `ferrokms-console`. Nothing else acts on the store, so the console can do
 //!   nothing its user could not do with the CLI.
-//! - Two read-only extras: the dashboard's request-rate history (sampled from this node's
-//!   metrics, and shown only where `/metrics` needs no token), and the audit chain's
-//!   verification (run only for a caller whom LookupEvents authorizes, through that call).
+//! - Three read-only extras: the dashboard's request-rate history (sampled from this node's
+//!   metrics, and shown only where `/metrics` needs no token), a key policy's check before it
+//!   is saved (what PutKeyPolicy would say, lockout included, for a caller whom GetKeyPolicy and
+//!   DescribeKey authorize, through those calls), and the audit chain's verification (run only
+//!   for a caller whom LookupEvents authorizes, through that call).
 //!
-//! The console does no I/O of its own beyond the store reads of those two extras.
+//! The console does no I/O of its own beyond the store reads of those extras.
 
 pub mod samples;
 pub mod session;
@@ -172,6 +174,13 @@ pub(crate) async fn handle(
                 "AccessDeniedException",
                 "This server's /metrics needs a bearer token, so the console does not show them.",
             ),
+            Err(resp) => resp,
+        },
+        (&Method::POST, "/console/api/check-policy") => match changing(svc, front, &parts).await {
+            Ok(s) => match read_json(front, &parts, body).await {
+                Ok(bytes) => check_policy(svc, front, s.caller, &bytes, connection).await,
+                Err(resp) => resp,
+            },
             Err(resp) => resp,
         },
         (&Method::POST, "/console/api/verify-audit") => match changing(svc, front, &parts).await {
@@ -445,6 +454,95 @@ fn iam_form(action: &str, parameters: &serde_json::Map<String, Value>) -> Result
         form.push_str(&crate::query::url_encode(&value));
     }
     Ok(form)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct PolicyCheck {
+    key_id: String,
+    policy: String,
+}
+
+/// `POST /console/api/check-policy`: what PutKeyPolicy (without the bypass) would say of a
+/// proposed key policy, without saving it — the policy language and named principals checked
+/// as PutKeyPolicy checks them, then its lockout check: whether the caller would still be
+/// allowed `kms:PutKeyPolicy` on the key. The caller must be allowed to read the key's policy
+/// and describe the key: those two calls go through the pipeline first (and are audited), so
+/// the check tells nobody anything about a key they cannot see.
+async fn check_policy(
+    svc: &Service,
+    front: &Front,
+    caller: Caller,
+    body: &[u8],
+    connection: Connection,
+) -> Response<Full<Bytes>> {
+    let check: PolicyCheck = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "ValidationException", &format!("Malformed check: {e}")),
+    };
+    let region = front.console.region.clone();
+    let key = json!({"KeyId": check.key_id, "PolicyName": "default"}).to_string();
+    let read = console_call(
+        svc,
+        caller.clone(),
+        region.clone(),
+        (ConsoleApi::Kms, "GetKeyPolicy"),
+        key.as_bytes(),
+        connection,
+    )
+    .await;
+    if read.status() != StatusCode::OK {
+        return read;
+    }
+    let key = json!({"KeyId": check.key_id}).to_string();
+    let described =
+        console_call(svc, caller.clone(), region.clone(), (ConsoleApi::Kms, "DescribeKey"), key.as_bytes(), connection)
+            .await;
+    if described.status() != StatusCode::OK {
+        return described;
+    }
+    let Ok(described) = http_body_util::BodyExt::collect(described.into_body()).await.map(|b| b.to_bytes());
+    let metadata = serde_json::from_slice::<Value>(&described).ok().and_then(|v| v.get("KeyMetadata").cloned());
+    let text = |name: &str| metadata.as_ref().and_then(|m| m.get(name)).and_then(Value::as_str).map(str::to_owned);
+    let (Some(arn), Some(account)) = (text("Arn"), text("AWSAccountId")) else {
+        return internal(&ServiceError::Api(ApiError::with_message(
+            Exception::KmsInternal,
+            "DescribeKey named no key",
+        )));
+    };
+    let Ok(account) = kms_core::ids::AccountId::parse(&account) else {
+        return internal(&ServiceError::Api(ApiError::with_message(Exception::KmsInternal, "DescribeKey's account")));
+    };
+    let refused = |e: ServiceError| {
+        if e.is_internal() {
+            return internal(&e);
+        }
+        let api = e.to_api("-");
+        json_response(StatusCode::OK, &json!({"valid": false, "__type": api.exception.name(), "message": api.message}))
+    };
+    let policy = match kms_core::policy::KeyPolicy::parse(&check.policy) {
+        Ok(policy) => policy,
+        Err(e) => return refused(kms_core::KmsError::MalformedPolicyDocument(e).into()),
+    };
+    if let Err(e) = svc.ensure_principals_exist(&policy).await {
+        return refused(e);
+    }
+    let ctx = crate::service::RequestContext {
+        caller,
+        region,
+        request_id: String::new(),
+        source_ip: connection.peer.ip(),
+        transport: connection.transport,
+        source_arn: None,
+        source_account: None,
+        via_service: None,
+        key_arn: Default::default(),
+        audit: None,
+    };
+    match svc.lockout_safe(&ctx, &policy, &arn, &account).await {
+        Ok(safe) => json_response(StatusCode::OK, &json!({"valid": true, "lockoutSafe": safe})),
+        Err(e) => refused(e),
+    }
 }
 
 /// `POST /console/api/verify-audit`: checks the whole audit chain, as `ferrokms audit verify`

@@ -76,6 +76,11 @@ export async function metrics() {
   return answer(resp);
 }
 
+/** What PutKeyPolicy would say of `policy` on `keyId`, without saving it. */
+export function checkPolicy(keyId, policy) {
+  return post('/console/api/check-policy', { KeyId: keyId, Policy: policy });
+}
+
 export function verifyAudit() {
   return post('/console/api/verify-audit');
 }

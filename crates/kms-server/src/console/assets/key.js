@@ -1,7 +1,7 @@
 // One key: metadata, aliases, tags, rotation, grants, last use, and its key policy in an
 // editor that checks the JSON, shows the change as a diff, and reports the server's lockout
 // safety check before anything is saved.
-import { kms } from './api.js';
+import { kms, checkPolicy } from './api.js';
 import { el, table, errorBox, meta, date, heading, show, announce } from './ui.js';
 import { keyActions } from './keys.js';
 import { lineDiff, foldUnchanged } from './diff.js';
@@ -98,7 +98,11 @@ async function policyEditor(m, session) {
   const diffBox = el('div', { id: 'policy-diff' });
   const save = el('button', { type: 'button', class: 'primary', disabled: true }, 'Save policy');
 
-  const check = () => {
+  // Checks the JSON here, shows the diff, then asks the server what PutKeyPolicy would say:
+  // the policy language, the principals it names, and its lockout safety check.
+  let reviewed = null;
+  const check = async () => {
+    reviewed = null;
     message.replaceChildren();
     diffBox.replaceChildren();
     save.disabled = true;
@@ -120,18 +124,31 @@ async function policyEditor(m, session) {
       el('div', { class: 'diff', role: 'region', 'aria-label': 'Policy diff', tabindex: '0' },
         foldUnchanged(diff).map((d) => el('div', { class: d.op === '+' ? 'add' : d.op === '-' ? 'del' : d.op === '…' ? 'fold' : '' },
           el('span', { class: 'sr-only' }, d.op === '+' ? 'added: ' : d.op === '-' ? 'removed: ' : ''), `${d.op} ${d.line}`))));
-    if (!mentions(parsed, session)) {
-      message.append(el('p', { class: 'warning', role: 'alert' },
-        'Warning: no Allow statement in this policy names you, your account or "*". If no IAM policy of yours is '
-        + 'delegated by it, you may lose access to this key; the server refuses the policy if it would lock you out of PutKeyPolicy.'));
+    if (!changed) return next;
+    try {
+      const verdict = await checkPolicy(m.KeyId, next);
+      if (!verdict.valid) {
+        message.append(el('p', { class: 'error', role: 'alert' }, `PutKeyPolicy would refuse this policy. ${verdict.__type}: ${verdict.message}`));
+      } else if (!verdict.lockoutSafe) {
+        message.append(el('p', { class: 'warning', role: 'alert' },
+          `Lockout warning: with this policy you (${session.principal}) could no longer change the key policy, `
+          + 'so the lockout safety check refuses it. Keep a statement that allows you kms:PutKeyPolicy.'));
+      } else {
+        message.append(el('p', { class: 'success', role: 'status' }, 'The server\'s checks pass: you keep kms:PutKeyPolicy on this key.'));
+      }
+    } catch (err) {
+      if (err.status === 401) throw err;
+      message.append(el('p', { class: 'error', role: 'alert' }, `The policy could not be checked. ${err.type}: ${err.message}`));
     }
-    save.disabled = !changed;
+    save.disabled = false;
+    reviewed = { raw: editor.value, next };
     return next;
   };
 
   save.addEventListener('click', async () => {
-    const next = check();
-    if (next === null) return;
+    // Saved as reviewed (checked again only if the text changed since).
+    const next = reviewed && reviewed.raw === editor.value ? reviewed.next : await check();
+    if (next === null || next === saved) return;
     save.disabled = true;
     try {
       await kms('PutKeyPolicy', { KeyId: m.KeyId, PolicyName: 'default', Policy: next });
@@ -154,20 +171,6 @@ async function policyEditor(m, session) {
     el('div', { class: 'actions' },
       el('button', { type: 'button', onclick: () => check() }, 'Review changes'),
       save,
-      el('button', { type: 'button', onclick: () => { editor.value = saved; check(); } }, 'Revert')),
+      el('button', { type: 'button', onclick: () => { editor.value = saved; message.replaceChildren(); diffBox.replaceChildren(); save.disabled = true; } }, 'Revert')),
     message, diffBox);
-}
-
-/** Whether some Allow statement names the signed-in principal, its account or everyone. */
-function mentions(policy, session) {
-  const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement].filter(Boolean);
-  const names = [session.principal, `arn:aws:iam::${session.account}:root`, session.account, '*'];
-  return statements.some((s) => {
-    if (!s || s.Effect !== 'Allow') return false;
-    const p = s.Principal;
-    if (p === '*') return true;
-    const aws = p && p.AWS;
-    const list = Array.isArray(aws) ? aws : [aws];
-    return list.some((a) => names.includes(a));
-  });
 }
