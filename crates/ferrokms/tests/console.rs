@@ -322,6 +322,14 @@ fn console_api_over_http() {
     assert!(denied.json()["message"].as_str().unwrap().contains("kms:ListKeys"), "{}", denied.body);
     let denied_key = call(addr, &nobody, "kms", "DescribeKey", json!({"KeyId": key_id}));
     assert_eq!(denied_key.json()["__type"], "AccessDeniedException", "{}", denied_key.body);
+    let verify_denied = http(
+        addr,
+        "POST",
+        "/console/api/verify-audit",
+        &[JSON, ("Cookie", &nobody.cookie), ("X-Ferrokms-Csrf", &nobody.csrf)],
+        "{}",
+    );
+    assert_eq!(verify_denied.json()["__type"], "AccessDeniedException", "verifying needs cloudtrail:LookupEvents");
     let denied_check = check(&nobody, &current);
     assert_eq!(denied_check.status, 400);
     assert_eq!(denied_check.json()["__type"], "AccessDeniedException", "the check needs kms:GetKeyPolicy");
@@ -430,6 +438,7 @@ fn console_api_over_http() {
     );
     assert_eq!(verify.status, 200, "{}", verify.body);
     assert_eq!(verify.json()["intact"], true, "{}", verify.body);
+    assert!(verify.json()["records"].as_u64().unwrap() > 10, "{}", verify.body);
 
     // The dashboard's samples.
     let metrics = http(addr, "GET", "/console/api/metrics", &[("Cookie", &admin.cookie)], "");

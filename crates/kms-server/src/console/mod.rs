@@ -57,9 +57,22 @@ pub(crate) struct Console {
     region: Region,
     /// Whether `/metrics` is readable without a token (then the dashboard shows its history).
     metrics_open: bool,
-    /// One audit-chain verification at a time.
-    verifying: tokio::sync::Mutex<()>,
+    /// The audit chain's verification on this node: at most one runs at a time.
+    verification: Arc<tokio::sync::watch::Sender<Verification>>,
 }
+
+/// Where this node's audit-chain verification stands.
+#[derive(Clone, Debug)]
+enum Verification {
+    Idle,
+    Running,
+    /// The answer for the page, or what went wrong (logged; the page gets a 500).
+    Done(Result<Value, String>),
+}
+
+/// How long a verification request waits for the answer before it says "running" (the page
+/// asks again); well within the listener's idle timeout.
+const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Console {
     pub(crate) fn new(config: &ServerConfig) -> Self {
@@ -68,7 +81,7 @@ impl Console {
             samples: samples::Samples::default(),
             region: config.default_region.clone(),
             metrics_open: config.metrics_token.as_deref().is_none_or(str::is_empty),
-            verifying: tokio::sync::Mutex::new(()),
+            verification: Arc::new(tokio::sync::watch::Sender::new(Verification::Idle)),
         }
     }
 }
@@ -546,12 +559,19 @@ async fn check_policy(
 }
 
 /// `POST /console/api/verify-audit`: checks the whole audit chain, as `ferrokms audit verify`
-/// does, for a caller whom CloudTrail's LookupEvents authorizes (that call is made, and
-/// audited, first). It reads every record, so it runs only when asked and one at a time.
+/// does. The chain holds every account's records, so only principals of the operator account
+/// verify it, and only those whom CloudTrail's LookupEvents authorizes (that call is made, and
+/// audited, first, on every request). It reads every record, so it runs only when asked, one at
+/// a time on a node, in the background: a request waits up to [`VERIFY_WAIT`] for the answer,
+/// else answers `{"state": "running"}` and the page asks again (joining the same run).
 async fn verify_audit(svc: &Service, front: &Front, caller: Caller, connection: Connection) -> Response<Full<Bytes>> {
-    let Ok(_running) = front.console.verifying.try_lock() else {
-        return error(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "A verification is already running.");
-    };
+    if caller.principal.account != svc.operator_account {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "The audit chain holds every account's records: only the operator account verifies it.",
+        );
+    }
     let probe = console_call(
         svc,
         caller,
@@ -564,16 +584,49 @@ async fn verify_audit(svc: &Service, front: &Front, caller: Caller, connection: 
     if probe.status() != StatusCode::OK {
         return probe;
     }
-    let public_key = match svc.store.setting("audit_public_key").await {
-        Ok(key) => key.and_then(|k| hex::decode(k).ok()),
-        Err(e) => return internal(&ServiceError::from(e)),
+    let state = Arc::clone(&front.console.verification);
+    let started = state.send_if_modified(|s| {
+        if matches!(s, Verification::Running) {
+            return false;
+        }
+        *s = Verification::Running;
+        true
+    });
+    if started {
+        let store = Arc::clone(&svc.store);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let outcome = verify(store.as_ref()).await;
+            state.send_replace(Verification::Done(outcome));
+        });
+    }
+    let mut watch = state.subscribe();
+    let done = tokio::time::timeout(VERIFY_WAIT, watch.wait_for(|s| !matches!(s, Verification::Running))).await;
+    let outcome = match done {
+        Ok(Ok(state)) => match &*state {
+            Verification::Done(outcome) => outcome.clone(),
+            Verification::Idle | Verification::Running => Err("the verification ended without an answer".into()),
+        },
+        Ok(Err(_)) => Err("the verification ended without an answer".into()),
+        Err(_) => return json_response(StatusCode::OK, &json!({"state": "running"})),
     };
-    let answer = match kms_store::audit::verify_store(svc.store.as_ref(), public_key.as_deref()).await {
-        Ok(report) => json!({"intact": true, "records": report.records, "digests": report.digests}),
-        Err(Ok(broken)) => json!({"intact": false, "problem": broken.to_string()}),
-        Err(Err(e)) => return internal(&ServiceError::from(e)),
-    };
-    json_response(StatusCode::OK, &answer)
+    match outcome {
+        Ok(answer) => json_response(StatusCode::OK, &answer),
+        Err(e) => internal(&ServiceError::Api(ApiError::with_message(Exception::KmsInternal, e))),
+    }
+}
+
+/// One verification of the store's audit chain, against the digest key stored with it.
+async fn verify(store: &dyn kms_store::Store) -> Result<Value, String> {
+    let public_key =
+        store.setting("audit_public_key").await.map_err(|e| e.to_string())?.and_then(|k| hex::decode(k).ok());
+    match kms_store::audit::verify_store(store, public_key.as_deref()).await {
+        Ok(report) => {
+            Ok(json!({"state": "done", "intact": true, "records": report.records, "digests": report.digests}))
+        }
+        Err(Ok(broken)) => Ok(json!({"state": "done", "intact": false, "problem": broken.to_string()})),
+        Err(Err(e)) => Err(e.to_string()),
+    }
 }
 
 /// The body of a console POST: JSON only (a cross-site form cannot send that content type
