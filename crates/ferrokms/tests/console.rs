@@ -518,12 +518,25 @@ fn console_in_chromium() {
     let readers = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Action": ["kms:DescribeKey", "kms:ListKeys"], "Resource": "*"}]});
     iam(&server.addr, creds, "CreatePolicy", &[("PolicyName", "KeyReaders"), ("PolicyDocument", &readers.to_string())]);
+    // A user who may list keys but not describe them.
+    iam(&server.addr, creds, "CreateUser", &[("UserName", "lister")]);
+    let list_only =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]});
+    iam(
+        &server.addr,
+        creds,
+        "PutUserPolicy",
+        &[("UserName", "lister"), ("PolicyName", "list"), ("PolicyDocument", &list_only.to_string())],
+    );
+    let lister = iam(&server.addr, creds, "CreateAccessKey", &[("UserName", "lister")]);
     let output = Command::new("node")
         .arg(test_dir.join("e2e.mjs"))
         .current_dir(&test_dir)
         .env("CONSOLE_URL", format!("http://{}/console/", server.addr))
         .env("ACCESS_KEY_ID", &id)
         .env("SECRET_ACCESS_KEY", &secret)
+        .env("LISTER_ACCESS_KEY_ID", xml_field(&lister, "AccessKeyId"))
+        .env("LISTER_SECRET_ACCESS_KEY", xml_field(&lister, "SecretAccessKey"))
         .env("SCREENSHOTS", &screenshots)
         .env("FAILURE_SCREENSHOT", std::env::temp_dir().join("ferrokms-console-failure.png"))
         .env("CHROMIUM", "/usr/bin/chromium")

@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 // axe-core checks each page for accessibility problems (labels, contrast, names, structure).
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, SCREENSHOTS, FAILURE_SCREENSHOT, CHROMIUM } = process.env;
+const { CONSOLE_URL, ACCESS_KEY_ID, SECRET_ACCESS_KEY, LISTER_ACCESS_KEY_ID, LISTER_SECRET_ACCESS_KEY, SCREENSHOTS, FAILURE_SCREENSHOT, CHROMIUM } = process.env;
 const step = (name) => console.log(`step: ${name}`);
 
 const browser = await chromium.launch({ executablePath: CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
@@ -239,6 +239,18 @@ try {
   const status = await page.evaluate(async () => (await fetch('/console/api/session')).status);
   if (status !== 401) throw new Error(`session still alive after sign-out: ${status}`);
   await page.reload();
+  await page.getByLabel('Access key ID').waitFor();
+
+  step('a user who may list keys but not describe them sees the refusal, as the CLI would');
+  await page.getByLabel('Access key ID').fill(LISTER_ACCESS_KEY_ID);
+  await page.getByLabel('Secret access key').fill(LISTER_SECRET_ACCESS_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Keys' }).waitFor();
+  await page.locator('tbody td.error', { hasText: 'AccessDeniedException' }).first().waitFor();
+  if (await page.getByRole('button', { name: 'Disable' }).count()) throw new Error('actions offered on keys the user cannot describe');
+  await page.getByRole('link', { name: 'Principals' }).click();
+  await page.locator('p.error', { hasText: 'AccessDenied' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Access key ID').waitFor();
 
   if (accessibility.length) throw new Error(`accessibility violations:\n${accessibility.join('\n')}`);

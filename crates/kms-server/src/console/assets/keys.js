@@ -19,11 +19,15 @@ const filters = { state: '', spec: '', usage: '', alias: '', tag: '', limit: '25
 
 async function describe(keyId, needTags) {
   const [described, aliases, tags] = await Promise.all([
-    kms('DescribeKey', { KeyId: keyId }),
+    // A key the caller may list but not describe is shown with the reason, not hidden.
+    kms('DescribeKey', { KeyId: keyId }).catch((err) => {
+      if (err.status === 401 || keyId.startsWith('alias/')) throw err;
+      return { KeyMetadata: { KeyId: keyId, KeyState: '', Description: `${err.type}: ${err.message}` }, refused: true };
+    }),
     kms('ListAliases', { KeyId: keyId, Limit: 100 }).catch(() => ({ Aliases: [] })),
     needTags ? kms('ListResourceTags', { KeyId: keyId, Limit: 50 }).catch(() => ({ Tags: [] })) : { Tags: [] },
   ]);
-  return { meta: described.KeyMetadata, aliases: (aliases.Aliases || []).map((a) => a.AliasName), tags: tags.Tags || [] };
+  return { meta: described.KeyMetadata, refused: Boolean(described.refused), aliases: (aliases.Aliases || []).map((a) => a.AliasName), tags: tags.Tags || [] };
 }
 
 function matches(k) {
@@ -179,6 +183,9 @@ export function keyActions(m, done) {
 
 function keyRow(k, reload) {
   const m = k.meta;
+  if (k.refused) {
+    return [el('td', { class: 'mono' }, m.KeyId), '', '', '', '', el('td', { class: 'error', colspan: 3 }, m.Description)];
+  }
   return [
     el('td', { class: 'mono' }, el('a', { href: `#/keys/${m.KeyId}` }, m.KeyId)),
     el('td', { class: 'mono' }, k.aliases.join(', ')),
