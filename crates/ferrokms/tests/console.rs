@@ -49,8 +49,20 @@ impl Answer {
 }
 
 fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    exchange(stream, addr, method, path, headers, body)
+}
+
+/// One HTTP/1.1 request and its answer on `stream` (plain TCP or TLS).
+fn exchange(
+    mut stream: impl Read + Write,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -58,7 +70,10 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
     request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    // A TLS peer may close without close_notify once it has answered: what arrived is the answer.
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
@@ -467,6 +482,72 @@ fn console_api_over_http() {
     }
     assert!(throttled >= 5, "{throttled} of 25 guesses throttled");
     assert_eq!(sign_in(addr, &id, &secret).err().unwrap().status, 429, "not checked past the limit");
+    drop(server);
+}
+
+/// Over TLS the session cookie is also `Secure`, and the console works the same.
+#[test]
+fn console_over_tls_sets_secure_cookies() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let init = Command::new(support::BIN).args(["init", "--self-signed", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let (cert, key, ca) = (data.join("tls/cert.pem"), data.join("tls/key.pem"), data.join("tls/ca.pem"));
+    let mut child = Command::new(support::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("ferrokms listening on https://") {
+            addr = Some(a.to_owned());
+        }
+        if line.starts_with("ready;") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let server = support::Server { child, addr: addr.expect("serves https"), first_output: Vec::new() };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(kms_crypto::tls_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let https = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+        let connection = rustls::ClientConnection::new(std::sync::Arc::clone(&config), name).unwrap();
+        let socket = TcpStream::connect(&server.addr).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        exchange(rustls::StreamOwned::new(connection, socket), &server.addr, method, path, headers, body)
+    };
+    let (id, secret) = support::credentials(&data);
+    let body = json!({"AccessKeyId": id, "SecretAccessKey": secret}).to_string();
+    let signed = https("POST", "/console/api/sign-in", &[JSON], &body);
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let cookie = signed.header("set-cookie").unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Secure"] {
+        assert!(cookie.split("; ").any(|f| f == flag), "{flag} missing: {cookie}");
+    }
+    let session = cookie.split(';').next().unwrap();
+    let csrf = signed.json()["csrfToken"].as_str().unwrap().to_owned();
+    let call = json!({"Service": "kms", "Action": "ListKeys"}).to_string();
+    let listed = https("POST", "/console/api/call", &[JSON, ("Cookie", session), ("X-Ferrokms-Csrf", &csrf)], &call);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.json()["Keys"].is_array());
     drop(server);
 }
 
