@@ -2,8 +2,9 @@
 //!
 //! `console_api_over_http` speaks plain HTTP to the console's endpoints: security headers,
 //! cookie flags, sign-in refusals, CSRF, authorization through the console matching the API's
-//! (a user without `kms:ListKeys` is refused), a deactivated key ending its session, the audit
-//! records of console calls, and sign-out.
+//! (a user without `kms:ListKeys` is refused), a role session's sign-in, the policy check, a
+//! deactivated key ending its session, the audit records of console calls, sign-out and
+//! sign-in throttling. `console_over_tls_sets_secure_cookies` does the same over TLS.
 //!
 //! `console_in_chromium` drives Debian's chromium headless with npm's `playwright-core`
 //! (`tests/console/e2e.mjs`) through sign-in, key creation, policy editing, deletion, the audit
