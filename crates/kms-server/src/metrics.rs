@@ -171,7 +171,7 @@ pub struct Totals {
     pub errors: u64,
     /// Their latencies, summed, in seconds.
     pub latency_seconds: f64,
-    /// Requests at or under each bound of [`BOUNDS`] (cumulative, as Prometheus counts them).
+    /// Requests at or under each latency bucket bound (cumulative, as Prometheus counts them).
     pub buckets: [u64; BOUNDS.len()],
 }
 

@@ -2,13 +2,13 @@
 //! that signs a person in with an access key pair and then acts only through the AWS APIs.
 //!
 //! - Sign-in checks the key pair (and a role session's token) against the credential SigV4
-//!   verification uses ([`crate::auth::Authenticator::verify_secret`]), under the same
+//!   verification uses (`Authenticator::verify_secret`), under the same
 //!   per-source limit on failed authentication. It makes a session on this node (see
 //!   [`session`]): a random 256-bit id in an `HttpOnly; SameSite=Strict; Path=/console` cookie
 //!   (`Secure` over TLS) and a CSRF token the page sends in `X-Ferrokms-Csrf` with every call.
 //! - A call names an API (`kms`, `iam`, `cloudtrail`), an action and its parameters. The
 //!   session's access key is resolved again for every call, and the call enters the request
-//!   pipeline right after authentication ([`crate::pipeline::console_call`]): the same
+//!   pipeline right after authentication (`pipeline::console_call`): the same
 //!   handlers, authorization, quotas, metrics and audit as the aws CLI's request would get, with
 //!   the user agent `ferrokms-console`. Nothing else acts on the store, so the console can do
 //!   nothing its user could not do with the CLI.
