@@ -720,6 +720,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     println!("  store:          {}", server.store_description);
     println!("  root key:       {}", server.root_key_description);
     println!("  account:        {}", server.account);
+    println!("  console:        {scheme}://{}/console/", server.local_addr);
     if let Some(metrics) = server.metrics_addr {
         println!("  metrics:        http://{metrics}/metrics (not served on the main listener)");
     }

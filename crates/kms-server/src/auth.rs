@@ -264,6 +264,41 @@ impl Authenticator {
         }))
     }
 
+    /// Checks an access key pair typed into the web console's sign-in form (and, for a role
+    /// session, its session token) against the same stored credential SigV4 verification uses:
+    /// an inactive or deleted key is unknown, a session past its expiry is refused, and the
+    /// secret and token digest are compared in constant time. Service principals act for AWS
+    /// services, not people: they do not sign in.
+    ///
+    /// # Errors
+    /// `UnrecognizedClientException` for an unknown key, a wrong secret or token, or a service
+    /// principal; `ExpiredTokenException` for an expired session; a store or root-key failure.
+    pub(crate) async fn verify_secret(
+        &self,
+        access_key_id: &str,
+        secret: &[u8],
+        session_token: Option<&str>,
+    ) -> Result<Caller, ServiceError> {
+        let credential = self.credential(access_key_id).await?.ok_or_else(unrecognized)?;
+        let secret_matches = bool::from(credential.secret.expose_secret().ct_eq(secret));
+        let token_matches = match (&credential.session, session_token) {
+            (None, None) => true,
+            (Some((digest, _)), Some(token)) => bool::from(token_digest(token.as_bytes()).ct_eq(digest)),
+            _ => false,
+        };
+        if !(secret_matches & token_matches) || matches!(credential.principal.kind, PrincipalKind::Service { .. }) {
+            return Err(unrecognized());
+        }
+        if credential.session.as_ref().is_some_and(|(_, expires)| self.clock.now() >= *expires) {
+            return Err(expired());
+        }
+        Ok(Caller {
+            principal: Arc::clone(&credential.principal),
+            access_key_id: access_key_id.to_owned(),
+            tags: Arc::clone(&credential.tags),
+        })
+    }
+
     /// When a session's credentials expire; `None` for a long-term access key.
     ///
     /// # Errors

@@ -164,6 +164,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let limits = config.connections.clone();
     let front = Arc::new(Front::new(&config));
     let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let console_sampler = crate::console::spawn_sampler(Arc::clone(&service), Arc::clone(&front));
     let task = tokio::spawn(async move {
         let main = Listener { listener, tls, limits: limits.clone(), role: Role::Main };
         let main = serve(main, Arc::clone(&service_for_serve), Arc::clone(&front), signal.clone());
@@ -180,6 +181,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         // The data directory lock is released only after the last request finished.
         drop(lock);
         scheduler.abort();
+        console_sampler.abort();
         if let Some(invalidations) = invalidations {
             invalidations.abort();
         }
@@ -246,6 +248,8 @@ pub(crate) struct Front {
     metrics_token: Option<String>,
     /// The time base of the failed-authentication limit.
     pub(crate) epoch: tokio::time::Instant,
+    /// The web console's sessions and dashboard samples.
+    pub(crate) console: crate::console::Console,
 }
 
 impl Front {
@@ -262,6 +266,7 @@ impl Front {
             metrics_on_main: config.metrics_listen.is_none(),
             metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
             epoch: tokio::time::Instant::now(),
+            console: crate::console::Console::new(config),
         }
     }
 
@@ -526,6 +531,9 @@ async fn route(svc: &Service, front: &Front, req: Request<Incoming>, connection:
         (&Method::GET, "/metrics", _) if metrics_here => metrics(svc, front, req).await,
         (_, _, Role::Metrics) => plain(StatusCode::NOT_FOUND, "this listener serves GET /metrics only\n"),
         (&Method::POST, "/", Role::Main) => crate::pipeline::handle(svc, front, req, connection).await,
+        (_, path, Role::Main) if path == "/console" || path.starts_with("/console/") => {
+            crate::console::handle(svc, front, req, connection).await
+        }
         (&Method::GET, "/healthz", Role::Main) => plain(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz", Role::Main) => match svc.store.setting("account_id").await {
             Ok(Some(_)) => plain(StatusCode::OK, "ready\n"),

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod cloudtrail;
 mod commit;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod forward_access;

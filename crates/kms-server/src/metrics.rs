@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Latency histogram bucket bounds, in seconds.
-const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+pub(crate) const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 #[derive(Default, Clone)]
 struct Histogram {
@@ -169,6 +169,19 @@ impl OperationStats {
     }
 }
 
+/// Counters summed over every operation (see [`Metrics::totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    /// Requests answered.
+    pub requests: u64,
+    /// Requests answered with an error.
+    pub errors: u64,
+    /// Their latencies, summed, in seconds.
+    pub latency_seconds: f64,
+    /// Requests at or under each latency bucket bound (cumulative, as Prometheus counts them).
+    pub buckets: [u64; BOUNDS.len()],
+}
+
 /// Counters and histograms of the request path.
 #[derive(Default)]
 pub struct Metrics {
@@ -194,6 +207,25 @@ impl Metrics {
     pub fn observe(&self, operation: &str, outcome: &'static str, seconds: f64) {
         let label = operation_label(operation);
         lock(&self.operations).entry(label).or_default().record(outcome, seconds);
+    }
+
+    /// Requests, failed requests and latency summed over every operation since start: what the
+    /// console's dashboard samples (see [`crate::console`]).
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for stats in lock(&self.operations).values() {
+            for (outcome, n) in &stats.outcomes {
+                totals.requests += n;
+                if *outcome != "Success" {
+                    totals.errors += n;
+                }
+            }
+            totals.latency_seconds += stats.latency.sum;
+            for (sum, n) in totals.buckets.iter_mut().zip(stats.latency.buckets) {
+                *sum += n;
+            }
+        }
+        totals
     }
 
     /// Counts a request refused because its key is pending deletion: the signal to alarm on

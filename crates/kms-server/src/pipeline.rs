@@ -192,6 +192,94 @@ pub(crate) async fn handle(
     response
 }
 
+/// The APIs the web console calls (see [`crate::console`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConsoleApi {
+    /// AWS KMS (`TrentService.<action>`).
+    Kms,
+    /// IAM (query protocol; the answer is IAM's XML).
+    Iam,
+    /// CloudTrail (LookupEvents).
+    CloudTrail,
+}
+
+/// The user agent of the console's calls, in their audit records.
+pub(crate) const CONSOLE_USER_AGENT: &str = "ferrokms-console";
+
+/// One call the web console makes for its signed-in principal: entered right after stage
+/// *authenticate* (the console re-resolved `caller` from its access key for this call), then
+/// the same stages as a SigV4 request from that principal — route, context, admit, dispatch,
+/// answer, record — so the same authorization, quotas, metrics and audit record (with the
+/// console's user agent). `action` names a KMS operation, a CloudTrail operation or an IAM
+/// action; `body` is the request as that API takes it (JSON, or IAM's form).
+pub(crate) async fn console_call(
+    svc: &Service,
+    caller: Caller,
+    region: Region,
+    (api, action): (ConsoleApi, &str),
+    body: &[u8],
+    connection: Connection,
+) -> Response<Full<Bytes>> {
+    let Connection { peer, transport, .. } = connection;
+    #[allow(clippy::disallowed_methods)] // request latency for the log, not domain time
+    let started = Instant::now();
+    let (request_id, event_id) = request_and_event_ids(&svc.public_rng);
+    let (endpoint, target, content_type, protocol) = match api {
+        ConsoleApi::Kms => (Endpoint::Kms, format!("TrentService.{action}"), CONTENT_TYPE, Protocol::Json),
+        ConsoleApi::CloudTrail => (
+            Endpoint::CloudTrail,
+            format!("{}{action}", crate::cloudtrail::TARGET_PREFIX),
+            CONTENT_TYPE,
+            Protocol::Json,
+        ),
+        ConsoleApi::Iam => (Endpoint::Iam, String::new(), "application/x-www-form-urlencoded", Protocol::Query),
+    };
+    let mut head = http::Request::builder()
+        .method(http::Method::POST)
+        .uri("/")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::USER_AGENT, CONSOLE_USER_AGENT);
+    if !target.is_empty() {
+        head = head.header(&X_AMZ_TARGET, target.as_str());
+    }
+    let parts = match head.body(()) {
+        Ok(request) => request.into_parts().0,
+        Err(e) => {
+            error!(request_id, "console request head: {e}");
+            let api = ApiError::with_message(Exception::KmsInternal, "the console could not build the request");
+            return render_error(&api, protocol, QueryApi::Iam, &request_id);
+        }
+    };
+    let mut seen = begin(event_id, &target);
+    let who = Authenticated { endpoint, caller, region, service: None, via_service: None };
+    let result = async {
+        let route = route(who.endpoint, &target, &parts);
+        if let Ok(Route::Query(api)) = route {
+            seen.event_source = api.event_source();
+            seen.event_name = crate::query::action_of(body);
+        }
+        let ctx = context(&seen, &parts, body, protocol, who, request_id.clone(), peer, transport);
+        let ctx = &*seen.ctx.insert(ctx);
+        let route = route?;
+        admit(svc, ctx, route)?;
+        dispatch(svc, ctx, route, body).await
+    }
+    .await;
+    let elapsed = started.elapsed().as_micros();
+    let read_only = crate::audit::read_only(&seen.event_name);
+    let log = Log { request_id: &request_id, target: &target, peer, micros: elapsed };
+    let (response, outcome) = answer(svc, &seen, result, protocol, read_only, false, &log);
+    let outcome_name = match &outcome {
+        Ok(_) => "Success",
+        Err(api) => api.exception.name(),
+    };
+    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
+    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
+    svc.metrics.observe(name, outcome_name, elapsed as f64 / 1e6);
+    record(svc, &parts, &seen, &request_id, peer, read_only, outcome).await;
+    response
+}
+
 /// Stage *begin*: the audit record's first facts, from the target alone.
 fn begin(event_id: String, target: &str) -> Seen {
     Seen {

@@ -105,6 +105,26 @@ impl FailedAuthLimiter {
         false
     }
 
+    /// Whether `ip`'s bucket is empty at `now`: the web console's sign-in asks before it checks
+    /// a secret, so that a source past its limit cannot keep guessing (nothing is taken).
+    pub(crate) fn exhausted(&self, ip: IpAddr, now: i64) -> bool {
+        if self.burst == 0 {
+            return false;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(bucket) = buckets
+            .by_source
+            .get(&Source::of(ip))
+            .or_else(|| (buckets.by_source.len() >= MAX_SOURCES).then_some(&buckets.overflow))
+        else {
+            return false;
+        };
+        let mut bucket = *bucket;
+        drop(buckets);
+        self.refill(&mut bucket, now);
+        bucket.milli_tokens < MILLI
+    }
+
     /// Requests refused so far.
     pub(crate) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
@@ -156,6 +176,23 @@ mod tests {
         assert!(limit.admit(ip("10.0.0.1"), now + 500), "one token back after half a second at 2/s");
         assert!(!limit.admit(ip("10.0.0.1"), now + 500));
         assert_eq!(limit.refused(), 2);
+    }
+
+    /// The console's sign-in asks before checking a guess: asking takes nothing, and a source
+    /// is exhausted exactly when its next failure would be refused.
+    #[test]
+    fn exhausted_only_looks() {
+        let limit = FailedAuthLimiter::new(2, 1);
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0), "an unknown source has its burst");
+        assert!(limit.admit(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 0), "asking took nothing");
+        assert!(limit.admit(ip("10.0.0.1"), 0));
+        assert!(limit.exhausted(ip("10.0.0.1"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.2"), 0));
+        assert!(!limit.exhausted(ip("10.0.0.1"), 1000), "refilled at 1/s");
+        assert!(!FailedAuthLimiter::new(0, 0).exhausted(ip("10.0.0.1"), 0), "a burst of 0 is no limit");
+        assert_eq!(limit.refused(), 0);
     }
 
     #[test]
