@@ -165,6 +165,23 @@ pub fn lock_data_dir(dir: &Path) -> Result<fs::File, StartError> {
     }
 }
 
+/// [`lock_data_dir`], waiting up to two seconds for a lock that is held. A server that just
+/// stopped can hold it a moment longer than it lives: a program its process spawns meanwhile
+/// (a process running several servers, as tests do) holds a copy of the lock's descriptor
+/// between its fork and its exec.
+///
+/// # Errors
+/// As [`lock_data_dir`], once the wait is over.
+pub async fn lock_data_dir_soon(dir: &Path) -> Result<fs::File, StartError> {
+    for _ in 0..40 {
+        match lock_data_dir(dir) {
+            Err(StartError::Locked(_)) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            other => return other,
+        }
+    }
+    lock_data_dir(dir)
+}
+
 /// Makes `dir` (which exists) accessible to its owner only. A data directory that was created
 /// by hand or by an older version with group or world access would let other local users read
 /// the database (wrapped key material, audit trail) and, by default, the root key file next to
@@ -375,7 +392,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StartEr
 /// # Errors
 /// [`StartError`] describing what is wrong, for the operator.
 pub async fn prepare(config: &ServerConfig, rng: &dyn Rng) -> Result<Prepared, StartError> {
-    let lock = lock_data_dir(&config.data_dir)?;
+    let lock = lock_data_dir_soon(&config.data_dir).await?;
     let store = open_store(config).await?;
     let root = root_key(config, store.as_ref(), rng).await?;
     let rotating = Arc::new(kms_crypto::RotatingRoot::new(root));
