@@ -178,13 +178,6 @@ pub(crate) async fn handle(
     let close = body_refused || unauthenticated == Unauthenticated::Refused;
     let log = Log { request_id: &request_id, target, peer, micros: elapsed };
     let (response, outcome) = answer(svc, &seen, result, protocol, read_only, close, &log);
-    let outcome_name = match &outcome {
-        Ok(_) => "Success",
-        Err(api) => api.exception.name(),
-    };
-    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
-    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
-    svc.metrics.observe(name, outcome_name, elapsed as f64 / 1e6);
     if unauthenticated == Unauthenticated::Admitted {
         record(svc, &parts, &seen, &request_id, peer, read_only, outcome).await;
     }
@@ -269,13 +262,6 @@ pub(crate) async fn console_call(
     let read_only = crate::audit::read_only(&seen.event_name);
     let log = Log { request_id: &request_id, target: &target, peer, micros: elapsed };
     let (response, outcome) = answer(svc, &seen, result, protocol, read_only, false, &log);
-    let outcome_name = match &outcome {
-        Ok(_) => "Success",
-        Err(api) => api.exception.name(),
-    };
-    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
-    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
-    svc.metrics.observe(name, outcome_name, elapsed as f64 / 1e6);
     record(svc, &parts, &seen, &request_id, peer, read_only, outcome).await;
     response
 }
@@ -451,7 +437,28 @@ struct Log<'a> {
 /// a change, or the error the client saw). The one place a [`ServiceError`] becomes what the
 /// client receives: [`ServiceError::to_api`] picks the exception, [`render_error`] writes it in
 /// the request's protocol.
+/// The response and the outcome the audit record takes, counted in the request metrics.
 fn answer(
+    svc: &Service,
+    seen: &Seen,
+    result: Result<Vec<u8>, ServiceError>,
+    protocol: Protocol,
+    read_only: bool,
+    close: bool,
+    log: &Log<'_>,
+) -> (Response<Full<Bytes>>, Result<Option<serde_json::Value>, ApiError>) {
+    let (response, outcome) = respond(svc, seen, result, protocol, read_only, close, log);
+    let outcome_name = match &outcome {
+        Ok(_) => "Success",
+        Err(api) => api.exception.name(),
+    };
+    let name = if seen.event_name.is_empty() { "Unknown" } else { seen.event_name.as_str() };
+    #[allow(clippy::cast_precision_loss)] // microseconds fit an f64 exactly for centuries
+    svc.metrics.observe(name, outcome_name, log.micros as f64 / 1e6);
+    (response, outcome)
+}
+
+fn respond(
     svc: &Service,
     seen: &Seen,
     result: Result<Vec<u8>, ServiceError>,
