@@ -121,6 +121,17 @@ fn row_line(r: &AuditRow) -> String {
     )
 }
 
+/// The Ed25519 public key digests are checked with: the one given (hex), else the one stored
+/// with the trail.
+async fn ed25519_public_key(store: &dyn kms_store::Store, given: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    match given {
+        Some(k) => Ok(Some(hex::decode(k).map_err(|e| format!("--public-key: {e}"))?)),
+        None => {
+            Ok(store.setting("audit_public_key").await.map_err(|e| e.to_string())?.and_then(|k| hex::decode(k).ok()))
+        }
+    }
+}
+
 /// Runs an audit command; `Ok` holds the text to print.
 ///
 /// # Errors
@@ -129,14 +140,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
     match command {
         AuditCommand::Verify { source, public_key } => {
             let store = open(source).await?;
-            let key = match public_key {
-                Some(k) => Some(hex::decode(k).map_err(|e| format!("--public-key: {e}"))?),
-                None => store
-                    .setting("audit_public_key")
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .and_then(|k| hex::decode(k).ok()),
-            };
+            let key = ed25519_public_key(store.as_ref(), public_key.as_deref()).await?;
             match verify_store(store.as_ref(), key.as_deref()).await {
                 Ok(report) => Ok(format!(
                     "audit trail intact: {} records, {} signed digests verified",
@@ -148,14 +152,7 @@ pub async fn run(command: &AuditCommand) -> Result<String, String> {
         }
         AuditCommand::ValidateLogs { source, dir, public_key } => {
             let store = open(source).await?;
-            let ed25519 = match public_key {
-                Some(k) => Some(hex::decode(k).map_err(|e| format!("--public-key: {e}"))?),
-                None => store
-                    .setting("audit_public_key")
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .and_then(|k| hex::decode(k).ok()),
-            };
+            let ed25519 = ed25519_public_key(store.as_ref(), public_key.as_deref()).await?;
             let rsa = kms_server::trail::public_keys(store.as_ref()).await.map_err(|e| e.to_string())?;
             let keys = kms_server::trail::VerificationKeys { ed25519, rsa };
             match kms_server::trail::validate(dir, &keys) {

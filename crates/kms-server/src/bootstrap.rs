@@ -213,19 +213,49 @@ pub(crate) const ROOT_CHECK_TEXT: &[u8] = b"ferrokms";
 /// A passphrase root key's salt and Argon2id costs.
 type PassphraseRecord = (Vec<u8>, PassphraseParams);
 
+/// A passphrase root's Argon2id salt (hex) and costs as recorded (absent for other roots), in
+/// the root record and in a rotation's announcement alike.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PassphraseFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) memory_kib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) iterations: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parallelism: Option<u32>,
+}
+
+impl PassphraseFields {
+    /// The fields for `salt` and `params`.
+    pub(crate) fn new(salt: &[u8], params: PassphraseParams) -> Self {
+        Self {
+            salt: Some(hex::encode(salt)),
+            memory_kib: Some(params.memory_kib),
+            iterations: Some(params.iterations),
+            parallelism: Some(params.parallelism),
+        }
+    }
+
+    /// The salt and costs (missing ones empty or zero, which derivation refuses).
+    pub(crate) fn salt_and_params(&self) -> Result<(Vec<u8>, PassphraseParams), hex::FromHexError> {
+        let params = PassphraseParams {
+            memory_kib: self.memory_kib.unwrap_or_default(),
+            iterations: self.iterations.unwrap_or_default(),
+            parallelism: self.parallelism.unwrap_or_default(),
+        };
+        Ok((hex::decode(self.salt.as_deref().unwrap_or_default())?, params))
+    }
+}
+
 /// The recorded root key.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RootRecord {
     provider: String,
-    /// Passphrase: the Argon2id salt (hex) and costs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    salt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    memory_kib: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iterations: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    parallelism: Option<u32>,
+    /// Passphrase: the Argon2id salt and costs.
+    #[serde(flatten)]
+    passphrase: PassphraseFields,
     /// PKCS#11: the token's and the key's labels (the module path may differ between nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token_label: Option<String>,
@@ -287,14 +317,7 @@ pub async fn root_key(
         RootKeySource::Passphrase(passphrase) => {
             let (salt, params) = match &recorded {
                 Some(rec) => {
-                    let salt = hex::decode(rec.salt.as_deref().unwrap_or_default())
-                        .map_err(|e| StoreError::Corrupt(format!("root key salt: {e}")))?;
-                    let params = PassphraseParams {
-                        memory_kib: rec.memory_kib.unwrap_or_default(),
-                        iterations: rec.iterations.unwrap_or_default(),
-                        parallelism: rec.parallelism.unwrap_or_default(),
-                    };
-                    (salt, params)
+                    rec.passphrase.salt_and_params().map_err(|e| StoreError::Corrupt(format!("root key salt: {e}")))?
                 }
                 None if initialized => {
                     return Err(mismatch(
@@ -356,10 +379,7 @@ pub async fn root_key(
         None => {
             let record = RootRecord {
                 provider: config.root_key_provider.name().to_owned(),
-                salt: params.as_ref().map(|(salt, _)| hex::encode(salt)),
-                memory_kib: params.as_ref().map(|(_, p)| p.memory_kib),
-                iterations: params.as_ref().map(|(_, p)| p.iterations),
-                parallelism: params.as_ref().map(|(_, p)| p.parallelism),
+                passphrase: params.map(|(salt, p)| PassphraseFields::new(&salt, p)).unwrap_or_default(),
                 token_label: labels.as_ref().map(|(token, _)| token.clone()),
                 key_label: labels.map(|(_, key)| key),
                 retired_key_labels: Vec::new(),

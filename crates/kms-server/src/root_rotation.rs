@@ -41,7 +41,7 @@ use kms_crypto::{
 use kms_store::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{ROOT_CHECK_AAD, ROOT_CHECK_TEXT, ROOT_KEY_SETTING};
+use crate::bootstrap::{PassphraseFields, ROOT_CHECK_AAD, ROOT_CHECK_TEXT, ROOT_KEY_SETTING};
 use crate::config::{RootKeySource, ServerConfig};
 
 /// The setting announcing the next root (empty when no rotation is under way).
@@ -116,15 +116,9 @@ struct NextRecord {
     /// Absent in rotations announced before it existed: the key is then only in `<root>.next`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wrapped: Option<String>,
-    /// Passphrase roots: the next root's Argon2id salt (hex) and costs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    salt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    memory_kib: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iterations: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    parallelism: Option<u32>,
+    /// Passphrase roots: the next root's Argon2id salt and costs.
+    #[serde(flatten)]
+    passphrase: PassphraseFields,
     /// HSM roots: the next key's label in the same token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key_label: Option<String>,
@@ -277,12 +271,8 @@ pub async fn announce(
         let root = open_next(&record, current, opener)?;
         match (&next, opener) {
             (NextRoot::Passphrase(passphrase), Opener::Passphrase) => {
-                let params = PassphraseParams {
-                    memory_kib: record.memory_kib.unwrap_or_default(),
-                    iterations: record.iterations.unwrap_or_default(),
-                    parallelism: record.parallelism.unwrap_or_default(),
-                };
-                let salt = unhex(record.salt.as_deref().unwrap_or_default())?;
+                let (salt, params) =
+                    record.passphrase.salt_and_params().map_err(|e| format!("root key record: {e}"))?;
                 let derived = PassphraseRootKey::derive(passphrase.as_bytes(), &salt, params).map_err(text)?;
                 if derived.unwrap(ROOT_CHECK_AAD, &unhex(&record.check)?).is_err() {
                     return Err("a rotation to another passphrase is under way; give that passphrase to go on".into());
@@ -316,10 +306,7 @@ pub async fn announce(
             let params = PassphraseParams::RECOMMENDED;
             let material = PassphraseRootKey::derive_material(passphrase.as_bytes(), &salt, params).map_err(text)?;
             record.wrapped = Some(hex::encode(current.wrap(NEXT_AAD, material.expose_secret()).map_err(text)?));
-            record.salt = Some(hex::encode(salt));
-            record.memory_kib = Some(params.memory_kib);
-            record.iterations = Some(params.iterations);
-            record.parallelism = Some(params.parallelism);
+            record.passphrase = PassphraseFields::new(&salt, params);
             Arc::new(PassphraseRootKey::from_material(&material).map_err(text)?)
         }
         (NextRoot::Pkcs11(label), Opener::Pkcs11 { location, pin }) => {
@@ -474,15 +461,8 @@ pub async fn finish(store: &dyn Store, opener: &Opener) -> Result<(), String> {
         let mut record: serde_json::Value = serde_json::from_str(&recorded).map_err(text_of)?;
         let map = record.as_object_mut().ok_or("root key record: not an object")?;
         map.insert("check".into(), next.check.clone().into());
-        for (field, value) in [
-            ("salt", next.salt.map(serde_json::Value::from)),
-            ("memory_kib", next.memory_kib.map(serde_json::Value::from)),
-            ("iterations", next.iterations.map(serde_json::Value::from)),
-            ("parallelism", next.parallelism.map(serde_json::Value::from)),
-        ] {
-            if let Some(value) = value {
-                map.insert(field.into(), value);
-            }
+        if let serde_json::Value::Object(fields) = serde_json::to_value(&next.passphrase).map_err(text)? {
+            map.extend(fields);
         }
         if let Some(label) = next.key_label {
             let old = map.insert("key_label".into(), label.into());
