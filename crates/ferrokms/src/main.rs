@@ -416,9 +416,10 @@ fn prompt(context: &str) -> Result<String, String> {
     let saved = rustix::termios::tcgetattr(&stdin).map_err(failed)?;
     let mut quiet = saved.clone();
     quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+    // Echo off before the prompt shows: whatever is typed once it is visible is never echoed.
+    rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet).map_err(failed)?;
     eprint!("{context}: ");
     let _ = std::io::stderr().flush();
-    rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet).map_err(failed)?;
     let mut line = String::new();
     let read = stdin.read_line(&mut line);
     let restored = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &saved);
